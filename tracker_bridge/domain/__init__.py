@@ -1,0 +1,1 @@
+"""The CVD domain in plain Python: reports, lifecycle, severity, deadlines, researchers (stdlib only)."""

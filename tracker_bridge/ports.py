@@ -1,0 +1,586 @@
+"""The boundaries as typing.Protocol, and the small data objects that cross them.
+
+Services depend on these protocols only; adapters (store, intake, mail, tracker plugins)
+implement them, and ``app.py`` wires the concrete classes together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from types import TracebackType
+from typing import ClassVar, Protocol, Self, runtime_checkable
+
+from tracker_bridge.domain.report import Report, ReportId
+from tracker_bridge.domain.researcher import Researcher
+
+# ---------------------------------------------------------------------------- time
+
+
+class Clock(Protocol):
+    """Where "now" comes from; tests pass a settable clock."""
+
+    def now(self) -> datetime:
+        """The current moment, time-zone aware."""
+        ...
+
+
+# ---------------------------------------------------------------------------- trackers
+
+
+@dataclass(frozen=True)
+class IssueRef:
+    """Where a report lives in a tracker: ``gitlab`` ``security/cvd`` ``#12``."""
+
+    tracker: str
+    project: str
+    key: str
+    url: str
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    """An attachment described to the team (the bytes stay in the store unless configured)."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class IssueDraft:
+    """What the bridge asks a tracker to open for a report.
+
+    ``title`` and ``body`` are the researcher's words: untrusted, rendered inert by the plugin.
+    ``summary`` is the bridge's own block (label, value) the team reads first; it never holds
+    the researcher's address unless the program allows it.
+    """
+
+    report_id: str
+    title: str
+    body: str
+    summary: Sequence[tuple[str, str]] = ()
+    labels: frozenset[str] = frozenset()
+    due_date: date | None = None
+    attachments: Sequence[AttachmentInfo] = ()
+    unencrypted_parts: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class IssueUpdate:
+    """Label and due-date changes; ``set_due_date`` False leaves the due date alone."""
+
+    add_labels: frozenset[str] = frozenset()
+    remove_labels: frozenset[str] = frozenset()
+    set_due_date: bool = False
+    due_date: date | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """True when applying it would change nothing."""
+        return not (self.add_labels or self.remove_labels or self.set_due_date)
+
+
+@dataclass(frozen=True)
+class TrackerNote:
+    """A comment on an issue; ``by_bridge`` marks the ones the bridge wrote itself."""
+
+    note_id: str
+    author: str
+    body: str
+    created_at: datetime
+    internal: bool
+    by_bridge: bool = False
+
+
+@dataclass(frozen=True)
+class IssueSnapshot:
+    """An issue as the tracker shows it now, returned by ``Tracker.changes_since``.
+
+    ``status`` is the tracker's own word (GitLab ``opened``/``closed``, a Jira status name);
+    ``status_category`` is Jira's category key (``new``, ``indeterminate``, ``done``) or None.
+    ``notes`` holds the non-system notes created since the bookmark that was asked for.
+    """
+
+    ref: IssueRef
+    report_id: str | None
+    status: str
+    labels: frozenset[str]
+    due_date: date | None
+    updated_at: datetime
+    status_category: str | None = None
+    notes: tuple[TrackerNote, ...] = ()
+    confidential: bool = True
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """An issue tracker holding confidential CVD issues. See ARCHITECTURE.md for semantics.
+
+    Implementations must: open confidential or not at all (placeholder, read back, verify,
+    then content); be idempotent by report id (marker label); render researcher text inert;
+    translate vendor errors into ``tracker_bridge.errors`` at this seam; retry 429/5xx/
+    timeouts with bounded backoff and then raise ``TrackerUnavailable``.
+    """
+
+    kind: ClassVar[str]
+
+    def open_issue(self, draft: IssueDraft) -> IssueRef:
+        """Open (or find, after a crash) the confidential issue for ``draft.report_id``."""
+        ...
+
+    def find_issue(self, report_id: str) -> IssueRef | None:
+        """The issue carrying the report's marker, or None."""
+        ...
+
+    def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
+        """Add and remove labels and set the native due date, in one write where possible."""
+        ...
+
+    def add_note(self, ref: IssueRef, text: str, *, untrusted: str | None = None) -> None:
+        """Add an internal note: the bridge's ``text``, then ``untrusted`` rendered inert."""
+        ...
+
+    def changes_since(self, since: datetime | None) -> Iterator[IssueSnapshot]:
+        """Issues updated at or after ``since`` (all when None), oldest change first, paged."""
+        ...
+
+
+@runtime_checkable
+class TrackerPlugin(Protocol):
+    """What the entry point ``tracker_bridge.trackers`` names: a tracker class and its settings.
+
+    ``Settings`` is a pydantic model for the plugin's ``[tracker.<kind>]`` section;
+    ``from_settings`` builds a ready tracker from a validated instance.
+    """
+
+    kind: ClassVar[str]
+    Settings: ClassVar[type]
+
+    @classmethod
+    def from_settings(cls, settings: object) -> Tracker:
+        """Build the tracker client from validated settings (no network at construction)."""
+        ...
+
+
+# ---------------------------------------------------------------------------- OpenPGP
+
+
+class SignatureStatus(StrEnum):
+    """What a signature check concluded."""
+
+    VALID = "valid"
+    BAD = "bad"
+    UNKNOWN_KEY = "unknown_key"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """The verdict on a signature and who made it (primary key fingerprint when known)."""
+
+    status: SignatureStatus
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class Decryption:
+    """A decryption gpg vouched for: integrity-protected, complete, within the size limit."""
+
+    plaintext: bytes
+    signature: SignatureCheck
+
+
+class OpenPGP(Protocol):
+    """The bridge's OpenPGP operations (real gpg through python-gnupg in production)."""
+
+    def decrypt(self, ciphertext: bytes) -> Decryption:
+        """Decrypt and verify, or raise QuarantineError naming the reason (no partial output)."""
+        ...
+
+    def verify_detached(self, signed: bytes, signature: bytes) -> SignatureCheck:
+        """Check a detached signature over ``signed``."""
+        ...
+
+    def encrypt_and_sign(self, plaintext: bytes, recipient_fingerprints: Sequence[str]) -> bytes:
+        """Armoured ciphertext for the recipients (and the bridge), signed by the bridge key."""
+        ...
+
+    def sign_detached(self, data: bytes) -> bytes:
+        """An armoured detached signature by the bridge key."""
+        ...
+
+    def encrypt_to_self(self, plaintext: bytes) -> bytes:
+        """Ciphertext only the bridge key opens (how unencrypted mail is kept at rest)."""
+        ...
+
+    def decrypt_own(self, ciphertext: bytes) -> bytes:
+        """Open what ``encrypt_to_self`` produced."""
+        ...
+
+    def learn_key(self, key_data: bytes, address: str) -> str | None:
+        """Import only the uid that matches ``address``; its fingerprint, or None if no match."""
+        ...
+
+    def has_key(self, fingerprint: str) -> bool:
+        """Whether a public key with this fingerprint is in the keyring."""
+        ...
+
+    @property
+    def bridge_fingerprint(self) -> str:
+        """The fingerprint of the bridge's own signing and encryption key."""
+        ...
+
+
+# ---------------------------------------------------------------------------- intake
+
+
+class Verdict(StrEnum):
+    """What becomes of an incoming message."""
+
+    REPORT = "report"
+    REPLY = "reply"
+    QUARANTINE = "quarantine"
+    IGNORE = "ignore"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A decrypted attachment with its digest; ``content`` stays in the store."""
+
+    filename: str
+    content_type: str
+    content: bytes
+    sha256: str
+
+    @property
+    def info(self) -> AttachmentInfo:
+        """The description a tracker may show without the bytes."""
+        return AttachmentInfo(self.filename, self.content_type, len(self.content), self.sha256)
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A parsed, decrypted and verified mail, ready for the ingest service to decide on.
+
+    ``verdict`` and ``reason`` are the reader's view (quarantine with a reason, or a
+    report/reply candidate); the ingest service settles report versus reply from the store.
+    """
+
+    message_id: str
+    digest: str
+    sender: str
+    sender_name: str | None
+    subject: str
+    body: str
+    encrypted: bool
+    decrypted: bool
+    signature: SignatureCheck
+    verdict: Verdict
+    reason: str
+    in_reply_to: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()
+    unencrypted_parts: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    keys_found: tuple[str, ...] = ()
+    auto_submitted: bool = False
+    language: str | None = None
+    raw_size: int = 0
+
+
+class MessageReader(Protocol):
+    """Turns the bytes of one mail into an InboundMessage; never raises for bad input."""
+
+    def read(self, raw: bytes) -> InboundMessage:
+        """Parse, decrypt and verify ``raw``; problems become a quarantine verdict."""
+        ...
+
+
+@dataclass(frozen=True)
+class MailboxItem:
+    """One message waiting in a source, with the handle needed to move it afterwards."""
+
+    source: str
+    handle: str
+    raw: bytes
+
+
+class MailSource(Protocol):
+    """A place mail arrives (stdin, Maildir, IMAP). Items move only after the outcome is committed."""
+
+    name: str
+
+    def fetch(self) -> Iterator[MailboxItem]:
+        """Yield waiting messages without removing them."""
+        ...
+
+    def settle(self, item: MailboxItem, verdict: Verdict) -> None:
+        """Move a handled message to Processed, or to Quarantine for that verdict."""
+        ...
+
+
+# ---------------------------------------------------------------------------- outbound mail
+
+
+class NotificationKind(StrEnum):
+    """Why the bridge writes to a researcher; each has a template per language."""
+
+    ACKNOWLEDGEMENT = "acknowledgement"
+    STATE_CHANGE = "state_change"
+    FIX_DATE_CHANGED = "fix_date_changed"
+    TEAM_MESSAGE = "team_message"
+    PROGRESS_UPDATE = "progress_update"
+    KEY_REQUEST = "key_request"
+
+
+class OutboxStatus(StrEnum):
+    """Delivery state of an outbox row."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class OutboxItem:
+    """A mail to a researcher, queued in the same transaction as the change that causes it.
+
+    ``dedupe_key`` makes queuing idempotent: the same change read twice queues nothing new.
+    ``message_id`` is fixed at queue time so a resend after a crash carries the same id.
+    """
+
+    outbox_id: str
+    report_id: str
+    recipient: str
+    kind: NotificationKind
+    template: str
+    language: str
+    params: Mapping[str, str]
+    message_id: str
+    dedupe_key: str
+    created_at: datetime
+    status: OutboxStatus = OutboxStatus.PENDING
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
+    last_error: str | None = None
+
+
+class MailTransport(Protocol):
+    """Delivers composed mail (SMTP in production, a recorder in unit tests)."""
+
+    def send(self, sender: str, recipients: Sequence[str], message: bytes) -> None:
+        """Deliver one message or raise MailUnavailable / MailRejected."""
+        ...
+
+
+# ---------------------------------------------------------------------------- store
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A mail as received (encrypted at rest) and what became of it."""
+
+    message_id: str
+    digest: str
+    received_at: datetime
+    verdict: Verdict
+    reason: str
+    encrypted_raw: bytes
+    report_id: str | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """The researcher's words for a report; purged after the retention period."""
+
+    report_id: str
+    subject: str
+    body: str
+    encrypted: bool
+    signature: SignatureCheck
+    unencrypted_parts: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReportEvent:
+    """Something that happened to a report (state change, label sync, refused move)."""
+
+    report_id: str
+    at: datetime
+    kind: str
+    detail: str
+    dedupe_key: str | None = None
+
+
+class ReportRepository(Protocol):
+    """Reports, their content and their history."""
+
+    def next_id(self, program: str, prefix: str, year: int) -> ReportId:
+        """Allocate the next id for the program and year (never reused)."""
+        ...
+
+    def add(self, report: Report, researcher_email: str, content: ReportContent) -> None:
+        """Store a new report with its researcher and content."""
+        ...
+
+    def get(self, report_id: str) -> Report | None:
+        """The report with its history, or None."""
+        ...
+
+    def save(self, report: Report) -> None:
+        """Persist state, severity, fix date, history and last update time."""
+        ...
+
+    def content(self, report_id: str) -> ReportContent | None:
+        """The researcher's words, or None once purged."""
+        ...
+
+    def researcher_of(self, report_id: str) -> Researcher | None:
+        """Who reported it, or None once forgotten."""
+        ...
+
+    def open_reports(self, program: str | None = None) -> Iterator[Report]:
+        """Every report not closed, oldest first."""
+        ...
+
+    def add_event(self, event: ReportEvent) -> bool:
+        """Record an event; False (and nothing stored) when its dedupe key was seen."""
+        ...
+
+    def events(self, report_id: str) -> list[ReportEvent]:
+        """A report's events, oldest first."""
+        ...
+
+
+class ResearcherRepository(Protocol):
+    """Researchers, keyed by mail address (case-insensitive)."""
+
+    def get(self, email: str) -> Researcher | None:
+        """The researcher with this address, or None."""
+        ...
+
+    def save(self, researcher: Researcher) -> None:
+        """Insert or update by address."""
+        ...
+
+
+class MessageRepository(Protocol):
+    """Raw messages as received, so the same mail read twice creates nothing new."""
+
+    def seen(self, message_id: str, digest: str) -> StoredMessage | None:
+        """The stored message with this Message-ID and digest, or None."""
+        ...
+
+    def add(self, message: StoredMessage) -> None:
+        """Store a message and its outcome."""
+        ...
+
+    def report_for_message_ids(self, message_ids: Sequence[str]) -> str | None:
+        """The report a thread belongs to, from In-Reply-To / References ids (ours or theirs)."""
+        ...
+
+
+class TrackerLinkRepository(Protocol):
+    """Which tracker issue holds which report."""
+
+    def get(self, report_id: str) -> IssueRef | None:
+        """The linked issue, or None."""
+        ...
+
+    def link(self, report_id: str, ref: IssueRef) -> None:
+        """Remember the issue for a report (idempotent)."""
+        ...
+
+    def report_for(self, tracker: str, project: str, key: str) -> str | None:
+        """The report id linked to an issue, or None."""
+        ...
+
+    def labels(self, report_id: str) -> frozenset[str]:
+        """The labels the bridge last saw or wrote on the issue."""
+        ...
+
+    def set_labels(self, report_id: str, labels: frozenset[str]) -> None:
+        """Remember the labels now on the issue."""
+        ...
+
+
+class BookmarkRepository(Protocol):
+    """How far each tracker project has been read."""
+
+    def get(self, name: str) -> datetime | None:
+        """The bookmark, or None before the first pass."""
+        ...
+
+    def set(self, name: str, value: datetime) -> None:
+        """Move the bookmark (callers only ever move it forward)."""
+        ...
+
+
+class OutboxRepository(Protocol):
+    """Mail to researchers, waiting to be delivered."""
+
+    def add(self, item: OutboxItem) -> bool:
+        """Queue a mail; False (nothing queued) when its dedupe key exists."""
+        ...
+
+    def due(self, now: datetime, limit: int) -> list[OutboxItem]:
+        """Pending rows whose next attempt is due, oldest first."""
+        ...
+
+    def save(self, item: OutboxItem) -> None:
+        """Persist status, attempts, next attempt and error."""
+        ...
+
+    def for_report(self, report_id: str) -> list[OutboxItem]:
+        """Every row of one report, oldest first."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository; leaving the block without commit rolls back."""
+
+    reports: ReportRepository
+    researchers: ResearcherRepository
+    messages: MessageRepository
+    links: TrackerLinkRepository
+    bookmarks: BookmarkRepository
+    outbox: OutboxRepository
+
+    def __enter__(self) -> Self:
+        ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        ...
+
+    def commit(self) -> None:
+        """Make everything done in this block durable."""
+        ...
+
+    def rollback(self) -> None:
+        """Throw away everything done in this block."""
+        ...
+
+
+@dataclass
+class PassSummary:
+    """What one step of a pass did, for the one-line summary and ``--json``."""
+
+    step: str
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def bump(self, key: str, by: int = 1) -> None:
+        """Count one more of ``key``."""
+        self.counts[key] = self.counts.get(key, 0) + by

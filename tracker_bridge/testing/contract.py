@@ -1,0 +1,230 @@
+"""The Tracker contract suite: every plugin, and the fake, must pass it.
+
+Use it from a plugin's tests::
+
+    class TestMyTrackerContract(TrackerContract):
+        @pytest.fixture
+        def harness(self) -> Iterator[TrackerHarness]:
+            yield MyHarness(...)
+
+The harness gives the suite the tracker under test plus the security team's hands and a
+view of what the tracker holds and did (notifications, executed commands, fetched images).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Protocol
+
+import pytest
+
+from tracker_bridge.errors import ConfidentialityError, RetriableError
+from tracker_bridge.ports import IssueDraft, IssueRef, IssueUpdate, Tracker
+from tracker_bridge.testing.payloads import CANARY, INJECTION_PAYLOADS
+
+
+@dataclass(frozen=True)
+class ObservedIssue:
+    """An issue as the tracker stores it, read around the plugin."""
+
+    confidential: bool
+    title: str
+    body: str
+    labels: frozenset[str]
+    status_open: bool
+    due_date: date | None
+    notes: tuple[str, ...]
+
+
+class TrackerHarness(Protocol):
+    """What the contract suite needs around a tracker under test."""
+
+    tracker: Tracker
+
+    def observe(self, ref: IssueRef) -> ObservedIssue:
+        """Read an issue directly from the tracker, not through the plugin."""
+        ...
+
+    def side_effects(self) -> list[str]:
+        """Every action the tracker took on its own: commands run, mentions, image fetches."""
+        ...
+
+    def all_text(self) -> str:
+        """Everything stored anywhere in the tracker (titles, bodies, notes), for leak checks."""
+        ...
+
+    def issue_count(self) -> int:
+        """How many issues exist in the project."""
+        ...
+
+    def deny_confidentiality(self) -> None:
+        """Make the tracker silently drop the confidential flag (a token lacking permission)."""
+        ...
+
+    def fail_after_placeholder(self) -> None:
+        """Make the next open fail, after bounded retries, once the placeholder exists."""
+        ...
+
+    def heal(self) -> None:
+        """Remove every injected fault."""
+        ...
+
+    def team_set_labels(self, ref: IssueRef, add: set[str], remove: set[str]) -> None:
+        """A team member edits labels."""
+        ...
+
+    def team_close(self, ref: IssueRef) -> None:
+        """A team member closes the issue."""
+        ...
+
+    def team_set_due_date(self, ref: IssueRef, due: date) -> None:
+        """A team member sets the due date."""
+        ...
+
+    def team_comment(self, ref: IssueRef, body: str) -> None:
+        """A team member comments."""
+        ...
+
+
+def make_draft(report_id: str = "CVD-2026-0001", body: str = CANARY, **extra: object) -> IssueDraft:
+    """A draft with recognisable content."""
+    return IssueDraft(
+        report_id=report_id,
+        title=f"XSS in login {CANARY}",
+        body=body,
+        summary=(("Report", report_id), ("Severity", "unassessed")),
+        labels=frozenset({"severity::unassessed"}) if not extra.get("labels") else extra["labels"],  # type: ignore[arg-type]
+        due_date=extra.get("due_date"),  # type: ignore[arg-type]
+    )
+
+
+class TrackerContract:
+    """Semantics every tracker plugin keeps; subclass and provide a ``harness`` fixture."""
+
+    # Plugins whose label syntax differs override this with names that are valid for them.
+    label_a = "severity-high"
+    label_b = "severity-low"
+    # How far before ``since`` a plugin may still list issues (Jira's search lags; GitLab's
+    # does not). The core is idempotent, so re-listing is harmless; it only costs requests.
+    overlap = timedelta(0)
+
+    def test_open_issue_is_confidential_and_carries_the_report(
+        self, harness: TrackerHarness
+    ) -> None:
+        """An opened issue is confidential and holds the report text and the report id."""
+        ref = harness.tracker.open_issue(make_draft())
+        issue = harness.observe(ref)
+        assert issue.confidential is True
+        assert "CVD-2026-0001" in issue.title
+        assert CANARY in issue.body
+
+    def test_open_issue_twice_makes_one_issue(self, harness: TrackerHarness) -> None:
+        """Opening the same report id twice returns the same issue and creates no second one."""
+        first = harness.tracker.open_issue(make_draft())
+        second = harness.tracker.open_issue(make_draft())
+        assert first == second
+        assert harness.issue_count() == 1
+
+    def test_find_issue_by_report_id(self, harness: TrackerHarness) -> None:
+        """find_issue finds an opened issue by report id and returns None for an unknown id."""
+        ref = harness.tracker.open_issue(make_draft())
+        assert harness.tracker.find_issue("CVD-2026-0001") == ref
+        assert harness.tracker.find_issue("CVD-2026-9999") is None
+
+    def test_refuses_when_confidentiality_is_not_proven(self, harness: TrackerHarness) -> None:
+        """When the tracker drops the confidential flag, open fails and no report text exists."""
+        harness.deny_confidentiality()
+        with pytest.raises(ConfidentialityError):
+            harness.tracker.open_issue(make_draft())
+        assert CANARY not in harness.all_text()
+
+    def test_crash_after_placeholder_then_retry_leaves_one_complete_issue(
+        self, harness: TrackerHarness
+    ) -> None:
+        """A failure between placeholder and content, then a retry, leaves exactly one full issue."""
+        harness.fail_after_placeholder()
+        with pytest.raises(RetriableError):
+            harness.tracker.open_issue(make_draft())
+        harness.heal()
+        ref = harness.tracker.open_issue(make_draft())
+        assert harness.issue_count() == 1
+        assert CANARY in harness.observe(ref).body
+
+    @pytest.mark.parametrize("payload", INJECTION_PAYLOADS)
+    def test_hostile_report_text_stays_inert(self, harness: TrackerHarness, payload: str) -> None:
+        """Quick actions, mentions, references, images and markup in a report cause nothing."""
+        body = f"{CANARY}\n{payload}\n{payload}\nend of report"
+        ref = harness.tracker.open_issue(make_draft(body=body))
+        harness.tracker.add_note(ref, "Researcher replied:", untrusted=body)
+        issue = harness.observe(ref)
+        assert harness.side_effects() == []
+        assert issue.confidential is True
+        assert issue.status_open is True
+        assert CANARY in issue.body
+
+    def test_update_issue_changes_labels_and_due_date(self, harness: TrackerHarness) -> None:
+        """update_issue adds and removes labels and sets, then clears, the native due date."""
+        ref = harness.tracker.open_issue(make_draft(labels=frozenset({self.label_b})))
+        due = date(2026, 12, 24)
+        harness.tracker.update_issue(
+            ref,
+            IssueUpdate(
+                add_labels=frozenset({self.label_a}),
+                remove_labels=frozenset({self.label_b}),
+                set_due_date=True,
+                due_date=due,
+            ),
+        )
+        issue = harness.observe(ref)
+        assert self.label_a in issue.labels
+        assert self.label_b not in issue.labels
+        assert issue.due_date == due
+        harness.tracker.update_issue(ref, IssueUpdate(set_due_date=True, due_date=None))
+        assert harness.observe(ref).due_date is None
+
+    def test_add_note_is_stored(self, harness: TrackerHarness) -> None:
+        """add_note stores the bridge's text and the untrusted text on the issue."""
+        ref = harness.tracker.open_issue(make_draft())
+        harness.tracker.add_note(ref, "Acknowledgement sent", untrusted=f"reply {CANARY}")
+        notes = "\n".join(harness.observe(ref).notes)
+        assert "Acknowledgement sent" in notes
+        assert CANARY in notes
+
+    def test_changes_since_reports_team_changes(self, harness: TrackerHarness) -> None:
+        """After the team relabels, sets a due date, comments and closes, the change is listed."""
+        ref = harness.tracker.open_issue(make_draft())
+        since = max(s.updated_at for s in harness.tracker.changes_since(None))
+        harness.team_set_labels(ref, {self.label_a}, set())
+        harness.team_set_due_date(ref, date(2027, 1, 15))
+        harness.team_comment(ref, "[to researcher]\nThanks, we reproduced it.")
+        harness.team_close(ref)
+        changed = [s for s in harness.tracker.changes_since(since) if s.ref == ref]
+        assert len(changed) == 1
+        snapshot = changed[0]
+        assert snapshot.report_id == "CVD-2026-0001"
+        assert self.label_a in snapshot.labels
+        assert snapshot.due_date == date(2027, 1, 15)
+        team_notes = [n for n in snapshot.notes if not n.by_bridge]
+        assert any("we reproduced it" in n.body for n in team_notes)
+        assert snapshot.updated_at >= since
+
+    def test_changes_since_skips_untouched_issues(self, harness: TrackerHarness) -> None:
+        """An issue not updated since the bookmark (beyond the plugin's overlap) is not listed."""
+        quiet = harness.tracker.open_issue(make_draft("CVD-2026-0001"))
+        time.sleep(self.overlap.total_seconds() + 0.05)
+        busy = harness.tracker.open_issue(make_draft("CVD-2026-0002"))
+        harness.team_comment(busy, "looking into it")
+        since = next(s.updated_at for s in harness.tracker.changes_since(None) if s.ref == busy)
+        listed = {s.ref for s in harness.tracker.changes_since(since)}
+        assert busy in listed
+        assert quiet not in listed
+
+    def test_changes_since_lists_oldest_first(self, harness: TrackerHarness) -> None:
+        """Changes come oldest first so a bookmark can move forward as they are applied."""
+        for n in range(1, 4):
+            harness.tracker.open_issue(make_draft(f"CVD-2026-000{n}"))
+        stamps = [s.updated_at for s in harness.tracker.changes_since(None)]
+        assert stamps == sorted(stamps)
+        assert len(stamps) >= 3

@@ -1,0 +1,188 @@
+"""An in-memory tracker that keeps the plugin contract, for unit tests and the contract suite."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import ClassVar
+
+from tracker_bridge.errors import ConfidentialityError, TrackerUnavailable
+from tracker_bridge.ports import IssueDraft, IssueRef, IssueSnapshot, IssueUpdate, TrackerNote
+
+
+@dataclass
+class FakeIssue:
+    """An issue held by the fake tracker."""
+
+    key: str
+    title: str
+    body: str
+    labels: set[str]
+    confidential: bool
+    status: str = "opened"
+    due_date: date | None = None
+    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    notes: list[TrackerNote] = field(default_factory=list)
+
+
+class FakeTracker:
+    """A tracker in memory. Text is stored as given: the fake has no live markup to neutralise.
+
+    Switches let tests play the security team and break things: ``deny_confidentiality``
+    (the tracker silently drops the confidential flag), ``fail_calls`` (the next N calls raise
+    TrackerUnavailable), ``crash_after_placeholder`` (the next open stops after the placeholder).
+    """
+
+    kind: ClassVar[str] = "fake"
+    marker_prefix: ClassVar[str] = "cvd-report::"
+
+    def __init__(self, project: str = "security/cvd", now: Callable[[], datetime] | None = None):
+        self.project = project
+        self.issues: dict[str, FakeIssue] = {}
+        self.deny_confidentiality = False
+        self.fail_calls = 0
+        self.crash_after_placeholder = False
+        self.calls: list[str] = []
+        self._now = now or (lambda: datetime.now(UTC))
+        self._last_tick = datetime.min.replace(tzinfo=UTC)
+        self._next_key = 1
+        self._next_note = 1
+
+    # -- the Tracker protocol
+
+    def open_issue(self, draft: IssueDraft) -> IssueRef:
+        """Open the confidential issue, or find and complete the one a crash left behind."""
+        self._call("open_issue")
+        marker = self.marker_prefix + draft.report_id
+        ref = self.find_issue(draft.report_id)
+        if ref is None:
+            key = str(self._next_key)
+            self._next_key += 1
+            self.issues[key] = FakeIssue(
+                key=key,
+                title=draft.report_id,
+                body="",
+                labels={marker},
+                confidential=not self.deny_confidentiality,
+                updated_at=self._tick(),
+            )
+            ref = self._ref(key)
+        issue = self.issues[ref.key]
+        if not issue.confidential:
+            raise ConfidentialityError(
+                f"fake tracker issue {ref.key} for {draft.report_id} is not confidential; "
+                "no report text was written"
+            )
+        if self.crash_after_placeholder:
+            self.crash_after_placeholder = False
+            raise TrackerUnavailable("fake tracker crashed after the placeholder")
+        issue.title = f"{draft.report_id}: {draft.title}"
+        summary = "\n".join(f"{label}: {value}" for label, value in draft.summary)
+        issue.body = f"{summary}\n\n{draft.body}" if summary else draft.body
+        issue.labels |= set(draft.labels)
+        issue.due_date = draft.due_date
+        issue.updated_at = self._tick()
+        return ref
+
+    def find_issue(self, report_id: str) -> IssueRef | None:
+        """The issue carrying the report's marker label."""
+        self._call("find_issue")
+        marker = self.marker_prefix + report_id
+        for issue in self.issues.values():
+            if marker in issue.labels:
+                return self._ref(issue.key)
+        return None
+
+    def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
+        """Apply label and due-date changes."""
+        self._call("update_issue")
+        issue = self.issues[ref.key]
+        issue.labels = (issue.labels - set(update.remove_labels)) | set(update.add_labels)
+        if update.set_due_date:
+            issue.due_date = update.due_date
+        issue.updated_at = self._tick()
+
+    def add_note(self, ref: IssueRef, text: str, *, untrusted: str | None = None) -> None:
+        """Add an internal note written by the bridge."""
+        self._call("add_note")
+        issue = self.issues[ref.key]
+        body = text if untrusted is None else f"{text}\n\n{untrusted}"
+        issue.notes.append(self._note(body, author="tracker-bridge", by_bridge=True))
+        issue.updated_at = self._tick()
+
+    def changes_since(self, since: datetime | None) -> Iterator[IssueSnapshot]:
+        """Issues updated at or after ``since``, oldest change first."""
+        self._call("changes_since")
+        changed = [i for i in self.issues.values() if since is None or i.updated_at >= since]
+        for issue in sorted(changed, key=lambda i: i.updated_at):
+            notes = tuple(n for n in issue.notes if since is None or n.created_at >= since)
+            yield self._snapshot(issue, notes)
+
+    # -- the security team's hands
+
+    def team_set_labels(self, key: str, add: set[str], remove: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        """A team member edits labels."""
+        issue = self.issues[key]
+        issue.labels = (issue.labels - set(remove)) | set(add)
+        issue.updated_at = self._tick()
+
+    def team_set_status(self, key: str, status: str) -> None:
+        """A team member closes or reopens the issue."""
+        self.issues[key].status = status
+        self.issues[key].updated_at = self._tick()
+
+    def team_set_due_date(self, key: str, due: date | None) -> None:
+        """A team member sets the due date."""
+        self.issues[key].due_date = due
+        self.issues[key].updated_at = self._tick()
+
+    def team_comment(self, key: str, body: str, *, internal: bool = False) -> None:
+        """A team member comments."""
+        issue = self.issues[key]
+        issue.notes.append(self._note(body, author="alice", internal=internal))
+        issue.updated_at = self._tick()
+
+    # -- helpers
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if self.fail_calls > 0:
+            self.fail_calls -= 1
+            raise TrackerUnavailable(f"fake tracker: injected failure in {name}")
+
+    def _tick(self) -> datetime:
+        # Strictly increasing, like updated_at in a real tracker, even within one clock tick.
+        moment = max(self._now(), self._last_tick + timedelta(microseconds=1))
+        self._last_tick = moment
+        return moment
+
+    def _note(
+        self, body: str, *, author: str, by_bridge: bool = False, internal: bool = True
+    ) -> TrackerNote:
+        note = TrackerNote(
+            note_id=str(self._next_note),
+            author=author,
+            body=body,
+            created_at=self._tick(),
+            internal=internal,
+            by_bridge=by_bridge,
+        )
+        self._next_note += 1
+        return note
+
+    def _ref(self, key: str) -> IssueRef:
+        return IssueRef("fake", self.project, key, f"fake://{self.project}/issues/{key}")
+
+    def _snapshot(self, issue: FakeIssue, notes: tuple[TrackerNote, ...]) -> IssueSnapshot:
+        marker = next((lab for lab in issue.labels if lab.startswith(self.marker_prefix)), None)
+        return IssueSnapshot(
+            ref=self._ref(issue.key),
+            report_id=marker[len(self.marker_prefix) :] if marker else None,
+            status=issue.status,
+            labels=frozenset(issue.labels),
+            due_date=issue.due_date,
+            updated_at=issue.updated_at,
+            notes=notes,
+            confidential=issue.confidential,
+        )
