@@ -553,16 +553,14 @@ class UnitOfWork(Protocol):
     bookmarks: BookmarkRepository
     outbox: OutboxRepository
 
-    def __enter__(self) -> Self:
-        ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
-        ...
+    ) -> None: ...
 
     def commit(self) -> None:
         """Make everything done in this block durable."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -67,5 +66,6 @@ class FakeHarness:
 
 class TestFakeTrackerContract(TrackerContract):
     @pytest.fixture
-    def harness(self) -> Iterator[FakeHarness]:
-        yield FakeHarness()
+    def harness(self) -> FakeHarness:
+        """A fresh fake tracker per test."""
+        return FakeHarness()

@@ -209,9 +209,7 @@ _ASSESSED = frozenset(
         State.PUBLISHED,
     }
 )
-_FIXED = frozenset(
-    {State.FIX_AVAILABLE, State.RESOLVED, State.DISCLOSURE_PENDING, State.PUBLISHED}
-)
+_FIXED = frozenset({State.FIX_AVAILABLE, State.RESOLVED, State.DISCLOSURE_PENDING, State.PUBLISHED})
 _LEFT_RECEIVED = frozenset(State) - {State.RECEIVED}
 
 

@@ -1,0 +1,289 @@
+"""Loads and validates mappings/ (operator-owned TOML and templates) into domain policy objects."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tracker_bridge.domain.deadlines import DeadlinePolicy, DeadlineStatus, Span, SpanUnit
+from tracker_bridge.domain.report import State
+from tracker_bridge.domain.researcher import Language
+from tracker_bridge.domain.severity import Severity
+from tracker_bridge.errors import ConfigurationError
+
+M = TypeVar("M", bound=BaseModel)
+
+_SPAN = re.compile(
+    r"^\s*(?P<n>\d+)\s*(?P<unit>working\s+days?|business\s+days?|calendar\s+days?|days?)\s*$",
+    re.IGNORECASE,
+)
+
+
+def parse_span(text: str) -> Span:
+    """Read "3 working days" or "14 days"; ValueError explains the accepted forms."""
+    match = _SPAN.match(text)
+    if match is None:
+        raise ValueError(f'{text!r} is not a span (write e.g. "3 working days" or "14 days")')
+    unit = match["unit"].lower()
+    working = unit.startswith(("working", "business"))
+    return Span(int(match["n"]), SpanUnit.WORKING_DAYS if working else SpanUnit.CALENDAR_DAYS)
+
+
+class _Table(BaseModel):
+    """A TOML table that refuses unknown keys, so typos are reported."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProgramTable(_Table):
+    """The ``[program]`` table: who we are and how ids, time and language work."""
+
+    name: str = "Example Organisation"
+    id_prefix: str = Field(default="CVD", pattern=r"^[A-Z][A-Z0-9]{1,15}$")
+    contact: str = "security@example.org"
+    timezone: str = "Europe/Amsterdam"
+    holidays_country: str = "NL"
+    holidays_subdivision: str | None = None
+    languages: list[Language] = Field(default_factory=lambda: [Language.EN, Language.NL])
+    policy_url: str | None = None
+
+
+class DeadlinesTable(_Table):
+    """The ``[deadlines]`` table: every promised span, as text such as "3 working days"."""
+
+    acknowledge: str = "1 working day"
+    assessment: str = "3 working days"
+    progress_update: str = "14 days"
+    disclosure: str = "60 days"
+    due_soon: str = "1 working day"
+    due_soon_fraction: float = Field(default=0.2, ge=0.0, le=1.0)
+    fix: dict[Severity, str] = Field(
+        default_factory=lambda: {
+            Severity.CRITICAL: "30 days",
+            Severity.HIGH: "30 days",
+            Severity.MEDIUM: "90 days",
+            Severity.LOW: "180 days",
+        }
+    )
+
+    @field_validator("acknowledge", "assessment", "progress_update", "disclosure", "due_soon")
+    @classmethod
+    def _span(cls, value: str) -> str:
+        parse_span(value)
+        return value
+
+    @field_validator("fix")
+    @classmethod
+    def _fix_spans(cls, value: dict[Severity, str]) -> dict[Severity, str]:
+        for span in value.values():
+            parse_span(span)
+        return value
+
+
+class ResearcherMailTable(_Table):
+    """The ``[researcher_mail]`` table: how the team writes to researchers."""
+
+    marker: str = "[to researcher]"
+    without_key: Literal["key_request", "cleartext"] = "key_request"
+    show_address_in_tracker: bool = False
+
+
+class RetentionTable(_Table):
+    """The ``[retention]`` table: how long personal data and report content are kept."""
+
+    content_days_after_close: int = Field(default=90, ge=0)
+    contact_days_after_close: int = Field(default=90, ge=0)
+
+
+class ProgramFile(_Table):
+    """The whole of program.toml."""
+
+    program: ProgramTable = Field(default_factory=ProgramTable)
+    deadlines: DeadlinesTable = Field(default_factory=DeadlinesTable)
+    researcher_mail: ResearcherMailTable = Field(default_factory=ResearcherMailTable)
+    retention: RetentionTable = Field(default_factory=RetentionTable)
+
+
+class LabelsTable(_Table):
+    """The ``[labels]`` table of a tracker mapping: label name templates."""
+
+    severity: str = Field(pattern=r"\{severity\}")
+    state: str = Field(pattern=r"\{state\}")
+    deadline: str = Field(pattern=r"\{status\}")
+    status_names: dict[DeadlineStatus, str]
+
+    @field_validator("status_names")
+    @classmethod
+    def _all_statuses(cls, value: dict[DeadlineStatus, str]) -> dict[DeadlineStatus, str]:
+        missing = sorted(s.value for s in DeadlineStatus if s not in value)
+        if missing:
+            raise ValueError(f"missing names for deadline status {', '.join(missing)}")
+        return value
+
+
+class StatesTable(_Table):
+    """The ``[states]`` table of a tracker mapping: tracker status to lifecycle state."""
+
+    closed: State = State.RESOLVED
+    reopened: State = State.TRIAGING
+    status: dict[str, State] = Field(default_factory=dict)
+    category: dict[str, State] = Field(default_factory=dict)
+
+
+class TrackerMappingFile(_Table):
+    """The whole of <tracker>.toml."""
+
+    labels: LabelsTable
+    states: StatesTable = Field(default_factory=StatesTable)
+
+
+@dataclass(frozen=True)
+class LabelScheme:
+    """Label names for severity, lifecycle state and deadline status in one tracker."""
+
+    severity_template: str
+    state_template: str
+    deadline_template: str
+    status_names: Mapping[DeadlineStatus, str]
+
+    def severity(self, severity: Severity) -> str:
+        """The label for a severity band."""
+        return self.severity_template.format(severity=severity.value)
+
+    def state(self, state: State) -> str:
+        """The label for a lifecycle state."""
+        return self.state_template.format(state=state.value)
+
+    def deadline(self, status: DeadlineStatus) -> str:
+        """The label for a deadline status."""
+        return self.deadline_template.format(status=self.status_names[status])
+
+    def family(self, label: str) -> str | None:
+        """Which family (severity, state, deadline) a label belongs to, or None."""
+        if label in {self.severity(s) for s in Severity}:
+            return "severity"
+        if label in {self.state(s) for s in State}:
+            return "state"
+        if label in {self.deadline(s) for s in DeadlineStatus}:
+            return "deadline"
+        return None
+
+    def read_state(self, labels: frozenset[str]) -> State | None:
+        """The lifecycle state a label says, or None (several conflicting labels: None too)."""
+        found = {s for s in State if self.state(s) in labels}
+        return found.pop() if len(found) == 1 else None
+
+    def read_severity(self, labels: frozenset[str]) -> Severity | None:
+        """The severity a label says, or None."""
+        found = {s for s in Severity if self.severity(s) in labels}
+        return found.pop() if len(found) == 1 else None
+
+
+@dataclass(frozen=True)
+class StateRules:
+    """How a tracker's own status maps to a lifecycle state when no state label says it."""
+
+    closed: State
+    reopened: State
+    by_status: Mapping[str, State] = field(default_factory=dict)
+    by_category: Mapping[str, State] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Mappings:
+    """Everything in mappings/ for one program and one tracker kind."""
+
+    directory: Path
+    program: ProgramTable
+    policy: DeadlinePolicy
+    researcher_mail: ResearcherMailTable
+    retention: RetentionTable
+    labels: LabelScheme
+    states: StateRules
+    templates_dir: Path
+
+
+def load_mappings(directory: Path, tracker_kind: str) -> Mappings:
+    """Read program.toml and <tracker_kind>.toml from ``directory``; every problem in one error."""
+    problems: list[str] = []
+    program_file = _read_model(directory / "program.toml", ProgramFile, problems, optional=True)
+    tracker_file = _read_model(directory / f"{tracker_kind}.toml", TrackerMappingFile, problems)
+    if problems or program_file is None or tracker_file is None:
+        raise ConfigurationError("\n".join(problems))
+    deadlines = program_file.deadlines
+    policy = DeadlinePolicy(
+        acknowledge=parse_span(deadlines.acknowledge),
+        assessment=parse_span(deadlines.assessment),
+        fix={severity: parse_span(span) for severity, span in deadlines.fix.items()},
+        progress_update=parse_span(deadlines.progress_update),
+        disclosure=parse_span(deadlines.disclosure),
+        due_soon=parse_span(deadlines.due_soon),
+        due_soon_fraction=deadlines.due_soon_fraction,
+    )
+    labels = tracker_file.labels
+    return Mappings(
+        directory=directory,
+        program=program_file.program,
+        policy=policy,
+        researcher_mail=program_file.researcher_mail,
+        retention=program_file.retention,
+        labels=LabelScheme(labels.severity, labels.state, labels.deadline, labels.status_names),
+        states=StateRules(
+            closed=tracker_file.states.closed,
+            reopened=tracker_file.states.reopened,
+            by_status=tracker_file.states.status,
+            by_category=tracker_file.states.category,
+        ),
+        templates_dir=directory / "templates",
+    )
+
+
+def _read_model(
+    path: Path, model: type[M], problems: list[str], *, optional: bool = False
+) -> M | None:
+    if not path.exists():
+        if optional:
+            return model()
+        problems.append(f"{path}: file is missing")
+        return None
+    text = path.read_text(encoding="utf-8")
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        problems.append(f"{path}: invalid TOML: {err}")
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        for problem in err.errors():
+            loc = tuple(str(part) for part in problem["loc"])
+            line = _line_of(text, loc)
+            where = f"{path}:{line}" if line else str(path)
+            message = "unknown key" if problem["type"] == "extra_forbidden" else problem["msg"]
+            problems.append(f"{where}: {'.'.join(loc)}: {message}")
+        return None
+
+
+def _line_of(text: str, loc: tuple[str, ...]) -> int | None:
+    table: tuple[str, ...] = ()
+    fallback: int | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("["):
+            table = tuple(p.strip().strip('"') for p in line.strip("[] ").split("."))
+            if table == loc:
+                return number
+            continue
+        if "=" in line:
+            key = line.split("=", 1)[0].strip().strip('"')
+            if (*table, key) == loc[: len(table) + 1]:
+                return number
+            if fallback is None and table and loc[: len(table)] == table:
+                fallback = number
+    return fallback
