@@ -370,6 +370,55 @@ class OutboxItem:
     last_error: str | None = None
 
 
+TEMPLATE_PARAMETERS: frozenset[str] = frozenset(
+    {
+        # every template
+        "report_id",
+        "organisation",
+        "researcher_name",
+        "contact_address",
+        "reply_address",
+        "policy_url",
+        # acknowledgement
+        "subject",
+        "received_date",
+        "assessment_due",
+        "arrived_encrypted",
+        "arrived_signed",
+        # state changes, fix date, team messages, progress updates
+        "state",
+        "severity",
+        "expected_fix_date",
+        "previous_fix_date",
+        "team_message",
+        "publish_date",
+        "credit_question",
+    }
+)
+"""Placeholders templates may use. Names ending in ``_date`` or ``_due`` carry ISO dates that
+the composer writes out in the researcher's language; ``arrived_*`` carry "yes" or "no"."""
+
+
+@dataclass(frozen=True)
+class ComposedMail:
+    """A mail ready for the transport: who sends, to whom, and the bytes (PGP/MIME or signed)."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    message: bytes
+    encrypted: bool
+
+
+class MailComposer(Protocol):
+    """Renders an outbox row in the researcher's language and protects it (encrypt + sign)."""
+
+    def compose(
+        self, item: OutboxItem, researcher: Researcher, references: Sequence[str] = ()
+    ) -> ComposedMail:
+        """The mail for ``item``; without a key for the researcher, what the policy allows."""
+        ...
+
+
 class MailTransport(Protocol):
     """Delivers composed mail (SMTP in production, a recorder in unit tests)."""
 
