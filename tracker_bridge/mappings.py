@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tracker_bridge.domain.deadlines import DeadlinePolicy, DeadlineStatus, Span, SpanUnit
+from tracker_bridge.domain.labels import LabelScheme, StateRules
 from tracker_bridge.domain.report import State
 from tracker_bridge.domain.researcher import Language
 from tracker_bridge.domain.severity import Severity
@@ -141,58 +141,6 @@ class TrackerMappingFile(_Table):
 
     labels: LabelsTable
     states: StatesTable = Field(default_factory=StatesTable)
-
-
-@dataclass(frozen=True)
-class LabelScheme:
-    """Label names for severity, lifecycle state and deadline status in one tracker."""
-
-    severity_template: str
-    state_template: str
-    deadline_template: str
-    status_names: Mapping[DeadlineStatus, str]
-
-    def severity(self, severity: Severity) -> str:
-        """The label for a severity band."""
-        return self.severity_template.format(severity=severity.value)
-
-    def state(self, state: State) -> str:
-        """The label for a lifecycle state."""
-        return self.state_template.format(state=state.value)
-
-    def deadline(self, status: DeadlineStatus) -> str:
-        """The label for a deadline status."""
-        return self.deadline_template.format(status=self.status_names[status])
-
-    def family(self, label: str) -> str | None:
-        """Which family (severity, state, deadline) a label belongs to, or None."""
-        if label in {self.severity(s) for s in Severity}:
-            return "severity"
-        if label in {self.state(s) for s in State}:
-            return "state"
-        if label in {self.deadline(s) for s in DeadlineStatus}:
-            return "deadline"
-        return None
-
-    def read_state(self, labels: frozenset[str]) -> State | None:
-        """The lifecycle state a label says, or None (several conflicting labels: None too)."""
-        found = {s for s in State if self.state(s) in labels}
-        return found.pop() if len(found) == 1 else None
-
-    def read_severity(self, labels: frozenset[str]) -> Severity | None:
-        """The severity a label says, or None."""
-        found = {s for s in Severity if self.severity(s) in labels}
-        return found.pop() if len(found) == 1 else None
-
-
-@dataclass(frozen=True)
-class StateRules:
-    """How a tracker's own status maps to a lifecycle state when no state label says it."""
-
-    closed: State
-    reopened: State
-    by_status: Mapping[str, State] = field(default_factory=dict)
-    by_category: Mapping[str, State] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,69 @@
+"""What every use case needs to know about the program: its policy, calendar and vocabulary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from tracker_bridge.domain.deadlines import (
+    Deadline,
+    DeadlineKind,
+    DeadlinePolicy,
+    DeadlineStatus,
+    WorkingCalendar,
+    compute_deadlines,
+)
+from tracker_bridge.domain.labels import LabelScheme, StateRules, worst_status
+from tracker_bridge.domain.report import Report
+from tracker_bridge.domain.severity import Severity
+
+_EPSILON = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Program:
+    """One disclosure program as the services see it (built by app.py from mappings/)."""
+
+    name: str
+    organisation: str
+    id_prefix: str
+    contact: str
+    policy: DeadlinePolicy
+    calendar: WorkingCalendar
+    labels: LabelScheme
+    states: StateRules
+    researcher_marker: str = "[to researcher]"
+    show_address_in_tracker: bool = False
+    policy_url: str = ""
+    score_vector: Callable[[str], Severity] | None = field(default=None, compare=False)
+
+    def deadlines(self, report: Report, now: datetime) -> list[Deadline]:
+        """Every deadline of ``report`` at ``now``."""
+        return compute_deadlines(report, self.policy, self.calendar, now)
+
+    def deadline(self, report: Report, kind: DeadlineKind, now: datetime) -> Deadline | None:
+        """One deadline of ``report``, or None when it does not apply."""
+        return next((d for d in self.deadlines(report, now) if d.kind is kind), None)
+
+    def deadline_status(self, report: Report, now: datetime) -> DeadlineStatus:
+        """The status one label shows: the worst of the deadlines still running."""
+        relevant = [
+            d.status(now, self.calendar, self.policy)
+            for d in self.deadlines(report, now)
+            if d.kind is not DeadlineKind.DISCLOSURE
+        ]
+        return worst_status(relevant)
+
+    def local_date(self, moment: datetime) -> date:
+        """The program's calendar date of ``moment`` (what researchers read)."""
+        return self.calendar.local_date(moment)
+
+    def last_day(self, due: datetime) -> date:
+        """The last day on which a deadline due at ``due`` can still be kept."""
+        return self.calendar.local_date(due.astimezone(self.calendar.tz) - _EPSILON)
+
+    def reply_address(self, report_id: str) -> str:
+        """The plus-address that threads a researcher's reply to its report."""
+        local, _, domain = self.contact.partition("@")
+        return f"{local}+{report_id}@{domain}"
