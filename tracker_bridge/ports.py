@@ -535,6 +535,10 @@ class MessageRepository(Protocol):
         """The report a thread belongs to, from In-Reply-To / References ids (ours or theirs)."""
         ...
 
+    def first_message_id(self, report_id: str) -> str | None:
+        """The Message-ID of the mail that opened the report (the root of its thread)."""
+        ...
+
 
 class TrackerLinkRepository(Protocol):
     """Which tracker issue holds which report."""
@@ -589,6 +593,10 @@ class OutboxRepository(Protocol):
 
     def for_report(self, report_id: str) -> list[OutboxItem]:
         """Every row of one report, oldest first."""
+        ...
+
+    def sent_since(self, recipient: str, since: datetime) -> int:
+        """How many mails went to ``recipient`` (case-insensitive) at or after ``since``."""
         ...
 
 

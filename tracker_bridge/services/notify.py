@@ -1,0 +1,166 @@
+"""Notify: deliver queued researcher mail once, with backoff, a per-recipient limit, and a trail.
+
+Rows are marked sent only after the transport accepted them; a crash in between sends at most
+one duplicate, which carries the same Message-ID. A failure that outlasts its attempts is
+marked failed and the team is told on the issue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tracker_bridge.domain.report import State
+from tracker_bridge.errors import BridgeError, MailRejected, MailUnavailable, RetriableError
+from tracker_bridge.ports import (
+    Clock,
+    IssueRef,
+    MailComposer,
+    MailTransport,
+    NotificationKind,
+    OutboxItem,
+    OutboxStatus,
+    PassSummary,
+    ReportEvent,
+    Tracker,
+    UnitOfWork,
+)
+from tracker_bridge.services.context import Program
+
+
+def exponential_backoff(attempts: int) -> timedelta:
+    """Wait 2, 4, 8 ... minutes between attempts, at most six hours."""
+    return min(timedelta(minutes=2**attempts), timedelta(hours=6))
+
+
+@dataclass
+class Notify:
+    """Delivers due outbox rows over one transport session."""
+
+    program: Program
+    unit_of_work: Callable[[], UnitOfWork]
+    composer: MailComposer
+    transport: MailTransport
+    clock: Clock
+    tracker: Tracker | None = None
+    max_attempts: int = 8
+    per_recipient_per_hour: int = 10
+    batch_size: int = 500
+    backoff: Callable[[int], timedelta] = exponential_backoff
+
+    def run(self, summary: PassSummary) -> None:
+        """Deliver every due row; stop early (nothing lost) when the mail server is unavailable."""
+        now = self.clock.now()
+        with self.unit_of_work() as uow:
+            due = uow.outbox.due(now, self.batch_size)
+        for item in due:
+            if not self._deliver(item, summary):
+                break
+
+    def _deliver(self, item: OutboxItem, summary: PassSummary) -> bool:
+        now = self.clock.now()
+        with self.unit_of_work() as uow:
+            researcher = uow.reports.researcher_of(item.report_id)
+            if researcher is None:
+                item.status = OutboxStatus.CANCELLED
+                item.last_error = "the researcher's contact details are no longer held"
+                uow.outbox.save(item)
+                uow.commit()
+                summary.bump("cancelled")
+                return True
+            recent = uow.outbox.sent_since(item.recipient, now - timedelta(hours=1))
+            if recent >= self.per_recipient_per_hour:
+                item.next_attempt_at = now + timedelta(hours=1)
+                uow.outbox.save(item)
+                uow.commit()
+                summary.bump("rate_limited")
+                return True
+            root = uow.messages.first_message_id(item.report_id)
+        try:
+            composed = self.composer.compose(item, researcher, (root,) if root else ())
+            self.transport.send(composed.sender, composed.recipients, composed.message)
+        except MailUnavailable as err:
+            self._retry_later(item, err, now, summary)
+            return False
+        except MailRejected as err:
+            self._give_up(item, err, now, summary)
+            return True
+        except RetriableError as err:
+            self._retry_later(item, err, now, summary)
+            return True
+        except BridgeError as err:
+            # Composition refused (e.g. no key and the policy forbids clear text): tell the team.
+            self._give_up(item, err, now, summary)
+            return True
+        self._mark_sent(item, now, summary)
+        return True
+
+    def _mark_sent(self, item: OutboxItem, now: datetime, summary: PassSummary) -> None:
+        with self.unit_of_work() as uow:
+            item.status = OutboxStatus.SENT
+            item.sent_at = now
+            item.attempts += 1
+            item.last_error = None
+            uow.outbox.save(item)
+            report = uow.reports.get(item.report_id)
+            if report is not None:
+                report.last_researcher_update_at = now
+                if item.kind is NotificationKind.ACKNOWLEDGEMENT and report.state is State.RECEIVED:
+                    # The acknowledgement promise is kept when the mail left, not when it was queued.
+                    report.transition(State.ACKNOWLEDGED, now)
+                uow.reports.save(report)
+            uow.reports.add_event(
+                ReportEvent(item.report_id, now, "mail_sent", f"{item.template} {item.message_id}")
+            )
+            ref = uow.links.get(item.report_id)
+            uow.commit()
+        summary.bump("sent")
+        if item.kind is NotificationKind.TEAM_MESSAGE and ref is not None and self.tracker:
+            day = self.program.local_date(now).isoformat()
+            self._tell_team(ref, f"Sent to the researcher on {day} ({item.message_id}).", summary)
+
+    def _retry_later(
+        self, item: OutboxItem, err: BridgeError, now: datetime, summary: PassSummary
+    ) -> None:
+        item.attempts += 1
+        item.last_error = str(err)
+        if item.attempts >= self.max_attempts:
+            self._give_up(item, err, now, summary)
+            return
+        item.next_attempt_at = now + self.backoff(item.attempts)
+        with self.unit_of_work() as uow:
+            uow.outbox.save(item)
+            uow.commit()
+        summary.bump("deferred")
+        summary.problems.append(f"{item.report_id}: mail deferred: {err}")
+
+    def _give_up(
+        self, item: OutboxItem, err: BridgeError, now: datetime, summary: PassSummary
+    ) -> None:
+        item.status = OutboxStatus.FAILED
+        item.last_error = str(err)
+        with self.unit_of_work() as uow:
+            uow.outbox.save(item)
+            uow.reports.add_event(
+                ReportEvent(item.report_id, now, "mail_failed", f"{item.template}: {err}")
+            )
+            ref = uow.links.get(item.report_id)
+            uow.commit()
+        summary.bump("failed")
+        summary.problems.append(f"{item.report_id}: mail {item.template} failed: {err}")
+        if ref is not None and self.tracker is not None:
+            self._tell_team(
+                ref,
+                f"tracker-bridge could not deliver the '{item.template}' mail to the researcher "
+                f"after {item.attempts} attempt(s): {err}. Please contact them another way.",
+                summary,
+            )
+
+    def _tell_team(self, ref: IssueRef, text: str, summary: PassSummary) -> None:
+        if self.tracker is None:
+            return
+        try:
+            self.tracker.add_note(ref, text)
+        except RetriableError as err:
+            summary.problems.append(f"note to the team not written yet: {err}")

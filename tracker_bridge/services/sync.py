@@ -1,0 +1,408 @@
+"""Sync: read tracker changes since the bookmark, apply them to reports, queue researcher mail.
+
+Singer-style incremental sync: the bookmark moves forward in the same transaction as the
+change it covers, never past the pass's start time (the signpost). Reading the same change
+twice changes nothing and queues nothing, because every effect compares against the stored
+state and every queued mail carries a dedupe key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from tracker_bridge.domain.deadlines import DeadlineKind, DeadlineStatus
+from tracker_bridge.domain.report import Report, State, can_transition
+from tracker_bridge.domain.researcher import CreditWish, Researcher
+from tracker_bridge.domain.severity import Severity
+from tracker_bridge.errors import DomainError
+from tracker_bridge.ports import (
+    Clock,
+    IssueRef,
+    IssueSnapshot,
+    IssueUpdate,
+    NotificationKind,
+    PassSummary,
+    ReportEvent,
+    Tracker,
+    TrackerNote,
+    UnitOfWork,
+)
+from tracker_bridge.services.context import Program
+from tracker_bridge.services.ingest import common_params, new_outbox_item
+
+# States whose arrival the researcher hears about (each has a state_<name> template).
+MAILED_STATES = frozenset(
+    {
+        State.TRIAGED,
+        State.NEEDS_INFO,
+        State.IN_REMEDIATION,
+        State.FIX_AVAILABLE,
+        State.RESOLVED,
+        State.DISCLOSURE_PENDING,
+        State.PUBLISHED,
+        State.DUPLICATE,
+        State.NOT_APPLICABLE,
+        State.OUT_OF_SCOPE,
+        State.INFORMATIVE,
+    }
+)
+_CVSS = re.compile(r"CVSS:(?:3\.[01]|4\.0)/[A-Za-z:/]+")
+_OVERDUE_NOTED = (DeadlineKind.ACKNOWLEDGE, DeadlineKind.ASSESSMENT)
+
+
+@dataclass
+class Sync:
+    """One tracker project's changes applied to the store, and its deadline labels kept current."""
+
+    program: Program
+    unit_of_work: Callable[[], UnitOfWork]
+    tracker: Tracker
+    clock: Clock
+    bookmark_name: str
+
+    def run(self, summary: PassSummary) -> None:
+        """Apply changes since the bookmark, then refresh deadlines and progress updates."""
+        self.apply_changes(summary)
+        self.refresh_deadlines(summary)
+        self.queue_progress_updates(summary)
+
+    # -- changes from the tracker
+
+    def apply_changes(self, summary: PassSummary) -> None:
+        """Read every change since the bookmark, oldest first, committing each with the bookmark."""
+        signpost = self.clock.now()
+        with self.unit_of_work() as uow:
+            since = uow.bookmarks.get(self.bookmark_name)
+        for snapshot in self.tracker.changes_since(since):
+            summary.bump("changes_read")
+            with self.unit_of_work() as uow:
+                self._apply(uow, snapshot, summary)
+                bookmark = min(snapshot.updated_at, signpost)
+                current = uow.bookmarks.get(self.bookmark_name)
+                if current is None or bookmark > current:
+                    uow.bookmarks.set(self.bookmark_name, bookmark)
+                uow.commit()
+        with self.unit_of_work() as uow:
+            # Nothing changed since the bookmark: the next pass may start at this pass's start.
+            current = uow.bookmarks.get(self.bookmark_name)
+            if current is None:
+                uow.bookmarks.set(self.bookmark_name, signpost)
+                uow.commit()
+
+    def _apply(self, uow: UnitOfWork, snapshot: IssueSnapshot, summary: PassSummary) -> None:
+        ref = snapshot.ref
+        report_id = snapshot.report_id or uow.links.report_for(ref.tracker, ref.project, ref.key)
+        report = uow.reports.get(report_id) if report_id else None
+        if report_id is None or report is None:
+            summary.bump("unknown_issue")
+            return
+        researcher = uow.reports.researcher_of(report_id)
+        uow.links.link(report_id, ref)
+        uow.links.set_labels(report_id, snapshot.labels)
+        now = self.clock.now()
+        team_notes = [n for n in snapshot.notes if not n.by_bridge]
+        to_researcher = [n for n in team_notes if self._marked(n)]
+        self._read_severity(report, snapshot, team_notes)
+        state_mail = self._move_state(
+            uow, report, snapshot, to_researcher, researcher, summary, now
+        )
+        self._read_fix_date(uow, report, snapshot, researcher, state_mail, now)
+        uow.reports.save(report)
+        if researcher is None:
+            return
+        for note in to_researcher:
+            if state_mail is not None and note is state_mail:
+                continue  # already carried by the state-change mail
+            params = common_params(self.program, report_id, researcher) | {
+                "team_message": self._message(note),
+                "state": report.state.value,
+            }
+            queued = uow.outbox.add(
+                new_outbox_item(
+                    self.program,
+                    report_id,
+                    researcher,
+                    NotificationKind.TEAM_MESSAGE,
+                    "team_message",
+                    params,
+                    dedupe_key=f"note:{ref.tracker}:{ref.project}:{ref.key}:{note.note_id}",
+                    now=now,
+                )
+            )
+            if queued:
+                summary.bump("mail_queued")
+
+    def _marked(self, note: TrackerNote) -> bool:
+        first_line = note.body.strip().splitlines()[0] if note.body.strip() else ""
+        return first_line.strip().lower().startswith(self.program.researcher_marker.lower())
+
+    def _message(self, note: TrackerNote) -> str:
+        lines = note.body.strip().splitlines()
+        first = lines[0].strip()[len(self.program.researcher_marker) :].strip()
+        return "\n".join([first, *lines[1:]] if first else lines[1:]).strip()
+
+    def _read_severity(
+        self, report: Report, snapshot: IssueSnapshot, team_notes: list[TrackerNote]
+    ) -> None:
+        for note in team_notes:
+            for match in _CVSS.finditer(note.body):
+                if self.program.score_vector is None:
+                    continue
+                try:
+                    report.severity = self.program.score_vector(match.group(0))
+                    report.cvss_vector = match.group(0)
+                except DomainError:
+                    continue
+        labelled = self.program.labels.read_severity(snapshot.labels)
+        if labelled is not None and labelled is not Severity.UNASSESSED:
+            report.severity = labelled
+
+    def _target_state(self, report: Report, snapshot: IssueSnapshot) -> State | None:
+        labelled = self.program.labels.read_state(snapshot.labels)
+        if labelled is not None:
+            return labelled
+        rules = self.program.states
+        if snapshot.status in rules.by_status:
+            return rules.by_status[snapshot.status]
+        if snapshot.status_category and snapshot.status_category in rules.by_category:
+            return rules.by_category[snapshot.status_category]
+        closed = snapshot.status.lower() == "closed" or snapshot.status_category == "done"
+        if closed and report.state.is_open:
+            return rules.closed
+        if not closed and report.state.is_closed:
+            return rules.reopened
+        return None
+
+    def _move_state(
+        self,
+        uow: UnitOfWork,
+        report: Report,
+        snapshot: IssueSnapshot,
+        to_researcher: list[TrackerNote],
+        researcher: Researcher | None,
+        summary: PassSummary,
+        now: datetime,
+    ) -> TrackerNote | None:
+        """Apply the state the tracker shows; return the team note a state mail carried, if any."""
+        report_id = str(report.report_id)
+        target = self._target_state(report, snapshot)
+        if target is None or target is report.state:
+            return None
+        if not can_transition(report.state, target):
+            recorded = uow.reports.add_event(
+                ReportEvent(
+                    report_id,
+                    now,
+                    "transition_refused",
+                    f"{report.state.value} -> {target.value}",
+                    dedupe_key=f"refused:{report_id}:{report.state.value}:{target.value}:"
+                    f"{snapshot.updated_at.isoformat()}",
+                )
+            )
+            if recorded:
+                summary.bump("transitions_refused")
+                summary.problems.append(
+                    f"{report_id}: the tracker moved it from {report.state.value} to "
+                    f"{target.value}, which the lifecycle does not allow; not applied"
+                )
+            return None
+        report.transition(target, now)
+        uow.reports.add_event(ReportEvent(report_id, now, "state_changed", target.value))
+        summary.bump("state_changes")
+        if target not in MAILED_STATES or researcher is None:
+            return None
+        carried = to_researcher[-1] if to_researcher else None
+        params = common_params(self.program, report_id, researcher) | {
+            "state": target.value,
+            "severity": report.severity.value,
+            "expected_fix_date": self._fix_date(report),
+            "team_message": self._message(carried) if carried else "",
+            "publish_date": self.program.local_date(now).isoformat()
+            if target is State.PUBLISHED
+            else "",
+            "credit_question": "yes" if researcher.credit_wish is CreditWish.UNKNOWN else "no",
+        }
+        uow.outbox.add(
+            new_outbox_item(
+                self.program,
+                report_id,
+                researcher,
+                NotificationKind.STATE_CHANGE,
+                f"state_{target.value}",
+                params,
+                dedupe_key=f"state:{report_id}:{len(report.history)}:{target.value}",
+                now=now,
+            )
+        )
+        summary.bump("mail_queued")
+        return carried
+
+    def _fix_date(self, report: Report) -> str:
+        if report.expected_fix_date is not None:
+            return self.program.local_date(report.expected_fix_date).isoformat()
+        fix = self.program.deadline(report, DeadlineKind.FIX, self.clock.now())
+        return self.program.last_day(fix.due).isoformat() if fix else ""
+
+    def _read_fix_date(
+        self,
+        uow: UnitOfWork,
+        report: Report,
+        snapshot: IssueSnapshot,
+        researcher: Researcher | None,
+        state_mail: TrackerNote | None,
+        now: datetime,
+    ) -> None:
+        current = (
+            self.program.local_date(report.expected_fix_date) if report.expected_fix_date else None
+        )
+        if snapshot.due_date == current:
+            return
+        report.expected_fix_date = (
+            self._start_of(snapshot.due_date) if snapshot.due_date is not None else None
+        )
+        report_id = str(report.report_id)
+        uow.reports.add_event(
+            ReportEvent(report_id, now, "fix_date_changed", f"{current} -> {snapshot.due_date}")
+        )
+        assessed = report.state not in (State.RECEIVED, State.ACKNOWLEDGED, State.TRIAGING)
+        if (
+            researcher is None
+            or snapshot.due_date is None
+            or not assessed
+            or report.state.is_closed
+        ):
+            return
+        params = common_params(self.program, report_id, researcher) | {
+            "expected_fix_date": snapshot.due_date.isoformat(),
+            "previous_fix_date": current.isoformat() if current else "",
+            "state": report.state.value,
+        }
+        uow.outbox.add(
+            new_outbox_item(
+                self.program,
+                report_id,
+                researcher,
+                NotificationKind.FIX_DATE_CHANGED,
+                "fix_date_changed",
+                params,
+                dedupe_key=f"fixdate:{report_id}:{current}:{snapshot.due_date}:"
+                f"{snapshot.updated_at.isoformat()}",
+                now=now,
+            )
+        )
+
+    def _start_of(self, day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=self.program.calendar.tz)
+
+    # -- deadlines
+
+    def refresh_deadlines(self, summary: PassSummary) -> None:
+        """Recompute every open report's deadline label; write only where something changed."""
+        now = self.clock.now()
+        with self.unit_of_work() as uow:
+            work = []
+            for report in uow.reports.open_reports():
+                report_id = str(report.report_id)
+                ref = uow.links.get(report_id)
+                if ref is not None:
+                    work.append(
+                        (report, ref, uow.links.labels(report_id), uow.reports.events(report_id))
+                    )
+        for report, ref, current, events in work:
+            report_id = str(report.report_id)
+            status = self.program.deadline_status(report, now)
+            desired = self.program.labels.for_report(report.severity, report.state, status)
+            add, remove = self.program.labels.exclusive_update(current, desired)
+            fix = self.program.deadline(report, DeadlineKind.FIX, now)
+            set_due = report.expected_fix_date is None and fix is not None
+            if add or remove or set_due:
+                due = self.program.last_day(fix.due) if (set_due and fix) else None
+                self.tracker.update_issue(
+                    ref,
+                    IssueUpdate(
+                        add_labels=add, remove_labels=remove, set_due_date=set_due, due_date=due
+                    ),
+                )
+                with self.unit_of_work() as uow:
+                    uow.links.set_labels(report_id, (current - remove) | add)
+                    if due is not None:
+                        stored = uow.reports.get(report_id)
+                        if stored is not None and stored.expected_fix_date is None:
+                            # The policy's fix date is the expected one until the team says otherwise.
+                            stored.expected_fix_date = self._start_of(due)
+                            uow.reports.save(stored)
+                    uow.commit()
+                summary.bump("labels_updated")
+            self._note_overdue(report, ref, events, now, summary)
+
+    def _note_overdue(
+        self,
+        report: Report,
+        ref: IssueRef,
+        events: list[ReportEvent],
+        now: datetime,
+        summary: PassSummary,
+    ) -> None:
+        report_id = str(report.report_id)
+        noted = {e.dedupe_key for e in events}
+        for deadline in self.program.deadlines(report, now):
+            if deadline.kind not in _OVERDUE_NOTED:
+                continue
+            if deadline.status(now, self.program.calendar, self.program.policy) is not (
+                DeadlineStatus.OVERDUE
+            ):
+                continue
+            key = f"overdue:{report_id}:{deadline.kind.value}"
+            if key in noted:
+                continue
+            due = self.program.last_day(deadline.due).isoformat()
+            self.tracker.add_note(
+                ref,
+                f"Deadline missed: the {deadline.kind.value} promised to the researcher was due "
+                f"on {due}.",
+            )
+            with self.unit_of_work() as uow:
+                uow.reports.add_event(
+                    ReportEvent(
+                        report_id, now, "deadline_missed", deadline.kind.value, dedupe_key=key
+                    )
+                )
+                uow.commit()
+            summary.bump("overdue_noted")
+
+    def queue_progress_updates(self, summary: PassSummary) -> None:
+        """Queue a progress update for every open report that would otherwise go silent."""
+        now = self.clock.now()
+        with self.unit_of_work() as uow:
+            for report in uow.reports.open_reports():
+                deadline = self.program.deadline(report, DeadlineKind.PROGRESS_UPDATE, now)
+                if deadline is None or report.state in (State.RECEIVED,):
+                    continue
+                status = deadline.status(now, self.program.calendar, self.program.policy)
+                if status not in (DeadlineStatus.DUE_SOON, DeadlineStatus.OVERDUE):
+                    continue
+                report_id = str(report.report_id)
+                researcher = uow.reports.researcher_of(report_id)
+                if researcher is None:
+                    continue
+                params = common_params(self.program, report_id, researcher) | {
+                    "state": report.state.value,
+                    "expected_fix_date": self._fix_date(report),
+                }
+                if uow.outbox.add(
+                    new_outbox_item(
+                        self.program,
+                        report_id,
+                        researcher,
+                        NotificationKind.PROGRESS_UPDATE,
+                        "progress_update",
+                        params,
+                        dedupe_key=f"progress:{report_id}:{deadline.start.isoformat()}",
+                        now=now,
+                    )
+                ):
+                    summary.bump("progress_queued")
+            uow.commit()
