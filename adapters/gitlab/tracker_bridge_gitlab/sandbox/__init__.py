@@ -1,1 +1,11 @@
-"""A gitlab REST API on loopback for tests and the demo (built in the gitlab issue)."""
+"""A GitLab REST API v4 on loopback for tests and the demo: quick actions run, faults on demand."""
+
+from tracker_bridge_gitlab.sandbox.server import (
+    Fault,
+    GitLabSandbox,
+    LoggedRequest,
+    Team,
+    start_sandbox,
+)
+
+__all__ = ["Fault", "GitLabSandbox", "LoggedRequest", "Team", "start_sandbox"]
