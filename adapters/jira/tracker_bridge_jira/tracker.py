@@ -1,14 +1,49 @@
-"""The Jira tracker plugin: opens confidential issues and reads changes through python-jira."""
+"""The Jira tracker plugin: confidential CVD issues (issue security levels) through the jira library."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
-from typing import ClassVar
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, ClassVar, Literal, TypeVar
 
+import requests
+from jira import JIRA, JIRAError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from tracker_bridge.ports import IssueDraft, IssueRef, IssueSnapshot, IssueUpdate
+from tracker_bridge.errors import (
+    ConfidentialityError,
+    ConfigurationError,
+    NotFoundError,
+    TrackerAuthError,
+    TrackerError,
+    TrackerUnavailable,
+)
+from tracker_bridge.ports import (
+    IssueDraft,
+    IssueRef,
+    IssueSnapshot,
+    IssueUpdate,
+    TrackerNote,
+)
+from tracker_bridge_jira.markup import adf_document, adf_to_text, one_line_summary, wiki_document
+
+T = TypeVar("T")
+
+MARKER_PREFIX = "cvd-report-"
+SEARCH_FIELDS = ["status", "labels", "duedate", "updated", "comment", "security"]
+# Jira answers these when it did not process the request, so even a POST may be resent.
+_NOT_PROCESSED = {429, 503}
+_RETRIABLE = {429, 500, 502, 503, 504}
+
+
+class CommentVisibility(BaseModel):
+    """Who may read the bridge's comments: a project role or a group."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["role", "group"]
+    value: str = Field(min_length=1)
 
 
 class JiraSettings(BaseModel):
@@ -17,42 +52,504 @@ class JiraSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(description="Jira base URL, e.g. https://example.atlassian.net")
-    project: str = Field(description="Project path (key, e.g. SEC")
-    token: SecretStr = Field(description="API token (Cloud) or personal access token (Data Center), or token_file")
+    project: str = Field(min_length=1, description="Project key, e.g. SEC")
+    issue_type: str = Field(default="Bug", description="Issue type name or id")
+    email: str | None = Field(
+        default=None, description="Cloud: the account's email (basic auth with the API token)"
+    )
+    token: SecretStr = Field(
+        description="Cloud API token, or Data Center personal access token (bearer)"
+    )
+    security_level: str = Field(
+        min_length=1, description="Issue security level (name or id) for every CVD issue"
+    )
+    comment_visibility: CommentVisibility | None = Field(
+        default=None, description="Restrict the bridge's comments to this role or group"
+    )
+    priority_by_severity: dict[str, str] = Field(
+        default_factory=dict, description="Severity band -> Jira priority name"
+    )
+    overlap_minutes: float = Field(
+        default=2.0, ge=0, description="Re-read this far before the bookmark (search lag)"
+    )
+    timeout: float = Field(default=30.0, gt=0, description="Seconds per HTTP request")
+    max_retries: int = Field(default=3, ge=0, le=10, description="Retries for 429/5xx/timeouts")
+    retry_wait_seconds: float = Field(
+        default=1.0, ge=0, description="First backoff wait; doubles per retry; 0 disables waits"
+    )
+    retry_wait_max_seconds: float = Field(default=30.0, ge=0, description="Longest single wait")
+    page_size: int = Field(default=50, ge=1, le=100, description="Issues per search page")
 
 
 class JiraTracker:
-    """Confidential CVD issues in one Jira project."""
+    """Confidential CVD issues in one Jira project (Cloud REST v3 or Data Center REST v2)."""
 
     kind: ClassVar[str] = "jira"
     Settings: ClassVar[type[JiraSettings]] = JiraSettings
 
     def __init__(self, settings: JiraSettings) -> None:
         self.settings = settings
+        self._client: JIRA | None = None
+        self._cloud = False
+        self._own_account: str | None = None
+        self._screen: dict[str, Any] | None = None
+        self._level_id: str | None = None
+        self._issue_type_id: str | None = None
+        self._project_id: str | None = None
+        # (key, updated) pairs already listed, so the overlap window lists each change once.
+        self._listed: dict[tuple[str, str], datetime] = {}
 
     @classmethod
     def from_settings(cls, settings: object) -> JiraTracker:
-        """Build from a validated ``JiraSettings``."""
+        """Build from a validated ``JiraSettings``; no network until the first call."""
         if not isinstance(settings, JiraSettings):
             raise TypeError("JiraTracker needs JiraSettings")
         return cls(settings)
 
+    # ------------------------------------------------------------------ the Tracker protocol
+
     def open_issue(self, draft: IssueDraft) -> IssueRef:
-        """Not yet built (issue 5)."""
-        raise NotImplementedError
+        """Open (or find, after a crash) the confidential issue for ``draft.report_id``.
+
+        A placeholder carrying only the report id, the marker label and the security level is
+        created first and read back; report text is written only once the level is proven.
+        """
+        marker = self._marker(draft.report_id)
+        self._load_create_screen()
+        ref = self.find_issue(draft.report_id)
+        if ref is None:
+            placeholder = {
+                "project": {"id": self._project_id},
+                "issuetype": {"id": self._issue_type_id},
+                "summary": draft.report_id,
+                "labels": [marker],
+                "security": {"id": self._level_id},
+            }
+            created = self._call(
+                f"creating the placeholder for {draft.report_id}",
+                lambda client: client.create_issue(fields=placeholder, prefetch=False),
+                idempotent=False,
+            )
+            ref = self._ref(str(created.key))
+        self._verify_security(ref, draft.report_id)
+        fields: dict[str, Any] = {
+            "summary": one_line_summary(f"{draft.report_id}: {draft.title}"),
+            "description": self._rich_text(
+                [f"{label}: {value}" for label, value in draft.summary], draft.body
+            ),
+            "duedate": draft.due_date.isoformat() if draft.due_date else None,
+        }
+        priority = self._priority_for(draft.labels)
+        if priority is not None:
+            fields["priority"] = {"name": priority}
+        labels = [{"add": label} for label in sorted({marker, *draft.labels})]
+        self._edit(
+            ref, fields=fields, update={"labels": labels}, doing=f"writing {draft.report_id}"
+        )
+        return ref
 
     def find_issue(self, report_id: str) -> IssueRef | None:
-        """Not yet built (issue 5)."""
-        raise NotImplementedError
+        """The issue carrying the report's marker label, or None."""
+        jql = f'project = "{self.settings.project}" AND labels = "{self._marker(report_id)}"'
+        for raw in self._search(jql, fields=["labels"], expand=None, limit=1):
+            return self._ref(str(raw["key"]))
+        return None
 
     def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
-        """Not yet built (issue 5)."""
-        raise NotImplementedError
+        """Add and remove labels and set the due date in one PUT."""
+        if update.is_empty:
+            return
+        for label in update.add_labels:
+            self._check_label(label)
+        operations = [{"add": label} for label in sorted(update.add_labels)]
+        operations += [{"remove": label} for label in sorted(update.remove_labels)]
+        fields: dict[str, Any] = {}
+        if update.set_due_date:
+            fields["duedate"] = update.due_date.isoformat() if update.due_date else None
+        self._edit(
+            ref,
+            fields=fields,
+            update={"labels": operations} if operations else {},
+            doing=f"updating {ref.key}",
+        )
 
     def add_note(self, ref: IssueRef, text: str, *, untrusted: str | None = None) -> None:
-        """Not yet built (issue 5)."""
-        raise NotImplementedError
+        """Add a restricted comment: the bridge's ``text``, then ``untrusted`` rendered inert."""
+        body = self._rich_text(text.splitlines() or [text], untrusted)
+        visibility = (
+            self.settings.comment_visibility.model_dump()
+            if self.settings.comment_visibility
+            else None
+        )
+        self._call(
+            f"commenting on {ref.key}",
+            lambda client: client.add_comment(ref.key, body, visibility=visibility),
+            idempotent=False,
+        )
 
     def changes_since(self, since: datetime | None) -> Iterator[IssueSnapshot]:
-        """Not yet built (issue 5)."""
-        raise NotImplementedError
+        """Issues updated at or after ``since`` (minus the overlap window), oldest first.
+
+        The JQL uses epoch milliseconds, which Jira reads the same in every time zone; the
+        overlap window catches changes the search index showed late, and changes already
+        listed by this tracker inside that window are not listed again.
+        """
+        clauses = [f'project = "{self.settings.project}"']
+        if since is not None:
+            if since.tzinfo is None:
+                raise ValueError("changes_since needs a time-zone aware bookmark")
+            window = since - timedelta(minutes=self.settings.overlap_minutes)
+            clauses.append(f"updated >= {int(window.timestamp() * 1000)}")
+        jql = " AND ".join(clauses) + " ORDER BY updated ASC"
+        seen: set[tuple[str, str]] = set()
+        for raw in self._search(jql, fields=SEARCH_FIELDS, expand="changelog", limit=None):
+            fields = raw.get("fields") or {}
+            identity = (str(raw["key"]), str(fields.get("updated")))
+            if identity in seen:
+                continue
+            seen.add(identity)
+            snapshot = self._snapshot(raw, since)
+            if since is not None and snapshot.updated_at < since and identity in self._listed:
+                continue
+            self._listed[identity] = snapshot.updated_at
+            yield snapshot
+        self._forget_listed(since)
+
+    # ------------------------------------------------------------------ reading Jira
+
+    def _snapshot(self, raw: Mapping[str, Any], since: datetime | None) -> IssueSnapshot:
+        fields = raw.get("fields") or {}
+        labels = frozenset(str(x) for x in fields.get("labels") or [])
+        marker = next((x for x in labels if x.startswith(MARKER_PREFIX)), None)
+        status = fields.get("status") or {}
+        notes = []
+        for comment in (fields.get("comment") or {}).get("comments") or []:
+            created = parse_jira_time(comment["created"])
+            if since is not None and created < since:
+                continue
+            author = comment.get("author") or {}
+            author_id = str(author.get("accountId") or author.get("name") or "")
+            notes.append(
+                TrackerNote(
+                    note_id=str(comment["id"]),
+                    author=str(author.get("displayName") or author_id),
+                    body=adf_to_text(comment.get("body")),
+                    created_at=created,
+                    internal=comment.get("visibility") is not None,
+                    by_bridge=author_id == self._own_account,
+                )
+            )
+        due = fields.get("duedate")
+        security = fields.get("security") or {}
+        return IssueSnapshot(
+            ref=self._ref(str(raw["key"])),
+            report_id=marker[len(MARKER_PREFIX) :] if marker else None,
+            status=str(status.get("name", "")),
+            status_category=(status.get("statusCategory") or {}).get("key"),
+            labels=labels,
+            due_date=date.fromisoformat(due) if due else None,
+            updated_at=parse_jira_time(fields["updated"]),
+            notes=tuple(notes),
+            confidential=str(security.get("id", "")) == self._level_id
+            if self._level_id
+            else bool(security),
+        )
+
+    def _search(
+        self, jql: str, *, fields: list[str], expand: str | None, limit: int | None
+    ) -> Iterator[dict[str, Any]]:
+        """Page through a JQL search: ``search/jql`` tokens on Cloud, ``search`` offsets on DC."""
+        page_size = min(self.settings.page_size, limit or self.settings.page_size)
+        yielded = 0
+        token: str | None = None
+        start = 0
+        while True:
+            if self._connected().deploymentType == "Cloud":
+                page = self._call(
+                    "searching issues", self._cloud_page(jql, token, page_size, fields, expand)
+                )
+                issues = page.get("issues") or []
+                token = page.get("nextPageToken")
+                last = bool(page.get("isLast", token is None)) or not token
+            else:
+                page = self._call(
+                    "searching issues", self._dc_page(jql, start, page_size, fields, expand)
+                )
+                issues = page.get("issues") or []
+                start += len(issues)
+                last = not issues or start >= int(page.get("total", 0))
+            for raw in issues:
+                yield raw
+                yielded += 1
+                if limit is not None and yielded >= limit:
+                    return
+            if last:
+                return
+
+    @staticmethod
+    def _cloud_page(
+        jql: str, token: str | None, size: int, fields: list[str], expand: str | None
+    ) -> Callable[[JIRA], dict[str, Any]]:
+        def fetch(client: JIRA) -> dict[str, Any]:
+            page: dict[str, Any] = client.enhanced_search_issues(
+                jql,
+                nextPageToken=token,
+                maxResults=size,
+                fields=list(fields),
+                expand=expand,
+                json_result=True,
+            )
+            return page
+
+        return fetch
+
+    @staticmethod
+    def _dc_page(
+        jql: str, start: int, size: int, fields: list[str], expand: str | None
+    ) -> Callable[[JIRA], dict[str, Any]]:
+        def fetch(client: JIRA) -> dict[str, Any]:
+            return client.search_issues(
+                jql,
+                startAt=start,
+                maxResults=size,
+                fields=list(fields),
+                expand=expand,
+                json_result=True,
+            )
+
+        return fetch
+
+    def _forget_listed(self, since: datetime | None) -> None:
+        # Pairs older than the overlap window can never be listed again by a forward bookmark.
+        if since is None:
+            return
+        horizon = since - timedelta(minutes=self.settings.overlap_minutes)
+        self._listed = {k: v for k, v in self._listed.items() if v >= horizon}
+
+    # ------------------------------------------------------------------ writing Jira
+
+    def _verify_security(self, ref: IssueRef, report_id: str) -> None:
+        issue = self._call(
+            f"reading back {ref.key}",
+            lambda client: client.issue(ref.key, fields="security,labels"),
+        )
+        security = issue.raw.get("fields", {}).get("security") or {}
+        if str(security.get("id", "")) != self._level_id:
+            raise ConfidentialityError(
+                f"Jira issue {ref.key} for {report_id} in project {self.settings.project} "
+                f"came back without security level {self.settings.security_level!r} (the token "
+                "may lack the Set Issue Security permission); no report text was written"
+            )
+
+    def _edit(
+        self, ref: IssueRef, *, fields: dict[str, Any], update: dict[str, Any], doing: str
+    ) -> None:
+        client = self._connected()
+        url = client._get_url(f"issue/{ref.key}")  # the library's own URL builder
+
+        def put(session_owner: JIRA) -> None:
+            # One PUT, no reload: Issue.update() would GET before and after.
+            session_owner._session.put(url, json={"fields": fields, "update": update})
+
+        self._call(doing, put)
+
+    def _rich_text(self, bridge_lines: list[str], untrusted: str | None) -> Any:
+        if self._connected().deploymentType == "Cloud":
+            return adf_document(bridge_lines, untrusted)
+        return wiki_document(bridge_lines, untrusted)
+
+    def _priority_for(self, labels: frozenset[str]) -> str | None:
+        if not self.settings.priority_by_severity or "priority" not in (self._screen or {}):
+            return None
+        for label in labels:
+            for prefix in ("severity-", "severity::"):
+                if label.startswith(prefix):
+                    return self.settings.priority_by_severity.get(label[len(prefix) :])
+        return None
+
+    # ------------------------------------------------------------------ connection and metadata
+
+    def _connected(self) -> JIRA:
+        if self._client is None:
+            self._client = self._call("connecting", lambda _: self._connect(), connect=True)
+        return self._client
+
+    def _connect(self) -> JIRA:
+        settings = self.settings
+        token = settings.token.get_secret_value()
+        auth: dict[str, Any] = (
+            {"basic_auth": (settings.email, token)} if settings.email else {"token_auth": token}
+        )
+        common: dict[str, Any] = {
+            "max_retries": 0,  # our own bounded retries below decide, with Retry-After
+            "timeout": settings.timeout,
+            "logging": False,
+            **auth,
+        }
+        client = JIRA(settings.url, options={"rest_api_version": "2"}, **common)
+        self._cloud = client.deploymentType == "Cloud"
+        if self._cloud:
+            if not settings.email:
+                raise ConfigurationError(
+                    f"tracker.jira: {settings.url} is Jira Cloud, which needs `email` with the "
+                    "API token; set tracker.jira.email"
+                )
+            client.close()  # type: ignore[no-untyped-call]  # untyped in jira 3.10
+            client = JIRA(settings.url, options={"rest_api_version": "3"}, **common)
+        me = client.myself()
+        self._own_account = str(me.get("accountId") or me.get("name") or "")
+        return client
+
+    def _load_create_screen(self) -> None:
+        """Read createmeta once: project, issue type, fields on the create screen, the level."""
+        if self._screen is not None:
+            return
+        key = self.settings.project
+        project = self._call(f"reading project {key}", lambda c: c.project(key))
+        self._project_id = str(project.id)
+        types = self._call(
+            f"reading issue types of {key}",
+            lambda c: c._get_json(f"issue/createmeta/{key}/issuetypes"),
+        )
+        listed = types.get("issueTypes") or types.get("values") or []
+        wanted = self.settings.issue_type
+        issue_type = next((t for t in listed if wanted in (t.get("name"), t.get("id"))), None)
+        if issue_type is None:
+            raise ConfigurationError(
+                f"tracker.jira.issue_type: project {key} has no issue type {wanted!r} on its "
+                f"create screen (it has {sorted(str(t.get('name')) for t in listed)})"
+            )
+        self._issue_type_id = str(issue_type["id"])
+        metas = self._call(
+            f"reading the create screen of {key}",
+            lambda c: c._get_json(f"issue/createmeta/{key}/issuetypes/{self._issue_type_id}"),
+        )
+        screen = {
+            str(m.get("fieldId") or m.get("key")): m
+            for m in (metas.get("fields") or metas.get("values") or [])
+        }
+        if "security" not in screen:
+            # Without the field, Jira would create the issue visible to everyone on the project.
+            raise ConfidentialityError(
+                f"Jira project {key}: the Security Level field is not on the create screen of "
+                f"issue type {wanted!r} for this account, so no issue can be opened confidential; "
+                "add it to the screen and grant Set Issue Security"
+            )
+        levels = screen["security"].get("allowedValues") or []
+        level = next(
+            (x for x in levels if self.settings.security_level in (x.get("name"), x.get("id"))),
+            None,
+        )
+        if level is None:
+            raise ConfigurationError(
+                f"tracker.jira.security_level: {self.settings.security_level!r} is not a security "
+                f"level of project {key} (it has {sorted(str(x.get('name')) for x in levels)})"
+            )
+        self._level_id = str(level["id"])
+        self._screen = screen
+
+    # ------------------------------------------------------------------ the seam
+
+    def _call(
+        self,
+        doing: str,
+        action: Callable[[JIRA], T],
+        *,
+        idempotent: bool = True,
+        connect: bool = False,
+    ) -> T:
+        """Run one library call with bounded retries; translate failures into our errors."""
+        attempt = 0
+        while True:
+            try:
+                client = None if connect else self._connected()
+                return action(client)  # type: ignore[arg-type]
+            except JIRAError as err:
+                status = err.status_code or 0
+                retry_after = _retry_after(err)
+                retriable = status in (_RETRIABLE if idempotent else _NOT_PROCESSED)
+                if retriable and attempt < self.settings.max_retries:
+                    attempt += 1
+                    self._wait(attempt, retry_after)
+                    continue
+                raise self._translate(doing, status, err, retry_after, attempt) from err
+            except (requests.Timeout, requests.ConnectionError) as err:
+                # A read timeout on a POST may have been applied: only connect failures resend.
+                resend = idempotent or isinstance(err, requests.ConnectTimeout)
+                if resend and attempt < self.settings.max_retries:
+                    attempt += 1
+                    self._wait(attempt, None)
+                    continue
+                raise TrackerUnavailable(
+                    f"Jira at {self.settings.url} did not answer while {doing} "
+                    f"({type(err).__name__}, after {attempt + 1} attempts)"
+                ) from err
+
+    def _wait(self, attempt: int, retry_after: float | None) -> None:
+        base = self.settings.retry_wait_seconds
+        if base <= 0:
+            return
+        wait = retry_after if retry_after is not None else base * 2 ** (attempt - 1)
+        time.sleep(min(wait, self.settings.retry_wait_max_seconds))
+
+    def _translate(
+        self, doing: str, status: int, err: JIRAError, retry_after: float | None, attempt: int
+    ) -> Exception:
+        where = f"Jira at {self.settings.url} answered {status} while {doing}"
+        if status in (401, 403):
+            return TrackerAuthError(f"{where}: the token was refused or lacks permission")
+        if status in _RETRIABLE:
+            return TrackerUnavailable(
+                f"{where} (after {attempt + 1} attempts)", retry_after=retry_after
+            )
+        if status == 404:
+            return NotFoundError(f"{where}: not found")
+        # Field names only: Jira's messages can quote the values we sent.
+        named = sorted(_error_fields(err))
+        detail = f" (fields: {', '.join(named)})" if named else ""
+        return TrackerError(f"{where}{detail}")
+
+    # ------------------------------------------------------------------ small helpers
+
+    def _ref(self, key: str) -> IssueRef:
+        return IssueRef(
+            "jira", self.settings.project, key, f"{self.settings.url.rstrip('/')}/browse/{key}"
+        )
+
+    @staticmethod
+    def _marker(report_id: str) -> str:
+        marker = MARKER_PREFIX + report_id
+        JiraTracker._check_label(marker)
+        return marker
+
+    @staticmethod
+    def _check_label(label: str) -> None:
+        if not label or any(ch.isspace() or ch == '"' for ch in label):
+            raise ConfigurationError(
+                f"Jira label {label!r} is empty or has a space or quote, which Jira refuses; "
+                "check the label names in mappings/jira.toml and the report id format"
+            )
+
+
+def parse_jira_time(value: str) -> datetime:
+    """Parse Jira's ``2026-11-02T01:00:00.000-0800`` into an aware datetime (kept in UTC)."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+
+
+def _retry_after(err: JIRAError) -> float | None:
+    response = getattr(err, "response", None)
+    header = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return float(header) if header is not None else None
+    except ValueError:
+        return None
+
+
+def _error_fields(err: JIRAError) -> set[str]:
+    response = getattr(err, "response", None)
+    try:
+        body = response.json() if response is not None else {}
+    except ValueError:
+        return set()
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return {str(k) for k in errors} if isinstance(errors, dict) else set()

@@ -22,7 +22,9 @@ from tracker_bridge_jira.sandbox.control import start_sandbox
 )
 @click.option("--token", default="sandbox-token", show_default=True, help="Token to accept.")
 @click.option("--state", "state_file", type=click.Path(dir_okay=False), help="Keep issues here.")
-@click.option("--log", "log_file", type=click.Path(dir_okay=False), help="One JSON line per request.")
+@click.option(
+    "--log", "log_file", type=click.Path(dir_okay=False), help="One JSON line per request."
+)
 @click.option("--no-security-field", is_flag=True, help="Take `security` off the create screen.")
 def command(
     port: int,

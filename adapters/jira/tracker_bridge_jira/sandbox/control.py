@@ -1,0 +1,295 @@
+"""Start and stop the Jira sandbox, and the security team's hands on it for tests."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tracker_bridge_jira.markup import adf_to_text
+from tracker_bridge_jira.sandbox.server import (
+    PRIORITIES,
+    STATUSES,
+    Fault,
+    JiraHTTPServer,
+    SandboxComment,
+    SandboxIssue,
+    SandboxState,
+    transition,
+)
+
+
+@dataclass(frozen=True)
+class IssueView:
+    """An issue as stored, with rich text flattened to what a reader sees."""
+
+    key: str
+    summary: str
+    description: str
+    labels: frozenset[str]
+    duedate: date | None
+    priority: str | None
+    status: str
+    status_category: str
+    security_level: str | None
+    comments: tuple[str, ...]
+    comment_visibility: tuple[dict[str, str] | None, ...]
+    updated: datetime
+
+
+class SandboxTeam:
+    """The security team and the test operator: edit issues, inspect, inject faults, move time."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self._state = state
+
+    # -- the team's edits (each moves ``updated`` like Jira does)
+
+    def transition(self, key: str, status: str) -> None:
+        """Move an issue to a workflow status (To Do, In Progress, Done)."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown sandbox status {status!r}; use one of {sorted(STATUSES)}")
+        with self._state.lock:
+            transition(self._state, self._issue(key), status, self._state.team_member)
+            self._state.save()
+
+    def relabel(
+        self,
+        key: str,
+        add: set[str] | frozenset[str] = frozenset(),
+        remove: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
+        """Add and remove labels."""
+        with self._state.lock:
+            issue = self._issue(key)
+            issue.labels = [x for x in issue.labels if x not in remove] + sorted(
+                set(add) - set(issue.labels)
+            )
+            self._state.touch(issue)
+            self._state.save()
+
+    def set_due_date(self, key: str, due: date | None) -> None:
+        """Set or clear the due date."""
+        with self._state.lock:
+            issue = self._issue(key)
+            issue.duedate = due.isoformat() if due else None
+            self._state.touch(issue)
+            self._state.save()
+
+    def set_priority(self, key: str, priority: str) -> None:
+        """Set the priority by name."""
+        if priority not in PRIORITIES:
+            raise ValueError(f"unknown sandbox priority {priority!r}")
+        with self._state.lock:
+            issue = self._issue(key)
+            issue.priority = priority
+            self._state.touch(issue)
+            self._state.save()
+
+    def comment(self, key: str, body: str, *, visibility: dict[str, str] | None = None) -> None:
+        """A team member comments (wiki text; shown as ADF on Cloud v3)."""
+        with self._state.lock:
+            state = self._state
+            issue = self._issue(key)
+            created = state.clock.now()
+            issue.comments.append(
+                SandboxComment(
+                    str(state.next_comment), state.team_member, body, created, visibility
+                )
+            )
+            state.next_comment += 1
+            issue.updated = created
+            state.save()
+
+    # -- inspection
+
+    def issue(self, key: str) -> IssueView:
+        """One issue as stored."""
+        with self._state.lock:
+            issue = self._issue(key)
+            return IssueView(
+                key=issue.key,
+                summary=issue.summary,
+                description=adf_to_text(issue.description),
+                labels=frozenset(issue.labels),
+                duedate=date.fromisoformat(issue.duedate) if issue.duedate else None,
+                priority=issue.priority,
+                status=issue.status,
+                status_category=STATUSES[issue.status][2],
+                security_level=issue.security,
+                comments=tuple(adf_to_text(c.body) for c in issue.comments),
+                comment_visibility=tuple(c.visibility for c in issue.comments),
+                updated=issue.updated,
+            )
+
+    def issue_keys(self) -> list[str]:
+        """Every issue key, oldest first."""
+        with self._state.lock:
+            return [
+                i.key for i in sorted(self._state.issues.values(), key=lambda i: int(i.issue_id))
+            ]
+
+    def raw_texts(self) -> list[Any]:
+        """Every stored summary, description and comment body, as stored (wiki or ADF)."""
+        with self._state.lock:
+            texts: list[Any] = []
+            for issue in self._state.issues.values():
+                texts.extend([issue.summary, issue.description, *(c.body for c in issue.comments)])
+            return texts
+
+    @property
+    def notifications(self) -> list[str]:
+        """Mentions Jira notified while rendering stored text."""
+        return list(self._state.notifications)
+
+    @property
+    def fetches(self) -> list[str]:
+        """Images, media and cards Jira fetched while rendering (recorded, never fetched)."""
+        return list(self._state.fetches)
+
+    def side_effects(self) -> list[str]:
+        """Every notification and fetch, in order of kind."""
+        return self.notifications + self.fetches
+
+    def request_count(self, method: str | None = None, path: str | None = None) -> int:
+        """How many requests arrived, optionally only those matching a method and path regex."""
+        pattern = re.compile(path) if path else None
+        return sum(
+            1
+            for verb, seen in list(self._state.requests)
+            if (method is None or verb == method) and (pattern is None or pattern.search(seen))
+        )
+
+    # -- faults and settings
+
+    def inject(
+        self,
+        status: int,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        times: int = 1,
+        retry_after: int | None = None,
+        delay: float = 0.0,
+        after: tuple[str, str] | None = None,
+    ) -> None:
+        """Make the next ``times`` matching requests answer ``status`` (0: answer normally after ``delay``).
+
+        Args:
+            status: HTTP status to answer (429, 500, 503 ...), or 0 for a slow but normal answer.
+            method: Only requests with this method.
+            path: Only requests whose path matches this regex.
+            times: How many requests to affect.
+            retry_after: Integer seconds for the ``Retry-After`` header.
+            delay: Seconds to stall before answering (a timeout for a short-timeout client).
+            after: (method, route regex): stay dormant until such a request has succeeded.
+        """
+        fault = Fault(
+            status=status,
+            method=method,
+            path=re.compile(path) if path else None,
+            times=times,
+            retry_after=retry_after,
+            delay=delay,
+            armed=after is None,
+            arm_on=(after[0], re.compile(after[1])) if after else None,
+        )
+        with self._state.lock:
+            self._state.faults.append(fault)
+
+    def drop_security(self, drop: bool = True) -> None:
+        """Silently ignore the security level on create (a token without Set Issue Security)."""
+        self._state.drop_security = drop
+
+    def heal(self) -> None:
+        """Remove every injected fault and stop dropping the security level."""
+        with self._state.lock:
+            self._state.faults.clear()
+            self._state.drop_security = False
+
+    def set_time_zone(self, zone: str) -> None:
+        """Change the bridge account's time zone (JQL dates are read in it)."""
+        self._state.bridge.time_zone = zone
+
+    # -- time
+
+    def advance_clock(self, **delta: float) -> None:
+        """Move the sandbox clock forward by ``timedelta(**delta)``."""
+        self._state.clock.advance(timedelta(**delta))
+
+    def now(self) -> datetime:
+        """The sandbox's current time (each call is at least a millisecond later)."""
+        return self._state.clock.now()
+
+    def _issue(self, key: str) -> SandboxIssue:
+        try:
+            return self._state.issues[key]
+        except KeyError:
+            raise KeyError(f"no sandbox issue {key}") from None
+
+
+class JiraSandbox:
+    """A running sandbox: ``url`` to point clients at, ``team`` to act and inspect, ``stop``."""
+
+    def __init__(self, server: JiraHTTPServer, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+        host, port = server.server_address[:2]
+        self.url = f"http://{host!s}:{port}"
+        server.state.base_url = self.url
+        self.team = SandboxTeam(server.state)
+        self.flavor = server.state.flavor
+        self.token = server.state.token
+        self.email = server.state.bridge.email
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> JiraSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_sandbox(
+    port: int = 0,
+    flavor: str = "cloud",
+    token: str = "sandbox-token",  # noqa: S107 - the sandbox's documented demo token
+    state_file: str | Path | None = None,
+    log_file: str | Path | None = None,
+    security_field: bool = True,
+) -> JiraSandbox:
+    """Start a Jira sandbox on 127.0.0.1 in a background thread.
+
+    Args:
+        port: TCP port; 0 picks a free one.
+        flavor: ``cloud`` (deploymentType Cloud, REST v2 and v3) or ``datacenter`` (Server, v2).
+        token: The API token (Cloud, basic auth with the user's email) or personal access
+            token (Data Center, bearer) the sandbox accepts.
+        state_file: JSON file to keep issues in across restarts.
+        log_file: File to append one JSON line per request to.
+        security_field: False takes ``security`` off the create screen.
+
+    Returns:
+        The running sandbox.
+    """
+    state = SandboxState(
+        flavor=flavor,
+        token=token,
+        security_field=security_field,
+        state_file=Path(state_file) if state_file else None,
+        log_file=Path(log_file) if log_file else None,
+    )
+    server = JiraHTTPServer(("127.0.0.1", port), state)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name=f"jira-sandbox-{flavor}", daemon=True
+    )
+    thread.start()
+    return JiraSandbox(server, thread)
