@@ -1,0 +1,115 @@
+"""Every client shape decrypts with real gpg to the expected subject and body."""
+
+from __future__ import annotations
+
+import pytest
+
+from tracker_bridge.intake.reader import MailReader
+from tracker_bridge.openpgp import GnuPG
+from tracker_bridge.ports import SignatureStatus, Verdict
+from tracker_bridge.testing.mail_shapes import CLIENT_SHAPES, MailShapes, Shape
+
+SUBJECT = "Stored XSS in /admin/report — ünïcode"
+BODY = "Steps:\n1. open /admin/report?q=<script>\n2. observe alert\n\nPrice: 5 €, naïve café\n"
+
+
+@pytest.fixture(scope="module")
+def shapes(rita_mail_module: MailShapes) -> dict[str, Shape]:
+    """One message per client shape, made once for the module."""
+    return {shape.name: shape for shape in rita_mail_module.all_client_shapes(SUBJECT, BODY)}
+
+
+@pytest.fixture(scope="module")
+def rita_mail_module(intake_keys: object) -> MailShapes:
+    """Messages from Rita (module scope, so gpg runs once per shape)."""
+    keys = intake_keys
+    return MailShapes(keys.rita, keys.bridge.fingerprint)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", CLIENT_SHAPES)
+def test_client_shape_decrypts_to_subject_and_body(
+    name: str, shapes: dict[str, Shape], gnupg: GnuPG
+) -> None:
+    """Each client's shape yields an encrypted, decrypted report with the protected subject."""
+    shape = shapes[name]
+    message = MailReader(gnupg).read(shape.raw)
+    assert (Verdict.REPORT, True, True) == (message.verdict, message.encrypted, message.decrypted)
+    assert SUBJECT == message.subject
+    assert BODY.strip() == message.body.strip()
+    assert () == message.unencrypted_parts
+
+
+@pytest.mark.parametrize("name", ["kmail", "mutt", "apple_mail", "outlook_gpgol", "inline_none"])
+def test_signed_shapes_report_the_signer_primary_fingerprint(
+    name: str, shapes: dict[str, Shape], gnupg: GnuPG, intake_keys: object
+) -> None:
+    """A signature by a known researcher is valid and names her primary key."""
+    message = MailReader(gnupg).read(shapes[name].raw)
+    expected = intake_keys.rita.fingerprint  # type: ignore[attr-defined]
+    assert (SignatureStatus.VALID, expected) == (
+        message.signature.status,
+        message.signature.fingerprint,
+    )
+
+
+def test_unknown_signer_does_not_fail_decryption(sam_mail: MailShapes, gnupg: GnuPG) -> None:
+    """A good decryption signed by a key the bridge lacks is kept, signature unknown_key."""
+    message = MailReader(gnupg, learn_keys=False).read(sam_mail.kmail("Bug", "details\n").raw)
+    assert (Verdict.REPORT, True, SignatureStatus.UNKNOWN_KEY) == (
+        message.verdict,
+        message.decrypted,
+        message.signature.status,
+    )
+    assert "details" == message.body.strip()
+
+
+def test_mailvelope_is_encrypted_but_unsigned(shapes: dict[str, Shape], gnupg: GnuPG) -> None:
+    """Mailvelope encrypts without signing: signature status none."""
+    message = MailReader(gnupg).read(shapes["mailvelope"].raw)
+    assert SignatureStatus.NONE == message.signature.status
+
+
+def test_encrypted_attachment_is_decrypted_with_digest(rita_mail: MailShapes, gnupg: GnuPG) -> None:
+    """An attachment inside PGP/MIME comes out decrypted with its sha256."""
+    shape = rita_mail.mailvelope("PoC", "see attachment\n", attachment=b"print('pwned')\n")
+    message = MailReader(gnupg).read(shape.raw)
+    assert [("poc.py", 15)] == [(a.filename, len(a.content)) for a in message.attachments]
+    assert b"print('pwned')\n" == message.attachments[0].content
+    assert len(message.attachments[0].sha256) == 64
+
+
+def test_inline_mode_decrypts_separately_encrypted_attachment(
+    rita_mail: MailShapes, gnupg: GnuPG
+) -> None:
+    """Enigmail inline: the armoured text and the *.pgp attachment are both decrypted."""
+    shape = rita_mail.inline_with_encrypted_attachment("Crash", "log attached\n", b"SIGSEGV\n")
+    message = MailReader(gnupg).read(shape.raw)
+    assert (True, "log attached") == (message.decrypted, message.body.strip())
+    assert [("crash.log", b"SIGSEGV\n")] == [(a.filename, a.content) for a in message.attachments]
+
+
+@pytest.mark.parametrize("kind", ["latin1", "wrong", "broken"])
+def test_charsets_latin1_mislabelled_and_unknown_decode(
+    kind: str, rita_mail: MailShapes, gnupg: GnuPG
+) -> None:
+    """Latin-1, UTF-8 labelled as ASCII and an unknown charset name all decode correctly."""
+    shape = rita_mail.charset_shape("Charset", "café naïve Ærø\n", kind=kind)
+    message = MailReader(gnupg).read(shape.raw)
+    assert "café naïve Ærø" == message.body.strip()
+
+
+def test_plaintext_report_is_accepted_unencrypted(rita_mail: MailShapes, gnupg: GnuPG) -> None:
+    """An unencrypted report is a report with encrypted False."""
+    message = MailReader(gnupg).read(rita_mail.plaintext("Open redirect", "at /go?u=\n").raw)
+    assert (Verdict.REPORT, False, False, "at /go?u=") == (
+        message.verdict,
+        message.encrypted,
+        message.decrypted,
+        message.body.strip(),
+    )
+
+
+def test_latin1_plaintext_report(rita_mail: MailShapes, gnupg: GnuPG) -> None:
+    """An unencrypted Latin-1 report decodes."""
+    shape = rita_mail.plaintext("Bug", "Grüße aus Köln\n", charset="iso-8859-1")
+    assert "Grüße aus Köln" == MailReader(gnupg).read(shape.raw).body.strip()

@@ -1,0 +1,98 @@
+"""Researcher keys are learned from attachments and Autocrypt only when a uid matches From."""
+
+from __future__ import annotations
+
+import subprocess
+
+from tracker_bridge.intake.reader import MailReader
+from tracker_bridge.openpgp import GnuPG
+from tracker_bridge.testing.keys import (
+    export_public_key,
+    generate_key,
+    gpg_command,
+    make_gnupghome,
+    remove_gnupghome,
+)
+from tracker_bridge.testing.mail_shapes import MailShapes
+
+
+def _uids(home: str, fingerprint: str) -> list[str]:
+    listing = subprocess.run(
+        ["gpg", "--homedir", home, "--with-colons", "--list-keys", fingerprint],
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [line.split(":")[9] for line in listing.splitlines() if line.startswith("uid:")]
+
+
+def test_attached_key_with_matching_uid_is_learned(
+    sam_mail: MailShapes, intake_keys: object
+) -> None:
+    """An application/pgp-keys attachment whose uid matches From is imported; keys_found names it."""
+    home = make_gnupghome()
+    try:
+        bridge = generate_key(home, "Bridge", "security@vendor.example")
+        gnupg = GnuPG(home)
+        message = MailReader(gnupg).read(
+            sam_mail.plaintext("Key attached", "hi\n", attach_key=True).raw
+        )
+        sam = intake_keys.sam  # type: ignore[attr-defined]
+        assert (sam.fingerprint,) == message.keys_found
+        assert gnupg.has_key(sam.fingerprint)
+        assert bridge.fingerprint == gnupg.bridge_fingerprint
+    finally:
+        remove_gnupghome(home)
+
+
+def test_autocrypt_header_key_is_learned(sam_mail: MailShapes, intake_keys: object) -> None:
+    """An Autocrypt header with addr = From teaches the bridge the key."""
+    home = make_gnupghome()
+    try:
+        generate_key(home, "Bridge", "security@vendor.example")
+        gnupg = GnuPG(home)
+        shape = sam_mail.plaintext("Hello", "hi\n", extra_headers=[sam_mail.autocrypt_header()])
+        message = MailReader(gnupg).read(shape.raw)
+        assert (intake_keys.sam.fingerprint,) == message.keys_found  # type: ignore[attr-defined]
+    finally:
+        remove_gnupghome(home)
+
+
+def test_only_the_matching_uid_is_kept() -> None:
+    """A key carrying a second, unrelated uid is imported with the From uid only."""
+    homes = [make_gnupghome(), make_gnupghome()]
+    try:
+        generate_key(homes[0], "Bridge", "security@vendor.example")
+        mallory = generate_key(homes[1], "Mallory", "mallory@evil.example")
+        gpg_command(homes[1], "--quick-add-uid", mallory.fingerprint, "CEO <ceo@vendor.example>")
+        gnupg = GnuPG(homes[0])
+        learned = gnupg.learn_key(
+            export_public_key(homes[1], mallory.fingerprint), "mallory@evil.example"
+        )
+        assert mallory.fingerprint == learned
+        assert ["Mallory <mallory@evil.example>"] == _uids(homes[0], mallory.fingerprint)
+    finally:
+        for home in homes:
+            remove_gnupghome(home)
+
+
+def test_key_without_matching_uid_is_not_learned(intake_keys: object, gnupg: GnuPG) -> None:
+    """A key whose uids do not match the From address is refused."""
+    stranger = intake_keys.stranger  # type: ignore[attr-defined]
+    key = export_public_key(stranger.gnupghome, stranger.fingerprint)
+    assert gnupg.learn_key(key, "rita@research.example") is None
+    assert not gnupg.has_key(stranger.fingerprint)
+
+
+def test_inspect_mode_does_not_touch_the_keyring(sam_mail: MailShapes) -> None:
+    """With learn_keys False the key is reported but not imported."""
+    home = make_gnupghome()
+    try:
+        generate_key(home, "Bridge", "security@vendor.example")
+        gnupg = GnuPG(home)
+        message = MailReader(gnupg, learn_keys=False).read(
+            sam_mail.plaintext("Key", "hi\n", attach_key=True).raw
+        )
+        sam_fpr = sam_mail.researcher.fingerprint
+        assert ((sam_fpr,), False) == (message.keys_found, gnupg.has_key(sam_fpr))
+    finally:
+        remove_gnupghome(home)
