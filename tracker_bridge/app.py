@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,13 +13,30 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ValidationError
 
 from tracker_bridge.calendars import working_calendar
-from tracker_bridge.config import LoadedConfig, load_settings, locate_key
-from tracker_bridge.errors import ConfigurationError
+from tracker_bridge.config import (
+    LoadedConfig,
+    Settings,
+    TransportSecurity,
+    load_settings,
+    locate_key,
+)
+from tracker_bridge.errors import ConfigurationError, RetriableError
+from tracker_bridge.intake.reader import MailReader, ReaderLimits
+from tracker_bridge.intake.sources import ImapSecurity, ImapSettings, ImapSource, MaildirSource
+from tracker_bridge.locks import step_lock
+from tracker_bridge.mail.compose import PgpMimeComposer
+from tracker_bridge.mail.smtp import SmtpTransport
+from tracker_bridge.mail.templates import TemplateSet
 from tracker_bridge.mappings import Mappings, load_mappings
+from tracker_bridge.openpgp import GnuPG
 from tracker_bridge.plugins import load_tracker_plugin
-from tracker_bridge.ports import Tracker
-
-PACKAGED_MAPPINGS = Path(__file__).parent / "default_mappings"
+from tracker_bridge.ports import Clock, MailSource, MailTransport, PassSummary, Tracker
+from tracker_bridge.scoring import severity_from_vector
+from tracker_bridge.services.context import Program
+from tracker_bridge.services.ingest import Ingest
+from tracker_bridge.services.notify import Notify
+from tracker_bridge.services.sync import Sync
+from tracker_bridge.store import Store, open_store
 
 
 def load_config(path: Path | None, *, missing_secrets: list[str] | None = None) -> LoadedConfig:
@@ -126,3 +145,242 @@ def check(config_path: Path | None) -> CheckReport:
             "intake: neither maildir nor imap is configured; only `ingest FILE` and stdin will read mail"
         )
     return report
+
+
+class SystemClock:
+    """The real clock, in UTC."""
+
+    def now(self) -> datetime:
+        """The current moment."""
+        return datetime.now(UTC)
+
+
+def build_program(mappings: Mappings) -> Program:
+    """The services' view of the program, from mappings/."""
+    program = mappings.program
+    return Program(
+        name="default",
+        organisation=program.name,
+        id_prefix=program.id_prefix,
+        contact=program.contact,
+        policy=mappings.policy,
+        calendar=working_calendar(
+            program.timezone, program.holidays_country, program.holidays_subdivision
+        ),
+        labels=mappings.labels,
+        states=mappings.states,
+        researcher_marker=mappings.researcher_mail.marker,
+        show_address_in_tracker=mappings.researcher_mail.show_address_in_tracker,
+        policy_url=program.policy_url or "",
+        score_vector=severity_from_vector,
+    )
+
+
+@dataclass
+class Bridge:
+    """Every concrete part of one installation, built from configuration on demand."""
+
+    config: LoadedConfig
+    mappings: Mappings
+    program: Program
+    clock: Clock
+    _store: Store | None = None
+    _openpgp: GnuPG | None = None
+    _tracker: Tracker | None = None
+
+    @classmethod
+    def from_config(cls, config_path: Path | None, clock: Clock | None = None) -> Bridge:
+        """Load settings and mappings; nothing is opened until first use."""
+        config = load_config(config_path)
+        mappings = mappings_for(config)
+        return cls(config, mappings, build_program(mappings), clock or SystemClock())
+
+    @property
+    def settings(self) -> Settings:
+        """The validated settings."""
+        return self.config.settings
+
+    def store(self) -> Store:
+        """The state store (SQLite files are created and migrated on first use)."""
+        if self._store is None:
+            self._store = open_store(self.store_url())
+        return self._store
+
+    def store_url(self) -> str:
+        """The store URL with relative SQLite paths resolved against the config file."""
+        url = self.settings.store.url
+        prefix = "sqlite:///"
+        if (
+            url.startswith(prefix)
+            and not url.startswith(prefix + "/")
+            and url != "sqlite:///:memory:"
+        ):
+            # Relative SQLite paths are relative to the config file, like every other path.
+            return prefix + str(self.config.resolve(Path(url[len(prefix) :])))
+        return url
+
+    def openpgp(self) -> GnuPG:
+        """The bridge's OpenPGP identity."""
+        if self._openpgp is None:
+            passphrase = self.settings.openpgp.passphrase
+            self._openpgp = GnuPG(
+                self.config.resolve(self.settings.openpgp.home),
+                passphrase.get_secret_value() if passphrase else None,
+                self.settings.openpgp.fingerprint,
+                max_plaintext_bytes=self.settings.intake.max_message_bytes,
+            )
+        return self._openpgp
+
+    def tracker(self) -> Tracker:
+        """The configured tracker plugin."""
+        if self._tracker is None:
+            self._tracker = build_tracker(self.config)
+        return self._tracker
+
+    def reader(self, *, learn_keys: bool = True) -> MailReader:
+        """The mail reader with the configured limits."""
+        intake = self.settings.intake
+        limits = ReaderLimits(intake.max_message_bytes, intake.max_mime_depth, intake.max_parts)
+        own = (self.program.contact, self.settings.smtp.from_address)
+        return MailReader(self.openpgp(), limits, own_addresses=own, learn_keys=learn_keys)
+
+    def sources(self) -> list[MailSource]:
+        """The configured mailboxes (Maildir, IMAP)."""
+        intake = self.settings.intake
+        found: list[MailSource] = []
+        if intake.maildir is not None:
+            found.append(MaildirSource(self.config.resolve(intake.maildir)))
+        if intake.imap is not None:
+            imap = intake.imap
+            found.append(
+                ImapSource(
+                    ImapSettings(
+                        host=imap.host,
+                        user=imap.user,
+                        password=imap.password.get_secret_value(),
+                        port=imap.port,
+                        security=ImapSecurity(
+                            "plain"
+                            if imap.security is TransportSecurity.NONE
+                            else imap.security.value
+                        ),
+                        folder=imap.folder,
+                        processed_folder=imap.processed_folder,
+                        quarantine_folder=imap.quarantine_folder,
+                        timeout=imap.timeout,
+                    )
+                )
+            )
+        return found
+
+    def ingest_service(self) -> Ingest:
+        """The ingest use case wired to the real parts."""
+        return Ingest(
+            self.program,
+            self.store().unit_of_work,
+            self.reader(),
+            self.openpgp(),
+            self.clock,
+            self.tracker(),
+        )
+
+    def sync_service(self) -> Sync:
+        """The sync use case for the configured tracker project."""
+        tracker = self.tracker()
+        project = str(self.settings.tracker.plugin_section().get("project", "default"))
+        return Sync(
+            self.program,
+            self.store().unit_of_work,
+            tracker,
+            self.clock,
+            bookmark_name=f"{self.settings.tracker.kind}:{project}",
+        )
+
+    def notify_step(self) -> Callable[[PassSummary], None]:
+        """The notify step of a pass (one SMTP connection per run)."""
+        return notify_step(self)
+
+    def close(self) -> None:
+        """Release connections."""
+        if self._store is not None:
+            self._store.dispose()
+
+
+def run_pass(
+    bridge: Bridge,
+    notify_step: Callable[[PassSummary], object] | None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> list[PassSummary]:
+    """One pass of the scheduled job: ingest every source, sync the project, deliver the outbox.
+
+    Each step holds a step lock; a step another worker holds is skipped and said so. A
+    retriable failure ends that step (nothing is marked done) and the pass goes on.
+    """
+    url = bridge.store_url()
+    summaries: list[PassSummary] = []
+    steps: list[tuple[str, Callable[[PassSummary], object]]] = [
+        ("ingest", lambda s: bridge.ingest_service().run(bridge.sources(), s)),
+        ("sync", lambda s: bridge.sync_service().run(s)),
+    ]
+    if notify_step is not None:
+        steps.append(("notify", notify_step))
+    for step, action in steps:
+        if should_stop():
+            break
+        summary = PassSummary(step)
+        summaries.append(summary)
+        with step_lock(url, f"tracker-bridge:{step}") as held:
+            if not held:
+                summary.bump("skipped_locked")
+                summary.problems.append(f"{step}: another worker holds this step; skipped")
+                continue
+            try:
+                action(summary)
+            except RetriableError as err:
+                summary.bump("deferred")
+                summary.problems.append(f"{step}: unavailable, the next pass resumes: {err}")
+    return summaries
+
+
+def _notify_service(bridge: Bridge, transport: MailTransport) -> Notify:
+    smtp = bridge.settings.smtp
+    mail = bridge.mappings.researcher_mail
+    composer = PgpMimeComposer(
+        bridge.openpgp(),
+        TemplateSet(bridge.mappings.templates_dir),
+        organisation=bridge.program.organisation,
+        from_address=smtp.from_address,
+        contact_address=bridge.program.contact,
+        without_key=mail.without_key,
+        clock=bridge.clock,
+        policy_url=bridge.program.policy_url or None,
+    )
+    return Notify(
+        bridge.program,
+        bridge.store().unit_of_work,
+        composer,
+        transport,
+        bridge.clock,
+        bridge.tracker(),
+        max_attempts=smtp.max_attempts,
+        per_recipient_per_hour=smtp.per_recipient_per_hour,
+    )
+
+
+def notify_step(bridge: Bridge) -> Callable[[PassSummary], None]:
+    """Deliver the outbox over one SMTP connection for the whole run."""
+
+    def step(summary: PassSummary) -> None:
+        smtp = bridge.settings.smtp
+        transport = SmtpTransport(
+            smtp.host,
+            smtp.port,
+            security=smtp.security.value,
+            user=smtp.user,
+            password=smtp.password.get_secret_value() if smtp.password else None,
+            timeout=smtp.timeout,
+        )
+        with transport:
+            _notify_service(bridge, transport).run(summary)
+
+    return step

@@ -35,6 +35,8 @@ __all__ = [
     "RetriableError",
     "SkippableError",
     "StoreBusy",
+    "StoreError",
+    "StoreUnavailable",
     "TrackerAuthError",
     "TrackerError",
     "TrackerUnavailable",
@@ -105,6 +107,14 @@ class LifecycleViolation(SkippableError):
 
 class StoreBusy(RetriableError):
     """Another worker holds the lock this step needs."""
+
+
+class StoreError(FatalError):
+    """The database refused an operation for a reason a person has to look at."""
+
+
+class StoreUnavailable(RetriableError):
+    """The database server cannot be reached right now; the next pass retries."""
 
 
 class MailUnavailable(RetriableError):

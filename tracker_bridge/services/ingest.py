@@ -120,6 +120,11 @@ class Ingest:
             return self._store(uow, item, inbound, now, Verdict.QUARANTINE, reason, None)
         return self._new_report(uow, item, inbound, now)
 
+    def thread_of(self, inbound: InboundMessage) -> str | None:
+        """The report ``inbound`` would be attached to, read without changing anything."""
+        with self.unit_of_work() as uow:
+            return self._thread(uow, inbound)
+
     def _thread(self, uow: UnitOfWork, inbound: InboundMessage) -> str | None:
         """The report a reply belongs to: plus-address or subject (same sender), or thread ids."""
         sender = inbound.sender.lower()

@@ -161,9 +161,16 @@ class Sync:
             report.severity = labelled
 
     def _target_state(self, report: Report, snapshot: IssueSnapshot) -> State | None:
-        labelled = self.program.labels.read_state(snapshot.labels)
-        if labelled is not None:
-            return labelled
+        labelled = {s for s in State if self.program.labels.state(s) in snapshot.labels}
+        # Without scoped-label exclusivity the old label may linger beside the team's new one:
+        # the label that differs from the stored state is the team's move.
+        moved = labelled - {report.state}
+        if len(moved) == 1:
+            return moved.pop()
+        if len(moved) > 1:
+            return None
+        if labelled:
+            return report.state
         rules = self.program.states
         if snapshot.status in rules.by_status:
             return rules.by_status[snapshot.status]

@@ -1,0 +1,604 @@
+"""The store contract: the memory, SQLite and PostgreSQL stores behave the same."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tracker_bridge.domain.report import Report, ReportId, State, StateChange
+from tracker_bridge.domain.researcher import CreditWish, Language, Researcher
+from tracker_bridge.domain.severity import Severity
+from tracker_bridge.errors import NotFoundError
+from tracker_bridge.ports import (
+    Attachment,
+    IssueRef,
+    NotificationKind,
+    OutboxItem,
+    OutboxStatus,
+    ReportContent,
+    ReportEvent,
+    SignatureCheck,
+    SignatureStatus,
+    StoredMessage,
+    Verdict,
+)
+from tracker_bridge.store import StoreError
+
+from .conftest import Backend
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+FINGERPRINT = "0123456789ABCDEF0123456789ABCDEF01234567"
+
+
+def a_report(
+    report_id: str = "CVD-2026-0001", *, at: datetime = T0, program: str = "acme"
+) -> Report:
+    """A freshly received report."""
+    return Report(report_id=ReportId.parse(report_id), program=program, received_at=at)
+
+
+def a_content(report_id: str = "CVD-2026-0001") -> ReportContent:
+    """An encrypted, validly signed report text."""
+    return ReportContent(
+        report_id=report_id,
+        subject="XSS in login form",
+        body="The username field reflects <script> unescaped.",
+        encrypted=True,
+        signature=SignatureCheck(SignatureStatus.VALID, FINGERPRINT),
+    )
+
+
+def store_report(
+    backend: Backend,
+    report_id: str = "CVD-2026-0001",
+    *,
+    at: datetime = T0,
+    program: str = "acme",
+) -> None:
+    """Add and commit a report by alice@example.org."""
+    with backend.store.unit_of_work() as uow:
+        uow.reports.add(
+            a_report(report_id, at=at, program=program), "alice@example.org", a_content(report_id)
+        )
+        uow.commit()
+
+
+def an_outbox_item(
+    outbox_id: str,
+    *,
+    created_at: datetime = T0,
+    dedupe_key: str | None = None,
+    status: OutboxStatus = OutboxStatus.PENDING,
+    next_attempt_at: datetime | None = None,
+) -> OutboxItem:
+    """A pending acknowledgement for CVD-2026-0001."""
+    return OutboxItem(
+        outbox_id=outbox_id,
+        report_id="CVD-2026-0001",
+        recipient="alice@example.org",
+        kind=NotificationKind.ACKNOWLEDGEMENT,
+        template="acknowledgement",
+        language="en",
+        params={"report_id": "CVD-2026-0001"},
+        message_id=f"<{outbox_id}@bridge.example.org>",
+        dedupe_key=dedupe_key or f"ack:{outbox_id}",
+        created_at=created_at,
+        status=status,
+        next_attempt_at=next_attempt_at,
+    )
+
+
+# ---------------------------------------------------------------------------- report ids
+
+
+def test_report_ids_count_up_per_prefix_and_year(backend: Backend) -> None:
+    """Ids run 0001, 0002 within a prefix and year, and start again for a new year or prefix."""
+    with backend.store.unit_of_work() as uow:
+        allocated = [
+            uow.reports.next_id("acme", "CVD", 2026),
+            uow.reports.next_id("acme", "CVD", 2026),
+            uow.reports.next_id("acme", "CVD", 2027),
+            uow.reports.next_id("widgets", "WID", 2026),
+            uow.reports.next_id("acme", "CVD", 2026),
+        ]
+        uow.commit()
+    expected = ["CVD-2026-0001", "CVD-2026-0002", "CVD-2027-0001", "WID-2026-0001", "CVD-2026-0003"]
+    assert expected == [str(report_id) for report_id in allocated]
+
+
+def test_report_id_is_not_handed_out_again_after_rollback(backend: Backend) -> None:
+    """A rolled-back allocation may skip a number but never repeats one."""
+    with backend.store.unit_of_work() as uow:
+        abandoned = uow.reports.next_id("acme", "CVD", 2026)
+        uow.reports.add(a_report(str(abandoned)), "alice@example.org", a_content(str(abandoned)))
+    with backend.store.unit_of_work() as uow:
+        allocated = uow.reports.next_id("acme", "CVD", 2026)
+    assert str(abandoned) == "CVD-2026-0001"
+    assert str(allocated) == "CVD-2026-0002"
+
+
+# ---------------------------------------------------------------------------- reports
+
+
+def test_report_round_trip_keeps_fields_and_ordered_history(backend: Backend) -> None:
+    """A stored report comes back equal, with its state changes in order."""
+    report = a_report()
+    report.transition(State.ACKNOWLEDGED, T0 + timedelta(hours=1))
+    report.transition(State.TRIAGING, T0 + timedelta(hours=2))
+    report.transition(State.NEEDS_INFO, T0 + timedelta(hours=3))
+    report.severity = Severity.HIGH
+    report.cvss_vector = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:L/A:N"
+    report.expected_fix_date = T0 + timedelta(days=30)
+    report.last_researcher_update_at = T0 + timedelta(hours=3)
+    with backend.store.unit_of_work() as uow:
+        uow.reports.add(report, "alice@example.org", a_content())
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        loaded = uow.reports.get("CVD-2026-0001")
+    assert report == loaded
+
+
+def test_unknown_report_is_none(backend: Backend) -> None:
+    """Asking for a report id nobody stored gives None, not an error."""
+    with backend.store.unit_of_work() as uow:
+        assert uow.reports.get("CVD-2026-0999") is None
+        assert uow.reports.content("CVD-2026-0999") is None
+        assert uow.reports.researcher_of("CVD-2026-0999") is None
+
+
+def test_save_appends_history_and_updates_fields(backend: Backend) -> None:
+    """Saving a report persists its new state, severity, fix date and added history."""
+    store_report(backend)
+    with backend.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+        assert report is not None
+        report.transition(State.TRIAGED, T0 + timedelta(days=1))
+        report.severity = Severity.CRITICAL
+        report.expected_fix_date = T0 + timedelta(days=14)
+        uow.reports.save(report)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        loaded = uow.reports.get("CVD-2026-0001")
+    expected_history = [StateChange(T0 + timedelta(days=1), State.RECEIVED, State.TRIAGED)]
+    assert loaded is not None
+    assert (loaded.state, loaded.severity) == (State.TRIAGED, Severity.CRITICAL)
+    assert T0 + timedelta(days=14) == loaded.expected_fix_date
+    assert expected_history == loaded.history
+
+
+def test_saving_a_report_never_added_is_not_found(backend: Backend) -> None:
+    """Save does not create reports: an unknown id is NotFoundError."""
+    with backend.store.unit_of_work() as uow, pytest.raises(NotFoundError, match="CVD-2026-0042"):
+        uow.reports.save(a_report("CVD-2026-0042"))
+
+
+def test_content_round_trip_with_attachments(backend: Backend) -> None:
+    """The researcher's words, signature verdict and attachments come back as stored."""
+    content = ReportContent(
+        report_id="CVD-2026-0001",
+        subject="RCE via upload",
+        body="Steps:\n1. upload\n2. profit",
+        encrypted=False,
+        signature=SignatureCheck(SignatureStatus.UNKNOWN_KEY, None),
+        unencrypted_parts=("text/html alternative",),
+        attachments=(
+            Attachment("poc.py", "text/x-python", b"print('x')\n", "ab" * 32),
+            Attachment("shot.png", "image/png", bytes(range(256)), "cd" * 32),
+        ),
+    )
+    with backend.store.unit_of_work() as uow:
+        uow.reports.add(a_report(), "alice@example.org", content)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        assert content == uow.reports.content("CVD-2026-0001")
+
+
+def test_open_reports_leave_out_closed_ones_oldest_first(backend: Backend) -> None:
+    """Open reports list oldest first, skip closed states and filter by program."""
+    store_report(backend, "CVD-2026-0002", at=T0 + timedelta(days=2))
+    store_report(backend, "CVD-2026-0001", at=T0 + timedelta(days=1))
+    store_report(backend, "CVD-2026-0003", at=T0)
+    store_report(backend, "WID-2026-0001", at=T0, program="widgets")
+    with backend.store.unit_of_work() as uow:
+        spam = uow.reports.get("CVD-2026-0003")
+        assert spam is not None
+        spam.transition(State.SPAM, T0 + timedelta(hours=1))
+        uow.reports.save(spam)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        acme = [str(r.report_id) for r in uow.reports.open_reports("acme")]
+        everything = [str(r.report_id) for r in uow.reports.open_reports()]
+    assert acme == ["CVD-2026-0001", "CVD-2026-0002"]
+    assert everything == ["WID-2026-0001", "CVD-2026-0001", "CVD-2026-0002"]
+
+
+def test_events_with_the_same_dedupe_key_are_recorded_once(backend: Backend) -> None:
+    """A keyed event read twice is stored once; unkeyed events are all kept, in order."""
+    store_report(backend)
+    first = ReportEvent("CVD-2026-0001", T0, "state_change", "received -> triaging", "sync:1")
+    with backend.store.unit_of_work() as uow:
+        outcomes = [
+            uow.reports.add_event(first),
+            uow.reports.add_event(first),
+            uow.reports.add_event(ReportEvent("CVD-2026-0001", T0, "label_sync", "a")),
+            uow.reports.add_event(ReportEvent("CVD-2026-0001", T0, "label_sync", "b")),
+            uow.reports.add_event(
+                ReportEvent("CVD-2026-0001", T0 - timedelta(hours=1), "refused", "c")
+            ),
+        ]
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        details = [event.detail for event in uow.reports.events("CVD-2026-0001")]
+    assert outcomes == [True, False, True, True, True]
+    assert details == ["c", "received -> triaging", "a", "b"]
+
+
+# ---------------------------------------------------------------------------- researchers
+
+
+def test_researcher_is_found_by_address_in_any_letter_case(backend: Backend) -> None:
+    """Alice@Example.ORG and alice@example.org are the same researcher."""
+    researcher = Researcher(
+        email="Alice@Example.ORG",
+        display_name="Alice Jansen",
+        pseudonym="al1ce",
+        fingerprint=FINGERPRINT,
+        language=Language.NL,
+        credit_wish=CreditWish.PSEUDONYM,
+    )
+    with backend.store.unit_of_work() as uow:
+        uow.researchers.save(researcher)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        assert researcher == uow.researchers.get("alice@example.org")
+        assert uow.researchers.get("bob@example.org") is None
+
+
+def test_saving_a_researcher_again_updates_the_one_row(backend: Backend) -> None:
+    """Save is insert-or-update by address, whatever the letter case."""
+    with backend.store.unit_of_work() as uow:
+        uow.researchers.save(Researcher(email="alice@example.org"))
+        uow.researchers.save(Researcher(email="ALICE@example.org", credit_wish=CreditWish.NAME))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        found = uow.researchers.get("Alice@example.org")
+    assert Researcher(email="ALICE@example.org", credit_wish=CreditWish.NAME) == found
+
+
+def test_report_knows_its_researcher(backend: Backend) -> None:
+    """researcher_of gives the reporter; an unknown address is created bare on add."""
+    store_report(backend)
+    with backend.store.unit_of_work() as uow:
+        assert Researcher(email="alice@example.org") == uow.reports.researcher_of("CVD-2026-0001")
+
+
+# ---------------------------------------------------------------------------- messages
+
+
+def a_message(
+    message_id: str = "<r1@researcher.example>", digest: str = "d1", report_id: str | None = None
+) -> StoredMessage:
+    """A stored mail: part of a report when ``report_id`` is given, else quarantined."""
+    return StoredMessage(
+        message_id=message_id,
+        digest=digest,
+        received_at=T0,
+        verdict=Verdict.REPORT if report_id else Verdict.QUARANTINE,
+        reason="new report" if report_id else "not encrypted",
+        encrypted_raw=b"-----BEGIN PGP MESSAGE-----\n\x00\xff",
+        report_id=report_id,
+        source="maildir",
+    )
+
+
+def test_message_is_seen_by_message_id_and_digest(backend: Backend) -> None:
+    """The same mail read twice is recognised; the same id with other bytes is not."""
+    message = a_message()
+    with backend.store.unit_of_work() as uow:
+        uow.messages.add(message)
+        uow.messages.add(message)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        assert message == uow.messages.seen("<r1@researcher.example>", "d1")
+        assert uow.messages.seen("<r1@researcher.example>", "d2") is None
+
+
+def test_replies_find_their_report_through_either_sides_message_ids(backend: Backend) -> None:
+    """In-Reply-To / References ids map to the report, for their mails and for ours."""
+    store_report(backend)
+    with backend.store.unit_of_work() as uow:
+        uow.messages.add(a_message("<r1@researcher.example>", report_id="CVD-2026-0001"))
+        uow.outbox.add(an_outbox_item("ob1"))
+        uow.messages.add(a_message("<q1@researcher.example>", digest="q"))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        assert uow.messages.report_for_message_ids(["r1@researcher.example"]) == "CVD-2026-0001"
+        assert (
+            uow.messages.report_for_message_ids(["<nobody@x>", " <ob1@bridge.example.org>"])
+            == "CVD-2026-0001"
+        )
+        assert uow.messages.report_for_message_ids(["<q1@researcher.example>"]) is None
+        assert uow.messages.report_for_message_ids([]) is None
+
+
+def test_first_known_message_id_decides_the_thread(backend: Backend) -> None:
+    """When ids map to different reports, the earliest in the given order wins."""
+    store_report(backend, "CVD-2026-0001")
+    store_report(backend, "CVD-2026-0002")
+    with backend.store.unit_of_work() as uow:
+        uow.messages.add(a_message("<a@x>", "a", report_id="CVD-2026-0001"))
+        uow.messages.add(a_message("<b@x>", "b", report_id="CVD-2026-0002"))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        assert uow.messages.report_for_message_ids(["<b@x>", "<a@x>"]) == "CVD-2026-0002"
+
+
+# ---------------------------------------------------------------------------- tracker links
+
+
+def test_links_map_reports_to_issues_and_back(backend: Backend) -> None:
+    """A link is found by report and by issue; linking again changes nothing."""
+    store_report(backend)
+    ref = IssueRef(
+        "gitlab", "security/cvd", "12", "https://gitlab.example/security/cvd/-/issues/12"
+    )
+    with backend.store.unit_of_work() as uow:
+        uow.links.link("CVD-2026-0001", ref)
+        uow.links.link("CVD-2026-0001", ref)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        assert ref == uow.links.get("CVD-2026-0001")
+        assert uow.links.report_for("gitlab", "security/cvd", "12") == "CVD-2026-0001"
+        assert uow.links.report_for("gitlab", "security/cvd", "13") is None
+        assert uow.links.get("CVD-2026-0002") is None
+
+
+def test_labels_last_seen_are_remembered(backend: Backend) -> None:
+    """Labels start empty for a new link and come back as last set."""
+    store_report(backend)
+    ref = IssueRef("jira", "SEC", "SEC-7", "https://jira.example/browse/SEC-7")
+    labels = frozenset({"severity-high", "cvd-report::CVD-2026-0001"})
+    with backend.store.unit_of_work() as uow:
+        uow.links.link("CVD-2026-0001", ref)
+        assert frozenset() == uow.links.labels("CVD-2026-0001")
+        uow.links.set_labels("CVD-2026-0001", labels)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        assert labels == uow.links.labels("CVD-2026-0001")
+
+
+def test_labels_for_an_unlinked_report_are_not_found(backend: Backend) -> None:
+    """Remembering labels needs a linked issue."""
+    store_report(backend)
+    with backend.store.unit_of_work() as uow, pytest.raises(NotFoundError, match="CVD-2026-0001"):
+        uow.links.set_labels("CVD-2026-0001", frozenset({"x"}))
+
+
+# ---------------------------------------------------------------------------- bookmarks
+
+
+def test_bookmarks_start_empty_and_move(backend: Backend) -> None:
+    """A bookmark is None before the first pass, then the last value set."""
+    with backend.store.unit_of_work() as uow:
+        assert uow.bookmarks.get("gitlab:security/cvd") is None
+        uow.bookmarks.set("gitlab:security/cvd", T0)
+        uow.bookmarks.set("gitlab:security/cvd", T0 + timedelta(minutes=5))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        assert T0 + timedelta(minutes=5) == uow.bookmarks.get("gitlab:security/cvd")
+        assert uow.bookmarks.get("jira:SEC") is None
+
+
+# ---------------------------------------------------------------------------- outbox
+
+
+def test_outbox_queues_each_dedupe_key_once(backend: Backend) -> None:
+    """Queuing the same change twice queues one mail."""
+    store_report(backend)
+    with backend.store.unit_of_work() as uow:
+        first = uow.outbox.add(an_outbox_item("ob1", dedupe_key="ack:CVD-2026-0001"))
+        again = uow.outbox.add(an_outbox_item("ob2", dedupe_key="ack:CVD-2026-0001"))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        rows = uow.outbox.for_report("CVD-2026-0001")
+    assert (first, again) == (True, False)
+    assert [an_outbox_item("ob1", dedupe_key="ack:CVD-2026-0001")] == rows
+
+
+def test_outbox_due_lists_pending_rows_whose_time_has_come_oldest_first(backend: Backend) -> None:
+    """Due rows are pending with no or a past next attempt, oldest first, up to the limit."""
+    store_report(backend)
+    now = T0 + timedelta(hours=1)
+    with backend.store.unit_of_work() as uow:
+        uow.outbox.add(
+            an_outbox_item(
+                "later",
+                created_at=T0 - timedelta(minutes=1),
+                next_attempt_at=now + timedelta(seconds=1),
+            )
+        )
+        uow.outbox.add(an_outbox_item("second", created_at=T0 + timedelta(minutes=2)))
+        uow.outbox.add(an_outbox_item("first", created_at=T0, next_attempt_at=now))
+        uow.outbox.add(an_outbox_item("sent", created_at=T0, status=OutboxStatus.SENT))
+        uow.outbox.add(an_outbox_item("third", created_at=T0 + timedelta(minutes=3)))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        due = [item.outbox_id for item in uow.outbox.due(now, limit=2)]
+        everything = [item.outbox_id for item in uow.outbox.due(now, limit=10)]
+    assert due == ["first", "second"]
+    assert everything == ["first", "second", "third"]
+
+
+def test_outbox_save_persists_delivery_progress(backend: Backend) -> None:
+    """Status, attempts, next attempt, sent time and error survive a save."""
+    store_report(backend)
+    with backend.store.unit_of_work() as uow:
+        uow.outbox.add(an_outbox_item("ob1"))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        (item,) = uow.outbox.due(T0, limit=1)
+        item.attempts = 1
+        item.next_attempt_at = T0 + timedelta(minutes=10)
+        item.last_error = "451 try again later"
+        uow.outbox.save(item)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        assert uow.outbox.due(T0 + timedelta(minutes=9), limit=5) == []
+        (loaded,) = uow.outbox.for_report("CVD-2026-0001")
+    assert item == loaded
+
+
+# ---------------------------------------------------------------------------- transactions
+
+
+def test_leaving_without_commit_discards_everything(backend: Backend) -> None:
+    """A block left without commit leaves no trace in later units of work."""
+    with backend.store.unit_of_work() as uow:
+        uow.reports.add(a_report(), "alice@example.org", a_content())
+        uow.bookmarks.set("gitlab:security/cvd", T0)
+    with backend.store.unit_of_work() as uow:
+        assert uow.reports.get("CVD-2026-0001") is None
+        assert uow.researchers.get("alice@example.org") is None
+        assert uow.bookmarks.get("gitlab:security/cvd") is None
+
+
+def test_rollback_discards_only_what_came_after_commit(backend: Backend) -> None:
+    """Rollback throws away work since the last commit and keeps what was committed."""
+    with backend.store.unit_of_work() as uow:
+        uow.bookmarks.set("kept", T0)
+        uow.commit()
+        uow.bookmarks.set("dropped", T0)
+        uow.rollback()
+        assert uow.bookmarks.get("dropped") is None
+    with backend.store.unit_of_work() as uow:
+        assert (uow.bookmarks.get("kept"), uow.bookmarks.get("dropped")) == (T0, None)
+
+
+def test_an_error_inside_the_block_rolls_back(backend: Backend) -> None:
+    """An exception leaving the block discards the block's work."""
+
+    def crash_after_setting_a_bookmark() -> None:
+        with backend.store.unit_of_work() as uow:
+            uow.bookmarks.set("gitlab:security/cvd", T0)
+            raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError, match="crash"):
+        crash_after_setting_a_bookmark()
+    with backend.store.unit_of_work() as uow:
+        assert uow.bookmarks.get("gitlab:security/cvd") is None
+
+
+# ---------------------------------------------------------------------------- time
+
+
+def test_datetimes_come_back_aware_in_utc(backend: Backend) -> None:
+    """A moment stored in Amsterdam time returns as the same instant with tzinfo UTC."""
+    local = datetime(2026, 7, 1, 14, 30, 15, 123456, tzinfo=AMSTERDAM)
+    store_report(backend, at=local)
+    with backend.store.unit_of_work() as uow:
+        uow.bookmarks.set("b", local)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+        bookmark = uow.bookmarks.get("b")
+    assert report is not None
+    assert bookmark is not None
+    expected = datetime(2026, 7, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    assert (expected, UTC) == (report.received_at, report.received_at.tzinfo)
+    assert (expected, UTC) == (bookmark, bookmark.tzinfo)
+
+
+def test_naive_datetimes_are_refused(backend: Backend) -> None:
+    """A datetime without a time zone cannot be stored: its meaning would be a guess."""
+    with backend.store.unit_of_work() as uow, pytest.raises(ValueError, match="naive datetime"):
+        uow.bookmarks.set("b", datetime(2026, 7, 1, 14, 30))
+
+
+def test_adding_a_report_twice_is_a_store_error_without_its_text(backend: Backend) -> None:
+    """A second add of the same id is refused, and the refusal does not quote the report."""
+    store_report(backend)
+    with backend.store.unit_of_work() as uow, pytest.raises(StoreError) as caught:
+        uow.reports.add(a_report(), "alice@example.org", a_content())
+    assert "reflects <script>" not in str(caught.value)
+
+
+def test_a_loaded_report_changes_nothing_until_saved(backend: Backend) -> None:
+    """Reports handed out are copies: changing one without save leaves the store as it was."""
+    store_report(backend)
+    with backend.store.unit_of_work() as uow:
+        loaded = uow.reports.get("CVD-2026-0001")
+        assert loaded is not None
+        loaded.transition(State.TRIAGING, T0)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        again = uow.reports.get("CVD-2026-0001")
+    assert again is not None
+    assert (again.state, again.history) == (State.RECEIVED, [])
+
+
+def test_first_message_id_is_the_mail_that_opened_the_report(backend: Backend) -> None:
+    """The thread root is the report's earliest stored mail; None for a report without mail."""
+    store_report(backend, "CVD-2026-0001")
+    store_report(backend, "CVD-2026-0002")
+    opening = replace(a_message("<open@x>", "o", report_id="CVD-2026-0001"), received_at=T0)
+    reply = replace(
+        a_message("<reply@x>", "r", report_id="CVD-2026-0001"),
+        received_at=T0 + timedelta(days=1),
+    )
+    with backend.store.unit_of_work() as uow:
+        uow.messages.add(reply)
+        uow.messages.add(opening)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        roots = (
+            uow.messages.first_message_id("CVD-2026-0001"),
+            uow.messages.first_message_id("CVD-2026-0002"),
+        )
+    expected: tuple[str | None, str | None] = ("<open@x>", None)
+    assert expected == roots
+
+
+def test_sent_since_counts_mails_delivered_to_an_address_in_any_case(backend: Backend) -> None:
+    """Only sent rows to that recipient at or after the moment count, whatever the letter case."""
+    store_report(backend)
+    rows = [
+        (an_outbox_item("old"), OutboxStatus.SENT, T0 - timedelta(seconds=1)),
+        (an_outbox_item("edge"), OutboxStatus.SENT, T0),
+        (an_outbox_item("new"), OutboxStatus.SENT, T0 + timedelta(minutes=5)),
+        (an_outbox_item("waiting"), OutboxStatus.PENDING, None),
+        (replace(an_outbox_item("bob"), recipient="bob@example.org"), OutboxStatus.SENT, T0),
+    ]
+    with backend.store.unit_of_work() as uow:
+        for item, status, sent_at in rows:
+            uow.outbox.add(item)
+            item.status, item.sent_at = status, sent_at
+            uow.outbox.save(item)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        counts = (
+            uow.outbox.sent_since("Alice@Example.org", T0),
+            uow.outbox.sent_since("carol@example.org", T0),
+        )
+    expected = (2, 0)
+    assert expected == counts
+
+
+def test_one_unit_of_work_can_allocate_and_add_several_reports(backend: Backend) -> None:
+    """Allocating after adding a report for a new program neither blocks nor repeats."""
+    with backend.store.unit_of_work() as uow:
+        first = uow.reports.next_id("newprog", "NEW", 2026)
+        uow.reports.add(
+            a_report(str(first), program="newprog"), "a@example.org", a_content(str(first))
+        )
+        second = uow.reports.next_id("newprog", "NEW", 2026)
+        uow.reports.add(
+            a_report(str(second), program="newprog"), "a@example.org", a_content(str(second))
+        )
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        stored = [str(r.report_id) for r in uow.reports.open_reports("newprog")]
+    assert ["NEW-2026-0001", "NEW-2026-0002"] == stored

@@ -1,0 +1,89 @@
+"""A small world for service tests: fake tracker, memory store, fake mail side, settable clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tracker_bridge.calendars import working_calendar
+from tracker_bridge.mappings import load_mappings
+from tracker_bridge.ports import PassSummary
+from tracker_bridge.scoring import severity_from_vector
+from tracker_bridge.services.context import Program
+from tracker_bridge.services.ingest import Ingest
+from tracker_bridge.services.notify import Notify
+from tracker_bridge.services.sync import Sync
+from tracker_bridge.testing.clock import FakeClock
+from tracker_bridge.testing.fake_tracker import FakeTracker
+from tracker_bridge.testing.fakes import FakeComposer, FakeOpenPGP, FakeReader, RecordingTransport
+from tracker_bridge.testing.memory_store import MemoryStore
+
+MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
+
+
+@dataclass
+class World:
+    """Everything a pass touches, wired like app.py wires the real parts."""
+
+    clock: FakeClock
+    store: MemoryStore
+    tracker: FakeTracker
+    reader: FakeReader
+    composer: FakeComposer
+    transport: RecordingTransport
+    ingest: Ingest
+    sync: Sync
+    notify: Notify
+
+    def summary(self, step: str = "test") -> PassSummary:
+        """A fresh pass summary."""
+        return PassSummary(step)
+
+    def deliver(self) -> PassSummary:
+        """Run notify once."""
+        summary = self.summary("notify")
+        self.notify.run(summary)
+        return summary
+
+    def pass_sync(self) -> PassSummary:
+        """Run sync once."""
+        summary = self.summary("sync")
+        self.sync.run(summary)
+        return summary
+
+
+@pytest.fixture
+def world() -> World:
+    """A fresh world on Monday 2 November 2026, 09:00 UTC."""
+    clock = FakeClock(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    mappings = load_mappings(MAPPINGS, "fake")
+    program = Program(
+        name="default",
+        organisation="Example Organisation",
+        id_prefix="CVD",
+        contact="security@example.org",
+        policy=mappings.policy,
+        calendar=working_calendar("Europe/Amsterdam", "NL"),
+        labels=mappings.labels,
+        states=mappings.states,
+        score_vector=severity_from_vector,
+    )
+    store = MemoryStore()
+    tracker = FakeTracker(now=clock.now)
+    reader = FakeReader()
+    composer = FakeComposer()
+    transport = RecordingTransport()
+    return World(
+        clock=clock,
+        store=store,
+        tracker=tracker,
+        reader=reader,
+        composer=composer,
+        transport=transport,
+        ingest=Ingest(program, store.unit_of_work, reader, FakeOpenPGP(), clock, tracker),
+        sync=Sync(program, store.unit_of_work, tracker, clock, "fake:security/cvd"),
+        notify=Notify(program, store.unit_of_work, composer, transport, clock, tracker),
+    )

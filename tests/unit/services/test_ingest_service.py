@@ -1,0 +1,154 @@
+"""The ingest service: reports, replies, quarantine, idempotence, and issues opened after commit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tests.unit.services.conftest import World
+from tracker_bridge.domain.report import State
+from tracker_bridge.ports import OutboxStatus, SignatureCheck, SignatureStatus, Verdict
+from tracker_bridge.testing.fakes import inbound
+
+
+def test_new_mail_becomes_a_report_with_an_issue_and_an_acknowledgement(world: World) -> None:
+    """A readable mail creates report CVD-2026-0001, its confidential issue and a queued ack."""
+    item = world.reader.add(inbound())
+    outcome = world.ingest.ingest(item, world.summary())
+    assert (outcome.verdict, outcome.report_id) == (Verdict.REPORT, "CVD-2026-0001")
+    issue = world.tracker.issues["1"]
+    assert issue.confidential is True
+    assert "The login form is injectable." in issue.body
+    assert {"severity::unassessed", "cvd::received", "cvd-report::CVD-2026-0001"} <= issue.labels
+    with world.store.unit_of_work() as uow:
+        queued = uow.outbox.for_report("CVD-2026-0001")
+    assert [(q.template, q.status) for q in queued] == [("acknowledgement", OutboxStatus.PENDING)]
+    assert queued[0].params["assessment_due"] == "2026-11-05"
+
+
+def test_researcher_address_stays_out_of_the_tracker(world: World) -> None:
+    """The issue shows the researcher's name but not their mail address."""
+    world.ingest.ingest(world.reader.add(inbound()), world.summary())
+    issue = world.tracker.issues["1"]
+    assert "ada@example.org" not in issue.body + issue.title
+    assert "Ada" in issue.body
+
+
+def test_same_message_twice_creates_nothing_new(world: World) -> None:
+    """Reading the same Message-ID and digest again finds the first outcome and adds nothing."""
+    item = world.reader.add(inbound())
+    world.ingest.ingest(item, world.summary())
+    again = world.ingest.ingest(item, world.summary())
+    assert (again.already_seen, again.report_id) == (True, "CVD-2026-0001")
+    assert len(world.tracker.issues) == 1
+    with world.store.unit_of_work() as uow:
+        assert len(uow.outbox.for_report("CVD-2026-0001")) == 1
+
+
+def test_unencrypted_mail_is_stored_encrypted(world: World) -> None:
+    """A plaintext report is accepted, and its raw form is kept only encrypted to the bridge."""
+    message = inbound(encrypted=False, decrypted=False, signature=SignatureCheck(SignatureStatus.NONE))
+    item = world.reader.add(message)
+    outcome = world.ingest.ingest(item, world.summary())
+    assert outcome.verdict is Verdict.REPORT
+    with world.store.unit_of_work() as uow:
+        stored = uow.messages.seen(message.message_id, message.digest)
+    assert stored is not None
+    assert stored.encrypted_raw != item.raw
+    assert stored.encrypted_raw.startswith(b"FAKE-PGP:")
+    assert "UNENCRYPTED" in world.tracker.issues["1"].body
+
+
+def test_reply_by_plus_address_attaches_to_the_report(world: World) -> None:
+    """A reply to security+CVD-2026-0001@ from the same researcher is a reply, not a report."""
+    world.ingest.ingest(world.reader.add(inbound()), world.summary())
+    reply = inbound(
+        "More detail: the id parameter too.",
+        message_id="<m2@example.org>",
+        subject="Re: your acknowledgement",
+        recipients=("security+CVD-2026-0001@example.org",),
+    )
+    outcome = world.ingest.ingest(world.reader.add(reply), world.summary())
+    assert (outcome.verdict, outcome.report_id) == (Verdict.REPLY, "CVD-2026-0001")
+    assert len(world.tracker.issues) == 1
+    notes = [n.body for n in world.tracker.issues["1"].notes]
+    assert any("the id parameter too" in n for n in notes)
+
+
+def test_report_id_in_subject_from_a_stranger_is_a_new_report(world: World) -> None:
+    """Someone else naming a report id in the subject cannot attach text to that report."""
+    world.ingest.ingest(world.reader.add(inbound()), world.summary())
+    stranger = inbound(
+        "I am not Ada", sender="mallory@example.net", message_id="<m3@example.net>",
+        subject="Re: CVD-2026-0001",
+    )
+    outcome = world.ingest.ingest(world.reader.add(stranger), world.summary())
+    assert (outcome.verdict, outcome.report_id) == (Verdict.REPORT, "CVD-2026-0002")
+
+
+def test_reply_in_needs_info_restarts_the_clock(world: World) -> None:
+    """The researcher answering our question moves the report from needs_info back to triaging."""
+    world.ingest.ingest(world.reader.add(inbound()), world.summary())
+    with world.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+        assert report is not None
+        report.transition(State.NEEDS_INFO, world.clock.now())
+        uow.reports.save(report)
+        uow.commit()
+    reply = inbound("answer", message_id="<m4@example.org>", subject="Re: CVD-2026-0001")
+    world.ingest.ingest(world.reader.add(reply), world.summary())
+    with world.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+    assert report is not None
+    assert report.state is State.TRIAGING
+
+
+def test_quarantined_message_is_kept_with_its_reason(world: World) -> None:
+    """A message the reader refuses is stored with the reason and creates no report."""
+    bad = inbound(verdict=Verdict.QUARANTINE, reason="no integrity protection (no MDC)")
+    outcome = world.ingest.ingest(world.reader.add(bad), world.summary())
+    assert (outcome.verdict, outcome.reason) == (Verdict.QUARANTINE, "no integrity protection (no MDC)")
+    assert world.tracker.issues == {}
+
+
+def test_auto_submitted_mail_gets_no_acknowledgement(world: World) -> None:
+    """An out-of-office or bounce that belongs to no report is quarantined and answered never."""
+    auto = inbound(auto_submitted=True, sender="mailer-daemon@example.org")
+    outcome = world.ingest.ingest(world.reader.add(auto), world.summary())
+    assert outcome.verdict is Verdict.QUARANTINE
+    assert "automatic message" in outcome.reason
+
+
+def test_tracker_outage_defers_the_issue_and_a_later_pass_opens_it(world: World) -> None:
+    """When the tracker is down the report is kept; the next pass opens exactly one issue."""
+    world.tracker.fail_calls = 1
+    summary = world.summary()
+    world.ingest.ingest(world.reader.add(inbound()), summary)
+    assert summary.counts.get("issue_deferred") == 1
+    assert world.tracker.issues == {}
+    world.ingest.open_pending_issues(world.summary())
+    world.ingest.open_pending_issues(world.summary())
+    assert len(world.tracker.issues) == 1
+
+
+def test_unconfirmed_confidentiality_stops_tracker_work_and_keeps_the_report(world: World) -> None:
+    """If the tracker cannot prove confidentiality, no text is written and the report stays stored."""
+    world.tracker.deny_confidentiality = True
+    summary = world.summary()
+    outcome = world.ingest.ingest(world.reader.add(inbound()), summary)
+    assert outcome.report_id == "CVD-2026-0001"
+    assert summary.counts.get("issue_failed") == 1
+    assert all("injectable" not in i.body for i in world.tracker.issues.values())
+
+
+def test_key_from_the_reader_is_learned_but_never_swapped(world: World) -> None:
+    """A matched key is adopted for a new researcher; a different one later is only recorded."""
+    first = inbound(keys_found=("C" * 40,))
+    world.ingest.ingest(world.reader.add(first), world.summary())
+    second = replace(inbound(message_id="<m9@example.org>", keys_found=("D" * 40,)))
+    world.ingest.ingest(world.reader.add(second), world.summary())
+    with world.store.unit_of_work() as uow:
+        researcher = uow.researchers.get("ada@example.org")
+        events = uow.reports.events("CVD-2026-0002")
+    assert researcher is not None
+    assert researcher.fingerprint == "C" * 40
+    assert any(e.kind == "different_key_offered" for e in events)

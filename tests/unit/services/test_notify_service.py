@@ -1,0 +1,114 @@
+"""The notify service: delivery once, retries with backoff, failure told to the team, rate limit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.unit.services.conftest import World
+from tracker_bridge.domain.report import State
+from tracker_bridge.ports import OutboxStatus
+from tracker_bridge.testing.fakes import inbound
+
+
+def ingest_one(world: World, message_id: str = "<m1@example.org>") -> None:
+    """Ingest one report from ada@example.org."""
+    world.ingest.ingest(world.reader.add(inbound(message_id=message_id)), world.summary())
+
+
+def statuses(world: World, report_id: str = "CVD-2026-0001") -> list[OutboxStatus]:
+    """Outbox statuses of a report, oldest first."""
+    with world.store.unit_of_work() as uow:
+        return [item.status for item in uow.outbox.for_report(report_id)]
+
+
+def test_acknowledgement_is_sent_once_and_acknowledges_the_report(world: World) -> None:
+    """The ack goes out once; delivering it moves the report from received to acknowledged."""
+    ingest_one(world)
+    world.deliver()
+    world.deliver()
+    assert list(world.transport.templates()) == ["acknowledgement"]
+    assert statuses(world) == [OutboxStatus.SENT]
+    with world.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+    assert report is not None
+    assert report.state is State.ACKNOWLEDGED
+    assert report.last_researcher_update_at == world.clock.now()
+
+
+def test_mail_server_down_keeps_the_row_and_a_later_pass_delivers_once(world: World) -> None:
+    """SMTP down leaves the row pending with a later attempt; the next due pass delivers it once."""
+    ingest_one(world)
+    world.transport.down = True
+    summary = world.deliver()
+    assert summary.counts.get("deferred") == 1
+    assert statuses(world) == [OutboxStatus.PENDING]
+    world.transport.down = False
+    world.deliver()
+    assert world.transport.sent == []  # not due yet: backoff
+    world.clock.advance(minutes=3)
+    world.deliver()
+    world.deliver()
+    assert list(world.transport.templates()) == ["acknowledgement"]
+
+
+def test_permanent_rejection_fails_the_row_and_tells_the_team(world: World) -> None:
+    """A 550 marks the row failed and adds a note on the issue asking the team to step in."""
+    ingest_one(world)
+    world.transport.reject.add("ada@example.org")
+    summary = world.deliver()
+    assert summary.counts.get("failed") == 1
+    assert statuses(world) == [OutboxStatus.FAILED]
+    notes = [n.body for n in world.tracker.issues["1"].notes]
+    assert any("could not deliver" in n and "550" in n for n in notes)
+
+
+def test_attempts_run_out_after_the_configured_number(world: World) -> None:
+    """A server that stays down exhausts max_attempts and the row ends failed."""
+    world.notify.max_attempts = 3
+    ingest_one(world)
+    world.transport.down = True
+    for _ in range(4):
+        world.deliver()
+        world.clock.advance(hours=7)
+    assert statuses(world) == [OutboxStatus.FAILED]
+
+
+def test_rate_limit_per_recipient(world: World) -> None:
+    """No more than the hourly limit goes to one address; the rest waits for the next hour."""
+    world.notify.per_recipient_per_hour = 2
+    for n in range(4):
+        ingest_one(world, message_id=f"<m{n}@example.org>")
+    summary = world.deliver()
+    assert len(world.transport.sent) == 2
+    assert summary.counts.get("rate_limited") == 2
+    world.clock.advance(hours=1, minutes=1)
+    world.deliver()
+    assert len(world.transport.sent) == 4
+
+
+def test_team_message_delivery_is_noted_on_the_issue(world: World) -> None:
+    """After a team message reaches the researcher, an internal note says when it was sent."""
+    ingest_one(world)
+    world.tracker.team_comment("1", "[to researcher] Which browser did you use?")
+    world.pass_sync()
+    world.deliver()
+    assert "team_message" in list(world.transport.templates())
+    notes = [n.body for n in world.tracker.issues["1"].notes if n.by_bridge]
+    assert any(n.startswith("Sent to the researcher on 2026-11-02") for n in notes)
+
+
+def test_replies_thread_to_the_researchers_first_message(world: World) -> None:
+    """Every mail references the Message-ID of the report's first mail."""
+    ingest_one(world)
+    world.deliver()
+    _, _, references = world.composer.composed[0]
+    assert references == ("<m1@example.org>",)
+
+
+def test_resend_after_a_crash_keeps_the_message_id(world: World) -> None:
+    """The Message-ID is fixed at queue time, so a resend carries the same id."""
+    ingest_one(world)
+    with world.store.unit_of_work() as uow:
+        before = uow.outbox.for_report("CVD-2026-0001")[0].message_id
+    world.deliver()
+    assert f"Message-ID: {before}" in world.transport.sent[0][2].decode()

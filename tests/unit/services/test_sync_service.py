@@ -1,0 +1,170 @@
+"""The sync service: tracker changes become lifecycle moves and researcher mail, exactly once."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from tests.unit.services.conftest import World
+from tracker_bridge.domain.report import State
+from tracker_bridge.domain.severity import Severity
+from tracker_bridge.testing.fakes import inbound
+
+
+def open_report(world: World) -> str:
+    """Ingest one report and return the issue key in the fake tracker."""
+    world.ingest.ingest(world.reader.add(inbound()), world.summary())
+    return "1"
+
+
+def report_state(world: World) -> State:
+    """The stored state of CVD-2026-0001."""
+    with world.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+    assert report is not None
+    return report.state
+
+
+def queued_templates(world: World) -> list[str]:
+    """Templates of every outbox row of CVD-2026-0001, oldest first."""
+    with world.store.unit_of_work() as uow:
+        return [item.template for item in uow.outbox.for_report("CVD-2026-0001")]
+
+
+def test_state_label_moves_the_report_and_queues_one_mail(world: World) -> None:
+    """The team labelling cvd::triaging then cvd::triaged moves the report and queues the triaged mail."""
+    key = open_report(world)
+    world.clock.advance(hours=1)
+    world.tracker.team_set_labels(key, {"cvd::triaging"}, {"cvd::received"})
+    world.pass_sync()
+    world.clock.advance(hours=1)
+    world.tracker.team_set_labels(key, {"cvd::triaged"}, {"cvd::triaging"})
+    world.pass_sync()
+    assert report_state(world) is State.TRIAGED
+    assert queued_templates(world) == ["acknowledgement", "state_triaged"]
+
+
+def test_reading_the_same_change_twice_changes_nothing(world: World) -> None:
+    """A second pass over the same change (bookmark is inclusive) queues nothing new."""
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"cvd::triaging"}, {"cvd::received"})
+    world.pass_sync()
+    before = queued_templates(world)
+    with world.store.unit_of_work() as uow:
+        uow.bookmarks.set("fake:security/cvd", world.clock.now().replace(year=2020))
+        uow.commit()
+    world.pass_sync()
+    world.pass_sync()
+    assert queued_templates(world) == before
+    assert report_state(world) is State.TRIAGING
+
+
+def test_refused_transition_is_recorded_not_applied(world: World) -> None:
+    """A label that jumps from received to published is refused, reported once, and not applied."""
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"cvd::published"}, {"cvd::received"})
+    summary = world.pass_sync()
+    assert report_state(world) is State.RECEIVED
+    assert summary.counts.get("transitions_refused") == 1
+    assert "not allowed" in summary.problems[0] or "does not allow" in summary.problems[0]
+    again = world.pass_sync()
+    assert again.counts.get("transitions_refused") is None
+
+
+def test_team_message_marked_for_the_researcher_is_queued_once(world: World) -> None:
+    """A comment starting with [to researcher] becomes one team_message mail without the marker."""
+    key = open_report(world)
+    world.tracker.team_comment(key, "[to researcher]\nThanks, we reproduced it.")
+    world.tracker.team_comment(key, "internal: looks bad")
+    world.pass_sync()
+    world.pass_sync()
+    with world.store.unit_of_work() as uow:
+        items = [i for i in uow.outbox.for_report("CVD-2026-0001") if i.template == "team_message"]
+    assert [i.params["team_message"] for i in items] == ["Thanks, we reproduced it."]
+
+
+def test_cvss_vector_in_a_team_note_sets_severity_and_fix_due_date(world: World) -> None:
+    """A CVSS vector in a team note sets the severity; the next pass writes label and due date."""
+    key = open_report(world)
+    world.tracker.team_comment(key, "Scored CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
+    world.pass_sync()
+    with world.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+    assert report is not None
+    assert report.severity is Severity.CRITICAL
+    issue = world.tracker.issues[key]
+    assert "severity::critical" in issue.labels
+    assert "severity::unassessed" not in issue.labels
+    assert issue.due_date == date(2026, 12, 2)
+
+
+def test_due_date_change_after_triage_queues_a_fix_date_mail(world: World) -> None:
+    """The team moving the due date of a triaged report tells the researcher the new date."""
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"cvd::triaged"}, {"cvd::received"})
+    world.pass_sync()
+    world.tracker.team_set_due_date(key, date(2027, 1, 15))
+    world.pass_sync()
+    with world.store.unit_of_work() as uow:
+        items = [i for i in uow.outbox.for_report("CVD-2026-0001") if i.template == "fix_date_changed"]
+    assert [i.params["expected_fix_date"] for i in items] == ["2027-01-15"]
+
+
+def test_closing_the_issue_resolves_a_remediated_report(world: World) -> None:
+    """Closing an issue without a state label applies the mapping's closed state."""
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"cvd::in_remediation"}, {"cvd::received"})
+    world.pass_sync()
+    assert report_state(world) is State.RECEIVED  # received -> in_remediation is not allowed
+    world.tracker.team_set_labels(key, {"cvd::triaged"}, {"cvd::in_remediation"})
+    world.pass_sync()
+    world.tracker.team_set_labels(key, set(), {"cvd::triaged"})
+    world.tracker.team_set_status(key, "closed")
+    world.pass_sync()
+    assert report_state(world) is State.RESOLVED
+    assert queued_templates(world)[-1] == "state_resolved"
+
+
+def test_deadline_label_turns_overdue_and_the_team_is_told_once(world: World) -> None:
+    """Past the assessment deadline the sla label becomes overdue and one internal note is added."""
+    key = open_report(world)
+    world.pass_sync()
+    assert "sla::on-track" in world.tracker.issues[key].labels or "sla::due-soon" in world.tracker.issues[key].labels
+    world.clock.advance(days=10)
+    world.pass_sync()
+    world.pass_sync()
+    issue = world.tracker.issues[key]
+    assert "sla::overdue" in issue.labels
+    assert {"sla::on-track", "sla::due-soon"}.isdisjoint(issue.labels)
+    missed = [n.body for n in issue.notes if n.body.startswith("Deadline missed")]
+    assert len(missed) == 2  # acknowledgement and assessment, once each
+
+
+def test_quiet_pass_writes_nothing_to_the_tracker(world: World) -> None:
+    """When nothing changed and no label is due to change, a pass only reads."""
+    open_report(world)
+    world.pass_sync()
+    world.tracker.calls.clear()
+    world.pass_sync()
+    assert world.tracker.calls == ["changes_since"]
+
+
+def test_bookmark_never_passes_the_pass_start(world: World) -> None:
+    """The bookmark is at most the moment the pass started."""
+    open_report(world)
+    start = world.clock.now()
+    world.pass_sync()
+    with world.store.unit_of_work() as uow:
+        bookmark = uow.bookmarks.get("fake:security/cvd")
+    assert bookmark is not None
+    assert bookmark <= start
+
+
+def test_progress_update_is_queued_when_a_report_would_go_silent(world: World) -> None:
+    """Twelve days without a mail queue one progress update, not one per pass."""
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"cvd::triaging"}, {"cvd::received"})
+    world.pass_sync()
+    world.clock.advance(days=12)
+    world.pass_sync()
+    world.pass_sync()
+    assert queued_templates(world).count("progress_update") == 1

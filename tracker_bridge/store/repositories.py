@@ -1,0 +1,710 @@
+"""The store repositories over SQLAlchemy Core: domain objects in, domain objects out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, RowMapping, Table, and_, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tracker_bridge.domain.report import Report, ReportId, State, StateChange
+from tracker_bridge.domain.researcher import CreditWish, Language, Researcher
+from tracker_bridge.domain.severity import Severity
+from tracker_bridge.errors import NotFoundError
+from tracker_bridge.ports import (
+    Attachment,
+    IssueRef,
+    NotificationKind,
+    OutboxItem,
+    OutboxStatus,
+    ReportContent,
+    ReportEvent,
+    SignatureCheck,
+    SignatureStatus,
+    StoredMessage,
+    Verdict,
+)
+from tracker_bridge.store import tables as t
+
+__all__ = [
+    "SqlBookmarkRepository",
+    "SqlMessageRepository",
+    "SqlOutboxRepository",
+    "SqlReportRepository",
+    "SqlResearcherRepository",
+    "SqlTrackerLinkRepository",
+    "StoreContext",
+    "normalise_message_id",
+]
+
+CLOSED_STATES: frozenset[str] = frozenset(state.value for state in State if state.is_closed)
+
+
+def normalise_message_id(message_id: str) -> str:
+    """A Message-ID without surrounding space and angle brackets, as the threading index keys it."""
+    return message_id.strip().strip("<>").strip()
+
+
+@dataclass
+class StoreContext:
+    """What every repository of one unit of work shares."""
+
+    connection: Connection
+    engine: Engine
+    now: Callable[[], datetime]
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.connection.dialect.name
+
+
+def _insert(context: StoreContext, table: Table) -> postgresql.Insert | sqlite.Insert:
+    # Both dialects spell ON CONFLICT the same way; only the constructor differs.
+    if context.dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _ensure_program(context: StoreContext, connection: Connection, program: str) -> None:
+    statement = _insert(context, t.programs).values(name=program, created_at=context.now())
+    connection.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
+
+
+# ---------------------------------------------------------------------------- reports
+
+
+def _report_from(row: RowMapping, history: list[StateChange]) -> Report:
+    return Report(
+        report_id=ReportId.parse(row["report_id"]),
+        program=row["program"],
+        received_at=row["received_at"],
+        state=State(row["state"]),
+        severity=Severity(row["severity"]),
+        cvss_vector=row["cvss_vector"],
+        expected_fix_date=row["expected_fix_date"],
+        history=history,
+        last_researcher_update_at=row["last_researcher_update_at"],
+    )
+
+
+def _researcher_from(row: RowMapping) -> Researcher:
+    return Researcher(
+        email=row["email"],
+        display_name=row["display_name"],
+        pseudonym=row["pseudonym"],
+        fingerprint=row["fingerprint"],
+        language=Language(row["language"]),
+        credit_wish=CreditWish(row["credit_wish"]),
+    )
+
+
+def _history_row(report_id: str, position: int, change: StateChange) -> dict[str, Any]:
+    return {
+        "report_id": report_id,
+        "position": position,
+        "at": change.at,
+        "source": change.source.value,
+        "target": change.target.value,
+    }
+
+
+class SqlReportRepository:
+    """Reports, their content, history and events in SQL tables."""
+
+    def __init__(self, context: StoreContext, researchers: SqlResearcherRepository) -> None:
+        self._context = context
+        self._researchers = researchers
+
+    def next_id(self, program: str, prefix: str, year: int) -> ReportId:
+        """Allocate the next id for the prefix and year; never hands out the same id twice.
+
+        On PostgreSQL the counter moves in its own short transaction, committed at once, so a
+        rollback of this unit of work skips the number instead of handing it out again and
+        concurrent workers wait only for each other's increment. SQLite allows one writer at
+        a time: the same holds when ``next_id`` is this unit of work's first database call;
+        after other calls the increment is part of this transaction.
+
+        Args:
+            program: the program asking; not part of the counter key, because report ids are
+                unique store-wide: programs sharing a prefix share its sequence.
+            prefix: the id prefix, ``CVD``.
+            year: the year in the id, in the program's time zone.
+        """
+        if self._context.dialect == "postgresql" or not self._context.connection.in_transaction():
+            with self._context.engine.begin() as autonomous:
+                sequence = self._increment(autonomous, prefix, year)
+        else:
+            sequence = self._increment(self._context.connection, prefix, year)
+        return ReportId(prefix, year, sequence)
+
+    def _increment(self, connection: Connection, prefix: str, year: int) -> int:
+        # Touches only the counter row: the programs row is written by ``add`` in this unit
+        # of work, and an autonomous write to it could wait on our own uncommitted insert.
+        counter = t.report_id_counters
+        statement = (
+            _insert(self._context, counter)
+            .values(prefix=prefix, year=year, last_sequence=1)
+            .on_conflict_do_update(
+                index_elements=["prefix", "year"],
+                set_={"last_sequence": counter.c.last_sequence + 1},
+            )
+            .returning(counter.c.last_sequence)
+        )
+        return int(connection.execute(statement).scalar_one())
+
+    def add(self, report: Report, researcher_email: str, content: ReportContent) -> None:
+        """Store a new report with its researcher (created bare if unknown) and content."""
+        connection = self._context.connection
+        report_id = str(report.report_id)
+        _ensure_program(self._context, connection, report.program)
+        researcher_id = self._researchers.id_for(researcher_email)
+        if researcher_id is None:
+            self._researchers.save(Researcher(email=researcher_email))
+            researcher_id = self._researchers.id_for(researcher_email)
+        connection.execute(
+            t.reports.insert().values(
+                report_id=report_id,
+                program=report.program,
+                state=report.state.value,
+                severity=report.severity.value,
+                cvss_vector=report.cvss_vector,
+                received_at=report.received_at,
+                expected_fix_date=report.expected_fix_date,
+                last_researcher_update_at=report.last_researcher_update_at,
+                researcher_id=researcher_id,
+            )
+        )
+        if report.history:
+            connection.execute(
+                t.report_history.insert(),
+                [_history_row(report_id, i, c) for i, c in enumerate(report.history)],
+            )
+        connection.execute(
+            t.report_contents.insert().values(
+                report_id=report_id,
+                subject=content.subject,
+                body=content.body,
+                encrypted=content.encrypted,
+                signature_status=content.signature.status.value,
+                signature_fingerprint=content.signature.fingerprint,
+                unencrypted_parts=list(content.unencrypted_parts),
+            )
+        )
+        if content.attachments:
+            connection.execute(
+                t.attachments.insert(),
+                [
+                    {
+                        "report_id": report_id,
+                        "position": position,
+                        "filename": attachment.filename,
+                        "content_type": attachment.content_type,
+                        "size": len(attachment.content),
+                        "sha256": attachment.sha256,
+                        "content": attachment.content,
+                    }
+                    for position, attachment in enumerate(content.attachments)
+                ],
+            )
+
+    def get(self, report_id: str) -> Report | None:
+        """The report with its history, or None."""
+        row = (
+            self._context.connection.execute(
+                select(t.reports).where(t.reports.c.report_id == report_id)
+            )
+            .mappings()
+            .one_or_none()
+        )
+        if row is None:
+            return None
+        return _report_from(row, self._histories([report_id]).get(report_id, []))
+
+    def _histories(self, report_ids: Sequence[str]) -> dict[str, list[StateChange]]:
+        history = t.report_history
+        rows = self._context.connection.execute(
+            select(history)
+            .where(history.c.report_id.in_(report_ids))
+            .order_by(history.c.report_id, history.c.position)
+        ).mappings()
+        found: dict[str, list[StateChange]] = {}
+        for row in rows:
+            found.setdefault(row["report_id"], []).append(
+                StateChange(at=row["at"], source=State(row["source"]), target=State(row["target"]))
+            )
+        return found
+
+    def save(self, report: Report) -> None:
+        """Persist state, severity, fix date, new history entries and last update time.
+
+        History is append-only: entries beyond those already stored are added.
+
+        Raises:
+            NotFoundError: no report with this id was added.
+        """
+        connection = self._context.connection
+        report_id = str(report.report_id)
+        result = connection.execute(
+            t.reports.update()
+            .where(t.reports.c.report_id == report_id)
+            .values(
+                state=report.state.value,
+                severity=report.severity.value,
+                cvss_vector=report.cvss_vector,
+                expected_fix_date=report.expected_fix_date,
+                last_researcher_update_at=report.last_researcher_update_at,
+            )
+        )
+        if result.rowcount == 0:
+            raise NotFoundError(f"report {report_id} cannot be saved: it was never added")
+        stored = connection.execute(
+            select(func.count())
+            .select_from(t.report_history)
+            .where(t.report_history.c.report_id == report_id)
+        ).scalar_one()
+        new_changes = report.history[stored:]
+        if new_changes:
+            connection.execute(
+                t.report_history.insert(),
+                [
+                    _history_row(report_id, stored + offset, change)
+                    for offset, change in enumerate(new_changes)
+                ],
+            )
+
+    def content(self, report_id: str) -> ReportContent | None:
+        """The researcher's words with attachments, or None once purged."""
+        connection = self._context.connection
+        row = (
+            connection.execute(
+                select(t.report_contents).where(t.report_contents.c.report_id == report_id)
+            )
+            .mappings()
+            .one_or_none()
+        )
+        if row is None:
+            return None
+        attachment_rows = connection.execute(
+            select(t.attachments)
+            .where(t.attachments.c.report_id == report_id)
+            .order_by(t.attachments.c.position)
+        ).mappings()
+        return ReportContent(
+            report_id=report_id,
+            subject=row["subject"],
+            body=row["body"],
+            encrypted=bool(row["encrypted"]),
+            signature=SignatureCheck(
+                SignatureStatus(row["signature_status"]), row["signature_fingerprint"]
+            ),
+            unencrypted_parts=tuple(row["unencrypted_parts"]),
+            attachments=tuple(
+                Attachment(a["filename"], a["content_type"], bytes(a["content"]), a["sha256"])
+                for a in attachment_rows
+            ),
+        )
+
+    def researcher_of(self, report_id: str) -> Researcher | None:
+        """Who reported it, or None once forgotten."""
+        row = (
+            self._context.connection.execute(
+                select(t.researchers)
+                .join(t.reports, t.reports.c.researcher_id == t.researchers.c.id)
+                .where(t.reports.c.report_id == report_id)
+            )
+            .mappings()
+            .one_or_none()
+        )
+        return None if row is None else _researcher_from(row)
+
+    def open_reports(self, program: str | None = None) -> Iterator[Report]:
+        """Every report not closed, oldest first (read at once, safe to use after the block)."""
+        statement = select(t.reports).where(t.reports.c.state.not_in(sorted(CLOSED_STATES)))
+        if program is not None:
+            statement = statement.where(t.reports.c.program == program)
+        rows = list(
+            self._context.connection.execute(
+                statement.order_by(t.reports.c.received_at, t.reports.c.report_id)
+            ).mappings()
+        )
+        histories = self._histories([row["report_id"] for row in rows]) if rows else {}
+        return iter([_report_from(row, histories.get(row["report_id"], [])) for row in rows])
+
+    def add_event(self, event: ReportEvent) -> bool:
+        """Record an event; False (and nothing stored) when its dedupe key was seen."""
+        statement = _insert(self._context, t.report_events).values(
+            report_id=event.report_id,
+            at=event.at,
+            kind=event.kind,
+            detail=event.detail,
+            dedupe_key=event.dedupe_key,
+        )
+        if event.dedupe_key is not None:
+            statement = statement.on_conflict_do_nothing(index_elements=["dedupe_key"])
+        # RETURNING, not rowcount: PostgreSQL reports no count for an implicit-RETURNING insert.
+        inserted = self._context.connection.execute(statement.returning(t.report_events.c.id))
+        return inserted.first() is not None
+
+    def events(self, report_id: str) -> list[ReportEvent]:
+        """A report's events, oldest first (insertion order among equal times)."""
+        events = t.report_events
+        rows = self._context.connection.execute(
+            select(events).where(events.c.report_id == report_id).order_by(events.c.at, events.c.id)
+        ).mappings()
+        return [
+            ReportEvent(row["report_id"], row["at"], row["kind"], row["detail"], row["dedupe_key"])
+            for row in rows
+        ]
+
+
+# ---------------------------------------------------------------------------- researchers
+
+
+class SqlResearcherRepository:
+    """Researchers keyed by lower-cased mail address."""
+
+    def __init__(self, context: StoreContext) -> None:
+        self._context = context
+
+    def id_for(self, email: str) -> int | None:
+        """The row id of the researcher with this address, or None."""
+        found = self._context.connection.execute(
+            select(t.researchers.c.id).where(t.researchers.c.email_key == email.strip().lower())
+        ).scalar_one_or_none()
+        return None if found is None else int(found)
+
+    def get(self, email: str) -> Researcher | None:
+        """The researcher with this address (any letter case), or None."""
+        row = (
+            self._context.connection.execute(
+                select(t.researchers).where(t.researchers.c.email_key == email.strip().lower())
+            )
+            .mappings()
+            .one_or_none()
+        )
+        return None if row is None else _researcher_from(row)
+
+    def save(self, researcher: Researcher) -> None:
+        """Insert or update by address; the address keeps the spelling last saved."""
+        now = self._context.now()
+        fields = {
+            "email": researcher.email,
+            "display_name": researcher.display_name,
+            "pseudonym": researcher.pseudonym,
+            "fingerprint": researcher.fingerprint,
+            "language": researcher.language.value,
+            "credit_wish": researcher.credit_wish.value,
+            "updated_at": now,
+        }
+        statement = _insert(self._context, t.researchers).values(
+            email_key=researcher.email.lower(), created_at=now, **fields
+        )
+        self._context.connection.execute(
+            statement.on_conflict_do_update(index_elements=["email_key"], set_=fields)
+        )
+
+
+# ---------------------------------------------------------------------------- messages
+
+
+class SqlMessageRepository:
+    """Raw messages as received, and the Message-ID index that threads replies to reports."""
+
+    def __init__(self, context: StoreContext) -> None:
+        self._context = context
+
+    def seen(self, message_id: str, digest: str) -> StoredMessage | None:
+        """The stored message with this Message-ID and digest, or None."""
+        messages = t.raw_messages
+        row = (
+            self._context.connection.execute(
+                select(messages).where(
+                    and_(messages.c.message_id == message_id, messages.c.digest == digest)
+                )
+            )
+            .mappings()
+            .one_or_none()
+        )
+        if row is None:
+            return None
+        return StoredMessage(
+            message_id=row["message_id"],
+            digest=row["digest"],
+            received_at=row["received_at"],
+            verdict=Verdict(row["verdict"]),
+            reason=row["reason"],
+            encrypted_raw=bytes(row["encrypted_raw"]),
+            report_id=row["report_id"],
+            source=row["source"],
+        )
+
+    def add(self, message: StoredMessage) -> None:
+        """Store a message (a second copy with the same id and digest is ignored).
+
+        A message that belongs to a report also enters the threading index.
+        """
+        statement = _insert(self._context, t.raw_messages).values(
+            message_id=message.message_id,
+            digest=message.digest,
+            received_at=message.received_at,
+            verdict=message.verdict.value,
+            reason=message.reason,
+            encrypted_raw=message.encrypted_raw,
+            report_id=message.report_id,
+            source=message.source,
+        )
+        self._context.connection.execute(
+            statement.on_conflict_do_nothing(index_elements=["message_id", "digest"])
+        )
+        if message.report_id is not None:
+            index_message_id(self._context, message.message_id, message.report_id, "inbound")
+
+    def report_for_message_ids(self, message_ids: Sequence[str]) -> str | None:
+        """The report of the first id in ``message_ids`` the index knows (pass In-Reply-To first)."""
+        wanted = [normalise_message_id(m) for m in message_ids if normalise_message_id(m)]
+        if not wanted:
+            return None
+        rows = self._context.connection.execute(
+            select(t.message_ids.c.message_id, t.message_ids.c.report_id).where(
+                t.message_ids.c.message_id.in_(wanted)
+            )
+        )
+        known = {message_id: report_id for message_id, report_id in rows}
+        for message_id in wanted:
+            if message_id in known:
+                return str(known[message_id])
+        return None
+
+    def first_message_id(self, report_id: str) -> str | None:
+        """The Message-ID of the earliest stored mail of the report (the root of its thread)."""
+        messages = t.raw_messages
+        found = self._context.connection.execute(
+            select(messages.c.message_id)
+            .where(messages.c.report_id == report_id)
+            .order_by(messages.c.received_at, messages.c.id)
+            .limit(1)
+        ).scalar_one_or_none()
+        return None if found is None else str(found)
+
+
+def index_message_id(
+    context: StoreContext, message_id: str, report_id: str, direction: str
+) -> None:
+    """Remember that ``message_id`` belongs to ``report_id`` (the first mapping wins)."""
+    key = normalise_message_id(message_id)
+    if not key:
+        return
+    statement = _insert(context, t.message_ids).values(
+        message_id=key, report_id=report_id, direction=direction
+    )
+    context.connection.execute(statement.on_conflict_do_nothing(index_elements=["message_id"]))
+
+
+# ---------------------------------------------------------------------------- tracker links
+
+
+class SqlTrackerLinkRepository:
+    """Which tracker issue holds which report, and the labels last seen on it."""
+
+    def __init__(self, context: StoreContext) -> None:
+        self._context = context
+
+    def get(self, report_id: str) -> IssueRef | None:
+        """The linked issue, or None."""
+        links = t.tracker_links
+        row = self._context.connection.execute(
+            select(links.c.tracker, links.c.project, links.c.key, links.c.url).where(
+                links.c.report_id == report_id
+            )
+        ).one_or_none()
+        return None if row is None else IssueRef(row[0], row[1], row[2], row[3])
+
+    def link(self, report_id: str, ref: IssueRef) -> None:
+        """Remember the issue for a report; linking again points it at ``ref`` (labels kept)."""
+        where = {"tracker": ref.tracker, "project": ref.project, "key": ref.key, "url": ref.url}
+        statement = _insert(self._context, t.tracker_links).values(
+            report_id=report_id, labels=[], **where
+        )
+        self._context.connection.execute(
+            statement.on_conflict_do_update(index_elements=["report_id"], set_=where)
+        )
+
+    def report_for(self, tracker: str, project: str, key: str) -> str | None:
+        """The report id linked to an issue, or None."""
+        links = t.tracker_links
+        found = self._context.connection.execute(
+            select(links.c.report_id).where(
+                and_(links.c.tracker == tracker, links.c.project == project, links.c.key == key)
+            )
+        ).scalar_one_or_none()
+        return None if found is None else str(found)
+
+    def labels(self, report_id: str) -> frozenset[str]:
+        """The labels the bridge last saw or wrote on the issue (empty when unlinked)."""
+        found = self._context.connection.execute(
+            select(t.tracker_links.c.labels).where(t.tracker_links.c.report_id == report_id)
+        ).scalar_one_or_none()
+        return frozenset(found or ())
+
+    def set_labels(self, report_id: str, labels: frozenset[str]) -> None:
+        """Remember the labels now on the issue.
+
+        Raises:
+            NotFoundError: the report has no linked issue.
+        """
+        result = self._context.connection.execute(
+            t.tracker_links.update()
+            .where(t.tracker_links.c.report_id == report_id)
+            .values(labels=sorted(labels))
+        )
+        if result.rowcount == 0:
+            raise NotFoundError(f"report {report_id} has no tracker issue to remember labels for")
+
+
+# ---------------------------------------------------------------------------- bookmarks
+
+
+class SqlBookmarkRepository:
+    """How far each tracker project has been read."""
+
+    def __init__(self, context: StoreContext) -> None:
+        self._context = context
+
+    def get(self, name: str) -> datetime | None:
+        """The bookmark, or None before the first pass."""
+        found: datetime | None = self._context.connection.execute(
+            select(t.sync_bookmarks.c.value).where(t.sync_bookmarks.c.name == name)
+        ).scalar_one_or_none()
+        return found
+
+    def set(self, name: str, value: datetime) -> None:
+        """Move the bookmark (callers only ever move it forward)."""
+        statement = _insert(self._context, t.sync_bookmarks).values(name=name, value=value)
+        self._context.connection.execute(
+            statement.on_conflict_do_update(index_elements=["name"], set_={"value": value})
+        )
+
+
+# ---------------------------------------------------------------------------- outbox
+
+
+def _outbox_from(row: RowMapping) -> OutboxItem:
+    return OutboxItem(
+        outbox_id=row["outbox_id"],
+        report_id=row["report_id"],
+        recipient=row["recipient"],
+        kind=NotificationKind(row["kind"]),
+        template=row["template"],
+        language=row["language"],
+        params=dict(row["params"]),
+        message_id=row["message_id"],
+        dedupe_key=row["dedupe_key"],
+        created_at=row["created_at"],
+        status=OutboxStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        sent_at=row["sent_at"],
+        last_error=row["last_error"],
+    )
+
+
+class SqlOutboxRepository:
+    """Mail to researchers, queued with the change that causes it."""
+
+    def __init__(self, context: StoreContext) -> None:
+        self._context = context
+
+    def add(self, item: OutboxItem) -> bool:
+        """Queue a mail; False (nothing queued) when its dedupe key exists.
+
+        The mail's Message-ID enters the threading index, so the researcher's reply finds
+        the report.
+        """
+        statement = _insert(self._context, t.outbox).values(
+            outbox_id=item.outbox_id,
+            report_id=item.report_id,
+            recipient=item.recipient,
+            kind=item.kind.value,
+            template=item.template,
+            language=item.language,
+            params=dict(item.params),
+            message_id=item.message_id,
+            dedupe_key=item.dedupe_key,
+            created_at=item.created_at,
+            status=item.status.value,
+            attempts=item.attempts,
+            next_attempt_at=item.next_attempt_at,
+            sent_at=item.sent_at,
+            last_error=item.last_error,
+        )
+        inserted = self._context.connection.execute(
+            statement.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(t.outbox.c.id)
+        )
+        if inserted.first() is None:
+            return False
+        index_message_id(self._context, item.message_id, item.report_id, "outbound")
+        return True
+
+    def due(self, now: datetime, limit: int) -> list[OutboxItem]:
+        """Pending rows whose next attempt is due (or unset), oldest first."""
+        box = t.outbox
+        rows = self._context.connection.execute(
+            select(box)
+            .where(
+                and_(
+                    box.c.status == OutboxStatus.PENDING.value,
+                    or_(box.c.next_attempt_at.is_(None), box.c.next_attempt_at <= now),
+                )
+            )
+            .order_by(box.c.created_at, box.c.id)
+            .limit(limit)
+        ).mappings()
+        return [_outbox_from(row) for row in rows]
+
+    def save(self, item: OutboxItem) -> None:
+        """Persist status, attempts, next attempt, sent time and error.
+
+        Raises:
+            NotFoundError: no row with this outbox id was queued.
+        """
+        result = self._context.connection.execute(
+            t.outbox.update()
+            .where(t.outbox.c.outbox_id == item.outbox_id)
+            .values(
+                status=item.status.value,
+                attempts=item.attempts,
+                next_attempt_at=item.next_attempt_at,
+                sent_at=item.sent_at,
+                last_error=item.last_error,
+            )
+        )
+        if result.rowcount == 0:
+            raise NotFoundError(f"outbox row {item.outbox_id} cannot be saved: it was never queued")
+
+    def for_report(self, report_id: str) -> list[OutboxItem]:
+        """Every row of one report, oldest first."""
+        box = t.outbox
+        rows = self._context.connection.execute(
+            select(box).where(box.c.report_id == report_id).order_by(box.c.created_at, box.c.id)
+        ).mappings()
+        return [_outbox_from(row) for row in rows]
+
+    def sent_since(self, recipient: str, since: datetime) -> int:
+        """How many mails went to ``recipient`` (any letter case) at or after ``since``."""
+        box = t.outbox
+        count = self._context.connection.execute(
+            select(func.count())
+            .select_from(box)
+            .where(
+                and_(
+                    func.lower(box.c.recipient) == recipient.strip().lower(),
+                    box.c.status == OutboxStatus.SENT.value,
+                    box.c.sent_at >= since,
+                )
+            )
+        ).scalar_one()
+        return int(count)

@@ -1,0 +1,139 @@
+"""One database transaction over every repository, and the Store that hands them out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from sqlalchemy import Connection, Engine
+
+from tracker_bridge.ports import (
+    BookmarkRepository,
+    Clock,
+    MessageRepository,
+    OutboxRepository,
+    ReportRepository,
+    ResearcherRepository,
+    TrackerLinkRepository,
+    UnitOfWork,
+)
+from tracker_bridge.store.errors import redact_url
+from tracker_bridge.store.repositories import (
+    SqlBookmarkRepository,
+    SqlMessageRepository,
+    SqlOutboxRepository,
+    SqlReportRepository,
+    SqlResearcherRepository,
+    SqlTrackerLinkRepository,
+    StoreContext,
+)
+
+__all__ = ["SqlUnitOfWork", "Store", "SystemClock"]
+
+
+class SystemClock:
+    """The real time, in UTC."""
+
+    def now(self) -> datetime:
+        """The current moment, time-zone aware."""
+        return datetime.now(UTC)
+
+
+class SqlUnitOfWork:
+    """A transaction on one connection; leaving the ``with`` block without commit rolls back.
+
+    Repositories exist only inside the block. After ``commit`` the block may go on working:
+    the next call starts a new transaction.
+    """
+
+    # Declared as the port types: protocol attributes are invariant, so this is what makes
+    # the class a ports.UnitOfWork for mypy.
+    reports: ReportRepository
+    researchers: ResearcherRepository
+    messages: MessageRepository
+    links: TrackerLinkRepository
+    bookmarks: BookmarkRepository
+    outbox: OutboxRepository
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> Self:
+        if self._connection is not None:
+            raise RuntimeError("a unit of work cannot be entered twice; ask the store for another")
+        self._connection = self._engine.connect()
+        context = StoreContext(connection=self._connection, engine=self._engine, now=self._now)
+        researchers = SqlResearcherRepository(context)
+        self.researchers = researchers
+        self.reports = SqlReportRepository(context, researchers)
+        self.messages = SqlMessageRepository(context)
+        self.links = SqlTrackerLinkRepository(context)
+        self.bookmarks = SqlBookmarkRepository(context)
+        self.outbox = SqlOutboxRepository(context)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection = self._require_connection()
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+        finally:
+            connection.close()
+            self._connection = None
+
+    def commit(self) -> None:
+        """Make everything done in this block durable."""
+        connection = self._require_connection()
+        if connection.in_transaction():
+            connection.commit()
+
+    def rollback(self) -> None:
+        """Throw away everything done in this block since the last commit."""
+        connection = self._require_connection()
+        if connection.in_transaction():
+            connection.rollback()
+
+    def _now(self) -> datetime:
+        return self._clock.now()
+
+    def _require_connection(self) -> Connection:
+        if self._connection is None:
+            raise RuntimeError("the unit of work is used outside its `with` block")
+        return self._connection
+
+
+class Store:
+    """A SQL database holding the bridge's state; build it with ``open_store``."""
+
+    def __init__(self, engine: Engine, url: str, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self._url = url
+        self._clock: Clock = clock or SystemClock()
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password hidden, for messages."""
+        return redact_url(self._url)
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        """A new unit of work; use it as ``with store.unit_of_work() as uow: ...``."""
+        return SqlUnitOfWork(self.engine, self._clock)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+if TYPE_CHECKING:
+
+    def _is_a_unit_of_work(uow: SqlUnitOfWork) -> UnitOfWork:
+        # mypy fails here when the class drifts from the port.
+        return uow

@@ -1,0 +1,126 @@
+"""Hand-written fakes of the mail-side ports, for unit tests of the services."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+
+from tracker_bridge.domain.researcher import Researcher
+from tracker_bridge.errors import MailRejected, MailUnavailable
+from tracker_bridge.ports import (
+    ComposedMail,
+    Decryption,
+    InboundMessage,
+    MailboxItem,
+    OutboxItem,
+    SignatureCheck,
+    SignatureStatus,
+    Verdict,
+)
+
+
+def inbound(
+    body: str = "The login form is injectable.",
+    *,
+    sender: str = "ada@example.org",
+    subject: str = "SQL injection in login",
+    message_id: str = "<m1@example.org>",
+    **changes: object,
+) -> InboundMessage:
+    """An InboundMessage as the reader would produce for a good encrypted, signed report."""
+    message = InboundMessage(
+        message_id=message_id,
+        digest=hashlib.sha256(f"{message_id}{body}".encode()).hexdigest(),
+        sender=sender,
+        sender_name="Ada",
+        subject=subject,
+        body=body,
+        encrypted=True,
+        decrypted=True,
+        signature=SignatureCheck(SignatureStatus.VALID, "A" * 40),
+        verdict=Verdict.REPORT,
+        reason="decrypted and verified",
+        recipients=("security@example.org",),
+    )
+    return replace(message, **changes)  # type: ignore[arg-type]
+
+
+class FakeReader:
+    """Returns the InboundMessage registered for each raw message (by its bytes)."""
+
+    def __init__(self) -> None:
+        self.messages: dict[bytes, InboundMessage] = {}
+
+    def add(self, message: InboundMessage) -> MailboxItem:
+        """Register a parsed message and return a mailbox item carrying its raw form."""
+        raw = f"raw:{message.message_id}:{message.digest}".encode()
+        self.messages[raw] = message
+        return MailboxItem(source="test", handle=message.message_id, raw=raw)
+
+    def read(self, raw: bytes) -> InboundMessage:
+        """The registered message for ``raw``."""
+        return self.messages[raw]
+
+
+class FakeOpenPGP:
+    """Reversible stand-ins for encryption at rest; enough for services that only store bytes."""
+
+    bridge_fingerprint = "B" * 40
+
+    def encrypt_to_self(self, plaintext: bytes) -> bytes:
+        """A marked, reversed copy (never the plaintext as is)."""
+        return b"FAKE-PGP:" + plaintext[::-1]
+
+    def decrypt_own(self, ciphertext: bytes) -> bytes:
+        """Undo encrypt_to_self."""
+        return ciphertext.removeprefix(b"FAKE-PGP:")[::-1]
+
+    def decrypt(self, ciphertext: bytes) -> Decryption:
+        """Undo encrypt_to_self, as if gpg had verified it."""
+        return Decryption(self.decrypt_own(ciphertext), SignatureCheck(SignatureStatus.NONE))
+
+
+@dataclass
+class FakeComposer:
+    """Renders an outbox row as a readable text mail; records what it composed."""
+
+    sender: str = "security@example.org"
+    composed: list[tuple[OutboxItem, Researcher, tuple[str, ...]]] = field(default_factory=list)
+
+    def compose(
+        self, item: OutboxItem, researcher: Researcher, references: Sequence[str] = ()
+    ) -> ComposedMail:
+        """A plain mail with the template name, language and parameters."""
+        self.composed.append((item, researcher, tuple(references)))
+        params = "\n".join(f"{key}={value}" for key, value in sorted(item.params.items()))
+        text = (
+            f"Message-ID: {item.message_id}\nTo: {researcher.email}\n"
+            f"X-Template: {item.template}\nContent-Language: {item.language}\n\n{params}\n"
+        )
+        return ComposedMail(self.sender, (researcher.email,), text.encode(), encrypted=False)
+
+
+@dataclass
+class RecordingTransport:
+    """Keeps sent mail in a list; ``down`` and ``reject`` make it fail like a real server."""
+
+    sent: list[tuple[str, tuple[str, ...], bytes]] = field(default_factory=list)
+    down: bool = False
+    reject: set[str] = field(default_factory=set)
+
+    def send(self, sender: str, recipients: Sequence[str], message: bytes) -> None:
+        """Record the mail, or raise as a down or rejecting server would."""
+        if self.down:
+            raise MailUnavailable("connection refused by 127.0.0.1:25 (fake)")
+        refused = [r for r in recipients if r in self.reject]
+        if refused:
+            raise MailRejected(f"550 5.1.1 mailbox unavailable: {refused[0]} (fake)")
+        self.sent.append((sender, tuple(recipients), message))
+
+    def templates(self) -> Iterator[str]:
+        """The template name of each sent mail, in order."""
+        for _, _, message in self.sent:
+            for line in message.decode().splitlines():
+                if line.startswith("X-Template: "):
+                    yield line.removeprefix("X-Template: ")

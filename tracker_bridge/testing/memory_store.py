@@ -1,0 +1,386 @@
+"""An in-memory store with the SQL store's transaction semantics, for unit tests of services."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from tracker_bridge.domain.report import Report, ReportId, StateChange
+from tracker_bridge.domain.researcher import Researcher
+from tracker_bridge.errors import NotFoundError, StoreError
+from tracker_bridge.ports import (
+    BookmarkRepository,
+    IssueRef,
+    MessageRepository,
+    OutboxItem,
+    OutboxRepository,
+    OutboxStatus,
+    ReportContent,
+    ReportEvent,
+    ReportRepository,
+    ResearcherRepository,
+    StoredMessage,
+    TrackerLinkRepository,
+    UnitOfWork,
+)
+from tracker_bridge.store.repositories import normalise_message_id
+from tracker_bridge.store.types import as_utc
+
+__all__ = ["MemoryStore", "MemoryUnitOfWork"]
+
+
+def _utc_or_none(moment: datetime | None) -> datetime | None:
+    return None if moment is None else as_utc(moment)
+
+
+@dataclass
+class _Link:
+    ref: IssueRef
+    labels: frozenset[str] = frozenset()
+
+
+@dataclass
+class _Tables:
+    """Everything the store holds; copied whole on entering and committing a unit of work."""
+
+    programs: set[str] = field(default_factory=set)
+    reports: dict[str, Report] = field(default_factory=dict)
+    report_researcher: dict[str, str] = field(default_factory=dict)
+    contents: dict[str, ReportContent] = field(default_factory=dict)
+    researchers: dict[str, Researcher] = field(default_factory=dict)
+    events: list[ReportEvent] = field(default_factory=list)
+    messages: dict[tuple[str, str], StoredMessage] = field(default_factory=dict)
+    message_index: dict[str, str] = field(default_factory=dict)
+    links: dict[str, _Link] = field(default_factory=dict)
+    bookmarks: dict[str, datetime] = field(default_factory=dict)
+    outbox: list[OutboxItem] = field(default_factory=list)
+
+    def require_report(self, report_id: str, what: str) -> None:
+        # The SQL store's foreign keys refuse the same.
+        if report_id not in self.reports:
+            raise StoreError(f"{what} refers to report {report_id}, which is not stored")
+
+
+class MemoryStore:
+    """Holds committed state; ``unit_of_work()`` gives a transaction over a private copy.
+
+    Report id counters live outside transactions, as in the SQL store: a rolled-back
+    allocation skips its number rather than handing it out again.
+    """
+
+    def __init__(self) -> None:
+        self.committed = _Tables()
+        self.counters: dict[tuple[str, int], int] = {}
+        self.commits = 0
+
+    def unit_of_work(self) -> MemoryUnitOfWork:
+        """A new unit of work; use it as ``with store.unit_of_work() as uow: ...``."""
+        return MemoryUnitOfWork(self)
+
+    def dispose(self) -> None:
+        """Nothing to close; here so the memory store can stand in for the SQL one."""
+
+
+class MemoryUnitOfWork:
+    """Works on a deep copy of the committed state; ``commit`` publishes the copy."""
+
+    # The port types: protocol attributes are invariant, so this makes it a ports.UnitOfWork.
+    reports: ReportRepository
+    researchers: ResearcherRepository
+    messages: MessageRepository
+    links: TrackerLinkRepository
+    bookmarks: BookmarkRepository
+    outbox: OutboxRepository
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._tables = _Tables()
+        self.reports = _Reports(self)
+        self.researchers = _Researchers(self)
+        self.messages = _Messages(self)
+        self.links = _Links(self)
+        self.bookmarks = _Bookmarks(self)
+        self.outbox = _Outbox(self)
+
+    @property
+    def tables(self) -> _Tables:
+        """The working copy the repositories read and write."""
+        return self._tables
+
+    @property
+    def store(self) -> MemoryStore:
+        """The store this unit of work commits to."""
+        return self._store
+
+    def __enter__(self) -> Self:
+        self._tables = copy.deepcopy(self._store.committed)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    def commit(self) -> None:
+        """Make everything done in this block visible to later units of work."""
+        self._store.committed = copy.deepcopy(self._tables)
+        self._store.commits += 1
+
+    def rollback(self) -> None:
+        """Throw away everything done in this block since the last commit."""
+        self._tables = copy.deepcopy(self._store.committed)
+
+
+class _Reports:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def next_id(self, program: str, prefix: str, year: int) -> ReportId:
+        counters = self._uow.store.counters
+        sequence = counters.get((prefix, year), 0) + 1
+        counters[(prefix, year)] = sequence
+        return ReportId(prefix, year, sequence)
+
+    def add(self, report: Report, researcher_email: str, content: ReportContent) -> None:
+        tables = self._uow.tables
+        report_id = str(report.report_id)
+        if report_id in tables.reports:
+            raise StoreError(f"report {report_id} is already stored")
+        key = researcher_email.strip().lower()
+        if key not in tables.researchers:
+            self._uow.researchers.save(Researcher(email=researcher_email))
+        tables.programs.add(report.program)
+        tables.reports[report_id] = _normalised(report)
+        tables.report_researcher[report_id] = key
+        tables.contents[report_id] = copy.deepcopy(content)
+
+    def get(self, report_id: str) -> Report | None:
+        found = self._uow.tables.reports.get(report_id)
+        return None if found is None else copy.deepcopy(found)
+
+    def save(self, report: Report) -> None:
+        tables = self._uow.tables
+        report_id = str(report.report_id)
+        stored = tables.reports.get(report_id)
+        if stored is None:
+            raise NotFoundError(f"report {report_id} cannot be saved: it was never added")
+        # History is append-only, as in the SQL store.
+        history = stored.history + [_utc_change(c) for c in report.history[len(stored.history) :]]
+        saved = _normalised(report)
+        saved.program = stored.program
+        saved.received_at = stored.received_at
+        saved.history = history
+        tables.reports[report_id] = saved
+
+    def content(self, report_id: str) -> ReportContent | None:
+        found = self._uow.tables.contents.get(report_id)
+        return None if found is None else copy.deepcopy(found)
+
+    def researcher_of(self, report_id: str) -> Researcher | None:
+        key = self._uow.tables.report_researcher.get(report_id)
+        found = None if key is None else self._uow.tables.researchers.get(key)
+        return None if found is None else copy.deepcopy(found)
+
+    def open_reports(self, program: str | None = None) -> Iterator[Report]:
+        found = [
+            copy.deepcopy(report)
+            for report in self._uow.tables.reports.values()
+            if report.state.is_open and (program is None or report.program == program)
+        ]
+        found.sort(key=lambda report: (report.received_at, str(report.report_id)))
+        return iter(found)
+
+    def add_event(self, event: ReportEvent) -> bool:
+        tables = self._uow.tables
+        if event.dedupe_key is not None and any(
+            e.dedupe_key == event.dedupe_key for e in tables.events
+        ):
+            return False
+        tables.require_report(event.report_id, "event")
+        tables.events.append(replace(event, at=as_utc(event.at)))
+        return True
+
+    def events(self, report_id: str) -> list[ReportEvent]:
+        found = [e for e in self._uow.tables.events if e.report_id == report_id]
+        return sorted(found, key=lambda e: e.at)  # stable: insertion order among equal times
+
+
+def _utc_change(change: StateChange) -> StateChange:
+    return StateChange(at=as_utc(change.at), source=change.source, target=change.target)
+
+
+def _normalised(report: Report) -> Report:
+    copied = copy.deepcopy(report)
+    copied.received_at = as_utc(copied.received_at)
+    copied.expected_fix_date = _utc_or_none(copied.expected_fix_date)
+    copied.last_researcher_update_at = _utc_or_none(copied.last_researcher_update_at)
+    copied.history = [_utc_change(change) for change in copied.history]
+    return copied
+
+
+class _Researchers:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, email: str) -> Researcher | None:
+        found = self._uow.tables.researchers.get(email.strip().lower())
+        return None if found is None else copy.deepcopy(found)
+
+    def save(self, researcher: Researcher) -> None:
+        self._uow.tables.researchers[researcher.email.lower()] = copy.deepcopy(researcher)
+
+
+class _Messages:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def seen(self, message_id: str, digest: str) -> StoredMessage | None:
+        return self._uow.tables.messages.get((message_id, digest))
+
+    def add(self, message: StoredMessage) -> None:
+        tables = self._uow.tables
+        if message.report_id is not None:
+            tables.require_report(message.report_id, f"message {message.message_id}")
+        tables.messages.setdefault(
+            (message.message_id, message.digest),
+            replace(message, received_at=as_utc(message.received_at)),
+        )
+        if message.report_id is not None:
+            _index(tables, message.message_id, message.report_id)
+
+    def report_for_message_ids(self, message_ids: Sequence[str]) -> str | None:
+        for message_id in message_ids:
+            found = self._uow.tables.message_index.get(normalise_message_id(message_id))
+            if found is not None:
+                return found
+        return None
+
+    def first_message_id(self, report_id: str) -> str | None:
+        mails = [m for m in self._uow.tables.messages.values() if m.report_id == report_id]
+        mails.sort(key=lambda m: m.received_at)  # stable: arrival order among equal times
+        return mails[0].message_id if mails else None
+
+
+def _index(tables: _Tables, message_id: str, report_id: str) -> None:
+    key = normalise_message_id(message_id)
+    if key:
+        tables.message_index.setdefault(key, report_id)
+
+
+class _Links:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, report_id: str) -> IssueRef | None:
+        found = self._uow.tables.links.get(report_id)
+        return None if found is None else found.ref
+
+    def link(self, report_id: str, ref: IssueRef) -> None:
+        tables = self._uow.tables
+        tables.require_report(report_id, f"tracker link {ref.tracker} {ref.project} {ref.key}")
+        holder = self.report_for(ref.tracker, ref.project, ref.key)
+        if holder not in (None, report_id):
+            raise StoreError(f"issue {ref.project} {ref.key} is already linked to {holder}")
+        existing = tables.links.get(report_id)
+        tables.links[report_id] = _Link(ref, existing.labels if existing else frozenset())
+
+    def report_for(self, tracker: str, project: str, key: str) -> str | None:
+        for report_id, link in self._uow.tables.links.items():
+            if (link.ref.tracker, link.ref.project, link.ref.key) == (tracker, project, key):
+                return report_id
+        return None
+
+    def labels(self, report_id: str) -> frozenset[str]:
+        found = self._uow.tables.links.get(report_id)
+        return frozenset() if found is None else found.labels
+
+    def set_labels(self, report_id: str, labels: frozenset[str]) -> None:
+        found = self._uow.tables.links.get(report_id)
+        if found is None:
+            raise NotFoundError(f"report {report_id} has no tracker issue to remember labels for")
+        found.labels = frozenset(labels)
+
+
+class _Bookmarks:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, name: str) -> datetime | None:
+        return self._uow.tables.bookmarks.get(name)
+
+    def set(self, name: str, value: datetime) -> None:
+        self._uow.tables.bookmarks[name] = as_utc(value)
+
+
+class _Outbox:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, item: OutboxItem) -> bool:
+        tables = self._uow.tables
+        if any(row.dedupe_key == item.dedupe_key for row in tables.outbox):
+            return False
+        if any(row.outbox_id == item.outbox_id for row in tables.outbox):
+            raise StoreError(f"outbox row {item.outbox_id} is already queued")
+        tables.require_report(item.report_id, f"outbox row {item.outbox_id}")
+        stored = copy.deepcopy(item)
+        stored.params = dict(item.params)
+        stored.created_at = as_utc(item.created_at)
+        stored.next_attempt_at = _utc_or_none(item.next_attempt_at)
+        stored.sent_at = _utc_or_none(item.sent_at)
+        tables.outbox.append(stored)
+        _index(tables, item.message_id, item.report_id)
+        return True
+
+    def due(self, now: datetime, limit: int) -> list[OutboxItem]:
+        moment = as_utc(now)
+        found = [
+            copy.deepcopy(row)
+            for row in self._ordered()
+            if row.status is OutboxStatus.PENDING
+            and (row.next_attempt_at is None or row.next_attempt_at <= moment)
+        ]
+        return found[:limit]
+
+    def save(self, item: OutboxItem) -> None:
+        for row in self._uow.tables.outbox:
+            if row.outbox_id == item.outbox_id:
+                row.status = item.status
+                row.attempts = item.attempts
+                row.next_attempt_at = _utc_or_none(item.next_attempt_at)
+                row.sent_at = _utc_or_none(item.sent_at)
+                row.last_error = item.last_error
+                return
+        raise NotFoundError(f"outbox row {item.outbox_id} cannot be saved: it was never queued")
+
+    def for_report(self, report_id: str) -> list[OutboxItem]:
+        return [copy.deepcopy(row) for row in self._ordered() if row.report_id == report_id]
+
+    def sent_since(self, recipient: str, since: datetime) -> int:
+        moment = as_utc(since)
+        wanted = recipient.strip().lower()
+        return sum(
+            1
+            for row in self._uow.tables.outbox
+            if row.recipient.lower() == wanted
+            and row.status is OutboxStatus.SENT
+            and row.sent_at is not None
+            and row.sent_at >= moment
+        )
+
+    def _ordered(self) -> list[OutboxItem]:
+        return sorted(self._uow.tables.outbox, key=lambda row: row.created_at)
+
+
+if TYPE_CHECKING:
+
+    def _is_a_unit_of_work(uow: MemoryUnitOfWork) -> UnitOfWork:
+        # mypy fails here when the fake drifts from the port.
+        return uow
