@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from tracker_bridge.domain.deadlines import DeadlineKind, DeadlineStatus
@@ -49,6 +49,27 @@ MAILED_STATES = frozenset(
         State.INFORMATIVE,
     }
 )
+_PROGRESS = (
+    (State.RECEIVED,),
+    (State.ACKNOWLEDGED,),
+    (State.TRIAGING, State.NEEDS_INFO),
+    (State.TRIAGED,),
+    (State.IN_REMEDIATION,),
+    (State.FIX_AVAILABLE,),
+    (State.RESOLVED,),
+    (State.DISCLOSURE_PENDING,),
+    (State.PUBLISHED,),
+)
+
+
+def _progress(state: State) -> int:
+    """How far along the happy path a state is; closures rank with resolution."""
+    for rank, states in enumerate(_PROGRESS):
+        if state in states:
+            return rank
+    return _progress(State.RESOLVED)
+
+
 _CVSS = re.compile(r"CVSS:(?:3\.[01]|4\.0)/[A-Za-z:/]+")
 _OVERDUE_NOTED = (DeadlineKind.ACKNOWLEDGE, DeadlineKind.ASSESSMENT)
 
@@ -62,6 +83,7 @@ class Sync:
     tracker: Tracker
     clock: Clock
     bookmark_name: str
+    _moved: set[str] = field(default_factory=set, init=False)
 
     def run(self, summary: PassSummary) -> None:
         """Apply changes since the bookmark, then refresh deadlines and progress updates."""
@@ -161,25 +183,32 @@ class Sync:
             report.severity = labelled
 
     def _target_state(self, report: Report, snapshot: IssueSnapshot) -> State | None:
+        """The state the tracker shows, in order of how explicit the team was.
+
+        1. A state label other than the stored state: the team moved it (without scoped-label
+           exclusivity the old label may linger beside the new one).
+        2. The workflow status or its category (Jira), but only forward: a coarse status such as
+           "In Progress" must not undo a finer label move such as triaged.
+        3. Closing the issue closes an open report; reopening it reopens a closed one.
+        """
         labelled = {s for s in State if self.program.labels.state(s) in snapshot.labels}
-        # Without scoped-label exclusivity the old label may linger beside the team's new one:
-        # the label that differs from the stored state is the team's move.
         moved = labelled - {report.state}
-        if len(moved) == 1:
-            return moved.pop()
         if len(moved) > 1:
             return None
-        if labelled:
-            return report.state
+        if len(moved) == 1:
+            return moved.pop()
         rules = self.program.states
-        if snapshot.status in rules.by_status:
-            return rules.by_status[snapshot.status]
-        if snapshot.status_category and snapshot.status_category in rules.by_category:
-            return rules.by_category[snapshot.status_category]
+        by_status = rules.by_status.get(snapshot.status)
+        if by_status is None and snapshot.status_category:
+            by_status = rules.by_category.get(snapshot.status_category)
+        if by_status is not None and _progress(by_status) > _progress(report.state):
+            return by_status
         closed = snapshot.status.lower() == "closed" or snapshot.status_category == "done"
         if closed and report.state.is_open:
             return rules.closed
-        if not closed and report.state.is_closed:
+        if not closed and report.state is State.RESOLVED:
+            return State.IN_REMEDIATION  # reopened after the fix: the fix did not hold
+        if not closed and report.state.is_closure:
             return rules.reopened
         return None
 
@@ -217,6 +246,7 @@ class Sync:
                 )
             return None
         report.transition(target, now)
+        self._moved.add(report_id)
         uow.reports.add_event(ReportEvent(report_id, now, "state_changed", target.value))
         summary.bump("state_changes")
         if target not in MAILED_STATES or researcher is None:
@@ -311,8 +341,15 @@ class Sync:
         now = self.clock.now()
         with self.unit_of_work() as uow:
             work = []
-            for report in uow.reports.open_reports():
-                report_id = str(report.report_id)
+            # Open reports, plus any this pass moved (a report that just closed still needs
+            # its closing state label, or a stale label would later read as a team move).
+            reports = {str(r.report_id): r for r in uow.reports.open_reports()}
+            for report_id in self._moved - reports.keys():
+                moved = uow.reports.get(report_id)
+                if moved is not None:
+                    reports[report_id] = moved
+            self._moved.clear()
+            for report_id, report in reports.items():
                 ref = uow.links.get(report_id)
                 if ref is not None:
                     work.append(
@@ -324,7 +361,7 @@ class Sync:
             desired = self.program.labels.for_report(report.severity, report.state, status)
             add, remove = self.program.labels.exclusive_update(current, desired)
             fix = self.program.deadline(report, DeadlineKind.FIX, now)
-            set_due = report.expected_fix_date is None and fix is not None
+            set_due = report.expected_fix_date is None and fix is not None and report.state.is_open
             if add or remove or set_due:
                 due = self.program.last_day(fix.due) if (set_due and fix) else None
                 self.tracker.update_issue(

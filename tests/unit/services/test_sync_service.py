@@ -168,3 +168,38 @@ def test_progress_update_is_queued_when_a_report_would_go_silent(world: World) -
     world.pass_sync()
     world.pass_sync()
     assert queued_templates(world).count("progress_update") == 1
+
+
+def test_closing_an_issue_with_a_stale_state_label_resolves_the_report(world: World) -> None:
+    """Closing the issue resolves a triaged report although the cvd::triaged label is still on it."""
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"cvd::triaged"}, set())
+    world.pass_sync()
+    world.tracker.team_set_status(key, "closed")
+    world.pass_sync()
+    assert report_state(world) is State.RESOLVED
+
+
+def test_reopening_the_issue_reopens_a_resolved_report(world: World) -> None:
+    """Reopening the issue of a resolved report moves it back to in_remediation: the fix did not hold."""
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"cvd::triaged"}, set())
+    world.pass_sync()
+    world.tracker.team_set_status(key, "closed")
+    world.pass_sync()
+    world.tracker.team_set_status(key, "opened")
+    world.pass_sync()
+    assert report_state(world) is State.IN_REMEDIATION
+
+
+def test_reopening_a_closure_returns_it_to_triage(world: World) -> None:
+    """Reopening an issue closed as out of scope moves the report back to triaging."""
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"cvd::out_of_scope"}, set())
+    world.tracker.team_set_status(key, "closed")
+    world.pass_sync()
+    assert report_state(world) is State.OUT_OF_SCOPE
+    world.tracker.team_set_labels(key, set(), {"cvd::out_of_scope"})
+    world.tracker.team_set_status(key, "opened")
+    world.pass_sync()
+    assert report_state(world) is State.TRIAGING

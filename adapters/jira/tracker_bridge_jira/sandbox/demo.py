@@ -1,0 +1,74 @@
+"""The Jira sandbox as the demo drives it (the ``tracker_bridge.demo_sandboxes`` entry point)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from tracker_bridge_jira.sandbox.control import JiraSandbox, start_sandbox
+
+
+class JiraDemoSandbox:
+    """A started Jira Cloud sandbox with the team's hands keyed by issue key."""
+
+    kind = "jira"
+
+    def __init__(self, sandbox: JiraSandbox) -> None:
+        self._sandbox = sandbox
+        self.url = sandbox.url
+
+    def tracker_section(self) -> dict[str, object]:
+        """Settings for the Jira plugin: project SEC, level "Security team", the sandbox user."""
+        return {
+            "url": self.url,
+            "project": "SEC",
+            "security_level": "Security team",
+            "email": self._sandbox.email,
+            "token": self._sandbox.token,
+            "retry_wait_seconds": 0.2,
+        }
+
+    def team_set_labels(self, key: str, add: set[str], remove: set[str]) -> None:
+        """Edit labels as a team member."""
+        self._sandbox.team.relabel(key, add=add, remove=remove)
+
+    def team_comment(self, key: str, body: str) -> None:
+        """Comment as a team member."""
+        self._sandbox.team.comment(key, body)
+
+    def team_set_due_date(self, key: str, due: date) -> None:
+        """Set the due date as a team member."""
+        self._sandbox.team.set_due_date(key, due)
+
+    def team_close(self, key: str) -> None:
+        """Move the issue to Done."""
+        self._sandbox.team.transition(key, "Done")
+
+    def describe(self, key: str) -> list[tuple[str, str]]:
+        """The issue as Jira shows it to the team."""
+        issue = self._sandbox.team.issue(key)
+        return [
+            ("Issue", f"{issue.key} ({issue.status}) {self.url}/browse/{issue.key}"),
+            ("Summary", issue.summary),
+            ("Security level", issue.security_level or "NONE"),
+            ("Labels", ", ".join(sorted(issue.labels))),
+            ("Due date", issue.duedate.isoformat() if issue.duedate else "-"),
+            ("Description", issue.description),
+            *(("Comment", body) for body in issue.comments),
+        ]
+
+    def side_effects(self) -> list[str]:
+        """Mentions notified and images fetched because of stored text."""
+        return list(self._sandbox.team.side_effects())
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._sandbox.stop()
+
+
+def start(directory: Path) -> JiraDemoSandbox:
+    """Start a Jira Cloud sandbox whose state and request log live in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return JiraDemoSandbox(
+        start_sandbox(state_file=directory / "jira-state.json", log_file=directory / "jira-requests.jsonl")
+    )
