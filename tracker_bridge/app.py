@@ -26,7 +26,7 @@ from tracker_bridge.intake.sources import ImapSecurity, ImapSettings, ImapSource
 from tracker_bridge.locks import step_lock
 from tracker_bridge.mail.compose import PgpMimeComposer
 from tracker_bridge.mail.smtp import SmtpTransport
-from tracker_bridge.mail.templates import TemplateSet
+from tracker_bridge.mail.templates import TemplateSet, validate_templates
 from tracker_bridge.mappings import Mappings, load_mappings
 from tracker_bridge.openpgp import GnuPG
 from tracker_bridge.plugins import load_tracker_plugin
@@ -114,8 +114,13 @@ def check(config_path: Path | None) -> CheckReport:
     settings = config.settings
     report.warnings.extend(f"{m} (provide it before `run`)" for m in missing)
     try:
-        program = mappings_for(config).program
+        mappings = mappings_for(config)
+        program = mappings.program
         working_calendar(program.timezone, program.holidays_country, program.holidays_subdivision)
+        for line in validate_templates(
+            mappings.templates_dir, [str(lang) for lang in program.languages]
+        ):
+            (report.warnings if ": warning: " in line else report.problems).append(line)
     except ConfigurationError as err:
         report.problems.extend(str(err).splitlines())
     try:

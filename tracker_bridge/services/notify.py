@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tracker_bridge.domain.report import State
-from tracker_bridge.errors import BridgeError, MailRejected, MailUnavailable, RetriableError
+from tracker_bridge.errors import (
+    BridgeError,
+    FatalError,
+    MailRejected,
+    MailUnavailable,
+    RetriableError,
+)
 from tracker_bridge.ports import (
     Clock,
     IssueRef,
@@ -89,6 +95,8 @@ class Notify:
         except RetriableError as err:
             self._retry_later(item, err, now, summary)
             return True
+        except FatalError:
+            raise  # a refused SMTP login or TLS setup is the operator's to fix, not this row's
         except BridgeError as err:
             # Composition refused (e.g. no key and the policy forbids clear text): tell the team.
             self._give_up(item, err, now, summary)

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from tracker_bridge.domain.researcher import Researcher
-from tracker_bridge.errors import MailRejected, MailUnavailable
+from tracker_bridge.errors import ConfigurationError, MailRejected, MailUnavailable
 from tracker_bridge.ports import (
     ComposedMail,
     Decryption,
@@ -108,9 +108,12 @@ class RecordingTransport:
     sent: list[tuple[str, tuple[str, ...], bytes]] = field(default_factory=list)
     down: bool = False
     reject: set[str] = field(default_factory=set)
+    login_refused: bool = False
 
     def send(self, sender: str, recipients: Sequence[str], message: bytes) -> None:
-        """Record the mail, or raise as a down or rejecting server would."""
+        """Record the mail, or raise as a down, rejecting or misconfigured server would."""
+        if self.login_refused:
+            raise ConfigurationError("SMTP 127.0.0.1:25 refused the login: 535 (fake)")
         if self.down:
             raise MailUnavailable("connection refused by 127.0.0.1:25 (fake)")
         refused = [r for r in recipients if r in self.reject]

@@ -46,7 +46,9 @@ def test_same_message_twice_creates_nothing_new(world: World) -> None:
 
 def test_unencrypted_mail_is_stored_encrypted(world: World) -> None:
     """A plaintext report is accepted, and its raw form is kept only encrypted to the bridge."""
-    message = inbound(encrypted=False, decrypted=False, signature=SignatureCheck(SignatureStatus.NONE))
+    message = inbound(
+        encrypted=False, decrypted=False, signature=SignatureCheck(SignatureStatus.NONE)
+    )
     item = world.reader.add(message)
     outcome = world.ingest.ingest(item, world.summary())
     assert outcome.verdict is Verdict.REPORT
@@ -78,7 +80,9 @@ def test_report_id_in_subject_from_a_stranger_is_a_new_report(world: World) -> N
     """Someone else naming a report id in the subject cannot attach text to that report."""
     world.ingest.ingest(world.reader.add(inbound()), world.summary())
     stranger = inbound(
-        "I am not Ada", sender="mallory@example.net", message_id="<m3@example.net>",
+        "I am not Ada",
+        sender="mallory@example.net",
+        message_id="<m3@example.net>",
         subject="Re: CVD-2026-0001",
     )
     outcome = world.ingest.ingest(world.reader.add(stranger), world.summary())
@@ -106,7 +110,10 @@ def test_quarantined_message_is_kept_with_its_reason(world: World) -> None:
     """A message the reader refuses is stored with the reason and creates no report."""
     bad = inbound(verdict=Verdict.QUARANTINE, reason="no integrity protection (no MDC)")
     outcome = world.ingest.ingest(world.reader.add(bad), world.summary())
-    assert (outcome.verdict, outcome.reason) == (Verdict.QUARANTINE, "no integrity protection (no MDC)")
+    assert (outcome.verdict, outcome.reason) == (
+        Verdict.QUARANTINE,
+        "no integrity protection (no MDC)",
+    )
     assert world.tracker.issues == {}
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import pytest
 
 from tests.unit.services.conftest import World
 from tracker_bridge.domain.report import State
+from tracker_bridge.errors import ConfigurationError
 from tracker_bridge.ports import OutboxStatus
 from tracker_bridge.testing.fakes import inbound
 
@@ -112,3 +113,12 @@ def test_resend_after_a_crash_keeps_the_message_id(world: World) -> None:
         before = uow.outbox.for_report("CVD-2026-0001")[0].message_id
     world.deliver()
     assert f"Message-ID: {before}" in world.transport.sent[0][2].decode()
+
+
+def test_refused_smtp_login_stops_the_run_and_fails_no_row(world: World) -> None:
+    """A configuration error from the transport propagates; the row stays pending for later."""
+    ingest_one(world)
+    world.transport.login_refused = True
+    with pytest.raises(ConfigurationError):
+        world.deliver()
+    assert statuses(world) == [OutboxStatus.PENDING]

@@ -105,7 +105,9 @@ def test_due_date_change_after_triage_queues_a_fix_date_mail(world: World) -> No
     world.tracker.team_set_due_date(key, date(2027, 1, 15))
     world.pass_sync()
     with world.store.unit_of_work() as uow:
-        items = [i for i in uow.outbox.for_report("CVD-2026-0001") if i.template == "fix_date_changed"]
+        items = [
+            i for i in uow.outbox.for_report("CVD-2026-0001") if i.template == "fix_date_changed"
+        ]
     assert [i.params["expected_fix_date"] for i in items] == ["2027-01-15"]
 
 
@@ -128,7 +130,10 @@ def test_deadline_label_turns_overdue_and_the_team_is_told_once(world: World) ->
     """Past the assessment deadline the sla label becomes overdue and one internal note is added."""
     key = open_report(world)
     world.pass_sync()
-    assert "sla::on-track" in world.tracker.issues[key].labels or "sla::due-soon" in world.tracker.issues[key].labels
+    assert (
+        "sla::on-track" in world.tracker.issues[key].labels
+        or "sla::due-soon" in world.tracker.issues[key].labels
+    )
     world.clock.advance(days=10)
     world.pass_sync()
     world.pass_sync()

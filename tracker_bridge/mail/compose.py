@@ -1,0 +1,421 @@
+"""Composes researcher mail: renders the template and protects it as PGP/MIME (RFC 3156).
+
+With a usable key for the researcher the mail is ``multipart/encrypted``: the inner
+``text/plain`` part carries the real Subject, From, To and Date as protected headers
+(``protected-headers="v1"``, draft-autocrypt-lamps-protected-headers) and is signed and
+encrypted in one OpenPGP message; the outer Subject is neutral ("Report CVD-2026-0007:
+update"). Without one, the ``without_key`` policy decides: ``key_request`` (the default) sends
+a ``multipart/signed`` mail saying only that there is an update and asking for their key;
+``cleartext`` sends the full text, signed. The bytes are built by hand with CRLF line ends so
+the signed part is exactly the bytes transmitted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr
+from typing import Literal
+
+from tracker_bridge.domain.researcher import Researcher
+from tracker_bridge.errors import ConfigurationError, SkippableError
+from tracker_bridge.mail.templates import KEY_REQUEST_PARAMETERS, RenderedTemplate, TemplateSet
+from tracker_bridge.ports import (
+    Clock,
+    ComposedMail,
+    NotificationKind,
+    OpenPGP,
+    OutboxItem,
+)
+
+__all__ = ["NEUTRAL_SUBJECTS", "PgpMimeComposer", "WithoutKeyPolicy", "plus_address"]
+
+WithoutKeyPolicy = Literal["key_request", "cleartext"]
+
+NEUTRAL_SUBJECTS: dict[str, str] = {
+    "en": "Report {report_id}: update",
+    "nl": "Melding {report_id}: update",
+}
+"""The outer Subject of an encrypted mail, by language; the real one is inside."""
+
+_CRLF = b"\r\n"
+_KEY_REQUEST = "key_request"
+# RFC 4880 section 9.4 hash algorithm ids, as RFC 3156 names them in micalg.
+_MICALG = {1: "pgp-md5", 2: "pgp-sha1", 3: "pgp-ripemd160", 8: "pgp-sha256", 9: "pgp-sha384"}
+_MICALG |= {10: "pgp-sha512", 11: "pgp-sha224", 12: "pgp-sha3-256", 14: "pgp-sha3-512"}
+
+
+class _UtcClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def plus_address(contact_address: str, report_id: str) -> str:
+    """The report's reply address: ``security+CVD-2026-0007@example.org``."""
+    local, at, domain = contact_address.rpartition("@")
+    if not at or not local:
+        raise ConfigurationError(f"contact address {contact_address!r} is not a mail address")
+    return f"{local.split('+', 1)[0]}+{report_id}@{domain}"
+
+
+def dearmor(data: bytes) -> bytes:
+    """Binary OpenPGP data from ASCII armour (binary input is returned unchanged)."""
+    text = data.decode("ascii", "replace")
+    if "-----BEGIN PGP" not in text:
+        return data
+    lines = text.replace("\r\n", "\n").split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("-----BEGIN PGP"))
+    body: list[str] = []
+    in_headers = True
+    for line in lines[start + 1 :]:
+        if in_headers:
+            # Armour headers ("Version: ...", "Comment: ...") end at the first empty line.
+            if not line.strip():
+                in_headers = False
+            elif ":" not in line:
+                in_headers = False
+                body.append(line.strip())
+            continue
+        if line.startswith("-----END PGP") or line.startswith("="):
+            break
+        body.append(line.strip())
+    return base64.b64decode("".join(body))
+
+
+def signature_micalg(armoured_signature: bytes) -> str:
+    """The RFC 3156 ``micalg`` of a detached signature, read from its signature packet."""
+    packet = dearmor(armoured_signature)
+    if len(packet) < 2:
+        raise ConfigurationError("the bridge produced an empty signature")
+    tag_byte = packet[0]
+    if tag_byte & 0x40:  # new packet format: one to five length octets follow
+        first = packet[1]
+        offset = 2 if first < 192 else 3 if first < 224 else 6
+    else:  # old format: the low two bits give the length of the length
+        offset = 1 + {0: 1, 1: 2, 2: 4, 3: 0}[tag_byte & 0x03]
+    version = packet[offset]
+    # v3: version, hashed length (5), sig class, time, key id, pubkey algo, hash algo.
+    hash_index = offset + 3 if version >= 4 else offset + 16
+    algorithm = packet[hash_index] if len(packet) > hash_index else -1
+    micalg = _MICALG.get(algorithm)
+    if micalg is None:
+        raise ConfigurationError(f"the bridge key signs with an unknown hash algorithm {algorithm}")
+    return micalg
+
+
+def _header(name: str, value: str) -> bytes:
+    """One header field, folded, RFC 2047-encoded when it is not plain ASCII."""
+    if value.isascii() and len(name) + 2 + len(value) <= 78:
+        return f"{name}: {value}".encode("ascii") + _CRLF
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    encoded = Header(value, charset, maxlinelen=78, header_name=name).encode(linesep="\r\n")
+    return f"{name}: {encoded}".encode("ascii") + _CRLF
+
+
+def _address(name: str | None, address: str) -> str:
+    return formataddr((name, address), charset="utf-8") if name else address
+
+
+def _quoted_printable(text: str) -> bytes:
+    """The body as quoted-printable with CRLF: 7-bit, so a signature survives any relay."""
+    encoded = binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8"), istext=True)
+    lines = encoded.split(b"\n")
+    # RFC 3156 section 3: a line starting "From " gets mangled by mbox writers; encode the F.
+    lines = [b"=46" + line[1:] if line.startswith(b"From ") else line for line in lines]
+    return _CRLF.join(lines)
+
+
+def _message_id(value: str) -> str:
+    stripped = value.strip()
+    return stripped if stripped.startswith("<") else f"<{stripped}>"
+
+
+def _boundary() -> str:
+    return f"tb-{secrets.token_hex(16)}"
+
+
+def _fold_autocrypt(address: str, keydata: bytes) -> bytes:
+    encoded = base64.b64encode(keydata).decode("ascii")
+    chunks = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
+    head = f"Autocrypt: addr={address}; prefer-encrypt=mutual; keydata="
+    return (head + "\r\n " + "\r\n ".join(chunks)).encode("ascii") + _CRLF
+
+
+class PgpMimeComposer:
+    """Renders outbox rows and protects them with the bridge key (implements ``ports.MailComposer``).
+
+    Args:
+        openpgp: The bridge's OpenPGP operations (``tracker_bridge.openpgp.GnuPG``).
+        templates: The researcher mail templates.
+        organisation: The program's name, shown in From and the signature line.
+        from_address: The bridge's sender address (From, envelope sender, Autocrypt addr).
+        contact_address: Address replies go to; the report id is added as a plus-address.
+        without_key: What to send without a usable researcher key: ``key_request`` (signed
+            mail without report details) or ``cleartext`` (the full text, signed).
+        clock: Where the Date header comes from; the system clock in UTC by default.
+        policy_url: The disclosure policy's address for the ``$policy_url`` placeholder.
+        autocrypt_key: The bridge's public key (armoured or binary) for the Autocrypt header;
+            by default taken once from ``openpgp.export_public_key()`` if it has that method.
+    """
+
+    def __init__(
+        self,
+        openpgp: OpenPGP,
+        templates: TemplateSet,
+        *,
+        organisation: str,
+        from_address: str,
+        contact_address: str,
+        without_key: WithoutKeyPolicy = "key_request",
+        clock: Clock | None = None,
+        policy_url: str | None = None,
+        autocrypt_key: bytes | None = None,
+    ) -> None:
+        if without_key not in ("key_request", "cleartext"):
+            raise ConfigurationError(
+                f"researcher_mail.without_key must be 'key_request' or 'cleartext', "
+                f"not {without_key!r}"
+            )
+        plus_address(contact_address, "check")
+        self._openpgp = openpgp
+        self._templates = templates
+        self.organisation = organisation
+        self.from_address = from_address
+        self.contact_address = contact_address
+        self.without_key: WithoutKeyPolicy = without_key
+        self._clock: Clock = clock or _UtcClock()
+        self.policy_url = policy_url or ""
+        self._autocrypt_key = dearmor(autocrypt_key) if autocrypt_key else None
+        export: Callable[[], bytes] | None = getattr(openpgp, "export_public_key", None)
+        self._export_key = export
+
+    # ------------------------------------------------------------------ public
+
+    def compose(
+        self, item: OutboxItem, researcher: Researcher, references: Sequence[str] = ()
+    ) -> ComposedMail:
+        """The mail for ``item`` in the researcher's language, encrypted when their key is known.
+
+        Args:
+            item: The outbox row (template, language, parameters, Message-ID).
+            researcher: The recipient; ``fingerprint`` names their key in the bridge keyring.
+            references: Message-IDs this mail answers (their first message first).
+
+        Returns:
+            The composed mail; ``encrypted`` tells whether it went out as PGP/MIME encrypted.
+
+        Raises:
+            ConfigurationError: A template is missing or broken.
+            FatalError: The bridge key cannot sign (from the OpenPGP adapter).
+        """
+        params = self._parameters(item, researcher)
+        language = item.language or researcher.language.value
+        fingerprint = researcher.fingerprint
+        if fingerprint:
+            rendered = self._templates.render_template(item.template, language, params)
+            try:
+                # No has_key() first: gpg refuses a missing key itself, and asking first would
+                # cost a second gpg process for every mail.
+                return self._encrypted(item, researcher, rendered, fingerprint, references)
+            except SkippableError:
+                # The researcher's key is missing, expired, revoked or unusable: treat it as no
+                # key, so they are asked for a new one instead of the mail being stuck.
+                pass
+        if self.without_key == "cleartext" or item.template == _KEY_REQUEST:
+            rendered = self._templates.render_template(item.template, language, params)
+        else:
+            safe = {name: value for name, value in params.items() if name in KEY_REQUEST_PARAMETERS}
+            rendered = self._templates.render_template(_KEY_REQUEST, language, safe)
+        return self._signed(item, researcher, rendered, references)
+
+    # ------------------------------------------------------------------ parts
+
+    def _parameters(self, item: OutboxItem, researcher: Researcher) -> dict[str, str]:
+        params: dict[str, str] = {
+            "organisation": self.organisation,
+            "researcher_name": researcher.salutation_name,
+            "contact_address": self.contact_address,
+            "reply_address": plus_address(self.contact_address, item.report_id),
+            "policy_url": self.policy_url,
+        }
+        params.update({name: str(value) for name, value in item.params.items()})
+        params["report_id"] = item.report_id
+        return params
+
+    def _identity_headers(
+        self,
+        item: OutboxItem,
+        researcher: Researcher,
+        subject: str,
+        date: str,
+        references: Sequence[str],
+    ) -> list[bytes]:
+        """The headers that say who, what and when: outer headers and protected headers alike."""
+        headers = [
+            _header("From", _address(self.organisation, self.from_address)),
+            _header("To", item.recipient or researcher.email),
+            _header("Subject", subject),
+            _header("Date", date),
+            _header("Message-ID", _message_id(item.message_id)),
+            _header("Reply-To", plus_address(self.contact_address, item.report_id)),
+        ]
+        ids = [_message_id(ref) for ref in references if ref.strip()]
+        if ids:
+            headers.append(_header("In-Reply-To", ids[-1]))
+            headers.append(_header("References", " ".join(ids)))
+        return headers
+
+    def _text_part(self, rendered: RenderedTemplate, protected: Sequence[bytes]) -> bytes:
+        content_type = b'Content-Type: text/plain; charset="utf-8"; protected-headers="v1"'
+        return (
+            content_type
+            + _CRLF
+            + b"Content-Transfer-Encoding: quoted-printable"
+            + _CRLF
+            + _header("Content-Language", rendered.language)
+            + b"".join(protected)
+            + _CRLF
+            + _quoted_printable(rendered.body)
+        )
+
+    def _outer_headers(
+        self,
+        item: OutboxItem,
+        researcher: Researcher,
+        subject: str,
+        date: str,
+        language: str,
+        references: Sequence[str],
+    ) -> bytes:
+        auto_submitted = (
+            "auto-replied" if item.kind is NotificationKind.ACKNOWLEDGEMENT else "auto-generated"
+        )
+        headers = self._identity_headers(item, researcher, subject, date, references)
+        headers.append(_header("Auto-Submitted", auto_submitted))
+        headers.append(_header("Content-Language", language))
+        keydata = self._bridge_keydata()
+        if keydata:
+            headers.append(_fold_autocrypt(self.from_address, keydata))
+        headers.append(_header("MIME-Version", "1.0"))
+        return b"".join(headers)
+
+    def _bridge_keydata(self) -> bytes | None:
+        if self._autocrypt_key is None and self._export_key is not None:
+            exported = self._export_key()
+            self._autocrypt_key = dearmor(exported) if exported else b""
+        return self._autocrypt_key or None
+
+    def _encrypted(
+        self,
+        item: OutboxItem,
+        researcher: Researcher,
+        rendered: RenderedTemplate,
+        fingerprint: str,
+        references: Sequence[str],
+    ) -> ComposedMail:
+        date = format_datetime(self._clock.now())
+        protected = self._identity_headers(item, researcher, rendered.subject, date, references)
+        inner = self._text_part(rendered, protected)
+        ciphertext = self._openpgp.encrypt_and_sign(inner, [fingerprint])
+        armour = _CRLF.join(ciphertext.replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n"))
+        neutral = NEUTRAL_SUBJECTS.get(rendered.language, NEUTRAL_SUBJECTS["en"])
+        boundary = _boundary()
+        outer = self._outer_headers(
+            item,
+            researcher,
+            neutral.format(report_id=item.report_id),
+            date,
+            rendered.language,
+            references,
+        )
+        message = b"".join(
+            [
+                outer,
+                _header(
+                    "Content-Type",
+                    f'multipart/encrypted; protocol="application/pgp-encrypted"; '
+                    f'boundary="{boundary}"',
+                ),
+                _CRLF,
+                b"This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)",
+                _CRLF,
+                f"--{boundary}".encode("ascii"),
+                _CRLF,
+                b"Content-Type: application/pgp-encrypted",
+                _CRLF,
+                b"Content-Description: PGP/MIME version identification",
+                _CRLF,
+                _CRLF,
+                b"Version: 1",
+                _CRLF,
+                _CRLF,
+                f"--{boundary}".encode("ascii"),
+                _CRLF,
+                b'Content-Type: application/octet-stream; name="encrypted.asc"',
+                _CRLF,
+                b"Content-Description: OpenPGP encrypted message",
+                _CRLF,
+                b'Content-Disposition: inline; filename="encrypted.asc"',
+                _CRLF,
+                _CRLF,
+                armour,
+                _CRLF,
+                f"--{boundary}--".encode("ascii"),
+                _CRLF,
+            ]
+        )
+        return ComposedMail(self.from_address, (item.recipient,), message, encrypted=True)
+
+    def _signed(
+        self,
+        item: OutboxItem,
+        researcher: Researcher,
+        rendered: RenderedTemplate,
+        references: Sequence[str],
+    ) -> ComposedMail:
+        date = format_datetime(self._clock.now())
+        protected = self._identity_headers(item, researcher, rendered.subject, date, references)
+        # RFC 3156 section 5: sign the part exactly as transmitted, CRLF line ends included.
+        signed_part = self._text_part(rendered, protected)
+        signature = self._openpgp.sign_detached(signed_part)
+        micalg = signature_micalg(signature)
+        armour = _CRLF.join(signature.replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n"))
+        boundary = _boundary()
+        outer = self._outer_headers(
+            item, researcher, rendered.subject, date, rendered.language, references
+        )
+        message = b"".join(
+            [
+                outer,
+                _header(
+                    "Content-Type",
+                    f'multipart/signed; micalg="{micalg}"; '
+                    f'protocol="application/pgp-signature"; boundary="{boundary}"',
+                ),
+                _CRLF,
+                b"This is an OpenPGP/MIME signed message (RFC 4880 and 3156)",
+                _CRLF,
+                f"--{boundary}".encode("ascii"),
+                _CRLF,
+                signed_part,
+                _CRLF,
+                f"--{boundary}".encode("ascii"),
+                _CRLF,
+                b'Content-Type: application/pgp-signature; name="signature.asc"',
+                _CRLF,
+                b"Content-Description: OpenPGP digital signature",
+                _CRLF,
+                b'Content-Disposition: attachment; filename="signature.asc"',
+                _CRLF,
+                _CRLF,
+                armour,
+                _CRLF,
+                f"--{boundary}--".encode("ascii"),
+                _CRLF,
+            ]
+        )
+        return ComposedMail(self.from_address, (item.recipient,), message, encrypted=False)
