@@ -13,7 +13,7 @@ from enum import StrEnum
 from types import TracebackType
 from typing import ClassVar, Protocol, Self, runtime_checkable
 
-from tracker_bridge.domain.report import Report, ReportId
+from tracker_bridge.domain.report import Report, ReportId, State
 from tracker_bridge.domain.researcher import Researcher
 
 # ---------------------------------------------------------------------------- time
@@ -497,6 +497,10 @@ class ReportRepository(Protocol):
 
     def open_reports(self, program: str | None = None) -> Iterator[Report]:
         """Every report not closed, oldest first."""
+        ...
+
+    def reports_in(self, states: frozenset[State]) -> Iterator[Report]:
+        """Every report in one of ``states``, oldest first (credits, retention)."""
         ...
 
     def add_event(self, event: ReportEvent) -> bool:

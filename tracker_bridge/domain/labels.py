@@ -9,6 +9,7 @@ from tracker_bridge.domain.deadlines import DeadlineStatus
 from tracker_bridge.domain.report import State
 from tracker_bridge.domain.severity import Severity
 
+
 @dataclass(frozen=True)
 class LabelScheme:
     """Label names for severity, lifecycle state and deadline status in one tracker."""

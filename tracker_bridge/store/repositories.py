@@ -334,6 +334,17 @@ class SqlReportRepository:
         histories = self._histories([row["report_id"] for row in rows]) if rows else {}
         return iter([_report_from(row, histories.get(row["report_id"], [])) for row in rows])
 
+    def reports_in(self, states: frozenset[State]) -> Iterator[Report]:
+        """Every report in one of ``states``, oldest first."""
+        statement = select(t.reports).where(t.reports.c.state.in_(sorted(s.value for s in states)))
+        rows = list(
+            self._context.connection.execute(
+                statement.order_by(t.reports.c.received_at, t.reports.c.report_id)
+            ).mappings()
+        )
+        histories = self._histories([row["report_id"] for row in rows]) if rows else {}
+        return iter([_report_from(row, histories.get(row["report_id"], [])) for row in rows])
+
     def add_event(self, event: ReportEvent) -> bool:
         """Record an event; False (and nothing stored) when its dedupe key was seen."""
         statement = _insert(self._context, t.report_events).values(

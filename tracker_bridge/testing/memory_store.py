@@ -9,7 +9,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from tracker_bridge.domain.report import Report, ReportId, StateChange
+from tracker_bridge.domain.report import Report, ReportId, State, StateChange
 from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import NotFoundError, StoreError
 from tracker_bridge.ports import (
@@ -193,6 +193,15 @@ class _Reports:
             copy.deepcopy(report)
             for report in self._uow.tables.reports.values()
             if report.state.is_open and (program is None or report.program == program)
+        ]
+        found.sort(key=lambda report: (report.received_at, str(report.report_id)))
+        return iter(found)
+
+    def reports_in(self, states: frozenset[State]) -> Iterator[Report]:
+        found = [
+            copy.deepcopy(report)
+            for report in self._uow.tables.reports.values()
+            if report.state in states
         ]
         found.sort(key=lambda report: (report.received_at, str(report.report_id)))
         return iter(found)

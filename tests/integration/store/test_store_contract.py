@@ -216,6 +216,27 @@ def test_open_reports_leave_out_closed_ones_oldest_first(backend: Backend) -> No
     assert everything == ["WID-2026-0001", "CVD-2026-0001", "CVD-2026-0002"]
 
 
+def test_reports_in_lists_the_given_states_oldest_first(backend: Backend) -> None:
+    """reports_in returns exactly the reports in the asked states, oldest first, with history."""
+    store_report(backend, "CVD-2026-0002", at=T0 + timedelta(days=2))
+    store_report(backend, "CVD-2026-0001", at=T0 + timedelta(days=1))
+    store_report(backend, "CVD-2026-0003", at=T0)
+    with backend.store.unit_of_work() as uow:
+        for report_id in ("CVD-2026-0002", "CVD-2026-0003"):
+            report = uow.reports.get(report_id)
+            assert report is not None
+            report.transition(State.TRIAGED, T0 + timedelta(days=3))
+            report.transition(State.RESOLVED, T0 + timedelta(days=4))
+            uow.reports.save(report)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        resolved = list(uow.reports.reports_in(frozenset({State.RESOLVED, State.PUBLISHED})))
+        received = [str(r.report_id) for r in uow.reports.reports_in(frozenset({State.RECEIVED}))]
+    assert [str(r.report_id) for r in resolved] == ["CVD-2026-0003", "CVD-2026-0002"]
+    assert [len(r.history) for r in resolved] == [2, 2]
+    assert received == ["CVD-2026-0001"]
+
+
 def test_events_with_the_same_dedupe_key_are_recorded_once(backend: Backend) -> None:
     """A keyed event read twice is stored once; unkeyed events are all kept, in order."""
     store_report(backend)
