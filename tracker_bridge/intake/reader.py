@@ -214,6 +214,9 @@ class MailReader:
         decrypted = False
         reason = "unencrypted report"
         content = _Content()
+        # An Autocrypt key in the outer headers is learned before decrypting, so the signature
+        # inside verifies against it (Thunderbird signs with the key it announces).
+        announced = self._learn([], message, sender) if self._learn_keys else ()
         try:
             unit = _find_encrypted_unit(message)
             if unit is not None:
@@ -239,7 +242,9 @@ class MailReader:
         except _LimitExceeded as err:
             return self._verdict_only(raw, digest, message, Verdict.QUARANTINE, str(err))
 
-        keys_found = self._learn(content.key_blobs, message, sender)
+        keys_found = tuple(
+            dict.fromkeys((*announced, *self._learn(content.key_blobs, message, sender)))
+        )
         body = "\n\n".join(t for t in content.texts if t.strip()).strip("\n")
         subject = content.subject if content.subject is not None else outer_subject
         verdict = Verdict.REPORT

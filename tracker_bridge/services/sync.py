@@ -70,6 +70,16 @@ def _progress(state: State) -> int:
     return _progress(State.RESOLVED)
 
 
+# State templates that show the team's explanation or question ($team_message).
+CARRIES_TEAM_MESSAGE = frozenset(
+    {
+        State.NEEDS_INFO,
+        State.DUPLICATE,
+        State.NOT_APPLICABLE,
+        State.OUT_OF_SCOPE,
+        State.INFORMATIVE,
+    }
+)
 _CVSS = re.compile(r"CVSS:(?:3\.[01]|4\.0)/[A-Za-z:/]+")
 _OVERDUE_NOTED = (DeadlineKind.ACKNOWLEDGE, DeadlineKind.ASSESSMENT)
 
@@ -122,21 +132,25 @@ class Sync:
             summary.bump("unknown_issue")
             return
         researcher = uow.reports.researcher_of(report_id)
+        known_labels = uow.links.labels(report_id) if uow.links.get(report_id) else frozenset()
         uow.links.link(report_id, ref)
         uow.links.set_labels(report_id, snapshot.labels)
         now = self.clock.now()
         team_notes = [n for n in snapshot.notes if not n.by_bridge]
         to_researcher = [n for n in team_notes if self._marked(n)]
-        self._read_severity(report, snapshot, team_notes)
-        state_mail = self._move_state(
-            uow, report, snapshot, to_researcher, researcher, summary, now
+        self._read_severity(report, snapshot, known_labels, team_notes)
+        # The fix date first: a state mail (triaged) quotes it, and then needs no mail of its own.
+        fix_date_moved, previous_fix_date = self._read_fix_date(uow, report, snapshot, now)
+        state_mailed, carried = self._move_state(
+            uow, report, snapshot, known_labels, to_researcher, researcher, summary, now
         )
-        self._read_fix_date(uow, report, snapshot, researcher, state_mail, now)
+        if fix_date_moved and not state_mailed and researcher is not None:
+            self._queue_fix_date_mail(uow, report, snapshot, researcher, previous_fix_date, now)
         uow.reports.save(report)
         if researcher is None:
             return
         for note in to_researcher:
-            if state_mail is not None and note is state_mail:
+            if note is carried:
                 continue  # already carried by the state-change mail
             params = common_params(self.program, report_id, researcher) | {
                 "team_message": self._message(note),
@@ -167,7 +181,11 @@ class Sync:
         return "\n".join([first, *lines[1:]] if first else lines[1:]).strip()
 
     def _read_severity(
-        self, report: Report, snapshot: IssueSnapshot, team_notes: list[TrackerNote]
+        self,
+        report: Report,
+        snapshot: IssueSnapshot,
+        known_labels: frozenset[str],
+        team_notes: list[TrackerNote],
     ) -> None:
         for note in team_notes:
             for match in _CVSS.finditer(note.body):
@@ -178,21 +196,26 @@ class Sync:
                     report.cvss_vector = match.group(0)
                 except DomainError:
                     continue
-        labelled = self.program.labels.read_severity(snapshot.labels)
+        # Only a severity label the team added since the bridge last looked overrides the vector.
+        labelled = self.program.labels.read_severity(snapshot.labels - known_labels)
         if labelled is not None and labelled is not Severity.UNASSESSED:
             report.severity = labelled
 
-    def _target_state(self, report: Report, snapshot: IssueSnapshot) -> State | None:
+    def _target_state(
+        self, report: Report, snapshot: IssueSnapshot, known_labels: frozenset[str]
+    ) -> State | None:
         """The state the tracker shows, in order of how explicit the team was.
 
-        1. A state label other than the stored state: the team moved it (without scoped-label
-           exclusivity the old label may linger beside the new one).
+        1. A state label added since the bridge last saw the issue: the team moved it. A label
+           the bridge saw before is no news, even if stale (it may linger beside the new one
+           without scoped-label exclusivity, or be re-listed by an overlapping search).
         2. The workflow status or its category (Jira), but only forward: a coarse status such as
            "In Progress" must not undo a finer label move such as triaged.
         3. Closing the issue closes an open report; reopening it reopens a closed one.
         """
-        labelled = {s for s in State if self.program.labels.state(s) in snapshot.labels}
-        moved = labelled - {report.state}
+        labels = self.program.labels
+        added = snapshot.labels - known_labels
+        moved = {s for s in State if labels.state(s) in added} - {report.state}
         if len(moved) > 1:
             return None
         if len(moved) == 1:
@@ -217,16 +240,21 @@ class Sync:
         uow: UnitOfWork,
         report: Report,
         snapshot: IssueSnapshot,
+        known_labels: frozenset[str],
         to_researcher: list[TrackerNote],
         researcher: Researcher | None,
         summary: PassSummary,
         now: datetime,
-    ) -> TrackerNote | None:
-        """Apply the state the tracker shows; return the team note a state mail carried, if any."""
+    ) -> tuple[bool, TrackerNote | None]:
+        """Apply the state the tracker shows.
+
+        Returns whether a state mail was queued, and the team note it carries (only templates
+        that show the team's words, such as needs_info and the closures, carry one).
+        """
         report_id = str(report.report_id)
-        target = self._target_state(report, snapshot)
+        target = self._target_state(report, snapshot, known_labels)
         if target is None or target is report.state:
-            return None
+            return False, None
         if not can_transition(report.state, target):
             recorded = uow.reports.add_event(
                 ReportEvent(
@@ -244,14 +272,14 @@ class Sync:
                     f"{report_id}: the tracker moved it from {report.state.value} to "
                     f"{target.value}, which the lifecycle does not allow; not applied"
                 )
-            return None
+            return False, None
         report.transition(target, now)
         self._moved.add(report_id)
         uow.reports.add_event(ReportEvent(report_id, now, "state_changed", target.value))
         summary.bump("state_changes")
         if target not in MAILED_STATES or researcher is None:
-            return None
-        carried = to_researcher[-1] if to_researcher else None
+            return False, None
+        carried = to_researcher[-1] if to_researcher and target in CARRIES_TEAM_MESSAGE else None
         params = common_params(self.program, report_id, researcher) | {
             "state": target.value,
             "severity": report.severity.value,
@@ -275,7 +303,7 @@ class Sync:
             )
         )
         summary.bump("mail_queued")
-        return carried
+        return True, carried
 
     def _fix_date(self, report: Report) -> str:
         if report.expected_fix_date is not None:
@@ -284,37 +312,41 @@ class Sync:
         return self.program.last_day(fix.due).isoformat() if fix else ""
 
     def _read_fix_date(
-        self,
-        uow: UnitOfWork,
-        report: Report,
-        snapshot: IssueSnapshot,
-        researcher: Researcher | None,
-        state_mail: TrackerNote | None,
-        now: datetime,
-    ) -> None:
+        self, uow: UnitOfWork, report: Report, snapshot: IssueSnapshot, now: datetime
+    ) -> tuple[bool, date | None]:
+        """Take the tracker's due date as the expected fix date: (whether it moved, the old one)."""
         current = (
             self.program.local_date(report.expected_fix_date) if report.expected_fix_date else None
         )
         if snapshot.due_date == current:
-            return
+            return False, current
         report.expected_fix_date = (
             self._start_of(snapshot.due_date) if snapshot.due_date is not None else None
         )
-        report_id = str(report.report_id)
         uow.reports.add_event(
-            ReportEvent(report_id, now, "fix_date_changed", f"{current} -> {snapshot.due_date}")
+            ReportEvent(
+                str(report.report_id), now, "fix_date_changed", f"{current} -> {snapshot.due_date}"
+            )
         )
+        return True, current
+
+    def _queue_fix_date_mail(
+        self,
+        uow: UnitOfWork,
+        report: Report,
+        snapshot: IssueSnapshot,
+        researcher: Researcher,
+        previous: date | None,
+        now: datetime,
+    ) -> None:
+        """Tell an assessed researcher the new expected fix date (not before triage, not after)."""
         assessed = report.state not in (State.RECEIVED, State.ACKNOWLEDGED, State.TRIAGING)
-        if (
-            researcher is None
-            or snapshot.due_date is None
-            or not assessed
-            or report.state.is_closed
-        ):
+        if snapshot.due_date is None or not assessed or report.state.is_closed:
             return
+        report_id = str(report.report_id)
         params = common_params(self.program, report_id, researcher) | {
             "expected_fix_date": snapshot.due_date.isoformat(),
-            "previous_fix_date": current.isoformat() if current else "",
+            "previous_fix_date": previous.isoformat() if previous else "",
             "state": report.state.value,
         }
         uow.outbox.add(
@@ -325,7 +357,7 @@ class Sync:
                 NotificationKind.FIX_DATE_CHANGED,
                 "fix_date_changed",
                 params,
-                dedupe_key=f"fixdate:{report_id}:{current}:{snapshot.due_date}:"
+                dedupe_key=f"fixdate:{report_id}:{previous}:{snapshot.due_date}:"
                 f"{snapshot.updated_at.isoformat()}",
                 now=now,
             )

@@ -96,3 +96,28 @@ def test_inspect_mode_does_not_touch_the_keyring(sam_mail: MailShapes) -> None:
         assert ((sam_fpr,), False) == (message.keys_found, gnupg.has_key(sam_fpr))
     finally:
         remove_gnupghome(home)
+
+
+def test_autocrypt_key_verifies_the_signature_of_the_first_mail(
+    sam_mail: MailShapes, intake_keys: object
+) -> None:
+    """A first Thunderbird mail announcing its key via Autocrypt verifies as signed by that key."""
+    from tracker_bridge.ports import SignatureStatus
+    from tracker_bridge.testing.keys import export_secret_key, import_key
+
+    keys = intake_keys  # the session's bridge keyring must stay without Sam's key
+    bridge = keys.bridge  # type: ignore[attr-defined]
+    home = make_gnupghome()
+    try:
+        secret = export_secret_key(bridge.gnupghome, bridge.fingerprint, passphrase=bridge.passphrase)
+        import_key(home, secret, passphrase=bridge.passphrase)
+        gnupg = GnuPG(home, bridge.passphrase, bridge.fingerprint)
+        message = MailReader(gnupg).read(sam_mail.thunderbird("First contact", "hello\n").raw)
+        sam = keys.sam  # type: ignore[attr-defined]
+        assert (SignatureStatus.VALID, sam.fingerprint) == (
+            message.signature.status,
+            message.signature.fingerprint,
+        )
+        assert (sam.fingerprint,) == message.keys_found
+    finally:
+        remove_gnupghome(home)

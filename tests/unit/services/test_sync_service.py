@@ -208,3 +208,63 @@ def test_reopening_a_closure_returns_it_to_triage(world: World) -> None:
     world.tracker.team_set_status(key, "opened")
     world.pass_sync()
     assert report_state(world) is State.TRIAGING
+
+
+def test_triage_with_due_date_and_message_sends_each_once(world: World) -> None:
+    """Triage + due date + team message in one pass: triaged mail with the date, message apart."""
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"cvd::triaged"}, {"cvd::received"})
+    world.tracker.team_set_due_date(key, date(2026, 12, 13))
+    world.tracker.team_comment(key, "[to researcher]\nWe reproduced it.")
+    world.pass_sync()
+    with world.store.unit_of_work() as uow:
+        items = uow.outbox.for_report("CVD-2026-0001")
+    by_template = {i.template: i for i in items}
+    assert [i.template for i in items] == ["acknowledgement", "state_triaged", "team_message"]
+    assert by_template["state_triaged"].params["expected_fix_date"] == "2026-12-13"
+    assert by_template["team_message"].params["team_message"] == "We reproduced it."
+
+
+def test_needs_info_mail_carries_the_teams_question(world: World) -> None:
+    """Asking the researcher something sends one needs_info mail that holds the question."""
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"cvd::needs_info"}, {"cvd::received"})
+    world.tracker.team_comment(key, "[to researcher] Which browser did you use?")
+    world.pass_sync()
+    with world.store.unit_of_work() as uow:
+        items = uow.outbox.for_report("CVD-2026-0001")
+    assert [i.template for i in items] == ["acknowledgement", "state_needs_info"]
+    assert items[1].params["team_message"] == "Which browser did you use?"
+
+
+def test_the_bridges_own_stale_label_is_not_a_team_move(world: World) -> None:
+    """An issue re-listed while it still shows the label the bridge wrote earlier changes nothing."""
+    key = open_report(world)
+    world.pass_sync()
+    world.deliver()  # the acknowledgement moves the report to acknowledged; the label says received
+    assert report_state(world) is State.ACKNOWLEDGED
+    with world.store.unit_of_work() as uow:
+        uow.bookmarks.set("fake:security/cvd", world.clock.now().replace(year=2020))
+        uow.commit()
+    world.tracker.team_comment(key, "looking")
+    summary = world.pass_sync()
+    assert summary.problems == []
+    assert report_state(world) is State.ACKNOWLEDGED
+
+
+def test_team_severity_label_sets_severity_and_stale_one_does_not(world: World) -> None:
+    """A severity label the team adds wins; the bridge's earlier label does not undo a CVSS score."""
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"severity::high"}, {"severity::unassessed"})
+    world.pass_sync()
+    with world.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+    assert report is not None
+    assert report.severity is Severity.HIGH
+    world.tracker.team_comment(key, "Rescored CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
+    world.pass_sync()
+    with world.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+    assert report is not None
+    assert report.severity is Severity.CRITICAL
+    assert "severity::critical" in world.tracker.issues[key].labels

@@ -1,0 +1,171 @@
+"""A complete throwaway installation: keys, a tracker sandbox, SMTP, a Maildir and its config.
+
+The demo, the end-to-end tests and the benchmarks run the real pipeline against it. The tracker
+sandbox comes from the plugin's ``tracker_bridge.demo_sandboxes`` entry point, so the core
+never imports a plugin.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from tracker_bridge.errors import ConfigurationError
+from tracker_bridge.ports import TrackerSandbox
+from tracker_bridge.testing.keys import (
+    TestKey,
+    export_public_key,
+    generate_key,
+    import_key,
+    make_gnupghome,
+)
+from tracker_bridge.testing.mail_shapes import MailShapes
+from tracker_bridge.testing.smtp import MailCatcher
+
+PACKAGED_MAPPINGS = Path(__file__).resolve().parent.parent / "default_mappings"
+BRIDGE_ADDRESS = "security@example.org"
+BRIDGE_PASSPHRASE = "demo-bridge-passphrase"  # noqa: S105 (a throwaway demo key)
+
+
+@dataclass(frozen=True)
+class ResearcherSpec:
+    """Who the demo's or a test's researcher is."""
+
+    name: str
+    address: str
+
+
+DEFAULT_RESEARCHERS = (
+    ResearcherSpec("Jan de Vries", "jan@onderzoek.example"),
+    ResearcherSpec("Ada Lovelace", "ada@research.example"),
+)
+
+
+@dataclass
+class Installation:
+    """A running installation; ``stop()`` ends the sandbox and SMTP server."""
+
+    directory: Path
+    config_path: Path
+    bridge: TestKey
+    maildir: Path
+    sandbox: TrackerSandbox
+    smtp: MailCatcher
+    researchers: dict[str, TestKey] = field(default_factory=dict)
+
+    def shapes(self, address: str) -> MailShapes:
+        """A message factory writing as the researcher with ``address`` to the bridge."""
+        return MailShapes(self.researchers[address], self.bridge.fingerprint, BRIDGE_ADDRESS)
+
+    def deliver(self, raw: bytes) -> Path:
+        """Put a message into the Maildir's new/ as an MTA would (write to tmp/, then rename)."""
+        name = f"{uuid.uuid4().hex}.tracker-bridge-demo"
+        temporary = self.maildir / "tmp" / name
+        temporary.write_bytes(raw)
+        final = self.maildir / "new" / name
+        temporary.rename(final)
+        return final
+
+    def stop(self) -> None:
+        """Stop the sandbox and the SMTP server."""
+        self.sandbox.stop()
+        self.smtp.stop()
+
+
+def start_sandbox(kind: str, directory: Path) -> TrackerSandbox:
+    """Start the ``kind`` tracker's sandbox through the plugin's entry point."""
+    found = {ep.name: ep for ep in entry_points(group="tracker_bridge.demo_sandboxes")}
+    if kind not in found:
+        raise ConfigurationError(
+            f"no sandbox for tracker {kind!r} is installed (found: {', '.join(sorted(found)) or 'none'})"
+        )
+    sandbox: TrackerSandbox = found[kind].load()(directory)
+    return sandbox
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> None:
+    """Write a TOML file from plain sections (``{"smtp": {...}, "tracker.gitlab": {...}}``)."""
+    lines = ["# Written by tracker-bridge's installation kit (demo or tests)."]
+    for section, values in sections.items():
+        lines.append(f"\n[{section}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def create_installation(
+    directory: Path,
+    tracker: str = "gitlab",
+    researchers: Sequence[ResearcherSpec] = DEFAULT_RESEARCHERS,
+    *,
+    store_url: str | None = None,
+) -> Installation:
+    """Create keys, start the sandbox and SMTP, write mappings, a Maildir and the config."""
+    directory.mkdir(parents=True, exist_ok=True)
+    # gpg-agent's socket path must stay short: homes live under /tmp, linked from the directory.
+    bridge_home = make_gnupghome("tbb")
+    bridge = generate_key(bridge_home, "Example security team", BRIDGE_ADDRESS, BRIDGE_PASSPHRASE)
+    _link(directory / "gnupg", Path(bridge_home))
+    bridge_public = export_public_key(bridge_home, bridge.fingerprint)
+    (directory / "bridge-public-key.asc").write_bytes(bridge_public)
+    keys: dict[str, TestKey] = {}
+    for spec in researchers:
+        home = make_gnupghome("tbr")
+        key = generate_key(home, spec.name, spec.address)
+        import_key(home, bridge_public)
+        _link(directory / "researchers" / spec.address, Path(home))
+        keys[spec.address] = key
+    secrets = directory / "secrets"
+    secrets.mkdir(mode=0o700, exist_ok=True)
+    (secrets / "openpgp-passphrase").write_text(BRIDGE_PASSPHRASE + "\n", encoding="utf-8")
+    maildir = directory / "mail"
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    mappings = directory / "mappings"
+    if not mappings.exists():
+        shutil.copytree(PACKAGED_MAPPINGS, mappings)
+    sandbox = start_sandbox(tracker, directory / "tracker")
+    smtp = MailCatcher(directory / "delivered")
+    config_path = directory / "tracker-bridge.toml"
+    write_config(
+        config_path,
+        {
+            "store": {"url": store_url or f"sqlite:///{directory / 'state' / 'bridge.sqlite3'}"},
+            "openpgp": {
+                "home": bridge_home,
+                "passphrase_file": str(secrets / "openpgp-passphrase"),
+            },
+            "intake": {"maildir": str(maildir)},
+            "smtp": {
+                "host": smtp.host,
+                "port": smtp.port,
+                "security": "none",
+                "from_address": BRIDGE_ADDRESS,
+                "timeout": 10.0,
+            },
+            "tracker": {"kind": tracker},
+            f"tracker.{tracker}": sandbox.tracker_section(),
+            "mappings": {"dir": str(mappings)},
+        },
+    )
+    return Installation(directory, config_path, bridge, maildir, sandbox, smtp, keys)
+
+
+def _link(link: Path, target: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(target, target_is_directory=True)

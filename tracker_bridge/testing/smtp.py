@@ -1,0 +1,77 @@
+"""A local SMTP server (aiosmtpd) that keeps what it receives and can refuse like a real one."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass(frozen=True)
+class CaughtMail:
+    """One delivered message."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class _Handler:
+    directory: Path | None
+    messages: list[CaughtMail] = field(default_factory=list)
+    refuse_with: str | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse_with:
+            return self.refuse_with
+        content = bytes(envelope.original_content or envelope.content)
+        mail = CaughtMail(str(envelope.mail_from), tuple(envelope.rcpt_tos), content)
+        self.messages.append(mail)
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            (self.directory / f"{len(self.messages):04d}.eml").write_bytes(content)
+        return "250 Message accepted for delivery"
+
+
+class MailCatcher:
+    """An SMTP server on 127.0.0.1 for tests, benchmarks and the demo.
+
+    ``refuse("451 4.3.0 try later")`` makes it answer every DATA with that reply until
+    ``accept()``; received mail is kept in ``messages`` and, with a directory, as .eml files.
+    """
+
+    def __init__(self, directory: Path | None = None, port: int | None = None) -> None:
+        self._handler = _Handler(directory)
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self._controller = Controller(self._handler, hostname=self.host, port=self.port)
+        self._controller.start()
+
+    @property
+    def messages(self) -> list[CaughtMail]:
+        """Everything delivered so far, in order."""
+        return self._handler.messages
+
+    def refuse(self, reply: str) -> None:
+        """Answer every DATA with ``reply`` (e.g. ``451 ...`` or ``550 ...``)."""
+        self._handler.refuse_with = reply
+
+    def accept(self) -> None:
+        """Accept mail again."""
+        self._handler.refuse_with = None
+
+    def stop(self) -> None:
+        """Stop the server."""
+        self._controller.stop()
