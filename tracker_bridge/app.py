@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,13 +31,31 @@ from tracker_bridge.mail.templates import TemplateSet, validate_templates
 from tracker_bridge.mappings import Mappings, load_mappings
 from tracker_bridge.openpgp import GnuPG
 from tracker_bridge.plugins import load_tracker_plugin
-from tracker_bridge.ports import Clock, MailSource, MailTransport, PassSummary, Tracker
+from tracker_bridge.ports import (
+    Clock,
+    MailboxArchive,
+    MailSource,
+    MailTransport,
+    PassSummary,
+    Tracker,
+)
 from tracker_bridge.scoring import severity_from_vector
+from tracker_bridge.security_txt import security_txt_warnings
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.services.notify import Notify
+from tracker_bridge.services.privacy import AuditedTracker, Privacy, RetentionPolicy
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.store import Store, open_store
+
+# Crash harness hook (tests/reliability): each wrap below returns the part unchanged unless
+# TRACKER_BRIDGE_CRASH_AT or TRACKER_BRIDGE_CRASH_TRACE is set, so production pays one lookup.
+from tracker_bridge.testing.failpoints import (
+    crashing_sources,
+    crashing_store,
+    crashing_tracker,
+    crashing_transport,
+)
 
 
 def load_config(path: Path | None, *, missing_secrets: list[str] | None = None) -> LoadedConfig:
@@ -117,6 +136,9 @@ def check(config_path: Path | None) -> CheckReport:
         mappings = mappings_for(config)
         program = mappings.program
         working_calendar(program.timezone, program.holidays_country, program.holidays_subdivision)
+        if program.security_txt_file:
+            published = config.resolve(Path(program.security_txt_file))
+            report.warnings.extend(security_txt_warnings(published, datetime.now(UTC)))
         for line in validate_templates(
             mappings.templates_dir, [str(lang) for lang in program.languages]
         ):
@@ -194,9 +216,19 @@ class Bridge:
     _tracker: Tracker | None = None
 
     @classmethod
-    def from_config(cls, config_path: Path | None, clock: Clock | None = None) -> Bridge:
-        """Load settings and mappings; nothing is opened until first use."""
-        config = load_config(config_path)
+    def from_config(
+        cls,
+        config_path: Path | None,
+        clock: Clock | None = None,
+        *,
+        missing_secrets: list[str] | None = None,
+    ) -> Bridge:
+        """Load settings and mappings; nothing is opened until first use.
+
+        ``missing_secrets`` (a list to fill) tolerates secret files not provided yet, for
+        commands that never use them (publishing the policy right after ``init``).
+        """
+        config = load_config(config_path, missing_secrets=missing_secrets)
         mappings = mappings_for(config)
         return cls(config, mappings, build_program(mappings), clock or SystemClock())
 
@@ -208,7 +240,7 @@ class Bridge:
     def store(self) -> Store:
         """The state store (SQLite files are created and migrated on first use)."""
         if self._store is None:
-            self._store = open_store(self.store_url())
+            self._store = crashing_store(open_store(self.store_url()))  # crash harness hook
         return self._store
 
     def store_url(self) -> str:
@@ -239,7 +271,7 @@ class Bridge:
     def tracker(self) -> Tracker:
         """The configured tracker plugin."""
         if self._tracker is None:
-            self._tracker = build_tracker(self.config)
+            self._tracker = crashing_tracker(build_tracker(self.config))  # crash harness hook
         return self._tracker
 
     def reader(self, *, learn_keys: bool = True) -> MailReader:
@@ -324,11 +356,13 @@ def run_pass(
     url = bridge.store_url()
     summaries: list[PassSummary] = []
     steps: list[tuple[str, Callable[[PassSummary], object]]] = [
-        ("ingest", lambda s: bridge.ingest_service().run(bridge.sources(), s)),
+        # crash harness hook: sources wrapped here, not in sources(), so purge sees the real ones
+        ("ingest", lambda s: bridge.ingest_service().run(crashing_sources(bridge.sources()), s)),
         ("sync", lambda s: bridge.sync_service().run(s)),
     ]
     if notify_step is not None:
         steps.append(("notify", notify_step))
+    steps.append(("purge", purge_step(bridge)))
     for step, action in steps:
         if should_stop():
             break
@@ -340,6 +374,7 @@ def run_pass(
                 summary.problems.append(f"{step}: another worker holds this step; skipped")
                 continue
             try:
+                audit_tracker_writes(bridge, step)
                 action(summary)
             except RetriableError as err:
                 summary.bump("deferred")
@@ -377,15 +412,68 @@ def notify_step(bridge: Bridge) -> Callable[[PassSummary], None]:
 
     def step(summary: PassSummary) -> None:
         smtp = bridge.settings.smtp
-        transport = SmtpTransport(
-            smtp.host,
-            smtp.port,
-            security=smtp.security.value,
-            user=smtp.user,
-            password=smtp.password.get_secret_value() if smtp.password else None,
-            timeout=smtp.timeout,
+        transport = crashing_transport(  # crash harness hook
+            SmtpTransport(
+                smtp.host,
+                smtp.port,
+                security=smtp.security.value,
+                user=smtp.user,
+                password=smtp.password.get_secret_value() if smtp.password else None,
+                timeout=smtp.timeout,
+            )
         )
         with transport:
             _notify_service(bridge, transport).run(summary)
+
+    return step
+
+
+# ---------------------------------------------------------------------------- privacy and audit
+
+
+def audit_tracker_writes(bridge: Bridge, actor: str = "tracker-bridge") -> AuditedTracker:
+    """Wrap the bridge's tracker once so every write is on the audit log, credited to ``actor``."""
+    tracker = bridge.tracker()
+    if not isinstance(tracker, AuditedTracker):
+        tracker = AuditedTracker(tracker, bridge.store().unit_of_work, bridge.clock, actor)
+        # The Bridge caches its tracker; replacing the cached one makes every service audited.
+        bridge._tracker = tracker
+    tracker.actor = actor
+    return tracker
+
+
+def mailbox_archives(bridge: Bridge) -> list[MailboxArchive]:
+    """The configured mailboxes whose Processed and Quarantine folders hold settled mail."""
+    return [s for s in bridge.sources() if isinstance(s, MaildirSource | ImapSource)]
+
+
+def privacy_service(
+    bridge: Bridge, archives: Sequence[MailboxArchive] = (), *, with_tracker: bool = True
+) -> Privacy:
+    """Retention, access and erasure wired to the store, the tracker and ``archives``.
+
+    ``with_tracker`` False leaves the tracker alone (export and audit only read the store).
+    """
+    retention = bridge.mappings.retention
+    return Privacy(
+        bridge.store().unit_of_work,
+        bridge.clock,
+        RetentionPolicy(retention.content_days_after_close, retention.contact_days_after_close),
+        bridge.program.local_date,
+        tracker=bridge.tracker() if with_tracker else None,
+        archives=archives,
+    )
+
+
+def purge_step(bridge: Bridge) -> Callable[[PassSummary], None]:
+    """The purge step of a pass: delete what retention says is due, in store and mailboxes."""
+
+    def step(summary: PassSummary) -> None:
+        with contextlib.ExitStack() as stack:
+            archives = mailbox_archives(bridge)
+            for archive in archives:
+                if isinstance(archive, ImapSource):
+                    stack.enter_context(archive)
+            privacy_service(bridge, archives).purge(summary)
 
     return step

@@ -74,51 +74,190 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = config_path
 
 
+def _checked_span(value: str) -> str:
+    """A span such as "3 working days", or BadParameter naming the accepted forms."""
+    from tracker_bridge.mappings import parse_span
+
+    try:
+        parse_span(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+    return value.strip()
+
+
+def _span_flag(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a span flag such as ``--ack "1 wrking day"`` at once."""
+    return None if value is None else _checked_span(value)
+
+
+def _checked_languages(value: str) -> tuple[str, ...]:
+    """``en,nl`` as a tuple of supported language codes, or BadParameter."""
+    from tracker_bridge.domain.researcher import Language
+
+    codes = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
+    known = {language.value for language in Language}
+    if not codes or any(code not in known for code in codes):
+        raise click.BadParameter(
+            f"{value!r}: give a comma-separated list of {', '.join(sorted(known))}"
+        )
+    return codes
+
+
+def _languages_flag(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str, ...] | None:
+    """The ``--languages`` callback."""
+    return None if value is None else _checked_languages(value)
+
+
+_SEVERITIES = ("critical", "high", "medium", "low")
+_DEFAULT_FIX = {"critical": "30 days", "high": "30 days", "medium": "90 days", "low": "180 days"}
+
+
 @main.command()
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option(
     "--org",
     "organisation",
-    default="Example Organisation",
-    show_default=True,
+    default=None,
     help="Organisation name, used in mails and the policy page.",
 )
+@click.option("--contact", default=None, help="Security contact address researchers write to.")
 @click.option(
-    "--contact",
-    default="security@example.org",
-    show_default=True,
-    help="Security contact address researchers write to.",
-)
-@click.option(
-    "--tracker", type=click.Choice(["gitlab", "jira"]), default="gitlab", show_default=True
+    "--tracker", type=click.Choice(["gitlab", "jira"]), default=None, help="Tracker kind."
 )
 @click.option("--project", default=None, help="Tracker project (GitLab path, Jira key).")
 @click.option("--tracker-url", default=None, help="Tracker base URL.")
+@click.option(
+    "--ack", default=None, callback=_span_flag, help='Acknowledge within, e.g. "1 working day".'
+)
+@click.option(
+    "--assessment",
+    default=None,
+    callback=_span_flag,
+    help='Assessment and expected fix date within, e.g. "3 working days" or "14 days".',
+)
+@click.option("--fix-critical", default=None, callback=_span_flag, help='e.g. "30 days".')
+@click.option("--fix-high", default=None, callback=_span_flag, help='e.g. "30 days".')
+@click.option("--fix-medium", default=None, callback=_span_flag, help='e.g. "90 days".')
+@click.option("--fix-low", default=None, callback=_span_flag, help='e.g. "180 days".')
+@click.option(
+    "--progress-update",
+    default=None,
+    callback=_span_flag,
+    help='Update at least every, e.g. "14 days".',
+)
+@click.option(
+    "--disclosure", default=None, callback=_span_flag, help='Disclosure horizon, e.g. "60 days".'
+)
+@click.option(
+    "--languages", default=None, callback=_languages_flag, help="Languages to write in, e.g. en,nl."
+)
+@click.option(
+    "--interactive/--no-interactive",
+    default=None,
+    help="Ask for what no flag gave (default: ask when standard input is a terminal).",
+)
 @click.option(
     "--no-key", is_flag=True, help="Do not generate a bridge key (bring your own GNUPGHOME)."
 )
 def init(
     directory: Path,
-    organisation: str,
-    contact: str,
-    tracker: str,
+    organisation: str | None,
+    contact: str | None,
+    tracker: str | None,
     project: str | None,
     tracker_url: str | None,
+    ack: str | None,
+    assessment: str | None,
+    fix_critical: str | None,
+    fix_high: str | None,
+    fix_medium: str | None,
+    fix_low: str | None,
+    progress_update: str | None,
+    disclosure: str | None,
+    languages: tuple[str, ...] | None,
+    interactive: bool | None,
     no_key: bool,
 ) -> None:
-    """Create a starter installation in DIRECTORY: config, mappings and the bridge key."""
+    """Create a starter installation in DIRECTORY: config, mappings and the bridge key.
+
+    On a terminal it asks for every answer no flag gave; otherwise (cron, CI) the defaults
+    apply. Spans read "3 working days" (weekends and holidays skipped) or "14 days".
+    """
+    from tracker_bridge.domain.severity import Severity
     from tracker_bridge.starter import InitChoices, initialise
 
+    asking = sys.stdin.isatty() if interactive is None else interactive
+    if asking:
+        click.echo("Press Enter to keep the answer in brackets.")
+
+    def answer(given: str | None, question: str, default: str, *, span: bool = False) -> str:
+        if given is not None or not asking:
+            return default if given is None else given
+        # click asks again when value_proc raises BadParameter.
+        proc = _checked_span if span else None
+        return str(click.prompt(question, default=default, value_proc=proc))
+
+    organisation = answer(organisation, "Organisation name", "Example Organisation")
+    contact = answer(
+        contact, "Security contact address researchers write to", "security@example.org"
+    )
+    if tracker is None:
+        tracker = (
+            str(click.prompt("Tracker", type=click.Choice(["gitlab", "jira"]), default="gitlab"))
+            if asking
+            else "gitlab"
+        )
+    gitlab = tracker == "gitlab"
+    project = answer(
+        project,
+        "GitLab project path" if gitlab else "Jira project key",
+        "security/cvd" if gitlab else "SEC",
+    )
+    tracker_url = answer(
+        tracker_url,
+        "Tracker URL",
+        "https://gitlab.example.org" if gitlab else "https://example.atlassian.net",
+    )
+    if asking:
+        click.echo(
+            'Policy numbers: "N working days" skips weekends and holidays, "N days" does not.'
+        )
+    ack = answer(ack, "Acknowledge a report within", "1 working day", span=True)
+    assessment = answer(
+        assessment, "Send the assessment and expected fix date within", "3 working days", span=True
+    )
+    given_fix = dict(zip(_SEVERITIES, (fix_critical, fix_high, fix_medium, fix_low), strict=True))
+    fix = {
+        Severity(name): answer(
+            given_fix[name], f"Fix {name} findings within", _DEFAULT_FIX[name], span=True
+        )
+        for name in _SEVERITIES
+    }
+    progress_update = answer(
+        progress_update, "Update the researcher at least every", "14 days", span=True
+    )
+    disclosure = answer(disclosure, "Disclose within (from receipt)", "60 days", span=True)
+    if languages is None and asking:
+        languages = click.prompt(
+            "Languages to write to researchers in (en, nl)",
+            default="en,nl",
+            value_proc=_checked_languages,
+        )
     choices = InitChoices(
         organisation=organisation,
         contact=contact,
         tracker=tracker,
-        project=project or ("security/cvd" if tracker == "gitlab" else "SEC"),
-        tracker_url=tracker_url
-        or (
-            "https://gitlab.example.org" if tracker == "gitlab" else "https://example.atlassian.net"
-        ),
+        project=project,
+        tracker_url=tracker_url,
         generate_key=not no_key,
+        acknowledge=ack,
+        assessment=assessment,
+        fix=fix,
+        progress_update=progress_update,
+        disclosure=disclosure,
+        languages=languages or ("en", "nl"),
     )
     steps = initialise(directory, choices)
     click.echo(
@@ -232,8 +371,18 @@ _DEFERRED = {
 }
 
 
+def _store_exists(bridge: Bridge) -> bool:
+    """False for a SQLite file not created yet: opening it would create it (inspect stores nothing)."""
+    url = bridge.store_url()
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != prefix + ":memory:":
+        return Path(url[len(prefix) :]).exists()
+    return True
+
+
 @main.command()
-@click.argument("messages", nargs=-1, type=click.Path(allow_dash=True, dir_okay=False))
+# exists=True: a missing file is a usage error before anything is read, not an abort halfway.
+@click.argument("messages", nargs=-1, type=click.Path(allow_dash=True, dir_okay=False, exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
 @click.pass_obj
 def ingest(config_path: Path | None, messages: tuple[str, ...], as_json: bool) -> None:
@@ -261,27 +410,37 @@ def ingest(config_path: Path | None, messages: tuple[str, ...], as_json: bool) -
                 f"{outcome.reason}{seen}  {outcome.message_id}"
             )
     else:
+        # One JSON document on stdout: the outcomes with the pass's counts and problems.
         click.echo(
             json.dumps(
-                [
-                    {
-                        "message_id": o.message_id,
-                        "source": o.source,
-                        "verdict": o.verdict.value,
-                        "reason": o.reason,
-                        "report_id": o.report_id,
-                        "already_seen": o.already_seen,
-                    }
-                    for o in outcomes
-                ],
+                {
+                    "messages": [
+                        {
+                            "message_id": o.message_id,
+                            "source": o.source,
+                            "verdict": o.verdict.value,
+                            "reason": o.reason,
+                            "report_id": o.report_id,
+                            "already_seen": o.already_seen,
+                        }
+                        for o in outcomes
+                    ],
+                    "counts": summary.counts,
+                    "problems": summary.problems,
+                },
                 indent=2,
             )
         )
+        if any(key in summary.counts for key in _DEFERRED) or summary.problems:
+            sys.exit(EXIT_DEFERRED)
+        return
     _finish([summary], False, _DEFERRED)
 
 
 @main.command()
-@click.argument("message", type=click.Path(allow_dash=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "message", type=click.Path(allow_dash=True, dir_okay=False, exists=True, path_type=Path)
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
 def inspect(config_path: Path | None, message: Path, as_json: bool) -> None:
@@ -291,7 +450,7 @@ def inspect(config_path: Path | None, message: Path, as_json: bool) -> None:
     inbound = bridge.reader(learn_keys=False).read(raw)
     verdict = inbound.verdict.value
     reason = inbound.reason
-    if inbound.verdict.value == "report":
+    if inbound.verdict.value == "report" and _store_exists(bridge):
         thread = bridge.ingest_service().thread_of(inbound)
         if thread is not None:
             verdict, reason = "reply", f"reply to {thread}"
@@ -468,3 +627,29 @@ def notify(config_path: Path | None, as_json: bool) -> None:
     finally:
         bridge.close()
     _finish([summary], as_json, _DEFERRED | {"rate_limited"})
+
+
+@main.command()
+@click.option(
+    "--tracker", type=click.Choice(["gitlab", "jira"]), default="gitlab", show_default=True
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where to put everything (default: a new temporary directory).",
+)
+def demo(tracker: str, directory: Path | None) -> None:
+    """Run the whole pipeline against a sandbox tracker and local SMTP, narrating each step."""
+    from tracker_bridge.demo import default_directory, run_demo
+
+    run_demo(directory or default_directory(), tracker)
+
+
+# Publishing commands (policy, security-txt, credits) live in their own module; added to `main` here.
+from tracker_bridge.cli_publish import register as _register_publish  # noqa: E402
+
+_register_publish(main)
+
+

@@ -52,6 +52,13 @@ class ProgramTable(_Table):
     holidays_subdivision: str | None = None
     languages: list[Language] = Field(default_factory=lambda: [Language.EN, Language.NL])
     policy_url: str | None = None
+    # Published-policy settings (policy, security-txt, credits); see mappings/program.toml.
+    contact_url: str | None = Field(default=None, pattern=r"^https://")
+    security_txt_url: str | None = Field(default=None, pattern=r"^https://")
+    encryption_url: str | None = Field(default=None, pattern=r"^(https|dns|openpgp4fpr):")
+    acknowledgments_url: str | None = Field(default=None, pattern=r"^https://")
+    security_txt_days: int = Field(default=365, ge=1, le=365)
+    security_txt_file: str | None = None
 
 
 class DeadlinesTable(_Table):

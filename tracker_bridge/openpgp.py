@@ -467,6 +467,25 @@ class GnuPG:
             )
         return bytes(result.data)
 
+    def clearsign(self, data: bytes) -> bytes:
+        """``data`` in an OpenPGP cleartext signature by the bridge key (e.g. security.txt)."""
+        with self._lock:
+            result = self._gpg.sign_file(
+                io.BytesIO(data),
+                keyid=self._bridge_fingerprint,
+                passphrase=self._passphrase,
+                clearsign=True,
+                detach=False,
+                binary=False,
+            )
+        status = GpgStatus.parse(str(result.stderr or ""))
+        if not status.has("SIG_CREATED") or not result.data:
+            raise FatalError(
+                f"bridge key {self._bridge_fingerprint} could not sign "
+                "(missing secret key or wrong passphrase)"
+            )
+        return bytes(result.data)
+
     def export_public_key(self) -> bytes:
         """The bridge's armoured public key (for ``application/pgp-keys`` and Autocrypt)."""
         with self._lock:

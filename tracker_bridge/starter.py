@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 import shutil
-from dataclasses import dataclass
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from tracker_bridge.bridge_key import export_public_key, generate_key
+from tracker_bridge.domain.researcher import Language
+from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import ConfigurationError
+from tracker_bridge.mappings import ProgramFile, parse_span
 
 PACKAGED_MAPPINGS = Path(__file__).parent / "default_mappings"
 
@@ -23,6 +32,102 @@ class InitChoices:
     project: str = "security/cvd"
     tracker_url: str = "https://gitlab.example.org"
     generate_key: bool = True
+    acknowledge: str = "1 working day"
+    assessment: str = "3 working days"
+    fix: Mapping[Severity, str] = field(default_factory=lambda: dict(DEFAULT_FIX))
+    progress_update: str = "14 days"
+    disclosure: str = "60 days"
+    languages: tuple[str, ...] = ("en", "nl")
+
+    def problems(self) -> list[str]:
+        """Every answer that cannot go into the config, each naming its flag."""
+        found = []
+        if not _ORGANISATION.match(self.organisation):
+            found.append(f"--org {self.organisation!r}: give a name on one line")
+        if not _ADDRESS.match(self.contact):
+            found.append(f"--contact {self.contact!r}: not a mail address")
+        spans = {
+            "--ack": self.acknowledge,
+            "--assessment": self.assessment,
+            "--progress-update": self.progress_update,
+            "--disclosure": self.disclosure,
+            **{f"--fix-{severity.value}": span for severity, span in self.fix.items()},
+        }
+        for flag, span in spans.items():
+            try:
+                parse_span(span)
+            except ValueError as err:
+                found.append(f"{flag}: {err}")
+        known = {language.value for language in Language}
+        unknown = [language for language in self.languages if language not in known]
+        if unknown or not self.languages:
+            found.append(
+                f"--languages {','.join(self.languages)!r}: choose from {', '.join(sorted(known))}"
+            )
+        return found
+
+
+DEFAULT_FIX: dict[Severity, str] = {
+    Severity.CRITICAL: "30 days",
+    Severity.HIGH: "30 days",
+    Severity.MEDIUM: "90 days",
+    Severity.LOW: "180 days",
+}
+_ORGANISATION = re.compile(r"^[^\r\n\x00-\x1f]{1,200}$")
+# The address ends up in TOML and mail headers: nothing that could break out of either.
+_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def _toml_string(value: str) -> str:
+    # JSON string escapes are valid TOML basic-string escapes.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _set_value(text: str, table: str, key: str, literal: str) -> str:
+    """Replace ``key``'s value in ``[table]``, keeping its comment in the same column."""
+    lines = text.splitlines(keepends=True)
+    current = ""
+    pattern = re.compile(
+        rf'^(\s*{re.escape(key)}\s*=\s*)("(?:[^"\\]|\\.)*"|\[[^\]]*\]|[^\s#]+)(.*?)(\r?\n?)$'
+    )
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            current = stripped[1:].split("]", 1)[0].strip()
+            continue
+        match = pattern.match(line) if current == table else None
+        if match is None:
+            continue
+        rest = match[3]
+        if rest.strip().startswith("#"):
+            width = len(match[2]) + len(rest) - len(rest.lstrip())
+            rest = " " * max(1, width - len(literal)) + rest.lstrip()
+        lines[index] = f"{match[1]}{literal}{rest}{match[4]}"
+        return "".join(lines)
+    raise ConfigurationError(f"program.toml: no key {key} in [{table}] to set")
+
+
+def program_toml(template: str, choices: InitChoices) -> str:
+    """The packaged program.toml with the operator's answers, comments kept; validated."""
+    text = template
+    text = _set_value(text, "program", "name", _toml_string(choices.organisation))
+    text = _set_value(text, "program", "contact", _toml_string(choices.contact))
+    languages = ", ".join(_toml_string(language) for language in choices.languages)
+    text = _set_value(text, "program", "languages", f"[{languages}]")
+    for key, span in (
+        ("acknowledge", choices.acknowledge),
+        ("assessment", choices.assessment),
+        ("progress_update", choices.progress_update),
+        ("disclosure", choices.disclosure),
+    ):
+        text = _set_value(text, "deadlines", key, _toml_string(span))
+    for severity, span in choices.fix.items():
+        text = _set_value(text, "deadlines.fix", severity.value, _toml_string(span))
+    try:
+        ProgramFile.model_validate(tomllib.loads(text))
+    except (tomllib.TOMLDecodeError, ValidationError) as err:
+        raise ConfigurationError(f"program.toml would not be valid: {err}") from err
+    return text
 
 
 _TRACKER_SECTIONS = {
@@ -89,6 +194,9 @@ def initialise(directory: Path, choices: InitChoices) -> list[str]:
     config_path = directory / "tracker-bridge.toml"
     if config_path.exists():
         raise ConfigurationError(f"{config_path} exists already; init never overwrites a config")
+    problems = choices.problems()
+    if problems:
+        raise ConfigurationError("\n".join(problems))
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "state").mkdir(exist_ok=True)
     secrets_dir = directory / "secrets"
@@ -99,10 +207,7 @@ def initialise(directory: Path, choices: InitChoices) -> list[str]:
         shutil.copytree(PACKAGED_MAPPINGS, mappings)
         program = mappings / "program.toml"
         program.write_text(
-            program.read_text(encoding="utf-8")
-            .replace('name = "Example Organisation"', f'name = "{choices.organisation}"')
-            .replace('contact = "security@example.org"', f'contact = "{choices.contact}"'),
-            encoding="utf-8",
+            program_toml(program.read_text(encoding="utf-8"), choices), encoding="utf-8"
         )
     steps: list[str] = []
     if choices.generate_key:
@@ -132,6 +237,10 @@ def initialise(directory: Path, choices: InitChoices) -> list[str]:
             "put the Security field on the create screen of the issue type."
         )
     steps.append(f"Check everything without network: tracker-bridge --config {config_path} check")
+    steps.append(
+        f"Publish what you promise: tracker-bridge --config {config_path} policy --lang en "
+        "--format html, and security-txt --sign (set policy_url in mappings/program.toml first)."
+    )
     steps.append(
         f"Schedule the job: tracker-bridge --config {config_path} run (cron, systemd timer, "
         "Kubernetes CronJob or GitLab CI schedule; see the README)."

@@ -109,7 +109,9 @@ def test_autocrypt_key_verifies_the_signature_of_the_first_mail(
     bridge = keys.bridge  # type: ignore[attr-defined]
     home = make_gnupghome()
     try:
-        secret = export_secret_key(bridge.gnupghome, bridge.fingerprint, passphrase=bridge.passphrase)
+        secret = export_secret_key(
+            bridge.gnupghome, bridge.fingerprint, passphrase=bridge.passphrase
+        )
         import_key(home, secret, passphrase=bridge.passphrase)
         gnupg = GnuPG(home, bridge.passphrase, bridge.fingerprint)
         message = MailReader(gnupg).read(sam_mail.thunderbird("First contact", "hello\n").raw)

@@ -63,5 +63,7 @@ def start(directory: Path) -> GitLabDemoSandbox:
     """Start a GitLab sandbox whose state and request log live in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     return GitLabDemoSandbox(
-        start_sandbox(state_file=directory / "gitlab-state.json", log_file=directory / "gitlab-requests.jsonl")
+        start_sandbox(
+            state_file=directory / "gitlab-state.json", log_file=directory / "gitlab-requests.jsonl"
+        )
     )

@@ -70,5 +70,7 @@ def start(directory: Path) -> JiraDemoSandbox:
     """Start a Jira Cloud sandbox whose state and request log live in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     return JiraDemoSandbox(
-        start_sandbox(state_file=directory / "jira-state.json", log_file=directory / "jira-requests.jsonl")
+        start_sandbox(
+            state_file=directory / "jira-state.json", log_file=directory / "jira-requests.jsonl"
+        )
     )
