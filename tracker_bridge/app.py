@@ -49,7 +49,7 @@ from tracker_bridge.services.sync import Sync
 from tracker_bridge.store import Store, open_store
 
 # Crash harness hook (tests/reliability): each wrap below returns the part unchanged unless
-# TRACKER_BRIDGE_CRASH_AT or TRACKER_BRIDGE_CRASH_TRACE is set, so production pays one lookup.
+# TRACKER_BRIDGE_TEST_CRASH_AT or TRACKER_BRIDGE_TEST_CRASH_TRACE is set, so production pays one lookup.
 from tracker_bridge.testing.failpoints import (
     crashing_sources,
     crashing_store,
@@ -271,7 +271,12 @@ class Bridge:
     def tracker(self) -> Tracker:
         """The configured tracker plugin."""
         if self._tracker is None:
-            self._tracker = crashing_tracker(build_tracker(self.config))  # crash harness hook
+            # Every tracker write goes on the audit log, whichever command makes it.
+            self._tracker = AuditedTracker(
+                crashing_tracker(build_tracker(self.config)),  # crash harness hook
+                self.store().unit_of_work,
+                self.clock,
+            )
         return self._tracker
 
     def reader(self, *, learn_keys: bool = True) -> MailReader:

@@ -653,3 +653,7 @@ from tracker_bridge.cli_publish import register as _register_publish  # noqa: E4
 _register_publish(main)
 
 
+# Registered after `main` is defined, because the privacy commands attach to this group.
+from tracker_bridge.cli_privacy import register as _register_privacy  # noqa: E402
+
+_register_privacy(main)

@@ -11,7 +11,7 @@ from datetime import UTC, date
 from typing import Literal
 
 from tracker_bridge.domain.report import Report, State
-from tracker_bridge.domain.researcher import CreditWish, Language
+from tracker_bridge.domain.researcher import ANONYMOUS_CREDIT, CreditWish, Language
 from tracker_bridge.policy import html_page
 from tracker_bridge.ports import UnitOfWork
 
@@ -63,13 +63,23 @@ def collect_credits(unit_of_work: Callable[[], UnitOfWork]) -> list[Credit]:
         for report in uow.reports.reports_in(CREDITED_STATES):
             report_id = str(report.report_id)
             researcher = uow.reports.researcher_of(report_id)
+            key: tuple[str, ...]
             if researcher is None:
-                continue
-            name = researcher.credit_name()
+                # Contact details erased: the consented credit name is all that is kept, and
+                # without an address the reports cannot be grouped by person.
+                name = uow.reports.credit_name_of(report_id)
+                anonymous = name == ANONYMOUS_CREDIT
+                key = ("report", report_id)
+            else:
+                name = researcher.credit_name()
+                anonymous = researcher.credit_wish is CreditWish.ANONYMOUS
+                key = (
+                    ("report", report_id)
+                    if anonymous
+                    else ("person", researcher.email.lower(), name or "")
+                )
             if name is None:
                 continue
-            anonymous = researcher.credit_wish is CreditWish.ANONYMOUS
-            key = ("report", report_id) if anonymous else ("person", researcher.email.lower(), name)
             entry = grouped.setdefault(key, (name, anonymous, []))
             entry[2].append(_credited(report))
     credits = [

@@ -36,6 +36,8 @@ class CreditWish(StrEnum):
     NONE = "none"
 
 
+ANONYMOUS_CREDIT = "Anonymous researcher"
+
 _FINGERPRINT = re.compile(r"^[0-9A-F]{40}$|^[0-9A-F]{64}$")
 
 
@@ -77,5 +79,5 @@ class Researcher:
         if self.credit_wish is CreditWish.PSEUDONYM:
             return self.pseudonym or self.display_name
         if self.credit_wish is CreditWish.ANONYMOUS:
-            return "Anonymous researcher"
+            return ANONYMOUS_CREDIT
         return None

@@ -10,6 +10,9 @@ makes that second read create nothing new).
 from __future__ import annotations
 
 import contextlib
+import email.parser
+import email.policy
+import hashlib
 import imaplib
 import os
 import re
@@ -31,6 +34,20 @@ __all__ = ["FileSource", "ImapSecurity", "ImapSettings", "ImapSource", "MaildirS
 
 def _target_is_quarantine(verdict: Verdict) -> bool:
     return verdict == Verdict.QUARANTINE
+
+
+def _normalised_id(message_id: str) -> str:
+    return message_id.strip().strip("<>").strip()
+
+
+def _header_message_id(raw: bytes) -> str:
+    # Headers only, compat32: a broken body must not stop the match.
+    parsed = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    return _normalised_id(str(parsed.get("Message-ID", "")))
+
+
+# The id the reader gives a message without one: the digest of its bytes.
+_SYNTHETIC_ID = "@tracker-bridge.invalid"
 
 
 class FileSource:
@@ -134,6 +151,39 @@ class MaildirSource:
             if destination.exists():
                 return  # settled before a crash; nothing left to do
             raise SkippableError(f"message {item.handle} vanished from {self.root}") from err
+
+    def delete_copies(
+        self, message_ids: Sequence[str], digests: Sequence[str], *, dry_run: bool = False
+    ) -> int:
+        """Delete settled copies (Processed, Quarantine) by Message-ID or sha256 of the bytes.
+
+        Returns how many files were (or, with ``dry_run``, would be) deleted. The inbox
+        itself is never touched: what waits there is not settled yet.
+        """
+        wanted_ids = {_normalised_id(m) for m in message_ids if _normalised_id(m)}
+        wanted_digests = {d.lower() for d in digests}
+        deleted = 0
+        for folder in (self.processed, self.quarantine):
+            for sub in ("cur", "new"):
+                directory = folder / sub
+                if not directory.is_dir():
+                    continue
+                for entry in sorted(directory.iterdir()):
+                    if entry.name.startswith(".") or not entry.is_file():
+                        continue
+                    try:
+                        raw = entry.read_bytes()
+                    except FileNotFoundError:
+                        continue
+                    matches = hashlib.sha256(raw).hexdigest() in wanted_digests or (
+                        _header_message_id(raw) in wanted_ids
+                    )
+                    if not matches:
+                        continue
+                    if not dry_run:
+                        entry.unlink(missing_ok=True)
+                    deleted += 1
+        return deleted
 
     def deliver(self, raw: bytes) -> str:
         """Put a message into ``new/`` the Maildir way (tmp then rename); its handle."""
@@ -312,6 +362,63 @@ class ImapSource:
             self._call("uid", "EXPUNGE", item.handle)
         else:
             self._call("expunge")
+
+    def delete_copies(
+        self, message_ids: Sequence[str], digests: Sequence[str], *, dry_run: bool = False
+    ) -> int:
+        """Delete settled copies in the processed and quarantine folders by Message-ID.
+
+        Messages without a Message-ID header are found by the sha256 of their bytes. Returns
+        how many were (or, with ``dry_run``, would be) deleted; the inbox is never touched.
+        """
+        return _imap_delete_copies(self, message_ids, digests, dry_run)
+
+
+def _imap_delete_copies(
+    source: ImapSource, message_ids: Sequence[str], digests: Sequence[str], dry_run: bool
+) -> int:
+    wanted = sorted({_normalised_id(m) for m in message_ids if _normalised_id(m)})
+    wanted_digests = {d.lower() for d in digests}
+    deleted = 0
+    for folder in (source.settings.processed_folder, source.settings.quarantine_folder):
+        typ, _ = source._call("select", source._quote(folder), dry_run)
+        if typ != "OK":
+            continue  # never created: nothing was settled there
+        uids: set[bytes] = set()
+        for message_id in wanted:
+            if message_id.endswith(_SYNTHETIC_ID):
+                continue  # no Message-ID header to search for; matched by digest below
+            typ, data = source._call(
+                "uid", "SEARCH", None, "HEADER", "Message-ID", source._quote(message_id)
+            )
+            if typ == "OK":
+                uids.update(u for chunk in data if isinstance(chunk, bytes) for u in chunk.split())
+        if any(m.endswith(_SYNTHETIC_ID) for m in wanted):
+            uids.update(_uids_by_digest(source, wanted_digests))
+        for uid in sorted(uids, key=int):
+            if not dry_run:
+                source._call("uid", "STORE", uid.decode("ascii"), "+FLAGS.SILENT", "(\\Deleted)")
+            deleted += 1
+        if uids and not dry_run:
+            imap = source._connect()
+            if "UIDPLUS" in getattr(imap, "capabilities", ()):
+                source._call("uid", "EXPUNGE", b",".join(sorted(uids, key=int)).decode("ascii"))
+            else:
+                source._call("expunge")
+    return deleted
+
+
+def _uids_by_digest(source: ImapSource, digests: set[str]) -> set[bytes]:
+    typ, data = source._call("uid", "SEARCH", None, "ALL")
+    if typ != "OK":
+        return set()
+    found: set[bytes] = set()
+    for uid in [u for chunk in data if isinstance(chunk, bytes) for u in chunk.split()]:
+        typ, fetched = source._call("uid", "FETCH", uid.decode("ascii"), "(UID BODY.PEEK[])")
+        raw = _fetched_body(fetched)
+        if raw is not None and hashlib.sha256(raw).hexdigest() in digests:
+            found.add(uid)
+    return found
 
 
 def _fetched_body(fetched: list[object]) -> bytes | None:

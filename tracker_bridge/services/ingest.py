@@ -18,6 +18,7 @@ from tracker_bridge.domain.report import REPORT_ID_SEARCH, Report, State
 from tracker_bridge.domain.researcher import Language, Researcher
 from tracker_bridge.errors import FatalError, RetriableError
 from tracker_bridge.ports import (
+    AuditEntry,
     Clock,
     InboundMessage,
     IssueDraft,
@@ -37,6 +38,7 @@ from tracker_bridge.ports import (
     Verdict,
 )
 from tracker_bridge.services.context import Program
+from tracker_bridge.services.privacy import message_reference
 
 PROGRAM = "default"
 
@@ -97,6 +99,16 @@ class Ingest:
                     already_seen=True,
                 )
             outcome = self._decide(uow, item, inbound, now)
+            uow.audit.record(
+                AuditEntry(
+                    now,
+                    "ingest",
+                    "message_received",
+                    outcome.verdict.value,
+                    outcome.report_id,
+                    f"{message_reference(inbound.message_id)} via {item.source}",
+                )
+            )
             uow.commit()
         summary.bump(outcome.verdict.value)
         if outcome.verdict is Verdict.REPORT and outcome.report_id is not None:

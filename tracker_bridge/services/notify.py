@@ -20,6 +20,7 @@ from tracker_bridge.errors import (
     RetriableError,
 )
 from tracker_bridge.ports import (
+    AuditEntry,
     Clock,
     IssueRef,
     MailComposer,
@@ -72,6 +73,7 @@ class Notify:
                 item.status = OutboxStatus.CANCELLED
                 item.last_error = "the researcher's contact details are no longer held"
                 uow.outbox.save(item)
+                uow.audit.record(_mail_audit(now, item, "mail_cancelled", "no_contact_details"))
                 uow.commit()
                 summary.bump("cancelled")
                 return True
@@ -121,6 +123,7 @@ class Notify:
             uow.reports.add_event(
                 ReportEvent(item.report_id, now, "mail_sent", f"{item.template} {item.message_id}")
             )
+            uow.audit.record(_mail_audit(now, item, "mail_sent", "ok"))
             ref = uow.links.get(item.report_id)
             uow.commit()
         summary.bump("sent")
@@ -139,6 +142,7 @@ class Notify:
         item.next_attempt_at = now + self.backoff(item.attempts)
         with self.unit_of_work() as uow:
             uow.outbox.save(item)
+            uow.audit.record(_mail_audit(now, item, "mail_deferred", _error(err)))
             uow.commit()
         summary.bump("deferred")
         summary.problems.append(f"{item.report_id}: mail deferred: {err}")
@@ -153,6 +157,8 @@ class Notify:
             uow.reports.add_event(
                 ReportEvent(item.report_id, now, "mail_failed", f"{item.template}: {err}")
             )
+            action = "mail_refused" if isinstance(err, MailRejected) else "mail_failed"
+            uow.audit.record(_mail_audit(now, item, action, _error(err)))
             ref = uow.links.get(item.report_id)
             uow.commit()
         summary.bump("failed")
@@ -172,3 +178,14 @@ class Notify:
             self.tracker.add_note(ref, text)
         except RetriableError as err:
             summary.problems.append(f"note to the team not written yet: {err}")
+
+
+def _mail_audit(now: datetime, item: OutboxItem, action: str, outcome: str) -> AuditEntry:
+    # Template and our own Message-ID only: the error text may name the researcher's address.
+    return AuditEntry(
+        now, "notify", action, outcome, item.report_id, f"{item.template} {item.message_id}"
+    )
+
+
+def _error(err: BridgeError) -> str:
+    return f"error:{type(err).__name__}"

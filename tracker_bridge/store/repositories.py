@@ -315,11 +315,34 @@ class SqlReportRepository:
                 select(t.researchers)
                 .join(t.reports, t.reports.c.researcher_id == t.researchers.c.id)
                 .where(t.reports.c.report_id == report_id)
+                .where(t.researchers.c.removed_at.is_(None))
             )
             .mappings()
             .one_or_none()
         )
         return None if row is None else _researcher_from(row)
+
+    def credit_name_of(self, report_id: str) -> str | None:
+        """The name to credit, honouring their wish; erased researchers keep a consented name."""
+        row = (
+            self._context.connection.execute(
+                select(t.researchers)
+                .join(t.reports, t.reports.c.researcher_id == t.researchers.c.id)
+                .where(t.reports.c.report_id == report_id)
+            )
+            .mappings()
+            .one_or_none()
+        )
+        if row is None:
+            return None
+        if row["removed_at"] is None:
+            return _researcher_from(row).credit_name()
+        # After erasure the pseudonym column holds the consented credit name, if any.
+        return Researcher(
+            email="researcher-removed@invalid",
+            pseudonym=row["pseudonym"],
+            credit_wish=CreditWish(row["credit_wish"]),
+        ).credit_name()
 
     def open_reports(self, program: str | None = None) -> Iterator[Report]:
         """Every report not closed, oldest first (read at once, safe to use after the block)."""

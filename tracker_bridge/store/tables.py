@@ -21,6 +21,7 @@ from tracker_bridge.store.types import UTCDateTime
 
 __all__ = [
     "attachments",
+    "audit_log",
     "message_ids",
     "metadata",
     "outbox",
@@ -71,6 +72,8 @@ researchers = Table(
     Column("credit_wish", String(16), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Set when the contact details were erased (retention or a request to be forgotten).
+    Column("removed_at", UTCDateTime()),
 )
 
 # Keyed by prefix and year, not program: report ids are unique store-wide, so two programs
@@ -243,4 +246,19 @@ report_events = Table(
     Column("detail", Text, nullable=False),
     # NULLs are distinct in a unique constraint on both backends: only keyed events dedupe.
     Column("dedupe_key", String(255), unique=True),
+)
+
+# Append-only: the repository offers no update or delete. No foreign key, so an entry outlives
+# anything it mentions; it never holds content, addresses or secrets.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("report_id", REPORT_ID),
+    Column("actor", String(32), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("outcome", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index(None, "report_id", "at"),
 )

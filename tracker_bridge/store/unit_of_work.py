@@ -9,16 +9,19 @@ from typing import TYPE_CHECKING, Self
 from sqlalchemy import Connection, Engine
 
 from tracker_bridge.ports import (
+    AuditRepository,
     BookmarkRepository,
     Clock,
     MessageRepository,
     OutboxRepository,
+    PrivacyRepository,
     ReportRepository,
     ResearcherRepository,
     TrackerLinkRepository,
     UnitOfWork,
 )
 from tracker_bridge.store.errors import redact_url
+from tracker_bridge.store.privacy import SqlAuditRepository, SqlPrivacyRepository
 from tracker_bridge.store.repositories import (
     SqlBookmarkRepository,
     SqlMessageRepository,
@@ -55,6 +58,8 @@ class SqlUnitOfWork:
     links: TrackerLinkRepository
     bookmarks: BookmarkRepository
     outbox: OutboxRepository
+    audit: AuditRepository
+    privacy: PrivacyRepository
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
@@ -73,6 +78,8 @@ class SqlUnitOfWork:
         self.links = SqlTrackerLinkRepository(context)
         self.bookmarks = SqlBookmarkRepository(context)
         self.outbox = SqlOutboxRepository(context)
+        self.audit = SqlAuditRepository(context)
+        self.privacy = SqlPrivacyRepository(context)
         return self
 
     def __exit__(

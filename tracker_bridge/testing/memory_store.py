@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -13,20 +13,30 @@ from tracker_bridge.domain.report import Report, ReportId, State, StateChange
 from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import NotFoundError, StoreError
 from tracker_bridge.ports import (
+    AuditEntry,
+    AuditRepository,
     BookmarkRepository,
+    Clock,
+    ContactHolder,
+    ErasedContact,
+    HeldContent,
     IssueRef,
     MessageRepository,
     OutboxItem,
     OutboxRepository,
     OutboxStatus,
+    PrivacyRepository,
     ReportContent,
     ReportEvent,
     ReportRepository,
+    ResearcherRecord,
     ResearcherRepository,
+    SignatureCheck,
     StoredMessage,
     TrackerLinkRepository,
     UnitOfWork,
 )
+from tracker_bridge.store.privacy import KEY_EVENTS, REMOVED_EVENT_DETAIL, scrub
 from tracker_bridge.store.repositories import normalise_message_id
 from tracker_bridge.store.types import as_utc
 
@@ -58,6 +68,12 @@ class _Tables:
     links: dict[str, _Link] = field(default_factory=dict)
     bookmarks: dict[str, datetime] = field(default_factory=dict)
     outbox: list[OutboxItem] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+    # The SQL store's researcher row ids and timestamps; erased researchers keep only a number.
+    researcher_numbers: dict[str, str] = field(default_factory=dict)
+    researcher_times: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    removed_researchers: dict[str, str | None] = field(default_factory=dict)
+    inbound_ids: set[str] = field(default_factory=set)
 
     def require_report(self, report_id: str, what: str) -> None:
         # The SQL store's foreign keys refuse the same.
@@ -72,7 +88,8 @@ class MemoryStore:
     allocation skips its number rather than handing it out again.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock
         self.committed = _Tables()
         self.counters: dict[tuple[str, int], int] = {}
         self.commits = 0
@@ -83,6 +100,10 @@ class MemoryStore:
 
     def dispose(self) -> None:
         """Nothing to close; here so the memory store can stand in for the SQL one."""
+
+    def now(self) -> datetime:
+        """The store's clock (the system clock when none was given)."""
+        return self.clock.now() if self.clock is not None else datetime.now(UTC)
 
 
 class MemoryUnitOfWork:
@@ -95,6 +116,8 @@ class MemoryUnitOfWork:
     links: TrackerLinkRepository
     bookmarks: BookmarkRepository
     outbox: OutboxRepository
+    audit: AuditRepository
+    privacy: PrivacyRepository
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -105,6 +128,8 @@ class MemoryUnitOfWork:
         self.links = _Links(self)
         self.bookmarks = _Bookmarks(self)
         self.outbox = _Outbox(self)
+        self.audit = _Audit(self)
+        self.privacy = _Privacy(self)
 
     @property
     def tables(self) -> _Tables:
@@ -188,6 +213,15 @@ class _Reports:
         found = None if key is None else self._uow.tables.researchers.get(key)
         return None if found is None else copy.deepcopy(found)
 
+    def credit_name_of(self, report_id: str) -> str | None:
+        tables = self._uow.tables
+        key = tables.report_researcher.get(report_id)
+        if key is None:
+            return None
+        if key.startswith("removed:"):
+            return tables.removed_researchers.get(key.removeprefix("removed:"))
+        return tables.researchers[key].credit_name()
+
     def open_reports(self, program: str | None = None) -> Iterator[Report]:
         found = [
             copy.deepcopy(report)
@@ -243,7 +277,16 @@ class _Researchers:
         return None if found is None else copy.deepcopy(found)
 
     def save(self, researcher: Researcher) -> None:
-        self._uow.tables.researchers[researcher.email.lower()] = copy.deepcopy(researcher)
+        tables = self._uow.tables
+        key = researcher.email.lower()
+        now = self._uow.store.now()
+        if key not in tables.researcher_numbers:
+            number = len(tables.researcher_numbers) + len(tables.removed_researchers) + 1
+            tables.researcher_numbers[key] = str(number)
+            tables.researcher_times[key] = (now, now)
+        else:
+            tables.researcher_times[key] = (tables.researcher_times[key][0], now)
+        tables.researchers[key] = copy.deepcopy(researcher)
 
 
 class _Messages:
@@ -263,6 +306,7 @@ class _Messages:
         )
         if message.report_id is not None:
             _index(tables, message.message_id, message.report_id)
+            tables.inbound_ids.add(normalise_message_id(message.message_id))
 
     def report_for_message_ids(self, message_ids: Sequence[str]) -> str | None:
         for message_id in message_ids:
@@ -386,6 +430,168 @@ class _Outbox:
 
     def _ordered(self) -> list[OutboxItem]:
         return sorted(self._uow.tables.outbox, key=lambda row: row.created_at)
+
+
+class _Audit:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def record(self, entry: AuditEntry) -> None:
+        self._uow.tables.audit.append(replace(entry, at=as_utc(entry.at)))
+
+    def entries(self, report_id: str | None = None) -> list[AuditEntry]:
+        found = [e for e in self._uow.tables.audit if report_id is None or e.report_id == report_id]
+        return sorted(found, key=lambda e: e.at)  # stable: insertion order among equal times
+
+
+class _Privacy:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def held_content(self, report_id: str) -> HeldContent:
+        tables = self._uow.tables
+        content = tables.contents.get(report_id)
+        mails = self.messages_of(report_id)
+        return HeldContent(
+            report_id=report_id,
+            contents=0 if content is None else 1,
+            attachments=0 if content is None else len(content.attachments),
+            messages=len(mails),
+            outbox_rows=sum(
+                1
+                for row in tables.outbox
+                if row.report_id == report_id and (row.recipient or row.params)
+            ),
+            message_ids=tuple(m.message_id for m in mails),
+            digests=tuple(m.digest for m in mails),
+        )
+
+    def purge_content(self, report_id: str) -> HeldContent:
+        held = self.held_content(report_id)
+        tables = self._uow.tables
+        tables.contents.pop(report_id, None)
+        for key in [k for k, m in tables.messages.items() if m.report_id == report_id]:
+            del tables.messages[key]
+        self._strip_outbox(report_id)
+        return held
+
+    def _strip_outbox(self, report_id: str) -> tuple[int, int]:
+        stripped = cancelled = 0
+        for row in self._uow.tables.outbox:
+            if row.report_id != report_id:
+                continue
+            recipient = row.recipient
+            if row.recipient or row.params:
+                row.recipient, row.params = "", {}
+                stripped += 1
+            row.last_error = scrub(row.last_error, [recipient])
+            if row.status is OutboxStatus.PENDING:
+                row.status = OutboxStatus.CANCELLED
+                row.last_error = "the researcher's contact details are no longer held"
+                cancelled += 1
+        return stripped, cancelled
+
+    def unlinked_messages(self, received_before: datetime) -> list[StoredMessage]:
+        moment = as_utc(received_before)
+        found = [
+            m
+            for m in self._uow.tables.messages.values()
+            if m.report_id is None and m.received_at < moment
+        ]
+        return sorted(found, key=lambda m: m.received_at)
+
+    def delete_messages(self, keys: Sequence[tuple[str, str]]) -> int:
+        messages = self._uow.tables.messages
+        deleted = 0
+        for key in keys:
+            if messages.pop(tuple(key), None) is not None:  # type: ignore[arg-type]
+                deleted += 1
+        return deleted
+
+    def messages_of(self, report_id: str) -> list[StoredMessage]:
+        found = [m for m in self._uow.tables.messages.values() if m.report_id == report_id]
+        return sorted(found, key=lambda m: m.received_at)
+
+    def contact_holders(self) -> list[ContactHolder]:
+        tables = self._uow.tables
+        holders = []
+        for email_key in sorted(
+            tables.researchers, key=lambda k: int(tables.researcher_numbers[k])
+        ):
+            reports = sorted(
+                (tables.reports[r] for r, k in tables.report_researcher.items() if k == email_key),
+                key=lambda report: (report.received_at, str(report.report_id)),
+            )
+            holders.append(
+                ContactHolder(
+                    tables.researcher_numbers[email_key],
+                    tuple(str(report.report_id) for report in reports),
+                )
+            )
+        return holders
+
+    def researcher_key_for(self, email: str) -> str | None:
+        return self._uow.tables.researcher_numbers.get(email.strip().lower())
+
+    def _email_key(self, researcher_key: str) -> str | None:
+        numbers = self._uow.tables.researcher_numbers
+        return next((k for k, n in numbers.items() if n == researcher_key), None)
+
+    def researcher_record(self, researcher_key: str) -> ResearcherRecord | None:
+        tables = self._uow.tables
+        email_key = self._email_key(researcher_key)
+        if email_key is None:
+            return None
+        created, updated = tables.researcher_times[email_key]
+        return ResearcherRecord(
+            researcher_key, copy.deepcopy(tables.researchers[email_key]), created, updated
+        )
+
+    def erase_contact(self, researcher_key: str) -> ErasedContact:
+        tables = self._uow.tables
+        email_key = self._email_key(researcher_key)
+        if email_key is None:
+            return ErasedContact(researcher_key, ())
+        researcher = tables.researchers.pop(email_key)
+        del tables.researcher_numbers[email_key]
+        del tables.researcher_times[email_key]
+        # What credits may still print: the consented name, or "Anonymous researcher".
+        tables.removed_researchers[researcher_key] = researcher.credit_name()
+        report_ids = [r for r, k in tables.report_researcher.items() if k == email_key]
+        report_ids.sort(key=lambda r: (tables.reports[r].received_at, r))
+        for report_id in report_ids:
+            tables.report_researcher[report_id] = f"removed:{researcher_key}"
+        stripped = cancelled = 0
+        for report_id in report_ids:
+            s, c = self._strip_outbox(report_id)
+            stripped, cancelled = stripped + s, cancelled + c
+            content = tables.contents.get(report_id)
+            if content is not None:
+                tables.contents[report_id] = replace(
+                    content, signature=SignatureCheck(content.signature.status)
+                )
+        secrets = [researcher.email, researcher.fingerprint]
+        scrubbed = 0
+        for position, event in enumerate(tables.events):
+            if event.report_id not in report_ids:
+                continue
+            detail = (
+                REMOVED_EVENT_DETAIL if event.kind in KEY_EVENTS else scrub(event.detail, secrets)
+            )
+            dedupe_key = event.dedupe_key
+            if dedupe_key is not None and scrub(dedupe_key, secrets) != dedupe_key:
+                dedupe_key = f"scrubbed:{position}"
+            if (detail, dedupe_key) != (event.detail, event.dedupe_key):
+                tables.events[position] = replace(event, detail=detail or "", dedupe_key=dedupe_key)
+                scrubbed += 1
+        for message_id in [
+            m
+            for m, r in tables.message_index.items()
+            if r in report_ids and m in tables.inbound_ids
+        ]:
+            del tables.message_index[message_id]
+            tables.inbound_ids.discard(message_id)
+        return ErasedContact(researcher_key, tuple(report_ids), stripped, cancelled, scrubbed)
 
 
 if TYPE_CHECKING:

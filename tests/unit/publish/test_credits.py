@@ -122,3 +122,18 @@ def test_empty_page_says_so() -> None:
         "# Acknowledgements\n\nExample B.V. thanks these researchers for reporting "
         "vulnerabilities to us responsibly.\n\nNo researchers to thank yet.\n"
     ) == page
+
+
+def test_credit_name_survives_erasure_of_contact_details() -> None:
+    """After `forget`, a researcher who consented is still credited under the name they chose."""
+    from tracker_bridge.services.privacy import Privacy, RetentionPolicy
+    from tracker_bridge.testing.clock import FakeClock
+
+    store = _store((1, ANNA, State.RESOLVED), (2, SHY, State.RESOLVED))
+    clock = FakeClock(RECEIVED + timedelta(days=200))
+    privacy = Privacy(store.unit_of_work, clock, RetentionPolicy(), lambda moment: moment.date())
+    privacy.forget("anna@example.net")
+    privacy.forget("shy@example.net")
+    credits = collect_credits(store.unit_of_work)
+    assert ["Anna de Vries"] == [credit.name for credit in credits]
+    assert ["CVD-2026-0001"] == [r.report_id for r in credits[0].reports]

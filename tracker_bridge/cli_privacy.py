@@ -1,0 +1,178 @@
+"""The privacy commands: ``purge``, ``researcher export|forget`` and ``audit`` (parsing and printing)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from tracker_bridge.app import Bridge
+
+__all__ = ["register"]
+
+EXIT_DEFERRED = 3
+
+
+def _bridge(config_path: Path | None) -> Bridge:
+    from tracker_bridge.app import Bridge
+
+    return Bridge.from_config(config_path)
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Count what is due and change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def purge(config_path: Path | None, dry_run: bool, as_json: bool) -> None:
+    """Delete report text, mail and contact details whose retention period has passed.
+
+    Prints counts and report ids, never content or addresses. Mailbox copies in the Processed
+    and Quarantine folders go too; each affected tracker issue gets a note once.
+    """
+    from tracker_bridge.app import audit_tracker_writes, mailbox_archives, privacy_service
+
+    bridge = _bridge(config_path)
+    try:
+        if not dry_run:
+            audit_tracker_writes(bridge, "purge")
+        archives = mailbox_archives(bridge)
+        try:
+            result = privacy_service(bridge, archives).purge(dry_run=dry_run)
+        finally:
+            for archive in archives:
+                close = getattr(archive, "close", None)
+                if callable(close):
+                    close()
+    finally:
+        bridge.close()
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2, sort_keys=True))
+    else:
+        for problem in result.problems:
+            click.echo(f"  ! {problem}", err=True)
+        verb = "would delete" if dry_run else "deleted"
+        counts = ", ".join(f"{key} {value}" for key, value in result.counts.items())
+        click.echo(f"purge ({verb}): {counts}")
+        if result.content_reports:
+            click.echo(f"report text {verb}: {' '.join(result.content_reports)}")
+        if result.contact_reports:
+            click.echo(f"contact details {verb} for: {' '.join(result.contact_reports)}")
+    if result.problems:
+        sys.exit(EXIT_DEFERRED)
+
+
+@click.group()
+def researcher() -> None:
+    """A researcher's rights: access (export) and erasure (forget)."""
+
+
+@researcher.command("export")
+@click.argument("address")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the JSON to FILE (default: standard output).",
+)
+@click.pass_obj
+def export(config_path: Path | None, address: str, output: Path | None) -> None:
+    """Write everything held about the researcher with ADDRESS as JSON (an access request)."""
+    from tracker_bridge.app import privacy_service
+    from tracker_bridge.mail.templates import TemplateSet
+    from tracker_bridge.ports import OutboxItem
+
+    bridge = _bridge(config_path)
+    templates = TemplateSet(bridge.mappings.templates_dir)
+
+    def subject_of(item: OutboxItem) -> str:
+        subject, _ = templates.render(item.template, item.language, item.params)
+        return subject
+
+    try:
+        data = privacy_service(bridge, with_tracker=False).export(address, subject_of)
+    finally:
+        bridge.close()
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
+    if output is None:
+        click.echo(text)
+        return
+    output.write_text(text + "\n", encoding="utf-8")
+    output.chmod(0o600)  # it holds the researcher's personal data and report text
+    click.echo(f"wrote {output} ({len(data['reports'])} report(s))")
+
+
+@researcher.command("forget")
+@click.argument("address")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def forget(config_path: Path | None, address: str, yes: bool) -> None:
+    """Erase the researcher's contact details and messages now; their reports stay, pseudonymised.
+
+    Pending mail to them is cancelled and each of their issues gets a note.
+    """
+    from tracker_bridge.app import audit_tracker_writes, mailbox_archives, privacy_service
+
+    if not yes:
+        click.confirm(
+            "Erase this researcher's contact details, messages and report text? "
+            "This cannot be undone",
+            abort=True,
+        )
+    bridge = _bridge(config_path)
+    try:
+        audit_tracker_writes(bridge, "forget")
+        archives = mailbox_archives(bridge)
+        try:
+            result = privacy_service(bridge, archives).forget(address)
+        finally:
+            for archive in archives:
+                close = getattr(archive, "close", None)
+                if callable(close):
+                    close()
+    finally:
+        bridge.close()
+    for problem in result.problems:
+        click.echo(f"  ! {problem}", err=True)
+    counts = ", ".join(f"{key} {value}" for key, value in result.counts.items())
+    click.echo(f"forgotten: {counts}")
+    click.echo(f"reports kept, pseudonymised: {' '.join(result.report_ids) or '(none)'}")
+    if result.problems:
+        sys.exit(EXIT_DEFERRED)
+
+
+@click.command()
+@click.option("--report", "report_id", default=None, help="Only this report's entries.")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
+@click.pass_obj
+def audit(config_path: Path | None, report_id: str | None, as_json: bool) -> None:
+    """Show the audit log: every tracker write and every mail received, sent or refused."""
+    from tracker_bridge.app import privacy_service
+    from tracker_bridge.services.privacy import audit_json
+
+    bridge = _bridge(config_path)
+    try:
+        entries = privacy_service(bridge, with_tracker=False).audit(report_id)
+    finally:
+        bridge.close()
+    rows: list[dict[str, Any]] = audit_json(entries)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+        return
+    if not rows:
+        click.echo("no audit entries")
+    for row in rows:
+        click.echo(
+            f"{row['at']}  {row['report_id'] or '-':<16} {row['actor']:<10} "
+            f"{row['action']:<18} {row['outcome']:<14} {row['detail']}"
+        )
+
+
+def register(main: click.Group) -> None:
+    """Add the privacy commands to the ``tracker-bridge`` group."""
+    main.add_command(purge)
+    main.add_command(researcher)
+    main.add_command(audit)
