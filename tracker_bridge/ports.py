@@ -67,6 +67,9 @@ class IssueDraft:
     due_date: date | None = None
     attachments: Sequence[AttachmentInfo] = ()
     unencrypted_parts: Sequence[str] = ()
+    # The bytes, for plugins configured to upload attachments (off by default: uploads on a
+    # confidential issue in a public GitLab project are reachable by anyone with the URL).
+    attachment_files: Sequence[Attachment] = ()
 
 
 @dataclass(frozen=True)

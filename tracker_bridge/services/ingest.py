@@ -380,6 +380,7 @@ class Ingest:
             ),
             due_date=report.expected_fix_date.date() if report.expected_fix_date else None,
             attachments=tuple(attachment.info for attachment in content.attachments),
+            attachment_files=content.attachments,
             unencrypted_parts=content.unencrypted_parts,
         )
 

@@ -292,3 +292,14 @@ def test_cli_prints_url_and_stops_on_sigterm(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
     assert proc.returncode == 0
+
+
+def test_upload_answers_like_gitlab(gl: gitlab.Gitlab, sandbox: GitLabSandbox) -> None:
+    """POST /projects/:id/uploads through python-gitlab returns id, alt, url, full_path, markdown."""
+    project = gl.projects.get(1, lazy=True)
+    answer = project.upload("trace.txt", filedata=b"stack trace")
+    assert {"id", "alt", "url", "full_path", "markdown"} <= set(answer)
+    assert answer["url"].startswith("/uploads/")
+    assert answer["url"].endswith("/trace.txt")
+    assert f"[trace]({answer['url']})" == answer["markdown"]
+    assert b"stack trace" == sandbox.state.uploads[0].data

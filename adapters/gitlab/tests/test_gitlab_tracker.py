@@ -9,8 +9,8 @@ from pydantic import ValidationError
 from tracker_bridge_gitlab import GitLabSettings, GitLabTracker
 from tracker_bridge_gitlab.sandbox import GitLabSandbox
 
-from tracker_bridge.errors import TrackerAuthError, TrackerUnavailable
-from tracker_bridge.ports import AttachmentInfo, IssueDraft, IssueUpdate
+from tracker_bridge.errors import ConfidentialityError, TrackerAuthError, TrackerUnavailable
+from tracker_bridge.ports import Attachment, AttachmentInfo, IssueDraft, IssueUpdate
 from tracker_bridge.testing import CANARY
 
 TOKEN = "sandbox-token"
@@ -131,6 +131,39 @@ def test_attachments_are_listed_with_size_and_digest(sandbox: GitLabSandbox) -> 
     description = sandbox.team.issue(int(ref.key)).description
     assert "1234 bytes" in description
     assert digest in description
+
+
+def test_attachments_are_not_uploaded_unless_configured(sandbox: GitLabSandbox) -> None:
+    """By default no upload request is made even when the draft carries the bytes."""
+    poc = Attachment("poc.py", "text/x-python", b"print(1)\n", "ab" * 32)
+    tracker_for(sandbox).open_issue(draft(attachments=(poc.info,), attachment_files=(poc,)))
+    assert sandbox.team.request_count("POST", "/uploads") == 0
+    assert sandbox.state.uploads == []
+
+
+def test_attachments_are_uploaded_when_configured(sandbox: GitLabSandbox) -> None:
+    """With upload_attachments the files reach GitLab and the issue links them by GitLab's URL."""
+    poc = Attachment("@all #1 poc.py", "text/x-python", b"print(1)\n", "ab" * 32)
+    ref = tracker_for(sandbox, upload_attachments=True).open_issue(
+        draft(attachments=(poc.info,), attachment_files=(poc,))
+    )
+    [upload] = sandbox.state.uploads
+    assert b"print(1)\n" == upload.data
+    description = sandbox.team.issue(int(ref.key)).description
+    assert f"]({upload.url})" in description
+    assert "uploaded to this issue" in description
+    assert [] == sandbox.team.side_effects()
+
+
+def test_upload_waits_for_confidentiality(sandbox: GitLabSandbox) -> None:
+    """When the issue cannot be made confidential, no attachment is uploaded."""
+    sandbox.team.drop_fields("confidential")
+    poc = Attachment("poc.py", "text/x-python", b"secret exploit", "ab" * 32)
+    with pytest.raises(ConfidentialityError):
+        tracker_for(sandbox, upload_attachments=True).open_issue(
+            draft(attachments=(poc.info,), attachment_files=(poc,))
+        )
+    assert sandbox.state.uploads == []
 
 
 def test_open_writes_due_date_and_labels(sandbox: GitLabSandbox) -> None:

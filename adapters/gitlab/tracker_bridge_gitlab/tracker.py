@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
@@ -128,9 +129,10 @@ class GitLabTracker:
         if found is not None and issue.description:
             # Already complete: a second open must not undo the team's later edits.
             return ref
+        uploads = self._upload(draft) if self.settings.upload_attachments else []
         payload: dict[str, Any] = {
             "title": f"{draft.report_id}: {inert_title(draft.title)}"[:255],
-            "description": self._description(draft),
+            "description": self._description(draft, uploads),
             "add_labels": ",".join(sorted(draft.labels)),
             "due_date": draft.due_date.isoformat() if draft.due_date else None,
         }
@@ -270,7 +272,7 @@ class GitLabTracker:
 
     # ------------------------------------------------------------------ writing helpers
 
-    def _description(self, draft: IssueDraft) -> str:
+    def _description(self, draft: IssueDraft, uploads: Sequence[str] = ()) -> str:
         """The summary block the team reads first, then the researcher's words, inert."""
         lines = ["**Reported to the security team through tracker-bridge**", ""]
         for label, value in draft.summary:
@@ -280,10 +282,15 @@ class GitLabTracker:
             lines += ["", "**Parts that arrived unencrypted**", ""]
             lines += [f"- {inert_inline(part)}" for part in draft.unencrypted_parts]
         if draft.attachments:
-            lines += ["", "**Attachments** (kept in the bridge's store)", ""]
-            for item in draft.attachments:
+            where = "uploaded to this issue" if uploads else "kept in the bridge's store"
+            lines += ["", f"**Attachments** ({where})", ""]
+            for index, item in enumerate(draft.attachments):
+                # GitLab's own upload path (relative, on this instance): nothing loads from outside.
+                name = inert_inline(item.filename)
+                # The untrusted name stays a code span; the link text is ours.
+                shown = f"{name} ([file]({uploads[index]}))" if index < len(uploads) else name
                 lines.append(
-                    f"- {inert_inline(item.filename)} ({inert_inline(item.content_type)}, "
+                    f"- {shown} ({inert_inline(item.content_type)}, "
                     f"{item.size} bytes, sha256 {item.sha256})"
                 )
         lines += [
@@ -293,6 +300,22 @@ class GitLabTracker:
             inert_block(draft.body),
         ]
         return "\n".join(lines)
+
+    def _upload(self, draft: IssueDraft) -> list[str]:
+        """Upload the attachment files (only after confidentiality was verified); their URLs."""
+        urls: list[str] = []
+        if draft.attachment_files:
+            # python-gitlab double-encodes a path-style project id in the upload URL
+            # (security%252Fcvd): upload through the numeric id, fetched once.
+            with self._seam("look up the project for uploads"):
+                numeric = self._gl.projects.get(self.settings.project, **self._retry)
+        for attachment in draft.attachment_files:
+            with self._seam("upload an attachment"):
+                # The researcher's file name never reaches GitLab's URL as written.
+                safe_name = re.sub(r"[^\w.\-+]", "_", attachment.filename)[:100] or "attachment"
+                answer = numeric.upload(safe_name, filedata=attachment.content)
+            urls.append(str(answer["url"]))
+        return urls
 
     # ------------------------------------------------------------------ python-gitlab plumbing
 

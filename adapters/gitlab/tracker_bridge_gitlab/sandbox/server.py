@@ -6,6 +6,8 @@ paths are routed on the raw, URL-encoded segment (``security%2Fcvd``), as GitLab
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import re
 import socket
@@ -373,6 +375,8 @@ class _Handler(BaseHTTPRequestHandler):
             return {}
         raw = self.rfile.read(length)
         content_type = self.headers.get("Content-Type", "")
+        if content_type.startswith("multipart/form-data"):
+            return _multipart_fields(content_type, raw)
         if "json" in content_type:
             try:
                 decoded = json.loads(raw or b"{}")
@@ -438,6 +442,44 @@ def _fault_answer(fault: Fault) -> _Answer:
         )
         return _Answer(429, {"message": messages[429]}, headers)
     return _Answer(fault.status, {"message": messages.get(fault.status, "error")}, headers)
+
+
+def _multipart_fields(content_type: str, raw: bytes) -> dict[str, Any]:
+    """Form fields of a multipart/form-data body; a file field becomes (filename, bytes)."""
+    message = email.message_from_bytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw, policy=email.policy.HTTP
+    )
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts() if message.is_multipart() else ():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        fields[name] = (filename, data) if filename is not None else data.decode("utf-8", "replace")
+    return fields
+
+
+def _upload_file(request: _Request) -> _Answer:
+    """POST /projects/:id/uploads: store the file, answer as GitLab does (doc/api/project_markdown_uploads.md)."""
+    field = request.body.get("file")
+    if not isinstance(field, tuple):
+        raise ApiError(400, "400 Bad request - file is missing")
+    filename, data = field
+    upload = request.state.add_upload(str(filename), bytes(data))
+    image = str(filename).lower().endswith((".png", ".jpg", ".jpeg", ".gif", ".webp"))
+    link = f"{'!' if image else ''}[{upload.alt}]({upload.url})"
+    return _Answer(
+        201,
+        {
+            "id": upload.id,
+            "alt": upload.alt,
+            "url": upload.url,
+            "full_path": f"/-/project/{request.state.project_id}{upload.url}",
+            "markdown": link,
+        },
+    )
 
 
 # ---------------------------------------------------------------------------- routes
@@ -789,4 +831,5 @@ _ROUTES: list[tuple[tuple[str, ...], str, _Route]] = [
     (("projects", "*", "labels"), "GET", _list_labels),
     (("projects", "*", "labels"), "POST", _create_label),
     (("projects", "*", "events"), "GET", _list_events),
+    (("projects", "*", "uploads"), "POST", _upload_file),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
@@ -91,6 +92,16 @@ class ApiError(Exception):
         self.message = message
 
 
+@dataclass
+class Upload:
+    """A file uploaded to the project (``POST /projects/:id/uploads``)."""
+
+    id: int
+    alt: str
+    url: str
+    data: bytes
+
+
 class ProjectState:
     """One GitLab project (``security/cvd``, id 1) with its issues, and what GitLab did on its own."""
 
@@ -112,10 +123,23 @@ class ProjectState:
         self.events: list[ResourceEvent] = []
         self.labels: dict[str, dict[str, Any]] = {}
         self.side_effects: list[str] = []
+        # Uploaded files live only in memory; the --state file keeps issues, not uploads.
+        self.uploads: list[Upload] = []
         self._next_id = 1
         self._last_tick = datetime.min.replace(tzinfo=UTC)
         if state_file is not None and state_file.exists():
             self._load(state_file)
+
+    def add_upload(self, filename: str, data: bytes) -> Upload:
+        """Keep an uploaded file under a random secret, as GitLab's upload URLs have one."""
+        secret = secrets.token_hex(16)
+        # GitLab's uploader (CarrierWave) keeps word characters, dot, dash and plus only.
+        name = re.sub(r"[^\w.\-+]", "_", filename.rsplit("/", 1)[-1]) or "file"
+        upload = Upload(
+            len(self.uploads) + 1, name.rsplit(".", 1)[0], f"/uploads/{secret}/{name}", data
+        )
+        self.uploads.append(upload)
+        return upload
 
     # ------------------------------------------------------------------ time and ids
 
