@@ -337,10 +337,10 @@ def _summary_line(summary: PassSummary) -> str:
 def _report(summaries: list[PassSummary], as_json: bool, deferred_keys: set[str]) -> int:
     """Print problems and summaries; the exit code is 3 when anything was quarantined or deferred."""
     if as_json:
+        # One line per pass (JSON Lines), so `run --every --json` feeds a log shipper directly.
         click.echo(
             json.dumps(
                 {s.step: {"counts": s.counts, "problems": s.problems} for s in summaries},
-                indent=2,
                 sort_keys=True,
             )
         )
@@ -582,7 +582,8 @@ def run(config_path: Path | None, every: str | None, as_json: bool) -> None:
     """One pass of the scheduled job: ingest every mailbox, sync the tracker, deliver mail.
 
     With --every, repeat until SIGTERM or Ctrl-C, which finish the current step and exit 0.
-    Exit 3 when something was quarantined, deferred or skipped.
+    Exit 3 when something was quarantined, deferred or skipped. --json prints one JSON object
+    per pass on one line.
     """
     import signal
     import threading
