@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tracker_bridge.testing.keys import remove_gnupghome
 from tracker_bridge.testing.researcher_mail import read_as_researcher
 
 
 @pytest.fixture(scope="module", params=["gitlab", "jira"])
-def demo_run(request: pytest.FixtureRequest) -> tuple[str, Path, dict[str, object]]:
+def demo_run(request: pytest.FixtureRequest) -> Iterator[tuple[str, Path, dict[str, object]]]:
     """Run the demo once per tracker through the installed command line."""
     directory = Path(tempfile.mkdtemp(prefix="tbe2e", dir="/tmp"))
     completed = subprocess.run(
@@ -35,7 +38,10 @@ def demo_run(request: pytest.FixtureRequest) -> tuple[str, Path, dict[str, objec
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
-    return request.param, directory, summary
+    yield request.param, directory, summary
+    for home in (directory / "gnupg", *(directory / "researchers").iterdir()):
+        remove_gnupghome(str(home.resolve()))
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_demo_finishes_within_a_minute(demo_run: tuple[str, Path, dict[str, object]]) -> None:

@@ -70,4 +70,4 @@ def test_run_every_stops_on_sigterm_with_exit_0() -> None:
         assert len(passes) >= 2
         assert {"ingest", "sync", "notify"} <= set(passes[0])
     finally:
-        installation.stop()
+        installation.stop(remove=True)

@@ -752,7 +752,32 @@ def _thread_ids(message: Message) -> tuple[str, ...]:
         for found in _MSGID.findall(_header_text(message, name)):
             if found not in ids:
                 ids.append(found)
+    for found in _returned_message_ids(message):
+        if found not in ids:
+            ids.append(found)
     return tuple(ids)
+
+
+def _returned_message_ids(message: Message) -> list[str]:
+    """The Message-ID of the mail a bounce returns (RFC 3464 DSN, RFC 3462 multipart/report).
+
+    MTAs answer the envelope sender without In-Reply-To; the only link to the mail that
+    bounced is the copy of its headers (text/rfc822-headers) or of itself (message/rfc822).
+    """
+    if message.get_content_type() != "multipart/report":
+        return []
+    found: list[str] = []
+    for part in _children(message):
+        ctype = part.get_content_type()
+        returned: Message | None = None
+        if ctype in ("text/rfc822-headers", "message/rfc822-headers"):
+            returned = _parse_headers_only(_payload_bytes(part))
+        elif ctype == "message/rfc822":
+            inner = _children(part)
+            returned = inner[0] if inner else None
+        if returned is not None:
+            found += _MSGID.findall(_header_text(returned, "Message-ID"))[:1]
+    return found
 
 
 def _recipients(message: Message) -> tuple[str, ...]:

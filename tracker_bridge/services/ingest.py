@@ -16,7 +16,7 @@ from datetime import datetime
 from tracker_bridge.domain.deadlines import DeadlineKind
 from tracker_bridge.domain.report import REPORT_ID_SEARCH, Report, State
 from tracker_bridge.domain.researcher import Language, Researcher
-from tracker_bridge.errors import FatalError, RetriableError
+from tracker_bridge.errors import FatalError, RetriableError, SkippableError
 from tracker_bridge.ports import (
     AuditEntry,
     Clock,
@@ -75,8 +75,14 @@ class Ingest:
         for source in sources:
             for item in source.fetch():
                 outcome = self.ingest(item, summary)
-                source.settle(item, outcome.verdict)
                 outcomes.append(outcome)
+                try:
+                    source.settle(item, outcome.verdict)
+                except SkippableError as err:
+                    # The outcome is committed; the copy stays where it is and the next pass
+                    # reads it again as already seen. One stuck message never stops the others.
+                    summary.bump("settle_deferred")
+                    summary.problems.append(f"{item.source} {item.handle}: not moved yet: {err}")
         self.open_pending_issues(summary)
         return outcomes
 

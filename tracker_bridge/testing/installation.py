@@ -23,6 +23,8 @@ from tracker_bridge.testing.keys import (
     generate_key,
     import_key,
     make_gnupghome,
+    remove_gnupghome,
+    stop_agent,
 )
 from tracker_bridge.testing.mail_shapes import MailShapes
 from tracker_bridge.testing.smtp import MailCatcher
@@ -71,10 +73,21 @@ class Installation:
         temporary.rename(final)
         return final
 
-    def stop(self) -> None:
-        """Stop the sandbox and the SMTP server."""
+    def stop(self, *, remove: bool = False) -> None:
+        """Stop the sandbox, the SMTP server and the gpg-agents; ``remove`` deletes everything.
+
+        The demo keeps its files for the user to look at; tests remove theirs.
+        """
         self.sandbox.stop()
         self.smtp.stop()
+        homes = [self.bridge.gnupghome, *(key.gnupghome for key in self.researchers.values())]
+        for home in homes:
+            if remove:
+                remove_gnupghome(home)
+            else:
+                stop_agent(home)
+        if remove:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def start_sandbox(kind: str, directory: Path) -> TrackerSandbox:

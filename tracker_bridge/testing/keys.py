@@ -53,14 +53,19 @@ def make_gnupghome(prefix: str = "tbg") -> str:
     return home
 
 
-def remove_gnupghome(gnupghome: str) -> None:
-    """Stop the home's gpg-agent (if any) and delete the directory."""
+def stop_agent(gnupghome: str) -> None:
+    """Stop the home's gpg-agent, if one runs (the next gpg call starts it again)."""
     subprocess.run(
         ["gpgconf", "--homedir", gnupghome, "--kill", "all"],
         capture_output=True,
         check=False,
         timeout=_GPG_TIMEOUT_SECONDS,
     )
+
+
+def remove_gnupghome(gnupghome: str) -> None:
+    """Stop the home's gpg-agent (if any) and delete the directory."""
+    stop_agent(gnupghome)
     shutil.rmtree(gnupghome, ignore_errors=True)
 
 

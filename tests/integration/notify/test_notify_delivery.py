@@ -27,7 +27,7 @@ def installation() -> Iterator[Installation]:
     shape = running.shapes(JAN).thunderbird("XSS in zoekfunctie", "De parameter q is lek.")
     running.deliver(b"Content-Language: nl\r\n" + shape.raw)
     yield running
-    running.stop()
+    running.stop(remove=True)
 
 
 def _bridge(installation: Installation, clock: FakeClock) -> Bridge:
