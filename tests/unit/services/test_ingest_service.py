@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 from tests.unit.services.conftest import World
 from tracker_bridge.domain.report import State
-from tracker_bridge.ports import OutboxStatus, SignatureCheck, SignatureStatus, Verdict
+from tracker_bridge.errors import SkippableError
+from tracker_bridge.ports import (
+    MailboxItem,
+    OutboxStatus,
+    SignatureCheck,
+    SignatureStatus,
+    Verdict,
+)
 from tracker_bridge.testing.fakes import inbound
 
 
@@ -159,3 +167,33 @@ def test_key_from_the_reader_is_learned_but_never_swapped(world: World) -> None:
     assert researcher is not None
     assert researcher.fingerprint == "C" * 40
     assert any(e.kind == "different_key_offered" for e in events)
+
+
+class StuckSource:
+    """A mailbox whose first message cannot be moved (e.g. it vanished from the server)."""
+
+    name = "stuck"
+
+    def __init__(self, items: list[MailboxItem]) -> None:
+        self.items = items
+        self.settled: list[str] = []
+
+    def fetch(self) -> Iterator[MailboxItem]:
+        yield from self.items
+
+    def settle(self, item: MailboxItem, verdict: Verdict) -> None:
+        if item is self.items[0]:
+            raise SkippableError(f"message {item.handle} no longer in INBOX")
+        self.settled.append(item.handle)
+
+
+def test_a_message_that_cannot_be_moved_does_not_stop_the_others(world: World) -> None:
+    """A settle failure is reported; the other messages are still ingested and moved."""
+    first = world.reader.add(inbound(message_id="<a@example.org>"))
+    second = world.reader.add(inbound(message_id="<b@example.org>"))
+    source = StuckSource([first, second])
+    summary = world.summary()
+    outcomes = world.ingest.run([source], summary)
+    assert [o.report_id for o in outcomes] == ["CVD-2026-0001", "CVD-2026-0002"]
+    assert source.settled == ["<b@example.org>"]
+    assert summary.counts.get("settle_deferred") == 1
