@@ -451,31 +451,20 @@ class GnuPG:
 
     def sign_detached(self, data: bytes) -> bytes:
         """An armoured detached signature by the bridge key."""
-        with self._lock:
-            result = self._gpg.sign_file(
-                io.BytesIO(data),
-                keyid=self._bridge_fingerprint,
-                passphrase=self._passphrase,
-                detach=True,
-                binary=False,
-            )
-        status = GpgStatus.parse(str(result.stderr or ""))
-        if not status.has("SIG_CREATED") or not result.data:
-            raise FatalError(
-                f"bridge key {self._bridge_fingerprint} could not sign "
-                "(missing secret key or wrong passphrase)"
-            )
-        return bytes(result.data)
+        return self._sign(data, detach=True)
 
     def clearsign(self, data: bytes) -> bytes:
         """``data`` in an OpenPGP cleartext signature by the bridge key (e.g. security.txt)."""
+        return self._sign(data, clearsign=True)
+
+    def _sign(self, data: bytes, *, detach: bool = False, clearsign: bool = False) -> bytes:
         with self._lock:
             result = self._gpg.sign_file(
                 io.BytesIO(data),
                 keyid=self._bridge_fingerprint,
                 passphrase=self._passphrase,
-                clearsign=True,
-                detach=False,
+                clearsign=clearsign,
+                detach=detach,
                 binary=False,
             )
         status = GpgStatus.parse(str(result.stderr or ""))

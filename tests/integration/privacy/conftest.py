@@ -15,11 +15,9 @@ from tests.integration.store.conftest import (  # noqa: F401 - fixtures re-expor
     postgres_url,
     sqlite_url,
 )
-from tracker_bridge.calendars import working_calendar
+from tracker_bridge.app import build_program
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.ports import MailboxArchive, PassSummary
-from tracker_bridge.scoring import severity_from_vector
-from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.services.notify import Notify
 from tracker_bridge.services.privacy import AuditedTracker, Privacy, RetentionPolicy
@@ -63,17 +61,7 @@ class World:
 def build_world(name: str, store: MemoryStore | Store, clock: FakeClock) -> World:
     """Services over ``store`` with the fake tracker wrapped in the audit decorator."""
     mappings = load_mappings(MAPPINGS, "fake")
-    program = Program(
-        name="default",
-        organisation="Example Organisation",
-        id_prefix="CVD",
-        contact="security@example.org",
-        policy=mappings.policy,
-        calendar=working_calendar("Europe/Amsterdam", "NL"),
-        labels=mappings.labels,
-        states=mappings.states,
-        score_vector=severity_from_vector,
-    )
+    program = build_program(mappings)
     fake = FakeTracker(now=clock.now)
     tracker = AuditedTracker(fake, store.unit_of_work, clock)
     reader = FakeReader()

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tracker_bridge.calendars import working_calendar
+from tracker_bridge.app import build_program
 from tracker_bridge.errors import TrackerUnavailable
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.ports import AuditEntry, IssueUpdate, PassSummary, Verdict
-from tracker_bridge.scoring import severity_from_vector
-from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.services.notify import Notify
 from tracker_bridge.services.privacy import AuditedTracker, message_reference
@@ -40,17 +38,7 @@ class Pass:
     def __init__(self) -> None:
         self.clock = FakeClock(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
         mappings = load_mappings(MAPPINGS, "fake")
-        program = Program(
-            name="default",
-            organisation="Example Organisation",
-            id_prefix="CVD",
-            contact="security@example.org",
-            policy=mappings.policy,
-            calendar=working_calendar("Europe/Amsterdam", "NL"),
-            labels=mappings.labels,
-            states=mappings.states,
-            score_vector=severity_from_vector,
-        )
+        program = build_program(mappings)
         self.store = MemoryStore(self.clock)
         self.fake = FakeTracker(now=self.clock.now)
         self.tracker = AuditedTracker(self.fake, self.store.unit_of_work, self.clock)

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tracker_bridge.calendars import working_calendar
+from tracker_bridge.app import build_program
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.ports import PassSummary
-from tracker_bridge.scoring import severity_from_vector
-from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.services.notify import Notify
 from tracker_bridge.services.sync import Sync
@@ -60,17 +58,7 @@ def world() -> World:
     """A fresh world on Monday 2 November 2026, 09:00 UTC."""
     clock = FakeClock(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
     mappings = load_mappings(MAPPINGS, "fake")
-    program = Program(
-        name="default",
-        organisation="Example Organisation",
-        id_prefix="CVD",
-        contact="security@example.org",
-        policy=mappings.policy,
-        calendar=working_calendar("Europe/Amsterdam", "NL"),
-        labels=mappings.labels,
-        states=mappings.states,
-        score_vector=severity_from_vector,
-    )
+    program = build_program(mappings)
     store = MemoryStore()
     tracker = FakeTracker(now=clock.now)
     reader = FakeReader()
