@@ -228,8 +228,9 @@ def initialise(directory: Path, choices: InitChoices) -> list[str]:
     steps.append(f"Put the tracker token in {secrets_dir / token_name} (mode 600).")
     if choices.tracker == "gitlab":
         steps.append(
-            "In GitLab, create the labels severity::*, cvd::* and sla::* from mappings/gitlab.toml "
-            "(the bridge creates missing ones on first use if the token may)."
+            "In GitLab, give the bridge's token the Reporter role or higher on the project (it must "
+            "set issues confidential); GitLab creates the severity::*, cvd::* and sla::* labels from "
+            "mappings/gitlab.toml the first time the bridge sets them."
         )
     else:
         steps.append(
