@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from tracker_bridge.domain.deadlines import DeadlineKind
@@ -53,6 +53,7 @@ class IngestOutcome:
     reason: str
     report_id: str | None = None
     already_seen: bool = False
+    note_pending: bool = False
 
 
 @dataclass
@@ -76,6 +77,10 @@ class Ingest:
             for item in source.fetch():
                 outcome = self.ingest(item, summary)
                 outcomes.append(outcome)
+                if outcome.note_pending:
+                    # A reply whose note the tracker did not take yet stays in the inbox: the
+                    # next pass reads it again as already seen and retries only the note.
+                    continue
                 try:
                     source.settle(item, outcome.verdict)
                 except SkippableError as err:
@@ -94,16 +99,29 @@ class Ingest:
         now = self.clock.now()
         with self.unit_of_work() as uow:
             stored = uow.messages.seen(inbound.message_id, inbound.digest)
-            if stored is not None:
-                summary.bump("already_seen")
-                return IngestOutcome(
-                    item.source,
-                    inbound.message_id,
-                    stored.verdict,
-                    stored.reason,
-                    stored.report_id,
-                    already_seen=True,
-                )
+            unnoted = (
+                stored is not None
+                and stored.verdict is Verdict.REPLY
+                and stored.report_id is not None
+                and f"reply_noted:{inbound.message_id}"
+                not in {e.dedupe_key for e in uow.reports.events(stored.report_id)}
+            )
+        if stored is not None:
+            summary.bump("already_seen")
+            pending = False
+            if unnoted and stored.report_id is not None:
+                # Stored before a crash or a tracker outage, but its note never reached the issue.
+                pending = not self._note_reply(stored.report_id, inbound, summary)
+            return IngestOutcome(
+                item.source,
+                inbound.message_id,
+                stored.verdict,
+                stored.reason,
+                stored.report_id,
+                already_seen=True,
+                note_pending=pending,
+            )
+        with self.unit_of_work() as uow:
             outcome = self._decide(uow, item, inbound, now)
             uow.audit.record(
                 AuditEntry(
@@ -119,8 +137,12 @@ class Ingest:
         summary.bump(outcome.verdict.value)
         if outcome.verdict is Verdict.REPORT and outcome.report_id is not None:
             self._open_issue(outcome.report_id, summary)
-        elif outcome.verdict is Verdict.REPLY and outcome.report_id is not None:
-            self._note_reply(outcome.report_id, inbound, summary)
+        elif (
+            outcome.verdict is Verdict.REPLY
+            and outcome.report_id is not None
+            and not self._note_reply(outcome.report_id, inbound, summary)
+        ):
+            return replace(outcome, note_pending=True)
         return outcome
 
     def _decide(
@@ -390,16 +412,16 @@ class Ingest:
             unencrypted_parts=content.unencrypted_parts,
         )
 
-    def _note_reply(self, report_id: str, inbound: InboundMessage, summary: PassSummary) -> None:
-        """Add a researcher's reply to the issue as an internal note, neutralised by the plugin."""
+    def _note_reply(self, report_id: str, inbound: InboundMessage, summary: PassSummary) -> bool:
+        """Add a researcher's reply to the issue as an internal note; False when deferred."""
         if self.tracker is None or self._tracker_stopped is not None:
             summary.bump("note_deferred")
-            return
+            return False
         with self.unit_of_work() as uow:
             ref = uow.links.get(report_id)
         if ref is None:
             summary.bump("note_deferred")
-            return
+            return False
         what = (
             "An automatic reply or bounce" if inbound.auto_submitted else "The researcher replied"
         )
@@ -413,7 +435,7 @@ class Ingest:
         except RetriableError as err:
             summary.bump("note_deferred")
             summary.problems.append(f"{report_id}: reply not added to the issue yet: {err}")
-            return
+            return False
         with self.unit_of_work() as uow:
             uow.reports.add_event(
                 ReportEvent(
@@ -425,6 +447,7 @@ class Ingest:
                 )
             )
             uow.commit()
+        return True
 
 
 def common_params(program: Program, report_id: str, researcher: Researcher) -> dict[str, str]:

@@ -108,20 +108,23 @@ class Sync:
         signpost = self.clock.now()
         with self.unit_of_work() as uow:
             since = uow.bookmarks.get(self.bookmark_name)
+        newest: datetime | None = None
         for snapshot in self.tracker.changes_since(since):
             summary.bump("changes_read")
             with self.unit_of_work() as uow:
                 self._apply(uow, snapshot, summary)
-                bookmark = min(snapshot.updated_at, signpost)
-                current = uow.bookmarks.get(self.bookmark_name)
-                if current is None or bookmark > current:
-                    uow.bookmarks.set(self.bookmark_name, bookmark)
                 uow.commit()
+            moment = min(snapshot.updated_at, signpost)
+            newest = moment if newest is None or moment > newest else newest
         with self.unit_of_work() as uow:
-            # Nothing changed since the bookmark: the next pass may start at this pass's start.
+            # The bookmark moves only once the whole batch is applied: a snapshot's comments are
+            # listed from the bookmark on, so moving it per issue and crashing mid-batch would
+            # skip the comments of issues updated later but commented earlier. Re-reading the
+            # batch after a crash is harmless: every effect compares and dedupes.
             current = uow.bookmarks.get(self.bookmark_name)
-            if current is None:
-                uow.bookmarks.set(self.bookmark_name, signpost)
+            target = newest if newest is not None else (signpost if current is None else None)
+            if target is not None and (current is None or target > current):
+                uow.bookmarks.set(self.bookmark_name, target)
                 uow.commit()
 
     def _apply(self, uow: UnitOfWork, snapshot: IssueSnapshot, summary: PassSummary) -> None:
@@ -149,9 +152,14 @@ class Sync:
         uow.reports.save(report)
         if researcher is None:
             return
+        carried_before = (
+            {e.detail for e in uow.reports.events(report_id) if e.kind == "note_carried"}
+            if to_researcher
+            else set()
+        )
         for note in to_researcher:
-            if note is carried:
-                continue  # already carried by the state-change mail
+            if note is carried or note.note_id in carried_before:
+                continue  # carried by a state-change mail (this pass, or one before a re-read)
             params = common_params(self.program, report_id, researcher) | {
                 "team_message": self._message(note),
                 "state": report.state.value,
@@ -231,7 +239,13 @@ class Sync:
             return rules.closed
         if not closed and report.state is State.RESOLVED:
             return State.IN_REMEDIATION  # reopened after the fix: the fix did not hold
-        if not closed and report.state.is_closure:
+        if (
+            not closed
+            and report.state.is_closure
+            and labels.state(report.state) not in snapshot.labels
+        ):
+            # Only a reopened issue reopens; an open issue still labelled with the closure is
+            # where the team put it (a closure by label alone, without closing the issue).
             return rules.reopened
         return None
 
@@ -280,6 +294,17 @@ class Sync:
         if target not in MAILED_STATES or researcher is None:
             return False, None
         carried = to_researcher[-1] if to_researcher and target in CARRIES_TEAM_MESSAGE else None
+        if carried is not None:
+            # Remembered so a re-read of this change (after a crash) does not mail it on its own.
+            uow.reports.add_event(
+                ReportEvent(
+                    report_id,
+                    now,
+                    "note_carried",
+                    carried.note_id,
+                    dedupe_key=f"carried:{report_id}:{carried.note_id}",
+                )
+            )
         params = common_params(self.program, report_id, researcher) | {
             "state": target.value,
             "severity": report.severity.value,
@@ -342,6 +367,15 @@ class Sync:
         """Tell an assessed researcher the new expected fix date (not before triage, not after)."""
         assessed = report.state not in (State.RECEIVED, State.ACKNOWLEDGED, State.TRIAGING)
         if snapshot.due_date is None or not assessed or report.state.is_closed:
+            return
+        fix = self.program.deadline(report, DeadlineKind.FIX, now)
+        if (
+            previous is None
+            and fix is not None
+            and snapshot.due_date == self.program.last_day(fix.due)
+        ):
+            # The policy's date the bridge wrote itself, read back before its own commit landed
+            # (a crash or a lost commit after update_issue): the triaged mail already named it.
             return
         report_id = str(report.report_id)
         params = common_params(self.program, report_id, researcher) | {
