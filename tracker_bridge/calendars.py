@@ -21,15 +21,20 @@ def working_calendar(
     except (ZoneInfoNotFoundError, ValueError) as err:
         raise ConfigurationError(f"unknown time zone {timezone!r}") from err
     try:
-        table = holidays.country_holidays(country, subdiv=subdivision)
+        holidays.country_holidays(country, subdiv=subdivision)
     except NotImplementedError as err:
         raise ConfigurationError(
             f"the holidays package has no calendar for country {country!r}"
             + (f" subdivision {subdivision!r}" if subdivision else "")
         ) from err
 
-    @lru_cache(maxsize=4096)
+    # One small set per year: membership is a hash lookup, and memory does not grow with the
+    # number of distinct days asked about (a per-day cache did, with many reports).
+    @lru_cache(maxsize=32)
+    def holidays_in(year: int) -> frozenset[date]:
+        return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year))
+
     def is_holiday(day: date) -> bool:
-        return day in table
+        return day in holidays_in(day.year)
 
     return WorkingCalendar(tz=tz, is_holiday=is_holiday)

@@ -506,6 +506,14 @@ class ReportRepository(Protocol):
         """Every report not closed, oldest first."""
         ...
 
+    def open_reports_page(self, after: str | None, limit: int) -> list[Report]:
+        """Up to ``limit`` open reports whose id sorts after ``after``, in id order.
+
+        Keyset paging: a pass walks every open report in pages, so memory stays the size of a
+        page however many reports are tracked.
+        """
+        ...
+
     def reports_in(self, states: frozenset[State]) -> Iterator[Report]:
         """Every report in one of ``states``, oldest first (credits, retention)."""
         ...
@@ -568,6 +576,10 @@ class TrackerLinkRepository(Protocol):
 
     def labels(self, report_id: str) -> frozenset[str]:
         """The labels the bridge last saw or wrote on the issue."""
+        ...
+
+    def links_of(self, report_ids: Sequence[str]) -> dict[str, tuple[IssueRef, frozenset[str]]]:
+        """Issue and last known labels of each linked report among ``report_ids`` (one query)."""
         ...
 
     def set_labels(self, report_id: str, labels: frozenset[str]) -> None:

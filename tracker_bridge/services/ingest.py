@@ -66,6 +66,8 @@ class Ingest:
     openpgp: OpenPGP
     clock: Clock
     tracker: Tracker | None = None
+    # Open reports are walked in pages of this many when looking for issues still to open.
+    page_size: int = 500
     _tracker_stopped: str | None = field(default=None, init=False)
 
     # -- whole sources
@@ -316,14 +318,20 @@ class Ingest:
 
     def open_pending_issues(self, summary: PassSummary) -> None:
         """Open issues for reports that have none yet (a crash or an outage left them behind)."""
-        with self.unit_of_work() as uow:
-            pending = [
-                str(report.report_id)
-                for report in uow.reports.open_reports()
-                if uow.links.get(str(report.report_id)) is None
-            ]
-        for report_id in pending:
-            self._open_issue(report_id, summary)
+        after: str | None = None
+        while True:
+            with self.unit_of_work() as uow:
+                page = [
+                    str(report.report_id)
+                    for report in uow.reports.open_reports_page(after, self.page_size)
+                ]
+                linked = uow.links.links_of(page)
+            for report_id in page:
+                if report_id not in linked:
+                    self._open_issue(report_id, summary)
+            if len(page) < self.page_size:
+                return
+            after = page[-1]
 
     def _open_issue(self, report_id: str, summary: PassSummary) -> None:
         if self.tracker is None or self._tracker_stopped is not None:

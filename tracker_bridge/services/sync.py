@@ -93,6 +93,8 @@ class Sync:
     tracker: Tracker
     clock: Clock
     bookmark_name: str
+    # Open reports are walked in pages of this many: memory follows the page, not the total.
+    page_size: int = 500
     _moved: set[str] = field(default_factory=set, init=False)
 
     def run(self, summary: PassSummary) -> None:
@@ -403,68 +405,88 @@ class Sync:
     # -- deadlines
 
     def refresh_deadlines(self, summary: PassSummary) -> None:
-        """Recompute every open report's deadline label; write only where something changed."""
-        now = self.clock.now()
-        with self.unit_of_work() as uow:
-            work = []
-            # Open reports, plus any this pass moved (a report that just closed still needs
-            # its closing state label, or a stale label would later read as a team move).
-            reports = {str(r.report_id): r for r in uow.reports.open_reports()}
-            for report_id in self._moved - reports.keys():
-                moved = uow.reports.get(report_id)
-                if moved is not None:
-                    reports[report_id] = moved
-            self._moved.clear()
-            for report_id, report in reports.items():
-                ref = uow.links.get(report_id)
-                if ref is not None:
-                    work.append(
-                        (report, ref, uow.links.labels(report_id), uow.reports.events(report_id))
-                    )
-        for report, ref, current, events in work:
-            report_id = str(report.report_id)
-            status = self.program.deadline_status(report, now)
-            desired = self.program.labels.for_report(report.severity, report.state, status)
-            add, remove = self.program.labels.exclusive_update(current, desired)
-            fix = self.program.deadline(report, DeadlineKind.FIX, now)
-            set_due = report.expected_fix_date is None and fix is not None and report.state.is_open
-            if add or remove or set_due:
-                due = self.program.last_day(fix.due) if (set_due and fix) else None
-                self.tracker.update_issue(
-                    ref,
-                    IssueUpdate(
-                        add_labels=add, remove_labels=remove, set_due_date=set_due, due_date=due
-                    ),
-                )
-                with self.unit_of_work() as uow:
-                    uow.links.set_labels(report_id, (current - remove) | add)
-                    if due is not None:
-                        stored = uow.reports.get(report_id)
-                        if stored is not None and stored.expected_fix_date is None:
-                            # The policy's fix date is the expected one until the team says otherwise.
-                            stored.expected_fix_date = self._start_of(due)
-                            uow.reports.save(stored)
-                    uow.commit()
-                summary.bump("labels_updated")
-            self._note_overdue(report, ref, events, now, summary)
+        """Recompute every open report's deadline label, a page at a time; write only changes.
 
-    def _note_overdue(
+        Reports this pass moved are refreshed too (a report that just closed still needs its
+        closing state label, or a stale label would later read as a team move).
+        """
+        now = self.clock.now()
+        moved, self._moved = self._moved, set()
+        after: str | None = None
+        while True:
+            with self.unit_of_work() as uow:
+                page = uow.reports.open_reports_page(after, self.page_size)
+                extra = (
+                    []
+                    if after is not None
+                    else [
+                        report
+                        for report_id in sorted(moved)
+                        if (report := uow.reports.get(report_id)) is not None
+                        and report.state.is_closed
+                    ]
+                )
+                batch = page + extra
+                links = uow.links.links_of([str(r.report_id) for r in batch])
+            for report in batch:
+                link = links.get(str(report.report_id))
+                if link is not None:
+                    self._refresh_one(report, *link, now, summary)
+            if len(page) < self.page_size:
+                return
+            after = str(page[-1].report_id)
+
+    def _refresh_one(
         self,
         report: Report,
         ref: IssueRef,
-        events: list[ReportEvent],
+        current: frozenset[str],
         now: datetime,
         summary: PassSummary,
     ) -> None:
         report_id = str(report.report_id)
-        noted = {e.dedupe_key for e in events}
-        for deadline in self.program.deadlines(report, now):
-            if deadline.kind not in _OVERDUE_NOTED:
-                continue
-            if deadline.status(now, self.program.calendar, self.program.policy) is not (
-                DeadlineStatus.OVERDUE
-            ):
-                continue
+        status = self.program.deadline_status(report, now)
+        desired = self.program.labels.for_report(report.severity, report.state, status)
+        add, remove = self.program.labels.exclusive_update(current, desired)
+        fix = self.program.deadline(report, DeadlineKind.FIX, now)
+        set_due = report.expected_fix_date is None and fix is not None and report.state.is_open
+        if add or remove or set_due:
+            due = self.program.last_day(fix.due) if (set_due and fix) else None
+            self.tracker.update_issue(
+                ref,
+                IssueUpdate(
+                    add_labels=add, remove_labels=remove, set_due_date=set_due, due_date=due
+                ),
+            )
+            with self.unit_of_work() as uow:
+                uow.links.set_labels(report_id, (current - remove) | add)
+                if due is not None:
+                    stored = uow.reports.get(report_id)
+                    if stored is not None and stored.expected_fix_date is None:
+                        # The policy's fix date is the expected one until the team says otherwise.
+                        stored.expected_fix_date = self._start_of(due)
+                        uow.reports.save(stored)
+                uow.commit()
+            summary.bump("labels_updated")
+        self._note_overdue(report, ref, now, summary)
+
+    def _note_overdue(
+        self, report: Report, ref: IssueRef, now: datetime, summary: PassSummary
+    ) -> None:
+        report_id = str(report.report_id)
+        overdue = [
+            deadline
+            for deadline in self.program.deadlines(report, now)
+            if deadline.kind in _OVERDUE_NOTED
+            and deadline.status(now, self.program.calendar, self.program.policy)
+            is DeadlineStatus.OVERDUE
+        ]
+        if not overdue:
+            return
+        # Events are read only for the few reports with a missed deadline, not for every report.
+        with self.unit_of_work() as uow:
+            noted = {e.dedupe_key for e in uow.reports.events(report_id)}
+        for deadline in overdue:
             key = f"overdue:{report_id}:{deadline.kind.value}"
             if key in noted:
                 continue
@@ -486,33 +508,44 @@ class Sync:
     def queue_progress_updates(self, summary: PassSummary) -> None:
         """Queue a progress update for every open report that would otherwise go silent."""
         now = self.clock.now()
-        with self.unit_of_work() as uow:
-            for report in uow.reports.open_reports():
-                deadline = self.program.deadline(report, DeadlineKind.PROGRESS_UPDATE, now)
-                if deadline is None or report.state in (State.RECEIVED,):
-                    continue
-                status = deadline.status(now, self.program.calendar, self.program.policy)
-                if status not in (DeadlineStatus.DUE_SOON, DeadlineStatus.OVERDUE):
-                    continue
-                report_id = str(report.report_id)
-                researcher = uow.reports.researcher_of(report_id)
-                if researcher is None:
-                    continue
-                params = common_params(self.program, report_id, researcher) | {
-                    "state": report.state.value,
-                    "expected_fix_date": self._fix_date(report),
-                }
-                if uow.outbox.add(
-                    new_outbox_item(
-                        self.program,
-                        report_id,
-                        researcher,
-                        NotificationKind.PROGRESS_UPDATE,
-                        "progress_update",
-                        params,
-                        dedupe_key=f"progress:{report_id}:{deadline.start.isoformat()}",
-                        now=now,
-                    )
-                ):
-                    summary.bump("progress_queued")
-            uow.commit()
+        after: str | None = None
+        while True:
+            with self.unit_of_work() as uow:
+                page = uow.reports.open_reports_page(after, self.page_size)
+                for report in page:
+                    self._queue_progress(uow, report, now, summary)
+                uow.commit()
+            if len(page) < self.page_size:
+                return
+            after = str(page[-1].report_id)
+
+    def _queue_progress(
+        self, uow: UnitOfWork, report: Report, now: datetime, summary: PassSummary
+    ) -> None:
+        deadline = self.program.deadline(report, DeadlineKind.PROGRESS_UPDATE, now)
+        if deadline is None or report.state is State.RECEIVED:
+            return
+        status = deadline.status(now, self.program.calendar, self.program.policy)
+        if status not in (DeadlineStatus.DUE_SOON, DeadlineStatus.OVERDUE):
+            return
+        report_id = str(report.report_id)
+        researcher = uow.reports.researcher_of(report_id)
+        if researcher is None:
+            return
+        params = common_params(self.program, report_id, researcher) | {
+            "state": report.state.value,
+            "expected_fix_date": self._fix_date(report),
+        }
+        if uow.outbox.add(
+            new_outbox_item(
+                self.program,
+                report_id,
+                researcher,
+                NotificationKind.PROGRESS_UPDATE,
+                "progress_update",
+                params,
+                dedupe_key=f"progress:{report_id}:{deadline.start.isoformat()}",
+                now=now,
+            )
+        ):
+            summary.bump("progress_queued")

@@ -357,6 +357,19 @@ class SqlReportRepository:
         histories = self._histories([row["report_id"] for row in rows]) if rows else {}
         return iter([_report_from(row, histories.get(row["report_id"], [])) for row in rows])
 
+    def open_reports_page(self, after: str | None, limit: int) -> list[Report]:
+        """Up to ``limit`` open reports whose id sorts after ``after``, in id order."""
+        statement = select(t.reports).where(t.reports.c.state.not_in(sorted(CLOSED_STATES)))
+        if after is not None:
+            statement = statement.where(t.reports.c.report_id > after)
+        rows = list(
+            self._context.connection.execute(
+                statement.order_by(t.reports.c.report_id).limit(limit)
+            ).mappings()
+        )
+        histories = self._histories([row["report_id"] for row in rows]) if rows else {}
+        return [_report_from(row, histories.get(row["report_id"], [])) for row in rows]
+
     def reports_in(self, states: frozenset[State]) -> Iterator[Report]:
         """Every report in one of ``states``, oldest first."""
         statement = select(t.reports).where(t.reports.c.state.in_(sorted(s.value for s in states)))
@@ -583,6 +596,26 @@ class SqlTrackerLinkRepository:
             select(t.tracker_links.c.labels).where(t.tracker_links.c.report_id == report_id)
         ).scalar_one_or_none()
         return frozenset(found or ())
+
+    def links_of(self, report_ids: Sequence[str]) -> dict[str, tuple[IssueRef, frozenset[str]]]:
+        """Issue and last known labels of each linked report among ``report_ids``."""
+        if not report_ids:
+            return {}
+        links = t.tracker_links
+        rows = self._context.connection.execute(
+            select(
+                links.c.report_id,
+                links.c.tracker,
+                links.c.project,
+                links.c.key,
+                links.c.url,
+                links.c.labels,
+            ).where(links.c.report_id.in_(list(report_ids)))
+        )
+        return {
+            str(row[0]): (IssueRef(row[1], row[2], row[3], row[4]), frozenset(row[5] or ()))
+            for row in rows
+        }
 
     def set_labels(self, report_id: str, labels: frozenset[str]) -> None:
         """Remember the labels now on the issue.

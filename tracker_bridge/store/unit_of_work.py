@@ -70,7 +70,11 @@ class SqlUnitOfWork:
         if self._connection is not None:
             raise RuntimeError("a unit of work cannot be entered twice; ask the store for another")
         self._connection = self._engine.connect()
-        context = StoreContext(connection=self._connection, engine=self._engine, now=self._now)
+        # now=the clock's method, not ours: a bound method of the unit of work would make it and
+        # its repositories a reference cycle, left for the cyclic GC after every block.
+        context = StoreContext(
+            connection=self._connection, engine=self._engine, now=self._clock.now
+        )
         researchers = SqlResearcherRepository(context)
         self.researchers = researchers
         self.reports = SqlReportRepository(context, researchers)
@@ -107,9 +111,6 @@ class SqlUnitOfWork:
         connection = self._require_connection()
         if connection.in_transaction():
             connection.rollback()
-
-    def _now(self) -> datetime:
-        return self._clock.now()
 
     def _require_connection(self) -> Connection:
         if self._connection is None:

@@ -231,6 +231,17 @@ class _Reports:
         found.sort(key=lambda report: (report.received_at, str(report.report_id)))
         return iter(found)
 
+    def open_reports_page(self, after: str | None, limit: int) -> list[Report]:
+        found = sorted(
+            (
+                report
+                for report_id, report in self._uow.tables.reports.items()
+                if report.state.is_open and (after is None or report_id > after)
+            ),
+            key=lambda report: str(report.report_id),
+        )
+        return [copy.deepcopy(report) for report in found[:limit]]
+
     def reports_in(self, states: frozenset[State]) -> Iterator[Report]:
         found = [
             copy.deepcopy(report)
@@ -353,6 +364,10 @@ class _Links:
     def labels(self, report_id: str) -> frozenset[str]:
         found = self._uow.tables.links.get(report_id)
         return frozenset() if found is None else found.labels
+
+    def links_of(self, report_ids: Sequence[str]) -> dict[str, tuple[IssueRef, frozenset[str]]]:
+        links = self._uow.tables.links
+        return {rid: (links[rid].ref, links[rid].labels) for rid in report_ids if rid in links}
 
     def set_labels(self, report_id: str, labels: frozenset[str]) -> None:
         found = self._uow.tables.links.get(report_id)

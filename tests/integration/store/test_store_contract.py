@@ -237,6 +237,44 @@ def test_reports_in_lists_the_given_states_oldest_first(backend: Backend) -> Non
     assert received == ["CVD-2026-0001"]
 
 
+def test_open_reports_page_walks_every_open_report_once(backend: Backend) -> None:
+    """Keyset pages of two cover all open reports in id order, skip closed ones, end empty."""
+    for sequence in range(1, 6):
+        store_report(backend, f"CVD-2026-000{sequence}", at=T0 + timedelta(days=sequence))
+    with backend.store.unit_of_work() as uow:
+        spam = uow.reports.get("CVD-2026-0003")
+        assert spam is not None
+        spam.transition(State.SPAM, T0 + timedelta(days=9))
+        uow.reports.save(spam)
+        uow.commit()
+    pages: list[list[str]] = []
+    after: str | None = None
+    with backend.store.unit_of_work() as uow:
+        while True:
+            page = [str(r.report_id) for r in uow.reports.open_reports_page(after, 2)]
+            pages.append(page)
+            if len(page) < 2:
+                break
+            after = page[-1]
+    assert pages == [["CVD-2026-0001", "CVD-2026-0002"], ["CVD-2026-0004", "CVD-2026-0005"], []]
+
+
+def test_links_of_returns_issue_and_labels_for_linked_reports_only(backend: Backend) -> None:
+    """links_of answers in one call for many reports and leaves out unlinked ones."""
+    store_report(backend, "CVD-2026-0001")
+    store_report(backend, "CVD-2026-0002")
+    ref = IssueRef("gitlab", "security/cvd", "7", "https://gitlab.example/security/cvd/-/issues/7")
+    with backend.store.unit_of_work() as uow:
+        uow.links.link("CVD-2026-0001", ref)
+        uow.links.set_labels("CVD-2026-0001", frozenset({"cvd::triaged"}))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        found = uow.links.links_of(["CVD-2026-0001", "CVD-2026-0002", "CVD-2026-9999"])
+        nothing = uow.links.links_of([])
+    assert found == {"CVD-2026-0001": (ref, frozenset({"cvd::triaged"}))}
+    assert nothing == {}
+
+
 def test_events_with_the_same_dedupe_key_are_recorded_once(backend: Backend) -> None:
     """A keyed event read twice is stored once; unkeyed events are all kept, in order."""
     store_report(backend)

@@ -268,3 +268,21 @@ def test_team_severity_label_sets_severity_and_stale_one_does_not(world: World) 
     assert report is not None
     assert report.severity is Severity.CRITICAL
     assert "severity::critical" in world.tracker.issues[key].labels
+
+
+def test_deadline_labels_and_pending_issues_are_walked_in_pages(world: World) -> None:
+    """With a page of two, five reports all get their labels and issues: no report is skipped."""
+    world.sync.page_size = 2
+    world.ingest.page_size = 2
+    world.tracker.fail_calls = 5  # every issue waits for open_pending_issues
+    for number in range(5):
+        world.ingest.ingest(
+            world.reader.add(inbound(message_id=f"<p{number}@example.org>")), world.summary()
+        )
+    assert world.tracker.issues == {}
+    world.ingest.open_pending_issues(world.summary())
+    assert len(world.tracker.issues) == 5
+    world.clock.advance(days=10)
+    world.pass_sync()
+    overdue = [i for i in world.tracker.issues.values() if "sla::overdue" in i.labels]
+    assert len(overdue) == 5
