@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Column, RowMapping, Table, and_, delete, func, select, tuple_
+from sqlalchemy import Column, Table, and_, delete, func, select, tuple_
 
 from tracker_bridge.domain.researcher import CreditWish
 from tracker_bridge.ports import (
@@ -17,10 +17,13 @@ from tracker_bridge.ports import (
     OutboxStatus,
     ResearcherRecord,
     StoredMessage,
-    Verdict,
 )
 from tracker_bridge.store import tables as t
-from tracker_bridge.store.repositories import StoreContext, _researcher_from
+from tracker_bridge.store.repositories import (
+    StoreContext,
+    _researcher_from,
+    stored_message_from,
+)
 
 __all__ = [
     "REMOVED_EVENT_DETAIL",
@@ -100,19 +103,6 @@ class SqlAuditRepository:
 
 
 # ---------------------------------------------------------------------------- privacy
-
-
-def _stored(row: RowMapping) -> StoredMessage:
-    return StoredMessage(
-        message_id=row["message_id"],
-        digest=row["digest"],
-        received_at=row["received_at"],
-        verdict=Verdict(row["verdict"]),
-        reason=row["reason"],
-        encrypted_raw=bytes(row["encrypted_raw"]),
-        report_id=row["report_id"],
-        source=row["source"],
-    )
 
 
 class SqlPrivacyRepository:
@@ -198,7 +188,7 @@ class SqlPrivacyRepository:
             .where(and_(messages.c.report_id.is_(None), messages.c.received_at < received_before))
             .order_by(messages.c.received_at, messages.c.id)
         ).mappings()
-        return [_stored(row) for row in rows]
+        return [stored_message_from(row) for row in rows]
 
     def delete_messages(self, keys: Sequence[tuple[str, str]]) -> int:
         """Delete stored mails by (Message-ID, digest); how many were deleted."""
@@ -220,7 +210,7 @@ class SqlPrivacyRepository:
             .where(messages.c.report_id == report_id)
             .order_by(messages.c.received_at, messages.c.id)
         ).mappings()
-        return [_stored(row) for row in rows]
+        return [stored_message_from(row) for row in rows]
 
     def contact_holders(self) -> list[ContactHolder]:
         """Every researcher whose contact details are held, with their reports (oldest first)."""

@@ -91,6 +91,20 @@ def _report_from(row: RowMapping, history: list[StateChange]) -> Report:
     )
 
 
+def stored_message_from(row: Any) -> StoredMessage:
+    """A raw_messages row as the port's StoredMessage."""
+    return StoredMessage(
+        message_id=row["message_id"],
+        digest=row["digest"],
+        received_at=row["received_at"],
+        verdict=Verdict(row["verdict"]),
+        reason=row["reason"],
+        encrypted_raw=bytes(row["encrypted_raw"]),
+        report_id=row["report_id"],
+        source=row["source"],
+    )
+
+
 def _researcher_from(row: RowMapping) -> Researcher:
     return Researcher(
         email=row["email"],
@@ -476,18 +490,7 @@ class SqlMessageRepository:
             .mappings()
             .one_or_none()
         )
-        if row is None:
-            return None
-        return StoredMessage(
-            message_id=row["message_id"],
-            digest=row["digest"],
-            received_at=row["received_at"],
-            verdict=Verdict(row["verdict"]),
-            reason=row["reason"],
-            encrypted_raw=bytes(row["encrypted_raw"]),
-            report_id=row["report_id"],
-            source=row["source"],
-        )
+        return None if row is None else stored_message_from(row)
 
     def add(self, message: StoredMessage) -> None:
         """Store a message (a second copy with the same id and digest is ignored).
