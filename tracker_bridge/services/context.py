@@ -48,9 +48,13 @@ class Program:
 
     def deadline_status(self, report: Report, now: datetime) -> DeadlineStatus:
         """The status one label shows: the worst of the deadlines still running."""
+        return self.status_of(self.deadlines(report, now), now)
+
+    def status_of(self, deadlines: list[Deadline], now: datetime) -> DeadlineStatus:
+        """The label's status for deadlines already computed (the disclosure horizon aside)."""
         relevant = [
             d.status(now, self.calendar, self.policy)
-            for d in self.deadlines(report, now)
+            for d in deadlines
             if d.kind is not DeadlineKind.DISCLOSURE
         ]
         return worst_status(relevant)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-from tracker_bridge.domain.deadlines import DeadlineKind, DeadlineStatus
+from tracker_bridge.domain.deadlines import Deadline, DeadlineKind, DeadlineStatus
 from tracker_bridge.domain.report import Report, State, can_transition
 from tracker_bridge.domain.researcher import CreditWish, Researcher
 from tracker_bridge.domain.severity import Severity
@@ -445,10 +445,12 @@ class Sync:
         summary: PassSummary,
     ) -> None:
         report_id = str(report.report_id)
-        status = self.program.deadline_status(report, now)
+        # Computed once per report: the label, the fix date and the overdue check all use them.
+        deadlines = self.program.deadlines(report, now)
+        status = self.program.status_of(deadlines, now)
         desired = self.program.labels.for_report(report.severity, report.state, status)
         add, remove = self.program.labels.exclusive_update(current, desired)
-        fix = self.program.deadline(report, DeadlineKind.FIX, now)
+        fix = next((d for d in deadlines if d.kind is DeadlineKind.FIX), None)
         set_due = report.expected_fix_date is None and fix is not None and report.state.is_open
         if add or remove or set_due:
             due = self.program.last_day(fix.due) if (set_due and fix) else None
@@ -468,15 +470,20 @@ class Sync:
                         uow.reports.save(stored)
                 uow.commit()
             summary.bump("labels_updated")
-        self._note_overdue(report, ref, now, summary)
+        self._note_overdue(report, ref, deadlines, now, summary)
 
     def _note_overdue(
-        self, report: Report, ref: IssueRef, now: datetime, summary: PassSummary
+        self,
+        report: Report,
+        ref: IssueRef,
+        deadlines: list[Deadline],
+        now: datetime,
+        summary: PassSummary,
     ) -> None:
         report_id = str(report.report_id)
         overdue = [
             deadline
-            for deadline in self.program.deadlines(report, now)
+            for deadline in deadlines
             if deadline.kind in _OVERDUE_NOTED
             and deadline.status(now, self.program.calendar, self.program.policy)
             is DeadlineStatus.OVERDUE
