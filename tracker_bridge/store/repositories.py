@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, Table, and_, func, or_, select
+from sqlalchemy import Connection, Engine, RowMapping, Table, and_, bindparam, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tracker_bridge.domain.report import Report, ReportId, State, StateChange
@@ -41,6 +41,35 @@ __all__ = [
 ]
 
 CLOSED_STATES: frozenset[str] = frozenset(state.value for state in State if state.is_closed)
+
+# Statements a pass runs once per page, built once: building them per page left SQLAlchemy's
+# cyclic construct graphs for the cyclic GC, and a long pass's peak memory grew with its pages.
+_OPEN_PAGE_FIRST = (
+    select(t.reports)
+    .where(t.reports.c.state.not_in(sorted(CLOSED_STATES)))
+    .order_by(t.reports.c.report_id)
+    .limit(bindparam("limit"))
+)
+_OPEN_PAGE_AFTER = (
+    select(t.reports)
+    .where(t.reports.c.state.not_in(sorted(CLOSED_STATES)))
+    .where(t.reports.c.report_id > bindparam("after"))
+    .order_by(t.reports.c.report_id)
+    .limit(bindparam("limit"))
+)
+_HISTORIES = (
+    select(t.report_history)
+    .where(t.report_history.c.report_id.in_(bindparam("ids", expanding=True)))
+    .order_by(t.report_history.c.report_id, t.report_history.c.position)
+)
+_LINKS_OF = select(
+    t.tracker_links.c.report_id,
+    t.tracker_links.c.tracker,
+    t.tracker_links.c.project,
+    t.tracker_links.c.key,
+    t.tracker_links.c.url,
+    t.tracker_links.c.labels,
+).where(t.tracker_links.c.report_id.in_(bindparam("ids", expanding=True)))
 
 
 def normalise_message_id(message_id: str) -> str:
@@ -239,12 +268,7 @@ class SqlReportRepository:
         return _report_from(row, self._histories([report_id]).get(report_id, []))
 
     def _histories(self, report_ids: Sequence[str]) -> dict[str, list[StateChange]]:
-        history = t.report_history
-        rows = self._context.connection.execute(
-            select(history)
-            .where(history.c.report_id.in_(report_ids))
-            .order_by(history.c.report_id, history.c.position)
-        ).mappings()
+        rows = self._context.connection.execute(_HISTORIES, {"ids": list(report_ids)}).mappings()
         found: dict[str, list[StateChange]] = {}
         for row in rows:
             found.setdefault(row["report_id"], []).append(
@@ -373,13 +397,9 @@ class SqlReportRepository:
 
     def open_reports_page(self, after: str | None, limit: int) -> list[Report]:
         """Up to ``limit`` open reports whose id sorts after ``after``, in id order."""
-        statement = select(t.reports).where(t.reports.c.state.not_in(sorted(CLOSED_STATES)))
-        if after is not None:
-            statement = statement.where(t.reports.c.report_id > after)
+        statement = _OPEN_PAGE_FIRST if after is None else _OPEN_PAGE_AFTER
         rows = list(
-            self._context.connection.execute(
-                statement.order_by(t.reports.c.report_id).limit(limit)
-            ).mappings()
+            self._context.connection.execute(statement, {"after": after, "limit": limit}).mappings()
         )
         histories = self._histories([row["report_id"] for row in rows]) if rows else {}
         return [_report_from(row, histories.get(row["report_id"], [])) for row in rows]
@@ -604,17 +624,7 @@ class SqlTrackerLinkRepository:
         """Issue and last known labels of each linked report among ``report_ids``."""
         if not report_ids:
             return {}
-        links = t.tracker_links
-        rows = self._context.connection.execute(
-            select(
-                links.c.report_id,
-                links.c.tracker,
-                links.c.project,
-                links.c.key,
-                links.c.url,
-                links.c.labels,
-            ).where(links.c.report_id.in_(list(report_ids)))
-        )
+        rows = self._context.connection.execute(_LINKS_OF, {"ids": list(report_ids)})
         return {
             str(row[0]): (IssueRef(row[1], row[2], row[3], row[4]), frozenset(row[5] or ()))
             for row in rows
