@@ -50,13 +50,7 @@ _OPEN_PAGE_FIRST = (
     .order_by(t.reports.c.report_id)
     .limit(bindparam("limit"))
 )
-_OPEN_PAGE_AFTER = (
-    select(t.reports)
-    .where(t.reports.c.state.not_in(sorted(CLOSED_STATES)))
-    .where(t.reports.c.report_id > bindparam("after"))
-    .order_by(t.reports.c.report_id)
-    .limit(bindparam("limit"))
-)
+_OPEN_PAGE_AFTER = _OPEN_PAGE_FIRST.where(t.reports.c.report_id > bindparam("after"))
 _HISTORIES = (
     select(t.report_history)
     .where(t.report_history.c.report_id.in_(bindparam("ids", expanding=True)))
