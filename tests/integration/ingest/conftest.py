@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from tracker_bridge_gitlab.sandbox.server import GitLabSandbox, start_sandbox
 
 from tracker_bridge.app import Bridge
+from tracker_bridge.testing.dovecot import start_dovecot
 from tracker_bridge.testing.installation import Installation, create_installation, write_config
 from tracker_bridge.testing.keys import remove_gnupghome
 
@@ -100,22 +98,7 @@ def world() -> Iterator[World]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _load_dovecot_module() -> ModuleType:
-    # Tests run with --import-mode=importlib: the intake tests' Dovecot helper is loaded by path.
-    path = Path(__file__).resolve().parent.parent / "intake" / "dovecot.py"
-    spec = importlib.util.spec_from_file_location("tracker_bridge_ingest_tests_dovecot", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-dovecot_helpers = _load_dovecot_module()
-
-
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[object]:
     """A real Dovecot on a free loopback port for this module (skips, saying why, when missing)."""
-    yield from dovecot_helpers.start_dovecot()
+    yield from start_dovecot()

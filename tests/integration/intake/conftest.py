@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from tracker_bridge.openpgp import GnuPG
+from tracker_bridge.testing.dovecot import start_dovecot
 from tracker_bridge.testing.keys import (
     TestKey,
     export_public_key,
@@ -74,23 +71,7 @@ def sam_mail(intake_keys: IntakeKeys) -> MailShapes:
     return MailShapes(intake_keys.sam, intake_keys.bridge.fingerprint)
 
 
-def _load_dovecot_module() -> ModuleType:
-    # Tests run with --import-mode=importlib, so sibling helper modules are loaded by path.
-    spec = importlib.util.spec_from_file_location(
-        "tracker_bridge_tests_dovecot", Path(__file__).with_name("dovecot.py")
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-dovecot_helpers = _load_dovecot_module()
-
-
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[object]:
     """A real Dovecot on a free loopback port for the whole session (skips when missing)."""
-    yield from dovecot_helpers.start_dovecot()
+    yield from start_dovecot()

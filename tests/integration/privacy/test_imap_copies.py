@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from tracker_bridge.intake.sources import ImapSecurity, ImapSettings, ImapSource
 from tracker_bridge.ports import Verdict
-
-
-def _load_dovecot_module() -> ModuleType:
-    # Tests run with --import-mode=importlib: the intake tests' helper is loaded by path.
-    path = Path(__file__).resolve().parents[1] / "intake" / "dovecot.py"
-    spec = importlib.util.spec_from_file_location("tracker_bridge_tests_dovecot", path)
-    assert spec is not None
-    assert spec.loader is not None
-    if spec.name in sys.modules:
-        return sys.modules[spec.name]
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from tracker_bridge.testing.dovecot import start_dovecot
 
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[object]:
     """A real Dovecot on a free loopback port (skips when it is not installed)."""
-    yield from _load_dovecot_module().start_dovecot()
+    yield from start_dovecot()
 
 
 def raw_mail(message_id: str | None, body: str) -> bytes:

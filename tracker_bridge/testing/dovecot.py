@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-PASSWORD = "secret"
+PASSWORD = "secret"  # noqa: S105 (the throwaway test server accepts any user with this)
 
 _CONFIG = """\
 protocols = imap
