@@ -213,7 +213,7 @@ class Bridge:
     clock: Clock
     _store: Store | None = None
     _openpgp: GnuPG | None = None
-    _tracker: Tracker | None = None
+    _tracker: AuditedTracker | None = None
 
     @classmethod
     def from_config(
@@ -268,7 +268,7 @@ class Bridge:
             )
         return self._openpgp
 
-    def tracker(self) -> Tracker:
+    def tracker(self) -> AuditedTracker:
         """The configured tracker plugin."""
         if self._tracker is None:
             # Every tracker write goes on the audit log, whichever command makes it.
@@ -437,12 +437,8 @@ def notify_step(bridge: Bridge) -> Callable[[PassSummary], None]:
 
 
 def audit_tracker_writes(bridge: Bridge, actor: str = "tracker-bridge") -> AuditedTracker:
-    """Wrap the bridge's tracker once so every write is on the audit log, credited to ``actor``."""
-    tracker = bridge.tracker()
-    if not isinstance(tracker, AuditedTracker):
-        tracker = AuditedTracker(tracker, bridge.store().unit_of_work, bridge.clock, actor)
-        # The Bridge caches its tracker; replacing the cached one makes every service audited.
-        bridge._tracker = tracker
+    """Credit the bridge's tracker writes to ``actor`` (a step or command) on the audit log."""
+    tracker = bridge.tracker()  # always audited: Bridge.tracker wraps the plugin once
     tracker.actor = actor
     return tracker
 
