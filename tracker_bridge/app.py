@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,8 +21,16 @@ from tracker_bridge.config import (
     locate_key,
 )
 from tracker_bridge.errors import ConfigurationError, RetriableError
+from tracker_bridge.files import readable_by_others
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
-from tracker_bridge.intake.sources import ImapSecurity, ImapSettings, ImapSource, MaildirSource
+from tracker_bridge.intake.sources import (
+    PROCESSED_FOLDER,
+    QUARANTINE_FOLDER,
+    ImapSecurity,
+    ImapSettings,
+    ImapSource,
+    MaildirSource,
+)
 from tracker_bridge.locks import step_lock
 from tracker_bridge.mail.compose import PgpMimeComposer
 from tracker_bridge.mail.smtp import SmtpTransport
@@ -47,6 +54,7 @@ from tracker_bridge.services.notify import Notify
 from tracker_bridge.services.privacy import AuditedTracker, Privacy, RetentionPolicy
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.store import Store, open_store
+from tracker_bridge.store.url import StoreUrl, parse_store_url
 
 # Crash harness hook (tests/reliability): each wrap below returns the part unchanged unless
 # TRACKER_BRIDGE_TEST_CRASH_AT or TRACKER_BRIDGE_TEST_CRASH_TRACE is set, so production pays one lookup.
@@ -149,11 +157,11 @@ def check(config_path: Path | None) -> CheckReport:
         tracker_settings(config)
     except ConfigurationError as err:
         report.problems.extend(str(err).splitlines())
-    scheme = urlsplit(settings.store.url).scheme.split("+")[0]
-    if scheme not in {"sqlite", "postgresql", "postgres"}:
-        report.problems.append(
-            f"store.url: unsupported database {scheme!r} (use sqlite:///path or postgresql://...)"
-        )
+    store_url: StoreUrl | None = None
+    try:
+        store_url = parse_store_url(settings.store.url, base=config.base_dir)
+    except ConfigurationError as err:
+        report.problems.append(str(err))
     home = config.resolve(settings.openpgp.home)
     if not home.is_dir():
         report.problems.append(
@@ -171,7 +179,46 @@ def check(config_path: Path | None) -> CheckReport:
         report.warnings.append(
             "intake: neither maildir nor imap is configured; only `ingest FILE` and stdin will read mail"
         )
+    report.warnings.extend(permission_warnings(config, store_url))
     return report
+
+
+def private_paths(config: LoadedConfig, store_url: StoreUrl | None) -> list[tuple[str, Path]]:
+    """What holds report text, keys or secrets, each with the setting it comes from."""
+    settings = config.settings
+    paths: list[tuple[str, Path]] = []
+    database = store_url.sqlite_path if store_url is not None else None
+    if database is not None:
+        paths.append(("store.url (state folder)", database.parent))
+        paths += [
+            ("store.url", Path(f"{database}{suffix}"))
+            for suffix in ("", "-wal", "-shm", "-journal")
+        ]
+    secrets_dir = config.base_dir / "secrets"
+    if secrets_dir.is_dir():
+        paths.append(("secrets", secrets_dir))
+        paths += [("secrets", entry) for entry in sorted(secrets_dir.iterdir()) if entry.is_file()]
+    home = config.resolve(settings.openpgp.home)
+    paths += [("openpgp.home", home), ("openpgp.home", home / "private-keys-v1.d")]
+    if settings.intake.maildir is not None:
+        maildir = config.resolve(settings.intake.maildir)
+        for folder in (PROCESSED_FOLDER, QUARANTINE_FOLDER):
+            paths.append(("intake.maildir", maildir / folder))
+    return paths
+
+
+def permission_warnings(config: LoadedConfig, store_url: StoreUrl | None) -> list[str]:
+    """One warning per private file or folder that group or others may read or enter."""
+    warnings = []
+    for setting, path in private_paths(config, store_url):
+        mode = readable_by_others(path)
+        if mode is not None:
+            fix = "0700" if path.is_dir() else "0600"
+            warnings.append(
+                f"{setting}: {path} is mode {mode}, open to group or others; it holds report "
+                f"text, keys or secrets (chmod {fix} {path})"
+            )
+    return warnings
 
 
 class SystemClock:
@@ -244,17 +291,13 @@ class Bridge:
         return self._store
 
     def store_url(self) -> str:
-        """The store URL with relative SQLite paths resolved against the config file."""
-        url = self.settings.store.url
-        prefix = "sqlite:///"
-        if (
-            url.startswith(prefix)
-            and not url.startswith(prefix + "/")
-            and url != "sqlite:///:memory:"
-        ):
-            # Relative SQLite paths are relative to the config file, like every other path.
-            return prefix + str(self.config.resolve(Path(url[len(prefix) :])))
-        return url
+        """The store URL with relative SQLite paths resolved against the config file.
+
+        Raises:
+            ConfigurationError: the URL is not one the store supports.
+        """
+        # Relative SQLite paths are relative to the config file, like every other path.
+        return parse_store_url(self.settings.store.url, base=self.config.base_dir).render()
 
     def openpgp(self) -> GnuPG:
         """The bridge's OpenPGP identity."""

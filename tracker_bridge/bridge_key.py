@@ -8,6 +8,7 @@ from pathlib import Path
 import gnupg
 
 from tracker_bridge.errors import ConfigurationError
+from tracker_bridge.files import PRIVATE_DIR_MODE, make_private_dir
 
 
 def generate_key(home: Path, uid: str, passphrase: str | None) -> str:
@@ -16,8 +17,8 @@ def generate_key(home: Path, uid: str, passphrase: str | None) -> str:
     Modern curves take milliseconds where RSA takes seconds. gpg runs with ``--batch`` and a
     loopback pinentry, so it never prompts.
     """
-    home.mkdir(parents=True, exist_ok=True)
-    os.chmod(home, 0o700)
+    make_private_dir(home)
+    os.chmod(home, PRIVATE_DIR_MODE)  # gpg warns about (and the agent refuses) an open home
     (home / "gpg-agent.conf").write_text("allow-loopback-pinentry\n", encoding="utf-8")
     gpg = gnupg.GPG(gnupghome=str(home), options=["--pinentry-mode", "loopback"])
     params = {

@@ -295,9 +295,11 @@ def db_upgrade(config_path: Path | None) -> None:
     """Apply database migrations (SQLite files are upgraded automatically when new)."""
     from tracker_bridge.app import load_config
     from tracker_bridge.store import upgrade
+    from tracker_bridge.store.url import parse_store_url
 
     config = load_config(config_path)
-    upgrade(config.settings.store.url)
+    # Relative SQLite paths are relative to the config file, as for every other command.
+    upgrade(parse_store_url(config.settings.store.url, base=config.base_dir).render())
     click.echo("store is up to date")
 
 
@@ -373,11 +375,10 @@ _DEFERRED = {
 
 def _store_exists(bridge: Bridge) -> bool:
     """False for a SQLite file not created yet: opening it would create it (inspect stores nothing)."""
-    url = bridge.store_url()
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and url != prefix + ":memory:":
-        return Path(url[len(prefix) :]).exists()
-    return True
+    from tracker_bridge.store.url import parse_store_url
+
+    path = parse_store_url(bridge.store_url()).sqlite_path
+    return path is None or path.exists()
 
 
 @main.command()

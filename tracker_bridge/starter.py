@@ -17,6 +17,7 @@ from tracker_bridge.bridge_key import export_public_key, generate_key
 from tracker_bridge.domain.researcher import Language
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import ConfigurationError
+from tracker_bridge.files import make_private_dir, write_private_bytes
 from tracker_bridge.mappings import ProgramFile, parse_span
 
 PACKAGED_MAPPINGS = Path(__file__).parent / "default_mappings"
@@ -198,9 +199,10 @@ def initialise(directory: Path, choices: InitChoices) -> list[str]:
     if problems:
         raise ConfigurationError("\n".join(problems))
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "state").mkdir(exist_ok=True)
+    # The store (decrypted reports) and the secrets live here: owner-only whatever the umask.
+    make_private_dir(directory / "state")
     secrets_dir = directory / "secrets"
-    secrets_dir.mkdir(mode=0o700, exist_ok=True)
+    make_private_dir(secrets_dir)
     config_path.write_text(starter_config(choices), encoding="utf-8")
     mappings = directory / "mappings"
     if not mappings.exists():
@@ -213,8 +215,7 @@ def initialise(directory: Path, choices: InitChoices) -> list[str]:
     if choices.generate_key:
         passphrase = secrets.token_urlsafe(32)
         passphrase_file = secrets_dir / "openpgp-passphrase"
-        passphrase_file.write_text(passphrase + "\n", encoding="utf-8")
-        passphrase_file.chmod(0o600)
+        write_private_bytes(passphrase_file, (passphrase + "\n").encode())
         uid = f"{choices.organisation} security team <{choices.contact}>"
         fingerprint = generate_key(directory / "gnupg", uid, passphrase)
         (directory / "bridge-public-key.asc").write_text(

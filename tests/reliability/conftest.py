@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from tracker_bridge.domain.report import State
 from tracker_bridge.ports import OutboxStatus
 from tracker_bridge.store import open_store
+from tracker_bridge.store.url import parse_store_url
 from tracker_bridge.testing.failpoints import CRASH_AT_ENV, CRASH_TRACE_ENV
 from tracker_bridge.testing.installation import (
     BRIDGE_ADDRESS,
@@ -421,7 +421,9 @@ def postgres_admin_url() -> str | None:
     import psycopg
 
     configured = os.environ.get(POSTGRES_ENV)
-    url = make_url(configured or DEFAULT_POSTGRES_URL).set(drivername="postgresql")
+    # The store's own parser, so any spelling the store accepts works here too; libpq wants
+    # the bare scheme.
+    url = parse_store_url(configured or DEFAULT_POSTGRES_URL).url.set(drivername="postgresql")
     libpq = url.render_as_string(hide_password=False)
     try:
         with psycopg.connect(libpq, connect_timeout=3, autocommit=True):

@@ -125,6 +125,49 @@ def test_four_postgres_workers_end_where_one_worker_ends(
     assert sorted(shared.delivered) == settled(shared)
 
 
+def spelled(url: str, scheme: str) -> str:
+    """``url`` with its scheme written as ``scheme`` (``postgres``, ``postgresql``, ...)."""
+    return scheme + url[url.index("://") :]
+
+
+SPELLINGS = ["postgres", "postgresql", "postgresql+psycopg"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("first", SPELLINGS)
+@pytest.mark.parametrize("second", SPELLINGS)
+def test_every_postgres_spelling_takes_the_same_step_lock(
+    postgres_store_url: str, first: str, second: str
+) -> None:
+    """A step held through one spelling of the store URL is busy through every other spelling."""
+    with (
+        step_lock(spelled(postgres_store_url, first), "tracker-bridge:sync") as held,
+        step_lock(spelled(postgres_store_url, second), "tracker-bridge:sync") as again,
+    ):
+        assert (True, False) == (held, again)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_two_postgres_workers_end_where_one_worker_ends_with_either_spelling(
+    site_factory: Any, keys: Keys, scenario: Scenario, postgres_store_url: str, scheme: str
+) -> None:
+    """Two workers on a ``postgres://`` or ``postgresql://`` store: one issue per report, each mail once."""
+    alone = site_factory("alone")
+    play(alone, keys, scenario, 1)
+    shared = site_factory("shared", store_url=spelled(postgres_store_url, scheme))
+    codes = play(shared, keys, scenario, 2)
+    assert set(codes) <= {0, 3}
+    assert comparable(end_state(alone)) == comparable(end_state(shared))
+    assert len(scenario.reports) == len(shared.team.issues())
+    caught = caught_message_ids(shared)
+    assert set(sent_rows(shared)) == set(caught)
+    assert [] == [message_id for message_id, times in caught.items() if times > 1]
+    assert sorted(shared.delivered) == settled(shared)
+
+
 @pytest.mark.timeout(120)
 def test_second_sqlite_run_skips_the_held_step_and_says_which(
     site_factory: Any, scenario: Scenario
