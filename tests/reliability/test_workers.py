@@ -32,6 +32,7 @@ from tests.reliability.conftest import (
     team_moves,
 )
 from tracker_bridge.locks import step_lock
+from tracker_bridge.testing.unavailable import unavailable
 
 WORKERS = 4
 MAX_SETTLING_RUNS = 6
@@ -42,7 +43,7 @@ def postgres_store_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards; skips when none answers."""
     admin = postgres_admin_url()
     if admin is None:
-        pytest.skip("no PostgreSQL server (set TRACKER_BRIDGE_TEST_POSTGRES_URL)")
+        unavailable("no PostgreSQL server (set TRACKER_BRIDGE_TEST_POSTGRES_URL)")
     name = f"tb_test_{secrets.token_hex(6)}"
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
