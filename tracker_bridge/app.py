@@ -20,7 +20,7 @@ from tracker_bridge.config import (
     load_settings,
     locate_key,
 )
-from tracker_bridge.errors import ConfigurationError, RetriableError
+from tracker_bridge.errors import SKIPPABLE, ConfigurationError, RetriableError
 from tracker_bridge.files import readable_by_others
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
 from tracker_bridge.intake.sources import (
@@ -399,7 +399,8 @@ def run_pass(
     """One pass of the scheduled job: ingest every source, sync the project, deliver the outbox.
 
     Each step holds a step lock; a step another worker holds is skipped and said so. A
-    retriable failure ends that step (nothing is marked done) and the pass goes on.
+    retriable failure ends that step (nothing is marked done) and the pass goes on; so does a
+    skippable one the step did not set aside itself. A fatal one ends the run (exit 2).
     """
     url = bridge.store_url()
     summaries: list[PassSummary] = []
@@ -427,6 +428,10 @@ def run_pass(
             except RetriableError as err:
                 summary.bump("deferred")
                 summary.problems.append(f"{step}: unavailable, the next pass resumes: {err}")
+            except SKIPPABLE as err:
+                # The services set items aside one by one; one that escapes ends only this step.
+                summary.bump("skipped")
+                summary.problems.append(f"{step}: set aside, the next pass retries: {err}")
     return summaries
 
 

@@ -370,6 +370,9 @@ _DEFERRED = {
     "deferred",
     "failed",
     "transitions_refused",
+    "tracker_refused",
+    "note_refused",
+    "skipped",
 }
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from tracker_bridge.domain.deadlines import DeadlineKind
 from tracker_bridge.domain.report import REPORT_ID_SEARCH, Report, State
 from tracker_bridge.domain.researcher import Language, Researcher
-from tracker_bridge.errors import FatalError, RetriableError, SkippableError
+from tracker_bridge.errors import SKIPPABLE, FatalError, RetriableError, SkippableError
 from tracker_bridge.ports import (
     AuditEntry,
     Clock,
@@ -39,6 +39,7 @@ from tracker_bridge.ports import (
 )
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.privacy import message_reference
+from tracker_bridge.services.refusals import Refusals
 
 PROGRAM = "default"
 
@@ -357,6 +358,14 @@ class Ingest:
             summary.bump("issue_failed")
             summary.problems.append(f"{report_id}: issue not opened: {err}")
             return
+        except SKIPPABLE as err:
+            # The tracker refused this report's issue (a label, a required field): the others
+            # still open; this one is retried every pass and the team hears it once.
+            summary.bump("issue_deferred")
+            Refusals(self.unit_of_work, self.tracker, self.clock).set_aside(
+                report_id, "open the issue", err, summary
+            )
+            return
         with self.unit_of_work() as uow:
             uow.links.link(report_id, ref)
             uow.links.set_labels(report_id, draft.labels)
@@ -443,6 +452,14 @@ class Ingest:
         except RetriableError as err:
             summary.bump("note_deferred")
             summary.problems.append(f"{report_id}: reply not added to the issue yet: {err}")
+            return False
+        except SKIPPABLE as err:
+            # The issue refuses notes or was deleted: the reply stays in the inbox and in the
+            # store, is retried every pass, and the team hears it once.
+            summary.bump("note_deferred")
+            Refusals(self.unit_of_work, self.tracker, self.clock).set_aside(
+                report_id, "add the researcher's reply as a note", err, summary, ref
+            )
             return False
         with self.unit_of_work() as uow:
             uow.reports.add_event(

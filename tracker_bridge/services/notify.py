@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from tracker_bridge.domain.report import State
 from tracker_bridge.errors import (
+    SKIPPABLE,
     BridgeError,
     FatalError,
     MailRejected,
@@ -178,6 +179,10 @@ class Notify:
             self.tracker.add_note(ref, text)
         except RetriableError as err:
             summary.problems.append(f"note to the team not written yet: {err}")
+        except SKIPPABLE as err:
+            # The issue refuses notes or was deleted; the mail itself is settled either way.
+            summary.bump("note_refused")
+            summary.problems.append(f"{ref.key}: note to the team refused by the tracker: {err}")
 
 
 def _mail_audit(now: datetime, item: OutboxItem, action: str, outcome: str) -> AuditEntry:

@@ -17,7 +17,7 @@ from tracker_bridge.domain.deadlines import Deadline, DeadlineKind, DeadlineStat
 from tracker_bridge.domain.report import Report, State, can_transition
 from tracker_bridge.domain.researcher import CreditWish, Researcher
 from tracker_bridge.domain.severity import Severity
-from tracker_bridge.errors import DomainError
+from tracker_bridge.errors import SKIPPABLE, DomainError
 from tracker_bridge.ports import (
     Clock,
     IssueRef,
@@ -32,6 +32,7 @@ from tracker_bridge.ports import (
 )
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import common_params, new_outbox_item
+from tracker_bridge.services.refusals import Refusals
 
 # States whose arrival the researcher hears about (each has a state_<name> template).
 MAILED_STATES = frozenset(
@@ -431,7 +432,14 @@ class Sync:
             for report in batch:
                 link = links.get(str(report.report_id))
                 if link is not None:
-                    self._refresh_one(report, *link, now, summary)
+                    try:
+                        self._refresh_one(report, *link, now, summary)
+                    except SKIPPABLE as err:
+                        # A label or field this issue refuses, or an issue deleted by hand:
+                        # only this report waits; the team hears it once.
+                        Refusals(self.unit_of_work, self.tracker, self.clock).set_aside(
+                            str(report.report_id), "update the issue", err, summary, link[0]
+                        )
             if len(page) < self.page_size:
                 return
             after = str(page[-1].report_id)

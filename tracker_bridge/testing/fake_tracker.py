@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import ClassVar
 
-from tracker_bridge.errors import ConfidentialityError, TrackerUnavailable
+from tracker_bridge.errors import (
+    ConfidentialityError,
+    NotFoundError,
+    TrackerRefused,
+    TrackerUnavailable,
+)
 from tracker_bridge.ports import IssueDraft, IssueRef, IssueSnapshot, IssueUpdate, TrackerNote
 
 
@@ -31,7 +36,9 @@ class FakeTracker:
 
     Switches let tests play the security team and break things: ``deny_confidentiality``
     (the tracker silently drops the confidential flag), ``fail_calls`` (the next N calls raise
-    TrackerUnavailable), ``crash_after_placeholder`` (the next open stops after the placeholder).
+    TrackerUnavailable), ``crash_after_placeholder`` (the next open stops after the placeholder),
+    ``refuse_edits`` (issue keys whose edits answer TrackerRefused, as a 422 would; notes still
+    go through), ``team_delete`` (an issue deleted by hand: NotFoundError from then on).
     """
 
     kind: ClassVar[str] = "fake"
@@ -43,6 +50,7 @@ class FakeTracker:
         self.deny_confidentiality = False
         self.fail_calls = 0
         self.crash_after_placeholder = False
+        self.refuse_edits: set[str] = set()
         self.calls: list[str] = []
         self._now = now or (lambda: datetime.now(UTC))
         self._last_tick = datetime.min.replace(tzinfo=UTC)
@@ -77,6 +85,7 @@ class FakeTracker:
         if self.crash_after_placeholder:
             self.crash_after_placeholder = False
             raise TrackerUnavailable("fake tracker crashed after the placeholder")
+        self._check_edit(ref.key)
         issue.title = f"{draft.report_id}: {draft.title}"
         summary = "\n".join(f"{label}: {value}" for label, value in draft.summary)
         issue.body = f"{summary}\n\n{draft.body}" if summary else draft.body
@@ -97,7 +106,8 @@ class FakeTracker:
     def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
         """Apply label and due-date changes."""
         self._call("update_issue")
-        issue = self.issues[ref.key]
+        issue = self._existing(ref.key)
+        self._check_edit(ref.key)
         issue.labels = (issue.labels - set(update.remove_labels)) | set(update.add_labels)
         if update.set_due_date:
             issue.due_date = update.due_date
@@ -106,7 +116,7 @@ class FakeTracker:
     def add_note(self, ref: IssueRef, text: str, *, untrusted: str | None = None) -> None:
         """Add an internal note written by the bridge."""
         self._call("add_note")
-        issue = self.issues[ref.key]
+        issue = self._existing(ref.key)
         body = text if untrusted is None else f"{text}\n\n{untrusted}"
         issue.notes.append(self._note(body, author="tracker-bridge", by_bridge=True))
         issue.updated_at = self._tick()
@@ -143,7 +153,21 @@ class FakeTracker:
         issue.notes.append(self._note(body, author="alice", internal=internal))
         issue.updated_at = self._tick()
 
+    def team_delete(self, key: str) -> None:
+        """A team member deletes the issue by hand."""
+        del self.issues[key]
+
     # -- helpers
+
+    def _existing(self, key: str) -> FakeIssue:
+        issue = self.issues.get(key)
+        if issue is None:
+            raise NotFoundError(f"fake tracker: issue {key} not found (HTTP 404)")
+        return issue
+
+    def _check_edit(self, key: str) -> None:
+        if key in self.refuse_edits:
+            raise TrackerRefused(f"fake tracker: issue {key} refused the edit (HTTP 422: labels)")
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
