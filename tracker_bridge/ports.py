@@ -127,28 +127,69 @@ class Tracker(Protocol):
     then content); be idempotent by report id (marker label); render researcher text inert;
     translate vendor errors into ``tracker_bridge.errors`` at this seam; retry 429/5xx/
     timeouts with bounded backoff and then raise ``TrackerUnavailable``.
+
+    Every method raises only errors of the three recovery groups (``tracker_bridge.errors``):
+
+    - ``TrackerUnavailable`` (retriable): 429, 5xx, timeouts, after the bounded retries.
+    - ``TrackerRefused`` (skippable): HTTP 400/409/422 for this report's write, e.g. a label
+      the project refuses or a field required on its create screen.
+    - ``NotFoundError`` (skippable): the named issue is gone (deleted by hand: 404).
+    - ``TrackerAuthError`` (fatal): 401/403, the token is refused or lacks a permission.
+    - ``ConfigurationError`` (fatal): the project, issue type or security level named in
+      the settings does not exist.
     """
 
     kind: ClassVar[str]
 
     def open_issue(self, draft: IssueDraft) -> IssueRef:
-        """Open (or find, after a crash) the confidential issue for ``draft.report_id``."""
+        """Open (or find, after a crash) the confidential issue for ``draft.report_id``.
+
+        Raises:
+            ConfidentialityError: the tracker did not show the issue confidential; nothing
+                of the report was written (fatal).
+            TrackerRefused: the tracker refused the placeholder or the content (skippable).
+            TrackerUnavailable: after bounded retries (retriable); a create whose answer
+                was lost is found by its marker on the next call, never made twice.
+            TrackerAuthError, ConfigurationError: fatal.
+        """
         ...
 
     def find_issue(self, report_id: str) -> IssueRef | None:
-        """The issue carrying the report's marker, or None."""
+        """The issue carrying the report's marker, or None.
+
+        Raises:
+            TrackerUnavailable: retriable. TrackerAuthError, ConfigurationError: fatal.
+        """
         ...
 
     def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
-        """Add and remove labels and set the native due date, in one write where possible."""
+        """Add and remove labels and set the native due date, in one write where possible.
+
+        Raises:
+            TrackerRefused: the tracker refused this edit (a label, a field; skippable).
+            NotFoundError: the issue was deleted (skippable).
+            TrackerUnavailable: retriable. TrackerAuthError: fatal.
+        """
         ...
 
     def add_note(self, ref: IssueRef, text: str, *, untrusted: str | None = None) -> None:
-        """Add an internal note: the bridge's ``text``, then ``untrusted`` rendered inert."""
+        """Add an internal note: the bridge's ``text``, then ``untrusted`` rendered inert.
+
+        Raises:
+            TrackerRefused: the tracker refused the note (skippable).
+            NotFoundError: the issue was deleted (skippable).
+            TrackerUnavailable: retriable; a note whose answer was lost is not resent.
+            TrackerAuthError: fatal.
+        """
         ...
 
     def changes_since(self, since: datetime | None) -> Iterator[IssueSnapshot]:
-        """Issues updated at or after ``since`` (all when None), oldest change first, paged."""
+        """Issues updated at or after ``since`` (all when None), oldest change first, paged.
+
+        Raises:
+            TrackerUnavailable: retriable (the bookmark stays where it was).
+            TrackerAuthError, ConfigurationError: fatal.
+        """
         ...
 
 

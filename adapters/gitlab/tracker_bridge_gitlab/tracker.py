@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import gitlab
 import gitlab.exceptions
 import requests
+import stamina
 from gitlab.v4.objects import Project, ProjectIssue
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tracker_bridge.errors import (
     ConfidentialityError,
+    ConfigurationError,
     NotFoundError,
     TrackerAuthError,
-    TrackerError,
+    TrackerRefused,
     TrackerUnavailable,
 )
 from tracker_bridge.ports import (
@@ -30,8 +32,16 @@ from tracker_bridge.ports import (
 )
 from tracker_bridge_gitlab.markup import inert_block, inert_inline, inert_title, withhold_addresses
 
+T = TypeVar("T")
+
 MARKER_PREFIX = "cvd-report::"
 PER_PAGE = 100
+# GitLab answers these when it did not do the work: any request, even a POST, may be resent.
+_NOT_PROCESSED = frozenset({429})
+# Transient for a request that changes nothing (or the same thing again): GET, PUT.
+_TRANSIENT = frozenset({429, 500, 502, 503, 504})
+# python-gitlab's own retries are switched off on every call: stamina decides (see _call).
+_NO_LIBRARY_RETRIES: dict[str, Any] = {"max_retries": 0, "obey_rate_limit": False}
 
 
 class GitLabSettings(BaseModel):
@@ -46,8 +56,15 @@ class GitLabSettings(BaseModel):
     max_retries: int = Field(
         default=3,
         ge=0,
-        description="Retries after 429, 5xx or a timeout (python-gitlab's backoff, honouring "
-        "Retry-After); 0 switches retries and their waits off",
+        le=10,
+        description="Retries after 429, 5xx or a timeout (stamina's exponential backoff with "
+        "jitter, Retry-After honoured); 0 switches retries and their waits off",
+    )
+    retry_wait_seconds: float = Field(
+        default=0.1, ge=0, description="First backoff wait; doubles per retry; 0 disables waits"
+    )
+    retry_wait_max_seconds: float = Field(
+        default=30.0, ge=0, description="Longest single wait, also for a Retry-After"
     )
     upload_attachments: bool = Field(
         default=False,
@@ -66,8 +83,9 @@ class GitLabSettings(BaseModel):
 class GitLabTracker:
     """Confidential CVD issues in one GitLab project.
 
-    Every call to GitLab goes through :meth:`_seam`, which turns python-gitlab and requests
-    errors into ``tracker_bridge.errors`` without any report text or token in the message.
+    Every call to GitLab goes through :meth:`_call`: bounded retries with stamina (switched
+    off in tests with ``stamina.set_testing``), then python-gitlab and requests errors
+    turned into ``tracker_bridge.errors`` without any report text or token in the message.
     """
 
     kind: ClassVar[str] = "gitlab"
@@ -78,6 +96,9 @@ class GitLabTracker:
         self._client: gitlab.Gitlab | None = None
         self._project: Project | None = None
         self._bridge_username = settings.bridge_username
+        # Retry-After of the last 429, read by a response hook on our requests session:
+        # python-gitlab's exceptions do not carry the headers.
+        self._retry_after: float | None = None
 
     @classmethod
     def from_settings(cls, settings: object) -> GitLabTracker:
@@ -102,24 +123,29 @@ class GitLabTracker:
         marker = MARKER_PREFIX + draft.report_id
         found = self._find(draft.report_id)
         if found is None:
-            with self._seam("create the placeholder issue"):
-                # A 5xx or timeout on a POST may still have created the issue; retrying it
-                # here could make a second one. The marker lookup on the next pass finds it.
-                created = self._issues.create(
+            # A 5xx or timeout on a POST may still have created the issue; resending it could
+            # make a second one. The marker lookup on the next call finds it instead.
+            created = self._call(
+                "create the placeholder issue",
+                lambda: self._issues.create(
                     {
                         "title": draft.report_id,
                         "description": "",
                         "confidential": True,
                         "labels": marker,
                     },
-                    retry_transient_errors=False,
-                    max_retries=self.settings.max_retries,
-                )
+                    **_NO_LIBRARY_RETRIES,
+                ),
+                idempotent=False,
+            )
             iid = int(created.iid)
         else:
             iid = int(found.iid)
-        with self._seam("read the issue back"):
-            issue = self._issues.get(iid, **self._retry)
+        issue = self._call(
+            "read the issue back",
+            lambda: self._issues.get(iid, **_NO_LIBRARY_RETRIES),
+            issue=str(iid),
+        )
         ref = self._ref(issue)
         if issue.confidential is not True:
             raise ConfidentialityError(
@@ -136,8 +162,11 @@ class GitLabTracker:
             "add_labels": ",".join(sorted(draft.labels)),
             "due_date": draft.due_date.isoformat() if draft.due_date else None,
         }
-        with self._seam("write the report to the issue"):
-            self._issues.update(iid, payload, **self._retry)
+        self._call(
+            "write the report to the issue",
+            lambda: self._issues.update(iid, payload, **_NO_LIBRARY_RETRIES),
+            issue=str(iid),
+        )
         return ref
 
     def find_issue(self, report_id: str) -> IssueRef | None:
@@ -156,20 +185,23 @@ class GitLabTracker:
             payload["remove_labels"] = ",".join(sorted(update.remove_labels))
         if update.set_due_date:
             payload["due_date"] = update.due_date.isoformat() if update.due_date else None
-        with self._seam(f"update issue {ref.key}"):
-            self._issues.update(int(ref.key), payload, **self._retry)
+        self._call(
+            "update the issue",
+            lambda: self._issues.update(int(ref.key), payload, **_NO_LIBRARY_RETRIES),
+            issue=ref.key,
+        )
 
     def add_note(self, ref: IssueRef, text: str, *, untrusted: str | None = None) -> None:
         """Add an internal note: the bridge's ``text``, then ``untrusted`` as an inert block."""
         body = text if untrusted is None else f"{text}\n\n{inert_block(untrusted)}"
         issue = self._issues.get(int(ref.key), lazy=True)
-        with self._seam(f"add a note to issue {ref.key}"):
-            # Not retried on 5xx/timeouts: a repeated POST could double the note.
-            issue.notes.create(
-                {"body": body, "internal": True},
-                retry_transient_errors=False,
-                max_retries=self.settings.max_retries,
-            )
+        # Not resent after a 5xx or a read timeout: a repeated POST could double the note.
+        self._call(
+            "add a note",
+            lambda: issue.notes.create({"body": body, "internal": True}, **_NO_LIBRARY_RETRIES),
+            idempotent=False,
+            issue=ref.key,
+        )
 
     def changes_since(self, since: datetime | None) -> Iterator[IssueSnapshot]:
         """Issues updated at or after ``since`` (all when None), oldest change first.
@@ -181,10 +213,12 @@ class GitLabTracker:
         query: dict[str, Any] = {"order_by": "updated_at", "sort": "asc"}
         if since is not None:
             query["updated_after"] = _gitlab_time(since)
-        with self._seam("list changed issues"):
-            issues = list(
-                self._issues.list(iterator=True, per_page=PER_PAGE, **query, **self._retry)
-            )
+        issues = self._call(
+            "list changed issues",
+            lambda: list(
+                self._issues.list(iterator=True, per_page=PER_PAGE, **query, **_NO_LIBRARY_RETRIES)
+            ),
+        )
         if not issues:
             return
         notes = self._new_notes(since)
@@ -195,10 +229,12 @@ class GitLabTracker:
     # ------------------------------------------------------------------ reading helpers
 
     def _find(self, report_id: str) -> ProjectIssue | None:
-        with self._seam("look up the report's marker label"):
-            found = self._issues.list(
-                labels=MARKER_PREFIX + report_id, per_page=2, get_all=False, **self._retry
-            )
+        found: list[ProjectIssue] = self._call(
+            "look up the report's marker label",
+            lambda: self._issues.list(
+                labels=MARKER_PREFIX + report_id, per_page=2, get_all=False, **_NO_LIBRARY_RETRIES
+            ),
+        )
         return found[0] if found else None
 
     def _new_notes(self, since: datetime | None) -> dict[int, list[TrackerNote]]:
@@ -207,12 +243,14 @@ class GitLabTracker:
         if since is not None:
             # ``after`` is a date and exclusive: start the day before, filter exactly below.
             query["after"] = (since.astimezone(UTC).date() - timedelta(days=1)).isoformat()
-        with self._seam("list new comments"):
-            events = list(
+        events = self._call(
+            "list new comments",
+            lambda: list(
                 self._project_api.events.list(
-                    iterator=True, per_page=PER_PAGE, **query, **self._retry
+                    iterator=True, per_page=PER_PAGE, **query, **_NO_LIBRARY_RETRIES
                 )
-            )
+            ),
+        )
         notes: dict[int, list[TrackerNote]] = {}
         for event in events:
             note = event.attributes.get("note")
@@ -241,8 +279,7 @@ class GitLabTracker:
     def _bridge_user(self) -> str:
         if self._bridge_username is None:
             client = self._gl
-            with self._seam("read the token's user"):
-                client.auth()
+            self._call("read the token's user", client.auth)
             user = client.user
             self._bridge_username = "" if user is None else str(user.username)
         return self._bridge_username
@@ -307,33 +344,46 @@ class GitLabTracker:
         if draft.attachment_files:
             # python-gitlab double-encodes a path-style project id in the upload URL
             # (security%252Fcvd): upload through the numeric id, fetched once.
-            with self._seam("look up the project for uploads"):
-                numeric = self._gl.projects.get(self.settings.project, **self._retry)
+            numeric = self._call(
+                "look up the project for uploads",
+                lambda: self._gl.projects.get(self.settings.project, **_NO_LIBRARY_RETRIES),
+            )
         for attachment in draft.attachment_files:
-            with self._seam("upload an attachment"):
-                # The researcher's file name never reaches GitLab's URL as written.
-                safe_name = re.sub(r"[^\w.\-+]", "_", attachment.filename)[:100] or "attachment"
-                answer = numeric.upload(safe_name, filedata=attachment.content)
+            # The researcher's file name never reaches GitLab's URL as written.
+            safe_name = re.sub(r"[^\w.\-+]", "_", attachment.filename)[:100] or "attachment"
+            content = attachment.content
+
+            def upload(name: str = safe_name, data: bytes = content) -> dict[str, Any]:
+                answer: dict[str, Any] = numeric.upload(name, filedata=data, **_NO_LIBRARY_RETRIES)
+                return answer
+
+            answer = self._call("upload an attachment", upload, idempotent=False)
             urls.append(str(answer["url"]))
         return urls
 
     # ------------------------------------------------------------------ python-gitlab plumbing
 
     @property
-    def _retry(self) -> dict[str, Any]:
-        return {"max_retries": self.settings.max_retries}
-
-    @property
     def _gl(self) -> gitlab.Gitlab:
         if self._client is None:
+            session = requests.Session()
+            session.hooks["response"].append(self._note_retry_after)
             self._client = gitlab.Gitlab(
                 self.settings.url,
                 private_token=self.settings.token.get_secret_value(),
                 timeout=self.settings.timeout,
-                retry_transient_errors=self.settings.max_retries > 0,
+                retry_transient_errors=False,
                 per_page=PER_PAGE,
+                session=session,
             )
         return self._client
+
+    def _note_retry_after(self, response: requests.Response, *_: Any, **__: Any) -> None:
+        header = response.headers.get("Retry-After") if response.status_code == 429 else None
+        try:
+            self._retry_after = float(header) if header is not None else None
+        except ValueError:
+            self._retry_after = None
 
     @property
     def _project_api(self) -> Project:
@@ -346,37 +396,84 @@ class GitLabTracker:
     def _issues(self) -> Any:
         return self._project_api.issues
 
-    @contextmanager
-    def _seam(self, operation: str) -> Iterator[None]:
-        """Translate vendor errors for ``operation``; messages name the project, never text."""
-        where = f"GitLab {self.settings.url} project {self.settings.project}"
+    def _call(
+        self,
+        operation: str,
+        action: Callable[[], T],
+        *,
+        idempotent: bool = True,
+        issue: str | None = None,
+    ) -> T:
+        """Run one python-gitlab call with bounded retries; translate what still fails.
+
+        ``idempotent`` False (a POST that creates) resends only what GitLab did not process
+        (429) or a request that never connected. ``issue`` names the issue the call is about:
+        its 404 means the issue is gone (skippable); without it a 404 is the project.
+        """
+        settings = self.settings
         try:
-            yield
-        except gitlab.exceptions.GitlabAuthenticationError as err:
-            raise TrackerAuthError(
-                f"{where}: could not {operation}: the token was refused (HTTP 401)"
-            ) from err
-        except gitlab.exceptions.GitlabError as err:
-            code = err.response_code
-            if code == 403:
-                raise TrackerAuthError(
-                    f"{where}: could not {operation}: the token lacks permission (HTTP 403)"
-                ) from err
-            if code == 404:
-                raise NotFoundError(
-                    f"{where}: could not {operation}: not found (HTTP 404)"
-                ) from err
-            if code is not None and (code == 429 or code >= 500):
-                raise TrackerUnavailable(
-                    f"{where}: could not {operation}: HTTP {code} after "
-                    f"{self.settings.max_retries} retries"
-                ) from err
-            raise TrackerError(f"{where}: could not {operation}: HTTP {code}") from err
-        except (requests.Timeout, requests.ConnectionError) as err:
-            raise TrackerUnavailable(
-                f"{where}: could not {operation}: {type(err).__name__} after "
-                f"{self.settings.max_retries} retries"
-            ) from err
+            for attempt in stamina.retry_context(
+                on=self._backoff(idempotent),
+                attempts=settings.max_retries + 1,
+                timeout=None,
+                wait_initial=settings.retry_wait_seconds,
+                wait_max=settings.retry_wait_max_seconds,
+                wait_jitter=settings.retry_wait_seconds,
+            ):
+                with attempt:
+                    return action()
+        except (gitlab.exceptions.GitlabError, requests.RequestException) as err:
+            raise self._translate(operation, err, issue) from err
+        raise AssertionError("stamina ended without an answer or an error")  # pragma: no cover
+
+    def _backoff(self, idempotent: bool) -> Callable[[Exception], bool | float]:
+        """Stamina's hook: False to stop, True for exponential backoff, a float to wait that long."""
+
+        def hook(err: Exception) -> bool | float:
+            if isinstance(err, gitlab.exceptions.GitlabError):
+                code = err.response_code or 0
+                if code not in (_TRANSIENT if idempotent else _NOT_PROCESSED):
+                    return False
+                if code == 429 and self._retry_after is not None:
+                    return min(self._retry_after, self.settings.retry_wait_max_seconds)
+                return True
+            # A read timeout on a POST may have been applied: only a failed connect is resent.
+            if isinstance(err, requests.ConnectTimeout):
+                return True
+            return idempotent and isinstance(err, requests.Timeout | requests.ConnectionError)
+
+        return hook
+
+    def _translate(
+        self,
+        operation: str,
+        err: gitlab.exceptions.GitlabError | requests.RequestException,
+        issue: str | None,
+    ) -> Exception:
+        """The tracker_bridge error for what GitLab answered; names the project, never text."""
+        where = f"GitLab {self.settings.url} project {self.settings.project}"
+        what = f"could not {operation}" + (f" on issue {issue}" if issue else "")
+        tries = f"after {self.settings.max_retries + 1} attempts"
+        if isinstance(err, requests.RequestException):
+            return TrackerUnavailable(f"{where}: {what}: {type(err).__name__} {tries}")
+        code = err.response_code
+        if isinstance(err, gitlab.exceptions.GitlabAuthenticationError) or code == 401:
+            return TrackerAuthError(f"{where}: {what}: the token was refused (HTTP 401)")
+        if code == 403:
+            return TrackerAuthError(f"{where}: {what}: the token lacks permission (HTTP 403)")
+        if code in (404, 410):
+            if issue is not None:
+                return NotFoundError(f"{where}: {what}: the issue is gone (HTTP {code})")
+            return ConfigurationError(
+                f"tracker.gitlab.project: {where}: {what}: the project was not found (HTTP "
+                f"{code}); check the project path and that the token's user is a member"
+            )
+        if code is None or code == 408 or code == 429 or code >= 500:
+            return TrackerUnavailable(
+                f"{where}: {what}: HTTP {code} {tries}", retry_after=self._retry_after
+            )
+        # 400, 409, 422, ...: GitLab refused this write; field names only, never values.
+        return TrackerRefused(f"{where}: {what}: HTTP {code}{_refused_fields(err)}")
 
 
 def _gitlab_time(moment: datetime) -> str:
@@ -385,6 +482,18 @@ def _gitlab_time(moment: datetime) -> str:
         raise ValueError("changes_since needs a time-zone aware datetime")
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _refused_fields(err: gitlab.exceptions.GitlabError) -> str:
+    """`` (fields: labels, title)`` from GitLab's ``{"message": {field: [...]}}``, else empty."""
+    try:
+        body = json.loads(err.response_body or b"{}")
+    except ValueError:
+        return ""
+    message = body.get("message") if isinstance(body, dict) else None
+    if isinstance(message, dict) and message:
+        return f" (fields: {', '.join(sorted(str(k) for k in message))})"
+    return ""
 
 
 def _parse_time(value: str) -> datetime:

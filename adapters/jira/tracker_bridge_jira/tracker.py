@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeVar
 
 import requests
+import stamina
 from jira import JIRA, JIRAError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -16,7 +17,7 @@ from tracker_bridge.errors import (
     ConfigurationError,
     NotFoundError,
     TrackerAuthError,
-    TrackerError,
+    TrackerRefused,
     TrackerUnavailable,
 )
 from tracker_bridge.ports import (
@@ -35,6 +36,9 @@ SEARCH_FIELDS = ["status", "labels", "duedate", "updated", "comment", "security"
 # Jira answers these when it did not process the request, so even a POST may be resent.
 _NOT_PROCESSED = {429, 503}
 _RETRIABLE = {429, 500, 502, 503, 504}
+# search/jql accepts at most this many reconcileIssues ids (Atlassian's OpenAPI, POST
+# /rest/api/3/search/jql, SearchAndReconcileRequestBean.reconcileIssues).
+RECONCILE_LIMIT = 50
 
 
 class CommentVisibility(BaseModel):
@@ -72,6 +76,12 @@ class JiraSettings(BaseModel):
     overlap_minutes: float = Field(
         default=2.0, ge=0, description="Re-read this far before the bookmark (search lag)"
     )
+    search_lag_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long Cloud search may miss a fresh write: ids written this long ago "
+        "are sent as reconcileIssues, and a create whose answer was lost is looked for this long",
+    )
     timeout: float = Field(default=30.0, gt=0, description="Seconds per HTTP request")
     max_retries: int = Field(default=3, ge=0, le=10, description="Retries for 429/5xx/timeouts")
     retry_wait_seconds: float = Field(
@@ -98,6 +108,15 @@ class JiraTracker:
         self._project_id: str | None = None
         # (key, updated) pairs already listed, so the overlap window lists each change once.
         self._listed: dict[tuple[str, str], datetime] = {}
+        # Plain REST calls (edits, createmeta, Cloud search) go through this session, with
+        # the same credentials as the jira client: no private attributes of the jira package.
+        self._http: requests.Session | None = None
+        self._api = ""
+        # Issue ids this tracker wrote, with when: sent as reconcileIssues so Cloud search
+        # reads the bridge's own writes (search/jql is eventually consistent).
+        self._written: dict[int, float] = {}
+        # Issue key -> id, learned from creates and searches (reconcileIssues takes ids).
+        self._ids: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: object) -> JiraTracker:
@@ -118,19 +137,7 @@ class JiraTracker:
         self._load_create_screen()
         ref = self.find_issue(draft.report_id)
         if ref is None:
-            placeholder = {
-                "project": {"id": self._project_id},
-                "issuetype": {"id": self._issue_type_id},
-                "summary": draft.report_id,
-                "labels": [marker],
-                "security": {"id": self._level_id},
-            }
-            created = self._call(
-                f"creating the placeholder for {draft.report_id}",
-                lambda client: client.create_issue(fields=placeholder, prefetch=False),
-                idempotent=False,
-            )
-            ref = self._ref(str(created.key))
+            ref = self._create_placeholder(draft.report_id, marker)
         self._verify_security(ref, draft.report_id)
         fields: dict[str, Any] = {
             "summary": one_line_summary(f"{draft.report_id}: {draft.title}"),
@@ -147,6 +154,44 @@ class JiraTracker:
             ref, fields=fields, update={"labels": labels}, doing=f"writing {draft.report_id}"
         )
         return ref
+
+    def _create_placeholder(self, report_id: str, marker: str) -> IssueRef:
+        """POST the placeholder; after a lost answer, look for it instead of making a second."""
+        placeholder = {
+            "project": {"id": self._project_id},
+            "issuetype": {"id": self._issue_type_id},
+            "summary": report_id,
+            "labels": [marker],
+            "security": {"id": self._level_id},
+        }
+        try:
+            created = self._call(
+                f"creating the placeholder for {report_id}",
+                lambda client: client.create_issue(fields=placeholder, prefetch=False),
+                idempotent=False,
+            )
+        except TrackerUnavailable:
+            # A timeout or 5xx after Jira may have created it. Search lags behind writes and
+            # the new id is unknown (reconcileIssues cannot help), so look for the marker
+            # until the lag has passed: found, it is the one; not found, nothing was made.
+            found = self._find_after_lost_answer(report_id)
+            if found is None:
+                raise
+            return found
+        self._ids[str(created.key)] = str(created.id)
+        self._remember_write(str(created.id))
+        return self._ref(str(created.key))
+
+    def _find_after_lost_answer(self, report_id: str) -> IssueRef | None:
+        deadline = time.monotonic() + self.settings.search_lag_seconds
+        while True:
+            try:
+                found = self.find_issue(report_id)
+            except TrackerUnavailable:
+                found = None
+            if found is not None or time.monotonic() >= deadline:
+                return found
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
     def find_issue(self, report_id: str) -> IssueRef | None:
         """The issue carrying the report's marker label, or None."""
@@ -185,6 +230,7 @@ class JiraTracker:
             f"commenting on {ref.key}",
             lambda client: client.add_comment(ref.key, body, visibility=visibility),
             idempotent=False,
+            issue=ref.key,
         )
 
     def changes_since(self, since: datetime | None) -> Iterator[IssueSnapshot]:
@@ -262,11 +308,15 @@ class JiraTracker:
         page_size = min(self.settings.page_size, limit or self.settings.page_size)
         yielded = 0
         token: str | None = None
+        reconcile: list[int] = []
         start = 0
         while True:
             if self._connected().deploymentType == "Cloud":
+                # The same reconcile ids on every page, as the API asks.
+                reconcile = self._reconcile_ids() if token is None else reconcile
                 page = self._call(
-                    "searching issues", self._cloud_page(jql, token, page_size, fields, expand)
+                    "searching issues",
+                    self._cloud_page(jql, token, page_size, fields, expand, reconcile),
                 )
                 issues = page.get("issues") or []
                 token = page.get("nextPageToken")
@@ -279,6 +329,8 @@ class JiraTracker:
                 start += len(issues)
                 last = not issues or start >= int(page.get("total", 0))
             for raw in issues:
+                if raw.get("id") is not None:
+                    self._ids[str(raw["key"])] = str(raw["id"])
                 yield raw
                 yielded += 1
                 if limit is not None and yielded >= limit:
@@ -286,22 +338,40 @@ class JiraTracker:
             if last:
                 return
 
-    @staticmethod
     def _cloud_page(
-        jql: str, token: str | None, size: int, fields: list[str], expand: str | None
+        self,
+        jql: str,
+        token: str | None,
+        size: int,
+        fields: list[str],
+        expand: str | None,
+        reconcile: list[int],
     ) -> Callable[[JIRA], dict[str, Any]]:
-        def fetch(client: JIRA) -> dict[str, Any]:
-            page: dict[str, Any] = client.enhanced_search_issues(
-                jql,
-                nextPageToken=token,
-                maxResults=size,
-                fields=list(fields),
-                expand=expand,
-                json_result=True,
-            )
+        """POST search/jql (Cloud), with ``reconcileIssues`` so our own writes are read back."""
+        body: dict[str, Any] = {"jql": jql, "maxResults": size, "fields": list(fields)}
+        if token:
+            body["nextPageToken"] = token
+        if expand:
+            body["expand"] = expand
+        if reconcile:
+            body["reconcileIssues"] = reconcile
+
+        def fetch(_client: JIRA) -> dict[str, Any]:
+            page: dict[str, Any] = self._rest("POST", "search/jql", body)
             return page
 
         return fetch
+
+    def _remember_write(self, issue_id: str) -> None:
+        if issue_id.isdigit():
+            self._written[int(issue_id)] = time.monotonic()
+
+    def _reconcile_ids(self) -> list[int]:
+        """Ids this tracker wrote within the search lag, newest first, at most 50."""
+        horizon = time.monotonic() - self.settings.search_lag_seconds
+        self._written = {k: v for k, v in self._written.items() if v >= horizon}
+        newest = sorted(self._written, key=self._written.__getitem__, reverse=True)
+        return newest[:RECONCILE_LIMIT]
 
     @staticmethod
     def _dc_page(
@@ -332,6 +402,7 @@ class JiraTracker:
         issue = self._call(
             f"reading back {ref.key}",
             lambda client: client.issue(ref.key, fields="security,labels"),
+            issue=ref.key,
         )
         security = issue.raw.get("fields", {}).get("security") or {}
         if str(security.get("id", "")) != self._level_id:
@@ -344,14 +415,17 @@ class JiraTracker:
     def _edit(
         self, ref: IssueRef, *, fields: dict[str, Any], update: dict[str, Any], doing: str
     ) -> None:
-        client = self._connected()
-        url = client._get_url(f"issue/{ref.key}")  # the library's own URL builder
-
-        def put(session_owner: JIRA) -> None:
-            # One PUT, no reload: Issue.update() would GET before and after.
-            session_owner._session.put(url, json={"fields": fields, "update": update})
-
-        self._call(doing, put)
+        # One plain PUT, no reload: the jira Issue.update() would GET before and after.
+        self._call(
+            doing,
+            lambda _client: self._rest(
+                "PUT", f"issue/{ref.key}", {"fields": fields, "update": update}
+            ),
+            issue=ref.key,
+        )
+        issue_id = self._ids.get(ref.key)
+        if issue_id is not None:
+            self._remember_write(issue_id)
 
     def _rich_text(self, bridge_lines: list[str], untrusted: str | None) -> Any:
         if self._connected().deploymentType == "Cloud":
@@ -381,7 +455,7 @@ class JiraTracker:
             {"basic_auth": (settings.email, token)} if settings.email else {"token_auth": token}
         )
         common: dict[str, Any] = {
-            "max_retries": 0,  # our own bounded retries below decide, with Retry-After
+            "max_retries": 0,  # stamina's bounded retries in _call decide, with Retry-After
             "timeout": settings.timeout,
             "logging": False,
             **auth,
@@ -398,18 +472,48 @@ class JiraTracker:
             client = JIRA(settings.url, options={"rest_api_version": "3"}, **common)
         me = client.myself()
         self._own_account = str(me.get("accountId") or me.get("name") or "")
+        http = requests.Session()
+        if settings.email:
+            http.auth = (settings.email, token)
+        else:
+            http.headers["Authorization"] = f"Bearer {token}"
+        http.headers["Accept"] = "application/json"
+        self._http = http
+        self._api = f"{settings.url.rstrip('/')}/rest/api/{'3' if self._cloud else '2'}/"
         return client
+
+    def _rest(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One plain REST call on our session; the parsed JSON answer or None.
+
+        An error answer raises ``JIRAError`` as the jira client's own calls do, so ``_call``
+        translates both the same way.
+        """
+        if self._http is None:
+            self._connected()
+        assert self._http is not None  # noqa: S101 - set by _connect
+        response = self._http.request(
+            method, self._api + path, json=body, timeout=self.settings.timeout
+        )
+        if response.status_code >= 400:
+            raise JIRAError(
+                text=response.text[:200],
+                status_code=response.status_code,
+                url=response.url,
+                response=response,
+            )
+        return response.json() if response.content else None
 
     def _load_create_screen(self) -> None:
         """Read createmeta once: project, issue type, fields on the create screen, the level."""
         if self._screen is not None:
             return
         key = self.settings.project
-        project = self._call(f"reading project {key}", lambda c: c.project(key))
+        project = self._call(f"reading project {key}", lambda c: c.project(key), project=True)
         self._project_id = str(project.id)
         types = self._call(
             f"reading issue types of {key}",
-            lambda c: c._get_json(f"issue/createmeta/{key}/issuetypes"),
+            lambda _c: self._rest("GET", f"issue/createmeta/{key}/issuetypes"),
+            project=True,
         )
         listed = types.get("issueTypes") or types.get("values") or []
         wanted = self.settings.issue_type
@@ -422,7 +526,10 @@ class JiraTracker:
         self._issue_type_id = str(issue_type["id"])
         metas = self._call(
             f"reading the create screen of {key}",
-            lambda c: c._get_json(f"issue/createmeta/{key}/issuetypes/{self._issue_type_id}"),
+            lambda _c: self._rest(
+                "GET", f"issue/createmeta/{key}/issuetypes/{self._issue_type_id}"
+            ),
+            project=True,
         )
         screen = {
             str(m.get("fieldId") or m.get("key")): m
@@ -457,57 +564,87 @@ class JiraTracker:
         *,
         idempotent: bool = True,
         connect: bool = False,
+        issue: str | None = None,
+        project: bool = False,
     ) -> T:
-        """Run one library call with bounded retries; translate failures into our errors."""
-        attempt = 0
-        while True:
-            try:
-                client = None if connect else self._connected()
-                return action(client)  # type: ignore[arg-type]
-            except JIRAError as err:
-                status = err.status_code or 0
-                retry_after = _retry_after(err)
-                retriable = status in (_RETRIABLE if idempotent else _NOT_PROCESSED)
-                if retriable and attempt < self.settings.max_retries:
-                    attempt += 1
-                    self._wait(attempt, retry_after)
-                    continue
-                raise self._translate(doing, status, err, retry_after, attempt) from err
-            except (requests.Timeout, requests.ConnectionError) as err:
-                # A read timeout on a POST may have been applied: only connect failures resend.
-                resend = idempotent or isinstance(err, requests.ConnectTimeout)
-                if resend and attempt < self.settings.max_retries:
-                    attempt += 1
-                    self._wait(attempt, None)
-                    continue
-                raise TrackerUnavailable(
-                    f"Jira at {self.settings.url} did not answer while {doing} "
-                    f"({type(err).__name__}, after {attempt + 1} attempts)"
-                ) from err
+        """Run one call with bounded retries (stamina); translate what still fails.
 
-    def _wait(self, attempt: int, retry_after: float | None) -> None:
-        base = self.settings.retry_wait_seconds
-        if base <= 0:
-            return
-        wait = retry_after if retry_after is not None else base * 2 ** (attempt - 1)
-        time.sleep(min(wait, self.settings.retry_wait_max_seconds))
+        ``idempotent`` False (a POST that creates) resends only what Jira did not process
+        (429, 503) or a request that never connected. ``issue`` names the issue the call is
+        about (its 404: the issue is gone, skippable); ``project`` marks a call whose 404
+        means the configured project is wrong (fatal).
+        """
+        settings = self.settings
+        wait = settings.retry_wait_seconds
+        try:
+            for attempt in stamina.retry_context(
+                on=self._backoff(idempotent),
+                attempts=settings.max_retries + 1,
+                timeout=None,
+                wait_initial=wait,
+                wait_max=settings.retry_wait_max_seconds if wait > 0 else 0,
+                wait_jitter=wait,
+            ):
+                with attempt:
+                    client = None if connect else self._connected()
+                    return action(client)  # type: ignore[arg-type]
+        except JIRAError as err:
+            status = err.status_code or 0
+            raise self._translate(doing, status, err, _retry_after(err), issue, project) from err
+        except (requests.Timeout, requests.ConnectionError) as err:
+            raise TrackerUnavailable(
+                f"Jira at {settings.url} did not answer while {doing} "
+                f"({type(err).__name__}, after at most {settings.max_retries + 1} attempts)"
+            ) from err
+        raise AssertionError("stamina ended without an answer or an error")  # pragma: no cover
+
+    def _backoff(self, idempotent: bool) -> Callable[[Exception], bool | float]:
+        """Stamina's hook: False to stop, True for exponential backoff, a float to wait that long."""
+
+        def hook(err: Exception) -> bool | float:
+            if isinstance(err, JIRAError):
+                if (err.status_code or 0) not in (_RETRIABLE if idempotent else _NOT_PROCESSED):
+                    return False
+                retry_after = _retry_after(err)
+                if retry_after is None or self.settings.retry_wait_seconds <= 0:
+                    return True
+                return min(retry_after, self.settings.retry_wait_max_seconds)
+            # A read timeout on a POST may have been applied: only a failed connect is resent.
+            if isinstance(err, requests.ConnectTimeout):
+                return True
+            return idempotent and isinstance(err, requests.Timeout | requests.ConnectionError)
+
+        return hook
 
     def _translate(
-        self, doing: str, status: int, err: JIRAError, retry_after: float | None, attempt: int
+        self,
+        doing: str,
+        status: int,
+        err: JIRAError,
+        retry_after: float | None,
+        issue: str | None,
+        project: bool,
     ) -> Exception:
         where = f"Jira at {self.settings.url} answered {status} while {doing}"
         if status in (401, 403):
             return TrackerAuthError(f"{where}: the token was refused or lacks permission")
-        if status in _RETRIABLE:
+        if status in _RETRIABLE or status == 408 or status == 0:
             return TrackerUnavailable(
-                f"{where} (after {attempt + 1} attempts)", retry_after=retry_after
+                f"{where} (after at most {self.settings.max_retries + 1} attempts)",
+                retry_after=retry_after,
             )
-        if status == 404:
-            return NotFoundError(f"{where}: not found")
-        # Field names only: Jira's messages can quote the values we sent.
+        if status in (404, 410):
+            if project or issue is None:
+                return ConfigurationError(
+                    f"tracker.jira.project: {where}: not found; check the project key "
+                    f"{self.settings.project!r} and that the account may browse it"
+                )
+            return NotFoundError(f"{where}: issue {issue} is gone")
+        # 400, 409, 422 ...: Jira refused this write. Field names only: Jira's messages can
+        # quote the values we sent.
         named = sorted(_error_fields(err))
         detail = f" (fields: {', '.join(named)})" if named else ""
-        return TrackerError(f"{where}{detail}")
+        return TrackerRefused(f"{where}{detail}")
 
     # ------------------------------------------------------------------ small helpers
 
