@@ -66,6 +66,12 @@ class GitLabSettings(BaseModel):
     retry_wait_max_seconds: float = Field(
         default=30.0, ge=0, description="Longest single wait, also for a Retry-After"
     )
+    overlap_minutes: float = Field(
+        default=2.0,
+        ge=0,
+        description="Re-read this far before the bookmark: GitLab may leave updated_at "
+        "unchanged on consecutive edits of an issue (python-gitlab#743)",
+    )
     upload_attachments: bool = Field(
         default=False,
         description="Upload attachments to the issue (uploads on confidential issues in public "
@@ -99,6 +105,9 @@ class GitLabTracker:
         # Retry-After of the last 429, read by a response hook on our requests session:
         # python-gitlab's exceptions do not carry the headers.
         self._retry_after: float | None = None
+        # What each re-read issue looked like when last listed, so the overlap window lists
+        # an unchanged issue once and a changed one (same updated_at, new labels) again.
+        self._listed: dict[tuple[object, ...], datetime] = {}
 
     @classmethod
     def from_settings(cls, settings: object) -> GitLabTracker:
@@ -208,23 +217,39 @@ class GitLabTracker:
 
         One paginated listing (``updated_after``, ``order_by=updated_at``, ``sort=asc``) and,
         only when something changed, one paginated project events listing for the new
-        comments (a comment always moves its issue's ``updated_at``): no request per issue.
+        comments: no request per issue. GitLab sometimes keeps ``updated_at`` on consecutive
+        edits (python-gitlab#743), so the listing starts ``overlap_minutes`` before ``since``;
+        an issue re-read there is listed again only when its labels, state, due date or
+        confidentiality differ from what this tracker listed last.
         """
         query: dict[str, Any] = {"order_by": "updated_at", "sort": "asc"}
         if since is not None:
-            query["updated_after"] = _gitlab_time(since)
+            window = since - timedelta(minutes=self.settings.overlap_minutes)
+            query["updated_after"] = _gitlab_time(window)
         issues = self._call(
             "list changed issues",
             lambda: list(
                 self._issues.list(iterator=True, per_page=PER_PAGE, **query, **_NO_LIBRARY_RETRIES)
             ),
         )
-        if not issues:
+        fresh = [issue for issue in issues if not self._listed_before(issue, since)]
+        if not fresh:
             return
         notes = self._new_notes(since)
-        for issue in issues:
+        for issue in fresh:
             snapshot = self._snapshot(issue, tuple(notes.get(int(issue.iid), ())))
+            self._listed[_fingerprint(issue)] = snapshot.updated_at
             yield snapshot
+        if since is not None:
+            # Issues older than the overlap window can never be re-read by a forward bookmark.
+            horizon = since - timedelta(minutes=self.settings.overlap_minutes)
+            self._listed = {k: v for k, v in self._listed.items() if v >= horizon}
+
+    def _listed_before(self, issue: ProjectIssue, since: datetime | None) -> bool:
+        """Whether ``issue`` is only in the overlap window and unchanged since listed."""
+        if since is None or _parse_time(str(issue.updated_at)) >= since:
+            return False
+        return _fingerprint(issue) in self._listed
 
     # ------------------------------------------------------------------ reading helpers
 
@@ -482,6 +507,19 @@ def _gitlab_time(moment: datetime) -> str:
         raise ValueError("changes_since needs a time-zone aware datetime")
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _fingerprint(issue: ProjectIssue) -> tuple[object, ...]:
+    """What the bridge compares on an issue, beyond ``updated_at`` that GitLab may keep."""
+    attributes = issue.attributes
+    return (
+        int(issue.iid),
+        str(issue.updated_at),
+        tuple(sorted(str(label) for label in issue.labels)),
+        str(issue.state),
+        attributes.get("due_date"),
+        attributes.get("confidential"),
+    )
 
 
 def _refused_fields(err: gitlab.exceptions.GitlabError) -> str:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,6 +47,7 @@ class Fault:
     path_pattern: str | None = None
     retry_after: int | None = 0
     delay: float = 0.0
+    applied: bool = False  # do the request, then stall or fail: the answer is lost
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault applies to the request."""
@@ -179,15 +180,33 @@ class Team:
         path_pattern: str | None = None,
         retry_after: int | None = 0,
         delay: float = 0.0,
+        applied: bool = False,
     ) -> None:
         """The next ``count`` requests matching ``method``/``path_pattern`` answer ``status``.
 
         ``status`` 0 with a ``delay`` stalls the request (a slow GitLab) and then answers normally.
+        ``applied`` does the request first and then stalls or fails, so the change is made but
+        the client never hears of it (a create that timed out but succeeded).
         """
         with self._sandbox.log_lock:
             self._sandbox.faults.append(
-                Fault(status, count, method, path_pattern, retry_after, delay)
+                Fault(status, count, method, path_pattern, retry_after, delay, applied)
             )
+
+    def refuse_edits(
+        self, iid: int, *, status: int = 422, field: str = "labels", reason: str = "is invalid"
+    ) -> None:
+        """API edits (PUT) of issue ``iid`` answer ``status`` with ``{"message": {field: [reason]}}``.
+
+        The team's own edits still work; ``heal`` ends it.
+        """
+        with self._state.lock:
+            self._state.refused_edits[iid] = (status, field, reason)
+
+    def keep_updated_at_on_label_edits(self, seconds: float) -> None:
+        """Label-only edits within ``seconds`` of an issue's last update keep its ``updated_at``."""
+        with self._state.lock:
+            self._state.sticky_updated_at = timedelta(seconds=seconds)
 
     def drop_fields(self, *names: str) -> None:
         """Silently drop these fields on create and edit (a token lacking permission)."""
@@ -200,6 +219,7 @@ class Team:
             self._sandbox.faults.clear()
         with self._state.lock:
             self._state.drop_fields = set()
+            self._state.refused_edits.clear()
 
 
 class GitLabSandbox:
@@ -390,6 +410,11 @@ class _Handler(BaseHTTPRequestHandler):
         self, method: str, raw_path: str, query: dict[str, list[str]], body: dict[str, Any]
     ) -> _Answer:
         fault = self.sandbox.take_fault(method, raw_path)
+        if fault is not None and fault.applied:
+            self._route_or_error(method, raw_path, query, body)
+            if fault.delay:
+                time.sleep(fault.delay)
+            return _fault_answer(fault) if fault.status else _Answer(504, {"message": "timeout"})
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
@@ -397,6 +422,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return _fault_answer(fault)
         if not self._authorised():
             return _Answer(401, {"message": "401 Unauthorized"})
+        return self._route_or_error(method, raw_path, query, body)
+
+    def _route_or_error(
+        self, method: str, raw_path: str, query: dict[str, list[str]], body: dict[str, Any]
+    ) -> _Answer:
         try:
             with self.sandbox.state.lock:
                 return _route(self.sandbox, self._base_url(), method, raw_path, query, body)
@@ -602,6 +632,10 @@ def _get_issue(request: _Request) -> _Answer:
 
 
 def _edit_issue(request: _Request) -> _Answer:
+    refused = request.state.refused_edits.get(_iid(request))
+    if refused is not None:
+        status, field_name, reason = refused
+        raise ApiError(status, {field_name: [reason]})
     fields = request.body | _flat(request.query)
     issue = request.state.edit_issue(_iid(request), fields, author=BRIDGE_USER)
     if "title" in fields:
