@@ -170,9 +170,11 @@ class JiraTracker:
                 lambda client: client.create_issue(fields=placeholder, prefetch=False),
                 idempotent=False,
             )
-        except TrackerUnavailable:
-            # A timeout or 5xx after Jira may have created it. Search lags behind writes and
-            # the new id is unknown (reconcileIssues cannot help), so look for the marker
+        except TrackerUnavailable as err:
+            if not (self._cloud and _answer_lost(err.__cause__)):
+                raise
+            # A timeout or 5xx after Jira may have created it. Cloud search lags behind writes
+            # and the new id is unknown (reconcileIssues cannot help), so look for the marker
             # until the lag has passed: found, it is the one; not found, nothing was made.
             found = self._find_after_lost_answer(report_id)
             if found is None:
@@ -183,15 +185,24 @@ class JiraTracker:
         return self._ref(str(created.key))
 
     def _find_after_lost_answer(self, report_id: str) -> IssueRef | None:
-        deadline = time.monotonic() + self.settings.search_lag_seconds
-        while True:
-            try:
-                found = self.find_issue(report_id)
-            except TrackerUnavailable:
-                found = None
-            if found is not None or time.monotonic() >= deadline:
-                return found
-            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        """The marker's issue once search has caught up, or None after ``search_lag_seconds``."""
+        try:
+            for attempt in stamina.retry_context(
+                on=(_NotYetSearchable, TrackerUnavailable),
+                attempts=None,
+                timeout=self.settings.search_lag_seconds,
+                wait_initial=0.25,
+                wait_max=1.0,
+                wait_jitter=0.1,
+            ):
+                with attempt:
+                    found = self.find_issue(report_id)
+                    if found is None:
+                        raise _NotYetSearchable(report_id)
+                    return found
+        except (_NotYetSearchable, TrackerUnavailable):
+            return None
+        return None  # pragma: no cover - stamina ends with an answer or an error
 
     def find_issue(self, report_id: str) -> IssueRef | None:
         """The issue carrying the report's marker label, or None."""
@@ -671,6 +682,19 @@ class JiraTracker:
 def parse_jira_time(value: str) -> datetime:
     """Parse Jira's ``2026-11-02T01:00:00.000-0800`` into an aware datetime (kept in UTC)."""
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+
+
+class _NotYetSearchable(Exception):
+    """The marker's issue is not in search results yet (Cloud search lags behind writes)."""
+
+
+def _answer_lost(cause: BaseException | None) -> bool:
+    """Whether Jira may have done the work although we got no answer (timeout, 500, 502, 504)."""
+    if isinstance(cause, requests.Timeout | requests.ConnectionError):
+        return not isinstance(cause, requests.ConnectTimeout)
+    if isinstance(cause, JIRAError):
+        return (cause.status_code or 0) in _RETRIABLE - _NOT_PROCESSED
+    return False
 
 
 def _retry_after(err: JIRAError) -> float | None:
