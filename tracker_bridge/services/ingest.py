@@ -360,8 +360,8 @@ class Ingest:
             return
         except SKIPPABLE as err:
             # The tracker refused this report's issue (a label, a required field): the others
-            # still open; this one is retried every pass and the team hears it once.
-            summary.bump("issue_deferred")
+            # still open; this one is retried every pass (counted still_refused, exit 0) and
+            # the team and the pass summary hear it once (tracker_refused, exit 3).
             Refusals(self.unit_of_work, self.tracker, self.clock).set_aside(
                 report_id, "open the issue", err, summary
             )
@@ -456,7 +456,6 @@ class Ingest:
         except SKIPPABLE as err:
             # The issue refuses notes or was deleted: the reply stays in the inbox and in the
             # store, is retried every pass, and the team hears it once.
-            summary.bump("note_deferred")
             Refusals(self.unit_of_work, self.tracker, self.clock).set_aside(
                 report_id, "add the researcher's reply as a note", err, summary, ref
             )

@@ -137,8 +137,13 @@ class Sync:
         if report_id is None or report is None:
             summary.bump("unknown_issue")
             return
+        if uow.links.get(report_id) is None:
+            # A placeholder whose open did not finish (refused, or a crash before the link):
+            # ingest completes it by its marker; adopting it here would leave it empty.
+            summary.bump("issue_not_opened_yet")
+            return
         researcher = uow.reports.researcher_of(report_id)
-        known_labels = uow.links.labels(report_id) if uow.links.get(report_id) else frozenset()
+        known_labels = uow.links.labels(report_id)
         uow.links.link(report_id, ref)
         uow.links.set_labels(report_id, snapshot.labels)
         now = self.clock.now()
