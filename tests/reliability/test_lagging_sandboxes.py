@@ -8,6 +8,7 @@ sees every change and opens exactly one issue per report.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -65,3 +66,43 @@ def test_a_create_that_timed_out_but_succeeded_opens_one_issue(
     assert [True] * 4 == [
         any(mail.subject in title for title in titles) for mail in scenario.reports
     ]
+
+
+JIRA_LAG = 6.0  # seconds the Jira Cloud sandbox's search/jql leaves fresh writes out
+
+
+@pytest.mark.timeout(300)
+def test_jira_search_that_lags_loses_no_change_and_makes_no_second_issue(
+    site_factory: Any, scenario: Scenario
+) -> None:
+    """Jira Cloud search lags 6 s and the first create's answer is lost: 4 issues, every move seen."""
+    site = site_factory("jira", kind="jira", tracker_options={"search_lag_seconds": 8})
+    site.team.lag_search(JIRA_LAG)
+    # The bridge gives up on the first create after 2 s; Jira made it and answers after 3.
+    site.team.inject(0, method="POST", path=r"/issue$", delay=3, applied=True)
+    deliver_all(site, scenario)
+    first = site.run()
+    site.run()
+    keys = site.team.issue_keys()
+    subject = scenario.reports[0].subject
+    triaged_key = next(k for k in keys if subject in site.team.issue(k).summary)
+    site.team.relabel(triaged_key, add={"cvd-triaged"}, remove={"cvd-received", "cvd-acknowledged"})
+    while_hidden = end_state(site)[subject]["state"]
+    site.run()  # at once: the search does not show the change yet
+    time.sleep(JIRA_LAG + 0.5)
+    site.run()
+    assert {
+        "first pass ok": True,
+        "issues": 4,
+        "one per report": 4,
+        "before": "acknowledged",
+        "after": "triaged",
+    } == {
+        "first pass ok": first.returncode in (0, 3),
+        "issues": len(keys),
+        "one per report": len(
+            {site.team.issue(k).summary.split(":", 1)[0] for k in site.team.issue_keys()}
+        ),
+        "before": while_hidden,
+        "after": end_state(site)[subject]["state"],
+    }
