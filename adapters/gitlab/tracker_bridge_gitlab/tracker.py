@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -420,6 +421,19 @@ class GitLabTracker:
     @property
     def _issues(self) -> Any:
         return self._project_api.issues
+
+    @property
+    def _retry(self) -> dict[str, Any]:
+        """Per-call options that switch python-gitlab's own retries off (stamina decides)."""
+        return dict(_NO_LIBRARY_RETRIES)
+
+    @contextmanager
+    def _seam(self, operation: str, *, issue: str | None = None) -> Iterator[None]:
+        """Translate vendor errors for ``operation`` without retrying (prefer :meth:`_call`)."""
+        try:
+            yield
+        except (gitlab.exceptions.GitlabError, requests.RequestException) as err:
+            raise self._translate(operation, err, issue) from err
 
     def _call(
         self,
