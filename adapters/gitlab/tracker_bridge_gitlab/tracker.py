@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tracker_bridge.errors import (
     ConfidentialityError,
+    ForeignIssueError,
     NotFoundError,
     TrackerAuthError,
     TrackerError,
@@ -31,6 +32,8 @@ from tracker_bridge.ports import (
 from tracker_bridge_gitlab.markup import inert_block, inert_inline, inert_title, withhold_addresses
 
 MARKER_PREFIX = "cvd-report::"
+# With the report marker, names the store that opened the issue: idempotency is by both.
+STORE_PREFIX = "cvd-store::"
 PER_PAGE = 100
 
 
@@ -100,7 +103,20 @@ class GitLabTracker:
             TrackerUnavailable: GitLab is rate limiting, failing or slow, after retries.
         """
         marker = MARKER_PREFIX + draft.report_id
+        if draft.installation:
+            marker += f",{STORE_PREFIX}{draft.installation}"
         found = self._find(draft.report_id)
+        if found is not None:
+            theirs = _installation(str(label) for label in found.labels)
+            if theirs != (draft.installation or None):
+                raise ForeignIssueError(
+                    f"GitLab issue {found.attributes.get('web_url') or found.iid} in project "
+                    f"{self.settings.project} carries the marker of {draft.report_id} but was "
+                    f"opened by store {theirs or '(none: no cvd-store label)'}, not by this store "
+                    f"{draft.installation or '(none)'}; it is not adopted. If it is this "
+                    "installation's issue, give it this store's label; otherwise this store's "
+                    f"{draft.report_id} needs a new id"
+                )
         if found is None:
             with self._seam("create the placeholder issue"):
                 # A 5xx or timeout on a POST may still have created the issue; retrying it
@@ -260,6 +276,7 @@ class GitLabTracker:
             updated_at=_parse_time(str(issue.updated_at)),
             notes=notes,
             confidential=issue.attributes.get("confidential") is True,
+            installation=_installation(labels),
         )
 
     def _ref(self, issue: ProjectIssue) -> IssueRef:
@@ -379,6 +396,12 @@ class GitLabTracker:
             ) from err
 
 
+def _installation(labels: Iterable[str]) -> str | None:
+    """The store id in a ``cvd-store::`` label, or None."""
+    found = sorted(lab for lab in labels if lab.startswith(STORE_PREFIX))
+    return found[0][len(STORE_PREFIX) :] if found else None
+
+
 def _gitlab_time(moment: datetime) -> str:
     """An ISO 8601 UTC time as GitLab reads it; milliseconds are rounded down (inclusive bound)."""
     if moment.tzinfo is None:
@@ -391,4 +414,4 @@ def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
-__all__ = ["MARKER_PREFIX", "GitLabSettings", "GitLabTracker"]
+__all__ = ["MARKER_PREFIX", "STORE_PREFIX", "GitLabSettings", "GitLabTracker"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from tracker_bridge.errors import (
     ConfidentialityError,
     ConfigurationError,
+    ForeignIssueError,
     NotFoundError,
     TrackerAuthError,
     TrackerError,
@@ -31,6 +32,8 @@ from tracker_bridge_jira.markup import adf_document, adf_to_text, one_line_summa
 T = TypeVar("T")
 
 MARKER_PREFIX = "cvd-report-"
+# With the report marker, names the store that opened the issue: idempotency is by both.
+STORE_PREFIX = "cvd-store-"
 SEARCH_FIELDS = ["status", "labels", "duedate", "updated", "comment", "security"]
 # Jira answers these when it did not process the request, so even a POST may be resent.
 _NOT_PROCESSED = {429, 503}
@@ -115,14 +118,31 @@ class JiraTracker:
         created first and read back; report text is written only once the level is proven.
         """
         marker = self._marker(draft.report_id)
+        markers = [marker]
+        if draft.installation:
+            markers.append(STORE_PREFIX + draft.installation)
+            self._check_label(markers[-1])
         self._load_create_screen()
-        ref = self.find_issue(draft.report_id)
+        ref = None
+        found = self._find(draft.report_id)
+        if found is not None:
+            ref = self._ref(str(found["key"]))
+            theirs = _installation((found.get("fields") or {}).get("labels") or [])
+            if theirs != (draft.installation or None):
+                raise ForeignIssueError(
+                    f"Jira issue {ref.url} in project {self.settings.project} carries the marker "
+                    f"of {draft.report_id} but was opened by store "
+                    f"{theirs or '(none: no cvd-store label)'}, not by this store "
+                    f"{draft.installation or '(none)'}; it is not adopted. If it is this "
+                    "installation's issue, give it this store's label; otherwise this store's "
+                    f"{draft.report_id} needs a new id"
+                )
         if ref is None:
             placeholder = {
                 "project": {"id": self._project_id},
                 "issuetype": {"id": self._issue_type_id},
                 "summary": draft.report_id,
-                "labels": [marker],
+                "labels": markers,
                 "security": {"id": self._level_id},
             }
             created = self._call(
@@ -142,17 +162,21 @@ class JiraTracker:
         priority = self._priority_for(draft.labels)
         if priority is not None:
             fields["priority"] = {"name": priority}
-        labels = [{"add": label} for label in sorted({marker, *draft.labels})]
+        labels = [{"add": label} for label in sorted({*markers, *draft.labels})]
         self._edit(
             ref, fields=fields, update={"labels": labels}, doing=f"writing {draft.report_id}"
         )
         return ref
 
     def find_issue(self, report_id: str) -> IssueRef | None:
-        """The issue carrying the report's marker label, or None."""
+        """An issue carrying the report's marker label (any installation's), or None."""
+        found = self._find(report_id)
+        return None if found is None else self._ref(str(found["key"]))
+
+    def _find(self, report_id: str) -> dict[str, Any] | None:
         jql = f'project = "{self.settings.project}" AND labels = "{self._marker(report_id)}"'
         for raw in self._search(jql, fields=["labels"], expand=None, limit=1):
-            return self._ref(str(raw["key"]))
+            return raw
         return None
 
     def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
@@ -253,6 +277,7 @@ class JiraTracker:
             confidential=str(security.get("id", "")) == self._level_id
             if self._level_id
             else bool(security),
+            installation=_installation(labels),
         )
 
     def _search(
@@ -529,6 +554,12 @@ class JiraTracker:
                 f"Jira label {label!r} is empty or has a space or quote, which Jira refuses; "
                 "check the label names in mappings/jira.toml and the report id format"
             )
+
+
+def _installation(labels: Iterable[object]) -> str | None:
+    """The store id in a ``cvd-store-`` label, or None."""
+    found = sorted(str(lab) for lab in labels if str(lab).startswith(STORE_PREFIX))
+    return found[0][len(STORE_PREFIX) :] if found else None
 
 
 def parse_jira_time(value: str) -> datetime:
