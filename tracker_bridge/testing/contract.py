@@ -275,3 +275,15 @@ class TrackerContract:
         """find_issue finds another store's issue, so a new store's ids move past the tracker's."""
         ref = harness.tracker.open_issue(make_draft("CVD-2026-0002", installation=STORE_B))
         assert ref == harness.tracker.find_issue("CVD-2026-0002")
+
+    def test_open_retried_after_confidentiality_is_granted_completes_the_placeholder(
+        self, harness: TrackerHarness
+    ) -> None:
+        """A refused open retried once the token may set confidentiality leaves one full issue."""
+        harness.deny_confidentiality()
+        with pytest.raises(ConfidentialityError):
+            harness.tracker.open_issue(make_draft())
+        harness.heal()
+        ref = harness.tracker.open_issue(make_draft())
+        issue = harness.observe(ref)
+        assert (1, True, True) == (harness.issue_count(), issue.confidential, CANARY in issue.body)

@@ -136,6 +136,12 @@ class GitLabTracker:
             iid = int(found.iid)
         with self._seam("read the issue back"):
             issue = self._issues.get(iid, **self._retry)
+        if issue.confidential is not True and found is not None and not issue.description:
+            # Our own empty placeholder from a pass that could not make it confidential: try
+            # again (the token may have been given the permission since), then read back.
+            with self._seam("make the placeholder confidential"):
+                self._issues.update(iid, {"confidential": True}, **self._retry)
+                issue = self._issues.get(iid, **self._retry)
         ref = self._ref(issue)
         if issue.confidential is not True:
             raise ConfidentialityError(

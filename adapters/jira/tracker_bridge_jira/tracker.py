@@ -151,6 +151,15 @@ class JiraTracker:
                 idempotent=False,
             )
             ref = self._ref(str(created.key))
+        if found is not None and not self._has_level(ref):
+            # Our own placeholder from a pass that could not set the level: try again (the
+            # token may have been given Set Issue Security since); verified just below.
+            self._edit(
+                ref,
+                fields={"security": {"id": self._level_id}},
+                update={},
+                doing=f"setting the security level of {ref.key}",
+            )
         self._verify_security(ref, draft.report_id)
         fields: dict[str, Any] = {
             "summary": one_line_summary(f"{draft.report_id}: {draft.title}"),
@@ -353,13 +362,16 @@ class JiraTracker:
 
     # ------------------------------------------------------------------ writing Jira
 
-    def _verify_security(self, ref: IssueRef, report_id: str) -> None:
+    def _has_level(self, ref: IssueRef) -> bool:
         issue = self._call(
             f"reading back {ref.key}",
             lambda client: client.issue(ref.key, fields="security,labels"),
         )
         security = issue.raw.get("fields", {}).get("security") or {}
-        if str(security.get("id", "")) != self._level_id:
+        return str(security.get("id", "")) == self._level_id
+
+    def _verify_security(self, ref: IssueRef, report_id: str) -> None:
+        if not self._has_level(ref):
             raise ConfidentialityError(
                 f"Jira issue {ref.key} for {report_id} in project {self.settings.project} "
                 f"came back without security level {self.settings.security_level!r} (the token "
