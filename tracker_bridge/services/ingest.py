@@ -79,6 +79,9 @@ class Ingest:
 
     def run(self, sources: Iterable[MailSource], summary: PassSummary) -> list[IngestOutcome]:
         """Read every waiting message of every source; settle each after its outcome is stored."""
+        # A new pass: whatever stopped tracker work last time gets one more try.
+        self._tracker_stopped = None
+        self._sequence_checked = False
         outcomes = []
         for source in sources:
             for item in source.fetch():
