@@ -21,7 +21,12 @@ from tracker_bridge.config import (
     load_settings,
     locate_key,
 )
-from tracker_bridge.errors import ConfigurationError, RetriableError
+from tracker_bridge.errors import (
+    ConfigurationError,
+    RetriableError,
+    TrackerAuthError,
+    TrackerUnavailable,
+)
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
 from tracker_bridge.intake.sources import ImapSecurity, ImapSettings, ImapSource, MaildirSource
 from tracker_bridge.locks import step_lock
@@ -381,10 +386,55 @@ def run_pass(
             try:
                 audit_tracker_writes(bridge, step)
                 action(summary)
+            except TrackerAuthError as err:
+                # The other steps still run: mail already queued goes out meanwhile.
+                summary.bump(TRACKER_AUTH_REFUSED)
+                summary.problems.append(f"{step}: the tracker refused the token: {err}")
             except RetriableError as err:
                 summary.bump("deferred")
                 summary.problems.append(f"{step}: unavailable, the next pass resumes: {err}")
+                if step == "sync" and isinstance(err, TrackerUnavailable):
+                    note_tracker_outage(bridge, summary)
+            else:
+                if step == "sync":
+                    note_tracker_reachable(bridge)
     return summaries
+
+
+# Counts in a pass summary that the CLI turns into alerting exit codes (README "Exit codes").
+TRACKER_AUTH_REFUSED = "tracker_auth_refused"
+TRACKER_OUTAGE_ALERT = "tracker_outage_alert"
+_OUTAGE_SINCE = "tracker_unavailable_since"
+
+
+def note_tracker_outage(bridge: Bridge, summary: PassSummary) -> None:
+    """Remember when the tracker first failed a pass; past the alert time, say so in ``summary``.
+
+    The start is kept in the store, so the time counts across passes and processes (cron, a
+    Kubernetes CronJob) and a restart does not reset it.
+    """
+    now = bridge.clock.now()
+    with bridge.store().unit_of_work() as uow:
+        stored = uow.installation.get(_OUTAGE_SINCE)
+        if stored is None:
+            uow.installation.put(_OUTAGE_SINCE, now.isoformat())
+            uow.commit()
+        since = datetime.fromisoformat(stored) if stored else now
+    limit = bridge.settings.tracker.outage_alert_seconds
+    if (now - since).total_seconds() >= limit:
+        summary.bump(TRACKER_OUTAGE_ALERT)
+        summary.problems.append(
+            f"tracker unreachable since {since.isoformat(timespec='seconds')}, longer than "
+            f"tracker.outage_alert_after = {bridge.settings.tracker.outage_alert_after!r}"
+        )
+
+
+def note_tracker_reachable(bridge: Bridge) -> None:
+    """Forget a recorded outage once a sync step read the tracker."""
+    with bridge.store().unit_of_work() as uow:
+        if uow.installation.get(_OUTAGE_SINCE) is not None:
+            uow.installation.put(_OUTAGE_SINCE, None)
+            uow.commit()
 
 
 def _notify_service(bridge: Bridge, transport: MailTransport) -> Notify:

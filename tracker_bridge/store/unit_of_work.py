@@ -11,8 +11,8 @@ from sqlalchemy import Connection, Engine
 from tracker_bridge.ports import (
     AuditRepository,
     BookmarkRepository,
-    InstallationRepository,
     Clock,
+    InstallationRepository,
     MessageRepository,
     OutboxRepository,
     PrivacyRepository,
