@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Integer, Table, func, select, text
+from sqlalchemy import Connection, Integer, Table, func, select
 
 from tracker_bridge.errors import ConfigurationError
 from tracker_bridge.store import tables as t
@@ -98,10 +98,13 @@ def _advance_sequences(connection: Connection) -> None:
     for table in _ordered():
         for column in table.primary_key.columns:
             if isinstance(column.type, Integer) and column.autoincrement is True:
+                highest = select(func.max(column)).scalar_subquery()
                 connection.execute(
-                    text(
-                        "SELECT setval(pg_get_serial_sequence(:table, :column), "
-                        f"COALESCE((SELECT MAX({column.name}) FROM {table.name}), 0) + 1, false)"
-                    ),
-                    {"table": table.name, "column": column.name},
+                    select(
+                        func.setval(
+                            func.pg_get_serial_sequence(table.name, column.name),
+                            func.coalesce(highest, 0) + 1,
+                            False,
+                        )
+                    )
                 )
