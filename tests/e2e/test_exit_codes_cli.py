@@ -10,7 +10,7 @@ import pytest
 from tracker_bridge.testing.installation import Installation
 
 from .test_store_identity_cli import JAN, cli, report
-from .test_store_identity_cli import site as site  # noqa: F401 - the installation fixture
+from .test_store_identity_cli import site as site
 
 
 def set_in_section(site: Installation, section: str, line: str) -> None:
@@ -21,10 +21,10 @@ def set_in_section(site: Installation, section: str, line: str) -> None:
 
 
 @pytest.fixture
-def gitlab_site(site: Installation) -> Iterator[Installation]:  # noqa: F811
+def gitlab_site(site: Installation) -> Iterator[Installation]:
     """The installation on the GitLab sandbox, retries off so failures come at once."""
     set_in_section(site, "tracker.gitlab", "max_retries = 0")
-    yield site
+    return site
 
 
 @pytest.mark.parametrize("site", ["gitlab"], indirect=True)
