@@ -287,3 +287,17 @@ class TrackerContract:
         ref = harness.tracker.open_issue(make_draft())
         issue = harness.observe(ref)
         assert (1, True, True) == (harness.issue_count(), issue.confidential, CANARY in issue.body)
+
+    def test_own_notes_and_team_notes_are_told_apart(self, harness: TrackerHarness) -> None:
+        """A note the plugin wrote comes back by_bridge; a team member's comment does not."""
+        ref = harness.tracker.open_issue(make_draft())
+        harness.tracker.add_note(ref, "bridge wrote this")
+        harness.team_comment(ref, "team wrote this")
+        [snapshot] = [s for s in harness.tracker.changes_since(None) if s.ref == ref]
+        marks = {
+            text: n.by_bridge
+            for n in snapshot.notes
+            for text in ("bridge wrote this", "team wrote this")
+            if text in n.body
+        }
+        assert {"bridge wrote this": True, "team wrote this": False} == marks
