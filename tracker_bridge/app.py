@@ -23,6 +23,7 @@ from tracker_bridge.config import (
 )
 from tracker_bridge.errors import (
     ConfigurationError,
+    MailUnavailable,
     RetriableError,
     TrackerAuthError,
     TrackerUnavailable,
@@ -43,6 +44,7 @@ from tracker_bridge.ports import (
     MailTransport,
     PassSummary,
     Tracker,
+    TrackerAccessCheck,
 )
 from tracker_bridge.scoring import severity_from_vector
 from tracker_bridge.security_txt import security_txt_warnings
@@ -126,7 +128,74 @@ class CheckReport:
         return {"ok": self.ok, "problems": self.problems, "warnings": self.warnings}
 
 
-def check(config_path: Path | None) -> CheckReport:
+def check(config_path: Path | None, *, online: bool = False) -> CheckReport:
+    """Validate configuration, mappings, plugin settings and local files without network.
+
+    With ``online``, and only when nothing offline is wrong, also ask the outside world what
+    only it can answer (see ``check_online``).
+    """
+    report = check_offline(config_path)
+    if online and report.ok:
+        check_online(config_path, report)
+    return report
+
+
+def check_online(config_path: Path | None, report: CheckReport) -> None:
+    """Add what only the network can tell to ``report``; nothing is written anywhere.
+
+    The tracker plugin checks the token, the project and the permission to make issues
+    confidential (``TrackerAccessCheck``); the SMTP server must accept the connection, TLS
+    and the login; values ``init`` wrote as placeholders (``STARTER_PLACEHOLDERS``) and secrets
+    not provided yet are problems here, because the bridge cannot work with them.
+    """
+    from tracker_bridge.starter import STARTER_PLACEHOLDERS
+
+    missing: list[str] = []
+    config = load_config(config_path, missing_secrets=missing)
+    report.problems.extend(f"{m} (needed to check online)" for m in missing)
+    mappings = mappings_for(config)
+    settings = config.settings
+    kind = settings.tracker.kind
+    values: list[tuple[str, object]] = [
+        ("program.name (mappings/program.toml)", mappings.program.name),
+        ("program.contact (mappings/program.toml)", mappings.program.contact),
+        ("smtp.from_address", settings.smtp.from_address),
+        ("smtp.user", settings.smtp.user),
+        ("smtp.host", settings.smtp.host),
+        *((f"tracker.{kind}.{k}", v) for k, v in settings.tracker.plugin_section().items()),
+    ]
+    if settings.intake.imap is not None:
+        values += [
+            ("intake.imap.host", settings.intake.imap.host),
+            ("intake.imap.user", settings.intake.imap.user),
+        ]
+    report.problems.extend(
+        f"{where} = {value!r} is the placeholder `init` wrote; set your own"
+        for where, value in values
+        if isinstance(value, str) and value in STARTER_PLACEHOLDERS
+    )
+    if not missing:
+        tracker = build_tracker(config)
+        if isinstance(tracker, TrackerAccessCheck):
+            report.problems.extend(tracker.check_access())
+        else:
+            report.warnings.append(f"tracker plugin {kind!r} offers no online check")
+    smtp = settings.smtp
+    transport = SmtpTransport(
+        smtp.host,
+        smtp.port,
+        security=smtp.security.value,
+        user=smtp.user,
+        password=smtp.password.get_secret_value() if smtp.password else None,
+        timeout=smtp.timeout,
+    )
+    try:
+        transport.connect().quit()
+    except (ConfigurationError, MailUnavailable) as err:
+        report.problems.append(f"smtp: {err}")
+
+
+def check_offline(config_path: Path | None) -> CheckReport:
     """Validate configuration, mappings, plugin settings and local files without network."""
     report = CheckReport()
     missing: list[str] = []

@@ -293,12 +293,18 @@ def init(
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also ask the tracker (token, project, confidentiality permission) and the SMTP "
+    "server (login), and flag placeholders `init` wrote.",
+)
 @click.pass_obj
-def check(config_path: Path | None, as_json: bool) -> None:
-    """Validate configuration and mappings without network; exit 2 listing every problem."""
+def check(config_path: Path | None, as_json: bool, online: bool) -> None:
+    """Validate configuration and mappings (no network unless --online); exit 2 listing every problem."""
     from tracker_bridge.app import check as run_check
 
-    report = run_check(config_path)
+    report = run_check(config_path, online=online)
     lines = [f"problem: {p}" for p in report.problems] + [f"warning: {w}" for w in report.warnings]
     lines.append("ok" if report.ok else f"{len(report.problems)} problem(s)")
     emit(report.as_json(), as_json, lines)

@@ -170,6 +170,20 @@ class Tracker(Protocol):
 
 
 @runtime_checkable
+class TrackerAccessCheck(Protocol):
+    """What ``check --online`` asks a plugin that offers it (optional for plugins)."""
+
+    def check_access(self) -> list[str]:
+        """Problems found asking the tracker; [] when the bridge can work.
+
+        Checks that the token works, the project exists, and the token may make issues
+        confidential (GitLab: Reporter role or higher; Jira: the security level is offered on
+        the create screen). Writes nothing. Each problem names the tracker, project and setting.
+        """
+        ...
+
+
+@runtime_checkable
 class TrackerPlugin(Protocol):
     """What the entry point ``tracker_bridge.trackers`` names: a tracker class and its settings.
 

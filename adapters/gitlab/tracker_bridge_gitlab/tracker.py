@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tracker_bridge.errors import (
     ConfidentialityError,
+    FatalError,
     ForeignIssueError,
     NotFoundError,
+    RetriableError,
     TrackerAuthError,
     TrackerError,
     TrackerUnavailable,
@@ -35,6 +37,7 @@ MARKER_PREFIX = "cvd-report::"
 # With the report marker, names the store that opened the issue: idempotency is by both.
 STORE_PREFIX = "cvd-store::"
 PER_PAGE = 100
+REPORTER = 20  # GitLab access level of the Reporter role
 
 
 class GitLabSettings(BaseModel):
@@ -213,6 +216,36 @@ class GitLabTracker:
         for issue in issues:
             snapshot = self._snapshot(issue, tuple(notes.get(int(issue.iid), ())))
             yield snapshot
+
+    def check_access(self) -> list[str]:
+        """What ``check --online`` needs to know: the token, the project, the role.
+
+        Setting an issue confidential after creation and editing its labels need the
+        Reporter role (access level 20) or higher (GitLab's ``admin_issue`` permission,
+        https://docs.gitlab.com/user/permissions/); reads ``GET /user`` and
+        ``GET /projects/:id``, writes nothing.
+        """
+        where = f"GitLab {self.settings.url} project {self.settings.project}"
+        try:
+            username = self._bridge_user()
+            with self._seam("read the project"):
+                project = self._gl.projects.get(self.settings.project, **self._retry)
+        except NotFoundError:
+            return [f"{where}: the project does not exist or the token cannot see it"]
+        except (TrackerError, FatalError, RetriableError) as err:
+            return [str(err)]
+        permissions = project.attributes.get("permissions") or {}
+        levels = [
+            int((permissions.get(scope) or {}).get("access_level") or 0)
+            for scope in ("project_access", "group_access")
+        ]
+        level = max(levels)
+        if level < REPORTER:
+            return [
+                f"{where}: the token's account {username!r} has access level {level}; making "
+                f"issues confidential and labelling them needs Reporter ({REPORTER}) or higher"
+            ]
+        return []
 
     # ------------------------------------------------------------------ reading helpers
 

@@ -12,6 +12,7 @@ from jira import JIRA, JIRAError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tracker_bridge.errors import (
+    BridgeError,
     ConfidentialityError,
     ConfigurationError,
     ForeignIssueError,
@@ -247,6 +248,25 @@ class JiraTracker:
             self._listed[identity] = snapshot.updated_at
             yield snapshot
         self._forget_listed(since)
+
+    def check_access(self) -> list[str]:
+        """What ``check --online`` needs to know: the token, the project, the security level.
+
+        Reads ``myself``, the project and its create screen (createmeta): the security level
+        must be offered there for this account, which is how Jira says the token may set it.
+        Writes nothing.
+        """
+        try:
+            self._connected()
+            self._load_create_screen()
+        except NotFoundError:
+            return [
+                f"Jira {self.settings.url}: project {self.settings.project} does not exist or "
+                "the token cannot see it"
+            ]
+        except BridgeError as err:
+            return [str(err)]
+        return []
 
     # ------------------------------------------------------------------ reading Jira
 

@@ -606,8 +606,20 @@ def _get_project(request: _Request) -> _Answer:
             "web_url": f"{request.base_url}/{state.path}",
             "issues_enabled": True,
             "created_at": "2026-01-05T09:00:00.000Z",
+            # The caller's role: the bridge is a Developer (30), alice a Maintainer (40); a
+            # bridge token whose confidential flag is dropped is a Guest (10), as in GitLab.
+            "permissions": {
+                "project_access": {"access_level": _access_level(state), "notification_level": 3},
+                "group_access": None,
+            },
         },
     )
+
+
+def _access_level(state: ProjectState) -> int:
+    if state.caller == TEAM_USER:
+        return 40
+    return 10 if "confidential" in state.drop_fields else 30
 
 
 def _issue_answer(request: _Request, issue: Issue, status: int = 200) -> _Answer:
