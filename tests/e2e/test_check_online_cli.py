@@ -44,9 +44,9 @@ def site(request: pytest.FixtureRequest) -> Iterator[Installation]:
 def check_online(site: Installation, **env: str) -> tuple[int, dict[str, Any]]:
     """``check --online --json`` with extra environment settings."""
     kept = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_BRIDGE_")}
+    command = ["--config", str(site.config_path), "check", "--online", "--json"]
     ran = subprocess.run(
-        [sys.executable, "-m", "tracker_bridge", "--config", str(site.config_path), "check"]
-        + ["--online", "--json"],
+        [sys.executable, "-m", "tracker_bridge", *command],
         capture_output=True,
         text=True,
         timeout=120,
