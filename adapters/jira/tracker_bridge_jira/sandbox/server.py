@@ -601,9 +601,18 @@ class JiraHandler(BaseHTTPRequestHandler):
         headers: dict[str, str],
     ) -> tuple[int, Any]:
         state = self.server.state
+        try:
+            caller: SandboxUser | None = self._authenticate()
+        except ApiError:
+            caller = None
         with state.lock:
             state.requests.append((method, path))
-            fault = next((f for f in state.faults if f.matches(method, path)), None)
+            # Injected faults play Jira failing the bridge; the team's hands stay unaffected.
+            fault = (
+                None
+                if caller is state.team_member
+                else next((f for f in state.faults if f.matches(method, path)), None)
+            )
             if fault is not None:
                 fault.times -= 1
         if fault is not None:
