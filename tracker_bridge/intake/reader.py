@@ -324,9 +324,8 @@ class MailReader:
                     self._check_structure(inner, depth=unit.depth + 1, counter=[unit.part_count])
                     self._read_decrypted_entity(decryption.plaintext, inner, content)
                 else:
-                    content.texts.append(
-                        _newlines(_decode_text(decryption.plaintext, [block.charset, unit.charset]))
-                    )
+                    text = _decode_text(decryption.plaintext, [block.charset, unit.charset])
+                    content.texts.append(_newlines(text).rstrip("\n"))
                 self._note_older_key(decryption, content)
                 if number == 1 or content.signature.status is SignatureStatus.VALID:
                     # Several blocks: the weakest signature is the message's signature.
