@@ -183,7 +183,7 @@ class MailReader:
             "sender_name": sender_name,
             "in_reply_to": _thread_ids(message),
             "recipients": _recipients(message),
-            "auto_submitted": _is_automatic(message, sender),
+            "auto_submitted": _is_automatic(message, sender, self._own),
             "language": _language(message),
             "raw_size": len(raw),
         }
@@ -862,8 +862,12 @@ def _recipients(message: Message) -> tuple[str, ...]:
     return tuple(addresses)
 
 
-def _is_automatic(message: Message, sender: str) -> bool:
-    """RFC 3834: no automatic answer to automatic, bounce, list or bulk mail."""
+def _is_automatic(message: Message, sender: str, own: frozenset[str] = frozenset()) -> bool:
+    """RFC 3834: no automatic answer to automatic, bounce, list or bulk mail.
+
+    A security address run as a mailing list (Mailman, Google Groups) delivers researchers'
+    reports with list headers; list mail of the bridge's own list is not bulk mail.
+    """
     auto = _header_text(message, "Auto-Submitted").lower()
     if auto and auto != "no":
         return True
@@ -873,11 +877,30 @@ def _is_automatic(message: Message, sender: str) -> bool:
     local = sender.split("@", 1)[0].lower()
     if local in ("mailer-daemon", "postmaster"):
         return True
-    if message.get("List-Id") is not None:
+    own_list = _is_own_list(message, own)
+    if message.get("List-Id") is not None and not own_list:
         return True
-    if _header_text(message, "Precedence").lower() in ("bulk", "junk", "list"):
+    precedence = _header_text(message, "Precedence").lower()
+    if precedence in ("bulk", "junk") or (precedence == "list" and not own_list):
         return True
     return message.get_content_type() == "multipart/report"
+
+
+def _is_own_list(message: Message, own: frozenset[str]) -> bool:
+    """Whether the list that delivered ``message`` is one of the bridge's own addresses.
+
+    RFC 2369 ``List-Post`` names the list's address (``<mailto:security@example.org>``); RFC
+    2919 ``List-Id`` is, for Mailman 3 and Google Groups, that address with ``@`` as ``.``.
+    """
+    if not own:
+        return False
+    posts = re.findall(r"<mailto:([^>?]+)", _header_text(message, "List-Post"), re.IGNORECASE)
+    if any(address.strip().lower() in own for address in posts):
+        return True
+    list_id = re.search(r"<([^<>]+)>", _header_text(message, "List-Id"))
+    return list_id is not None and list_id.group(1).strip().lower() in {
+        address.replace("@", ".", 1) for address in own
+    }
 
 
 def _language(message: Message) -> str | None:
