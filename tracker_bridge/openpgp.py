@@ -521,9 +521,10 @@ class GnuPG:
             "--trust-model",
             "always",
             "--no-greeting",
-            # gpg refuses to write past the limit itself; the reader below stops it sooner.
+            # A backstop only: gpg's own limit stops writing but keeps decompressing (a 2 GB
+            # bomb still costs it 13 s), so the reader below stops gpg once it passes the limit.
             "--max-output",
-            str(sink.limit + 1),
+            str(2 * sink.limit + _READ_CHUNK),
         ]
         stdin = ciphertext
         if self._passphrase is not None:
