@@ -67,6 +67,13 @@ _MIB = 1024 * 1024
 _HEADER_SCAN_BYTES = 256 * 1024
 _MSGID = re.compile(r"<[^<>\s]+>")
 _ENCRYPTED_SUFFIXES = (".pgp", ".gpg", ".asc")
+# Which signature verdict speaks for a message of several inline blocks: the weakest one.
+_SIGNATURE_STRENGTH = {
+    SignatureStatus.BAD: 0,
+    SignatureStatus.NONE: 1,
+    SignatureStatus.UNKNOWN_KEY: 2,
+    SignatureStatus.VALID: 3,
+}
 
 
 @dataclass(frozen=True)
@@ -327,7 +334,11 @@ class MailReader:
                     text = _decode_text(decryption.plaintext, [block.charset, unit.charset])
                     content.texts.append(_newlines(text).rstrip("\n"))
                 self._note_older_key(decryption, content)
-                if number == 1 or content.signature.status is SignatureStatus.VALID:
+                weaker = (
+                    _SIGNATURE_STRENGTH[decryption.signature.status]
+                    < (_SIGNATURE_STRENGTH[content.signature.status])
+                )
+                if number == 1 or weaker:
                     # Several blocks: the weakest signature is the message's signature.
                     content.signature = decryption.signature
             for text in unit.around:

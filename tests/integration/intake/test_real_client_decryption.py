@@ -220,6 +220,18 @@ def test_several_blocks_in_one_part_each_decrypt(rita_mail: MailShapes, gnupg: G
     ) == message.unencrypted_parts
 
 
+def test_several_blocks_carry_the_weakest_signature(rita_mail: MailShapes, gnupg: GnuPG) -> None:
+    """A signed block next to an unsigned one: the message counts as unsigned."""
+    signed = rita_mail.encrypt(b"Finding one\n", sign=True).decode()
+    unsigned = rita_mail.encrypt(b"Finding two\n").decode()
+    part = rita_mail.text_part(signed + "\n" + unsigned, charset="us-ascii", encoding="7bit")
+    message = MailReader(gnupg).read(rita_mail._wrap("Two", part))
+    assert ("Finding one\n\nFinding two", SignatureStatus.NONE) == (
+        message.body,
+        message.signature.status,
+    )
+
+
 def test_block_for_a_key_the_bridge_lacks_quarantines_the_message(
     rita_mail: MailShapes, gnupg: GnuPG, intake_keys: IntakeKeys
 ) -> None:
