@@ -263,9 +263,6 @@ class _PlaintextCollector:
     def plaintext(self) -> bytes:
         return b"".join(self.chunks)
 
-    def line_breaks(self) -> int:
-        return sum(chunk.count(b"\n") for chunk in self.chunks)
-
 
 @dataclass
 class _GpgRun:
@@ -275,6 +272,8 @@ class _GpgRun:
     returncode: int | None = None
     timed_out: bool = False
     over_limit: bool = False
+    # LF bytes in the kept output: bounds the CRs a text-mode literal packet may lose.
+    line_breaks: int = 0
 
 
 class GnuPG:
@@ -487,7 +486,7 @@ class GnuPG:
             max_plaintext_bytes=limit,
             accepted_keys=frozenset(known),
             returncode=run.returncode,
-            line_breaks=collector.line_breaks(),
+            line_breaks=run.line_breaks,
         )
         if reason is not None:
             # EFAIL: partial or unauthenticated plaintext must never be looked at.
@@ -566,6 +565,8 @@ class GnuPG:
         def drain_output() -> None:
             assert process.stdout is not None  # noqa: S101 - Popen was given PIPE
             for chunk in iter(lambda: process.stdout.read(_READ_CHUNK), b""):  # type: ignore[union-attr]
+                if sink.size <= sink.limit:
+                    run.line_breaks += chunk.count(b"\n")
                 sink(chunk)
                 if sink.size > sink.limit:
                     run.over_limit = True
