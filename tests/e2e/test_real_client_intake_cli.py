@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from collections.abc import Callable
+from email import message_from_bytes
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,10 @@ from tracker_bridge.testing.keys import (
     TestKey,
     export_public_key,
     generate_older_key,
+    gpg_command,
     import_key,
+    make_gnupghome,
+    remove_gnupghome,
     revoke_key,
 )
 from tracker_bridge.testing.mail_shapes import MailShapes
@@ -56,6 +61,25 @@ def older_keys(installation: Installation) -> dict[str, TestKey]:
         encoding="utf-8",
     )
     return keys
+
+
+def _autocrypt_fingerprints(raw: bytes) -> list[str]:
+    """The primary fingerprints of the key in a message's Autocrypt header (gpg --show-keys)."""
+    header = str(message_from_bytes(raw).get("Autocrypt", ""))
+    keydata = "".join(header.split("keydata=", 1)[1].split())
+    scratch = make_gnupghome()
+    try:
+        listing = gpg_command(
+            scratch, "--with-colons", "--show-keys", stdin=base64.b64decode(keydata)
+        ).stdout.decode("ascii")
+    finally:
+        remove_gnupghome(scratch)
+    lines = listing.splitlines()
+    return [
+        lines[i + 1].split(":")[9]
+        for i, line in enumerate(lines[:-1])
+        if line.startswith("pub:") and lines[i + 1].startswith("fpr:")
+    ]
 
 
 def _inspect(cli: Cli, message_file: MessageFile, name: str, raw: bytes) -> dict[str, object]:
@@ -190,6 +214,10 @@ def test_mail_to_an_older_bridge_key_is_filed_with_a_note_for_the_team(
     issue = next(r["issue"] for r in listing if r["report_id"] == result.lines[0].split()[0])
     description = dict(installation.sandbox.describe(issue.rsplit("/", 1)[1]))["Description"]
     assert note in description
+    # The acknowledgement goes to Jan with the current key in Autocrypt, not the old one.
+    assert 0 == cli("notify").code
+    acknowledgement = [m for m in installation.smtp.messages if JAN in m.recipients][-1]
+    assert [installation.bridge.fingerprint] == _autocrypt_fingerprints(acknowledgement.data)
 
 
 def test_compression_bomb_is_quarantined_at_the_output_limit(
