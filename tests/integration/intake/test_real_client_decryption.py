@@ -232,6 +232,22 @@ def test_several_blocks_carry_the_weakest_signature(rita_mail: MailShapes, gnupg
     )
 
 
+def test_pgp_mime_flattened_into_text_reads_its_inner_entity(
+    rita_mail: MailShapes, gnupg: GnuPG
+) -> None:
+    """A gateway that turned PGP/MIME into one text part: the inner MIME entity is read."""
+    raw = rita_mail.kmail("Flattened", BODY).raw
+    head, _, body = raw.partition(b"\r\n\r\n")
+    flat_head = head.replace(b"multipart/encrypted", b"text/plain; x-was=multipart/encrypted")
+    message = MailReader(gnupg).read(flat_head + b"\r\n\r\n" + body)
+    assert (Verdict.REPORT, True, BODY.strip()) == (
+        message.verdict,
+        message.decrypted,
+        message.body.strip(),
+    )
+    assert "Content-Type" not in message.body
+
+
 def test_block_for_a_key_the_bridge_lacks_quarantines_the_message(
     rita_mail: MailShapes, gnupg: GnuPG, intake_keys: IntakeKeys
 ) -> None:
