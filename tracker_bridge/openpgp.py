@@ -502,9 +502,16 @@ class GnuPG:
     def _run_bounded_decrypt(self, ciphertext: bytes, sink: _PlaintextCollector) -> _GpgRun:
         """Run ``gpg --decrypt`` with a wall-clock limit; stop it once output passes the limit.
 
-        python-gnupg offers neither a time limit nor a handle on the process, so this one
-        operation runs gpg directly (same options, passphrase on fd 0 as python-gnupg sends it).
+        python-gnupg offers neither a time limit nor a handle on the process, so the
+        operations on researchers' data run gpg directly (same options, passphrase on fd 0 as
+        python-gnupg sends it).
         """
+        return self._run_bounded(["--decrypt"], ciphertext, sink, passphrase=True)
+
+    def _run_bounded(
+        self, operation: list[str], data: bytes, sink: _PlaintextCollector, *, passphrase: bool
+    ) -> _GpgRun:
+        """Run one gpg ``operation`` on ``data`` within ``gpg_timeout`` and ``sink.limit``."""
         command = [
             self._gpgbinary,
             "--homedir",
@@ -525,13 +532,13 @@ class GnuPG:
             "--max-output",
             str(2 * sink.limit + _READ_CHUNK),
         ]
-        stdin = ciphertext
-        if self._passphrase is not None:
+        stdin = data
+        if passphrase and self._passphrase is not None:
             command += ["--passphrase-fd", "0"]
             # The same bytes python-gnupg sends for signing, so one passphrase works for both.
             encoding = str(getattr(self._gpg, "encoding", "utf-8"))
-            stdin = self._passphrase.encode(encoding) + b"\n" + ciphertext
-        command.append("--decrypt")
+            stdin = self._passphrase.encode(encoding) + b"\n" + data
+        command += operation
         try:
             process = subprocess.Popen(
                 command,
@@ -609,14 +616,25 @@ class GnuPG:
     # ------------------------------------------------------------------ verify
 
     def verify_detached(self, signed: bytes, signature: bytes) -> SignatureCheck:
-        """Check a detached signature over ``signed``."""
+        """Check a detached signature over ``signed``.
+
+        Raises:
+            QuarantineError: gpg took longer than ``gpg_timeout``.
+        """
         with tempfile.NamedTemporaryFile(prefix="tbs", suffix=".sig") as sig_file:
             sig_file.write(signature)
             sig_file.flush()
             with self._lock:
-                result = self._gpg.verify_data(sig_file.name, signed)
-        status = GpgStatus.parse(str(result.stderr or ""))
-        return status.signature()
+                # gpg writes nothing to standard output when verifying; any output is refused.
+                run = self._run_bounded(
+                    ["--verify", sig_file.name, "-"],
+                    signed,
+                    _PlaintextCollector(0),
+                    passphrase=False,
+                )
+        if run.timed_out:
+            raise QuarantineError(f"gpg took longer than {self.gpg_timeout:g} s; stopped")
+        return GpgStatus.parse(run.stderr).signature()
 
     # ------------------------------------------------------------------ encrypt and sign
 
