@@ -82,6 +82,34 @@ def _autocrypt_fingerprints(raw: bytes) -> list[str]:
     ]
 
 
+def _signer(installation: Installation, raw: bytes) -> str:
+    """The primary fingerprint that signed a mail to Jan (RFC 3156 multipart/signed), per gpg.
+
+    The bridge does not know Jan's key in this module, so the acknowledgement is signed only.
+    """
+    message = message_from_bytes(raw)
+    boundary = message.get_boundary()
+    assert ("multipart/signed", True) == (message.get_content_type(), boundary is not None)
+    delimiter = b"\r\n--" + str(boundary).encode("ascii")
+    body = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    signed_part = body.split(delimiter)[1].split(b"\r\n", 1)[1]
+    signature = body.split(delimiter)[2].split(b"\r\n\r\n", 1)[1]
+    scratch = make_gnupghome()
+    try:
+        signature_file = Path(scratch, "signature.asc")
+        signature_file.write_bytes(signature)
+        import_key(
+            scratch, export_public_key(installation.bridge.gnupghome, "security@example.org")
+        )
+        status = gpg_command(
+            scratch, "--status-fd", "1", "--verify", str(signature_file), "-", stdin=signed_part
+        ).stdout.decode("utf-8", "replace")
+    finally:
+        remove_gnupghome(scratch)
+    validsig = next(line for line in status.splitlines() if line.startswith("[GNUPG:] VALIDSIG"))
+    return validsig.split()[-1]
+
+
 def _inspect(cli: Cli, message_file: MessageFile, name: str, raw: bytes) -> dict[str, object]:
     result = cli("inspect", "--json", str(message_file(name, raw)))
     assert 0 == result.code, result.stderr
@@ -218,6 +246,7 @@ def test_mail_to_an_older_bridge_key_is_filed_with_a_note_for_the_team(
     assert 0 == cli("notify").code
     acknowledgement = [m for m in installation.smtp.messages if JAN in m.recipients][-1]
     assert [installation.bridge.fingerprint] == _autocrypt_fingerprints(acknowledgement.data)
+    assert installation.bridge.fingerprint == _signer(installation, acknowledgement.data)
 
 
 def test_compression_bomb_is_quarantined_at_the_output_limit(
