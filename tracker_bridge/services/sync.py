@@ -80,6 +80,12 @@ CARRIES_TEAM_MESSAGE = frozenset(
         State.INFORMATIVE,
     }
 )
+# State templates that quote the expected fix date ($expected_fix_date): their mail tells the
+# researcher the date, so a due-date move in the same pass needs no mail of its own.
+QUOTES_FIX_DATE = frozenset({State.TRIAGED, State.IN_REMEDIATION})
+# The event that records which expected fix date a queued mail told the researcher: the next
+# "changed from" starts there, never from a date they did not hear.
+FIX_DATE_TOLD = "fix_date_told"
 _CVSS = re.compile(r"CVSS:(?:3\.[01]|4\.0)/[A-Za-z:/]+")
 _OVERDUE_NOTED = (DeadlineKind.ACKNOWLEDGE, DeadlineKind.ASSESSMENT)
 
@@ -144,13 +150,18 @@ class Sync:
         team_notes = [n for n in snapshot.notes if not n.by_bridge]
         to_researcher = [n for n in team_notes if self._marked(n)]
         self._read_severity(report, snapshot, known_labels, team_notes)
-        # The fix date first: a state mail (triaged) quotes it, and then needs no mail of its own.
+        # The fix date first: a state mail that quotes it (triaged, in remediation) then tells it,
+        # and any other state mail leaves the move to a mail of its own.
         fix_date_moved, previous_fix_date = self._read_fix_date(uow, report, snapshot, now)
+        told = self._told_fix_date(uow, report_id) if researcher is not None else None
         state_mailed, carried = self._move_state(
             uow, report, snapshot, known_labels, to_researcher, researcher, summary, now
         )
-        if fix_date_moved and not state_mailed and researcher is not None:
-            self._queue_fix_date_mail(uow, report, snapshot, researcher, previous_fix_date, now)
+        date_told = state_mailed and report.state in QUOTES_FIX_DATE
+        if fix_date_moved and not date_told and researcher is not None:
+            self._queue_fix_date_mail(
+                uow, report, snapshot, researcher, previous_fix_date, told, now
+            )
         uow.reports.save(report)
         if researcher is None:
             return
@@ -329,6 +340,8 @@ class Sync:
                 now=now,
             )
         )
+        if target in QUOTES_FIX_DATE:
+            self._record_told(uow, report_id, params["expected_fix_date"], now)
         summary.bump("mail_queued")
         return True, carried
 
@@ -357,6 +370,15 @@ class Sync:
         )
         return True, current
 
+    def _told_fix_date(self, uow: UnitOfWork, report_id: str) -> str | None:
+        """The expected fix date the last queued mail told the researcher (ISO, "" for "not yet
+        known"), or None when no mail has told them a date yet."""
+        told = [e.detail for e in uow.reports.events(report_id) if e.kind == FIX_DATE_TOLD]
+        return told[-1] if told else None
+
+    def _record_told(self, uow: UnitOfWork, report_id: str, told: str, now: datetime) -> None:
+        uow.reports.add_event(ReportEvent(report_id, now, FIX_DATE_TOLD, told))
+
     def _queue_fix_date_mail(
         self,
         uow: UnitOfWork,
@@ -364,15 +386,24 @@ class Sync:
         snapshot: IssueSnapshot,
         researcher: Researcher,
         previous: date | None,
+        told: str | None,
         now: datetime,
     ) -> None:
-        """Tell an assessed researcher the new expected fix date (not before triage, not after)."""
+        """Tell an assessed researcher the new expected fix date (not before triage, not after).
+
+        The mail's "changed from" is ``told``, the date the researcher last heard; ``previous``
+        (the stored date) only stands in for reports that never had a date told.
+        """
         assessed = report.state not in (State.RECEIVED, State.ACKNOWLEDGED, State.TRIAGING)
         if snapshot.due_date is None or not assessed or report.state.is_closed:
             return
+        new_date = snapshot.due_date.isoformat()
+        if told == new_date:
+            return  # they already heard this date (a re-read, or the bridge's own policy date)
         fix = self.program.deadline(report, DeadlineKind.FIX, now)
         if (
-            previous is None
+            told is None
+            and previous is None
             and fix is not None
             and snapshot.due_date == self.program.last_day(fix.due)
         ):
@@ -380,11 +411,13 @@ class Sync:
             # (a crash or a lost commit after update_issue): the triaged mail already named it.
             return
         report_id = str(report.report_id)
+        from_date = told if told is not None else (previous.isoformat() if previous else "")
         params = common_params(self.program, report_id, researcher) | {
-            "expected_fix_date": snapshot.due_date.isoformat(),
-            "previous_fix_date": previous.isoformat() if previous else "",
+            "expected_fix_date": new_date,
+            "previous_fix_date": from_date,
             "state": report.state.value,
         }
+        self._record_told(uow, report_id, new_date, now)
         uow.outbox.add(
             new_outbox_item(
                 self.program,
@@ -393,7 +426,7 @@ class Sync:
                 NotificationKind.FIX_DATE_CHANGED,
                 "fix_date_changed",
                 params,
-                dedupe_key=f"fixdate:{report_id}:{previous}:{snapshot.due_date}:"
+                dedupe_key=f"fixdate:{report_id}:{from_date}:{snapshot.due_date}:"
                 f"{snapshot.updated_at.isoformat()}",
                 now=now,
             )
@@ -555,4 +588,5 @@ class Sync:
                 now=now,
             )
         ):
+            self._record_told(uow, report_id, params["expected_fix_date"], now)
             summary.bump("progress_queued")
