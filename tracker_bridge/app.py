@@ -397,6 +397,7 @@ def _notify_service(bridge: Bridge, transport: MailTransport) -> Notify:
         from_address=smtp.from_address,
         contact_address=bridge.program.contact,
         without_key=mail.without_key,
+        cleartext=mail.cleartext_policy,
         clock=bridge.clock,
         policy_url=bridge.program.policy_url or None,
     )

@@ -98,7 +98,17 @@ class ResearcherMailTable(_Table):
 
     marker: str = "[to researcher]"
     without_key: Literal["key_request", "cleartext"] = "key_request"
+    # Which mails may go out signed but unencrypted to a researcher without a usable key; the
+    # rest waits until their key arrives. Unset: "all" when without_key = "cleartext", else "none".
+    cleartext: Literal["none", "without-details", "all"] | None = None
     show_address_in_tracker: bool = False
+
+    @property
+    def cleartext_policy(self) -> Literal["none", "without-details", "all"]:
+        """The effective ``cleartext`` setting (the older ``without_key`` read when unset)."""
+        if self.cleartext is not None:
+            return self.cleartext
+        return "all" if self.without_key == "cleartext" else "none"
 
 
 class RetentionTable(_Table):

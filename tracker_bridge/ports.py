@@ -346,6 +346,9 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # No usable key for the researcher and the program keeps this mail out of clear text: it
+    # waits, and goes back to pending when their key arrives.
+    WITHHELD = "withheld"
 
 
 @dataclass
@@ -620,6 +623,13 @@ class OutboxRepository(Protocol):
 
     def sent_since(self, recipient: str, since: datetime) -> int:
         """How many mails went to ``recipient`` (case-insensitive) at or after ``since``."""
+        ...
+
+    def release_withheld(self, recipient: str, now: datetime) -> int:
+        """Make every withheld row of ``recipient`` (any letter case) pending and due at ``now``.
+
+        Their queue order (oldest first) is kept; returns how many rows were released.
+        """
         ...
 
 

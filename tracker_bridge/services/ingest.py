@@ -251,6 +251,12 @@ class Ingest:
             researcher.fingerprint = offered
             uow.researchers.save(researcher)
             uow.reports.add_event(ReportEvent(report_id, now, "key_learned", offered))
+            # Everything withheld for want of a key goes out now, encrypted, in queue order.
+            released = uow.outbox.release_withheld(researcher.email, now)
+            if released:
+                uow.reports.add_event(
+                    ReportEvent(report_id, now, "withheld_released", f"{released} mail(s)")
+                )
         elif researcher.fingerprint != offered:
             uow.reports.add_event(
                 ReportEvent(

@@ -371,8 +371,10 @@ class Sync:
         return True, current
 
     def _told_fix_date(self, uow: UnitOfWork, report_id: str) -> str | None:
-        """The expected fix date the last queued mail told the researcher (ISO, "" for "not yet
-        known"), or None when no mail has told them a date yet."""
+        """The expected fix date the last queued mail told the researcher, or None if none did.
+
+        An ISO date, or "" when the mail said "not yet known".
+        """
         told = [e.detail for e in uow.reports.events(report_id) if e.kind == FIX_DATE_TOLD]
         return told[-1] if told else None
 

@@ -168,7 +168,10 @@ class SqlPrivacyRepository:
             cleaned = scrub(last_error, [recipient])
             if cleaned != last_error:
                 values["last_error"] = cleaned
-            if cancel_pending and status == OutboxStatus.PENDING.value:
+            if cancel_pending and status in (
+                OutboxStatus.PENDING.value,
+                OutboxStatus.WITHHELD.value,
+            ):
                 values |= {
                     "status": OutboxStatus.CANCELLED.value,
                     "last_error": "the researcher's contact details are no longer held",

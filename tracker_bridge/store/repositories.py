@@ -767,6 +767,21 @@ class SqlOutboxRepository:
         ).mappings()
         return [_outbox_from(row) for row in rows]
 
+    def release_withheld(self, recipient: str, now: datetime) -> int:
+        """Make every withheld row of ``recipient`` (any letter case) pending and due at ``now``."""
+        box = t.outbox
+        result = self._context.connection.execute(
+            box.update()
+            .where(
+                and_(
+                    func.lower(box.c.recipient) == recipient.strip().lower(),
+                    box.c.status == OutboxStatus.WITHHELD.value,
+                )
+            )
+            .values(status=OutboxStatus.PENDING.value, next_attempt_at=now, last_error=None)
+        )
+        return int(result.rowcount)
+
     def sent_since(self, recipient: str, since: datetime) -> int:
         """How many mails went to ``recipient`` (any letter case) at or after ``since``."""
         box = t.outbox

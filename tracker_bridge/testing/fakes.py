@@ -7,7 +7,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from tracker_bridge.domain.researcher import Researcher
-from tracker_bridge.errors import ConfigurationError, MailRejected, MailUnavailable
+from tracker_bridge.errors import (
+    ConfigurationError,
+    MailRejected,
+    MailUnavailable,
+    RecipientKeyMissing,
+)
 from tracker_bridge.ports import (
     ComposedMail,
     Decryption,
@@ -83,22 +88,33 @@ class FakeOpenPGP:
 
 @dataclass
 class FakeComposer:
-    """Renders an outbox row as a readable text mail; records what it composed."""
+    """Renders an outbox row as a readable text mail; records what it composed.
+
+    With ``withhold_without_key`` a researcher without a fingerprint gets only the key request:
+    every other row raises ``RecipientKeyMissing``, as the real composer does under
+    ``cleartext = "none"``.
+    """
 
     sender: str = "security@example.org"
     composed: list[tuple[OutboxItem, Researcher, tuple[str, ...]]] = field(default_factory=list)
+    withhold_without_key: bool = False
 
     def compose(
         self, item: OutboxItem, researcher: Researcher, references: Sequence[str] = ()
     ) -> ComposedMail:
         """A plain mail with the template name, language and parameters."""
+        keyless = researcher.fingerprint is None and item.template != "key_request"
+        if self.withhold_without_key and keyless:
+            raise RecipientKeyMissing(f"{item.report_id}: no key for the researcher (fake)")
         self.composed.append((item, researcher, tuple(references)))
         params = "\n".join(f"{key}={value}" for key, value in sorted(item.params.items()))
         text = (
             f"Message-ID: {item.message_id}\nTo: {researcher.email}\n"
             f"X-Template: {item.template}\nContent-Language: {item.language}\n\n{params}\n"
         )
-        return ComposedMail(self.sender, (researcher.email,), text.encode(), encrypted=False)
+        # Reported as encrypted unless it is a key request to a researcher without a key.
+        protected = not (item.template == "key_request" and researcher.fingerprint is None)
+        return ComposedMail(self.sender, (researcher.email,), text.encode(), encrypted=protected)
 
 
 @dataclass

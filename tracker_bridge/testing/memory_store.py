@@ -431,6 +431,17 @@ class _Outbox:
     def for_report(self, report_id: str) -> list[OutboxItem]:
         return [copy.deepcopy(row) for row in self._ordered() if row.report_id == report_id]
 
+    def release_withheld(self, recipient: str, now: datetime) -> int:
+        wanted = recipient.strip().lower()
+        released = 0
+        for row in self._uow.tables.outbox:
+            if row.recipient.lower() == wanted and row.status is OutboxStatus.WITHHELD:
+                row.status = OutboxStatus.PENDING
+                row.next_attempt_at = as_utc(now)
+                row.last_error = None
+                released += 1
+        return released
+
     def sent_since(self, recipient: str, since: datetime) -> int:
         moment = as_utc(since)
         wanted = recipient.strip().lower()
@@ -500,7 +511,7 @@ class _Privacy:
                 row.recipient, row.params = "", {}
                 stripped += 1
             row.last_error = scrub(row.last_error, [recipient])
-            if row.status is OutboxStatus.PENDING:
+            if row.status in (OutboxStatus.PENDING, OutboxStatus.WITHHELD):
                 row.status = OutboxStatus.CANCELLED
                 row.last_error = "the researcher's contact details are no longer held"
                 cancelled += 1

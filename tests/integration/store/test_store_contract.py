@@ -511,6 +511,36 @@ def test_outbox_save_persists_delivery_progress(backend: Backend) -> None:
     assert item == loaded
 
 
+def test_outbox_release_withheld_makes_the_researchers_withheld_rows_due_in_order(
+    backend: Backend,
+) -> None:
+    """A key arriving releases every withheld row of that address (any case), oldest first."""
+    store_report(backend)
+    now = T0 + timedelta(days=1)
+    with backend.store.unit_of_work() as uow:
+        uow.outbox.add(
+            an_outbox_item("ack", created_at=T0, status=OutboxStatus.WITHHELD, dedupe_key="a")
+        )
+        uow.outbox.add(
+            an_outbox_item(
+                "note",
+                created_at=T0 + timedelta(minutes=5),
+                status=OutboxStatus.WITHHELD,
+                dedupe_key="n",
+            )
+        )
+        uow.outbox.add(an_outbox_item("sent", created_at=T0, status=OutboxStatus.SENT))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        before = uow.outbox.due(now, limit=10)
+        released = uow.outbox.release_withheld("Alice@Example.org", now)
+        again = uow.outbox.release_withheld("alice@example.org", now)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        due = [item.outbox_id for item in uow.outbox.due(now, limit=10)]
+    assert ([], 2, 0, ["ack", "note"]) == (before, released, again, due)
+
+
 # ---------------------------------------------------------------------------- transactions
 
 
