@@ -26,9 +26,20 @@ from tracker_bridge.testing.researcher_mail import ResearcherView, read_as_resea
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"
-MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 @pytest.fixture(scope="module", params=["gitlab", "jira"])

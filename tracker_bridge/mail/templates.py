@@ -127,8 +127,12 @@ _WORDS: dict[str, dict[str, str]] = {
         "arrived_signed:no": "unsigned",
         "researcher_name:": "researcher",
         "credit_question:yes": (
-            "May we thank you in our advisory? Please tell us whether you want to be\n"
-            "credited by name, under a pseudonym, or not at all."
+            "May we thank you in our advisory? Reply to this mail with one line at\n"
+            "the top, in one of these forms:\n"
+            "\n"
+            "  Credit: <your name or pseudonym>\n"
+            "  Credit: anonymous\n"
+            "  Credit: none"
         ),
         "severity:unassessed": "not yet assessed",
         "severity:none": "none",
@@ -161,8 +165,12 @@ _WORDS: dict[str, dict[str, str]] = {
         "arrived_signed:no": "niet ondertekend",
         "researcher_name:": "onderzoeker",
         "credit_question:yes": (
-            "Mogen wij u bedanken in onze publicatie? Laat u ons weten of u vermeld wilt\n"
-            "worden met uw naam, onder een pseudoniem of liever niet."
+            "Mogen wij u bedanken in onze publicatie? Beantwoord dan deze e-mail met\n"
+            "bovenaan een van deze regels:\n"
+            "\n"
+            "  Vermelding: <uw naam of pseudoniem>\n"
+            "  Vermelding: anoniem\n"
+            "  Geen vermelding"
         ),
         "severity:unassessed": "nog niet vastgesteld",
         "severity:none": "geen",

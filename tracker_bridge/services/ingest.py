@@ -15,7 +15,13 @@ from datetime import datetime
 
 from tracker_bridge.domain.deadlines import DeadlineKind
 from tracker_bridge.domain.report import REPORT_ID_SEARCH, Report, State
-from tracker_bridge.domain.researcher import Language, Researcher
+from tracker_bridge.domain.researcher import (
+    CreditAnswer,
+    Language,
+    Researcher,
+    accept_credit,
+    parse_credit_answer,
+)
 from tracker_bridge.errors import FatalError, RetriableError, SkippableError
 from tracker_bridge.ports import (
     AuditEntry,
@@ -69,6 +75,8 @@ class Ingest:
     # Open reports are walked in pages of this many when looking for issues still to open.
     page_size: int = 500
     _tracker_stopped: str | None = field(default=None, init=False)
+    # Credit answers recorded in the open transaction, noted on the issue after it commits.
+    _credit_notes: list[tuple[str, CreditAnswer]] = field(default_factory=list, init=False)
 
     # -- whole sources
 
@@ -144,7 +152,9 @@ class Ingest:
             and outcome.report_id is not None
             and not self._note_reply(outcome.report_id, inbound, summary)
         ):
+            self._note_credits(summary)
             return replace(outcome, note_pending=True)
+        self._note_credits(summary)
         return outcome
 
     def _decide(
@@ -203,6 +213,8 @@ class Ingest:
             report.transition(State.TRIAGING, now)
             uow.reports.save(report)
         self._learn_key(uow, inbound, report_id, now)
+        if not inbound.auto_submitted:
+            self._read_credit(uow, inbound, report_id, now)
         reason = "bounce of our mail" if inbound.auto_submitted else "reply from the researcher"
         return self._store(uow, item, inbound, now, Verdict.REPLY, reason, report_id)
 
@@ -236,6 +248,53 @@ class Ingest:
         if not inbound.auto_submitted:
             uow.outbox.add(self._acknowledgement(report, researcher, inbound, now))
         return outcome
+
+    def _read_credit(
+        self, uow: UnitOfWork, inbound: InboundMessage, report_id: str, now: datetime
+    ) -> None:
+        """Record a credit answer ("Credit: <name>", "Geen vermelding") in the researcher's reply.
+
+        Only the report's own researcher answers for themselves: a reply from any other address
+        sets nothing.
+        """
+        researcher = uow.reports.researcher_of(report_id)
+        if researcher is None or researcher.email.lower() != inbound.sender.strip().lower():
+            return
+        answer = parse_credit_answer(inbound.body)
+        if answer is None:
+            return
+        accept_credit(researcher, answer)
+        uow.researchers.save(researcher)
+        uow.reports.add_event(
+            ReportEvent(
+                report_id,
+                now,
+                "credit_recorded",
+                f"{researcher.credit_wish.value} (researcher's reply {inbound.message_id})",
+                dedupe_key=f"credit:{inbound.message_id}",
+            )
+        )
+        self._credit_notes.append((report_id, answer))
+
+    def _note_credits(self, summary: PassSummary) -> None:
+        """Show each credit answer recorded by the last commit on its issue, as a note."""
+        pending, self._credit_notes = self._credit_notes, []
+        if self.tracker is None or self._tracker_stopped is not None:
+            return
+        day = self.program.local_date(self.clock.now()).isoformat()
+        for report_id, answer in pending:
+            with self.unit_of_work() as uow:
+                ref = uow.links.get(report_id)
+            if ref is None:
+                continue
+            try:
+                self.tracker.add_note(
+                    ref,
+                    f"Credit recorded on {day} from the researcher's reply: {answer.describe()}.",
+                    untrusted=answer.name,
+                )
+            except RetriableError as err:
+                summary.problems.append(f"{report_id}: credit note not written yet: {err}")
 
     def _learn_key(
         self, uow: UnitOfWork, inbound: InboundMessage, report_id: str, now: datetime

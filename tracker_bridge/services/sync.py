@@ -15,7 +15,13 @@ from datetime import date, datetime, time
 
 from tracker_bridge.domain.deadlines import Deadline, DeadlineKind, DeadlineStatus
 from tracker_bridge.domain.report import Report, State, can_transition
-from tracker_bridge.domain.researcher import CreditWish, Researcher
+from tracker_bridge.domain.researcher import (
+    CreditAnswer,
+    CreditWish,
+    Researcher,
+    accept_credit,
+    credit_from_value,
+)
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import DomainError
 from tracker_bridge.ports import (
@@ -86,6 +92,8 @@ QUOTES_FIX_DATE = frozenset({State.TRIAGED, State.IN_REMEDIATION})
 # The event that records which expected fix date a queued mail told the researcher: the next
 # "changed from" starts there, never from a date they did not hear.
 FIX_DATE_TOLD = "fix_date_told"
+# A team comment whose first line starts with this sets the researcher's credit.
+CREDIT_MARKER = "[credit]"
 _CVSS = re.compile(r"CVSS:(?:3\.[01]|4\.0)/[A-Za-z:/]+")
 _OVERDUE_NOTED = (DeadlineKind.ACKNOWLEDGE, DeadlineKind.ASSESSMENT)
 
@@ -102,6 +110,8 @@ class Sync:
     # Open reports are walked in pages of this many: memory follows the page, not the total.
     page_size: int = 500
     _moved: set[str] = field(default_factory=set, init=False)
+    # Credit set by a team marker comment in the open transaction, noted after it commits.
+    _credit_notes: list[tuple[IssueRef, CreditAnswer]] = field(default_factory=list, init=False)
 
     def run(self, summary: PassSummary) -> None:
         """Apply changes since the bookmark, then refresh deadlines and progress updates."""
@@ -122,6 +132,7 @@ class Sync:
             with self.unit_of_work() as uow:
                 self._apply(uow, snapshot, summary)
                 uow.commit()
+            self._note_credits(summary)
             moment = min(snapshot.updated_at, signpost)
             newest = moment if newest is None or moment > newest else newest
         with self.unit_of_work() as uow:
@@ -150,6 +161,8 @@ class Sync:
         team_notes = [n for n in snapshot.notes if not n.by_bridge]
         to_researcher = [n for n in team_notes if self._marked(n)]
         self._read_severity(report, snapshot, known_labels, team_notes)
+        if researcher is not None:
+            self._read_credit(uow, report_id, researcher, ref, team_notes, now)
         # The fix date first: a state mail that quotes it (triaged, in remediation) then tells it,
         # and any other state mail leaves the move to a mail of its own.
         fix_date_moved, previous_fix_date = self._read_fix_date(uow, report, snapshot, now)
@@ -195,6 +208,48 @@ class Sync:
     def _marked(self, note: TrackerNote) -> bool:
         first_line = note.body.strip().splitlines()[0] if note.body.strip() else ""
         return first_line.strip().lower().startswith(self.program.researcher_marker.lower())
+
+    def _read_credit(
+        self,
+        uow: UnitOfWork,
+        report_id: str,
+        researcher: Researcher,
+        ref: IssueRef,
+        team_notes: list[TrackerNote],
+        now: datetime,
+    ) -> None:
+        """Record credit from a team comment starting ``[credit] <name>`` / ``[credit] none``."""
+        for note in team_notes:
+            first = note.body.strip().splitlines()[0].strip() if note.body.strip() else ""
+            if not first.lower().startswith(CREDIT_MARKER):
+                continue
+            answer = credit_from_value(first[len(CREDIT_MARKER) :])
+            if answer is None:
+                continue
+            recorded = uow.reports.add_event(
+                ReportEvent(
+                    report_id,
+                    now,
+                    "credit_recorded",
+                    f"{answer.wish.value} (team comment {note.note_id})",
+                    dedupe_key=f"credit:{ref.tracker}:{ref.project}:{ref.key}:{note.note_id}",
+                )
+            )
+            if recorded:
+                accept_credit(researcher, answer)
+                uow.researchers.save(researcher)
+                self._credit_notes.append((ref, answer))
+
+    def _note_credits(self, summary: PassSummary) -> None:
+        pending, self._credit_notes = self._credit_notes, []
+        day = self.program.local_date(self.clock.now()).isoformat()
+        for ref, answer in pending:
+            self.tracker.add_note(
+                ref,
+                f"Credit recorded on {day} from a team comment: {answer.describe()}.",
+                untrusted=answer.name,
+            )
+            summary.bump("credit_recorded")
 
     def _message(self, note: TrackerNote) -> str:
         lines = note.body.strip().splitlines()
