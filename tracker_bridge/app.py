@@ -464,7 +464,19 @@ def privacy_service(
         bridge.program.local_date,
         tracker=bridge.tracker() if with_tracker else None,
         archives=archives,
+        keyring=_BridgeKeyring(bridge) if with_tracker else None,
     )
+
+
+class _BridgeKeyring:
+    """The bridge keyring, opened only when an erasure removes a key (purge never needs gpg)."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self._bridge = bridge
+
+    def delete_public_key(self, fingerprint: str) -> bool:
+        """Remove a researcher's public key from the bridge keyring."""
+        return self._bridge.openpgp().delete_public_key(fingerprint)
 
 
 def purge_step(bridge: Bridge) -> Callable[[PassSummary], None]:

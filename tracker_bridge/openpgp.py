@@ -280,6 +280,18 @@ class GnuPG:
         keys = self._gpg.list_keys(keys=[compact])
         return any(str(key["fingerprint"]).upper() == compact for key in keys)
 
+    def delete_public_key(self, fingerprint: str) -> bool:
+        """Remove a researcher's public key from the bridge keyring (an erasure request).
+
+        The bridge's own key is never removed. Returns whether a key was there and is gone.
+        """
+        compact = re.sub(r"\s+", "", fingerprint).upper()
+        if compact == self.bridge_fingerprint.upper() or not self.has_key(compact):
+            return False
+        with self._lock:
+            self._gpg.delete_keys(compact)
+        return not self.has_key(compact)
+
     def learn_key(self, key_data: bytes, address: str) -> str | None:
         """Import only the uid that matches ``address``; its fingerprint, or None if no match.
 

@@ -6,6 +6,7 @@ implement them, and ``app.py`` wires the concrete classes together.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -119,6 +120,40 @@ class IssueSnapshot:
     confidential: bool = True
 
 
+ERASED_ON_REQUEST = "(erased on request)"
+"""What an erased name, address or fingerprint reads as on the issue."""
+
+
+@dataclass(frozen=True)
+class TextErasure:
+    """What to erase from the text the bridge wrote on an issue (a researcher's erasure request).
+
+    Every occurrence of a string in ``words`` (their name, address, key fingerprint) in the
+    description and in the bridge's own notes becomes ``replacement``; a bridge note whose text
+    starts with one of ``notes_starting`` (a reply the bridge copied there) is replaced as a
+    whole by ``note_replacement``. Both replacements are the bridge's plain words.
+    """
+
+    words: tuple[str, ...] = ()
+    notes_starting: tuple[str, ...] = ()
+    replacement: str = ERASED_ON_REQUEST
+    note_replacement: str = "Erased on request."
+
+    def erase_words(self, text: str) -> str:
+        """``text`` with every whole occurrence of ``words`` replaced (longest first, any case).
+
+        "Jan" is erased in "Jan de Vries" but not in "January".
+        """
+        for word in sorted({w.strip() for w in self.words if w.strip()}, key=len, reverse=True):
+            pattern = rf"(?<!\w){re.escape(word)}(?!\w)"
+            text = re.sub(pattern, lambda _: self.replacement, text, flags=re.IGNORECASE)
+        return text
+
+    def replaces_note(self, text: str) -> bool:
+        """Whether a bridge note with ``text`` is replaced as a whole."""
+        return text.lstrip().startswith(self.notes_starting) if self.notes_starting else False
+
+
 @runtime_checkable
 class Tracker(Protocol):
     """An issue tracker holding confidential CVD issues. See ARCHITECTURE.md for semantics.
@@ -149,6 +184,14 @@ class Tracker(Protocol):
 
     def changes_since(self, since: datetime | None) -> Iterator[IssueSnapshot]:
         """Issues updated at or after ``since`` (all when None), oldest change first, paged."""
+        ...
+
+    def erase_bridge_text(self, ref: IssueRef, erasure: TextErasure) -> int:
+        """Apply ``erasure`` to the description and to every note the bridge's account wrote.
+
+        The team's own comments are never changed. Returns how many texts (description and
+        notes) were rewritten; applying the same erasure again rewrites nothing.
+        """
         ...
 
 
@@ -230,6 +273,10 @@ class OpenPGP(Protocol):
 
     def has_key(self, fingerprint: str) -> bool:
         """Whether a public key with this fingerprint is in the keyring."""
+        ...
+
+    def delete_public_key(self, fingerprint: str) -> bool:
+        """Remove a researcher's public key from the keyring; whether one was removed."""
         ...
 
     @property
@@ -849,6 +896,14 @@ class PrivacyRepository(Protocol):
         and parameters (pending ones are cancelled); their address and fingerprint are
         removed from their reports' events and their own Message-IDs from the thread index.
         """
+        ...
+
+
+class Keyring(Protocol):
+    """The bridge keyring as erasure sees it: researchers' public keys can be removed."""
+
+    def delete_public_key(self, fingerprint: str) -> bool:
+        """Remove the public key with this fingerprint (never the bridge's own); whether it was there."""
         ...
 
 

@@ -1,8 +1,11 @@
 """Privacy: retention purges, a researcher's access and erasure requests, and the audit trail.
 
-The tracker issue is the team's record and is never edited; a note on it says what the bridge
-deleted and when. Everything here is idempotent: a purge interrupted anywhere is finished by
-the next one, and mailbox copies are deleted before the store forgets their Message-IDs.
+The tracker issue is the team's record: a retention purge never edits it, a note says what the
+bridge deleted and when. An erasure request (``forget``) also erases, in the text the bridge
+wrote on the issue, the researcher's name, address and key fingerprint and the replies it copied
+there, and removes their key from the bridge keyring. Everything here is idempotent: a purge
+interrupted anywhere is finished by the next one, and mailbox copies are deleted before the
+store forgets their Message-IDs.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 from tracker_bridge.domain.report import Report, State
+from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import BridgeError, NotFoundError, RetriableError
 from tracker_bridge.ports import (
     AuditEntry,
@@ -23,10 +27,12 @@ from tracker_bridge.ports import (
     IssueRef,
     IssueSnapshot,
     IssueUpdate,
+    Keyring,
     MailboxArchive,
     OutboxItem,
     PassSummary,
     ReportEvent,
+    TextErasure,
     Tracker,
     UnitOfWork,
 )
@@ -58,6 +64,8 @@ PURGE_COUNTS: tuple[str, ...] = (
 """The counts a purge reports, in print order; a dry run reports the same ones."""
 
 REMOVED_RESEARCHER = "researcher removed"
+# How the notes the bridge copies a researcher's mail into begin (see services.ingest).
+REPLY_NOTE_PREFIXES: tuple[str, ...] = ("The researcher replied", "An automatic reply or bounce")
 
 
 def message_reference(message_id: str) -> str:
@@ -146,6 +154,7 @@ class Privacy:
         local_date: the program's calendar date of a moment (what the tracker note says).
         tracker: where notes go; None leaves them owed until a tracker is given.
         archives: Processed/Quarantine folders holding settled copies of the mail.
+        keyring: the bridge keyring; ``forget`` removes the researcher's key from it.
     """
 
     unit_of_work: Callable[[], UnitOfWork]
@@ -154,6 +163,7 @@ class Privacy:
     local_date: Callable[[datetime], date]
     tracker: Tracker | None = None
     archives: Sequence[MailboxArchive] = ()
+    keyring: Keyring | None = None
 
     # ------------------------------------------------------------------ purge
 
@@ -272,9 +282,14 @@ class Privacy:
     def forget(self, address: str) -> ForgetResult:
         """Erase a researcher's contact details and messages now; their reports stay.
 
+        The text the bridge wrote on their issues loses their name, address and key fingerprint
+        and the replies it copied there (each becomes "erased on request"); their public key
+        leaves the bridge keyring; the audit log records what was erased where.
+
         Raises:
             NotFoundError: no researcher with that address is held (perhaps already forgotten).
-            RetriableError: a mailbox holding their mail is unavailable; nothing was erased.
+            RetriableError: a mailbox or the tracker is unavailable; the store still holds
+                everything, so running ``forget`` again finishes the job.
         """
         now = self.clock.now()
         with self.unit_of_work() as uow:
@@ -286,11 +301,19 @@ class Privacy:
                 raise NotFoundError(
                     "no researcher with that address is held (it may have been forgotten already)"
                 )
+            record = uow.privacy.researcher_record(key)
             held = [uow.privacy.held_content(r) for r in holder.report_ids]
-        result = ForgetResult(list(holder.report_ids), dict.fromkeys(PURGE_COUNTS[:6], 0))
+            refs = [(r, ref) for r in holder.report_ids if (ref := uow.links.get(r)) is not None]
+        result = ForgetResult(
+            list(holder.report_ids),
+            dict.fromkeys(PURGE_COUNTS[:6], 0) | {"tracker_texts": 0, "keys": 0},
+        )
         copies = self._delete_copies(
             [m for h in held for m in h.message_ids], [d for h in held for d in h.digests], False
         )
+        researcher = record.researcher if record is not None else None
+        if researcher is not None:
+            result.counts["tracker_texts"] = self._erase_tracker_text(researcher, refs, now)
         with self.unit_of_work() as uow:
             for report_id in holder.report_ids:
                 purged = uow.privacy.purge_content(report_id)
@@ -309,6 +332,21 @@ class Privacy:
                     result.counts[name] += value
             uow.commit()
         self._erase(key, now, "forget", "forget")
+        if researcher is not None and researcher.fingerprint and self.keyring is not None:
+            if self.keyring.delete_public_key(researcher.fingerprint):
+                result.counts["keys"] = 1
+            with self.unit_of_work() as uow:
+                uow.audit.record(
+                    AuditEntry(
+                        now,
+                        "forget",
+                        "key_erased",
+                        "ok",
+                        None,
+                        f"bridge keyring: {result.counts['keys']} public key(s) removed",
+                    )
+                )
+                uow.commit()
         result.counts["reports"] = len(holder.report_ids)
         result.counts["mailbox_copies"] = copies
         purge = PurgeResult(dry_run=False)
@@ -316,6 +354,46 @@ class Privacy:
         result.counts["notes"] = purge.counts["notes"]
         result.problems.extend(purge.problems)
         return result
+
+    def _erase_tracker_text(
+        self, researcher: Researcher, refs: Sequence[tuple[str, IssueRef]], now: datetime
+    ) -> int:
+        """Erase the researcher from the bridge's text on each issue; the texts rewritten."""
+        if self.tracker is None or not refs:
+            return 0
+        day = self.local_date(now).isoformat()
+        erasure = TextErasure(
+            words=tuple(
+                word
+                for word in (
+                    researcher.display_name,
+                    researcher.pseudonym,
+                    researcher.email,
+                    researcher.fingerprint,
+                )
+                if word
+            ),
+            notes_starting=REPLY_NOTE_PREFIXES,
+            note_replacement=f"Erased on request on {day}: a message from the researcher.",
+        )
+        total = 0
+        for report_id, ref in refs:
+            changed = self.tracker.erase_bridge_text(ref, erasure)
+            total += changed
+            with self.unit_of_work() as uow:
+                uow.audit.record(
+                    AuditEntry(
+                        now,
+                        "forget",
+                        "tracker_text_erased",
+                        "ok",
+                        report_id,
+                        f"{_issue(ref)}: {changed} text(s) (name, address, key fingerprint, "
+                        "copied replies)",
+                    )
+                )
+                uow.commit()
+        return total
 
     # ------------------------------------------------------------------ notes
 
@@ -616,6 +694,23 @@ class AuditedTracker:
     def changes_since(self, since: datetime | None) -> Iterator[IssueSnapshot]:
         """Read only: not recorded."""
         return self.inner.changes_since(since)
+
+    def erase_bridge_text(self, ref: IssueRef, erasure: TextErasure) -> int:
+        """Erase text on the issue and record how many texts changed (never the words)."""
+        try:
+            changed = self.inner.erase_bridge_text(ref, erasure)
+        except BridgeError as err:
+            self._record(
+                "erase_bridge_text", self._report_of(ref), f"error:{type(err).__name__}", ""
+            )
+            raise
+        self._record(
+            "erase_bridge_text",
+            self._report_of(ref),
+            "ok",
+            f"{_issue(ref)}: {changed} text(s) rewritten",
+        )
+        return changed
 
     def _report_of(self, ref: IssueRef) -> str | None:
         with self._unit_of_work() as uow:

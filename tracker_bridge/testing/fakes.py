@@ -69,9 +69,22 @@ class FakeReader:
 
 
 class FakeOpenPGP:
-    """Reversible stand-ins for encryption at rest; enough for services that only store bytes."""
+    """Reversible stand-ins for encryption at rest; enough for services that only store bytes.
+
+    ``keys`` is the keyring's public keys by fingerprint; erasure removes from it.
+    """
 
     bridge_fingerprint = "B" * 40
+
+    def __init__(self, keys: Sequence[str] = ()) -> None:
+        self.keys: set[str] = set(keys)
+
+    def delete_public_key(self, fingerprint: str) -> bool:
+        """Remove a key from the fake keyring; whether it was there."""
+        if fingerprint in self.keys and fingerprint != self.bridge_fingerprint:
+            self.keys.discard(fingerprint)
+            return True
+        return False
 
     def encrypt_to_self(self, plaintext: bytes) -> bytes:
         """A marked, reversed copy (never the plaintext as is)."""

@@ -24,7 +24,7 @@ from tracker_bridge.ports import (
 )
 from tracker_bridge.store import Store
 from tracker_bridge.store.tables import metadata
-from tracker_bridge.testing.fakes import inbound
+from tracker_bridge.testing.fakes import FakeOpenPGP, inbound
 from tracker_bridge.testing.memory_store import MemoryStore
 
 from .conftest import World
@@ -297,3 +297,27 @@ def test_export_holds_everything_about_ada_and_nothing_about_bob(world: World) -
     mails = data["reports"][0]["mails_sent"]
     assert [("acknowledgement", "sent")] == [(m["template"], m["status"]) for m in mails]
     assert ["report", "reply"] == [m["verdict"] for m in data["reports"][0]["messages_received"]]
+
+
+def test_forget_erases_her_from_the_issue_and_the_keyring_and_audits_where(world: World) -> None:
+    """Forget: name, key and copied reply leave the bridge's issue text and keyring; audited."""
+    ingest_reports(world)
+    world.tracker.team_comment("1", "Ada Lovelace called us too.")
+    keyring = FakeOpenPGP([ADA_KEY, "D" * 40])
+    world.privacy.keyring = keyring
+    result = world.privacy.forget(ADA)
+    issue = world.tracker.issues["1"]
+    bridge_text = "\n".join([issue.body, *(n.body for n in issue.notes if n.by_bridge)])
+    with world.store.unit_of_work() as uow:
+        audit = [(e.action, e.detail) for e in uow.audit.entries() if e.actor == "forget"]
+    assert [] == [c for c in ("Ada Lovelace", ADA_KEY, ADA_REPLY) if c in bridge_text]
+    assert "(erased on request)" in issue.body
+    assert 1 == sum(n.body.startswith("Erased on request on 2026-11-02") for n in issue.notes)
+    assert ["Ada Lovelace called us too."] == [n.body for n in issue.notes if not n.by_bridge]
+    assert {"D" * 40} == keyring.keys
+    assert (2, 1) == (result.counts["tracker_texts"], result.counts["keys"])
+    assert (
+        "tracker_text_erased",
+        "fake security/cvd 1: 2 text(s) (name, address, key fingerprint, copied replies)",
+    ) in audit
+    assert ("key_erased", "bridge keyring: 1 public key(s) removed") in audit
