@@ -202,3 +202,43 @@ def test_due_date_moves_are_mailed_from_the_date_last_told(installation: Install
         f"from {spelled(first)} to {spelled(second)}",
         f"from {spelled(second)} to {spelled(third)}",
     ] == [text[text.index("from ") : text.index(".", text.index("from "))] for text in fix_dates]
+
+
+def test_forget_erases_the_researcher_from_the_issue_and_the_keyring(
+    installation: Installation,
+) -> None:
+    """`researcher forget`: her name, key and replies leave the issue text and the keyring."""
+    _, key = report_of(installation, ADA)
+    fingerprint = installation.researchers[ADA].fingerprint
+    before = issue_text(installation, key)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tracker_bridge",
+            "--config",
+            str(installation.config_path),
+            "researcher",
+            "forget",
+            ADA,
+            "--yes",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    after = issue_text(installation, key)
+    listing = subprocess.run(
+        ["gpg", "--homedir", installation.bridge.gnupghome, "--list-keys", "--with-colons"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+
+    assert 0 == completed.returncode, completed.stderr[-3000:]
+    assert ("Ada Lovelace" in before, "Firefox. Key attached." in before) == (True, True)
+    assert [] == [t for t in ("Ada Lovelace", "Firefox. Key attached.", ADA) if t in after]
+    assert "erased on request" in after.lower()
+    assert fingerprint not in listing
+    assert installation.bridge.fingerprint in listing
