@@ -28,7 +28,7 @@ from tracker_bridge.locks import step_lock
 from tracker_bridge.mail.compose import PgpMimeComposer
 from tracker_bridge.mail.smtp import SmtpTransport
 from tracker_bridge.mail.templates import TemplateSet, validate_templates
-from tracker_bridge.mappings import Mappings, load_mappings
+from tracker_bridge.mappings import Mappings, load_mappings, policy_warnings
 from tracker_bridge.openpgp import GnuPG
 from tracker_bridge.plugins import load_tracker_plugin
 from tracker_bridge.ports import (
@@ -136,6 +136,7 @@ def check(config_path: Path | None) -> CheckReport:
         mappings = mappings_for(config)
         program = mappings.program
         working_calendar(program.timezone, program.holidays_country, program.holidays_subdivision)
+        report.warnings.extend(policy_warnings(mappings))
         if program.security_txt_file:
             published = config.resolve(Path(program.security_txt_file))
             report.warnings.extend(security_txt_warnings(published, datetime.now(UTC)))

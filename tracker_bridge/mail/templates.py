@@ -175,7 +175,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "severity:unassessed": "nog niet vastgesteld",
         "severity:none": "geen",
         "severity:low": "laag",
-        "severity:medium": "middel",
+        "severity:medium": "gemiddeld",
         "severity:high": "hoog",
         "severity:critical": "kritiek",
         "state:received": "ontvangen",
