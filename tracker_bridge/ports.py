@@ -441,6 +441,7 @@ TEMPLATE_PARAMETERS: frozenset[str] = frozenset(
         # state changes, fix date, team messages, progress updates
         "state",
         "severity",
+        "severity_sentence",
         "expected_fix_date",
         "previous_fix_date",
         "team_message",
@@ -449,7 +450,9 @@ TEMPLATE_PARAMETERS: frozenset[str] = frozenset(
     }
 )
 """Placeholders templates may use. Names ending in ``_date`` or ``_due`` carry ISO dates that
-the composer writes out in the researcher's language; ``arrived_*`` carry "yes" or "no"."""
+the composer writes out in the researcher's language; ``arrived_*`` carry "yes" or "no";
+``severity_sentence`` is derived from ``severity`` when rendering (a whole sentence, with its
+own wording for a severity not yet assessed)."""
 
 
 @dataclass(frozen=True)
