@@ -23,7 +23,7 @@ from tracker_bridge.domain.researcher import (
     credit_from_value,
 )
 from tracker_bridge.domain.severity import Severity
-from tracker_bridge.errors import DomainError
+from tracker_bridge.errors import DomainError, RetriableError
 from tracker_bridge.ports import (
     Clock,
     IssueRef,
@@ -244,12 +244,16 @@ class Sync:
         pending, self._credit_notes = self._credit_notes, []
         day = self.program.local_date(self.clock.now()).isoformat()
         for ref, answer in pending:
-            self.tracker.add_note(
-                ref,
-                f"Credit recorded on {day} from a team comment: {answer.describe()}.",
-                untrusted=answer.name,
-            )
             summary.bump("credit_recorded")
+            try:
+                self.tracker.add_note(
+                    ref,
+                    f"Credit recorded on {day} from a team comment: {answer.describe()}.",
+                    untrusted=answer.name,
+                )
+            except RetriableError as err:
+                # Recorded in the store already; only the note on the issue is missing.
+                summary.problems.append(f"{ref.key}: credit note not written yet: {err}")
 
     def _message(self, note: TrackerNote) -> str:
         lines = note.body.strip().splitlines()

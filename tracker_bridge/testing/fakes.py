@@ -105,12 +105,14 @@ class FakeComposer:
 
     With ``withhold_without_key`` a researcher without a fingerprint gets only the key request:
     every other row raises ``RecipientKeyMissing``, as the real composer does under
-    ``cleartext = "none"``.
+    ``cleartext = "none"``; otherwise mail to them is reported as sent in clear.
     """
 
     sender: str = "security@example.org"
     composed: list[tuple[OutboxItem, Researcher, tuple[str, ...]]] = field(default_factory=list)
     withhold_without_key: bool = False
+    # Report mail to a researcher without a fingerprint as sent in clear (cleartext = "all").
+    clear_without_key: bool = False
 
     def compose(
         self, item: OutboxItem, researcher: Researcher, references: Sequence[str] = ()
@@ -126,7 +128,8 @@ class FakeComposer:
             f"X-Template: {item.template}\nContent-Language: {item.language}\n\n{params}\n"
         )
         # Reported as encrypted unless it is a key request to a researcher without a key.
-        protected = not (item.template == "key_request" and researcher.fingerprint is None)
+        keyless_clear = self.clear_without_key or item.template == "key_request"
+        protected = not (keyless_clear and researcher.fingerprint is None)
         return ComposedMail(self.sender, (researcher.email,), text.encode(), encrypted=protected)
 
 

@@ -200,3 +200,17 @@ def test_a_key_on_the_next_mail_releases_every_withheld_mail_in_order(world: Wor
     ] == list(world.transport.templates())
     notes = [n.body for n in world.tracker.issues["1"].notes if n.by_bridge]
     assert 1 == sum(n.startswith("Sent to the researcher on 2026-11-02") for n in notes)
+
+
+def test_a_team_message_sent_in_clear_is_noted_so(world: World) -> None:
+    """Where the program allows clear text, the team's note says it went in clear."""
+    world.composer.clear_without_key = True
+    ingest_one(world)
+    world.tracker.team_comment("1", "[to researcher] Which browser did you use?")
+    world.pass_sync()
+    world.deliver()
+    notes = [n.body for n in world.tracker.issues["1"].notes if n.by_bridge]
+    assert 1 == sum(
+        n.startswith("Sent to the researcher in clear (they have no usable OpenPGP key) on")
+        for n in notes
+    )
