@@ -37,6 +37,7 @@ __all__ = [
     "create_bridge_key",
     "export_public_key",
     "generate_key",
+    "passphrase_looks_generated",
     "refuse_minimum_for_short",
     "reprotect",
     "rotate",
@@ -170,6 +171,11 @@ def set_work_factor(home: Path, factor: WorkFactor) -> None:
         lines.append(f"s2k-count {MINIMUM_S2K_COUNT}")
     conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
     _stop_agent(home)
+
+
+def passphrase_looks_generated(passphrase: str | None) -> bool:
+    """Whether ``passphrase`` is long enough to be one ``init`` generated (32+ characters)."""
+    return bool(passphrase) and len(passphrase or "") >= _MINIMUM_FOR_LOW_WORK_FACTOR
 
 
 def refuse_minimum_for_short(passphrase: str | None, factor: WorkFactor) -> None:
