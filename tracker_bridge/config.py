@@ -48,7 +48,9 @@ class OpenPGPSettings(_Section):
         default=None, description="Passphrase of the bridge key (or passphrase_file)"
     )
     fingerprint: str | None = Field(
-        default=None, description="Bridge key fingerprint; default: the only secret key in home"
+        default=None,
+        description="The bridge key that signs and is published (`key rotate` sets it); "
+        "default: the only secret key in home",
     )
 
 
