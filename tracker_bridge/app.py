@@ -274,8 +274,8 @@ def check_bridge_keys(config: LoadedConfig, home: Path, now: datetime, report: C
                 f"openpgp.fingerprint: bridge key {key.fingerprint} expires on "
                 f"{key.expires:%Y-%m-%d}; make its successor with `tracker-bridge key rotate`"
             )
-        if passphrase == MISSING_SECRET or key.expired(now) or key.revoked:
-            continue  # a missing file is already reported; gpg will not encrypt to the key
+        if passphrase == MISSING_SECRET or key.revoked:
+            continue  # a missing file is already reported; gpg encrypts to no revoked key
         problem = unlock_problem(home, key.fingerprint, passphrase, sign=signing)
         if problem is not None:
             report.problems.append(

@@ -386,7 +386,13 @@ def unlock_problem(
         return f"no secret key {fingerprint} in {home}"
     _forget_cached_passphrases(home, key.keygrips)
     gpg = _gpg(home)
-    probe = gpg.encrypt(b"tracker-bridge passphrase probe", [key.fingerprint], armor=True)
+    # An expired key still decrypts what was sent while it was valid; gpg only encrypts to it
+    # as of a moment in its lifetime, so the probe is written "then".
+    expired = key.expired(datetime.now(UTC))
+    then = ["--faked-system-time", str(int(key.created.timestamp()) + 1)] if expired else []
+    probe = gpg.encrypt(
+        b"tracker-bridge passphrase probe", [key.fingerprint], armor=True, extra_args=then
+    )
     if not probe.ok:
         return f"gpg cannot encrypt to key {key.fingerprint} ({probe.status})"
     opened = gpg.decrypt(str(probe), passphrase=passphrase)
@@ -395,7 +401,7 @@ def unlock_problem(
         return "the passphrase is wrong"
     if not opened.ok or bytes(opened.data) != b"tracker-bridge passphrase probe":
         return f"gpg could not decrypt with it ({opened.status})"
-    if sign:
+    if sign and not expired:  # an expired key signs nothing; the decryption proved the passphrase
         signed = gpg.sign(b"probe", keyid=key.fingerprint, passphrase=passphrase, detach=True)
         if _bad_passphrase(_status(str(signed.stderr or ""))):
             return "the passphrase is wrong"
