@@ -117,6 +117,7 @@ def security_txt_command(config_path: Path | None, output: Path | None, sign: bo
                     "openpgp.passphrase_file: the passphrase file is missing; "
                     "signing needs the bridge key's passphrase"
                 )
+            _fingerprint(bridge)  # a missing GnuPG home is named before gpg is started
             fingerprint = bridge.openpgp().bridge_fingerprint
             refusal = signing_refusal(
                 fields.expires, bridge_key_expires(bridge.config, fingerprint), fingerprint
