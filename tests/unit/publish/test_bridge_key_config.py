@@ -35,9 +35,7 @@ def test_starter_config_gains_the_key_inside_its_openpgp_table() -> None:
 
 def test_an_existing_fingerprint_is_replaced_with_its_comment_kept() -> None:
     """A configured fingerprint (with spaces, as gpg prints it) is replaced; its comment stays."""
-    text = STARTER.replace("[tracker]\n", "[tracker]\n# not this table\n", 1).replace(
-        "[openpgp]\n", '[openpgp]\nfingerprint = "37C7 F7E9 AAD8"  # our key\n', 1
-    )
+    text = STARTER.replace("[openpgp]\n", '[openpgp]\nfingerprint = "37C7 F7E9 AAD8"  # our key\n')
     written = set_fingerprint_in_config(text, NEW)
     assert f'fingerprint = "{NEW}"  # our key' in written.splitlines()
 
