@@ -37,7 +37,10 @@ def _fingerprints(armoured: bytes, home: str) -> list[str]:
 
 
 def _report_count(installation: Installation) -> int:
-    with sqlite3.connect(installation.directory / "state" / "bridge.sqlite3") as db:
+    database = installation.directory / "state" / "bridge.sqlite3"
+    if not database.exists():
+        return 0
+    with sqlite3.connect(database) as db:
         return int(db.execute("SELECT count(*) FROM reports").fetchone()[0])
 
 
