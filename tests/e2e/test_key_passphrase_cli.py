@@ -100,13 +100,14 @@ def test_check_names_the_environment_variable_that_gave_the_wrong_passphrase(
 def test_ingest_with_a_key_it_cannot_unlock_stops_and_leaves_the_maildir_as_it_was(
     installation: Installation, cli: Callable[..., CliResult]
 ) -> None:
-    """Wrong passphrase: exit 2 before reading the Maildir; nothing quarantined; the right one files it."""
+    """Wrong passphrase: ingest and run exit 2 before reading the Maildir; the right one files it."""
     config, line = _wrong_passphrase_config(installation)
     shape = installation.shapes(JAN).thunderbird("Path traversal in /files", "GET /files/../etc")
     delivered = installation.deliver(shape.raw)
     before = _report_count(installation)
     _unlock_in_agent(installation)
     refused = _cli(config, "ingest")
+    refused_run = _cli(config, "run")
     quarantine = installation.maildir / ".Quarantine"
     untouched = (
         delivered.exists() and delivered.read_bytes() == shape.raw,
@@ -116,6 +117,7 @@ def test_ingest_with_a_key_it_cannot_unlock_stops_and_leaves_the_maildir_as_it_w
     filed = cli("ingest")
     assert (
         2,
+        2,
         f"{config}:{line}: openpgp.passphrase_file: does not unlock bridge key "
         f"{installation.bridge.fingerprint} in {installation.bridge.gnupghome} "
         "(the passphrase is wrong); no mail was read",
@@ -124,6 +126,7 @@ def test_ingest_with_a_key_it_cannot_unlock_stops_and_leaves_the_maildir_as_it_w
         before + 1,
     ) == (
         refused.code,
+        refused_run.code,
         refused.stderr.strip().splitlines()[-1].strip(),
         untouched,
         filed.code,
