@@ -3,11 +3,11 @@
 Protection (issue 16): gpg-agent caches passphrases, not unlocked keys, so every decryption
 and every signature runs the key's S2K derivation again (RFC 4880 3.7.1.3, iterated and
 salted). The agent calibrates the iteration count to about 100 ms of its own hashing when it
-protects a key; on the 2-core machines this project runs on that came to 393,792,512
-iterations and about 540 ms per operation. A passphrase ``init`` generates carries 256 random
-bits, so a work factor adds nothing to its strength: such keys are protected with gpg-agent's
-minimum, ``s2k-count 65536`` in the bridge home's ``gpg-agent.conf`` (about 15 ms per
-operation here). A passphrase a person chose keeps the calibration: every message then pays
+protects a key; on the 2-core machines this project runs on that came to 378–394 million
+iterations and 0.6–1.3 s per decryption or signature under load. A passphrase ``init``
+generates carries 256 random bits, so a work factor adds nothing to its strength: such keys
+are protected with gpg-agent's minimum, ``s2k-count 65536`` in the bridge home's
+``gpg-agent.conf`` (6–12 ms per operation here, as with no passphrase at all). A passphrase a person chose keeps the calibration: every message then pays
 the calibrated cost. The home's ``gpg-agent.conf`` is the record of that choice; the agent
 applies it to every key it protects there (generation, rotation, ``--passwd``).
 """
