@@ -93,7 +93,8 @@ class SecretKey:
         fingerprint: The primary key's fingerprint (40 hex digits, upper case).
         uid: The first user id.
         created: When the primary key was made (UTC).
-        expires: When the primary key expires (UTC), or None for never.
+        expires: When the key stops working (UTC): the primary key's expiry, or the last
+            encryption subkey's where that comes first; None for never.
         revoked: Whether the key is revoked.
         keygrips: gpg-agent's names for the primary key and each subkey, in listing order.
         s2k_counts: The S2K iteration count protecting each keygrip; None when unprotected or
@@ -292,6 +293,14 @@ def _moment(epoch: str) -> datetime | None:
     return datetime.fromtimestamp(int(epoch), UTC) if epoch.isdigit() else None
 
 
+def _usable_until(primary: datetime | None, encryption: list[datetime | None]) -> datetime | None:
+    """The earlier of the primary key's expiry and that of its last encryption subkey."""
+    if not encryption or None in encryption:
+        return primary
+    last_subkey = max(moment for moment in encryption if moment is not None)
+    return last_subkey if primary is None else min(primary, last_subkey)
+
+
 def secret_keys(home: Path) -> list[SecretKey]:
     """Every secret key in ``home``, oldest first, with expiry and protection.
 
@@ -311,6 +320,7 @@ def secret_keys(home: Path) -> list[SecretKey]:
                     "expires": _moment(fields[6]),
                     "revoked": fields[1] == "r",
                     "grips": [],
+                    "encryption": [],
                 }
             )
         elif not found:
@@ -321,13 +331,15 @@ def secret_keys(home: Path) -> list[SecretKey]:
             found[-1]["grips"].append(fields[9].upper())
         elif kind == "uid" and not found[-1]["uid"]:
             found[-1]["uid"] = fields[9]
+        elif kind == "ssb" and "e" in fields[11] and fields[1] != "r":
+            found[-1]["encryption"].append(_moment(fields[6]))
     keys_dir = home / "private-keys-v1.d"
     keys = [
         SecretKey(
             fingerprint=key["fpr"],
             uid=key["uid"],
             created=key["created"],
-            expires=key["expires"],
+            expires=_usable_until(key["expires"], key["encryption"]),
             revoked=key["revoked"],
             keygrips=tuple(key["grips"]),
             s2k_counts=tuple(_s2k_count(keys_dir / f"{grip}.key") for grip in key["grips"]),

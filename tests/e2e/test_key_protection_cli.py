@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,38 @@ def test_security_txt_sign_refuses_an_expires_after_the_key_expiry(
     assert (2, True, False) == (result.exit_code, reason in result.output, output.exists()), (
         result.output
     )
+
+
+def test_check_warns_when_the_encryption_subkey_expires_before_the_primary(
+    installation: Path,
+) -> None:
+    """A primary key that never expires with an encryption subkey that does: its date is warned."""
+    home = installation.parent / "gnupg"
+    passphrase = (installation.parent / "secrets" / "openpgp-passphrase").read_text().strip()
+    uid = "Subkey expiry <security@example.org>"
+    gpg_command(
+        str(home), "--quick-gen-key", uid, "ed25519", "sign", "never", passphrase=passphrase
+    )
+    primary = next(key for key in secret_keys(home) if key.uid == uid)
+    gpg_command(
+        str(home),
+        "--quick-add-key",
+        primary.fingerprint,
+        "cv25519",
+        "encr",
+        "20d",
+        passphrase=passphrase,
+    )
+    key = next(key for key in secret_keys(home) if key.uid == uid)
+    result = _run(
+        installation, "check", env={"TRACKER_BRIDGE_OPENPGP__FINGERPRINT": key.fingerprint}
+    )
+    expected = (
+        f"warning: openpgp.fingerprint: bridge key {key.fingerprint} expires on "
+        f"{datetime.now(UTC) + timedelta(days=20):%Y-%m-%d}; "
+        "make its successor with `tracker-bridge key rotate`"
+    )
+    assert (0, True) == (result.exit_code, expected in result.output.splitlines()), result.output
 
 
 def test_check_errors_when_the_bridge_key_has_expired(installation: Path) -> None:
