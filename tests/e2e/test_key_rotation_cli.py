@@ -120,11 +120,6 @@ def test_replies_after_rotation_are_signed_by_the_new_key_and_carry_it(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs issue 12 item 1 (every secret key in the bridge keyring decrypts), "
-    "which the `decrypt` branch brings to openpgp.py",
-)
 def test_mail_to_the_old_key_decrypts_after_rotation(
     installation: Installation, rotated: Rotated, cli: Callable[..., CliResult]
 ) -> None:
