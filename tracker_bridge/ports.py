@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from types import TracebackType
 from typing import ClassVar, Protocol, Self, runtime_checkable
@@ -471,15 +471,26 @@ class ReportEvent:
     dedupe_key: str | None = None
 
 
+DUE_NOW = datetime(1970, 1, 1, tzinfo=UTC)
+"""The next moment the store gives an open report that was added or changed: before any clock,
+so the next pass looks at it and stores the real one (``ReportRepository.set_next_due``)."""
+
+
 class ReportRepository(Protocol):
-    """Reports, their content and their history."""
+    """Reports, their content and their history.
+
+    Each report carries the next moment at which anything about it changes by time alone
+    (a deadline label, a missed-deadline note, a progress update). Adding or saving an open
+    report sets it to ``DUE_NOW``; a closed one has none. A pass reads only the reports whose
+    moment has come (``due_reports_page``) and stores the next one (``set_next_due``).
+    """
 
     def next_id(self, program: str, prefix: str, year: int) -> ReportId:
         """Allocate the next id for the program and year (never reused)."""
         ...
 
     def add(self, report: Report, researcher_email: str, content: ReportContent) -> None:
-        """Store a new report with its researcher and content."""
+        """Store a new report with its researcher and content (an open one is due now)."""
         ...
 
     def get(self, report_id: str) -> Report | None:
@@ -487,7 +498,11 @@ class ReportRepository(Protocol):
         ...
 
     def save(self, report: Report) -> None:
-        """Persist state, severity, fix date, history and last update time."""
+        """Persist state, severity, fix date, history and last update time.
+
+        The report's next moment becomes ``DUE_NOW`` while it is open (None once closed):
+        whatever changed, the next pass looks at it again.
+        """
         ...
 
     def content(self, report_id: str) -> ReportContent | None:
@@ -511,6 +526,30 @@ class ReportRepository(Protocol):
 
         Keyset paging: a pass walks every open report in pages, so memory stays the size of a
         page however many reports are tracked.
+        """
+        ...
+
+    def due_reports_page(self, now: datetime, after: str | None, limit: int) -> list[Report]:
+        """Up to ``limit`` open reports whose next moment is at or before ``now``, in id order.
+
+        Keyset paging on the report id, like ``open_reports_page``; reports whose next moment
+        is None or later than ``now`` are not read at all.
+        """
+        ...
+
+    def set_next_due(self, report: Report, moment: datetime | None) -> bool:
+        """Store ``moment`` as the next time anything about ``report`` changes by time alone.
+
+        ``report`` is the report as the moment was computed from; the moment is stored only
+        while the stored report still has the same state, severity, fix date, last update time
+        and history length, so a change saved meanwhile (which made it due) is not hidden.
+
+        Args:
+            report: the report the moment was computed from.
+            moment: an aware datetime, or None when nothing changes until the report does.
+
+        Returns:
+            True when stored; False when the report changed or is gone (it stays as it is).
         """
         ...
 
@@ -567,7 +606,7 @@ class TrackerLinkRepository(Protocol):
         ...
 
     def link(self, report_id: str, ref: IssueRef) -> None:
-        """Remember the issue for a report (idempotent)."""
+        """Remember the issue for a report (idempotent); an open report becomes due now."""
         ...
 
     def report_for(self, tracker: str, project: str, key: str) -> str | None:

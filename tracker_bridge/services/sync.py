@@ -96,12 +96,13 @@ class Sync:
     # Open reports are walked in pages of this many: memory follows the page, not the total.
     page_size: int = 500
     _moved: set[str] = field(default_factory=set, init=False)
+    # How many reports the last pass looked at (recomputed deadlines for): benchmarks read it.
+    reports_checked: int = field(default=0, init=False)
 
     def run(self, summary: PassSummary) -> None:
         """Apply changes since the bookmark, then refresh deadlines and progress updates."""
         self.apply_changes(summary)
         self.refresh_deadlines(summary)
-        self.queue_progress_updates(summary)
 
     # -- changes from the tracker
 
@@ -225,7 +226,7 @@ class Sync:
         """
         labels = self.program.labels
         added = snapshot.labels - known_labels
-        moved = {s for s in State if labels.state(s) in added} - {report.state}
+        moved = set(labels.states_named(added)) - {report.state}
         if len(moved) > 1:
             return None
         if len(moved) == 1:
@@ -405,17 +406,22 @@ class Sync:
     # -- deadlines
 
     def refresh_deadlines(self, summary: PassSummary) -> None:
-        """Recompute every open report's deadline label, a page at a time; write only changes.
+        """Look at every open report whose next time-driven change has come, a page at a time.
 
-        Reports this pass moved are refreshed too (a report that just closed still needs its
+        Only those are read: each report stores the next moment anything about it changes by
+        time alone, and every change to it (this pass's tracker changes included) makes it due
+        at once, so a quiet pass reads nothing. For each: the deadline label (written only when
+        it changed), missed-deadline notes, a progress update falling due, then the next moment.
+        Reports this pass moved are looked at too (a report that just closed still needs its
         closing state label, or a stale label would later read as a team move).
         """
         now = self.clock.now()
         moved, self._moved = self._moved, set()
+        self.reports_checked = 0
         after: str | None = None
         while True:
             with self.unit_of_work() as uow:
-                page = uow.reports.open_reports_page(after, self.page_size)
+                page = uow.reports.due_reports_page(now, after, self.page_size)
                 extra = (
                     []
                     if after is not None
@@ -428,13 +434,31 @@ class Sync:
                 )
                 batch = page + extra
                 links = uow.links.links_of([str(r.report_id) for r in batch])
+            checked: list[Report] = []
             for report in batch:
                 link = links.get(str(report.report_id))
                 if link is not None:
                     self._refresh_one(report, *link, now, summary)
+                # Only a report whose refresh returned gets its next moment; one that failed
+                # stays due and is looked at again by the next pass.
+                checked.append(report)
+            self._queue_progress_and_next(checked, now, summary)
             if len(page) < self.page_size:
                 return
             after = str(page[-1].report_id)
+
+    def _queue_progress_and_next(
+        self, checked: list[Report], now: datetime, summary: PassSummary
+    ) -> None:
+        """Queue due progress updates and store each report's next moment, in one transaction."""
+        if not checked:
+            return
+        with self.unit_of_work() as uow:
+            for report in checked:
+                self._queue_progress(uow, report, now, summary)
+                uow.reports.set_next_due(report, self.program.next_change(report, now))
+            uow.commit()
+        self.reports_checked += len(checked)
 
     def _refresh_one(
         self,
@@ -468,6 +492,8 @@ class Sync:
                         # The policy's fix date is the expected one until the team says otherwise.
                         stored.expected_fix_date = self._start_of(due)
                         uow.reports.save(stored)
+                        # The caller stores the next moment only for the report as stored.
+                        report.expected_fix_date = stored.expected_fix_date
                 uow.commit()
             summary.bump("labels_updated")
         self._note_overdue(report, ref, deadlines, now, summary)
@@ -511,20 +537,6 @@ class Sync:
                 )
                 uow.commit()
             summary.bump("overdue_noted")
-
-    def queue_progress_updates(self, summary: PassSummary) -> None:
-        """Queue a progress update for every open report that would otherwise go silent."""
-        now = self.clock.now()
-        after: str | None = None
-        while True:
-            with self.unit_of_work() as uow:
-                page = uow.reports.open_reports_page(after, self.page_size)
-                for report in page:
-                    self._queue_progress(uow, report, now, summary)
-                uow.commit()
-            if len(page) < self.page_size:
-                return
-            after = str(page[-1].report_id)
 
     def _queue_progress(
         self, uow: UnitOfWork, report: Report, now: datetime, summary: PassSummary

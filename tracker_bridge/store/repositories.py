@@ -15,6 +15,7 @@ from tracker_bridge.domain.researcher import CreditWish, Language, Researcher
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import NotFoundError
 from tracker_bridge.ports import (
+    DUE_NOW,
     Attachment,
     IssueRef,
     NotificationKind,
@@ -28,6 +29,7 @@ from tracker_bridge.ports import (
     Verdict,
 )
 from tracker_bridge.store import tables as t
+from tracker_bridge.store.types import UTCDateTime
 
 __all__ = [
     "SqlBookmarkRepository",
@@ -51,6 +53,36 @@ _OPEN_PAGE_FIRST = (
     .limit(bindparam("limit"))
 )
 _OPEN_PAGE_AFTER = _OPEN_PAGE_FIRST.where(t.reports.c.report_id > bindparam("after"))
+_DUE_PAGE_FIRST = _OPEN_PAGE_FIRST.where(t.reports.c.next_due_at <= bindparam("now"))
+_DUE_PAGE_AFTER = _DUE_PAGE_FIRST.where(t.reports.c.report_id > bindparam("after"))
+_DUE_ON_LINK = (
+    t.reports.update()
+    .where(t.reports.c.report_id == bindparam("id"))
+    .where(t.reports.c.state.not_in(sorted(CLOSED_STATES)))
+    .values(next_due_at=DUE_NOW)
+)
+_SET_NEXT_DUE = (
+    t.reports.update()
+    .where(t.reports.c.report_id == bindparam("id"))
+    .where(t.reports.c.state == bindparam("state"))
+    .where(t.reports.c.severity == bindparam("severity"))
+    .where(
+        t.reports.c.expected_fix_date.is_not_distinct_from(bindparam("fix", type_=UTCDateTime()))
+    )
+    .where(
+        t.reports.c.last_researcher_update_at.is_not_distinct_from(
+            bindparam("last_update", type_=UTCDateTime())
+        )
+    )
+    .where(
+        select(func.count())
+        .select_from(t.report_history)
+        .where(t.report_history.c.report_id == t.reports.c.report_id)
+        .scalar_subquery()
+        == bindparam("changes")
+    )
+    .values(next_due_at=bindparam("moment", type_=UTCDateTime()))
+)
 _HISTORIES = (
     select(t.report_history)
     .where(t.report_history.c.report_id.in_(bindparam("ids", expanding=True)))
@@ -149,6 +181,11 @@ def _history_row(report_id: str, position: int, change: StateChange) -> dict[str
     }
 
 
+def _due_after_change(report: Report) -> datetime | None:
+    """An open report is looked at by the next pass; a closed one changes by time no more."""
+    return DUE_NOW if report.state.is_open else None
+
+
 class SqlReportRepository:
     """Reports, their content, history and events in SQL tables."""
 
@@ -213,6 +250,7 @@ class SqlReportRepository:
                 expected_fix_date=report.expected_fix_date,
                 last_researcher_update_at=report.last_researcher_update_at,
                 researcher_id=researcher_id,
+                next_due_at=_due_after_change(report),
             )
         )
         if report.history:
@@ -289,6 +327,7 @@ class SqlReportRepository:
                 cvss_vector=report.cvss_vector,
                 expected_fix_date=report.expected_fix_date,
                 last_researcher_update_at=report.last_researcher_update_at,
+                next_due_at=_due_after_change(report),
             )
         )
         if result.rowcount == 0:
@@ -397,6 +436,33 @@ class SqlReportRepository:
         )
         histories = self._histories([row["report_id"] for row in rows]) if rows else {}
         return [_report_from(row, histories.get(row["report_id"], [])) for row in rows]
+
+    def due_reports_page(self, now: datetime, after: str | None, limit: int) -> list[Report]:
+        """Up to ``limit`` open reports whose next moment has come, in id order."""
+        statement = _DUE_PAGE_FIRST if after is None else _DUE_PAGE_AFTER
+        rows = list(
+            self._context.connection.execute(
+                statement, {"now": now, "after": after, "limit": limit}
+            ).mappings()
+        )
+        histories = self._histories([row["report_id"] for row in rows]) if rows else {}
+        return [_report_from(row, histories.get(row["report_id"], [])) for row in rows]
+
+    def set_next_due(self, report: Report, moment: datetime | None) -> bool:
+        """Store the next moment unless the stored report changed since ``report`` was read."""
+        result = self._context.connection.execute(
+            _SET_NEXT_DUE,
+            {
+                "id": str(report.report_id),
+                "state": report.state.value,
+                "severity": report.severity.value,
+                "fix": report.expected_fix_date,
+                "last_update": report.last_researcher_update_at,
+                "changes": len(report.history),
+                "moment": moment,
+            },
+        )
+        return bool(result.rowcount)
 
     def reports_in(self, states: frozenset[State]) -> Iterator[Report]:
         """Every report in one of ``states``, oldest first."""
@@ -596,6 +662,8 @@ class SqlTrackerLinkRepository:
         self._context.connection.execute(
             statement.on_conflict_do_update(index_elements=["report_id"], set_=where)
         )
+        # A newly linked issue needs its labels checked: the report is due at the next pass.
+        self._context.connection.execute(_DUE_ON_LINK, {"id": report_id})
 
     def report_for(self, tracker: str, project: str, key: str) -> str | None:
         """The report id linked to an issue, or None."""

@@ -98,7 +98,12 @@ reports = Table(
     Column("expected_fix_date", UTCDateTime()),
     Column("last_researcher_update_at", UTCDateTime()),
     Column("researcher_id", Integer, ForeignKey("researchers.id", ondelete="SET NULL")),
+    # The next moment anything about the report changes by time alone (a deadline label, a
+    # missed-deadline note, a progress update); NULL when nothing will until the report does.
+    # A quiet sync pass reads only the rows this index finds at or before now.
+    Column("next_due_at", UTCDateTime()),
     Index(None, "state", "received_at"),
+    Index(None, "next_due_at"),
 )
 
 report_history = Table(

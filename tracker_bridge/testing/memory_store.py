@@ -13,6 +13,7 @@ from tracker_bridge.domain.report import Report, ReportId, State, StateChange
 from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import NotFoundError, StoreError
 from tracker_bridge.ports import (
+    DUE_NOW,
     AuditEntry,
     AuditRepository,
     BookmarkRepository,
@@ -74,6 +75,8 @@ class _Tables:
     researcher_times: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
     removed_researchers: dict[str, str | None] = field(default_factory=dict)
     inbound_ids: set[str] = field(default_factory=set)
+    # reports.next_due_at: the next moment each report changes by time alone (None: never).
+    next_due: dict[str, datetime | None] = field(default_factory=dict)
 
     def require_report(self, report_id: str, what: str) -> None:
         # The SQL store's foreign keys refuse the same.
@@ -183,6 +186,7 @@ class _Reports:
             self._uow.researchers.save(Researcher(email=researcher_email))
         tables.programs.add(report.program)
         tables.reports[report_id] = _normalised(report)
+        tables.next_due[report_id] = _due_after_change(report)
         tables.report_researcher[report_id] = key
         tables.contents[report_id] = copy.deepcopy(content)
 
@@ -203,6 +207,7 @@ class _Reports:
         saved.received_at = stored.received_at
         saved.history = history
         tables.reports[report_id] = saved
+        tables.next_due[report_id] = _due_after_change(saved)
 
     def content(self, report_id: str) -> ReportContent | None:
         found = self._uow.tables.contents.get(report_id)
@@ -242,6 +247,42 @@ class _Reports:
         )
         return [copy.deepcopy(report) for report in found[:limit]]
 
+    def due_reports_page(self, now: datetime, after: str | None, limit: int) -> list[Report]:
+        tables = self._uow.tables
+        found = sorted(
+            (
+                report
+                for report_id, report in tables.reports.items()
+                if report.state.is_open
+                and (after is None or report_id > after)
+                and (moment := tables.next_due.get(report_id)) is not None
+                and moment <= as_utc(now)
+            ),
+            key=lambda report: str(report.report_id),
+        )
+        return [copy.deepcopy(report) for report in found[:limit]]
+
+    def set_next_due(self, report: Report, moment: datetime | None) -> bool:
+        tables = self._uow.tables
+        report_id = str(report.report_id)
+        stored = tables.reports.get(report_id)
+        unchanged = stored is not None and (
+            stored.state,
+            stored.severity,
+            stored.expected_fix_date,
+            stored.last_researcher_update_at,
+            len(stored.history),
+        ) == (
+            report.state,
+            report.severity,
+            report.expected_fix_date,
+            report.last_researcher_update_at,
+            len(report.history),
+        )
+        if unchanged:
+            tables.next_due[report_id] = _utc_or_none(moment)
+        return unchanged
+
     def reports_in(self, states: frozenset[State]) -> Iterator[Report]:
         found = [
             copy.deepcopy(report)
@@ -268,6 +309,10 @@ class _Reports:
 
 def _utc_change(change: StateChange) -> StateChange:
     return StateChange(at=as_utc(change.at), source=change.source, target=change.target)
+
+
+def _due_after_change(report: Report) -> datetime | None:
+    return DUE_NOW if report.state.is_open else None
 
 
 def _normalised(report: Report) -> Report:
@@ -354,6 +399,7 @@ class _Links:
             raise StoreError(f"issue {ref.project} {ref.key} is already linked to {holder}")
         existing = tables.links.get(report_id)
         tables.links[report_id] = _Link(ref, existing.labels if existing else frozenset())
+        tables.next_due[report_id] = _due_after_change(tables.reports[report_id])
 
     def report_for(self, tracker: str, project: str, key: str) -> str | None:
         for report_id, link in self._uow.tables.links.items():

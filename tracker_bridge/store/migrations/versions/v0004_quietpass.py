@@ -1,0 +1,47 @@
+"""reports.next_due_at: the next moment a report changes by time alone, indexed for quiet passes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import op
+
+from tracker_bridge.store.types import UTCDateTime
+
+revision: str = "0004_quietpass"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# ports.DUE_NOW, spelled out: a migration keeps the value it was written with.
+_DUE_NOW = datetime(1970, 1, 1, tzinfo=UTC)
+# The closed states as of this revision (State.is_closed): they change by time no more.
+_CLOSED = (
+    "duplicate",
+    "informative",
+    "not_applicable",
+    "out_of_scope",
+    "published",
+    "resolved",
+    "spam",
+    "withdrawn",
+)
+
+
+def upgrade() -> None:
+    """Add reports.next_due_at with its index; every open report is due at the next pass."""
+    op.add_column("reports", sa.Column("next_due_at", UTCDateTime()))
+    op.create_index("ix_reports_next_due_at", "reports", ["next_due_at"])
+    reports = sa.table(
+        "reports", sa.column("state", sa.String(32)), sa.column("next_due_at", UTCDateTime())
+    )
+    op.execute(reports.update().where(reports.c.state.not_in(_CLOSED)).values(next_due_at=_DUE_NOW))
+
+
+def downgrade() -> None:
+    """Drop reports.next_due_at and its index."""
+    op.drop_index("ix_reports_next_due_at", table_name="reports")
+    with op.batch_alter_table("reports") as batch:
+        batch.drop_column("next_due_at")
