@@ -606,7 +606,7 @@ class TrackerLinkRepository(Protocol):
         ...
 
     def link(self, report_id: str, ref: IssueRef) -> None:
-        """Remember the issue for a report (idempotent); an open report becomes due now."""
+        """Remember the issue for a report (idempotent); a new link makes an open report due."""
         ...
 
     def report_for(self, tracker: str, project: str, key: str) -> str | None:

@@ -84,6 +84,18 @@ _CVSS = re.compile(r"CVSS:(?:3\.[01]|4\.0)/[A-Za-z:/]+")
 _OVERDUE_NOTED = (DeadlineKind.ACKNOWLEDGE, DeadlineKind.ASSESSMENT)
 
 
+def _facts(report: Report) -> tuple[object, ...]:
+    """What a change from the tracker can move on a report (and saving it would store)."""
+    return (
+        report.state,
+        report.severity,
+        report.cvss_vector,
+        report.expected_fix_date,
+        len(report.history),
+        report.last_researcher_update_at,
+    )
+
+
 @dataclass
 class Sync:
     """One tracker project's changes applied to the store, and its deadline labels kept current."""
@@ -137,6 +149,7 @@ class Sync:
         if report_id is None or report is None:
             summary.bump("unknown_issue")
             return
+        before = _facts(report)
         researcher = uow.reports.researcher_of(report_id)
         known_labels = uow.links.labels(report_id) if uow.links.get(report_id) else frozenset()
         uow.links.link(report_id, ref)
@@ -152,7 +165,10 @@ class Sync:
         )
         if fix_date_moved and not state_mailed and researcher is not None:
             self._queue_fix_date_mail(uow, report, snapshot, researcher, previous_fix_date, now)
-        uow.reports.save(report)
+        if _facts(report) != before or snapshot.labels != known_labels:
+            # Saving makes the report due, so the deadline refresh looks at what changed; a
+            # re-read of the same change (the bookmark is inclusive) leaves its moment alone.
+            uow.reports.save(report)
         if researcher is None:
             return
         carried_before = (

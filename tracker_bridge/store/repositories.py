@@ -63,15 +63,15 @@ _DUE_ON_LINK = (
 )
 _SET_NEXT_DUE = (
     t.reports.update()
-    .where(t.reports.c.report_id == bindparam("id"))
-    .where(t.reports.c.state == bindparam("state"))
-    .where(t.reports.c.severity == bindparam("severity"))
+    .where(t.reports.c.report_id == bindparam("b_id"))
+    .where(t.reports.c.state == bindparam("b_state"))
+    .where(t.reports.c.severity == bindparam("b_severity"))
     .where(
-        t.reports.c.expected_fix_date.is_not_distinct_from(bindparam("fix", type_=UTCDateTime()))
+        t.reports.c.expected_fix_date.is_not_distinct_from(bindparam("b_fix", type_=UTCDateTime()))
     )
     .where(
         t.reports.c.last_researcher_update_at.is_not_distinct_from(
-            bindparam("last_update", type_=UTCDateTime())
+            bindparam("b_last_update", type_=UTCDateTime())
         )
     )
     .where(
@@ -79,9 +79,9 @@ _SET_NEXT_DUE = (
         .select_from(t.report_history)
         .where(t.report_history.c.report_id == t.reports.c.report_id)
         .scalar_subquery()
-        == bindparam("changes")
+        == bindparam("b_changes")
     )
-    .values(next_due_at=bindparam("moment", type_=UTCDateTime()))
+    .values(next_due_at=bindparam("b_moment", type_=UTCDateTime()))
 )
 _HISTORIES = (
     select(t.report_history)
@@ -453,13 +453,13 @@ class SqlReportRepository:
         result = self._context.connection.execute(
             _SET_NEXT_DUE,
             {
-                "id": str(report.report_id),
-                "state": report.state.value,
-                "severity": report.severity.value,
-                "fix": report.expected_fix_date,
-                "last_update": report.last_researcher_update_at,
-                "changes": len(report.history),
-                "moment": moment,
+                "b_id": str(report.report_id),
+                "b_state": report.state.value,
+                "b_severity": report.severity.value,
+                "b_fix": report.expected_fix_date,
+                "b_last_update": report.last_researcher_update_at,
+                "b_changes": len(report.history),
+                "b_moment": moment,
             },
         )
         return bool(result.rowcount)
@@ -655,6 +655,7 @@ class SqlTrackerLinkRepository:
 
     def link(self, report_id: str, ref: IssueRef) -> None:
         """Remember the issue for a report; linking again points it at ``ref`` (labels kept)."""
+        existing = self.get(report_id)
         where = {"tracker": ref.tracker, "project": ref.project, "key": ref.key, "url": ref.url}
         statement = _insert(self._context, t.tracker_links).values(
             report_id=report_id, labels=[], **where
@@ -662,8 +663,9 @@ class SqlTrackerLinkRepository:
         self._context.connection.execute(
             statement.on_conflict_do_update(index_elements=["report_id"], set_=where)
         )
-        # A newly linked issue needs its labels checked: the report is due at the next pass.
-        self._context.connection.execute(_DUE_ON_LINK, {"id": report_id})
+        if existing != ref:
+            # A newly linked issue needs its labels checked: the report is due at the next pass.
+            self._context.connection.execute(_DUE_ON_LINK, {"id": report_id})
 
     def report_for(self, tracker: str, project: str, key: str) -> str | None:
         """The report id linked to an issue, or None."""

@@ -399,7 +399,8 @@ class _Links:
             raise StoreError(f"issue {ref.project} {ref.key} is already linked to {holder}")
         existing = tables.links.get(report_id)
         tables.links[report_id] = _Link(ref, existing.labels if existing else frozenset())
-        tables.next_due[report_id] = _due_after_change(tables.reports[report_id])
+        if existing is None or existing.ref != ref:
+            tables.next_due[report_id] = _due_after_change(tables.reports[report_id])
 
     def report_for(self, tracker: str, project: str, key: str) -> str | None:
         for report_id, link in self._uow.tables.links.items():
