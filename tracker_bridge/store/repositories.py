@@ -7,7 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, Table, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RowMapping,
+    Table,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tracker_bridge.domain.report import Report, ReportId, State, StateChange
@@ -53,7 +64,16 @@ _OPEN_PAGE_FIRST = (
     .limit(bindparam("limit"))
 )
 _OPEN_PAGE_AFTER = _OPEN_PAGE_FIRST.where(t.reports.c.report_id > bindparam("after"))
-_DUE_PAGE_FIRST = _OPEN_PAGE_FIRST.where(t.reports.c.next_due_at <= bindparam("now"))
+# Ordered by an expression, not the column: with ORDER BY report_id SQLite walks the primary key
+# through every tracked report (85 ms at 100,000) instead of taking the few due ones from the
+# next_due_at index and sorting them (0.03 ms). The order is the same.
+_DUE_PAGE_FIRST = (
+    select(t.reports)
+    .where(t.reports.c.state.not_in(sorted(CLOSED_STATES)))
+    .where(t.reports.c.next_due_at <= bindparam("now"))
+    .order_by(t.reports.c.report_id.concat(literal_column("''")))
+    .limit(bindparam("limit"))
+)
 _DUE_PAGE_AFTER = _DUE_PAGE_FIRST.where(t.reports.c.report_id > bindparam("after"))
 _DUE_ON_LINK = (
     t.reports.update()
