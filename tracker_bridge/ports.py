@@ -529,6 +529,13 @@ class ReportRepository(Protocol):
         """
         ...
 
+    def unlinked_reports_page(self, after: str | None, limit: int) -> list[str]:
+        """Ids of up to ``limit`` open reports with no tracker issue, after ``after``, in id order.
+
+        What ``open_pending_issues`` retries; read from the links, not by walking every report.
+        """
+        ...
+
     def due_reports_page(self, now: datetime, after: str | None, limit: int) -> list[Report]:
         """Up to ``limit`` open reports whose next moment is at or before ``now``, in id order.
 

@@ -81,6 +81,15 @@ _DUE_ON_LINK = (
     .where(t.reports.c.state.not_in(sorted(CLOSED_STATES)))
     .values(next_due_at=DUE_NOW)
 )
+_UNLINKED_PAGE = (
+    select(t.reports.c.report_id)
+    .outerjoin(t.tracker_links, t.tracker_links.c.report_id == t.reports.c.report_id)
+    .where(t.tracker_links.c.report_id.is_(None))
+    .where(t.reports.c.state.not_in(sorted(CLOSED_STATES)))
+    .where(t.reports.c.report_id > bindparam("after"))
+    .order_by(t.reports.c.report_id)
+    .limit(bindparam("limit"))
+)
 _SET_NEXT_DUE = (
     t.reports.update()
     .where(t.reports.c.report_id == bindparam("b_id"))
@@ -456,6 +465,13 @@ class SqlReportRepository:
         )
         histories = self._histories([row["report_id"] for row in rows]) if rows else {}
         return [_report_from(row, histories.get(row["report_id"], [])) for row in rows]
+
+    def unlinked_reports_page(self, after: str | None, limit: int) -> list[str]:
+        """Ids of up to ``limit`` open reports without a tracker issue, in id order."""
+        rows = self._context.connection.execute(
+            _UNLINKED_PAGE, {"after": after or "", "limit": limit}
+        )
+        return [str(row[0]) for row in rows]
 
     def due_reports_page(self, now: datetime, after: str | None, limit: int) -> list[Report]:
         """Up to ``limit`` open reports whose next moment has come, in id order."""

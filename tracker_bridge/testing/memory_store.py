@@ -247,6 +247,17 @@ class _Reports:
         )
         return [copy.deepcopy(report) for report in found[:limit]]
 
+    def unlinked_reports_page(self, after: str | None, limit: int) -> list[str]:
+        tables = self._uow.tables
+        found = sorted(
+            report_id
+            for report_id, report in tables.reports.items()
+            if report.state.is_open
+            and report_id not in tables.links
+            and (after is None or report_id > after)
+        )
+        return found[:limit]
+
     def due_reports_page(self, now: datetime, after: str | None, limit: int) -> list[Report]:
         tables = self._uow.tables
         found = sorted(

@@ -382,6 +382,24 @@ def test_due_reports_page_walks_in_id_order_after_a_key(backend: Backend) -> Non
     assert [] == history
 
 
+def test_unlinked_reports_page_lists_open_reports_without_an_issue(backend: Backend) -> None:
+    """Only open, unlinked reports, in id order, keyset-paged after a given id."""
+    for sequence in range(1, 6):
+        store_report(backend, f"CVD-2026-000{sequence}")
+    ref = IssueRef("gitlab", "security/cvd", "7", "https://gitlab.example/security/cvd/-/issues/7")
+    with backend.store.unit_of_work() as uow:
+        uow.links.link("CVD-2026-0002", ref)
+        spam = uow.reports.get("CVD-2026-0004")
+        assert spam is not None
+        spam.transition(State.SPAM, T0 + timedelta(hours=1))
+        uow.reports.save(spam)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        first = uow.reports.unlinked_reports_page(None, 2)
+        rest = uow.reports.unlinked_reports_page(first[-1], 2)
+    assert (["CVD-2026-0001", "CVD-2026-0003"], ["CVD-2026-0005"]) == (first, rest)
+
+
 def test_links_of_returns_issue_and_labels_for_linked_reports_only(backend: Backend) -> None:
     """links_of answers in one call for many reports and leaves out unlinked ones."""
     store_report(backend, "CVD-2026-0001")
