@@ -839,6 +839,23 @@ class ResearcherRecord:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class OwedNote:
+    """A purge or erasure the team has not been told about on the issue yet."""
+
+    report_id: str
+    what: str
+    at: datetime
+
+
+PURGE_NOTE_KINDS: Mapping[str, str] = {
+    "content_purged": "content",
+    "contact_erased": "contact",
+    "forgotten": "forget",
+}
+"""Report events that owe a note on the issue, and what the ``purge_noted`` event says."""
+
+
 class PrivacyRepository(Protocol):
     """Retention and erasure: find and delete personal data and report content."""
 
@@ -868,6 +885,15 @@ class PrivacyRepository(Protocol):
 
     def contact_holders(self) -> list[ContactHolder]:
         """Every researcher whose contact details are held, with their reports."""
+        ...
+
+    def owed_notes(self) -> list[OwedNote]:
+        """Purges and erasures of linked reports not yet noted on their issue.
+
+        One per report and kind (``content``, ``contact``, ``forget``), at its first event;
+        ordered by report receipt, then report id, then time. Read in one query, so a pass
+        with nothing owed costs nothing per report.
+        """
         ...
 
     def researcher_key_for(self, email: str) -> str | None:

@@ -324,33 +324,31 @@ class Privacy:
     ) -> None:
         """Note each purge or erasure on its issue once; ``pending`` counts the dry run's too."""
         with self.unit_of_work() as uow:
-            report_ids = (
-                list(only)
-                if only is not None
-                else [str(r.report_id) for r in uow.reports.reports_in(frozenset(State))]
+            # What is owed comes from one query: a pass with nothing owed reads no report.
+            found = [o for o in uow.privacy.owed_notes() if only is None or o.report_id in only]
+            pending_ids = (
+                list(dict.fromkeys(result.content_reports + result.contact_reports))
+                if pending
+                else []
             )
-            owed: list[tuple[str, IssueRef, str, datetime]] = []
-            for report_id in report_ids:
-                ref = uow.links.get(report_id)
+            refs = {
+                report_id: ref
+                for report_id in dict.fromkeys([o.report_id for o in found] + pending_ids)
+                if (ref := uow.links.get(report_id)) is not None
+            }
+            owed: list[tuple[str, IssueRef, str, datetime]] = [
+                (o.report_id, refs[o.report_id], o.what, o.at) for o in found if o.report_id in refs
+            ]
+            for report_id in pending_ids:
+                ref = refs.get(report_id)
                 if ref is None:
                     continue
-                events = uow.reports.events(report_id)
-                noted = {e.detail for e in events if e.kind == "purge_noted"}
-                done = {
-                    "content_purged": "content",
-                    "contact_erased": "contact",
-                    "forgotten": "forget",
-                }
-                for event in events:
-                    what = done.get(event.kind)
-                    if what is not None and what not in noted:
-                        owed.append((report_id, ref, what, event.at))
-                        noted.add(what)
-                if pending:
-                    if report_id in result.content_reports and "content" not in noted:
-                        owed.append((report_id, ref, "content", self.clock.now()))
-                    if report_id in result.contact_reports and "contact" not in noted:
-                        owed.append((report_id, ref, "contact", self.clock.now()))
+                noted = {e.detail for e in uow.reports.events(report_id) if e.kind == "purge_noted"}
+                noted |= {o.what for o in found if o.report_id == report_id}
+                if report_id in result.content_reports and "content" not in noted:
+                    owed.append((report_id, ref, "content", self.clock.now()))
+                if report_id in result.contact_reports and "contact" not in noted:
+                    owed.append((report_id, ref, "contact", self.clock.now()))
         for report_id, ref, what, at in owed:
             if pending:
                 result.counts["notes"] += 1

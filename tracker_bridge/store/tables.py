@@ -251,6 +251,8 @@ report_events = Table(
     Column("detail", Text, nullable=False),
     # NULLs are distinct in a unique constraint on both backends: only keyed events dedupe.
     Column("dedupe_key", String(255), unique=True),
+    # Purges owe a note on the issue: found by kind, not by reading every report's events.
+    Index(None, "kind", "report_id"),
 )
 
 # Append-only: the repository offers no update or delete. No foreign key, so an entry outlives

@@ -14,6 +14,7 @@ from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import NotFoundError, StoreError
 from tracker_bridge.ports import (
     DUE_NOW,
+    PURGE_NOTE_KINDS,
     AuditEntry,
     AuditRepository,
     BookmarkRepository,
@@ -26,6 +27,7 @@ from tracker_bridge.ports import (
     OutboxItem,
     OutboxRepository,
     OutboxStatus,
+    OwedNote,
     PrivacyRepository,
     ReportContent,
     ReportEvent,
@@ -602,6 +604,22 @@ class _Privacy:
                 )
             )
         return holders
+
+    def owed_notes(self) -> list[OwedNote]:
+        tables = self._uow.tables
+        noted = {(e.report_id, e.detail) for e in tables.events if e.kind == "purge_noted"}
+        first: dict[tuple[str, str], tuple[datetime, int]] = {}
+        for position, event in enumerate(tables.events):
+            what = PURGE_NOTE_KINDS.get(event.kind)
+            key = (event.report_id, what or "")
+            if what is None or key in noted or event.report_id not in tables.links:
+                continue
+            first[key] = min(first.get(key, (event.at, position)), (event.at, position))
+        order = sorted(
+            first.items(),
+            key=lambda item: (tables.reports[item[0][0]].received_at, item[0][0], item[1]),
+        )
+        return [OwedNote(report_id, what, at) for (report_id, what), (at, _) in order]
 
     def researcher_key_for(self, email: str) -> str | None:
         return self._uow.tables.researcher_numbers.get(email.strip().lower())

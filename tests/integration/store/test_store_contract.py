@@ -400,6 +400,33 @@ def test_unlinked_reports_page_lists_open_reports_without_an_issue(backend: Back
     assert (["CVD-2026-0001", "CVD-2026-0003"], ["CVD-2026-0005"]) == (first, rest)
 
 
+def test_owed_notes_lists_each_unnoted_purge_of_a_linked_report_once(backend: Backend) -> None:
+    """One owed note per linked report and kind, at its first event; noted and unlinked ones not."""
+    for sequence in (1, 2, 3):
+        store_report(backend, f"CVD-2026-000{sequence}", at=T0 + timedelta(days=sequence))
+    ref = IssueRef("gitlab", "security/cvd", "7", "https://gitlab.example/security/cvd/-/issues/7")
+    later = T0 + timedelta(days=100)
+    with backend.store.unit_of_work() as uow:
+        uow.links.link("CVD-2026-0001", ref)
+        uow.links.link("CVD-2026-0002", replace(ref, key="8"))
+        for report_id in ("CVD-2026-0001", "CVD-2026-0002", "CVD-2026-0003"):
+            uow.reports.add_event(ReportEvent(report_id, later, "content_purged", "contents 1"))
+        uow.reports.add_event(
+            ReportEvent("CVD-2026-0001", later + timedelta(hours=1), "content_purged", "again")
+        )
+        uow.reports.add_event(
+            ReportEvent("CVD-2026-0001", later + timedelta(hours=2), "contact_erased", "rows 1")
+        )
+        uow.reports.add_event(ReportEvent("CVD-2026-0002", later, "purge_noted", "content"))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        owed = [(o.report_id, o.what, o.at) for o in uow.privacy.owed_notes()]
+    assert [
+        ("CVD-2026-0001", "content", later),
+        ("CVD-2026-0001", "contact", later + timedelta(hours=2)),
+    ] == owed
+
+
 def test_links_of_returns_issue_and_labels_for_linked_reports_only(backend: Backend) -> None:
     """links_of answers in one call for many reports and leaves out unlinked ones."""
     store_report(backend, "CVD-2026-0001")

@@ -1,4 +1,8 @@
-"""reports.next_due_at: the next moment a report changes by time alone, indexed for quiet passes."""
+"""reports.next_due_at and an index on event kinds: a quiet pass reads no report.
+
+next_due_at is the next moment a report changes by time alone; report_events(kind, report_id)
+finds the purges that still owe a note on their issue without reading every report's events.
+"""
 
 from __future__ import annotations
 
@@ -31,9 +35,10 @@ _CLOSED = (
 
 
 def upgrade() -> None:
-    """Add reports.next_due_at with its index; every open report is due at the next pass."""
+    """Add reports.next_due_at and the indexes; every open report is due at the next pass."""
     op.add_column("reports", sa.Column("next_due_at", UTCDateTime()))
     op.create_index("ix_reports_next_due_at", "reports", ["next_due_at"])
+    op.create_index("ix_report_events_kind_report_id", "report_events", ["kind", "report_id"])
     reports = sa.table(
         "reports", sa.column("state", sa.String(32)), sa.column("next_due_at", UTCDateTime())
     )
@@ -41,7 +46,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop reports.next_due_at and its index."""
+    """Drop reports.next_due_at and both indexes."""
+    op.drop_index("ix_report_events_kind_report_id", table_name="report_events")
     op.drop_index("ix_reports_next_due_at", table_name="reports")
     with op.batch_alter_table("reports") as batch:
         batch.drop_column("next_due_at")
