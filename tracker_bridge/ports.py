@@ -479,10 +479,12 @@ so the next pass looks at it and stores the real one (``ReportRepository.set_nex
 class ReportRepository(Protocol):
     """Reports, their content and their history.
 
-    Each report carries the next moment at which anything about it changes by time alone
-    (a deadline label, a missed-deadline note, a progress update). Adding or saving an open
-    report sets it to ``DUE_NOW``; a closed one has none. A pass reads only the reports whose
-    moment has come (``due_reports_page``) and stores the next one (``set_next_due``).
+    Each report carries the next moment at which anything about it changes by time alone:
+    while open a deadline label, a missed-deadline note, a progress update (sync); once
+    closed a retention step (purge). Adding or saving a report, linking its first issue,
+    storing a mail for it or queueing one sets it to ``DUE_NOW``. A pass reads only the
+    reports whose moment has come (``due_reports_page``) and stores the next one
+    (``set_next_due``).
     """
 
     def next_id(self, program: str, prefix: str, year: int) -> ReportId:
@@ -490,7 +492,7 @@ class ReportRepository(Protocol):
         ...
 
     def add(self, report: Report, researcher_email: str, content: ReportContent) -> None:
-        """Store a new report with its researcher and content (an open one is due now)."""
+        """Store a new report with its researcher and content (due now)."""
         ...
 
     def get(self, report_id: str) -> Report | None:
@@ -500,8 +502,8 @@ class ReportRepository(Protocol):
     def save(self, report: Report) -> None:
         """Persist state, severity, fix date, history and last update time.
 
-        The report's next moment becomes ``DUE_NOW`` while it is open (None once closed):
-        whatever changed, the next pass looks at it again.
+        The report's next moment becomes ``DUE_NOW``: whatever changed, the next pass (sync
+        while it is open, purge once closed) looks at it again.
         """
         ...
 
@@ -536,11 +538,14 @@ class ReportRepository(Protocol):
         """
         ...
 
-    def due_reports_page(self, now: datetime, after: str | None, limit: int) -> list[Report]:
+    def due_reports_page(
+        self, now: datetime, after: str | None, limit: int, *, closed: bool = False
+    ) -> list[Report]:
         """Up to ``limit`` open reports whose next moment is at or before ``now``, in id order.
 
-        Keyset paging on the report id, like ``open_reports_page``; reports whose next moment
-        is None or later than ``now`` are not read at all.
+        With ``closed`` the closed ones instead (retention). Keyset paging on the report id,
+        like ``open_reports_page``; reports whose next moment is None or later than ``now``
+        are not read at all.
         """
         ...
 

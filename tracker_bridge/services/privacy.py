@@ -154,31 +154,49 @@ class Privacy:
     local_date: Callable[[datetime], date]
     tracker: Tracker | None = None
     archives: Sequence[MailboxArchive] = ()
+    # Closed reports are read in pages of this many: memory follows the page, not the total.
+    page_size: int = 500
 
     # ------------------------------------------------------------------ purge
 
     def purge(self, summary: PassSummary | None = None, *, dry_run: bool = False) -> PurgeResult:
-        """Delete what retention says is due; with ``dry_run`` count it and change nothing."""
+        """Delete what retention says is due; with ``dry_run`` count it and change nothing.
+
+        Only closed reports whose retention moment has come are read: each stores when its
+        content and its researcher's contact details fall due next (the store makes a report
+        due again when it changes or gets new mail), so a quiet purge reads no report.
+        """
         now = self.clock.now()
         result = PurgeResult(dry_run)
-        with self.unit_of_work() as uow:
-            closed = {str(r.report_id): r for r in uow.reports.reports_in(CLOSED_STATES)}
-            holders = uow.privacy.contact_holders()
         content_due = timedelta(days=self.retention.content_days_after_close)
         contact_due = timedelta(days=self.retention.contact_days_after_close)
-        for report_id, report in closed.items():
-            since = closed_since(report)
-            if since is not None and since + content_due <= now:
-                self._purge_report(report_id, now, result)
+        contact_reached: set[str] = set()
+        after: str | None = None
+        while True:
+            with self.unit_of_work() as uow:
+                page = uow.reports.due_reports_page(now, after, self.page_size, closed=True)
+            moments: list[tuple[Report, datetime | None]] = []
+            for report in page:
+                report_id = str(report.report_id)
+                since = closed_since(report) or report.received_at
+                content_at, contact_at = since + content_due, since + contact_due
+                if content_at <= now and not self._purge_report(report_id, now, result):
+                    continue  # deferred: the report stays due and the next pass retries
+                if contact_at <= now:
+                    contact_reached.add(report_id)
+                upcoming = [moment for moment in (content_at, contact_at) if moment > now]
+                moments.append((report, min(upcoming, default=None)))
+            if moments and not dry_run:
+                with self.unit_of_work() as uow:
+                    for report, moment in moments:
+                        uow.reports.set_next_due(report, moment)
+                    uow.commit()
+            if len(page) < self.page_size:
+                break
+            after = str(page[-1].report_id)
         self._purge_unlinked(now - content_due, result)
-        for holder in holders:
-            times = [closed_since(closed[r]) if r in closed else None for r in holder.report_ids]
-            if not holder.report_ids or any(t is None or t + contact_due > now for t in times):
-                continue
-            result.counts["researchers"] += 1
-            result.contact_reports.extend(holder.report_ids)
-            if not dry_run:
-                self._erase(holder.researcher_key, now, "contact", "purge")
+        if contact_reached:
+            self._erase_due_contacts(contact_reached, now, contact_due, result)
         self._write_owed_notes(result, pending=dry_run)
         if summary is not None:
             for key, value in result.counts.items():
@@ -187,16 +205,40 @@ class Privacy:
             summary.problems.extend(result.problems)
         return result
 
-    def _purge_report(self, report_id: str, now: datetime, result: PurgeResult) -> None:
+    def _erase_due_contacts(
+        self, reached: set[str], now: datetime, contact_due: timedelta, result: PurgeResult
+    ) -> None:
+        """Erase each researcher whose every report has been closed for the contact period.
+
+        Only researchers of ``reached`` (reports whose contact moment came this pass) are
+        checked: the last of a researcher's reports to reach it is always among them.
+        """
+        with self.unit_of_work() as uow:
+            holders = [h for h in uow.privacy.contact_holders() if reached & set(h.report_ids)]
+            reports = {r: uow.reports.get(r) for h in holders for r in h.report_ids}
+        for holder in holders:
+            times = [
+                None if (report := reports[r]) is None else closed_since(report)
+                for r in holder.report_ids
+            ]
+            if not holder.report_ids or any(t is None or t + contact_due > now for t in times):
+                continue
+            result.counts["researchers"] += 1
+            result.contact_reports.extend(holder.report_ids)
+            if not result.dry_run:
+                self._erase(holder.researcher_key, now, "contact", "purge")
+
+    def _purge_report(self, report_id: str, now: datetime, result: PurgeResult) -> bool:
+        """Purge one report's content; False when deferred (a mailbox was unavailable)."""
         with self.unit_of_work() as uow:
             held = uow.privacy.held_content(report_id)
         if held.is_empty:
-            return
+            return True
         try:
             copies = self._delete_copies(held.message_ids, held.digests, result.dry_run)
         except RetriableError as err:
             result.problems.append(f"{report_id}: mailbox copies not deleted yet, retrying: {err}")
-            return
+            return False
         if not result.dry_run:
             with self.unit_of_work() as uow:
                 purged = uow.privacy.purge_content(report_id)
@@ -212,6 +254,7 @@ class Privacy:
             held = purged
         result.add(held, copies)
         result.content_reports.append(report_id)
+        return True
 
     def _purge_unlinked(self, received_before: datetime, result: PurgeResult) -> None:
         with self.unit_of_work() as uow:

@@ -472,7 +472,8 @@ class Sync:
         with self.unit_of_work() as uow:
             for report in checked:
                 self._queue_progress(uow, report, now, summary)
-                uow.reports.set_next_due(report, self.program.next_change(report, now))
+                if report.state.is_open:  # a closed report's next moment is retention's
+                    uow.reports.set_next_due(report, self.program.next_change(report, now))
             uow.commit()
         self.reports_checked += len(checked)
 

@@ -81,6 +81,18 @@ _DUE_ON_LINK = (
     .where(t.reports.c.state.not_in(sorted(CLOSED_STATES)))
     .values(next_due_at=DUE_NOW)
 )
+# Content kept for a report (a late reply, a queued mail) makes it due: retention looks again.
+_MARK_DUE = (
+    t.reports.update().where(t.reports.c.report_id == bindparam("b_id")).values(next_due_at=DUE_NOW)
+)
+_CLOSED_DUE_PAGE_FIRST = (
+    select(t.reports)
+    .where(t.reports.c.state.in_(sorted(CLOSED_STATES)))
+    .where(t.reports.c.next_due_at <= bindparam("now"))
+    .order_by(t.reports.c.report_id.concat(literal_column("''")))
+    .limit(bindparam("limit"))
+)
+_CLOSED_DUE_PAGE_AFTER = _CLOSED_DUE_PAGE_FIRST.where(t.reports.c.report_id > bindparam("after"))
 _UNLINKED_PAGE = (
     select(t.reports.c.report_id)
     .outerjoin(t.tracker_links, t.tracker_links.c.report_id == t.reports.c.report_id)
@@ -210,9 +222,9 @@ def _history_row(report_id: str, position: int, change: StateChange) -> dict[str
     }
 
 
-def _due_after_change(report: Report) -> datetime | None:
-    """An open report is looked at by the next pass; a closed one changes by time no more."""
-    return DUE_NOW if report.state.is_open else None
+def _due_after_change(report: Report) -> datetime:
+    """A changed report is looked at by the next pass: sync while open, retention once closed."""
+    return DUE_NOW
 
 
 class SqlReportRepository:
@@ -473,9 +485,14 @@ class SqlReportRepository:
         )
         return [str(row[0]) for row in rows]
 
-    def due_reports_page(self, now: datetime, after: str | None, limit: int) -> list[Report]:
-        """Up to ``limit`` open reports whose next moment has come, in id order."""
-        statement = _DUE_PAGE_FIRST if after is None else _DUE_PAGE_AFTER
+    def due_reports_page(
+        self, now: datetime, after: str | None, limit: int, *, closed: bool = False
+    ) -> list[Report]:
+        """Up to ``limit`` open (or closed) reports whose next moment has come, in id order."""
+        if closed:
+            statement = _CLOSED_DUE_PAGE_FIRST if after is None else _CLOSED_DUE_PAGE_AFTER
+        else:
+            statement = _DUE_PAGE_FIRST if after is None else _DUE_PAGE_AFTER
         rows = list(
             self._context.connection.execute(
                 statement, {"now": now, "after": after, "limit": limit}
@@ -628,6 +645,7 @@ class SqlMessageRepository:
         )
         if message.report_id is not None:
             index_message_id(self._context, message.message_id, message.report_id, "inbound")
+            self._context.connection.execute(_MARK_DUE, {"b_id": message.report_id})
 
     def report_for_message_ids(self, message_ids: Sequence[str]) -> str | None:
         """The report of the first id in ``message_ids`` the index knows (pass In-Reply-To first)."""
@@ -827,6 +845,7 @@ class SqlOutboxRepository:
         if inserted.first() is None:
             return False
         index_message_id(self._context, item.message_id, item.report_id, "outbound")
+        self._context.connection.execute(_MARK_DUE, {"b_id": item.report_id})
         return True
 
     def due(self, now: datetime, limit: int) -> list[OutboxItem]:

@@ -260,13 +260,15 @@ class _Reports:
         )
         return found[:limit]
 
-    def due_reports_page(self, now: datetime, after: str | None, limit: int) -> list[Report]:
+    def due_reports_page(
+        self, now: datetime, after: str | None, limit: int, *, closed: bool = False
+    ) -> list[Report]:
         tables = self._uow.tables
         found = sorted(
             (
                 report
                 for report_id, report in tables.reports.items()
-                if report.state.is_open
+                if report.state.is_closed is closed
                 and (after is None or report_id > after)
                 and (moment := tables.next_due.get(report_id)) is not None
                 and moment <= as_utc(now)
@@ -324,8 +326,8 @@ def _utc_change(change: StateChange) -> StateChange:
     return StateChange(at=as_utc(change.at), source=change.source, target=change.target)
 
 
-def _due_after_change(report: Report) -> datetime | None:
-    return DUE_NOW if report.state.is_open else None
+def _due_after_change(report: Report) -> datetime:
+    return DUE_NOW
 
 
 def _normalised(report: Report) -> Report:
@@ -376,6 +378,7 @@ class _Messages:
         if message.report_id is not None:
             _index(tables, message.message_id, message.report_id)
             tables.inbound_ids.add(normalise_message_id(message.message_id))
+            tables.next_due[message.report_id] = DUE_NOW
 
     def report_for_message_ids(self, message_ids: Sequence[str]) -> str | None:
         for message_id in message_ids:
@@ -412,8 +415,8 @@ class _Links:
             raise StoreError(f"issue {ref.project} {ref.key} is already linked to {holder}")
         existing = tables.links.get(report_id)
         tables.links[report_id] = _Link(ref, existing.labels if existing else frozenset())
-        if existing is None or existing.ref != ref:
-            tables.next_due[report_id] = _due_after_change(tables.reports[report_id])
+        if (existing is None or existing.ref != ref) and tables.reports[report_id].state.is_open:
+            tables.next_due[report_id] = DUE_NOW
 
     def report_for(self, tracker: str, project: str, key: str) -> str | None:
         for report_id, link in self._uow.tables.links.items():
@@ -465,6 +468,7 @@ class _Outbox:
         stored.sent_at = _utc_or_none(item.sent_at)
         tables.outbox.append(stored)
         _index(tables, item.message_id, item.report_id)
+        tables.next_due[item.report_id] = DUE_NOW
         return True
 
     def due(self, now: datetime, limit: int) -> list[OutboxItem]:

@@ -427,6 +427,55 @@ def test_owed_notes_lists_each_unnoted_purge_of_a_linked_report_once(backend: Ba
     ] == owed
 
 
+def test_closed_reports_are_due_for_retention_after_a_change(backend: Backend) -> None:
+    """A saved closed report is due among the closed ones (retention), not among the open."""
+    store_report(backend)
+    with backend.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+        assert report is not None
+        report.transition(State.SPAM, T0 + timedelta(hours=1))
+        uow.reports.save(report)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        closed = [str(r.report_id) for r in uow.reports.due_reports_page(T0, None, 5, closed=True)]
+        opened = [str(r.report_id) for r in uow.reports.due_reports_page(T0, None, 5)]
+    assert (["CVD-2026-0001"], []) == (closed, opened)
+
+
+def test_mail_stored_or_queued_for_a_report_makes_it_due(backend: Backend) -> None:
+    """A stored mail or a queued one is content retention must see: the report becomes due."""
+    store_report(backend)
+    later = T0 + timedelta(days=30)
+
+    def settle() -> None:
+        with backend.store.unit_of_work() as uow:
+            report = uow.reports.get("CVD-2026-0001")
+            assert report is not None
+            assert uow.reports.set_next_due(report, later)
+            uow.commit()
+
+    settle()
+    with backend.store.unit_of_work() as uow:
+        uow.messages.add(
+            StoredMessage(
+                "<late@example.org>",
+                "d1",
+                T0,
+                Verdict.REPLY,
+                "reply from the researcher",
+                b"sealed",
+                report_id="CVD-2026-0001",
+            )
+        )
+        uow.commit()
+    after_mail = due_ids(backend, T0)
+    settle()
+    with backend.store.unit_of_work() as uow:
+        assert uow.outbox.add(an_outbox_item("o-late", dedupe_key="late"))
+        uow.commit()
+    assert (["CVD-2026-0001"], ["CVD-2026-0001"]) == (after_mail, due_ids(backend, T0))
+
+
 def test_links_of_returns_issue_and_labels_for_linked_reports_only(backend: Backend) -> None:
     """links_of answers in one call for many reports and leaves out unlinked ones."""
     store_report(backend, "CVD-2026-0001")

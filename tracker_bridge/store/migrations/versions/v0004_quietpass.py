@@ -21,28 +21,15 @@ depends_on: str | Sequence[str] | None = None
 
 # ports.DUE_NOW, spelled out: a migration keeps the value it was written with.
 _DUE_NOW = datetime(1970, 1, 1, tzinfo=UTC)
-# The closed states as of this revision (State.is_closed): they change by time no more.
-_CLOSED = (
-    "duplicate",
-    "informative",
-    "not_applicable",
-    "out_of_scope",
-    "published",
-    "resolved",
-    "spam",
-    "withdrawn",
-)
 
 
 def upgrade() -> None:
-    """Add reports.next_due_at and the indexes; every open report is due at the next pass."""
+    """Add reports.next_due_at and the indexes; every report is due at the next pass."""
     op.add_column("reports", sa.Column("next_due_at", UTCDateTime()))
     op.create_index("ix_reports_next_due_at", "reports", ["next_due_at"])
     op.create_index("ix_report_events_kind_report_id", "report_events", ["kind", "report_id"])
-    reports = sa.table(
-        "reports", sa.column("state", sa.String(32)), sa.column("next_due_at", UTCDateTime())
-    )
-    op.execute(reports.update().where(reports.c.state.not_in(_CLOSED)).values(next_due_at=_DUE_NOW))
+    reports = sa.table("reports", sa.column("next_due_at", UTCDateTime()))
+    op.execute(reports.update().values(next_due_at=_DUE_NOW))
 
 
 def downgrade() -> None:
