@@ -549,6 +549,14 @@ class ReportRepository(Protocol):
         """
         ...
 
+    def mark_all_due(self) -> int:
+        """Make every report due at the next pass (the policy its moments came from changed).
+
+        Returns:
+            How many reports were marked.
+        """
+        ...
+
     def set_next_due(self, report: Report, moment: datetime | None) -> bool:
         """Store ``moment`` as the next time anything about ``report`` changes by time alone.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from tracker_bridge.domain.report import Report, State
@@ -58,6 +58,9 @@ PURGE_COUNTS: tuple[str, ...] = (
 """The counts a purge reports, in print order; a dry run reports the same ones."""
 
 REMOVED_RESEARCHER = "researcher removed"
+
+# Later than any moment a report stores: a dry run under new periods reads every closed report.
+_FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def message_reference(message_id: str) -> str:
@@ -171,10 +174,14 @@ class Privacy:
         content_due = timedelta(days=self.retention.content_days_after_close)
         contact_due = timedelta(days=self.retention.contact_days_after_close)
         contact_reached: set[str] = set()
+        # Under new retention periods every closed report is looked at once; a dry run, which
+        # must not mark them, reads every closed report with a moment still to come instead.
+        stale = self._retention_changed(now, mark=not dry_run)
+        read_until = _FOREVER if stale and dry_run else now
         after: str | None = None
         while True:
             with self.unit_of_work() as uow:
-                page = uow.reports.due_reports_page(now, after, self.page_size, closed=True)
+                page = uow.reports.due_reports_page(read_until, after, self.page_size, closed=True)
             moments: list[tuple[Report, datetime | None]] = []
             for report in page:
                 report_id = str(report.report_id)
@@ -204,6 +211,21 @@ class Privacy:
                     summary.bump(key, value)
             summary.problems.extend(result.problems)
         return result
+
+    def _retention_changed(self, now: datetime, *, mark: bool) -> bool:
+        """Whether stored moments came from other retention periods; ``mark`` makes all due."""
+        retention = self.retention
+        name = (
+            f"retention:{retention.content_days_after_close}:{retention.contact_days_after_close}"
+        )
+        with self.unit_of_work() as uow:
+            if uow.bookmarks.get(name) is not None:
+                return False
+            if mark:
+                uow.reports.mark_all_due()
+                uow.bookmarks.set(name, now)
+                uow.commit()
+        return True
 
     def _erase_due_contacts(
         self, reached: set[str], now: datetime, contact_due: timedelta, result: PurgeResult

@@ -434,6 +434,7 @@ class Sync:
         now = self.clock.now()
         moved, self._moved = self._moved, set()
         self.reports_checked = 0
+        self._recompute_after_policy_change(now)
         after: str | None = None
         while True:
             with self.unit_of_work() as uow:
@@ -462,6 +463,20 @@ class Sync:
             if len(page) < self.page_size:
                 return
             after = str(page[-1].report_id)
+
+    def _recompute_after_policy_change(self, now: datetime) -> None:
+        """Stored moments follow the policy they came from: under a new one, every report is due.
+
+        The policy's digest is remembered as a bookmark; a pass that finds none for the current
+        digest (new deadlines, labels or time zone in mappings/) marks every report due once.
+        """
+        name = f"policy:{self.program.policy_digest}"
+        with self.unit_of_work() as uow:
+            if uow.bookmarks.get(name) is not None:
+                return
+            uow.reports.mark_all_due()
+            uow.bookmarks.set(name, now)
+            uow.commit()
 
     def _queue_progress_and_next(
         self, checked: list[Report], now: datetime, summary: PassSummary

@@ -501,6 +501,11 @@ class SqlReportRepository:
         histories = self._histories([row["report_id"] for row in rows]) if rows else {}
         return [_report_from(row, histories.get(row["report_id"], [])) for row in rows]
 
+    def mark_all_due(self) -> int:
+        """Make every report due at the next pass; how many were marked."""
+        result = self._context.connection.execute(t.reports.update().values(next_due_at=DUE_NOW))
+        return int(result.rowcount)
+
     def set_next_due(self, report: Report, moment: datetime | None) -> bool:
         """Store the next moment unless the stored report changed since ``report`` was read."""
         result = self._context.connection.execute(

@@ -277,6 +277,12 @@ class _Reports:
         )
         return [copy.deepcopy(report) for report in found[:limit]]
 
+    def mark_all_due(self) -> int:
+        tables = self._uow.tables
+        for report_id in tables.reports:
+            tables.next_due[report_id] = DUE_NOW
+        return len(tables.reports)
+
     def set_next_due(self, report: Report, moment: datetime | None) -> bool:
         tables = self._uow.tables
         report_id = str(report.report_id)

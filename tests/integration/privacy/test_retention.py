@@ -23,6 +23,7 @@ from tracker_bridge.ports import (
     SignatureStatus,
     Verdict,
 )
+from tracker_bridge.services.privacy import RetentionPolicy
 from tracker_bridge.store import Store
 from tracker_bridge.store.tables import metadata
 from tracker_bridge.testing.fakes import inbound
@@ -340,3 +341,14 @@ def test_a_reply_to_a_purged_report_is_purged_by_the_next_pass(world: World) -> 
     result = world.privacy.purge()
     assert ["CVD-2026-0001"] == result.content_reports
     assert [] == leftovers(world, ["LATEREPLY"])
+
+
+def test_shorter_retention_applies_to_reports_already_looked_at(world: World) -> None:
+    """Moments follow the periods they came from: under shorter periods the purge looks again."""
+    ingest_reports(world)
+    close(world, "CVD-2026-0001")
+    world.privacy.purge()
+    world.clock.advance(days=31)
+    world.privacy.retention = RetentionPolicy(content_days_after_close=30)
+    result = world.privacy.purge()
+    assert ["CVD-2026-0001"] == result.content_reports

@@ -476,6 +476,22 @@ def test_mail_stored_or_queued_for_a_report_makes_it_due(backend: Backend) -> No
     assert (["CVD-2026-0001"], ["CVD-2026-0001"]) == (after_mail, due_ids(backend, T0))
 
 
+def test_mark_all_due_makes_every_report_due(backend: Backend) -> None:
+    """After mark_all_due every report, whatever moment it stored, is due at once."""
+    store_report(backend, "CVD-2026-0001")
+    store_report(backend, "CVD-2026-0002")
+    with backend.store.unit_of_work() as uow:
+        for report_id in ("CVD-2026-0001", "CVD-2026-0002"):
+            report = uow.reports.get(report_id)
+            assert report is not None
+            assert uow.reports.set_next_due(report, None)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        marked = uow.reports.mark_all_due()
+        uow.commit()
+    assert (2, ["CVD-2026-0001", "CVD-2026-0002"]) == (marked, due_ids(backend, T0))
+
+
 def test_links_of_returns_issue_and_labels_for_linked_reports_only(backend: Backend) -> None:
     """links_of answers in one call for many reports and leaves out unlinked ones."""
     store_report(backend, "CVD-2026-0001")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -206,3 +206,16 @@ def test_recomputing_before_the_stored_moment_changes_nothing(
         scene.tracker.issues["1"].labels,
         scene.tracker.issues["1"].due_date,
     )
+
+
+def test_a_changed_policy_makes_every_report_due(world: World) -> None:
+    """Moments follow the policy they came from: a pass under new deadlines looks at every report."""
+    open_reports(world, 3)
+    world.pass_sync()
+    world.pass_sync()
+    policy = replace(world.sync.program.policy, due_soon_fraction=0.5)
+    world.sync.program = replace(world.sync.program, policy=policy)
+    world.pass_sync()
+    assert 3 == world.sync.reports_checked
+    world.pass_sync()
+    assert 0 == world.sync.reports_checked
