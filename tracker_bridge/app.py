@@ -265,6 +265,7 @@ class Bridge:
                 passphrase.get_secret_value() if passphrase else None,
                 self.settings.openpgp.fingerprint,
                 max_plaintext_bytes=self.settings.intake.max_message_bytes,
+                gpg_timeout=self.settings.intake.gpg_timeout,
             )
         return self._openpgp
 

@@ -74,7 +74,13 @@ class IntakeSettings(_Section):
     maildir: Path | None = Field(default=None, description="A Maildir to read reports from")
     imap: ImapSettings | None = Field(default=None, description="An IMAP mailbox to read from")
     max_message_bytes: int = Field(
-        default=25 * 1024 * 1024, description="Larger mail is quarantined"
+        default=25 * 1024 * 1024,
+        description="Larger mail, or decrypted output past this size, is quarantined",
+    )
+    gpg_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds one gpg decryption may take; a slower one is stopped, quarantined",
     )
     max_mime_depth: int = Field(default=20, description="Deeper MIME nesting is quarantined")
     max_parts: int = Field(default=500, description="More MIME parts are quarantined")

@@ -195,6 +195,9 @@ class Decryption:
 
     plaintext: bytes
     signature: SignatureCheck
+    # Set when a bridge secret key other than the configured one decrypted (a rotated,
+    # expired or revoked key a researcher still uses): its primary fingerprint and state.
+    older_key: str | None = None
 
 
 class OpenPGP(Protocol):
