@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from types import TracebackType
 from typing import ClassVar, Protocol, Self, runtime_checkable
@@ -558,8 +558,21 @@ class ReportEvent:
     dedupe_key: str | None = None
 
 
+DUE_NOW = datetime(1970, 1, 1, tzinfo=UTC)
+"""The next moment the store gives an open report that was added or changed: before any clock,
+so the next pass looks at it and stores the real one (``ReportRepository.set_next_due``)."""
+
+
 class ReportRepository(Protocol):
-    """Reports, their content and their history."""
+    """Reports, their content and their history.
+
+    Each report carries the next moment at which anything about it changes by time alone:
+    while open a deadline label, a missed-deadline note, a progress update (sync); once
+    closed a retention step (purge). Adding or saving a report, linking its first issue,
+    storing a mail for it or queueing one sets it to ``DUE_NOW``. A pass reads only the
+    reports whose moment has come (``due_reports_page``) and stores the next one
+    (``set_next_due``).
+    """
 
     def next_id(self, program: str, prefix: str, year: int) -> ReportId:
         """Allocate the next id for the program and year (never reused)."""
@@ -574,7 +587,7 @@ class ReportRepository(Protocol):
         ...
 
     def add(self, report: Report, researcher_email: str, content: ReportContent) -> None:
-        """Store a new report with its researcher and content."""
+        """Store a new report with its researcher and content (due now)."""
         ...
 
     def get(self, report_id: str) -> Report | None:
@@ -582,7 +595,11 @@ class ReportRepository(Protocol):
         ...
 
     def save(self, report: Report) -> None:
-        """Persist state, severity, fix date, history and last update time."""
+        """Persist state, severity, fix date, history and last update time.
+
+        The report's next moment becomes ``DUE_NOW``: whatever changed, the next pass (sync
+        while it is open, purge once closed) looks at it again.
+        """
         ...
 
     def content(self, report_id: str) -> ReportContent | None:
@@ -606,6 +623,48 @@ class ReportRepository(Protocol):
 
         Keyset paging: a pass walks every open report in pages, so memory stays the size of a
         page however many reports are tracked.
+        """
+        ...
+
+    def unlinked_reports_page(self, after: str | None, limit: int) -> list[str]:
+        """Ids of up to ``limit`` open reports with no tracker issue, after ``after``, in id order.
+
+        What ``open_pending_issues`` retries; read from the links, not by walking every report.
+        """
+        ...
+
+    def due_reports_page(
+        self, now: datetime, after: str | None, limit: int, *, closed: bool = False
+    ) -> list[Report]:
+        """Up to ``limit`` open reports whose next moment is at or before ``now``, in id order.
+
+        With ``closed`` the closed ones instead (retention). Keyset paging on the report id,
+        like ``open_reports_page``; reports whose next moment is None or later than ``now``
+        are not read at all.
+        """
+        ...
+
+    def mark_all_due(self) -> int:
+        """Make every report due at the next pass (the policy its moments came from changed).
+
+        Returns:
+            How many reports were marked.
+        """
+        ...
+
+    def set_next_due(self, report: Report, moment: datetime | None) -> bool:
+        """Store ``moment`` as the next time anything about ``report`` changes by time alone.
+
+        ``report`` is the report as the moment was computed from; the moment is stored only
+        while the stored report still has the same state, severity, fix date, last update time
+        and history length, so a change saved meanwhile (which made it due) is not hidden.
+
+        Args:
+            report: the report the moment was computed from.
+            moment: an aware datetime, or None when nothing changes until the report does.
+
+        Returns:
+            True when stored; False when the report changed or is gone (it stays as it is).
         """
         ...
 
@@ -662,7 +721,7 @@ class TrackerLinkRepository(Protocol):
         ...
 
     def link(self, report_id: str, ref: IssueRef) -> None:
-        """Remember the issue for a report (idempotent)."""
+        """Remember the issue for a report (idempotent); a new link makes an open report due."""
         ...
 
     def report_for(self, tracker: str, project: str, key: str) -> str | None:
@@ -916,6 +975,23 @@ class ResearcherRecord:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class OwedNote:
+    """A purge or erasure the team has not been told about on the issue yet."""
+
+    report_id: str
+    what: str
+    at: datetime
+
+
+PURGE_NOTE_KINDS: Mapping[str, str] = {
+    "content_purged": "content",
+    "contact_erased": "contact",
+    "forgotten": "forget",
+}
+"""Report events that owe a note on the issue, and what the ``purge_noted`` event says."""
+
+
 class PrivacyRepository(Protocol):
     """Retention and erasure: find and delete personal data and report content."""
 
@@ -945,6 +1021,15 @@ class PrivacyRepository(Protocol):
 
     def contact_holders(self) -> list[ContactHolder]:
         """Every researcher whose contact details are held, with their reports."""
+        ...
+
+    def owed_notes(self) -> list[OwedNote]:
+        """Purges and erasures of linked reports not yet noted on their issue.
+
+        One per report and kind (``content``, ``contact``, ``forget``), at its first event;
+        ordered by report receipt, then report id, then time. Read in one query, so a pass
+        with nothing owed costs nothing per report.
+        """
         ...
 
     def researcher_key_for(self, email: str) -> str | None:

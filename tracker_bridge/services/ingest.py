@@ -458,15 +458,11 @@ class Ingest:
         self._tracker_down = None  # worth another try: a few minutes may have passed
         after: str | None = None
         while True:
+            # Only the reports without an issue are read: a pass costs nothing per tracked report.
             with self.unit_of_work() as uow:
-                page = [
-                    str(report.report_id)
-                    for report in uow.reports.open_reports_page(after, self.page_size)
-                ]
-                linked = uow.links.links_of(page)
+                page = uow.reports.unlinked_reports_page(after, self.page_size)
             for report_id in page:
-                if report_id not in linked:
-                    self._open_issue(report_id, summary)
+                self._open_issue(report_id, summary)
             if len(page) < self.page_size:
                 return
             after = page[-1]

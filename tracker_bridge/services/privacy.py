@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from tracker_bridge.domain.report import Report, State
@@ -66,6 +66,9 @@ PURGE_COUNTS: tuple[str, ...] = (
 REMOVED_RESEARCHER = "researcher removed"
 # How the notes the bridge copies a researcher's mail into begin (see services.ingest).
 REPLY_NOTE_PREFIXES: tuple[str, ...] = ("The researcher replied", "An automatic reply or bounce")
+
+# Later than any moment a report stores: a dry run under new periods reads every closed report.
+_FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def message_reference(message_id: str) -> str:
@@ -164,31 +167,53 @@ class Privacy:
     tracker: Tracker | None = None
     archives: Sequence[MailboxArchive] = ()
     keyring: Keyring | None = None
+    # Closed reports are read in pages of this many: memory follows the page, not the total.
+    page_size: int = 500
 
     # ------------------------------------------------------------------ purge
 
     def purge(self, summary: PassSummary | None = None, *, dry_run: bool = False) -> PurgeResult:
-        """Delete what retention says is due; with ``dry_run`` count it and change nothing."""
+        """Delete what retention says is due; with ``dry_run`` count it and change nothing.
+
+        Only closed reports whose retention moment has come are read: each stores when its
+        content and its researcher's contact details fall due next (the store makes a report
+        due again when it changes or gets new mail), so a quiet purge reads no report.
+        """
         now = self.clock.now()
         result = PurgeResult(dry_run)
-        with self.unit_of_work() as uow:
-            closed = {str(r.report_id): r for r in uow.reports.reports_in(CLOSED_STATES)}
-            holders = uow.privacy.contact_holders()
         content_due = timedelta(days=self.retention.content_days_after_close)
         contact_due = timedelta(days=self.retention.contact_days_after_close)
-        for report_id, report in closed.items():
-            since = closed_since(report)
-            if since is not None and since + content_due <= now:
-                self._purge_report(report_id, now, result)
+        contact_reached: set[str] = set()
+        # Under new retention periods every closed report is looked at once; a dry run, which
+        # must not mark them, reads every closed report with a moment still to come instead.
+        stale = self._retention_changed(now, mark=not dry_run)
+        read_until = _FOREVER if stale and dry_run else now
+        after: str | None = None
+        while True:
+            with self.unit_of_work() as uow:
+                page = uow.reports.due_reports_page(read_until, after, self.page_size, closed=True)
+            moments: list[tuple[Report, datetime | None]] = []
+            for report in page:
+                report_id = str(report.report_id)
+                since = closed_since(report) or report.received_at
+                content_at, contact_at = since + content_due, since + contact_due
+                if content_at <= now and not self._purge_report(report_id, now, result):
+                    continue  # deferred: the report stays due and the next pass retries
+                if contact_at <= now:
+                    contact_reached.add(report_id)
+                upcoming = [moment for moment in (content_at, contact_at) if moment > now]
+                moments.append((report, min(upcoming, default=None)))
+            if moments and not dry_run:
+                with self.unit_of_work() as uow:
+                    for report, moment in moments:
+                        uow.reports.set_next_due(report, moment)
+                    uow.commit()
+            if len(page) < self.page_size:
+                break
+            after = str(page[-1].report_id)
         self._purge_unlinked(now - content_due, result)
-        for holder in holders:
-            times = [closed_since(closed[r]) if r in closed else None for r in holder.report_ids]
-            if not holder.report_ids or any(t is None or t + contact_due > now for t in times):
-                continue
-            result.counts["researchers"] += 1
-            result.contact_reports.extend(holder.report_ids)
-            if not dry_run:
-                self._erase(holder.researcher_key, now, "contact", "purge")
+        if contact_reached:
+            self._erase_due_contacts(contact_reached, now, contact_due, result)
         self._write_owed_notes(result, pending=dry_run)
         if summary is not None:
             for key, value in result.counts.items():
@@ -197,16 +222,55 @@ class Privacy:
             summary.problems.extend(result.problems)
         return result
 
-    def _purge_report(self, report_id: str, now: datetime, result: PurgeResult) -> None:
+    def _retention_changed(self, now: datetime, *, mark: bool) -> bool:
+        """Whether stored moments came from other retention periods; ``mark`` makes all due."""
+        retention = self.retention
+        name = (
+            f"retention:{retention.content_days_after_close}:{retention.contact_days_after_close}"
+        )
+        with self.unit_of_work() as uow:
+            if uow.bookmarks.get(name) is not None:
+                return False
+            if mark:
+                uow.reports.mark_all_due()
+                uow.bookmarks.set(name, now)
+                uow.commit()
+        return True
+
+    def _erase_due_contacts(
+        self, reached: set[str], now: datetime, contact_due: timedelta, result: PurgeResult
+    ) -> None:
+        """Erase each researcher whose every report has been closed for the contact period.
+
+        Only researchers of ``reached`` (reports whose contact moment came this pass) are
+        checked: the last of a researcher's reports to reach it is always among them.
+        """
+        with self.unit_of_work() as uow:
+            holders = [h for h in uow.privacy.contact_holders() if reached & set(h.report_ids)]
+            reports = {r: uow.reports.get(r) for h in holders for r in h.report_ids}
+        for holder in holders:
+            times = [
+                None if (report := reports[r]) is None else closed_since(report)
+                for r in holder.report_ids
+            ]
+            if not holder.report_ids or any(t is None or t + contact_due > now for t in times):
+                continue
+            result.counts["researchers"] += 1
+            result.contact_reports.extend(holder.report_ids)
+            if not result.dry_run:
+                self._erase(holder.researcher_key, now, "contact", "purge")
+
+    def _purge_report(self, report_id: str, now: datetime, result: PurgeResult) -> bool:
+        """Purge one report's content; False when deferred (a mailbox was unavailable)."""
         with self.unit_of_work() as uow:
             held = uow.privacy.held_content(report_id)
         if held.is_empty:
-            return
+            return True
         try:
             copies = self._delete_copies(held.message_ids, held.digests, result.dry_run)
         except RetriableError as err:
             result.problems.append(f"{report_id}: mailbox copies not deleted yet, retrying: {err}")
-            return
+            return False
         if not result.dry_run:
             with self.unit_of_work() as uow:
                 purged = uow.privacy.purge_content(report_id)
@@ -222,6 +286,7 @@ class Privacy:
             held = purged
         result.add(held, copies)
         result.content_reports.append(report_id)
+        return True
 
     def _purge_unlinked(self, received_before: datetime, result: PurgeResult) -> None:
         with self.unit_of_work() as uow:
@@ -402,33 +467,31 @@ class Privacy:
     ) -> None:
         """Note each purge or erasure on its issue once; ``pending`` counts the dry run's too."""
         with self.unit_of_work() as uow:
-            report_ids = (
-                list(only)
-                if only is not None
-                else [str(r.report_id) for r in uow.reports.reports_in(frozenset(State))]
+            # What is owed comes from one query: a pass with nothing owed reads no report.
+            found = [o for o in uow.privacy.owed_notes() if only is None or o.report_id in only]
+            pending_ids = (
+                list(dict.fromkeys(result.content_reports + result.contact_reports))
+                if pending
+                else []
             )
-            owed: list[tuple[str, IssueRef, str, datetime]] = []
-            for report_id in report_ids:
-                ref = uow.links.get(report_id)
+            refs = {
+                report_id: ref
+                for report_id in dict.fromkeys([o.report_id for o in found] + pending_ids)
+                if (ref := uow.links.get(report_id)) is not None
+            }
+            owed: list[tuple[str, IssueRef, str, datetime]] = [
+                (o.report_id, refs[o.report_id], o.what, o.at) for o in found if o.report_id in refs
+            ]
+            for report_id in pending_ids:
+                ref = refs.get(report_id)
                 if ref is None:
                     continue
-                events = uow.reports.events(report_id)
-                noted = {e.detail for e in events if e.kind == "purge_noted"}
-                done = {
-                    "content_purged": "content",
-                    "contact_erased": "contact",
-                    "forgotten": "forget",
-                }
-                for event in events:
-                    what = done.get(event.kind)
-                    if what is not None and what not in noted:
-                        owed.append((report_id, ref, what, event.at))
-                        noted.add(what)
-                if pending:
-                    if report_id in result.content_reports and "content" not in noted:
-                        owed.append((report_id, ref, "content", self.clock.now()))
-                    if report_id in result.contact_reports and "contact" not in noted:
-                        owed.append((report_id, ref, "contact", self.clock.now()))
+                noted = {e.detail for e in uow.reports.events(report_id) if e.kind == "purge_noted"}
+                noted |= {o.what for o in found if o.report_id == report_id}
+                if report_id in result.content_reports and "content" not in noted:
+                    owed.append((report_id, ref, "content", self.clock.now()))
+                if report_id in result.contact_reports and "contact" not in noted:
+                    owed.append((report_id, ref, "contact", self.clock.now()))
         for report_id, ref, what, at in owed:
             if pending:
                 result.counts["notes"] += 1

@@ -98,6 +98,18 @@ _CVSS = re.compile(r"CVSS:(?:3\.[01]|4\.0)/[A-Za-z:/]+")
 _OVERDUE_NOTED = (DeadlineKind.ACKNOWLEDGE, DeadlineKind.ASSESSMENT)
 
 
+def _facts(report: Report) -> tuple[object, ...]:
+    """What a change from the tracker can move on a report (and saving it would store)."""
+    return (
+        report.state,
+        report.severity,
+        report.cvss_vector,
+        report.expected_fix_date,
+        len(report.history),
+        report.last_researcher_update_at,
+    )
+
+
 @dataclass
 class Sync:
     """One tracker project's changes applied to the store, and its deadline labels kept current."""
@@ -112,12 +124,13 @@ class Sync:
     _moved: set[str] = field(default_factory=set, init=False)
     # Credit set by a team marker comment in the open transaction, noted after it commits.
     _credit_notes: list[tuple[IssueRef, CreditAnswer]] = field(default_factory=list, init=False)
+    # How many reports the last pass looked at (recomputed deadlines for): benchmarks read it.
+    reports_checked: int = field(default=0, init=False)
 
     def run(self, summary: PassSummary) -> None:
         """Apply changes since the bookmark, then refresh deadlines and progress updates."""
         self.apply_changes(summary)
         self.refresh_deadlines(summary)
-        self.queue_progress_updates(summary)
 
     # -- changes from the tracker
 
@@ -182,6 +195,7 @@ class Sync:
             if report_id is not None:
                 summary.bump("unknown_issue")
             return
+        before = _facts(report)
         researcher = uow.reports.researcher_of(report_id)
         known_labels = uow.links.labels(report_id) if uow.links.get(report_id) else frozenset()
         uow.links.link(report_id, ref)
@@ -204,7 +218,10 @@ class Sync:
             self._queue_fix_date_mail(
                 uow, report, snapshot, researcher, previous_fix_date, told, now
             )
-        uow.reports.save(report)
+        if _facts(report) != before or snapshot.labels != known_labels:
+            # Saving makes the report due, so the deadline refresh looks at what changed; a
+            # re-read of the same change (the bookmark is inclusive) leaves its moment alone.
+            uow.reports.save(report)
         if researcher is None:
             return
         carried_before = (
@@ -324,7 +341,7 @@ class Sync:
         """
         labels = self.program.labels
         added = snapshot.labels - known_labels
-        moved = {s for s in State if labels.state(s) in added} - {report.state}
+        moved = set(labels.states_named(added)) - {report.state}
         if len(moved) > 1:
             return None
         if len(moved) == 1:
@@ -528,17 +545,23 @@ class Sync:
     # -- deadlines
 
     def refresh_deadlines(self, summary: PassSummary) -> None:
-        """Recompute every open report's deadline label, a page at a time; write only changes.
+        """Look at every open report whose next time-driven change has come, a page at a time.
 
-        Reports this pass moved are refreshed too (a report that just closed still needs its
+        Only those are read: each report stores the next moment anything about it changes by
+        time alone, and every change to it (this pass's tracker changes included) makes it due
+        at once, so a quiet pass reads nothing. For each: the deadline label (written only when
+        it changed), missed-deadline notes, a progress update falling due, then the next moment.
+        Reports this pass moved are looked at too (a report that just closed still needs its
         closing state label, or a stale label would later read as a team move).
         """
         now = self.clock.now()
         moved, self._moved = self._moved, set()
+        self.reports_checked = 0
+        self._recompute_after_policy_change(now)
         after: str | None = None
         while True:
             with self.unit_of_work() as uow:
-                page = uow.reports.open_reports_page(after, self.page_size)
+                page = uow.reports.due_reports_page(now, after, self.page_size)
                 extra = (
                     []
                     if after is not None
@@ -551,13 +574,46 @@ class Sync:
                 )
                 batch = page + extra
                 links = uow.links.links_of([str(r.report_id) for r in batch])
+            checked: list[Report] = []
             for report in batch:
                 link = links.get(str(report.report_id))
                 if link is not None:
                     self._refresh_one(report, *link, now, summary)
+                # Only a report whose refresh returned gets its next moment; one that failed
+                # stays due and is looked at again by the next pass.
+                checked.append(report)
+            self._queue_progress_and_next(checked, now, summary)
             if len(page) < self.page_size:
                 return
             after = str(page[-1].report_id)
+
+    def _recompute_after_policy_change(self, now: datetime) -> None:
+        """Stored moments follow the policy they came from: under a new one, every report is due.
+
+        The policy's digest is remembered as a bookmark; a pass that finds none for the current
+        digest (new deadlines, labels or time zone in mappings/) marks every report due once.
+        """
+        name = f"policy:{self.program.policy_digest}"
+        with self.unit_of_work() as uow:
+            if uow.bookmarks.get(name) is not None:
+                return
+            uow.reports.mark_all_due()
+            uow.bookmarks.set(name, now)
+            uow.commit()
+
+    def _queue_progress_and_next(
+        self, checked: list[Report], now: datetime, summary: PassSummary
+    ) -> None:
+        """Queue due progress updates and store each report's next moment, in one transaction."""
+        if not checked:
+            return
+        with self.unit_of_work() as uow:
+            for report in checked:
+                self._queue_progress(uow, report, now, summary)
+                if report.state.is_open:  # a closed report's next moment is retention's
+                    uow.reports.set_next_due(report, self.program.next_change(report, now))
+            uow.commit()
+        self.reports_checked += len(checked)
 
     def _refresh_one(
         self,
@@ -591,6 +647,8 @@ class Sync:
                         # The policy's fix date is the expected one until the team says otherwise.
                         stored.expected_fix_date = self._start_of(due)
                         uow.reports.save(stored)
+                        # The caller stores the next moment only for the report as stored.
+                        report.expected_fix_date = stored.expected_fix_date
                 uow.commit()
             summary.bump("labels_updated")
         self._note_overdue(report, ref, deadlines, now, summary)
@@ -634,20 +692,6 @@ class Sync:
                 )
                 uow.commit()
             summary.bump("overdue_noted")
-
-    def queue_progress_updates(self, summary: PassSummary) -> None:
-        """Queue a progress update for every open report that would otherwise go silent."""
-        now = self.clock.now()
-        after: str | None = None
-        while True:
-            with self.unit_of_work() as uow:
-                page = uow.reports.open_reports_page(after, self.page_size)
-                for report in page:
-                    self._queue_progress(uow, report, now, summary)
-                uow.commit()
-            if len(page) < self.page_size:
-                return
-            after = str(page[-1].report_id)
 
     def _queue_progress(
         self, uow: UnitOfWork, report: Report, now: datetime, summary: PassSummary
