@@ -135,7 +135,12 @@ def check(config_path: Path | None) -> CheckReport:
     try:
         mappings = mappings_for(config)
         program = mappings.program
-        working_calendar(program.timezone, program.holidays_country, program.holidays_subdivision)
+        working_calendar(
+            program.timezone,
+            program.holidays_country,
+            program.holidays_subdivision,
+            load_now=True,
+        )
         if program.security_txt_file:
             published = config.resolve(Path(program.security_txt_file))
             report.warnings.extend(security_txt_warnings(published, datetime.now(UTC)))
