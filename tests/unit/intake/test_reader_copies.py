@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import email
+from email.message import Message
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -59,7 +60,9 @@ def test_attachment_bytes_equal_the_stdlib_decoding(body: bytes, encoding: str) 
     raw = _attachment_mail(body, encoding)
     parts = email.message_from_bytes(raw).get_payload()
     assert isinstance(parts, list)
-    expected = parts[1].get_payload(decode=True)
+    attachment = parts[1]
+    assert isinstance(attachment, Message)
+    expected = attachment.get_payload(decode=True)
     message = MailReader(FakeOpenPGP()).read(raw)
     assert [expected] == [a.content for a in message.attachments]
 
