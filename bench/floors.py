@@ -80,16 +80,26 @@ def init_bridge_key(uid: str, s2k_count: int | None = None) -> BridgeKeys:
         with (home / "gpg-agent.conf").open("a", encoding="ascii") as conf:
             conf.write(f"s2k-count {s2k_count}\n")
         stop_agent(str(home))
-        _gpg(str(home), "--command-fd", "0", "--passwd", fingerprint, stdin=f"{passphrase}\n{passphrase}\n{passphrase}\n".encode())
+        _gpg(
+            str(home),
+            "--command-fd",
+            "0",
+            "--passwd",
+            fingerprint,
+            stdin=f"{passphrase}\n{passphrase}\n{passphrase}\n".encode(),
+        )
     counts = sorted(
         {int(m.group(1)) for f in home.glob("private-keys-v1.d/*.key") for m in _s2k_matches(f)}
     )
-    protection = (
-        f"passphrase, S2K count {', '.join(str(c) for c in counts) or 'unknown'}"
-        + (" (gpg-agent's minimum)" if counts == [65536] else " (gpg-agent's calibration)")
+    protection = f"passphrase, S2K count {', '.join(str(c) for c in counts) or 'unknown'}" + (
+        " (gpg-agent's minimum)" if counts == [65536] else " (gpg-agent's calibration)"
     )
     return BridgeKeys(
-        str(home), fingerprint, passphrase, _unlocked_copy(str(home), fingerprint, passphrase), protection
+        str(home),
+        fingerprint,
+        passphrase,
+        _unlocked_copy(str(home), fingerprint, passphrase),
+        protection,
     )
 
 
@@ -100,14 +110,26 @@ def _s2k_matches(key_file: Path) -> Iterable[re.Match[bytes]]:
 
 def _gpg(home: str, *args: str, stdin: bytes = b"") -> bytes:
     done = subprocess.run(
-        ["gpg", "--homedir", home, "--batch", "--yes", "--no-tty", "--pinentry-mode", "loopback", *args],
+        [
+            "gpg",
+            "--homedir",
+            home,
+            "--batch",
+            "--yes",
+            "--no-tty",
+            "--pinentry-mode",
+            "loopback",
+            *args,
+        ],
         input=stdin,
         capture_output=True,
         check=False,
         timeout=120,
     )
     if done.returncode != 0:
-        raise SystemExit(f"gpg {' '.join(args[:3])} failed: {done.stderr.decode(errors='replace')[-500:]}")
+        raise SystemExit(
+            f"gpg {' '.join(args[:3])} failed: {done.stderr.decode(errors='replace')[-500:]}"
+        )
     return done.stdout
 
 
@@ -118,15 +140,22 @@ def _unlocked_copy(home: str, fingerprint: str, passphrase: str) -> str:
     Path(unlocked, "gpg-agent.conf").write_text("allow-loopback-pinentry\n", encoding="ascii")
     _gpg(unlocked, "--passphrase", passphrase, "--import", stdin=secret)
     # With --command-fd the agent's loopback asks come one line each: old, new, new again.
-    _gpg(unlocked, "--command-fd", "0", "--passwd", fingerprint, stdin=f"{passphrase}\n\n\n".encode())
-    if any(b"protected-private-key" in f.read_bytes() for f in Path(unlocked).glob("private-keys-v1.d/*.key")):
+    _gpg(
+        unlocked, "--command-fd", "0", "--passwd", fingerprint, stdin=f"{passphrase}\n\n\n".encode()
+    )
+    if any(
+        b"protected-private-key" in f.read_bytes()
+        for f in Path(unlocked).glob("private-keys-v1.d/*.key")
+    ):
         raise SystemExit("could not make an unlocked copy of the bridge key")
     return unlocked
 
 
 def export_secret_key(keys: BridgeKeys) -> bytes:
     """The bridge's secret key (passphrase-protected OpenPGP export) for the in-process floor."""
-    return _gpg(keys.home, "--passphrase", keys.passphrase, "--export-secret-keys", keys.fingerprint)
+    return _gpg(
+        keys.home, "--passphrase", keys.passphrase, "--export-secret-keys", keys.fingerprint
+    )
 
 
 def sequoia() -> Any | None:
@@ -173,12 +202,14 @@ class Timings:
     def line(self, product: Timings | None = None) -> str:
         """One printed line: rate, ms per message, and the product's ratio to this floor."""
         if not self.count:
-            return f"  {self.label:44s} {self.note}"
+            return f"  {self.label:54s} {self.note}"
         rate = self.count / self.seconds
         text = (
-            f"  {self.label:44s} {rate:8.1f}/s  {self.per_message_ms:7.2f} ms/msg "
+            f"  {self.label:54s} {rate:8.1f}/s  {self.per_message_ms:7.2f} ms/msg "
             f"(median chunk {self.median_chunk_ms:6.2f})"
         )
         if product is not None and product is not self:
-            text += f"  product = {product.seconds / product.count / (self.seconds / self.count):6.2f}x"
+            text += (
+                f"  product = {product.seconds / product.count / (self.seconds / self.count):6.2f}x"
+            )
         return text + (f"  {self.note}" if self.note else "")

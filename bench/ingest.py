@@ -122,7 +122,9 @@ def _gpg_decrypt(home: str, ciphertexts: list[bytes], passphrase: str | None = N
     if passphrase is not None:
         command += ["--pinentry-mode", "loopback", "--passphrase", passphrase]
     for ciphertext in ciphertexts:
-        done = subprocess.run([*command, "--decrypt"], input=ciphertext, capture_output=True, check=False)
+        done = subprocess.run(
+            [*command, "--decrypt"], input=ciphertext, capture_output=True, check=False
+        )
         if done.returncode != 0 or not done.stdout:
             raise SystemExit(f"floor: gpg --decrypt failed: {done.stderr[-300:]!r}")
 
@@ -144,11 +146,15 @@ def _in_process(library: Any, decryptor: Any, ciphertexts: list[bytes]) -> None:
             raise SystemExit("floor: pysequoia did not decrypt a message")
 
 
-def throughput(count: int, keys: BridgeKeys, researcher: TestKey, workdir: Path, locked_every: int) -> None:
+def throughput(
+    count: int, keys: BridgeKeys, researcher: TestKey, workdir: Path, locked_every: int
+) -> None:
     """Time N ingests beside the floors, interleaved by chunk, and print the ratios."""
     shapes = MailShapes(researcher, keys.fingerprint, "security@bench.example")
     messages = [
-        shapes.kmail(f"Report {n}: SQL injection in /search", f"Report {n}\n" + "details\n" * 40).raw
+        shapes.kmail(
+            f"Report {n}: SQL injection in /search", f"Report {n}\n" + "details\n" * 40
+        ).raw
         for n in range(count)
     ]
     ciphertexts = [_ciphertext(raw) for raw in messages]
@@ -219,14 +225,18 @@ def throughput(count: int, keys: BridgeKeys, researcher: TestKey, workdir: Path,
     if reports != count:
         raise SystemExit(f"only {reports} of {count} messages became reports: {summary.counts}")
 
-    print(f"ingest: {count} KMail-shaped PGP/MIME reports (signed + encrypted), {CHUNK} per chunk, interleaved")
+    print(
+        f"ingest: {count} KMail-shaped PGP/MIME reports (signed + encrypted), {CHUNK} per chunk, interleaved"
+    )
     print(f"  bridge key: {keys.protection}")
     print(product.line())
     for floor in (per_process, batch, in_process, locked):
         print(floor.line(product))
     ratio = product.seconds / product.count / (per_process.seconds / per_process.count)
     verdict = "met" if ratio <= GOAL else "MISSED"
-    print(f"  goal: ingest <= {GOAL}x per-process gpg with the unlocked key: {ratio:.2f}x ({verdict})")
+    print(
+        f"  goal: ingest <= {GOAL}x per-process gpg with the unlocked key: {ratio:.2f}x ({verdict})"
+    )
 
 
 def memory(keys: BridgeKeys, researcher: TestKey, workdir: Path) -> None:
@@ -241,12 +251,22 @@ def memory(keys: BridgeKeys, researcher: TestKey, workdir: Path) -> None:
         raw = shapes.mailvelope("Crash dump attached", "See the core file.", os.urandom(size)).raw
         while len(raw) > limit:  # shrink until the mail fits its limit
             size = int(size * 0.99 * limit / len(raw))
-            raw = shapes.mailvelope("Crash dump attached", "See the core file.", os.urandom(size)).raw
+            raw = shapes.mailvelope(
+                "Crash dump attached", "See the core file.", os.urandom(size)
+            ).raw
         path = workdir / "large.eml"
         path.write_bytes(raw)
         del raw
         completed = subprocess.run(
-            [sys.executable, __file__, "--measure-one", str(path), keys.home, str(workdir), str(limit)],
+            [
+                sys.executable,
+                __file__,
+                "--measure-one",
+                str(path),
+                keys.home,
+                str(workdir),
+                str(limit),
+            ],
             input=keys.passphrase.encode(),
             capture_output=True,
             text=False,
@@ -254,7 +274,9 @@ def memory(keys: BridgeKeys, researcher: TestKey, workdir: Path) -> None:
             timeout=900,
         )
         if completed.returncode != 0:
-            raise SystemExit(f"memory run failed:\n{completed.stderr.decode(errors='replace')[-2000:]}")
+            raise SystemExit(
+                f"memory run failed:\n{completed.stderr.decode(errors='replace')[-2000:]}"
+            )
         print(f"memory, {label}: {completed.stdout.decode().strip()}")
 
 

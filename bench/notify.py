@@ -124,7 +124,9 @@ def _queued_outbox(workdir: Path, person: Researcher, items: list[OutboxItem]) -
     with store.unit_of_work() as uow:
         uow.researchers.save(person)
         report = Report(ReportId("CVD", 2026, 1), "default", NOW)
-        content = ReportContent("CVD-2026-0001", "s", "b", True, SignatureCheck(SignatureStatus.NONE))
+        content = ReportContent(
+            "CVD-2026-0001", "s", "b", True, SignatureCheck(SignatureStatus.NONE)
+        )
         uow.reports.add(report, person.email, content)
         for number, item in enumerate(items):
             uow.outbox.add(
@@ -143,7 +145,9 @@ def _queued_outbox(workdir: Path, person: Researcher, items: list[OutboxItem]) -
     return store
 
 
-def _gpg_sign_encrypt(keys: BridgeKeys, home: str, researcher: str, bodies: list[bytes], passphrase: str | None) -> None:
+def _gpg_sign_encrypt(
+    keys: BridgeKeys, home: str, researcher: str, bodies: list[bytes], passphrase: str | None
+) -> None:
     command = ["gpg", "--homedir", home, *PRODUCT_OPTIONS, "--armor"]
     if passphrase is not None:
         command += ["--pinentry-mode", "loopback", "--passphrase", passphrase]
@@ -158,7 +162,9 @@ def _gpg_sign_encrypt(keys: BridgeKeys, home: str, researcher: str, bodies: list
 def _gpg_encrypt_files(keys: BridgeKeys, researcher: str, paths: list[Path]) -> None:
     command = ["gpg", "--homedir", keys.unlocked_home, *PRODUCT_OPTIONS, "--yes", "--armor"]
     command += ["--recipient", researcher, "--recipient", keys.fingerprint]
-    done = subprocess.run([*command, "--encrypt-files", *map(str, paths)], capture_output=True, check=False)
+    done = subprocess.run(
+        [*command, "--encrypt-files", *map(str, paths)], capture_output=True, check=False
+    )
     if done.returncode != 0:
         raise SystemExit(f"floor: gpg --encrypt-files failed: {done.stderr[-300:]!r}")
 
@@ -177,7 +183,9 @@ def _researcher_key(keys: BridgeKeys) -> TestKey:
     return researcher
 
 
-def run(count: int, keys: BridgeKeys, researcher: TestKey, workdir: Path, locked_every: int) -> None:
+def run(
+    count: int, keys: BridgeKeys, researcher: TestKey, workdir: Path, locked_every: int
+) -> None:
     """Deliver ``count`` updates through the product and the floors, interleaved by chunk."""
     handler = _CountingHandler()
     port = _free_port()
@@ -193,7 +201,9 @@ def run(count: int, keys: BridgeKeys, researcher: TestKey, workdir: Path, locked
             from_address="security@example.org",
             contact_address="security@example.org",
         )
-        person = Researcher("rita@researcher.example", fingerprint=researcher.fingerprint, language=Language.NL)
+        person = Researcher(
+            "rita@researcher.example", fingerprint=researcher.fingerprint, language=Language.NL
+        )
         items = _updates(count)
         bodies = [templates.render(i.template, i.language, i.params)[1].encode() for i in items]
         folder = workdir / "bodies"
@@ -231,7 +241,9 @@ def run(count: int, keys: BridgeKeys, researcher: TestKey, workdir: Path, locked
         else:
             signer = library.Tsk.from_bytes(export_secret_key(keys)).signer(keys.passphrase)
             recipients = [
-                library.Cert.from_bytes(export_public_key(researcher.gnupghome, researcher.fingerprint)),
+                library.Cert.from_bytes(
+                    export_public_key(researcher.gnupghome, researcher.fingerprint)
+                ),
                 library.Cert.from_bytes(export_public_key(keys.home, keys.fingerprint)),
             ]
         if locked_every:
@@ -285,7 +297,9 @@ def run(count: int, keys: BridgeKeys, researcher: TestKey, workdir: Path, locked
                 step()
         store.dispose()
         if summary.counts.get("sent") != count or handler.received != 2 * count:
-            raise SystemExit(f"notify sent {summary.counts}, server received {handler.received} of {2 * count}")
+            raise SystemExit(
+                f"notify sent {summary.counts}, server received {handler.received} of {2 * count}"
+            )
     finally:
         controller.stop()
 
@@ -296,7 +310,9 @@ def run(count: int, keys: BridgeKeys, researcher: TestKey, workdir: Path, locked
         print(floor.line(product))
     ratio = product.seconds / product.count / (per_process.seconds / per_process.count)
     verdict = "met" if ratio <= GOAL else "MISSED"
-    print(f"  goal: notify <= {GOAL}x per-process gpg --encrypt --sign, unlocked key: {ratio:.2f}x ({verdict})")
+    print(
+        f"  goal: notify <= {GOAL}x per-process gpg --encrypt --sign, unlocked key: {ratio:.2f}x ({verdict})"
+    )
 
 
 def main() -> None:
