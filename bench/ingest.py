@@ -258,7 +258,8 @@ def memory(keys: BridgeKeys, researcher: TestKey, workdir: Path) -> None:
         path.write_bytes(raw)
         del raw
         # A new store each time: a message already stored would skip the store step.
-        (workdir / "memory.sqlite3").unlink(missing_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            (workdir / f"memory.sqlite3{suffix}").unlink(missing_ok=True)
         completed = subprocess.run(
             [
                 sys.executable,
