@@ -109,6 +109,7 @@ def _s2k_matches(key_file: Path) -> Iterable[re.Match[bytes]]:
 
 
 def _gpg(home: str, *args: str, stdin: bytes = b"") -> bytes:
+    # Passphrases go as --passphrase=VALUE: a generated one may start with "-".
     done = subprocess.run(
         [
             "gpg",
@@ -135,10 +136,10 @@ def _gpg(home: str, *args: str, stdin: bytes = b"") -> bytes:
 
 def _unlocked_copy(home: str, fingerprint: str, passphrase: str) -> str:
     """A second home holding the same key with its protection removed (``--passwd`` to empty)."""
-    secret = _gpg(home, "--passphrase", passphrase, "--export-secret-keys", fingerprint)
+    secret = _gpg(home, f"--passphrase={passphrase}", "--export-secret-keys", fingerprint)
     unlocked = tempfile.mkdtemp(prefix="tbbu", dir="/tmp")
     Path(unlocked, "gpg-agent.conf").write_text("allow-loopback-pinentry\n", encoding="ascii")
-    _gpg(unlocked, "--passphrase", passphrase, "--import", stdin=secret)
+    _gpg(unlocked, f"--passphrase={passphrase}", "--import", stdin=secret)
     # With --command-fd the agent's loopback asks come one line each: old, new, new again.
     _gpg(
         unlocked, "--command-fd", "0", "--passwd", fingerprint, stdin=f"{passphrase}\n\n\n".encode()
@@ -154,7 +155,7 @@ def _unlocked_copy(home: str, fingerprint: str, passphrase: str) -> str:
 def export_secret_key(keys: BridgeKeys) -> bytes:
     """The bridge's secret key (passphrase-protected OpenPGP export) for the in-process floor."""
     return _gpg(
-        keys.home, "--passphrase", keys.passphrase, "--export-secret-keys", keys.fingerprint
+        keys.home, f"--passphrase={keys.passphrase}", "--export-secret-keys", keys.fingerprint
     )
 
 

@@ -120,7 +120,7 @@ def _ciphertext(raw: bytes) -> bytes:
 def _gpg_decrypt(home: str, ciphertexts: list[bytes], passphrase: str | None = None) -> None:
     command = ["gpg", "--homedir", home, *PRODUCT_OPTIONS]
     if passphrase is not None:
-        command += ["--pinentry-mode", "loopback", "--passphrase", passphrase]
+        command += ["--pinentry-mode", "loopback", f"--passphrase={passphrase}"]
     for ciphertext in ciphertexts:
         done = subprocess.run(
             [*command, "--decrypt"], input=ciphertext, capture_output=True, check=False

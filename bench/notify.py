@@ -150,7 +150,7 @@ def _gpg_sign_encrypt(
 ) -> None:
     command = ["gpg", "--homedir", home, *PRODUCT_OPTIONS, "--armor"]
     if passphrase is not None:
-        command += ["--pinentry-mode", "loopback", "--passphrase", passphrase]
+        command += ["--pinentry-mode", "loopback", f"--passphrase={passphrase}"]
     command += ["--local-user", keys.fingerprint, "--encrypt", "--sign"]
     command += ["--recipient", researcher, "--recipient", keys.fingerprint]
     for body in bodies:
