@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,29 @@ class MailCatcher:
     ``accept()``; received mail is kept in ``messages`` and, with a directory, as .eml files.
     """
 
-    def __init__(self, directory: Path | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        port: int | None = None,
+        *,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
         self._handler = _Handler(directory)
         self.host = "127.0.0.1"
         self.port = port or free_port()
-        self._controller = Controller(self._handler, hostname=self.host, port=self.port)
+        # With credentials, AUTH PLAIN/LOGIN is offered (without TLS: loopback tests only)
+        # and only that user and password are accepted.
+        auth: dict[str, Any] = {}
+        if credentials is not None:
+            wanted = LoginPassword(credentials[0].encode(), credentials[1].encode())
+
+            def authenticator(
+                server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+            ) -> AuthResult:
+                return AuthResult(success=auth_data == wanted, handled=False)
+
+            auth = {"authenticator": authenticator, "auth_require_tls": False}
+        self._controller = Controller(self._handler, hostname=self.host, port=self.port, **auth)
         self._controller.start()
 
     @property
