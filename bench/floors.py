@@ -12,7 +12,6 @@ environment (a reference line only; the bridge does not depend on it).
 from __future__ import annotations
 
 import re
-import secrets
 import statistics
 import subprocess
 import tempfile
@@ -62,23 +61,18 @@ class BridgeKeys:
 def init_bridge_key(uid: str, s2k_count: int | None = None) -> BridgeKeys:
     """Make the bridge key through init's own code path, plus an unlocked copy of it.
 
-    Uses ``bridge_key.create_bridge_key`` where the package has it (the key exactly as
-    ``init`` makes it, passphrase included); otherwise what ``init`` calls today:
-    ``bridge_key.generate_key`` with ``secrets.token_urlsafe(32)`` as the passphrase.
-    ``s2k_count`` then re-protects that key at this count (``s2k-count`` in the home's
-    gpg-agent.conf and ``gpg --passwd``), to measure a protection init does not give yet.
+    ``bridge_key.create_bridge_key`` makes the key exactly as ``init`` does (a generated
+    passphrase, ``s2k-count 65536``). ``s2k_count`` then re-protects it at another count
+    (``s2k-count`` in the home's gpg-agent.conf and ``gpg --passwd``), e.g. gpg-agent's
+    calibration for a passphrase a person chose.
     """
     home = Path(tempfile.mkdtemp(prefix="tbbi", dir="/tmp"))
-    create: Callable[[Path, str], Any] | None = getattr(bridge_key, "create_bridge_key", None)
-    if create is not None:
-        made = create(home, uid)
-        fingerprint, passphrase = str(made.fingerprint), str(made.passphrase)
-    else:
-        passphrase = secrets.token_urlsafe(32)
-        fingerprint = bridge_key.generate_key(home, uid, passphrase)
+    made = bridge_key.create_bridge_key(home, uid)
+    fingerprint, passphrase = made.fingerprint, made.passphrase
     if s2k_count is not None:
-        with (home / "gpg-agent.conf").open("a", encoding="ascii") as conf:
-            conf.write(f"s2k-count {s2k_count}\n")
+        conf = home / "gpg-agent.conf"
+        kept = [line for line in conf.read_text().splitlines() if not line.startswith("s2k-count")]
+        conf.write_text("\n".join([*kept, f"s2k-count {s2k_count}", ""]), encoding="ascii")
         stop_agent(str(home))
         _gpg(
             str(home),
@@ -92,7 +86,7 @@ def init_bridge_key(uid: str, s2k_count: int | None = None) -> BridgeKeys:
         {int(m.group(1)) for f in home.glob("private-keys-v1.d/*.key") for m in _s2k_matches(f)}
     )
     protection = f"passphrase, S2K count {', '.join(str(c) for c in counts) or 'unknown'}" + (
-        " (gpg-agent's minimum)" if counts == [65536] else " (gpg-agent's calibration)"
+        " (gpg-agent's minimum)" if counts == [65536] else ""
     )
     return BridgeKeys(
         str(home),

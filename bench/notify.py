@@ -329,7 +329,7 @@ def main() -> None:
         "--s2k-count",
         type=int,
         default=None,
-        help="re-protect init's key at this S2K count (65536: gpg-agent's minimum)",
+        help="re-protect init's key at this S2K count (e.g. 400000000: about the calibration a chosen passphrase keeps)",
     )
     arguments = parser.parse_args()
     keys = init_bridge_key(BRIDGE_UID, arguments.s2k_count)
