@@ -234,7 +234,12 @@ def check_offline(config_path: Path | None) -> CheckReport:
     try:
         mappings = mappings_for(config)
         program = mappings.program
-        working_calendar(program.timezone, program.holidays_country, program.holidays_subdivision)
+        working_calendar(
+            program.timezone,
+            program.holidays_country,
+            program.holidays_subdivision,
+            load_now=True,
+        )
         report.warnings.extend(policy_warnings(mappings))
         if program.security_txt_file:
             published = config.resolve(Path(program.security_txt_file))

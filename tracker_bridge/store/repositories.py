@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    CursorResult,
     Engine,
     RowMapping,
     Table,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tracker_bridge.domain.report import Report, ReportId, State, StateChange
@@ -40,6 +43,7 @@ from tracker_bridge.ports import (
     Verdict,
 )
 from tracker_bridge.store import tables as t
+from tracker_bridge.store.errors import translate_error
 from tracker_bridge.store.types import UTCDateTime
 
 __all__ = [
@@ -163,6 +167,43 @@ def _insert(context: StoreContext, table: Table) -> postgresql.Insert | sqlite.I
     if context.dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+# SQLite copies a bound blob twice (the bound value, then the record it builds): 2x a 25 MiB
+# message at the peak. A blob this large is inserted as zeroblob(n) and then written through
+# SQLite's incremental blob I/O (https://www.sqlite.org/c3ref/blob_open.html), one slice at a
+# time, so memory holds a slice and the page cache, not two more copies. PostgreSQL binds as is.
+_STREAMED_BLOB_BYTES = 1024 * 1024
+
+
+def _blob_value(context: StoreContext, data: bytes) -> Any:
+    """The value to insert for ``data``: itself, or a zeroblob to fill with ``_fill_blob``."""
+    if context.dialect == "sqlite" and len(data) >= _STREAMED_BLOB_BYTES:
+        return func.zeroblob(len(data))
+    return data
+
+
+def _fill_blob(
+    context: StoreContext, table: Table, column: str, inserted: CursorResult[Any], data: bytes
+) -> None:
+    """Write ``data`` into the zeroblob ``_blob_value`` put in the row just ``inserted``.
+
+    Nothing to do on PostgreSQL, for a small blob, or when the insert was skipped (a conflict).
+    """
+    if context.dialect != "sqlite" or len(data) < _STREAMED_BLOB_BYTES or inserted.rowcount != 1:
+        return
+    rowid = inserted.lastrowid
+    driver = context.connection.connection.driver_connection
+    view = memoryview(data)
+    try:
+        with driver.blobopen(table.name, column, rowid) as blob:  # type: ignore[union-attr]
+            for start in range(0, len(data), _STREAMED_BLOB_BYTES):
+                blob.write(view[start : start + _STREAMED_BLOB_BYTES])
+    except sqlite3.Error as err:
+        # Not a statement SQLAlchemy ran, so its error seam did not see it: translate here.
+        wrapped = sa_exc.DBAPIError(f"blob write {table.name}.{column}", None, err)
+        url = context.engine.url.render_as_string(hide_password=True)
+        raise translate_error(wrapped, url, "sqlite") from err
 
 
 def _ensure_program(context: StoreContext, connection: Connection, program: str) -> None:
@@ -337,22 +378,19 @@ class SqlReportRepository:
                 unencrypted_parts=list(content.unencrypted_parts),
             )
         )
-        if content.attachments:
-            connection.execute(
-                t.attachments.insert(),
-                [
-                    {
-                        "report_id": report_id,
-                        "position": position,
-                        "filename": attachment.filename,
-                        "content_type": attachment.content_type,
-                        "size": len(attachment.content),
-                        "sha256": attachment.sha256,
-                        "content": attachment.content,
-                    }
-                    for position, attachment in enumerate(content.attachments)
-                ],
+        for position, attachment in enumerate(content.attachments):
+            inserted: CursorResult[Any] = connection.execute(
+                t.attachments.insert().values(
+                    report_id=report_id,
+                    position=position,
+                    filename=attachment.filename,
+                    content_type=attachment.content_type,
+                    size=len(attachment.content),
+                    sha256=attachment.sha256,
+                    content=_blob_value(self._context, attachment.content),
+                )
             )
+            _fill_blob(self._context, t.attachments, "content", inserted, attachment.content)
 
     def get(self, report_id: str) -> Report | None:
         """The report with its history, or None."""
@@ -668,13 +706,14 @@ class SqlMessageRepository:
             received_at=message.received_at,
             verdict=message.verdict.value,
             reason=message.reason,
-            encrypted_raw=message.encrypted_raw,
+            encrypted_raw=_blob_value(self._context, message.encrypted_raw),
             report_id=message.report_id,
             source=message.source,
         )
-        self._context.connection.execute(
+        inserted: CursorResult[Any] = self._context.connection.execute(
             statement.on_conflict_do_nothing(index_elements=["message_id", "digest"])
         )
+        _fill_blob(self._context, t.raw_messages, "encrypted_raw", inserted, message.encrypted_raw)
         if message.report_id is not None:
             index_message_id(self._context, message.message_id, message.report_id, "inbound")
             self._context.connection.execute(_MARK_DUE, {"b_id": message.report_id})
