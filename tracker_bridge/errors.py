@@ -165,3 +165,10 @@ def recovery_of(err: BaseException) -> Recovery | None:
     if isinstance(err, FatalError):
         return Recovery.STOP
     return None
+
+
+class RecipientKeyMissing(SkippableError):
+    """No usable OpenPGP key for the researcher and the program keeps this mail out of clear text.
+
+    The outbox row is withheld, not dropped: it goes out encrypted once their key arrives.
+    """
