@@ -8,6 +8,7 @@ could not be opened yet is picked up again by ``open_pending_issues``.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -27,10 +28,12 @@ from tracker_bridge.ports import (
     MessageReader,
     NotificationKind,
     OpenPGP,
+    Origin,
     OutboxItem,
     PassSummary,
     ReportContent,
     ReportEvent,
+    SignatureCheck,
     SignatureStatus,
     StoredMessage,
     Tracker,
@@ -41,6 +44,12 @@ from tracker_bridge.services.context import Program
 from tracker_bridge.services.privacy import message_reference
 
 PROGRAM = "default"
+
+# Team comment that makes a key the researcher offered the one the bridge encrypts to.
+CONFIRM_KEY_MARKER = "[confirm key]"
+THIRD_PARTY = "third-party mail"
+REPLAY = "replayed ciphertext"
+_OFFERED = re.compile(r"offered ([0-9A-F]{40}|[0-9A-F]{64})")
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,9 @@ class Ingest:
     tracker: Tracker | None = None
     # Open reports are walked in pages of this many when looking for issues still to open.
     page_size: int = 500
+    # The mail addresses in a key's uids (``GnuPG.key_addresses``): tells a signer who is not
+    # the sender from one who is. None shows signatures without that comparison.
+    signer_addresses: Callable[[str], tuple[str, ...]] | None = None
     _tracker_stopped: str | None = field(default=None, init=False)
 
     # -- whole sources
@@ -103,7 +115,7 @@ class Ingest:
             stored = uow.messages.seen(inbound.message_id, inbound.digest)
             unnoted = (
                 stored is not None
-                and stored.verdict is Verdict.REPLY
+                and stored.verdict in (Verdict.REPLY, Verdict.QUARANTINE)
                 and stored.report_id is not None
                 and f"reply_noted:{inbound.message_id}"
                 not in {e.dedupe_key for e in uow.reports.events(stored.report_id)}
@@ -113,7 +125,9 @@ class Ingest:
             pending = False
             if unnoted and stored.report_id is not None:
                 # Stored before a crash or a tracker outage, but its note never reached the issue.
-                pending = not self._note_reply(stored.report_id, inbound, summary)
+                pending = not self._note_reply(
+                    stored.report_id, inbound, stored.reason, summary
+                )
             return IngestOutcome(
                 item.source,
                 inbound.message_id,
@@ -125,6 +139,10 @@ class Ingest:
             )
         with self.unit_of_work() as uow:
             outcome = self._decide(uow, item, inbound, now)
+            detail = f"{message_reference(inbound.message_id)} via {item.source}"
+            if outcome.verdict is not Verdict.REPORT:
+                # Every refusal, third-party note and automatic mail says why on the audit log.
+                detail += f": {outcome.reason}"
             uow.audit.record(
                 AuditEntry(
                     now,
@@ -132,7 +150,7 @@ class Ingest:
                     "message_received",
                     outcome.verdict.value,
                     outcome.report_id,
-                    f"{message_reference(inbound.message_id)} via {item.source}",
+                    detail,
                 )
             )
             uow.commit()
@@ -140,11 +158,13 @@ class Ingest:
         if outcome.verdict is Verdict.REPORT and outcome.report_id is not None:
             self._open_issue(outcome.report_id, summary)
         elif (
-            outcome.verdict is Verdict.REPLY
+            outcome.verdict in (Verdict.REPLY, Verdict.QUARANTINE)
             and outcome.report_id is not None
-            and not self._note_reply(outcome.report_id, inbound, summary)
+            and not self._note_reply(outcome.report_id, inbound, outcome.reason, summary)
         ):
             return replace(outcome, note_pending=True)
+        if outcome.report_id is not None:
+            self._announce_offered_keys(outcome.report_id, summary)
         return outcome
 
     def _decide(
@@ -152,15 +172,66 @@ class Ingest:
     ) -> IngestOutcome:
         if inbound.verdict in (Verdict.QUARANTINE, Verdict.IGNORE):
             return self._store(uow, item, inbound, now, inbound.verdict, inbound.reason, None)
+        if "@" not in inbound.sender:
+            reason = "no usable From address (local-part@domain)"
+            return self._store(uow, item, inbound, now, Verdict.QUARANTINE, reason, None)
+        replayed = (
+            uow.messages.report_for_ciphertext(inbound.ciphertext_digest)
+            if inbound.ciphertext_digest
+            else None
+        )
+        if replayed is not None:
+            original = uow.reports.researcher_of(replayed)
+            if original is None or original.email.lower() != inbound.sender.lower():
+                # Someone resends a ciphertext they cannot have written: nothing they could
+                # learn from (no report, no mail), a note for the team on the original report.
+                reason = f"{REPLAY} of {replayed} from a different sender"
+                return self._store(uow, item, inbound, now, Verdict.QUARANTINE, reason, replayed)
         report_id = self._thread(uow, inbound)
+        if report_id is None and replayed is not None:
+            report_id = replayed  # the researcher sent the same ciphertext again
         if report_id is not None:
+            not_theirs = self._not_the_researchers(uow, inbound, report_id)
+            if not_theirs is not None:
+                reason = f"{THIRD_PARTY} naming {report_id}: {not_theirs}"
+                return self._store(uow, item, inbound, now, Verdict.REPLY, reason, report_id)
             return self._attach_reply(uow, item, inbound, now, report_id)
         if inbound.auto_submitted:
             reason = (
                 "automatic message (auto-submitted, bounce or list mail) that belongs to no report"
             )
             return self._store(uow, item, inbound, now, Verdict.QUARANTINE, reason, None)
+        if inbound.origin.verdict is Origin.SPOOFED:
+            reason = f"spoofed sender: {inbound.origin.reason}"
+            return self._store(uow, item, inbound, now, Verdict.QUARANTINE, reason, None)
         return self._new_report(uow, item, inbound, now)
+
+    def _not_the_researchers(
+        self, uow: UnitOfWork, inbound: InboundMessage, report_id: str
+    ) -> str | None:
+        """Why a mail naming ``report_id`` is not the researcher's own, or None when it is.
+
+        It is theirs when a valid signature by their known key covers it, or when it comes
+        from their address and the trusted MTA did not find the From domain spoofed.
+        Automatic mail (bounces, out-of-office) is filed on its own terms and passes here.
+        """
+        if inbound.auto_submitted:
+            return None
+        researcher = uow.reports.researcher_of(report_id)
+        if researcher is None:
+            return "the report's researcher is no longer on file"
+        signature = inbound.signature
+        if (
+            researcher.fingerprint is not None
+            and signature.status is SignatureStatus.VALID
+            and signature.fingerprint == researcher.fingerprint
+        ):
+            return None
+        if inbound.sender.lower() != researcher.email.lower():
+            return "sent from an address that is not the researcher's"
+        if inbound.origin.verdict is Origin.SPOOFED:
+            return f"spoofed sender ({inbound.origin.reason})"
+        return None
 
     def thread_of(self, inbound: InboundMessage) -> str | None:
         """The report ``inbound`` would be attached to, read without changing anything."""
@@ -202,7 +273,8 @@ class Ingest:
             # The researcher answered our question: the paused clocks run again.
             report.transition(State.TRIAGING, now)
             uow.reports.save(report)
-        self._learn_key(uow, inbound, report_id, now)
+        if not inbound.auto_submitted:
+            self._learn_key(uow, inbound, report_id, now)
         reason = "bounce of our mail" if inbound.auto_submitted else "reply from the researcher"
         return self._store(uow, item, inbound, now, Verdict.REPLY, reason, report_id)
 
@@ -252,15 +324,55 @@ class Ingest:
             uow.researchers.save(researcher)
             uow.reports.add_event(ReportEvent(report_id, now, "key_learned", offered))
         elif researcher.fingerprint != offered:
+            # Recorded and shown to the team; used only after a team member confirms it.
             uow.reports.add_event(
                 ReportEvent(
                     report_id,
                     now,
                     "different_key_offered",
                     f"known {researcher.fingerprint}, offered {offered}; not swapped",
-                    dedupe_key=f"different_key:{researcher.email}:{offered}",
+                    dedupe_key=f"different_key:{report_id}:{offered}",
                 )
             )
+
+    def _announce_offered_keys(self, report_id: str, summary: PassSummary) -> None:
+        """Tell the team about a different key the researcher offered, once per key."""
+        if self.tracker is None or self._tracker_stopped is not None:
+            return
+        with self.unit_of_work() as uow:
+            ref = uow.links.get(report_id)
+            events = uow.reports.events(report_id)
+        if ref is None:
+            return
+        announced = {e.detail for e in events if e.kind == "key_announced"}
+        for event in events:
+            match = _OFFERED.search(event.detail) if event.kind == "different_key_offered" else None
+            if match is None or match.group(1) in announced:
+                continue
+            offered = match.group(1)
+            try:
+                self.tracker.add_note(
+                    ref,
+                    "The researcher's mail carried a **different OpenPGP key** than the one "
+                    f"the bridge encrypts to: `{offered}`. It is recorded, not used. If you "
+                    "have checked with the researcher (another channel) that it is theirs, "
+                    "comment a line starting with `[confirm key]` followed by that "
+                    "fingerprint; the bridge then encrypts to it.",
+                )
+            except RetriableError as err:
+                summary.problems.append(f"{report_id}: key note not written yet: {err}")
+                return
+            with self.unit_of_work() as uow:
+                uow.reports.add_event(
+                    ReportEvent(
+                        report_id,
+                        self.clock.now(),
+                        "key_announced",
+                        offered,
+                        dedupe_key=f"key_announced:{report_id}:{offered}",
+                    )
+                )
+                uow.commit()
 
     def _store(
         self,
@@ -284,6 +396,7 @@ class Ingest:
                 encrypted_raw=raw,
                 report_id=report_id,
                 source=item.source,
+                ciphertext_digest=inbound.ciphertext_digest if inbound.decrypted else None,
             )
         )
         return IngestOutcome(item.source, inbound.message_id, verdict, reason, report_id)
@@ -293,7 +406,12 @@ class Ingest:
     ) -> OutboxItem:
         report_id = str(report.report_id)
         assessment = self.program.deadline(report, DeadlineKind.ASSESSMENT, now)
-        signed = inbound.signature.status is SignatureStatus.VALID
+        # "Arrived signed" only when the signer is the sender: a valid signature by someone
+        # else says nothing about who wrote to us, and the sender must not read it as such.
+        signed = (
+            inbound.signature.status is SignatureStatus.VALID
+            and self._signer_is(inbound.signature.fingerprint, researcher) is True
+        )
         params = common_params(self.program, report_id, researcher) | {
             "subject": inbound.subject,
             "received_date": self.program.local_date(now).isoformat(),
@@ -393,12 +511,9 @@ class Ingest:
             ):
                 label = f"{deadline.kind.value.capitalize()} by"
                 summary.append((label, program.last_day(deadline.due).isoformat()))
-        signature = content.signature
-        signed = signature.status.value.replace("_", " ")
-        if signature.fingerprint:
-            signed += f" ({signature.fingerprint})"
+        signed = self._signature_line(content.signature, researcher)
         protection = "encrypted" if content.encrypted else "UNENCRYPTED"
-        summary.append(("Arrived", f"{protection}, signature {signed}"))
+        summary.append(("Arrived", f"{protection}, {signed}"))
         if researcher is not None:
             name = researcher.pseudonym or researcher.display_name or "(no name given)"
             contact = (
@@ -420,26 +535,77 @@ class Ingest:
             unencrypted_parts=content.unencrypted_parts,
         )
 
-    def _note_reply(self, report_id: str, inbound: InboundMessage, summary: PassSummary) -> bool:
-        """Add a researcher's reply to the issue as an internal note; False when deferred."""
+    def _signer_is(self, fingerprint: str | None, researcher: Researcher | None) -> bool:
+        """Whether a signature by ``fingerprint`` is the researcher's own.
+
+        Their confirmed key always is; any other key only when one of its uids is their
+        address (and they have no confirmed key yet).
+        """
+        if fingerprint is None or researcher is None:
+            return False
+        if researcher.fingerprint is not None:
+            return fingerprint == researcher.fingerprint
+        if self.signer_addresses is None:
+            return False
+        return researcher.email.lower() in self.signer_addresses(fingerprint)
+
+    def _signature_line(self, signature: SignatureCheck, researcher: Researcher | None) -> str:
+        """How the issue shows a signature: a signer who is not the sender is said so."""
+        fingerprint = signature.fingerprint
+        if signature.status is SignatureStatus.VALID and fingerprint is not None:
+            if self._signer_is(fingerprint, researcher):
+                return f"signature valid ({fingerprint})"
+            uids = self.signer_addresses(fingerprint) if self.signer_addresses else ()
+            signer = ", ".join(uids) or "a key with no matching address"
+            return f"valid signature by {signer} ({fingerprint}), not the sender"
+        line = f"signature {signature.status.value.replace('_', ' ')}"
+        return f"{line} ({fingerprint})" if fingerprint else line
+
+    def _note_reply(
+        self, report_id: str, inbound: InboundMessage, reason: str, summary: PassSummary
+    ) -> bool:
+        """Put mail filed on a report on the issue as an internal note; False when deferred.
+
+        ``reason`` is how ingest filed it: the researcher's reply, an automatic reply, a
+        third-party mail or a replayed ciphertext; each note says which in its first line.
+        """
         if self.tracker is None or self._tracker_stopped is not None:
             summary.bump("note_deferred")
             return False
         with self.unit_of_work() as uow:
             ref = uow.links.get(report_id)
+            researcher = uow.reports.researcher_of(report_id)
         if ref is None:
             summary.bump("note_deferred")
             return False
-        what = (
-            "An automatic reply or bounce" if inbound.auto_submitted else "The researcher replied"
-        )
         protection = "encrypted" if inbound.decrypted else "UNENCRYPTED"
-        try:
-            self.tracker.add_note(
-                ref,
-                f"{what} ({protection}, signature {inbound.signature.status.value}):",
-                untrusted=inbound.body,
+        signed = self._signature_line(inbound.signature, researcher)
+        # Addresses and words of others go into the inert block, never into our own text.
+        untrusted: str | None = inbound.body
+        if reason.startswith(REPLAY):
+            text = (
+                "**Replayed ciphertext, not from the researcher.** A copy of this report's "
+                "encrypted mail arrived again from a different sender. It was quarantined: no "
+                "report was opened and nothing was mailed to that sender."
             )
+            untrusted = f"From: {inbound.sender}\nMessage-ID: {inbound.message_id}"
+        elif reason.startswith(THIRD_PARTY):
+            why = reason.partition(": ")[2]
+            text = (
+                f"**Third-party mail, NOT from the researcher** ({why}; {protection}, "
+                f"{signed}). It changed nothing: no state or clock change, no key learned, "
+                "no new recipient."
+            )
+            untrusted = f"From: {inbound.sender}\n\n{inbound.body}"
+        elif inbound.auto_submitted:
+            text = (
+                f"An automatic reply or bounce ({protection}, {signed}); not an answer, "
+                "the clocks are unchanged:"
+            )
+        else:
+            text = f"The researcher replied ({protection}, {signed}):"
+        try:
+            self.tracker.add_note(ref, text, untrusted=untrusted)
         except RetriableError as err:
             summary.bump("note_deferred")
             summary.problems.append(f"{report_id}: reply not added to the issue yet: {err}")
@@ -456,6 +622,16 @@ class Ingest:
             )
             uow.commit()
         return True
+
+
+def offered_keys(events: Iterable[ReportEvent]) -> set[str]:
+    """Fingerprints a researcher's mail offered beside their known key (not used yet)."""
+    found: set[str] = set()
+    for event in events:
+        match = _OFFERED.search(event.detail) if event.kind == "different_key_offered" else None
+        if match is not None:
+            found.add(match.group(1))
+    return found
 
 
 def common_params(program: Program, report_id: str, researcher: Researcher) -> dict[str, str]:

@@ -50,13 +50,18 @@ class MailCatcher:
 
     ``refuse("451 4.3.0 try later")`` makes it answer every DATA with that reply until
     ``accept()``; received mail is kept in ``messages`` and, with a directory, as .eml files.
+    ``smtputf8=True`` offers SMTPUTF8 (RFC 6531) in EHLO, as Postfix and Exim do by default.
     """
 
-    def __init__(self, directory: Path | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, directory: Path | None = None, port: int | None = None, *, smtputf8: bool = False
+    ) -> None:
         self._handler = _Handler(directory)
         self.host = "127.0.0.1"
         self.port = port or free_port()
-        self._controller = Controller(self._handler, hostname=self.host, port=self.port)
+        self._controller = Controller(
+            self._handler, hostname=self.host, port=self.port, enable_SMTPUTF8=smtputf8
+        )
         self._controller.start()
 
     @property
