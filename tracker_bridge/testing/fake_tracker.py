@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from tracker_bridge.errors import ConfidentialityError, TrackerUnavailable
 from tracker_bridge.ports import IssueDraft, IssueRef, IssueSnapshot, IssueUpdate, TrackerNote
+from tracker_bridge.testing.payloads import BIDI_CONTROLS
 
 
 @dataclass
@@ -77,9 +78,11 @@ class FakeTracker:
         if self.crash_after_placeholder:
             self.crash_after_placeholder = False
             raise TrackerUnavailable("fake tracker crashed after the placeholder")
-        issue.title = f"{draft.report_id}: {draft.title}"
+        issue.title = _reveal_bidi(f"{draft.report_id}: {draft.title}")
         summary = "\n".join(f"{label}: {value}" for label, value in draft.summary)
-        issue.body = f"{summary}\n\n{draft.body}" if summary else draft.body
+        names = "\n".join(f"attachment: {item.filename}" for item in draft.attachments)
+        body = f"{summary}\n\n{draft.body}" if summary else draft.body
+        issue.body = _reveal_bidi(f"{body}\n\n{names}" if names else body)
         issue.labels |= set(draft.labels)
         issue.due_date = draft.due_date
         issue.updated_at = self._tick()
@@ -107,7 +110,7 @@ class FakeTracker:
         """Add an internal note written by the bridge."""
         self._call("add_note")
         issue = self.issues[ref.key]
-        body = text if untrusted is None else f"{text}\n\n{untrusted}"
+        body = text if untrusted is None else f"{text}\n\n{_reveal_bidi(untrusted)}"
         issue.notes.append(self._note(body, author="tracker-bridge", by_bridge=True))
         issue.updated_at = self._tick()
 
@@ -186,3 +189,8 @@ class FakeTracker:
             notes=notes,
             confidential=issue.confidential,
         )
+
+
+def _reveal_bidi(text: str) -> str:
+    """Bidirectional controls shown as ``[U+XXXX]``, as the real plugins' markup does."""
+    return "".join(f"[U+{ord(ch):04X}]" if ch in BIDI_CONTROLS else ch for ch in text)
