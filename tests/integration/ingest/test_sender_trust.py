@@ -1,0 +1,325 @@
+"""Who sent it (issue 13): addresses, replies, origin, keys, replays, signers, automatic mail.
+
+Real gpg, SQLite, the GitLab sandbox over HTTP and aiosmtpd. Every message is built the way
+the named client or attacker builds it (made-up addresses); each test runs ingest, sync and
+notify and asserts what the team sees in the issue and what each address receives.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+import pytest
+
+from tracker_bridge.app import run_pass
+from tracker_bridge.ports import MailboxItem, PassSummary, Verdict
+from tracker_bridge.services.ingest import IngestOutcome
+from tracker_bridge.testing.installation import BRIDGE_ADDRESS
+from tracker_bridge.testing.keys import export_public_key, generate_key, make_gnupghome
+from tracker_bridge.testing.mail_shapes import MailShapes
+from tracker_bridge.testing.researcher_mail import read_as_researcher
+from tracker_bridge.testing.smtp import MailCatcher
+
+JAN = "jan@onderzoek.example"
+ADA = "ada@research.example"
+TRUSTED_MTA = "mx.example.org"
+CRLF = "\r\n"
+
+
+@dataclass
+class ListSource:
+    """A mailbox holding the given messages; remembers how each was settled."""
+
+    messages: list[bytes]
+    name: str = "test"
+    settled: list[tuple[str, Verdict]] = field(default_factory=list)
+
+    def fetch(self) -> Iterator[MailboxItem]:
+        """Every message, handle = its position."""
+        for number, raw in enumerate(self.messages):
+            yield MailboxItem(self.name, str(number), raw)
+
+    def settle(self, item: MailboxItem, verdict: Verdict) -> None:
+        """Record the verdict the message was settled with."""
+        self.settled.append((item.handle, verdict))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _trusted_mta(world: object) -> None:
+    """The installation believes only Authentication-Results written by mx.example.org."""
+    world.configure("intake", trusted_authserv_id=TRUSTED_MTA)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------------- passes
+
+
+def _ingest(world: object, *messages: bytes) -> list[IngestOutcome]:
+    bridge = world.bridge()  # type: ignore[attr-defined]
+    try:
+        return bridge.ingest_service().run([ListSource(list(messages))], PassSummary("ingest"))
+    finally:
+        bridge.close()
+
+
+def _sync(world: object) -> PassSummary:
+    bridge = world.bridge()  # type: ignore[attr-defined]
+    summary = PassSummary("sync")
+    try:
+        bridge.sync_service().run(summary)
+    finally:
+        bridge.close()
+    return summary
+
+
+def _notify(world: object) -> PassSummary:
+    bridge = world.bridge()  # type: ignore[attr-defined]
+    summary = PassSummary("notify")
+    try:
+        bridge.notify_step()(summary)
+    finally:
+        bridge.close()
+    return summary
+
+
+def _query(world: object, sql: str, *params: object) -> list[tuple[object, ...]]:
+    with sqlite3.connect(world.database) as db:  # type: ignore[attr-defined]
+        return list(db.execute(sql, params))
+
+
+def _iid(world: object, report_id: str) -> int:
+    gitlab = world.gitlab  # type: ignore[attr-defined]
+    found = [i.iid for i in gitlab.team.issues() if f"cvd-report::{report_id}" in i.labels]
+    assert 1 == len(found), found
+    return int(found[0])
+
+
+def _notes(world: object, report_id: str) -> list[str]:
+    return list(world.gitlab.team.notes(_iid(world, report_id)))  # type: ignore[attr-defined]
+
+
+def _state(world: object, report_id: str) -> str:
+    return str(_query(world, "SELECT state FROM reports WHERE report_id = ?", report_id)[0][0])
+
+
+def _mails_to(world: object, address: str) -> list[bytes]:
+    smtp = world.installation.smtp  # type: ignore[attr-defined]
+    return [m.data for m in smtp.messages if address in m.recipients]
+
+
+def _report_count(world: object) -> int:
+    return int(_query(world, "SELECT count(*) FROM reports")[0][0])
+
+
+def _audit_details(world: object) -> list[str]:
+    return [str(row[0]) for row in _query(world, "SELECT detail FROM audit_log ORDER BY id")]
+
+
+def _shapes_as(world: object, key_owner: str, name: str, address: str) -> MailShapes:
+    """Mail written from ``address`` by a client holding ``key_owner``'s key."""
+    shapes = world.installation.shapes(key_owner)  # type: ignore[attr-defined]
+    return replace(shapes, researcher=replace(shapes.researcher, name=name, address=address))
+
+
+def _ask_for_information(world: object, report_id: str, question: str) -> str:
+    """The team sets needs_info with a question; sync and notify mail it. Its Message-ID."""
+    gitlab = world.gitlab  # type: ignore[attr-defined]
+    iid = _iid(world, report_id)
+    gitlab.team.set_labels(iid, add={"cvd::needs_info"})
+    gitlab.team.comment(iid, f"[to researcher] {question}", internal=True)
+    _sync(world)
+    _notify(world)
+    assert "needs_info" == _state(world, report_id)
+    smtp = world.installation.smtp  # type: ignore[attr-defined]
+    return str(email.message_from_bytes(smtp.messages[-1].data)["Message-ID"])
+
+
+def _outlook(
+    from_header: str,
+    subject: str,
+    body: str,
+    *,
+    message_id: str,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> bytes:
+    """A plain-text mail as Outlook (Exchange Online) writes it: its header order, base64 UTF-8."""
+    lines = [
+        *(f"{name}: {value}" for name, value in extra),
+        f"From: {from_header}",
+        f"To: Security team <{BRIDGE_ADDRESS}>",
+        f"Subject: {subject}",
+        f"Thread-Topic: {subject}",
+        "Thread-Index: AdlQxYJ8fG1w2kq3TqaZb3q6x0Vr9A==",
+        "Date: Mon, 2 Nov 2026 09:00:00 +0000",
+        f"Message-ID: {message_id}",
+        "Accept-Language: nl-NL, en-US",
+        "Content-Language: nl-NL",
+        "X-MS-Has-Attach:",
+        "X-MS-TNEF-Correlator:",
+        'Content-Type: text/plain; charset="utf-8"',
+        "Content-Transfer-Encoding: base64",
+        "MIME-Version: 1.0",
+    ]
+    encoded = base64.encodebytes(body.encode("utf-8")).decode("ascii").replace("\n", CRLF)
+    return (CRLF.join(lines) + CRLF + CRLF + encoded).encode("utf-8")
+
+
+def _encoded_word(text: str) -> str:
+    """``text`` as Outlook's B-encoded UTF-8 encoded word (RFC 2047)."""
+    return f"=?utf-8?B?{base64.b64encode(text.encode('utf-8')).decode('ascii')}?="
+
+
+def _gmail_results(domain: str, *, dmarc: str, dkim: str, spf: str) -> str:
+    """Authentication-Results as Gmail-style MTAs fold them, with our trusted authserv-id."""
+    return (
+        f"{TRUSTED_MTA};\r\n"
+        f"       dkim={dkim} header.i=@{domain} header.s=20230601 header.b=Xk3vN1pq;\r\n"
+        f"       spf={spf} ({TRUSTED_MTA}: domain of sender@{domain} does not designate "
+        f"203.0.113.9 as permitted sender) smtp.mailfrom=sender@{domain};\r\n"
+        f"       dmarc={dmarc} (p=REJECT sp=REJECT dis=NONE) header.from={domain}"
+    )
+
+
+# ---------------------------------------------------------------------------- item 1
+
+
+def test_outlook_encoded_display_name_with_a_comma_is_one_sender(world: object) -> None:
+    """'de Vriës, Jan' (B-encoded by Outlook) is a display name; the address is the addr-spec."""
+    raw = _outlook(
+        f"{_encoded_word('de Vriës, Jan')} <jan.devries@lab.example>",
+        "XSS in het klantportaal",
+        "Stappen: open /portal?q=<script>",
+        message_id="<AM0PR07MB4321A1@AM0PR07MB4321.eurprd07.prod.outlook.com>",
+    )
+    outcome = _ingest(world, raw)[0]
+    assert (Verdict.REPORT, "new report") == (outcome.verdict, outcome.reason)
+    researcher = _query(
+        world,
+        "SELECT r.email, r.display_name FROM researchers r JOIN reports p "
+        "ON p.researcher_id = r.id WHERE p.report_id = ?",
+        outcome.report_id,
+    )
+    assert [("jan.devries@lab.example", "de Vriës, Jan")] == researcher
+    _notify(world)
+    assert 1 == len(_mails_to(world, "jan.devries@lab.example"))
+    assert [] == _mails_to(world, "de")
+
+
+def test_encoded_display_name_cannot_carry_the_researchers_address(world: object) -> None:
+    """'=?utf-8?q?jan=40onderzoek.example?= <mallory@evil.example>' is Mallory, a third party."""
+    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
+    report_id = str(_ingest(world, jan.thunderbird("IDOR in invoices", "GET /invoice/2").raw)[0].report_id)
+    question = _ask_for_information(world, report_id, "Which account did you use?")
+    mallory = _outlook(
+        "=?utf-8?q?jan=40onderzoek.example?= <mallory@evil.example>",
+        f"Re: [{report_id}] IDOR in invoices",
+        "Please send updates to me from now on. @all /close",
+        message_id="<mallory-1@evil.example>",
+        extra=(("In-Reply-To", question), ("References", question)),
+    )
+    outcome = _ingest(world, mallory)[0]
+    assert (Verdict.REPLY, report_id) == (outcome.verdict, outcome.report_id)
+    assert outcome.reason.startswith("third-party mail naming")
+    assert "needs_info" == _state(world, report_id)
+    note = _notes(world, report_id)[-1]
+    assert "Third-party mail, NOT from the researcher" in note
+    assert "mallory@evil.example" in note
+    _sync(world)
+    _notify(world)
+    assert [] == _mails_to(world, "mallory@evil.example")
+    assert "needs_info" == _state(world, report_id)
+    recipients = _query(world, "SELECT DISTINCT recipient FROM outbox WHERE report_id = ?", report_id)
+    assert [(JAN,)] == recipients
+
+
+@pytest.mark.parametrize(
+    ("from_header", "reason"),
+    [
+        ("=?utf-8?q?Jan=0D=0ABcc=3A_victim=40example=2Eorg?= <jan@lab.example>", "CR or LF"),
+        ("jan@lab.example, mallory@evil.example", "not exactly one mailbox"),
+        ("Jan <jan@lab.example> Mallory <mallory@evil.example>", "not exactly one mailbox"),
+        ("undisclosed-recipients:;", "not exactly one mailbox"),
+    ],
+)
+def test_a_from_that_is_not_one_mailbox_is_quarantined_with_the_reason(
+    world: object, from_header: str, reason: str
+) -> None:
+    """CR/LF in a decoded name, two mailboxes or a group: quarantined, reason audited, no mail."""
+    reports, mails = _report_count(world), len(world.installation.smtp.messages)  # type: ignore[attr-defined]
+    raw = _outlook(from_header, "Report", "text", message_id=f"<odd-{hash(reason)}@lab.example>")
+    outcome = _ingest(world, raw)[0]
+    assert Verdict.QUARANTINE == outcome.verdict
+    assert reason in outcome.reason
+    assert any(reason in line for line in _audit_details(world))
+    _notify(world)
+    assert (reports, mails) == (_report_count(world), len(world.installation.smtp.messages))  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------------- item 2
+
+
+def _apple_mail_utf8(address: str, name: str, subject: str, body: str, message_id: str) -> bytes:
+    """An unencrypted mail from an internationalised address, UTF-8 headers (RFC 6532)."""
+    lines = [
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+        "Mime-Version: 1.0 (Mac OS X Mail 16.0)",
+        f"Subject: {subject}",
+        f"Message-Id: {message_id}",
+        "Date: Mon, 2 Nov 2026 09:00:00 +0100",
+        f"To: {BRIDGE_ADDRESS}",
+        f"From: {name} <{address}>",
+    ]
+    return (CRLF.join(lines) + CRLF + CRLF + body + CRLF).encode("utf-8")
+
+
+def test_internationalised_address_fails_alone_without_smtputf8(world: object) -> None:
+    """No SMTPUTF8 offered: that row fails with the reason, the team is told, the others go."""
+    ada = world.installation.shapes(ADA)  # type: ignore[attr-defined]
+    before = ada.kmail("Open redirect before", "first").raw
+    alice = _apple_mail_utf8(
+        "ålice@résearch.example", "Ålice", "Path traversal", "../../etc/passwd", "<a1@résearch.example>"
+    )
+    after = ada.kmail("Open redirect after", "last").raw
+    outcomes = _ingest(world, before, alice, after)
+    assert [Verdict.REPORT] * 3 == [o.verdict for o in outcomes]
+    sent_before = len(_mails_to(world, ADA))
+    summary = _notify(world)
+    assert 2 == len(_mails_to(world, ADA)) - sent_before
+    assert [] == _mails_to(world, "ålice@résearch.example")
+    alice_report = str(outcomes[1].report_id)
+    status = _query(
+        world, "SELECT status, last_error FROM outbox WHERE report_id = ?", alice_report
+    )
+    assert "failed" == status[0][0]
+    assert "SMTPUTF8" in str(status[0][1])
+    assert any("SMTPUTF8" in note for note in _notes(world, alice_report))
+    assert "ålice" not in " ".join(_notes(world, alice_report))
+    assert 1 == summary.counts.get("failed")
+
+
+def test_internationalised_address_is_delivered_with_smtputf8(world: object) -> None:
+    """A server offering SMTPUTF8 (RFC 6531) gets the mail with the UTF-8 envelope recipient."""
+    utf8_server = MailCatcher(smtputf8=True)
+    original_port = world.sections["smtp"]["port"]  # type: ignore[attr-defined]
+    world.configure("smtp", port=utf8_server.port)  # type: ignore[attr-defined]
+    try:
+        raw = _apple_mail_utf8(
+            "björn@résearch.example", "Björn", "SSRF", "http://169.254.169.254/", "<b1@résearch.example>"
+        )
+        outcome = _ingest(world, raw)[0]
+        assert Verdict.REPORT == outcome.verdict
+        _notify(world)
+        delivered = [m for m in utf8_server.messages if m.recipients == ("björn@résearch.example",)]
+        assert 1 == len(delivered)
+        parsed = email.message_from_bytes(delivered[0].data, policy=email.policy.default)
+        assert "björn@résearch.example" in str(parsed["To"])
+    finally:
+        world.configure("smtp", port=original_port)  # type: ignore[attr-defined]
+        utf8_server.stop()
