@@ -55,6 +55,12 @@ class ListSource:
 def _trusted_mta(world: object) -> None:
     """The installation believes only Authentication-Results written by mx.example.org."""
     world.configure("intake", trusted_authserv_id=TRUSTED_MTA)  # type: ignore[attr-defined]
+    bridge = world.bridge()  # type: ignore[attr-defined]
+    try:
+        with bridge.store().unit_of_work():
+            pass  # the SQLite file exists (and is migrated) before a test counts rows in it
+    finally:
+        bridge.close()
 
 
 # ---------------------------------------------------------------------------- passes
@@ -323,3 +329,115 @@ def test_internationalised_address_is_delivered_with_smtputf8(world: object) -> 
     finally:
         world.configure("smtp", port=original_port)  # type: ignore[attr-defined]
         utf8_server.stop()
+
+
+# ---------------------------------------------------------------------------- items 3 and 4
+
+
+def test_spoofed_new_report_is_quarantined_even_with_a_forged_pass_lower_down(
+    world: object,
+) -> None:
+    """DMARC fail from the trusted MTA quarantines; the sender's own 'pass' field is not read."""
+    spoofer = _shapes_as(world, ADA, "Bank CISO", "ciso@bank.example")
+    raw = spoofer.plaintext(
+        "Urgent: please confirm",
+        "We found a critical issue, reply with your VPN details.",
+        extra_headers=[
+            # What the attacker wrote: a passing verdict in our MTA's name.
+            (
+                "Authentication-Results",
+                f"{TRUSTED_MTA}; dkim=pass header.d=bank.example; spf=pass "
+                "smtp.mailfrom=bank.example; dmarc=pass header.from=bank.example",
+            )
+        ],
+    ).raw
+    # Our MTA prepends its own verdict above everything the sender wrote (RFC 8601 s. 5).
+    received = (
+        "Authentication-Results: "
+        + _gmail_results("bank.example", dmarc="fail", dkim="none", spf="softfail")
+        + CRLF
+        + "Received: from attacker.example (attacker.example [203.0.113.9])\r\n"
+        f"\tby {TRUSTED_MTA} with ESMTPS id 4Tq; Mon, 2 Nov 2026 09:00:01 +0000\r\n"
+    ).encode("ascii") + raw
+    reports, mails = _report_count(world), len(world.installation.smtp.messages)  # type: ignore[attr-defined]
+    outcome = _ingest(world, received)[0]
+    assert Verdict.QUARANTINE == outcome.verdict
+    assert f"spoofed sender: DMARC fail for bank.example (per {TRUSTED_MTA})" == outcome.reason
+    assert any("spoofed sender" in line for line in _audit_details(world))
+    _notify(world)
+    assert (reports, mails) == (_report_count(world), len(world.installation.smtp.messages))  # type: ignore[attr-defined]
+
+
+def test_fastmail_style_pass_and_untrusted_ids_leave_the_report_alone(world: object) -> None:
+    """A passing verdict from our MTA, and a failing one from another authserv-id, open a report."""
+    sender = _shapes_as(world, ADA, "Grace", "grace@lab.example")
+    results = [
+        (
+            "Authentication-Results",
+            f"{TRUSTED_MTA};\r\n    dkim=pass (2048-bit rsa key sha256) header.d=lab.example "
+            "header.i=@lab.example header.b=Wq0r header.a=rsa-sha256 header.s=fm1 x-bits=2048;\r\n"
+            "    dmarc=pass policy.published-domain-policy=reject header.from=lab.example;\r\n"
+            "    iprev=pass smtp.remote-ip=198.51.100.7 (mail.lab.example);\r\n"
+            "    spf=pass smtp.mailfrom=grace@lab.example smtp.helo=mail.lab.example",
+        ),
+        (
+            "Authentication-Results",
+            "mx.relay.example; dmarc=fail header.from=lab.example",
+        ),
+    ]
+    raw = sender.plaintext("CSRF on settings", "POST /settings", extra_headers=results).raw
+    outcome = _ingest(world, raw)[0]
+    assert (Verdict.REPORT, "new report") == (outcome.verdict, outcome.reason)
+    _notify(world)
+    assert 1 == len(_mails_to(world, "grace@lab.example"))
+
+
+def test_spoofed_reply_from_the_researchers_address_is_a_third_party_note(world: object) -> None:
+    """A reply in Jan's name that DMARC fails changes nothing: note only, needs_info stays."""
+    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
+    report_id = str(_ingest(world, jan.kmail("Stored XSS in chat", "<img onerror>").raw)[0].report_id)
+    question = _ask_for_information(world, report_id, "Which browser?")
+    spoof = jan.plaintext(
+        f"Re: [{report_id}] Stored XSS in chat",
+        "Never mind, it was not a bug. Please close it.",
+        extra_headers=[
+            (
+                "Authentication-Results",
+                _gmail_results("onderzoek.example", dmarc="fail", dkim="fail", spf="fail"),
+            ),
+            ("In-Reply-To", question),
+        ],
+    ).raw
+    outcome = _ingest(world, spoof)[0]
+    assert (Verdict.REPLY, report_id) == (outcome.verdict, outcome.report_id)
+    assert "spoofed sender" in outcome.reason
+    assert "needs_info" == _state(world, report_id)
+    assert "Third-party mail, NOT from the researcher" in _notes(world, report_id)[-1]
+    pauses = _query(
+        world,
+        "SELECT count(*) FROM report_history WHERE report_id = ? AND target = 'triaging'",
+        report_id,
+    )
+    assert [(0,)] == pauses
+
+
+def test_the_researchers_own_reply_ends_the_pause(world: object) -> None:
+    """The genuine reply (their address, DMARC pass) is theirs: needs_info goes back to triage."""
+    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
+    report_id = str(_ingest(world, jan.kmail("Clickjacking", "frame it").raw)[0].report_id)
+    question = _ask_for_information(world, report_id, "Which page?")
+    reply = jan.pgp_mime(
+        "Re: Clickjacking",
+        jan.text_part("The settings page."),
+        extra_headers=[
+            (
+                "Authentication-Results",
+                _gmail_results("onderzoek.example", dmarc="pass", dkim="pass", spf="pass"),
+            ),
+            ("In-Reply-To", question),
+        ],
+    )
+    outcome = _ingest(world, reply)[0]
+    assert (Verdict.REPLY, "reply from the researcher") == (outcome.verdict, outcome.reason)
+    assert "triaging" == _state(world, report_id)
+    assert _notes(world, report_id)[-1].startswith("The researcher replied (encrypted, ")
