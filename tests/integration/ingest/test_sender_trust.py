@@ -22,7 +22,14 @@ from tracker_bridge.app import run_pass
 from tracker_bridge.ports import MailboxItem, PassSummary, Verdict
 from tracker_bridge.services.ingest import IngestOutcome
 from tracker_bridge.testing.installation import BRIDGE_ADDRESS
-from tracker_bridge.testing.keys import export_public_key, generate_key, make_gnupghome
+from tracker_bridge.testing.keys import (
+    TestKey,
+    export_public_key,
+    generate_key,
+    import_key,
+    make_gnupghome,
+    remove_gnupghome,
+)
 from tracker_bridge.testing.mail_shapes import MailShapes
 from tracker_bridge.testing.researcher_mail import read_as_researcher
 from tracker_bridge.testing.smtp import MailCatcher
@@ -49,6 +56,24 @@ class ListSource:
     def settle(self, item: MailboxItem, verdict: Verdict) -> None:
         """Record the verdict the message was settled with."""
         self.settled.append((item.handle, verdict))
+
+
+@pytest.fixture(scope="module")
+def new_key(world: object) -> Iterator[object]:
+    """Makes a fresh key pair (its own GnuPG home, holding the bridge's public key)."""
+    homes: list[str] = []
+
+    def make(name: str, address: str) -> TestKey:
+        home = make_gnupghome("tbt")
+        homes.append(home)
+        key = generate_key(home, name, address)
+        bridge = world.installation.bridge  # type: ignore[attr-defined]
+        import_key(home, export_public_key(bridge.gnupghome, bridge.fingerprint))
+        return key
+
+    yield make
+    for home in homes:
+        remove_gnupghome(home)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -441,3 +466,191 @@ def test_the_researchers_own_reply_ends_the_pause(world: object) -> None:
     assert (Verdict.REPLY, "reply from the researcher") == (outcome.verdict, outcome.reason)
     assert "triaging" == _state(world, report_id)
     assert _notes(world, report_id)[-1].startswith("The researcher replied (encrypted, ")
+
+
+# ---------------------------------------------------------------------------- item 5
+
+
+def _fingerprint_of(world: object, address: str) -> object:
+    rows = _query(world, "SELECT fingerprint FROM researchers WHERE email_key = ?", address.lower())
+    return rows[0][0] if rows else "no researcher"
+
+
+def test_a_key_cannot_be_planted_for_a_keyless_researcher(world: object, new_key: object) -> None:
+    """A spoofed 'reply' in Kees's name with a key for his address teaches the bridge nothing."""
+    kees = _shapes_as(world, ADA, "Kees", "kees@lab.example")
+    report_id = str(_ingest(world, kees.plaintext("Weak TLS", "TLS 1.0 on :8443").raw)[0].report_id)
+    _notify(world)
+    key_request = str(email.message_from_bytes(_mails_to(world, "kees@lab.example")[-1])["Message-ID"])
+    attacker_key = new_key("Kees", "kees@lab.example")  # type: ignore[operator]
+    attacker = MailShapes(attacker_key, world.installation.bridge.fingerprint, BRIDGE_ADDRESS)  # type: ignore[attr-defined]
+    spoofed = attacker.plaintext(
+        "Re: Weak TLS",
+        "Here is my key, please encrypt to it from now on.",
+        attach_key=True,
+        extra_headers=[
+            (
+                "Authentication-Results",
+                _gmail_results("lab.example", dmarc="fail", dkim="none", spf="fail"),
+            ),
+            ("In-Reply-To", key_request),
+        ],
+    ).raw
+    outcome = _ingest(world, spoofed)[0]
+    assert (Verdict.REPLY, report_id) == (outcome.verdict, outcome.report_id)
+    assert "third-party mail" in outcome.reason
+    assert None is _fingerprint_of(world, "kees@lab.example")
+    kinds = [str(r[0]) for r in _query(world, "SELECT kind FROM report_events WHERE report_id = ?", report_id)]
+    assert "key_learned" not in kinds
+    assert "Third-party mail, NOT from the researcher" in _notes(world, report_id)[-1]
+
+
+def test_a_different_key_is_shown_and_used_only_after_the_team_confirms(
+    world: object, new_key: object
+) -> None:
+    """Jan's new key is recorded and announced; mail uses the old key until [confirm key]."""
+    old = world.installation.researchers[JAN]  # type: ignore[attr-defined]
+    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
+    report_id = str(_ingest(world, jan.thunderbird("Cache poisoning", "X-Forwarded-Host").raw)[0].report_id)
+    assert old.fingerprint == _fingerprint_of(world, JAN)
+    _notify(world)
+    acknowledgement = str(email.message_from_bytes(_mails_to(world, JAN)[-1])["Message-ID"])
+    fresh = new_key("Jan de Vries", JAN)  # type: ignore[operator]
+    jan_new = MailShapes(fresh, world.installation.bridge.fingerprint, BRIDGE_ADDRESS)  # type: ignore[attr-defined]
+    reply = jan_new.thunderbird("Re: Cache poisoning", "New laptop, new key.").raw
+    reply = reply.replace(b"MIME-Version: 1.0", f"In-Reply-To: {acknowledgement}\r\nMIME-Version: 1.0".encode(), 1)
+    outcome = _ingest(world, reply)[0]
+    assert (Verdict.REPLY, "reply from the researcher") == (outcome.verdict, outcome.reason)
+    assert old.fingerprint == _fingerprint_of(world, JAN)
+    assert any(fresh.fingerprint in note and "[confirm key]" in note for note in _notes(world, report_id))
+    gitlab = world.gitlab  # type: ignore[attr-defined]
+    iid = _iid(world, report_id)
+    gitlab.team.comment(iid, "[to researcher] Which version did you test?", internal=True)
+    _sync(world)
+    _notify(world)
+    before = read_as_researcher(old.gnupghome, _mails_to(world, JAN)[-1])
+    assert (True, True) == (before.encrypted, "Which version" in before.body)
+    gitlab.team.comment(iid, f"[confirm key] {fresh.fingerprint}", internal=True)
+    gitlab.team.comment(iid, "[to researcher] Thanks, we use your new key now.", internal=True)
+    _sync(world)
+    assert fresh.fingerprint == _fingerprint_of(world, JAN)
+    _notify(world)
+    after = read_as_researcher(fresh.gnupghome, _mails_to(world, JAN)[-1])
+    assert (True, True) == (after.encrypted, "new key now" in after.body)
+
+
+# ---------------------------------------------------------------------------- item 6
+
+
+def _pgp_mime_ciphertext(raw: bytes) -> bytes:
+    """The armoured ciphertext of an RFC 3156 message (what a replayer copies)."""
+    parsed = email.message_from_bytes(raw)
+    parts = parsed.get_payload()
+    assert isinstance(parts, list)
+    data = parts[1].get_payload(decode=True)
+    assert isinstance(data, bytes)
+    return data
+
+
+def test_a_replayed_ciphertext_is_quarantined_as_a_note_on_the_original(world: object) -> None:
+    """Jan's ciphertext resent by Mallory (PGP/MIME and inline) opens nothing, mails nobody."""
+    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
+    original = jan.thunderbird("RCE in upload", "Upload shell.php.jpg").raw
+    report_id = str(_ingest(world, original)[0].report_id)
+    ciphertext = _pgp_mime_ciphertext(original)
+    mallory = _shapes_as(world, JAN, "Mallory", "mallory@evil.example")
+    as_pgp_mime = mallory.pgp_mime("My finding", b"", ciphertext=ciphertext)
+    # Re-armoured with other headers and line breaks: the encrypted packets are the same.
+    rewrapped = ciphertext.replace(b"\r\n", b"\n").replace(
+        b"-----BEGIN PGP MESSAGE-----\n", b"-----BEGIN PGP MESSAGE-----\nComment: mine\n"
+    )
+    as_inline = mallory.plaintext("My other finding", rewrapped.decode("ascii")).raw
+    reports = _report_count(world)
+    source = ListSource([as_pgp_mime, as_inline])
+    bridge = world.bridge()  # type: ignore[attr-defined]
+    try:
+        outcomes = bridge.ingest_service().run([source], PassSummary("ingest"))
+    finally:
+        bridge.close()
+    expected = f"replayed ciphertext of {report_id} from a different sender"
+    assert [(Verdict.QUARANTINE, report_id, expected)] * 2 == [
+        (o.verdict, o.report_id, o.reason) for o in outcomes
+    ]
+    assert [("0", Verdict.QUARANTINE), ("1", Verdict.QUARANTINE)] == source.settled
+    assert reports == _report_count(world)
+    replay_notes = [n for n in _notes(world, report_id) if "Replayed ciphertext" in n]
+    assert 2 == len(replay_notes)
+    assert "RCE" not in " ".join(replay_notes)
+    _sync(world)
+    _notify(world)
+    assert [] == _mails_to(world, "mallory@evil.example")
+    assert 2 == sum(expected in line for line in _audit_details(world))
+
+
+# ---------------------------------------------------------------------------- item 7
+
+
+def test_a_valid_signature_by_someone_else_is_not_the_senders(world: object) -> None:
+    """Signed with Ada's key from ada.work@: 'valid signature by ..., not the sender', ack unsigned."""
+    ada = world.installation.shapes(ADA)  # type: ignore[attr-defined]
+    _ingest(world, ada.thunderbird("Session fixation", "cookie stays").raw)
+    work = _shapes_as(world, ADA, "Ada Lovelace", "ada.work@lab.example")
+    outcome = _ingest(world, work.thunderbird("JWT none algorithm", "alg: none").raw)[0]
+    assert Verdict.REPORT == outcome.verdict
+    issue = world.gitlab.team.issue(_iid(world, str(outcome.report_id)))  # type: ignore[attr-defined]
+    fingerprint = world.installation.researchers[ADA].fingerprint  # type: ignore[attr-defined]
+    assert f"valid signature by [address withheld] ({fingerprint}), not the sender" in issue.description
+    params = _query(
+        world,
+        "SELECT params FROM outbox WHERE report_id = ? AND kind = 'acknowledgement'",
+        outcome.report_id,
+    )
+    assert "no" == json.loads(str(params[0][0]))["arrived_signed"]
+    _notify(world)
+    assert 1 == len(_mails_to(world, "ada.work@lab.example"))
+
+
+# ---------------------------------------------------------------------------- item 8
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        ("X-Autoreply", "yes"),
+        ("X-Autorespond", "Out of office"),
+        ("Precedence", "auto_reply"),
+        ("X-Auto-Response-Suppress", "All"),
+    ],
+)
+def test_automatic_mail_by_one_marker_gets_no_report_and_no_mail(
+    world: object, marker: tuple[str, str]
+) -> None:
+    """Out-of-office mail marked only by one non-RFC-3834 header: quarantined, nobody mailed."""
+    vacation = _shapes_as(world, ADA, "Piet", f"piet.{marker[0].lower()}@lab.example")
+    raw = vacation.plaintext("Automatic reply: Out of office", "Back on 9 November.", extra_headers=[marker]).raw
+    reports = _report_count(world)
+    outcome = _ingest(world, raw)[0]
+    assert Verdict.QUARANTINE == outcome.verdict
+    assert outcome.reason.startswith("automatic message")
+    _notify(world)
+    assert (reports, []) == (_report_count(world), _mails_to(world, f"piet.{marker[0].lower()}@lab.example"))
+
+
+def test_an_out_of_office_never_ends_a_needs_info_pause(world: object) -> None:
+    """An X-Autoreply answer to our question is a note; the report stays in needs_info."""
+    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
+    report_id = str(_ingest(world, jan.kmail("Race in coupons", "apply twice").raw)[0].report_id)
+    question = _ask_for_information(world, report_id, "How many requests in parallel?")
+    outbox = len(_query(world, "SELECT 1 FROM outbox WHERE report_id = ?", report_id))
+    reply = jan.plaintext(
+        "Automatisch antwoord: Re: Race in coupons",
+        "Ik ben afwezig tot 9 november.",
+        extra_headers=[("X-Autoreply", "yes"), ("In-Reply-To", question)],
+    ).raw
+    outcome = _ingest(world, reply)[0]
+    assert (Verdict.REPLY, report_id) == (outcome.verdict, outcome.report_id)
+    assert "needs_info" == _state(world, report_id)
+    assert _notes(world, report_id)[-1].startswith("An automatic reply or bounce")
+    _sync(world)
+    _notify(world)
+    assert outbox == len(_query(world, "SELECT 1 FROM outbox WHERE report_id = ?", report_id))
