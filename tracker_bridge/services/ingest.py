@@ -239,17 +239,21 @@ class Ingest:
             return self._thread(uow, inbound)
 
     def _thread(self, uow: UnitOfWork, inbound: InboundMessage) -> str | None:
-        """The report a reply belongs to: plus-address or subject (same sender), or thread ids."""
+        """The report a mail names: plus-address, subject (same sender only), or thread ids.
+
+        A plus-address or a thread id names the report whoever writes; whether the mail counts
+        as the researcher's is decided after (``_not_the_researchers``). A report id in the
+        subject of someone else's mail is no link: a new researcher may cite another report.
+        """
         sender = inbound.sender.lower()
-        candidates = [
-            match.group(0)
-            for text in (*inbound.recipients, inbound.subject)
-            for match in REPORT_ID_SEARCH.finditer(text)
-        ]
-        for candidate in candidates:
-            researcher = uow.reports.researcher_of(candidate)
+        for text in inbound.recipients:
+            for match in REPORT_ID_SEARCH.finditer(text):
+                if uow.reports.get(match.group(0)) is not None:
+                    return match.group(0)
+        for match in REPORT_ID_SEARCH.finditer(inbound.subject):
+            researcher = uow.reports.researcher_of(match.group(0))
             if researcher is not None and researcher.email.lower() == sender:
-                return candidate
+                return match.group(0)
         if inbound.in_reply_to:
             return uow.messages.report_for_message_ids(list(inbound.in_reply_to))
         return None

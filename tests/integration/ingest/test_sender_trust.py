@@ -178,12 +178,13 @@ def _outlook(
     *,
     message_id: str,
     extra: tuple[tuple[str, str], ...] = (),
+    to: str = BRIDGE_ADDRESS,
 ) -> bytes:
     """A plain-text mail as Outlook (Exchange Online) writes it: its header order, base64 UTF-8."""
     lines = [
         *(f"{name}: {value}" for name, value in extra),
         f"From: {from_header}",
-        f"To: Security team <{BRIDGE_ADDRESS}>",
+        f"To: Security team <{to}>",
         f"Subject: {subject}",
         f"Thread-Topic: {subject}",
         "Thread-Index: AdlQxYJ8fG1w2kq3TqaZb3q6x0Vr9A==",
@@ -654,3 +655,97 @@ def test_an_out_of_office_never_ends_a_needs_info_pause(world: object) -> None:
     _sync(world)
     _notify(world)
     assert outbox == len(_query(world, "SELECT 1 FROM outbox WHERE report_id = ?", report_id))
+
+
+# ---------------------------------------------------------------------------- one run pass
+
+
+def test_one_run_pass_handles_every_hostile_message_and_delivers_the_good_ones(
+    world: object,
+) -> None:
+    """Hostile and unusual mail before a good report in the Maildir: one run pass settles all."""
+    installation = world.installation  # type: ignore[attr-defined]
+    jan = installation.shapes(JAN)
+    target = jan.thunderbird("Auth bypass via header", "X-Original-URL: /admin")
+    report_id = str(_ingest(world, target.raw)[0].report_id)
+    mallory = _shapes_as(world, JAN, "Mallory", "mallory@evil.example")
+    hostile = {
+        "outlook_comma": _outlook(
+            f"{_encoded_word('Bakker, Sanne')} <sanne.bakker@lab.example>",
+            "Open redirect",
+            "/login?next=//evil.example",
+            message_id="<AM0PR07MB9999@AM0PR07MB9999.eurprd07.prod.outlook.com>",
+        ),
+        "encoded_address": _outlook(
+            "=?utf-8?q?jan=40onderzoek.example?= <mallory@evil.example>",
+            f"Re: [{report_id}]",
+            "send it to me",
+            message_id="<m2@evil.example>",
+            to=BRIDGE_ADDRESS.replace("@", f"+{report_id}@"),
+        ),
+        "crlf_name": _outlook(
+            "=?utf-8?q?X=0D=0ABcc=3A_a=40b=2Eexample?= <x@lab.example>",
+            "x",
+            "x",
+            message_id="<crlf@lab.example>",
+        ),
+        "two_mailboxes": _outlook(
+            "a@lab.example, b@lab.example", "two", "two", message_id="<two@lab.example>"
+        ),
+        "utf8_address": _apple_mail_utf8(
+            "zoë@résearch.example", "Zoë", "IDN homograph", "xn--", "<z1@résearch.example>"
+        ),
+        "spoofed": mallory.plaintext(
+            "Spoofed",
+            "spoofed",
+            extra_headers=[
+                (
+                    "Authentication-Results",
+                    _gmail_results("evil.example", dmarc="fail", dkim="fail", spf="fail"),
+                )
+            ],
+        ).raw,
+        "replay": mallory.pgp_mime("Mine now", b"", ciphertext=_pgp_mime_ciphertext(target.raw)),
+        "out_of_office": mallory.plaintext(
+            "Out of office", "away", extra_headers=[("X-Autorespond", "vacation")]
+        ).raw,
+        "bidi_title": _shapes_as(world, ADA, "Ada", "ada.bidi@lab.example")
+        .plaintext("Invoice \u202eexe.fdp\u202c", "see attached", attach_key=False)
+        .raw,
+    }
+    good = installation.shapes(ADA).kmail("Good report after the hostile ones", "it works")
+    for raw in [*hostile.values(), good.raw]:
+        installation.deliver(raw)
+    mails_before = len(installation.smtp.messages)
+    bridge = world.bridge()  # type: ignore[attr-defined]
+    try:
+        summaries = run_pass(bridge, bridge.notify_step())
+    finally:
+        bridge.close()
+    assert [] == list((installation.maildir / "new").iterdir())
+    assert [] == [p for s in summaries for p in s.problems if "Traceback" in p]
+    titles = [i.title for i in world.gitlab.team.issues()]  # type: ignore[attr-defined]
+    assert any("Good report after the hostile ones" in t for t in titles)
+    assert any("Open redirect" in t for t in titles)
+    assert any("[\u2060U+202E]" in t for t in titles)
+    assert not any("\u202e" in t for t in titles)
+    delivered = installation.smtp.messages[mails_before:]
+    recipients = sorted(r for m in delivered for r in m.recipients)
+    assert ["ada.bidi@lab.example", ADA, "sanne.bakker@lab.example"] == sorted(
+        set(recipients) - {JAN}
+    )
+    assert "mallory@evil.example" not in recipients
+    notes = "\n".join(_notes(world, report_id))
+    assert ("Third-party mail, NOT" in notes, "Replayed ciphertext" in notes) == (True, True)
+    counts = {s.step: s.counts for s in summaries}
+    assert 1 == counts["notify"].get("failed")  # zoë: no SMTPUTF8 on this server, team told
+    audit = "\n".join(_audit_details(world))
+    for reason in (
+        "CR or LF",
+        "not exactly one mailbox",
+        "spoofed sender",
+        "replayed ciphertext",
+        "automatic message",
+        "third-party mail",
+    ):
+        assert reason in audit
