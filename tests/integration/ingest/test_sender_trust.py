@@ -168,7 +168,11 @@ def _ask_for_information(world: object, report_id: str, question: str) -> str:
     _notify(world)
     assert "needs_info" == _state(world, report_id)
     smtp = world.installation.smtp  # type: ignore[attr-defined]
-    return str(email.message_from_bytes(smtp.messages[-1].data)["Message-ID"])
+    for mail in reversed(smtp.messages):
+        parsed = email.message_from_bytes(mail.data)
+        if report_id in str(parsed.get("Reply-To", "")):
+            return str(parsed["Message-ID"])
+    raise AssertionError(f"no question for {report_id} was delivered")
 
 
 def _outlook(
