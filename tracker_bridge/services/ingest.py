@@ -125,9 +125,7 @@ class Ingest:
             pending = False
             if unnoted and stored.report_id is not None:
                 # Stored before a crash or a tracker outage, but its note never reached the issue.
-                pending = not self._note_reply(
-                    stored.report_id, inbound, stored.reason, summary
-                )
+                pending = not self._note_reply(stored.report_id, inbound, stored.reason, summary)
             return IngestOutcome(
                 item.source,
                 inbound.message_id,

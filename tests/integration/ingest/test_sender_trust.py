@@ -11,7 +11,6 @@ import base64
 import email
 import email.policy
 import json
-import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -252,7 +251,9 @@ def test_outlook_encoded_display_name_with_a_comma_is_one_sender(world: object) 
 def test_encoded_display_name_cannot_carry_the_researchers_address(world: object) -> None:
     """'=?utf-8?q?jan=40onderzoek.example?= <mallory@evil.example>' is Mallory, a third party."""
     jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
-    report_id = str(_ingest(world, jan.thunderbird("IDOR in invoices", "GET /invoice/2").raw)[0].report_id)
+    report_id = str(
+        _ingest(world, jan.thunderbird("IDOR in invoices", "GET /invoice/2").raw)[0].report_id
+    )
     question = _ask_for_information(world, report_id, "Which account did you use?")
     mallory = _outlook(
         "=?utf-8?q?jan=40onderzoek.example?= <mallory@evil.example>",
@@ -272,7 +273,9 @@ def test_encoded_display_name_cannot_carry_the_researchers_address(world: object
     _notify(world)
     assert [] == _mails_to(world, "mallory@evil.example")
     assert "needs_info" == _state(world, report_id)
-    recipients = _query(world, "SELECT DISTINCT recipient FROM outbox WHERE report_id = ?", report_id)
+    recipients = _query(
+        world, "SELECT DISTINCT recipient FROM outbox WHERE report_id = ?", report_id
+    )
     assert [(JAN,)] == recipients
 
 
@@ -322,7 +325,11 @@ def test_internationalised_address_fails_alone_without_smtputf8(world: object) -
     ada = world.installation.shapes(ADA)  # type: ignore[attr-defined]
     before = ada.kmail("Open redirect before", "first").raw
     alice = _apple_mail_utf8(
-        "ålice@résearch.example", "Ålice", "Path traversal", "../../etc/passwd", "<a1@résearch.example>"
+        "ålice@résearch.example",
+        "Ålice",
+        "Path traversal",
+        "../../etc/passwd",
+        "<a1@résearch.example>",
     )
     after = ada.kmail("Open redirect after", "last").raw
     outcomes = _ingest(world, before, alice, after)
@@ -349,7 +356,11 @@ def test_internationalised_address_is_delivered_with_smtputf8(world: object) -> 
     world.configure("smtp", port=utf8_server.port)  # type: ignore[attr-defined]
     try:
         raw = _apple_mail_utf8(
-            "björn@résearch.example", "Björn", "SSRF", "http://169.254.169.254/", "<b1@résearch.example>"
+            "björn@résearch.example",
+            "Björn",
+            "SSRF",
+            "http://169.254.169.254/",
+            "<b1@résearch.example>",
         )
         outcome = _ingest(world, raw)[0]
         assert Verdict.REPORT == outcome.verdict
@@ -427,7 +438,9 @@ def test_fastmail_style_pass_and_untrusted_ids_leave_the_report_alone(world: obj
 def test_spoofed_reply_from_the_researchers_address_is_a_third_party_note(world: object) -> None:
     """A reply in Jan's name that DMARC fails changes nothing: note only, needs_info stays."""
     jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
-    report_id = str(_ingest(world, jan.kmail("Stored XSS in chat", "<img onerror>").raw)[0].report_id)
+    report_id = str(
+        _ingest(world, jan.kmail("Stored XSS in chat", "<img onerror>").raw)[0].report_id
+    )
     question = _ask_for_information(world, report_id, "Which browser?")
     spoof = jan.plaintext(
         f"Re: [{report_id}] Stored XSS in chat",
@@ -488,7 +501,9 @@ def test_a_key_cannot_be_planted_for_a_keyless_researcher(world: object, new_key
     kees = _shapes_as(world, ADA, "Kees", "kees@lab.example")
     report_id = str(_ingest(world, kees.plaintext("Weak TLS", "TLS 1.0 on :8443").raw)[0].report_id)
     _notify(world)
-    key_request = str(email.message_from_bytes(_mails_to(world, "kees@lab.example")[-1])["Message-ID"])
+    key_request = str(
+        email.message_from_bytes(_mails_to(world, "kees@lab.example")[-1])["Message-ID"]
+    )
     attacker_key = new_key("Kees", "kees@lab.example")  # type: ignore[operator]
     attacker = MailShapes(attacker_key, world.installation.bridge.fingerprint, BRIDGE_ADDRESS)  # type: ignore[attr-defined]
     spoofed = attacker.plaintext(
@@ -507,7 +522,10 @@ def test_a_key_cannot_be_planted_for_a_keyless_researcher(world: object, new_key
     assert (Verdict.REPLY, report_id) == (outcome.verdict, outcome.report_id)
     assert "third-party mail" in outcome.reason
     assert None is _fingerprint_of(world, "kees@lab.example")
-    kinds = [str(r[0]) for r in _query(world, "SELECT kind FROM report_events WHERE report_id = ?", report_id)]
+    kinds = [
+        str(r[0])
+        for r in _query(world, "SELECT kind FROM report_events WHERE report_id = ?", report_id)
+    ]
     assert "key_learned" not in kinds
     assert "Third-party mail, NOT from the researcher" in _notes(world, report_id)[-1]
 
@@ -518,18 +536,24 @@ def test_a_different_key_is_shown_and_used_only_after_the_team_confirms(
     """Jan's new key is recorded and announced; mail uses the old key until [confirm key]."""
     old = world.installation.researchers[JAN]  # type: ignore[attr-defined]
     jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
-    report_id = str(_ingest(world, jan.thunderbird("Cache poisoning", "X-Forwarded-Host").raw)[0].report_id)
+    report_id = str(
+        _ingest(world, jan.thunderbird("Cache poisoning", "X-Forwarded-Host").raw)[0].report_id
+    )
     assert old.fingerprint == _fingerprint_of(world, JAN)
     _notify(world)
     acknowledgement = str(email.message_from_bytes(_mails_to(world, JAN)[-1])["Message-ID"])
     fresh = new_key("Jan de Vries", JAN)  # type: ignore[operator]
     jan_new = MailShapes(fresh, world.installation.bridge.fingerprint, BRIDGE_ADDRESS)  # type: ignore[attr-defined]
     reply = jan_new.thunderbird("Re: Cache poisoning", "New laptop, new key.").raw
-    reply = reply.replace(b"MIME-Version: 1.0", f"In-Reply-To: {acknowledgement}\r\nMIME-Version: 1.0".encode(), 1)
+    reply = reply.replace(
+        b"MIME-Version: 1.0", f"In-Reply-To: {acknowledgement}\r\nMIME-Version: 1.0".encode(), 1
+    )
     outcome = _ingest(world, reply)[0]
     assert (Verdict.REPLY, "reply from the researcher") == (outcome.verdict, outcome.reason)
     assert old.fingerprint == _fingerprint_of(world, JAN)
-    assert any(fresh.fingerprint in note and "[confirm key]" in note for note in _notes(world, report_id))
+    assert any(
+        fresh.fingerprint in note and "[confirm key]" in note for note in _notes(world, report_id)
+    )
     gitlab = world.gitlab  # type: ignore[attr-defined]
     iid = _iid(world, report_id)
     gitlab.team.comment(iid, "[to researcher] Which version did you test?", internal=True)
@@ -606,7 +630,10 @@ def test_a_valid_signature_by_someone_else_is_not_the_senders(world: object) -> 
     assert Verdict.REPORT == outcome.verdict
     issue = world.gitlab.team.issue(_iid(world, str(outcome.report_id)))  # type: ignore[attr-defined]
     fingerprint = world.installation.researchers[ADA].fingerprint  # type: ignore[attr-defined]
-    assert f"valid signature by [address withheld] ({fingerprint}), not the sender" in issue.description
+    assert (
+        f"valid signature by [address withheld] ({fingerprint}), not the sender"
+        in issue.description
+    )
     params = _query(
         world,
         "SELECT params FROM outbox WHERE report_id = ? AND kind = 'acknowledgement'",
@@ -634,13 +661,18 @@ def test_automatic_mail_by_one_marker_gets_no_report_and_no_mail(
 ) -> None:
     """Out-of-office mail marked only by one non-RFC-3834 header: quarantined, nobody mailed."""
     vacation = _shapes_as(world, ADA, "Piet", f"piet.{marker[0].lower()}@lab.example")
-    raw = vacation.plaintext("Automatic reply: Out of office", "Back on 9 November.", extra_headers=[marker]).raw
+    raw = vacation.plaintext(
+        "Automatic reply: Out of office", "Back on 9 November.", extra_headers=[marker]
+    ).raw
     reports = _report_count(world)
     outcome = _ingest(world, raw)[0]
     assert Verdict.QUARANTINE == outcome.verdict
     assert outcome.reason.startswith("automatic message")
     _notify(world)
-    assert (reports, []) == (_report_count(world), _mails_to(world, f"piet.{marker[0].lower()}@lab.example"))
+    assert (reports, []) == (
+        _report_count(world),
+        _mails_to(world, f"piet.{marker[0].lower()}@lab.example"),
+    )
 
 
 def test_an_out_of_office_never_ends_a_needs_info_pause(world: object) -> None:
