@@ -559,6 +559,12 @@ class Ingest:
                 return f"signature valid ({fingerprint})"
             uids = self.signer_addresses(fingerprint) if self.signer_addresses else ()
             signer = ", ".join(uids) or "a key with no matching address"
+            if researcher is not None and researcher.email.lower() in uids:
+                # Their address, but not the key the team confirmed: maybe new, maybe planted.
+                return (
+                    f"valid signature by {signer} ({fingerprint}), "
+                    "not the researcher's confirmed key"
+                )
             return f"valid signature by {signer} ({fingerprint}), not the sender"
         line = f"signature {signature.status.value.replace('_', ' ')}"
         return f"{line} ({fingerprint})" if fingerprint else line

@@ -554,6 +554,8 @@ def test_a_different_key_is_shown_and_used_only_after_the_team_confirms(
     assert any(
         fresh.fingerprint in note and "[confirm key]" in note for note in _notes(world, report_id)
     )
+    replied = [n for n in _notes(world, report_id) if n.startswith("The researcher replied")]
+    assert "not the researcher's confirmed key" in replied[-1]
     gitlab = world.gitlab  # type: ignore[attr-defined]
     iid = _iid(world, report_id)
     gitlab.team.comment(iid, "[to researcher] Which version did you test?", internal=True)
