@@ -773,6 +773,8 @@ def _raw_header_values(message: Message, name: str) -> list[str]:
 # (RFC 5322 section 4) phrase syntax such as an unquoted "J. Smith".
 _HARMLESS_DEFECTS = (email.errors.NonASCIILocalPartDefect, email.errors.ObsoleteHeaderDefect)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A forward-path holds at most 256 octets, brackets included (RFC 5321 section 4.5.3.1.3).
+_MAX_ADDRESS_OCTETS = 254
 
 
 def parse_from(message: Message) -> tuple[str | None, str, str | None]:
@@ -809,6 +811,10 @@ def parse_from(message: Message) -> tuple[str | None, str, str | None]:
         or any(char.isspace() for char in addr_spec)
     ):
         return None, "", "From field has no usable address (local-part@domain)"
+    if "\ufffd" in addr_spec:
+        return None, "", "From address is neither ASCII nor UTF-8 (RFC 6532)"
+    if len(addr_spec.encode("utf-8")) > _MAX_ADDRESS_OCTETS:
+        return None, "", f"From address is longer than {_MAX_ADDRESS_OCTETS} octets"
     name = " ".join(_CONTROL.sub(" ", str(address.display_name)).split())
     return (name or None), addr_spec, None
 
