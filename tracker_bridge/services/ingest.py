@@ -551,14 +551,26 @@ class Ingest:
             return False
         return researcher.email.lower() in self.signer_addresses(fingerprint)
 
-    def _signature_line(self, signature: SignatureCheck, researcher: Researcher | None) -> str:
-        """How the issue shows a signature: a signer who is not the sender is said so."""
+    def _signature_line(
+        self,
+        signature: SignatureCheck,
+        researcher: Researcher | None,
+        *,
+        name_signer: bool = True,
+    ) -> str:
+        """How the issue shows a signature: a signer who is not the sender is said so.
+
+        ``name_signer=False`` leaves the key's addresses out (they are the key owner's text)
+        for lines a tracker renders as the bridge's own markup; fingerprints are hex only.
+        """
         fingerprint = signature.fingerprint
         if signature.status is SignatureStatus.VALID and fingerprint is not None:
             if self._signer_is(fingerprint, researcher):
                 return f"signature valid ({fingerprint})"
             uids = self.signer_addresses(fingerprint) if self.signer_addresses else ()
             signer = ", ".join(uids) or "a key with no matching address"
+            if not name_signer:
+                signer = "another key"
             if researcher is not None and researcher.email.lower() in uids:
                 # Their address, but not the key the team confirmed: maybe new, maybe planted.
                 return (
@@ -587,9 +599,13 @@ class Ingest:
             summary.bump("note_deferred")
             return False
         protection = "encrypted" if inbound.decrypted else "UNENCRYPTED"
-        signed = self._signature_line(inbound.signature, researcher)
-        # Addresses and words of others go into the inert block, never into our own text.
+        # Addresses, key uids and words of others go into the inert block, never into our own
+        # text: GitLab renders the note's first part as live Markdown (mentions, quick actions).
+        signed = self._signature_line(inbound.signature, researcher, name_signer=False)
+        named = self._signature_line(inbound.signature, researcher)
         untrusted: str | None = inbound.body
+        if named != signed:
+            untrusted = f"Signature: {named}\n\n{inbound.body}"
         if reason.startswith(REPLAY):
             text = (
                 "**Replayed ciphertext, not from the researcher.** A copy of this report's "
@@ -598,13 +614,15 @@ class Ingest:
             )
             untrusted = f"From: {inbound.sender}\nMessage-ID: {inbound.message_id}"
         elif reason.startswith(THIRD_PARTY):
-            why = reason.partition(": ")[2]
             text = (
-                f"**Third-party mail, NOT from the researcher** ({why}; {protection}, "
-                f"{signed}). It changed nothing: no state or clock change, no key learned, "
-                "no new recipient."
+                f"**Third-party mail, NOT from the researcher** ({protection}, {signed}). "
+                "It changed nothing: no state or clock change, no key learned, no new "
+                "recipient. Why it is not theirs, who sent it, and what it says:"
             )
-            untrusted = f"From: {inbound.sender}\n\n{inbound.body}"
+            untrusted = (
+                f"Why: {reason.partition(': ')[2]}\nFrom: {inbound.sender}\n"
+                f"Signature: {named}\n\n{inbound.body}"
+            )
         elif inbound.auto_submitted:
             text = (
                 f"An automatic reply or bounce ({protection}, {signed}); not an answer, "

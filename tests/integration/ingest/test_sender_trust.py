@@ -777,6 +777,7 @@ def test_one_run_pass_handles_every_hostile_message_and_delivers_the_good_ones(
     assert "mallory@evil.example" not in recipients
     notes = "\n".join(_notes(world, report_id))
     assert ("Third-party mail, NOT" in notes, "Replayed ciphertext" in notes) == (True, True)
+    assert [] == world.gitlab.team.side_effects()  # type: ignore[attr-defined]
     counts = {s.step: s.counts for s in summaries}
     assert 1 == counts["notify"].get("failed")  # zoë: no SMTPUTF8 on this server, team told
     audit = "\n".join(_audit_details(world))
