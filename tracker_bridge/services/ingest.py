@@ -628,6 +628,8 @@ class Ingest:
                 f"An automatic reply or bounce ({protection}, {signed}); not an answer, "
                 "the clocks are unchanged:"
             )
+            if researcher is None or researcher.email.lower() != inbound.sender.lower():
+                untrusted = f"From: {inbound.sender}\n\n{untrusted}"
         else:
             text = f"The researcher replied ({protection}, {signed}):"
         try:
