@@ -21,7 +21,13 @@ from tracker_bridge.config import (
     load_settings,
     locate_key,
 )
-from tracker_bridge.errors import ConfigurationError, RetriableError
+from tracker_bridge.errors import (
+    ConfigurationError,
+    MailUnavailable,
+    RetriableError,
+    TrackerAuthError,
+    TrackerUnavailable,
+)
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
 from tracker_bridge.intake.sources import ImapSecurity, ImapSettings, ImapSource, MaildirSource
 from tracker_bridge.locks import step_lock
@@ -38,6 +44,7 @@ from tracker_bridge.ports import (
     MailTransport,
     PassSummary,
     Tracker,
+    TrackerAccessCheck,
 )
 from tracker_bridge.scoring import severity_from_vector
 from tracker_bridge.security_txt import security_txt_warnings
@@ -121,7 +128,74 @@ class CheckReport:
         return {"ok": self.ok, "problems": self.problems, "warnings": self.warnings}
 
 
-def check(config_path: Path | None) -> CheckReport:
+def check(config_path: Path | None, *, online: bool = False) -> CheckReport:
+    """Validate configuration, mappings, plugin settings and local files without network.
+
+    With ``online``, and only when nothing offline is wrong, also ask the outside world what
+    only it can answer (see ``check_online``).
+    """
+    report = check_offline(config_path)
+    if online and report.ok:
+        check_online(config_path, report)
+    return report
+
+
+def check_online(config_path: Path | None, report: CheckReport) -> None:
+    """Add what only the network can tell to ``report``; nothing is written anywhere.
+
+    The tracker plugin checks the token, the project and the permission to make issues
+    confidential (``TrackerAccessCheck``); the SMTP server must accept the connection, TLS
+    and the login; values ``init`` wrote as placeholders (``STARTER_PLACEHOLDERS``) and secrets
+    not provided yet are problems here, because the bridge cannot work with them.
+    """
+    from tracker_bridge.starter import STARTER_PLACEHOLDERS
+
+    missing: list[str] = []
+    config = load_config(config_path, missing_secrets=missing)
+    report.problems.extend(f"{m} (needed to check online)" for m in missing)
+    mappings = mappings_for(config)
+    settings = config.settings
+    kind = settings.tracker.kind
+    values: list[tuple[str, object]] = [
+        ("program.name (mappings/program.toml)", mappings.program.name),
+        ("program.contact (mappings/program.toml)", mappings.program.contact),
+        ("smtp.from_address", settings.smtp.from_address),
+        ("smtp.user", settings.smtp.user),
+        ("smtp.host", settings.smtp.host),
+        *((f"tracker.{kind}.{k}", v) for k, v in settings.tracker.plugin_section().items()),
+    ]
+    if settings.intake.imap is not None:
+        values += [
+            ("intake.imap.host", settings.intake.imap.host),
+            ("intake.imap.user", settings.intake.imap.user),
+        ]
+    report.problems.extend(
+        f"{where} = {value!r} is the placeholder `init` wrote; set your own"
+        for where, value in values
+        if isinstance(value, str) and value in STARTER_PLACEHOLDERS
+    )
+    if not missing:
+        tracker = build_tracker(config)
+        if isinstance(tracker, TrackerAccessCheck):
+            report.problems.extend(tracker.check_access())
+        else:
+            report.warnings.append(f"tracker plugin {kind!r} offers no online check")
+    smtp = settings.smtp
+    transport = SmtpTransport(
+        smtp.host,
+        smtp.port,
+        security=smtp.security.value,
+        user=smtp.user,
+        password=smtp.password.get_secret_value() if smtp.password else None,
+        timeout=smtp.timeout,
+    )
+    try:
+        transport.connect().quit()
+    except (ConfigurationError, MailUnavailable) as err:
+        report.problems.append(f"smtp: {err}")
+
+
+def check_offline(config_path: Path | None) -> CheckReport:
     """Validate configuration, mappings, plugin settings and local files without network."""
     report = CheckReport()
     missing: list[str] = []
@@ -271,6 +345,7 @@ class Bridge:
                 passphrase.get_secret_value() if passphrase else None,
                 self.settings.openpgp.fingerprint,
                 max_plaintext_bytes=self.settings.intake.max_message_bytes,
+                gpg_timeout=self.settings.intake.gpg_timeout,
             )
         return self._openpgp
 
@@ -394,10 +469,55 @@ def run_pass(
             try:
                 audit_tracker_writes(bridge, step)
                 action(summary)
+            except TrackerAuthError as err:
+                # The other steps still run: mail already queued goes out meanwhile.
+                summary.bump(TRACKER_AUTH_REFUSED)
+                summary.problems.append(f"{step}: the tracker refused the token: {err}")
             except RetriableError as err:
                 summary.bump("deferred")
                 summary.problems.append(f"{step}: unavailable, the next pass resumes: {err}")
+                if step == "sync" and isinstance(err, TrackerUnavailable):
+                    note_tracker_outage(bridge, summary)
+            else:
+                if step == "sync":
+                    note_tracker_reachable(bridge)
     return summaries
+
+
+# Counts in a pass summary that the CLI turns into alerting exit codes (README "Exit codes").
+TRACKER_AUTH_REFUSED = "tracker_auth_refused"
+TRACKER_OUTAGE_ALERT = "tracker_outage_alert"
+_OUTAGE_SINCE = "tracker_unavailable_since"
+
+
+def note_tracker_outage(bridge: Bridge, summary: PassSummary) -> None:
+    """Remember when the tracker first failed a pass; past the alert time, say so in ``summary``.
+
+    The start is kept in the store, so the time counts across passes and processes (cron, a
+    Kubernetes CronJob) and a restart does not reset it.
+    """
+    now = bridge.clock.now()
+    with bridge.store().unit_of_work() as uow:
+        stored = uow.installation.get(_OUTAGE_SINCE)
+        if stored is None:
+            uow.installation.put(_OUTAGE_SINCE, now.isoformat())
+            uow.commit()
+        since = datetime.fromisoformat(stored) if stored else now
+    limit = bridge.settings.tracker.outage_alert_seconds
+    if (now - since).total_seconds() >= limit:
+        summary.bump(TRACKER_OUTAGE_ALERT)
+        summary.problems.append(
+            f"tracker unreachable since {since.isoformat(timespec='seconds')}, longer than "
+            f"tracker.outage_alert_after = {bridge.settings.tracker.outage_alert_after!r}"
+        )
+
+
+def note_tracker_reachable(bridge: Bridge) -> None:
+    """Forget a recorded outage once a sync step read the tracker."""
+    with bridge.store().unit_of_work() as uow:
+        if uow.installation.get(_OUTAGE_SINCE) is not None:
+            uow.installation.put(_OUTAGE_SINCE, None)
+            uow.commit()
 
 
 def _notify_service(bridge: Bridge, transport: MailTransport) -> Notify:

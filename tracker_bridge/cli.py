@@ -10,16 +10,34 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from tracker_bridge import __version__
-from tracker_bridge.errors import BridgeError, ConfigurationError, FatalError, RetriableError
+from tracker_bridge.errors import (
+    BridgeError,
+    ConfigurationError,
+    FatalError,
+    RetriableError,
+    TrackerAuthError,
+)
 
 if TYPE_CHECKING:
     from tracker_bridge.app import Bridge
+    from tracker_bridge.config import LoadedConfig
     from tracker_bridge.ports import PassSummary
 
+# Documented once, in the README's "Exit codes"; every recipe in docs/deploy alerts on them.
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_DEFERRED = 3
+EXIT_TRACKER_OUTAGE = 4
+EXIT_TRACKER_AUTH = 5
+EXIT_NOT_IN_TRACKER = 6
+
+# Pass-summary counts that make a person act, most urgent first: (count, exit code).
+_ALERTS = (
+    ("tracker_auth_refused", EXIT_TRACKER_AUTH),
+    ("not_in_tracker", EXIT_NOT_IN_TRACKER),
+    ("tracker_outage_alert", EXIT_TRACKER_OUTAGE),
+)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -34,6 +52,8 @@ class BridgeGroup(click.Group):
         """Run the command, translating our errors into messages and exit codes."""
         try:
             return super().invoke(ctx)
+        except TrackerAuthError as err:
+            _fail(f"the tracker refused the token: {err}", EXIT_TRACKER_AUTH)
         except ConfigurationError as err:
             _fail(f"configuration error:\n{err}", EXIT_USAGE)
         except RetriableError as err:
@@ -67,7 +87,9 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     """Coordinated vulnerability disclosure inside your issue tracker.
 
     Exit codes: 0 ok, 1 failure, 2 usage or configuration error, 3 finished but some items
-    were quarantined or deferred.
+    were quarantined or deferred (the next pass retries), 4 the tracker has been unreachable
+    longer than tracker.outage_alert_after, 5 the tracker refused the token, 6 a report is
+    not yet in the tracker for a reason a person must fix. 1, 2, 4, 5 and 6 should alert.
     """
     if config_path is not None and not config_path.exists():
         _fail(f"--config {config_path}: no such file", EXIT_USAGE)
@@ -271,12 +293,18 @@ def init(
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also ask the tracker (token, project, confidentiality permission) and the SMTP "
+    "server (login), and flag placeholders `init` wrote.",
+)
 @click.pass_obj
-def check(config_path: Path | None, as_json: bool) -> None:
-    """Validate configuration and mappings without network; exit 2 listing every problem."""
+def check(config_path: Path | None, as_json: bool, online: bool) -> None:
+    """Validate configuration and mappings (no network unless --online); exit 2 listing every problem."""
     from tracker_bridge.app import check as run_check
 
-    report = run_check(config_path)
+    report = run_check(config_path, online=online)
     lines = [f"problem: {p}" for p in report.problems] + [f"warning: {w}" for w in report.warnings]
     lines.append("ok" if report.ok else f"{len(report.problems)} problem(s)")
     emit(report.as_json(), as_json, lines)
@@ -294,11 +322,46 @@ def db() -> None:
 def db_upgrade(config_path: Path | None) -> None:
     """Apply database migrations (SQLite files are upgraded automatically when new)."""
     from tracker_bridge.app import load_config
-    from tracker_bridge.store import upgrade
+    from tracker_bridge.store import redact_url, upgrade
 
     config = load_config(config_path)
-    upgrade(config.settings.store.url)
-    click.echo("store is up to date")
+    url = _store_url(config)
+    before, after = upgrade(url)
+    where = redact_url(url)
+    if before is None:
+        click.echo(f"created the schema (revision {after}) in {where}")
+    elif before != after:
+        click.echo(f"upgraded {where} from revision {before} to {after}")
+    else:
+        click.echo(f"{where} is up to date (revision {after})")
+
+
+@db.command("copy")
+@click.argument("source")
+@click.argument("target")
+def db_copy(source: str, target: str) -> None:
+    """Copy the store at SOURCE into the empty database TARGET, with everything in it.
+
+    SOURCE and TARGET are store URLs (sqlite:///path, postgresql://user@host/db). Every
+    table moves, the audit log and the store id included, so the tracker issues this
+    installation opened stay its own. Point store.url at TARGET afterwards; SOURCE is only read.
+    """
+    from tracker_bridge.store import redact_url
+    from tracker_bridge.store.copy import copy_store
+
+    copied = copy_store(source, target)
+    for table, count in copied.rows.items():
+        click.echo(f"{table:<22} {count} row(s)")
+    click.echo(f"copied store {copied.store_id} from {redact_url(source)} to {redact_url(target)}")
+
+
+def _store_url(config: LoadedConfig) -> str:
+    """store.url with a relative SQLite path resolved against the config file."""
+    url = config.settings.store.url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str(config.resolve(Path(url[len(prefix) :])))
+    return url
 
 
 class SandboxGroup(click.Group):
@@ -349,6 +412,14 @@ def _report(summaries: list[PassSummary], as_json: bool, deferred_keys: set[str]
             for problem in summary.problems:
                 click.echo(f"  ! {problem}", err=True)
             click.echo(_summary_line(summary))
+    return exit_code(summaries, deferred_keys)
+
+
+def exit_code(summaries: list[PassSummary], deferred_keys: set[str]) -> int:
+    """The most urgent alert code (6, 5, 4) a pass earned, else 3 when anything was deferred."""
+    for key, code in _ALERTS:
+        if any(key in s.counts for s in summaries):
+            return code
     deferred = any(key in s.counts for s in summaries for key in deferred_keys)
     return EXIT_DEFERRED if deferred or any(s.problems for s in summaries) else EXIT_OK
 
@@ -431,8 +502,9 @@ def ingest(config_path: Path | None, messages: tuple[str, ...], as_json: bool) -
                 indent=2,
             )
         )
-        if any(key in summary.counts for key in _DEFERRED) or summary.problems:
-            sys.exit(EXIT_DEFERRED)
+        code = exit_code([summary], _DEFERRED)
+        if code != EXIT_OK:
+            sys.exit(code)
         return
     _finish([summary], False, _DEFERRED)
 
@@ -504,15 +576,27 @@ def inspect(config_path: Path | None, message: Path, as_json: bool) -> None:
 @click.pass_obj
 def sync(config_path: Path | None, as_json: bool) -> None:
     """Read tracker changes since the bookmark, keep deadline labels current, queue mail."""
+    from tracker_bridge.app import (
+        TRACKER_AUTH_REFUSED,
+        note_tracker_outage,
+        note_tracker_reachable,
+    )
+    from tracker_bridge.errors import TrackerUnavailable
     from tracker_bridge.ports import PassSummary
 
     bridge = _bridge(config_path)
     summary = PassSummary("sync")
     try:
         bridge.sync_service().run(summary)
+        note_tracker_reachable(bridge)
+    except TrackerAuthError as err:
+        summary.bump(TRACKER_AUTH_REFUSED)
+        summary.problems.append(f"the tracker refused the token: {err}")
     except RetriableError as err:
         summary.bump("deferred")
         summary.problems.append(f"tracker unavailable, the next pass resumes: {err}")
+        if isinstance(err, TrackerUnavailable):
+            note_tracker_outage(bridge, summary)
     finally:
         bridge.close()
     _finish([summary], as_json, _DEFERRED)
@@ -522,7 +606,12 @@ def sync(config_path: Path | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 @click.pass_obj
 def reports(config_path: Path | None, as_json: bool) -> None:
-    """List open reports with their state, severity, deadlines and issue."""
+    """List open reports with their state, severity, deadlines and issue.
+
+    A report without an issue shows "not yet in the tracker: <reason>".
+    """
+    from tracker_bridge.services.ingest import NOT_IN_TRACKER_EVENT
+
     bridge = _bridge(config_path)
     now = bridge.clock.now()
     rows: list[dict[str, Any]] = []
@@ -537,6 +626,14 @@ def reports(config_path: Path | None, as_json: bool) -> None:
                 }
                 for d in bridge.program.deadlines(report, now)
             }
+            waiting = None
+            if ref is None:
+                reasons = [
+                    e.detail
+                    for e in uow.reports.events(report_id)
+                    if e.kind == NOT_IN_TRACKER_EVENT
+                ]
+                waiting = reasons[-1] if reasons else "the issue is opened by the next pass"
             rows.append(
                 {
                     "report_id": report_id,
@@ -544,6 +641,7 @@ def reports(config_path: Path | None, as_json: bool) -> None:
                     "severity": report.severity.value,
                     "received": report.received_at.isoformat(),
                     "issue": ref.url if ref else None,
+                    "not_in_tracker": waiting,
                     "deadlines": deadlines,
                 }
             )
@@ -551,7 +649,7 @@ def reports(config_path: Path | None, as_json: bool) -> None:
     lines = [
         f"{r['report_id']:<16} {r['state']:<16} {r['severity']:<11} "
         + " ".join(f"{k}:{v['due']}({v['status']})" for k, v in r["deadlines"].items())
-        + (f"  {r['issue']}" if r["issue"] else "  (no issue yet)")
+        + (f"  {r['issue']}" if r["issue"] else f"  not yet in the tracker: {r['not_in_tracker']}")
         for r in rows
     ] or ["no open reports"]
     emit(rows, as_json, lines)

@@ -27,6 +27,27 @@ class TransportSecurity(StrEnum):
     NONE = "none"
 
 
+_INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def interval_seconds(text: str) -> float:
+    """Seconds in an interval such as ``90s``, ``30m``, ``1h`` or ``1d`` (bare numbers: seconds).
+
+    Raises:
+        ValueError: not an interval, or not positive.
+    """
+    value = text.strip().lower()
+    unit = value[-1:] if value[-1:] in _INTERVAL_UNITS else "s"
+    number = value[:-1] if value[-1:] in _INTERVAL_UNITS else value
+    try:
+        seconds = float(number) * _INTERVAL_UNITS[unit]
+    except ValueError:
+        raise ValueError(f"{text!r} is not an interval (write e.g. 30m, 1h or 1d)") from None
+    if seconds <= 0:
+        raise ValueError(f"{text!r}: the interval must be positive")
+    return seconds
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -74,7 +95,13 @@ class IntakeSettings(_Section):
     maildir: Path | None = Field(default=None, description="A Maildir to read reports from")
     imap: ImapSettings | None = Field(default=None, description="An IMAP mailbox to read from")
     max_message_bytes: int = Field(
-        default=25 * 1024 * 1024, description="Larger mail is quarantined"
+        default=25 * 1024 * 1024,
+        description="Larger mail, or decrypted output past this size, is quarantined",
+    )
+    gpg_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds one gpg decryption may take; a slower one is stopped, quarantined",
     )
     max_mime_depth: int = Field(default=20, description="Deeper MIME nesting is quarantined")
     max_parts: int = Field(default=500, description="More MIME parts are quarantined")
@@ -113,6 +140,22 @@ class TrackerSettings(_Section):
     kind: str = Field(
         default="gitlab", description="Plugin name from entry points: gitlab, jira, ..."
     )
+    outage_alert_after: str = Field(
+        default="1h",
+        description="How long the tracker may be unreachable, counted from the first failed "
+        "pass, before `run` and `sync` exit 4 (e.g. 30m, 1h, 1d)",
+    )
+
+    @field_validator("outage_alert_after")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        interval_seconds(value)
+        return value.strip()
+
+    @property
+    def outage_alert_seconds(self) -> float:
+        """``outage_alert_after`` in seconds."""
+        return interval_seconds(self.outage_alert_after)
 
     def plugin_section(self) -> dict[str, Any]:
         """The ``[tracker.<kind>]`` table, or an empty one."""

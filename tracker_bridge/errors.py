@@ -25,6 +25,7 @@ __all__ = [
     "ConfigurationError",
     "DomainError",
     "FatalError",
+    "ForeignIssueError",
     "InvalidReportId",
     "InvalidSeverity",
     "LifecycleViolation",
@@ -70,6 +71,14 @@ class ConfigurationError(FatalError):
 
 class ConfidentialityError(FatalError):
     """The tracker could not prove an issue is confidential, so no report text was written."""
+
+
+class ForeignIssueError(FatalError):
+    """An issue carries the report's marker but another store (or none) made it: never adopted.
+
+    A fresh store restarting report ids must not take over, relabel and mail from the issues
+    of the store before it; a person decides which store the issue belongs to.
+    """
 
 
 class TrackerError(BridgeError):

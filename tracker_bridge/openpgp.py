@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -19,7 +20,13 @@ import gnupg
 from tracker_bridge.errors import ConfigurationError, FatalError, QuarantineError, SkippableError
 from tracker_bridge.ports import Decryption, SignatureCheck, SignatureStatus
 
-__all__ = ["DEFAULT_MAX_PLAINTEXT_BYTES", "GnuPG", "GpgStatus", "judge_decryption"]
+__all__ = [
+    "DEFAULT_GPG_TIMEOUT_SECONDS",
+    "DEFAULT_MAX_PLAINTEXT_BYTES",
+    "GnuPG",
+    "GpgStatus",
+    "judge_decryption",
+]
 
 DEFAULT_MAX_PLAINTEXT_BYTES = 25 * 1024 * 1024
 
@@ -40,6 +47,12 @@ _SIGNATURE_KEYWORDS = frozenset(
 # A strict addr-spec: it ends up inside a gpg filter expression, so nothing that could extend it.
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _GPG_TIMEOUT_SECONDS = 60
+DEFAULT_GPG_TIMEOUT_SECONDS = 30.0
+_READ_CHUNK = 64 * 1024
+# gpg's status output for one message is a few kilobytes; more is noise, not information.
+_MAX_STATUS_BYTES = 1024 * 1024
+# Validity letters of ``--with-colons`` (GnuPG doc/DETAILS, field 2) worth telling the team.
+_VALIDITY_WORDS = {"e": "expired", "r": "revoked", "d": "disabled", "i": "invalid"}
 
 
 @dataclass
@@ -99,15 +112,30 @@ def judge_decryption(
     max_plaintext_bytes: int,
     accepted_keys: frozenset[str],
     returncode: int | None,
+    line_breaks: int = 0,
 ) -> str | None:
     """Why a decryption must be thrown away, or None when gpg vouched for all of it.
+
+    Status keywords are gpg's (``doc/DETAILS`` of GnuPG 2.2). Two tolerances exist, each
+    bound to the exact sequence real gpg 2.2.40 prints and only where the decryption is
+    complete and integrity-protected:
+
+    - Armour without the CRC line (RFC 9580 section 6.1 makes it optional; OpenPGP.js v6 and
+      the clients built on it omit it) whose base64 ends without ``=`` padding: gpg reads the
+      letters of the END line as more base64 (GnuPG T7071) and prints ``NODATA 3`` after the
+      literal data and ``NODATA 1`` after ``END_DECRYPTION``, exiting 2.
+    - A text-mode literal packet (``PLAINTEXT 74``/``75``/``6d``, Enigmail's ``--textmode``):
+      the announced length counts the CR of every CRLF, which gpg drops on output.
 
     Args:
         status: The parsed status lines of the ``gpg --decrypt`` run.
         plaintext_size: How many bytes gpg wrote to standard output.
         max_plaintext_bytes: The size limit.
-        accepted_keys: Primary fingerprints whose secret keys may open reports.
+        accepted_keys: Primary fingerprints whose secret keys may open reports (every secret
+            key in the bridge keyring).
         returncode: gpg's exit code; used only to refuse, never to accept.
+        line_breaks: How many LF bytes the output holds (bounds the CRs a text-mode packet
+            may have lost).
 
     Returns:
         The reason for quarantine, or None.
@@ -138,7 +166,8 @@ def judge_decryption(
     if errors:
         # ERROR lines carry a location and an error code only, never message text.
         return f"gpg reported an error: {errors[0]}"
-    if status.has("NODATA"):
+    trailing_armour_junk = status.has("NODATA") and _only_trailing_armour_junk(status)
+    if status.has("NODATA") and not trailing_armour_junk:
         return "OpenPGP data truncated or missing (NODATA)"
     if status.count("BEGIN_DECRYPTION") != status.count("END_DECRYPTION"):
         return "decryption did not finish (BEGIN_DECRYPTION without END_DECRYPTION)"
@@ -149,21 +178,67 @@ def judge_decryption(
     for parts in decryption_keys:
         primary = parts[1].upper() if len(parts) >= 2 else ""
         if primary not in accepted_keys:
-            return "decrypted with a key that is not the bridge key"
+            return "decrypted with a key that is not the bridge key or an older bridge key"
     if status.count("PLAINTEXT") != 1:
         return "OpenPGP message does not hold exactly one literal data packet"
     if plaintext_size > max_plaintext_bytes or any(
         "max-output" in line for line in status.log_lines
     ):
-        return f"decrypted plaintext exceeds the limit of {max_plaintext_bytes} bytes"
+        return f"decrypted output exceeds the limit of {max_plaintext_bytes} bytes"
     lengths = status.values("PLAINTEXT_LENGTH")
-    if lengths and lengths[0].isdigit() and int(lengths[0]) != plaintext_size:
-        return "decrypted plaintext is shorter than announced (truncated)"
+    if lengths and lengths[0].isdigit():
+        announced = int(lengths[0])
+        # gpg drops the CR of each CRLF when it writes a text-mode literal packet.
+        dropped = announced - plaintext_size
+        allowed = line_breaks if _literal_format(status) in _TEXT_FORMATS else 0
+        if dropped > allowed:
+            return "decrypted plaintext is shorter than announced (truncated)"
+        if dropped < 0:
+            return "decrypted plaintext is longer than announced"
     if plaintext_size == 0:
         return "decryption produced no plaintext"
-    if returncode not in (0, None) and not any(status.has(k) for k in _SIGNATURE_KEYWORDS):
+    if (
+        returncode not in (0, None)
+        and not trailing_armour_junk
+        and not any(status.has(k) for k in _SIGNATURE_KEYWORDS)
+    ):
         return f"gpg exited with status {returncode} without naming a signature problem"
     return None
+
+
+# PLAINTEXT's first field, the literal data format octet in hex (RFC 4880 section 5.9):
+# 't' text, 'u' UTF-8 text, 'm' MIME (RFC 9580); 'b' binary is written byte for byte.
+_TEXT_FORMATS = frozenset({"74", "75", "6d"})
+
+
+def _literal_format(status: GpgStatus) -> str:
+    values = status.values("PLAINTEXT")
+    return values[0].split()[0].lower() if values and values[0].split() else ""
+
+
+def _only_trailing_armour_junk(status: GpgStatus) -> bool:
+    """Whether every NODATA is the GnuPG T7071 echo of a CRC-less armour's END line.
+
+    The exact sequence: ``NODATA 3`` (invalid packet) after the single literal packet was
+    written and before ``END_DECRYPTION``'s block closed, ``NODATA 1`` (no armoured data)
+    only after ``END_DECRYPTION``. Anything else (NODATA before the literal data, another
+    code) means data is missing and stays refused.
+    """
+    keywords = [keyword for keyword, _ in status.lines]
+    if "PLAINTEXT" not in keywords or "END_DECRYPTION" not in keywords:
+        return False
+    literal_at = keywords.index("PLAINTEXT")
+    end_at = len(keywords) - 1 - keywords[::-1].index("END_DECRYPTION")
+    for position, (keyword, value) in enumerate(status.lines):
+        if keyword != "NODATA":
+            continue
+        code = value.split()[0] if value.split() else ""
+        if code == "3" and position > literal_at:
+            continue
+        if code == "1" and position > end_at:
+            continue
+        return False
+    return True
 
 
 class _PlaintextCollector:
@@ -189,6 +264,18 @@ class _PlaintextCollector:
         return b"".join(self.chunks)
 
 
+@dataclass
+class _GpgRun:
+    """What one bounded gpg run left behind."""
+
+    stderr: str = ""
+    returncode: int | None = None
+    timed_out: bool = False
+    over_limit: bool = False
+    # LF bytes in the kept output: bounds the CRs a text-mode literal packet may lose.
+    line_breaks: int = 0
+
+
 class GnuPG:
     """The bridge's OpenPGP operations with real gpg (implements ``ports.OpenPGP``).
 
@@ -196,8 +283,11 @@ class GnuPG:
         gnupghome: The bridge's GnuPG home (holds its secret key and researchers' keys).
         passphrase: The bridge key's passphrase, or None for an unprotected key.
         bridge_fingerprint: The bridge key; None means the single secret key in the keyring.
-        max_plaintext_bytes: Decryptions producing more than this are refused.
+        max_plaintext_bytes: Decryptions producing more than this are refused; gpg is stopped
+            as soon as its output passes the limit (a compression bomb costs no more).
         gpgbinary: The gpg executable.
+        gpg_timeout: Seconds one decryption may take before gpg is stopped and the message
+            quarantined.
 
     Raises:
         ConfigurationError: gpg cannot be run, or the bridge key is missing or ambiguous.
@@ -211,14 +301,17 @@ class GnuPG:
         max_plaintext_bytes: int = DEFAULT_MAX_PLAINTEXT_BYTES,
         *,
         gpgbinary: str = "gpg",
+        gpg_timeout: float = DEFAULT_GPG_TIMEOUT_SECONDS,
     ) -> None:
         self._home = str(gnupghome)
         self._passphrase = passphrase or None
         self.max_plaintext_bytes = max_plaintext_bytes
+        self.gpg_timeout = gpg_timeout
         self._gpgbinary = gpgbinary
         self._lock = threading.Lock()
         # C locale: the one human log line we look at ("max-output") must not be translated.
         env = {**os.environ, "LC_ALL": "C", "LANGUAGE": "C"}
+        self._env = env
         try:
             self._gpg: Any = gnupg.GPG(
                 gpgbinary=gpgbinary,
@@ -239,12 +332,27 @@ class GnuPG:
                 f"cannot run gpg ({gpgbinary}) with home {self._home}: {err}"
             ) from err
         self._bridge_fingerprint = self._find_bridge_key(bridge_fingerprint)
+        self._secret_keys: dict[str, str] = {}
 
     # ------------------------------------------------------------------ keys
 
     def _secret_fingerprints(self) -> list[str]:
         keys = self._gpg.list_keys(secret=True)
         return [str(key["fingerprint"]).upper() for key in keys]
+
+    def _decryption_keys(self, refresh: bool = False) -> dict[str, str]:
+        """Every secret key of the bridge keyring (primary fingerprint -> validity letter).
+
+        Any of them may decrypt: the configured fingerprint only chooses the key that signs
+        and is published; keys rotated out, expired or revoked still open old mail.
+        """
+        if refresh or not self._secret_keys:
+            with self._lock:
+                keys = self._gpg.list_keys(secret=True)
+            self._secret_keys = {
+                str(key["fingerprint"]).upper(): str(key.get("trust") or "") for key in keys
+            }
+        return self._secret_keys
 
     def _find_bridge_key(self, wanted: str | None) -> str:
         secrets = self._secret_fingerprints()
@@ -376,31 +484,141 @@ class GnuPG:
     def _decrypt(self, ciphertext: bytes, limit: int) -> Decryption:
         collector = _PlaintextCollector(limit)
         with self._lock:
-            self._gpg.on_data = collector
-            try:
-                result = self._gpg.decrypt_file(
-                    io.BytesIO(ciphertext),
-                    passphrase=self._passphrase,
-                    # gpg stops a decompression bomb itself; the collector double-checks the size.
-                    extra_args=["--max-output", str(limit + 1)],
-                )
-            except (OSError, ValueError) as err:
-                raise QuarantineError(f"gpg could not be run to decrypt: {err}") from err
-            finally:
-                self._gpg.on_data = None
-        status = GpgStatus.parse(str(result.stderr or ""))
+            run = self._run_bounded_decrypt(ciphertext, collector)
+        if run.timed_out:
+            collector.discard()
+            raise QuarantineError(f"gpg took longer than {self.gpg_timeout:g} s; stopped")
+        if run.over_limit:
+            collector.discard()
+            raise QuarantineError(f"decrypted output exceeds the limit of {limit} bytes")
+        status = GpgStatus.parse(run.stderr)
+        primaries = [
+            parts[1].upper()
+            for parts in (v.split() for v in status.values("DECRYPTION_KEY"))
+            if len(parts) >= 2
+        ]
+        known = self._decryption_keys()
+        if any(primary not in known for primary in primaries):
+            # A key added since the last listing (rotation while running) is still ours.
+            known = self._decryption_keys(refresh=True)
         reason = judge_decryption(
             status,
             plaintext_size=collector.size,
             max_plaintext_bytes=limit,
-            accepted_keys=frozenset({self._bridge_fingerprint}),
-            returncode=getattr(result, "returncode", None),
+            accepted_keys=frozenset(known),
+            returncode=run.returncode,
+            line_breaks=run.line_breaks,
         )
         if reason is not None:
             # EFAIL: partial or unauthenticated plaintext must never be looked at.
             collector.discard()
             raise QuarantineError(reason)
-        return Decryption(collector.plaintext(), status.signature())
+        older = [p for p in primaries if p != self._bridge_fingerprint]
+        older_key = None
+        if older:
+            state = _VALIDITY_WORDS.get(known.get(older[0], ""), "")
+            older_key = f"{older[0]} ({state})" if state else older[0]
+        return Decryption(collector.plaintext(), status.signature(), older_key)
+
+    def _run_bounded_decrypt(self, ciphertext: bytes, sink: _PlaintextCollector) -> _GpgRun:
+        """Run ``gpg --decrypt`` with a wall-clock limit; stop it once output passes the limit.
+
+        python-gnupg offers neither a time limit nor a handle on the process, so the
+        operations on researchers' data run gpg directly (same options, passphrase on fd 0 as
+        python-gnupg sends it).
+        """
+        return self._run_bounded(["--decrypt"], ciphertext, sink, passphrase=True)
+
+    def _run_bounded(
+        self, operation: list[str], data: bytes, sink: _PlaintextCollector, *, passphrase: bool
+    ) -> _GpgRun:
+        """Run one gpg ``operation`` on ``data`` within ``gpg_timeout`` and ``sink.limit``."""
+        command = [
+            self._gpgbinary,
+            "--homedir",
+            self._home,
+            "--batch",
+            "--no-tty",
+            "--status-fd",
+            "2",
+            "--pinentry-mode",
+            "loopback",
+            "--no-auto-key-retrieve",
+            "--no-auto-key-locate",
+            "--trust-model",
+            "always",
+            "--no-greeting",
+            # A backstop only: gpg's own limit stops writing but keeps decompressing (a 2 GB
+            # bomb still costs it 13 s), so the reader below stops gpg once it passes the limit.
+            "--max-output",
+            str(2 * sink.limit + _READ_CHUNK),
+        ]
+        stdin = data
+        if passphrase and self._passphrase is not None:
+            command += ["--passphrase-fd", "0"]
+            # The same bytes python-gnupg sends for signing, so one passphrase works for both.
+            encoding = str(getattr(self._gpg, "encoding", "utf-8"))
+            stdin = self._passphrase.encode(encoding) + b"\n" + data
+        command += operation
+        try:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self._env,
+            )
+        except OSError as err:
+            raise QuarantineError(f"gpg could not be run to decrypt: {err}") from err
+        run = _GpgRun()
+
+        def feed() -> None:
+            assert process.stdin is not None  # noqa: S101 - Popen was given PIPE
+            try:
+                process.stdin.write(stdin)
+            except (BrokenPipeError, ValueError, OSError):
+                pass  # gpg stopped reading (it failed, or it was stopped): its status says why
+            finally:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
+
+        def drain_status() -> None:
+            assert process.stderr is not None  # noqa: S101 - Popen was given PIPE
+            kept = bytearray()
+            for line in iter(process.stderr.readline, b""):
+                if len(kept) < _MAX_STATUS_BYTES:
+                    kept += line
+            run.stderr = kept.decode("utf-8", "replace")
+
+        def drain_output() -> None:
+            assert process.stdout is not None  # noqa: S101 - Popen was given PIPE
+            for chunk in iter(lambda: process.stdout.read(_READ_CHUNK), b""):  # type: ignore[union-attr]
+                if sink.size <= sink.limit:
+                    run.line_breaks += chunk.count(b"\n")
+                sink(chunk)
+                if sink.size > sink.limit:
+                    run.over_limit = True
+                    process.kill()
+                    break
+
+        threads = [
+            threading.Thread(target=target, daemon=True)
+            for target in (feed, drain_status, drain_output)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            run.returncode = process.wait(timeout=self.gpg_timeout)
+        except subprocess.TimeoutExpired:
+            run.timed_out = True
+            process.kill()
+            run.returncode = process.wait()
+        for thread in threads:
+            thread.join()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+        return run
 
     def decrypt_own(self, ciphertext: bytes) -> bytes:
         """Open what ``encrypt_to_self`` produced.
@@ -419,14 +637,25 @@ class GnuPG:
     # ------------------------------------------------------------------ verify
 
     def verify_detached(self, signed: bytes, signature: bytes) -> SignatureCheck:
-        """Check a detached signature over ``signed``."""
+        """Check a detached signature over ``signed``.
+
+        Raises:
+            QuarantineError: gpg took longer than ``gpg_timeout``.
+        """
         with tempfile.NamedTemporaryFile(prefix="tbs", suffix=".sig") as sig_file:
             sig_file.write(signature)
             sig_file.flush()
             with self._lock:
-                result = self._gpg.verify_data(sig_file.name, signed)
-        status = GpgStatus.parse(str(result.stderr or ""))
-        return status.signature()
+                # gpg writes nothing to standard output when verifying; any output is refused.
+                run = self._run_bounded(
+                    ["--verify", sig_file.name, "-"],
+                    signed,
+                    _PlaintextCollector(0),
+                    passphrase=False,
+                )
+        if run.timed_out:
+            raise QuarantineError(f"gpg took longer than {self.gpg_timeout:g} s; stopped")
+        return GpgStatus.parse(run.stderr).signature()
 
     # ------------------------------------------------------------------ encrypt and sign
 

@@ -70,6 +70,9 @@ class IssueDraft:
     # The bytes, for plugins configured to upload attachments (off by default: uploads on a
     # confidential issue in a public GitLab project are reachable by anyone with the URL).
     attachment_files: Sequence[Attachment] = ()
+    # The store id of the installation opening it; the plugin writes it into the marker and
+    # adopts an existing marked issue only when it carries the same id.
+    installation: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,9 @@ class IssueSnapshot:
     status_category: str | None = None
     notes: tuple[TrackerNote, ...] = ()
     confidential: bool = True
+    # The store id in the issue's marker, or None for an issue without one (made before
+    # markers carried it, or by hand); the core applies a change only to its own issues.
+    installation: str | None = None
 
 
 @runtime_checkable
@@ -124,7 +130,9 @@ class Tracker(Protocol):
     """An issue tracker holding confidential CVD issues. See ARCHITECTURE.md for semantics.
 
     Implementations must: open confidential or not at all (placeholder, read back, verify,
-    then content); be idempotent by report id (marker label); render researcher text inert;
+    then content); be idempotent by report id and installation (marker labels: the report id
+    and ``IssueDraft.installation``), never adopting an issue whose marker names another or no
+    installation (``ForeignIssueError`` naming both); render researcher text inert;
     translate vendor errors into ``tracker_bridge.errors`` at this seam; retry 429/5xx/
     timeouts with bounded backoff and then raise ``TrackerUnavailable``.
     """
@@ -132,11 +140,20 @@ class Tracker(Protocol):
     kind: ClassVar[str]
 
     def open_issue(self, draft: IssueDraft) -> IssueRef:
-        """Open (or find, after a crash) the confidential issue for ``draft.report_id``."""
+        """Open (or find, after a crash) the confidential issue for ``draft.report_id``.
+
+        Raises:
+            ForeignIssueError: an issue carries the report's marker with another store id or
+                none; it is left alone and the message names the issue and both stores.
+            ConfidentialityError: confidentiality could not be proven; no report text written.
+        """
         ...
 
     def find_issue(self, report_id: str) -> IssueRef | None:
-        """The issue carrying the report's marker, or None."""
+        """An issue carrying the report's marker, made by any installation, or None.
+
+        The core uses it to move its report-id sequence past ids a tracker already holds.
+        """
         ...
 
     def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
@@ -149,6 +166,20 @@ class Tracker(Protocol):
 
     def changes_since(self, since: datetime | None) -> Iterator[IssueSnapshot]:
         """Issues updated at or after ``since`` (all when None), oldest change first, paged."""
+        ...
+
+
+@runtime_checkable
+class TrackerAccessCheck(Protocol):
+    """What ``check --online`` asks a plugin that offers it (optional for plugins)."""
+
+    def check_access(self) -> list[str]:
+        """Problems found asking the tracker; [] when the bridge can work.
+
+        Checks that the token works, the project exists, and the token may make issues
+        confidential (GitLab: Reporter role or higher; Jira: the security level is offered on
+        the create screen). Writes nothing. Each problem names the tracker, project and setting.
+        """
         ...
 
 
@@ -195,6 +226,9 @@ class Decryption:
 
     plaintext: bytes
     signature: SignatureCheck
+    # Set when a bridge secret key other than the configured one decrypted (a rotated,
+    # expired or revoked key a researcher still uses): its primary fingerprint and state.
+    older_key: str | None = None
 
 
 class OpenPGP(Protocol):
@@ -500,6 +534,14 @@ class ReportRepository(Protocol):
         """Allocate the next id for the program and year (never reused)."""
         ...
 
+    def last_sequence(self, prefix: str, year: int) -> int:
+        """The highest sequence number handed out for the prefix and year (0 before the first)."""
+        ...
+
+    def skip_past(self, prefix: str, year: int, sequence: int) -> None:
+        """Make ``next_id`` hand out numbers above ``sequence`` (never moves the counter back)."""
+        ...
+
     def add(self, report: Report, researcher_email: str, content: ReportContent) -> None:
         """Store a new report with its researcher and content."""
         ...
@@ -649,6 +691,26 @@ class OutboxRepository(Protocol):
         ...
 
 
+class InstallationRepository(Protocol):
+    """Facts about this installation kept with its data.
+
+    ``store_id`` is made with the store and travels with it (``db copy``): the tracker
+    plugins write it into every issue marker, so a new store never adopts an old one's issues.
+    """
+
+    def store_id(self) -> str:
+        """This store's id (16 hex digits)."""
+        ...
+
+    def get(self, key: str) -> str | None:
+        """A stored fact (``tracker_unavailable_since`` as ISO 8601), or None."""
+        ...
+
+    def put(self, key: str, value: str | None) -> None:
+        """Set a fact; None removes it."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; leaving the block without commit rolls back."""
 
@@ -660,6 +722,7 @@ class UnitOfWork(Protocol):
     outbox: OutboxRepository
     audit: AuditRepository
     privacy: PrivacyRepository
+    installation: InstallationRepository
 
     def __enter__(self) -> Self: ...
 

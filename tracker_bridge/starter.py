@@ -130,6 +130,18 @@ def program_toml(template: str, choices: InitChoices) -> str:
     return text
 
 
+# Values `init` writes that only stand in for the operator's own; `check --online` flags them.
+STARTER_PLACEHOLDERS = frozenset(
+    {
+        "Example Organisation",
+        "security@example.org",
+        "bridge@example.org",
+        "https://gitlab.example.org",
+        "https://example.atlassian.net",
+        "imap.example.org",
+    }
+)
+
 _TRACKER_SECTIONS = {
     "gitlab": """[tracker.gitlab]
 url = "{url}"

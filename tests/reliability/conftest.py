@@ -358,7 +358,12 @@ def end_state(site: Site) -> dict[str, Any]:
                     "state": report.state.value,
                     "severity": report.severity.value,
                     "issue": ref.key if ref else None,
-                    "labels": sorted(uow.links.labels(report_id)),
+                    # The store-id label differs per site by design (each store its own id).
+                    "labels": sorted(
+                        label
+                        for label in uow.links.labels(report_id)
+                        if not label.startswith("cvd-store::")
+                    ),
                     "outbox": sorted(
                         (item.template, item.recipient, item.status.value)
                         for item in uow.outbox.for_report(report_id)

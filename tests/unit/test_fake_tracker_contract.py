@@ -49,6 +49,7 @@ class FakeHarness:
 
     def heal(self) -> None:
         self.tracker.crash_after_placeholder = False
+        self.tracker.deny_confidentiality = False
         self.tracker.fail_calls = 0
 
     def team_set_labels(self, ref: IssueRef, add: set[str], remove: set[str]) -> None:

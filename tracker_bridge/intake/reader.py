@@ -5,15 +5,22 @@ How the reader decides (the rules the ingest service and ``inspect`` rely on):
 - ``encrypted`` is True only when the message as a whole is one encrypted unit: RFC 3156
   multipart/encrypted at the top; the Exchange/GpgOL shape (multipart/mixed of empty text,
   application/pgp-encrypted and application/octet-stream); a text part (or a
-  text/plain + text/html alternative) that holds nothing but one armoured block; or a
-  top-level multipart/mixed with exactly one such unit as a direct child. Other direct
-  children of that multipart/mixed are kept as labelled ``unencrypted_parts`` (and
-  unencrypted attachments), never merged into ``body``.
-- An encrypted block anywhere else (inline armour with text around it, multipart/encrypted
-  nested deeper, several blocks) sits inside attacker-writable plaintext: the reader does not
-  decrypt it. The verdict stays ``report`` with ``encrypted=False``; the block is kept aside as
-  an ``application/pgp-encrypted`` attachment so the team can open it by hand, and the reason
-  says so.
+  text/plain + text/html alternative) holding one or more armoured blocks; or a top-level
+  multipart/mixed with exactly one such unit as a direct child. Other direct children of that
+  multipart/mixed are kept as labelled ``unencrypted_parts`` (and unencrypted attachments),
+  never merged into ``body``.
+- Inline blocks with text around them in the same part (a Mailman or Google Groups footer,
+  "see below", a signature line) are each decrypted; the text around them becomes labelled
+  ``unencrypted_parts`` exactly like a separate unencrypted part, never part of ``body``. A
+  block the bridge cannot open quarantines the whole message with gpg's reason: a report whose
+  only readable text is the unencrypted part would mislead the team.
+- An encrypted unit anywhere else (multipart/encrypted nested deeper, blocks in several
+  parts, armour inside an attachment) sits inside attacker-writable plaintext: the reader
+  does not decrypt it. The verdict stays ``report`` with ``encrypted=False``; the unit is kept
+  aside as an attachment so the team can open it by hand, and the reason says so.
+- Any secret key of the bridge keyring decrypts; when it is not the configured key (a rotated,
+  expired or revoked one), the reason and a ``[tracker-bridge note]`` entry of
+  ``unencrypted_parts`` tell the team the researcher used an old key.
 - Decryption is accepted only as ``OpenPGP.decrypt`` vouches for it; any refusal becomes
   ``quarantine`` with gpg's reason. Limits (size, MIME depth, part count) also quarantine.
 - ``ignore`` is used for mail whose sender is one of the bridge's own addresses (a loop) and for
@@ -49,6 +56,7 @@ from tracker_bridge.intake.armour import (
 from tracker_bridge.intake.provenance import check_origin, ciphertext_digest
 from tracker_bridge.ports import (
     Attachment,
+    Decryption,
     InboundMessage,
     OpenPGP,
     SignatureCheck,
@@ -62,6 +70,13 @@ _MIB = 1024 * 1024
 _HEADER_SCAN_BYTES = 256 * 1024
 _MSGID = re.compile(r"<[^<>\s]+>")
 _ENCRYPTED_SUFFIXES = (".pgp", ".gpg", ".asc")
+# Which signature verdict speaks for a message of several inline blocks: the weakest one.
+_SIGNATURE_STRENGTH = {
+    SignatureStatus.BAD: 0,
+    SignatureStatus.NONE: 1,
+    SignatureStatus.UNKNOWN_KEY: 2,
+    SignatureStatus.VALID: 3,
+}
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,7 @@ class _Content:
     signature: SignatureCheck = field(default_factory=lambda: SignatureCheck(SignatureStatus.NONE))
     subject: str | None = None
     notes: list[str] = field(default_factory=list)
+    older_keys: list[str] = field(default_factory=list)
 
 
 class MailReader:
@@ -186,7 +202,7 @@ class MailReader:
             "sender_name": sender_name,
             "in_reply_to": _thread_ids(message),
             "recipients": _recipients(message),
-            "auto_submitted": _is_automatic(message, sender),
+            "auto_submitted": _is_automatic(message, sender, self._own),
             "language": _language(message),
             "raw_size": len(raw),
             "origin": origin,
@@ -245,6 +261,15 @@ class MailReader:
                 content = self._open_unit(unit)
                 decrypted = True
                 reason = f"decrypted {unit.kind}"
+                if unit.around:
+                    reason += "; unencrypted text around the encrypted blocks kept apart"
+                for older in content.older_keys:
+                    reason += f"; encrypted to older bridge key {older}"
+                    content.unencrypted.append(
+                        f"[tracker-bridge note] The researcher encrypted to an older bridge key, "
+                        f"{older}, not the current one; replies carry the current key "
+                        "(Autocrypt)."
+                    )
             else:
                 content = self._read_plain(message, raw)
                 if content.notes:
@@ -312,23 +337,53 @@ class MailReader:
     def _open_unit(self, unit: _EncryptedUnit) -> _Content:
         content = _Content()
         if unit.kind == "inline PGP":
-            block = unit.blocks[0]
-            decryption = self._openpgp.decrypt(block.armour)
-            content.texts.append(
-                _newlines(_decode_text(decryption.plaintext, [block.charset, unit.charset]))
-            )
-            content.signature = decryption.signature
+            for number, block in enumerate(unit.blocks, start=1):
+                try:
+                    decryption = self._openpgp.decrypt(block.armour)
+                except QuarantineError as err:
+                    if len(unit.blocks) == 1:
+                        raise
+                    raise QuarantineError(
+                        f"inline PGP block {number} of {len(unit.blocks)}: {err}"
+                    ) from err
+                if _is_mime_entity(decryption.plaintext):
+                    # A PGP/MIME payload whose multipart wrapper a gateway flattened into text:
+                    # read it as the MIME entity it is, not as text with headers in it.
+                    inner = email.message_from_bytes(decryption.plaintext)
+                    self._check_structure(inner, depth=unit.depth + 1, counter=[unit.part_count])
+                    self._read_decrypted_entity(decryption.plaintext, inner, content)
+                else:
+                    text = _decode_text(decryption.plaintext, [block.charset, unit.charset])
+                    content.texts.append(_newlines(text).rstrip("\n"))
+                self._note_older_key(decryption, content)
+                weaker = (
+                    _SIGNATURE_STRENGTH[decryption.signature.status]
+                    < (_SIGNATURE_STRENGTH[content.signature.status])
+                )
+                if number == 1 or weaker:
+                    # Several blocks: the weakest signature is the message's signature.
+                    content.signature = decryption.signature
+            for text in unit.around:
+                content.unencrypted.append(f"[unencrypted {unit.around_type}]\n{text.strip()}")
             for attachment in unit.inline_attachments:
                 self._add_inline_attachment(attachment, content)
         else:
             decryption = self._openpgp.decrypt(unit.ciphertext)
             content.signature = decryption.signature
+            self._note_older_key(decryption, content)
             inner = email.message_from_bytes(decryption.plaintext)
             self._check_structure(inner, depth=unit.depth + 1, counter=[unit.part_count])
             self._read_decrypted_entity(decryption.plaintext, inner, content)
         for part in unit.beside:
             self._keep_beside(part, content)
         return content
+
+    @staticmethod
+    def _note_older_key(decryption: Decryption, content: _Content) -> None:
+        """Tell the team when an older bridge key (rotated, expired, revoked) decrypted."""
+        older = decryption.older_key
+        if older and older not in content.older_keys:
+            content.older_keys.append(older)
 
     def _read_decrypted_entity(self, plaintext: bytes, inner: Message, content: _Content) -> None:
         protected = inner
@@ -518,6 +573,9 @@ class _EncryptedUnit:
     inline_attachments: list[Message] = field(default_factory=list)
     depth: int = 0
     part_count: int = 1
+    # Inline PGP only: the unencrypted text around the blocks in their own part, and its type.
+    around: list[str] = field(default_factory=list)
+    around_type: str = "text/plain"
 
 
 def _find_encrypted_unit(message: Message) -> _EncryptedUnit | None:
@@ -572,6 +630,12 @@ def _unit_of(part: Message) -> _EncryptedUnit | None:
 
 
 def _inline_unit(part: Message) -> _EncryptedUnit | None:
+    """The inline PGP blocks of one text part, with the unencrypted text around them.
+
+    Text before, between and after the blocks (a list footer from Mailman or Google Groups,
+    "see below", a signature line) is kept as labelled unencrypted content, never merged into
+    the decrypted text.
+    """
     if part.get_content_type() not in ("text/plain", "text/html") or part.get_filename():
         return None
     normal = normalise_text(_part_text(part))
@@ -582,13 +646,19 @@ def _inline_unit(part: Message) -> _EncryptedUnit | None:
         if not normal.strip().startswith("-----BEGIN PGP MESSAGE-----"):
             return None
         raise QuarantineError("armoured PGP message is truncated (no END line)")
-    if len(blocks) != 1:
-        return None
-    block = blocks[0]
-    outside = normal[: block.start] + normal[block.end :]
-    if outside.strip():
-        return None
-    return _EncryptedUnit("inline PGP", blocks=[block], charset=part.get_content_charset())
+    around: list[str] = []
+    position = 0
+    for block in blocks:
+        around.append(normal[position : block.start])
+        position = block.end
+    around.append(normal[position:])
+    return _EncryptedUnit(
+        "inline PGP",
+        blocks=blocks,
+        charset=part.get_content_charset(),
+        around=[text.strip("\n") for text in around if text.strip()],
+        around_type=part.get_content_type(),
+    )
 
 
 def _exchange_unit(children: list[Message]) -> _EncryptedUnit | None:
@@ -609,6 +679,18 @@ def _exchange_unit(children: list[Message]) -> _EncryptedUnit | None:
         beside=beside,
         depth=1,
     )
+
+
+_MIME_ENTITY_START = re.compile(
+    rb"\A(?:content-type|content-transfer-encoding|mime-version):[^\r\n]*\r?\n"
+    rb"(?:[\x21-\x39\x3b-\x7e]+:[^\r\n]*\r?\n|[ \t][^\r\n]*\r?\n)*\r?\n",
+    re.IGNORECASE,
+)
+
+
+def _is_mime_entity(plaintext: bytes) -> bool:
+    """Whether decrypted inline data is a MIME entity (RFC 2045 headers, blank line, body)."""
+    return _MIME_ENTITY_START.match(plaintext[:16384]) is not None
 
 
 def _is_encrypted_attachment(part: Message) -> bool:
@@ -881,11 +963,15 @@ def _recipients(message: Message) -> tuple[str, ...]:
 # Yahoo, X-Auto-Response-Suppress from Exchange [MS-OXCMAIL] 2.2.3.2.20, Precedence from
 # sendmail's vacation(1)).
 _AUTOMATIC_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Auto-Reply")
-_AUTOMATIC_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply", "auto-reply"})
+_AUTOMATIC_PRECEDENCE = frozenset({"bulk", "junk", "auto_reply", "auto-reply"})
 
 
-def _is_automatic(message: Message, sender: str) -> bool:
-    """RFC 3834: no automatic answer to automatic, bounce, list or bulk mail."""
+def _is_automatic(message: Message, sender: str, own: frozenset[str] = frozenset()) -> bool:
+    """RFC 3834: no automatic answer to automatic, bounce, list or bulk mail.
+
+    A security address run as a mailing list (Mailman, Google Groups) delivers researchers'
+    reports with list headers; list mail of the bridge's own list is not bulk mail.
+    """
     auto = _header_text(message, "Auto-Submitted").lower()
     if auto and auto.split(";")[0].strip() != "no":
         return True
@@ -893,8 +979,9 @@ def _is_automatic(message: Message, sender: str) -> bool:
         value = _header_text(message, name).lower()
         if value and value not in ("no", "false", "0"):
             return True
+    own_list = _is_own_list(message, own)
     suppress = _header_text(message, "X-Auto-Response-Suppress").lower()
-    if suppress and suppress not in ("none",):
+    if suppress and suppress not in ("none",) and not own_list:
         # Exchange marks its own automatic replies (OOF, delivery reports) "All" or "OOF".
         return True
     return_path = _header_text(message, "Return-Path")
@@ -903,11 +990,29 @@ def _is_automatic(message: Message, sender: str) -> bool:
     local = sender.split("@", 1)[0].lower()
     if local in ("mailer-daemon", "postmaster"):
         return True
-    if message.get("List-Id") is not None:
+    if message.get("List-Id") is not None and not own_list:
         return True
-    if _header_text(message, "Precedence").lower() in _AUTOMATIC_PRECEDENCE:
+    precedence = _header_text(message, "Precedence").lower()
+    if precedence in _AUTOMATIC_PRECEDENCE or (precedence == "list" and not own_list):
         return True
     return message.get_content_type() == "multipart/report"
+
+
+def _is_own_list(message: Message, own: frozenset[str]) -> bool:
+    """Whether the list that delivered ``message`` is one of the bridge's own addresses.
+
+    RFC 2369 ``List-Post`` names the list's address (``<mailto:security@example.org>``); RFC
+    2919 ``List-Id`` is, for Mailman 3 and Google Groups, that address with ``@`` as ``.``.
+    """
+    if not own:
+        return False
+    posts = re.findall(r"<mailto:([^>?]+)", _header_text(message, "List-Post"), re.IGNORECASE)
+    if any(address.strip().lower() in own for address in posts):
+        return True
+    list_id = re.search(r"<([^<>]+)>", _header_text(message, "List-Id"))
+    return list_id is not None and list_id.group(1).strip().lower() in {
+        address.replace("@", ".", 1) for address in own
+    }
 
 
 def _language(message: Message) -> str | None:

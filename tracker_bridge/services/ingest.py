@@ -8,6 +8,7 @@ could not be opened yet is picked up again by ``open_pending_issues``.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterable
@@ -15,9 +16,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from tracker_bridge.domain.deadlines import DeadlineKind
-from tracker_bridge.domain.report import REPORT_ID_SEARCH, Report, State
+from tracker_bridge.domain.report import REPORT_ID_SEARCH, Report, ReportId, State
 from tracker_bridge.domain.researcher import Language, Researcher
-from tracker_bridge.errors import FatalError, RetriableError, SkippableError
+from tracker_bridge.errors import FatalError, RetriableError, SkippableError, TrackerAuthError
 from tracker_bridge.ports import (
     AuditEntry,
     Clock,
@@ -44,6 +45,8 @@ from tracker_bridge.services.context import Program
 from tracker_bridge.services.privacy import message_reference
 
 PROGRAM = "default"
+# The event that records why a report is not in the tracker yet (``reports`` shows it).
+NOT_IN_TRACKER_EVENT = "issue_not_opened"
 
 # Team comment that makes a key the researcher offered the one the bridge encrypts to.
 CONFIRM_KEY_MARKER = "[confirm key]"
@@ -81,11 +84,16 @@ class Ingest:
     # the sender from one who is. None shows signatures without that comparison.
     signer_addresses: Callable[[str], tuple[str, ...]] | None = None
     _tracker_stopped: str | None = field(default=None, init=False)
+    _sequence_checked: bool = field(default=False, init=False)
+    _tracker_down: str | None = field(default=None, init=False)
 
     # -- whole sources
 
     def run(self, sources: Iterable[MailSource], summary: PassSummary) -> list[IngestOutcome]:
         """Read every waiting message of every source; settle each after its outcome is stored."""
+        # A new pass: whatever stopped tracker work last time gets one more try.
+        self._tracker_stopped = None
+        self._sequence_checked = False
         outcomes = []
         for source in sources:
             for item in source.fetch():
@@ -135,6 +143,8 @@ class Ingest:
                 already_seen=True,
                 note_pending=pending,
             )
+        if inbound.verdict is Verdict.REPORT:
+            self._move_sequence_past_tracker(now, summary)
         with self.unit_of_work() as uow:
             outcome = self._decide(uow, item, inbound, now)
             detail = f"{message_reference(inbound.message_id)} via {item.source}"
@@ -434,10 +444,73 @@ class Ingest:
             now=now,
         )
 
+    # -- report ids the tracker already holds
+
+    def _move_sequence_past_tracker(self, now: datetime, summary: PassSummary) -> None:
+        """Move the id sequence past ids the tracker already holds (once per pass).
+
+        A store pointed at a tracker that an earlier store filled (a new database, a restored
+        backup) would otherwise hand out CVD-2026-0001 again. The probe asks the tracker for
+        the next id the store would hand out, then doubles the step and bisects: about
+        2 log2(n) marker look-ups when n ids are taken, one when none is.
+        """
+        if self._sequence_checked or self.tracker is None or self._tracker_stopped is not None:
+            return
+        self._sequence_checked = True
+        prefix, year = self.program.id_prefix, self.program.local_date(now).year
+        with self.unit_of_work() as uow:
+            last = uow.reports.last_sequence(prefix, year)
+        tracker = self.tracker
+
+        def taken(sequence: int) -> bool:
+            return tracker.find_issue(str(ReportId(prefix, year, sequence))) is not None
+
+        try:
+            if not taken(last + 1):
+                return
+            low, step = last + 1, 1  # low is taken
+            while taken(low + step):
+                low, step = low + step, step * 2
+            high = low + step  # free
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if taken(middle) else (low, middle)
+        except RetriableError as err:
+            summary.problems.append(
+                f"report ids: could not ask the tracker which ids it holds, the next pass "
+                f"asks again: {err}"
+            )
+            self._sequence_checked = False
+            self._tracker_down = str(err)
+            return
+        except FatalError as err:
+            # The report is still stored; its issue waits (and says why) like any other.
+            self._tracker_stopped = str(err)
+            if isinstance(err, TrackerAuthError):
+                summary.bump("tracker_auth_refused")
+            summary.problems.append(f"report ids: the tracker refused the look-up: {err}")
+            return
+        with self.unit_of_work() as uow:
+            uow.reports.skip_past(prefix, year, low)
+            uow.audit.record(
+                AuditEntry(
+                    now,
+                    "ingest",
+                    "report_ids_moved",
+                    "ok",
+                    None,
+                    f"{prefix}-{year} ids up to {ReportId(prefix, year, low)} are taken in the "
+                    "tracker; the store's sequence moved past them",
+                )
+            )
+            uow.commit()
+        summary.bump("report_ids_moved")
+
     # -- tracker work after commit
 
     def open_pending_issues(self, summary: PassSummary) -> None:
         """Open issues for reports that have none yet (a crash or an outage left them behind)."""
+        self._tracker_down = None  # worth another try: a few minutes may have passed
         after: str | None = None
         while True:
             with self.unit_of_work() as uow:
@@ -454,7 +527,7 @@ class Ingest:
             after = page[-1]
 
     def _open_issue(self, report_id: str, summary: PassSummary) -> None:
-        if self.tracker is None or self._tracker_stopped is not None:
+        if self.tracker is None:
             summary.bump("issue_deferred")
             return
         with self.unit_of_work() as uow:
@@ -463,9 +536,21 @@ class Ingest:
             report = uow.reports.get(report_id)
             content = uow.reports.content(report_id)
             researcher = uow.reports.researcher_of(report_id)
+            installation = uow.installation.store_id()
         if report is None or content is None:
             return
-        draft = self.draft(report, content, researcher)
+        if self._tracker_stopped is not None:
+            # The tracker refused an earlier report of this pass for a reason a person must
+            # fix; this one waits for the same fix and says so.
+            self._not_in_tracker(report_id, self._tracker_stopped, summary)
+            return
+        if self._tracker_down is not None:
+            summary.bump("issue_deferred")
+            summary.problems.append(
+                f"{report_id}: issue not opened yet, will retry: {self._tracker_down}"
+            )
+            return
+        draft = self.draft(report, content, researcher, installation=installation)
         try:
             ref = self.tracker.open_issue(draft)
         except RetriableError as err:
@@ -475,7 +560,9 @@ class Ingest:
         except FatalError as err:
             self._tracker_stopped = str(err)
             summary.bump("issue_failed")
-            summary.problems.append(f"{report_id}: issue not opened: {err}")
+            if isinstance(err, TrackerAuthError):
+                summary.bump("tracker_auth_refused")
+            self._not_in_tracker(report_id, str(err), summary)
             return
         with self.unit_of_work() as uow:
             uow.links.link(report_id, ref)
@@ -492,10 +579,39 @@ class Ingest:
             uow.commit()
         summary.bump("issue_opened")
 
+    def _not_in_tracker(self, report_id: str, reason: str, summary: PassSummary) -> None:
+        """Say, in this pass's summary and on the report, why it is not in the tracker yet.
+
+        The report stays unlinked, so every pass tries again; ``reports`` shows the reason
+        from the latest ``issue_not_opened`` event (one event per distinct reason).
+        """
+        summary.bump("not_in_tracker")
+        summary.problems.append(f"{report_id}: not yet in the tracker: {reason}")
+        digest = hashlib.sha256(reason.encode("utf-8")).hexdigest()[:16]
+        with self.unit_of_work() as uow:
+            uow.reports.add_event(
+                ReportEvent(
+                    report_id,
+                    self.clock.now(),
+                    NOT_IN_TRACKER_EVENT,
+                    reason,
+                    dedupe_key=f"not_opened:{report_id}:{digest}",
+                )
+            )
+            uow.commit()
+
     def draft(
-        self, report: Report, content: ReportContent, researcher: Researcher | None
+        self,
+        report: Report,
+        content: ReportContent,
+        researcher: Researcher | None,
+        *,
+        installation: str = "",
     ) -> IssueDraft:
-        """The issue for a report: the bridge's summary block, then the researcher's words."""
+        """The issue for a report: the bridge's summary block, then the researcher's words.
+
+        ``installation`` is the store id the plugin writes into the issue's marker.
+        """
         now = self.clock.now()
         program = self.program
         report_id = str(report.report_id)
@@ -535,6 +651,7 @@ class Ingest:
             attachments=tuple(attachment.info for attachment in content.attachments),
             attachment_files=content.attachments,
             unencrypted_parts=content.unencrypted_parts,
+            installation=installation,
         )
 
     def _signer_is(self, fingerprint: str | None, researcher: Researcher | None) -> bool:

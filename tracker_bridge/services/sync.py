@@ -115,11 +115,12 @@ class Sync:
         signpost = self.clock.now()
         with self.unit_of_work() as uow:
             since = uow.bookmarks.get(self.bookmark_name)
+            store_id = uow.installation.store_id()
         newest: datetime | None = None
         for snapshot in self.tracker.changes_since(since):
             summary.bump("changes_read")
             with self.unit_of_work() as uow:
-                self._apply(uow, snapshot, summary)
+                self._apply(uow, snapshot, summary, store_id)
                 uow.commit()
             moment = min(snapshot.updated_at, signpost)
             newest = moment if newest is None or moment > newest else newest
@@ -134,12 +135,40 @@ class Sync:
                 uow.bookmarks.set(self.bookmark_name, target)
                 uow.commit()
 
-    def _apply(self, uow: UnitOfWork, snapshot: IssueSnapshot, summary: PassSummary) -> None:
+    def _own_report(
+        self, uow: UnitOfWork, snapshot: IssueSnapshot, summary: PassSummary, store_id: str
+    ) -> str | None:
+        """The report an issue holds, only when this store linked or opened it.
+
+        A linked issue is ours whatever its marker says. An unlinked one is adopted only when
+        its marker names this store and it is confidential: another store's issue with the
+        same report id (a new database restarting ids) is never read, and neither is our own
+        placeholder that never became confidential.
+        """
         ref = snapshot.ref
-        report_id = snapshot.report_id or uow.links.report_for(ref.tracker, ref.project, ref.key)
+        linked = uow.links.report_for(ref.tracker, ref.project, ref.key)
+        if linked is not None:
+            return linked
+        if snapshot.report_id is None:
+            summary.bump("unknown_issue")
+            return None
+        if snapshot.installation != store_id:
+            summary.bump("foreign_issue")
+            return None
+        if not snapshot.confidential or uow.links.get(snapshot.report_id) is not None:
+            summary.bump("unknown_issue")
+            return None
+        return snapshot.report_id
+
+    def _apply(
+        self, uow: UnitOfWork, snapshot: IssueSnapshot, summary: PassSummary, store_id: str
+    ) -> None:
+        ref = snapshot.ref
+        report_id = self._own_report(uow, snapshot, summary, store_id)
         report = uow.reports.get(report_id) if report_id else None
         if report_id is None or report is None:
-            summary.bump("unknown_issue")
+            if report_id is not None:
+                summary.bump("unknown_issue")
             return
         researcher = uow.reports.researcher_of(report_id)
         known_labels = uow.links.labels(report_id) if uow.links.get(report_id) else frozenset()

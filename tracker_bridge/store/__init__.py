@@ -9,7 +9,7 @@ from __future__ import annotations
 from tracker_bridge.ports import Clock
 from tracker_bridge.store.engine import BUSY_TIMEOUT_MS, create_store_engine
 from tracker_bridge.store.errors import StoreError, StoreUnavailable, redact_url
-from tracker_bridge.store.migrate import head_revision, migrate
+from tracker_bridge.store.migrate import current_revision, head_revision, migrate
 from tracker_bridge.store.unit_of_work import SqlUnitOfWork, Store
 
 __all__ = [
@@ -24,8 +24,11 @@ __all__ = [
 ]
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
     """Migrate the database at ``url`` to ``revision`` (the newest by default).
+
+    Returns:
+        The schema revision before and after: ``(None, head)`` when the schema was created.
 
     Raises:
         ConfigurationError: the URL is unsupported or the database is at an unknown revision.
@@ -34,9 +37,14 @@ def upgrade(url: str, revision: str = "head") -> None:
     """
     engine = create_store_engine(url)
     try:
+        with engine.connect() as connection:
+            before = current_revision(connection)
         migrate(engine, url, only_if_new=False, revision=revision)
+        with engine.connect() as connection:
+            after = current_revision(connection)
     finally:
         engine.dispose()
+    return before, after
 
 
 def open_store(

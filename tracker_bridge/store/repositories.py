@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from tracker_bridge.domain.report import Report, ReportId, State, StateChange
 from tracker_bridge.domain.researcher import CreditWish, Language, Researcher
 from tracker_bridge.domain.severity import Severity
-from tracker_bridge.errors import NotFoundError
+from tracker_bridge.errors import NotFoundError, StoreError
 from tracker_bridge.ports import (
     Attachment,
     IssueRef,
@@ -193,6 +193,33 @@ class SqlReportRepository:
             .returning(counter.c.last_sequence)
         )
         return int(connection.execute(statement).scalar_one())
+
+    def last_sequence(self, prefix: str, year: int) -> int:
+        """The highest sequence number handed out for the prefix and year (0 before the first)."""
+        counter = t.report_id_counters
+        found = self._context.connection.execute(
+            select(counter.c.last_sequence).where(
+                counter.c.prefix == prefix, counter.c.year == year
+            )
+        ).scalar_one_or_none()
+        return int(found or 0)
+
+    def skip_past(self, prefix: str, year: int, sequence: int) -> None:
+        """Make ``next_id`` hand out numbers above ``sequence`` (never moves the counter back)."""
+        counter = t.report_id_counters
+        statement = (
+            _insert(self._context, counter)
+            .values(prefix=prefix, year=year, last_sequence=sequence)
+            .on_conflict_do_update(
+                index_elements=["prefix", "year"],
+                set_={
+                    "last_sequence": func.max(counter.c.last_sequence, sequence)
+                    if self._context.dialect == "sqlite"
+                    else func.greatest(counter.c.last_sequence, sequence)
+                },
+            )
+        )
+        self._context.connection.execute(statement)
 
     def add(self, report: Report, researcher_email: str, content: ReportContent) -> None:
         """Store a new report with its researcher (created bare if unknown) and content."""
@@ -678,6 +705,38 @@ class SqlBookmarkRepository:
         statement = _insert(self._context, t.sync_bookmarks).values(name=name, value=value)
         self._context.connection.execute(
             statement.on_conflict_do_update(index_elements=["name"], set_={"value": value})
+        )
+
+
+class SqlInstallationRepository:
+    """The store id and installation-wide facts (table ``store_meta``)."""
+
+    def __init__(self, context: StoreContext) -> None:
+        self._context = context
+
+    def store_id(self) -> str:
+        """This store's id, made by migration 0004_identity."""
+        found = self.get("store_id")
+        if found is None:
+            raise StoreError("the store has no store_id; run `tracker-bridge db upgrade`")
+        return found
+
+    def get(self, key: str) -> str | None:
+        """A stored fact, or None."""
+        found: str | None = self._context.connection.execute(
+            select(t.store_meta.c.value).where(t.store_meta.c.key == key)
+        ).scalar_one_or_none()
+        return found
+
+    def put(self, key: str, value: str | None) -> None:
+        """Set a fact; None removes it."""
+        connection = self._context.connection
+        if value is None:
+            connection.execute(t.store_meta.delete().where(t.store_meta.c.key == key))
+            return
+        statement = _insert(self._context, t.store_meta).values(key=key, value=value)
+        connection.execute(
+            statement.on_conflict_do_update(index_elements=["key"], set_={"value": value})
         )
 
 

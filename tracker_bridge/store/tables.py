@@ -199,6 +199,15 @@ tracker_links = Table(
     UniqueConstraint("tracker", "project", "key"),
 )
 
+# Facts about the installation itself: ``store_id`` (made with the store, copied by ``db copy``)
+# and tracker health the exit codes read (``tracker_unavailable_since``).
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 sync_bookmarks = Table(
     "sync_bookmarks",
     metadata,

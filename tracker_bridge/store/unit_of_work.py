@@ -12,6 +12,7 @@ from tracker_bridge.ports import (
     AuditRepository,
     BookmarkRepository,
     Clock,
+    InstallationRepository,
     MessageRepository,
     OutboxRepository,
     PrivacyRepository,
@@ -24,6 +25,7 @@ from tracker_bridge.store.errors import redact_url
 from tracker_bridge.store.privacy import SqlAuditRepository, SqlPrivacyRepository
 from tracker_bridge.store.repositories import (
     SqlBookmarkRepository,
+    SqlInstallationRepository,
     SqlMessageRepository,
     SqlOutboxRepository,
     SqlReportRepository,
@@ -60,6 +62,7 @@ class SqlUnitOfWork:
     outbox: OutboxRepository
     audit: AuditRepository
     privacy: PrivacyRepository
+    installation: InstallationRepository
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
@@ -84,6 +87,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepository(context)
         self.audit = SqlAuditRepository(context)
         self.privacy = SqlPrivacyRepository(context)
+        self.installation = SqlInstallationRepository(context)
         return self
 
     def __exit__(

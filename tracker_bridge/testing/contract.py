@@ -20,7 +20,7 @@ from typing import Protocol
 
 import pytest
 
-from tracker_bridge.errors import ConfidentialityError, RetriableError
+from tracker_bridge.errors import ConfidentialityError, ForeignIssueError, RetriableError
 from tracker_bridge.ports import AttachmentInfo, IssueDraft, IssueRef, IssueUpdate, Tracker
 from tracker_bridge.testing.payloads import (
     BIDI_CONTROLS,
@@ -94,9 +94,20 @@ class TrackerHarness(Protocol):
         ...
 
 
-def make_draft(report_id: str = "CVD-2026-0001", body: str = CANARY, **extra: object) -> IssueDraft:
-    """A draft with recognisable content."""
+# Two installations' store ids (16 hex digits, as migration 0004_identity makes them).
+STORE_A = "a1a1a1a1a1a1a1a1"
+STORE_B = "b2b2b2b2b2b2b2b2"
+
+
+def make_draft(
+    report_id: str = "CVD-2026-0001",
+    body: str = CANARY,
+    installation: str = STORE_A,
+    **extra: object,
+) -> IssueDraft:
+    """A draft with recognisable content, opened by store ``installation``."""
     return IssueDraft(
+        installation=installation,
         report_id=report_id,
         title=f"XSS in login {CANARY}",
         body=body,
@@ -115,6 +126,8 @@ class TrackerContract:
     # How far before ``since`` a plugin may still list issues (Jira's search lags; GitLab's
     # does not). The core is idempotent, so re-listing is harmless; it only costs requests.
     overlap = timedelta(0)
+    # The label naming the store that opened an issue, in the plugin's label syntax.
+    store_label_prefix = "cvd-store::"
 
     def test_open_issue_is_confidential_and_carries_the_report(
         self, harness: TrackerHarness
@@ -250,3 +263,63 @@ class TrackerContract:
         stamps = [s.updated_at for s in harness.tracker.changes_since(None)]
         assert stamps == sorted(stamps)
         assert len(stamps) >= 3
+
+    def test_issue_of_another_store_is_never_adopted(self, harness: TrackerHarness) -> None:
+        """An issue another store opened for the same report id is refused, named, and untouched."""
+        ref = harness.tracker.open_issue(make_draft(installation=STORE_A))
+        before = harness.observe(ref)
+        with pytest.raises(ForeignIssueError) as refused:
+            harness.tracker.open_issue(make_draft(body="other researcher", installation=STORE_B))
+        message = str(refused.value)
+        assert (True, True, True) == (
+            STORE_A in message,
+            STORE_B in message,
+            "CVD-2026-0001" in message,
+        )
+        assert harness.issue_count() == 1
+        assert before == harness.observe(ref)
+
+    def test_issue_without_a_store_marker_is_never_adopted(self, harness: TrackerHarness) -> None:
+        """An issue carrying only the report marker (older bridge, made by hand) is refused."""
+        ref = harness.tracker.open_issue(make_draft(installation=STORE_A))
+        harness.team_set_labels(ref, set(), {self.store_label_prefix + STORE_A})
+        with pytest.raises(ForeignIssueError):
+            harness.tracker.open_issue(make_draft(installation=STORE_A))
+        assert harness.issue_count() == 1
+
+    def test_snapshot_names_the_store_that_opened_the_issue(self, harness: TrackerHarness) -> None:
+        """changes_since tells each issue's store id, so the core applies only its own issues."""
+        ref = harness.tracker.open_issue(make_draft(installation=STORE_A))
+        snapshot = next(s for s in harness.tracker.changes_since(None) if s.ref == ref)
+        assert (STORE_A, "CVD-2026-0001") == (snapshot.installation, snapshot.report_id)
+
+    def test_find_issue_finds_the_marker_of_any_store(self, harness: TrackerHarness) -> None:
+        """find_issue finds another store's issue, so a new store's ids move past the tracker's."""
+        ref = harness.tracker.open_issue(make_draft("CVD-2026-0002", installation=STORE_B))
+        assert ref == harness.tracker.find_issue("CVD-2026-0002")
+
+    def test_open_retried_after_confidentiality_is_granted_completes_the_placeholder(
+        self, harness: TrackerHarness
+    ) -> None:
+        """A refused open retried once the token may set confidentiality leaves one full issue."""
+        harness.deny_confidentiality()
+        with pytest.raises(ConfidentialityError):
+            harness.tracker.open_issue(make_draft())
+        harness.heal()
+        ref = harness.tracker.open_issue(make_draft())
+        issue = harness.observe(ref)
+        assert (1, True, True) == (harness.issue_count(), issue.confidential, CANARY in issue.body)
+
+    def test_own_notes_and_team_notes_are_told_apart(self, harness: TrackerHarness) -> None:
+        """A note the plugin wrote comes back by_bridge; a team member's comment does not."""
+        ref = harness.tracker.open_issue(make_draft())
+        harness.tracker.add_note(ref, "bridge wrote this")
+        harness.team_comment(ref, "team wrote this")
+        [snapshot] = [s for s in harness.tracker.changes_since(None) if s.ref == ref]
+        marks = {
+            text: n.by_bridge
+            for n in snapshot.notes
+            for text in ("bridge wrote this", "team wrote this")
+            if text in n.body
+        }
+        assert {"bridge wrote this": True, "team wrote this": False} == marks

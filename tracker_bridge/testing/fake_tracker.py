@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import ClassVar
 
-from tracker_bridge.errors import ConfidentialityError, TrackerUnavailable
+from tracker_bridge.errors import ConfidentialityError, ForeignIssueError, TrackerUnavailable
 from tracker_bridge.ports import IssueDraft, IssueRef, IssueSnapshot, IssueUpdate, TrackerNote
 from tracker_bridge.testing.payloads import BIDI_CONTROLS
 
@@ -37,6 +37,7 @@ class FakeTracker:
 
     kind: ClassVar[str] = "fake"
     marker_prefix: ClassVar[str] = "cvd-report::"
+    store_prefix: ClassVar[str] = "cvd-store::"
 
     def __init__(self, project: str = "security/cvd", now: Callable[[], datetime] | None = None):
         self.project = project
@@ -55,8 +56,18 @@ class FakeTracker:
     def open_issue(self, draft: IssueDraft) -> IssueRef:
         """Open the confidential issue, or find and complete the one a crash left behind."""
         self._call("open_issue")
-        marker = self.marker_prefix + draft.report_id
+        marker = {self.marker_prefix + draft.report_id}
+        if draft.installation:
+            marker.add(self.store_prefix + draft.installation)
         ref = self.find_issue(draft.report_id)
+        if ref is not None:
+            theirs = self._installation(self.issues[ref.key])
+            if theirs != (draft.installation or None):
+                raise ForeignIssueError(
+                    f"fake tracker issue {ref.key} carries the marker of {draft.report_id} but "
+                    f"was made by store {theirs or '(none)'}, not this store "
+                    f"{draft.installation or '(none)'}; it is not adopted"
+                )
         if ref is None:
             key = str(self._next_key)
             self._next_key += 1
@@ -64,12 +75,15 @@ class FakeTracker:
                 key=key,
                 title=draft.report_id,
                 body="",
-                labels={marker},
+                labels=marker,
                 confidential=not self.deny_confidentiality,
                 updated_at=self._tick(),
             )
             ref = self._ref(key)
         issue = self.issues[ref.key]
+        if not issue.confidential and not issue.body:
+            # Our own empty placeholder: try to make it confidential again.
+            issue.confidential = not self.deny_confidentiality
         if not issue.confidential:
             raise ConfidentialityError(
                 f"fake tracker issue {ref.key} for {draft.report_id} is not confidential; "
@@ -177,6 +191,10 @@ class FakeTracker:
     def _ref(self, key: str) -> IssueRef:
         return IssueRef("fake", self.project, key, f"fake://{self.project}/issues/{key}")
 
+    def _installation(self, issue: FakeIssue) -> str | None:
+        label = next((lab for lab in issue.labels if lab.startswith(self.store_prefix)), None)
+        return label[len(self.store_prefix) :] if label else None
+
     def _snapshot(self, issue: FakeIssue, notes: tuple[TrackerNote, ...]) -> IssueSnapshot:
         marker = next((lab for lab in issue.labels if lab.startswith(self.marker_prefix)), None)
         return IssueSnapshot(
@@ -188,6 +206,7 @@ class FakeTracker:
             updated_at=issue.updated_at,
             notes=notes,
             confidential=issue.confidential,
+            installation=self._installation(issue),
         )
 
 

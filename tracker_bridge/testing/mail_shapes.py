@@ -32,7 +32,7 @@ from email.utils import format_datetime
 
 from tracker_bridge.testing.keys import TestKey, export_public_key, gpg_command
 
-__all__ = ["CLIENT_SHAPES", "MailShapes", "Shape"]
+__all__ = ["CLIENT_SHAPES", "MailShapes", "Shape", "openpgpjs_armour"]
 
 CRLF = "\r\n"
 
@@ -64,6 +64,8 @@ class MailShapes:
     bridge_fingerprint: str
     bridge_address: str = "security@vendor.example"
     _counter: list[int] = field(default_factory=lambda: [0])
+    # Extra gpg options for every encryption (e.g. --faked-system-time for an expired key).
+    encrypt_options: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ gpg
 
@@ -76,7 +78,7 @@ class MailShapes:
         extra: Sequence[str] = (),
     ) -> bytes:
         """Armoured ciphertext of ``data`` for the bridge (or ``recipients``)."""
-        args = ["--armor", "--trust-model", "always", "--encrypt", *extra]
+        args = ["--armor", "--trust-model", "always", *self.encrypt_options, "--encrypt", *extra]
         for fingerprint in recipients or [self.bridge_fingerprint]:
             args += ["--recipient", fingerprint]
         if sign:
@@ -462,6 +464,161 @@ class MailShapes:
             attachments=("crash.log",),
         )
 
+    # ------------------------------------------------------------------ OpenPGP.js, Enigmail
+
+    def openpgpjs_encrypt(
+        self, data: bytes, *, sign: bool = False, unpadded: bool = True, compression: str = "none"
+    ) -> bytes:
+        """Ciphertext armoured the way OpenPGP.js v6 writes it (Mailvelope, Proton web, FlowCrypt).
+
+        OpenPGP.js v6 ``armor()``: ``-----BEGIN PGP MESSAGE-----``, no Version or Comment header
+        (both off by default), the blank line, base64 in 60-character lines (45 bytes each),
+        no CRC24 line (RFC 9580 section 6.1), the END line, LF line ends. It encrypts to the
+        sender's own key too and does not compress by default (``compression`` ``zlib`` plays
+        a client configured to compress). ``unpadded`` picks a message
+        whose base64 ends without ``=`` padding: the case gpg 2.2 misreads (GnuPG T7071).
+        """
+        binary = b""
+        for attempt in range(12):
+            args = ["--trust-model", "always", "--compress-algo", compression]
+            args += self.encrypt_options
+            if attempt:
+                # The literal packet's file name only shifts the length; it is never shown.
+                args += ["--set-filename", "m" * attempt]
+            args += ["--encrypt", "--recipient", self.bridge_fingerprint]
+            args += ["--recipient", self.researcher.fingerprint]
+            if sign:
+                args += ["--sign", "--local-user", self.researcher.fingerprint]
+            binary = gpg_command(
+                self.researcher.gnupghome, *args, stdin=data, passphrase=self.researcher.passphrase
+            ).stdout
+            if not unpadded or len(binary) % 3 == 0:
+                break
+        return openpgpjs_armour(binary)
+
+    def openpgpjs_pgp_mime(self, subject: str, body: str, *, client: str = "mailvelope") -> Shape:
+        """Mailvelope (v6) / Proton web PGP/MIME: inner multipart/mixed, OpenPGP.js armour."""
+        inner = self.multipart("mixed", [self.text_part(body)])
+        cipher = self.openpgpjs_encrypt(inner, sign=client != "mailvelope")
+        raw = self.pgp_mime(subject, b"", ciphertext=cipher, filename="encrypted.asc")
+        return Shape(f"{client}_v6_pgp_mime", raw, subject, body, client != "mailvelope")
+
+    def openpgpjs_inline(self, subject: str, body: str, *, client: str = "flowcrypt") -> Shape:
+        """FlowCrypt / Mailvelope-in-webmail inline: OpenPGP.js armour as the text/plain body."""
+        armour = self.openpgpjs_encrypt(body.encode("utf-8"), sign=True).decode("ascii")
+        part = self.text_part(armour, charset="utf-8", encoding="7bit")
+        return Shape(f"{client}_v6_inline", self._wrap(subject, part), subject, body, True)
+
+    def enigmail_inline_armour(self, body: str, *, charset: str = "iso-8859-1") -> str:
+        """Thunderbird + Enigmail inline PGP armour of ``body``.
+
+        Enigmail converts the text to the message charset, ends lines with CRLF and runs
+        ``gpg --textmode --armor --sign --encrypt`` (a text-mode literal packet, whose announced
+        length counts each CR); its armour carries a Version and an Enigmail Comment header.
+        """
+        data = body.replace("\r\n", "\n").replace("\n", "\r\n").encode(charset)
+        return self.encrypt(
+            data,
+            sign=True,
+            extra=[
+                "--textmode",
+                "--emit-version",
+                "--comment",
+                "Using GnuPG with Thunderbird - https://www.enigmail.net/",
+            ],
+        ).decode("ascii")
+
+    def enigmail_inline(self, subject: str, body: str, *, charset: str = "iso-8859-1") -> Shape:
+        """Thunderbird + Enigmail, inline PGP: text-mode armour in a text/plain part."""
+        armour = self.enigmail_inline_armour(body, charset=charset)
+        part = self.text_part(armour.replace("\n", "\r\n"), charset=charset, encoding="7bit")
+        return Shape("enigmail_inline", self._wrap(subject, part), subject, body, True)
+
+    # ------------------------------------------------------------------ text around blocks
+
+    def inline_with_text(
+        self,
+        subject: str,
+        bodies: Sequence[str],
+        *,
+        before: str = "",
+        between: str = "\n",
+        after: str = "",
+        recipients: Sequence[str] | None = None,
+        list_style: str | None = None,
+    ) -> Shape:
+        """Inline armour with unencrypted text around it in the same text/plain part.
+
+        ``bodies`` become one armoured block each (signed, as Enigmail and FlowCrypt sign).
+        ``list_style`` ``mailman3`` or ``google_groups`` then decorates the message the way
+        that list server does for a single text/plain message: the footer appended to the
+        same part, and the list headers added.
+        """
+        armours = [
+            self.encrypt(b.encode("utf-8"), sign=True, recipients=recipients).decode("ascii")
+            for b in bodies
+        ]
+        text = before + between.join(armours) + after
+        headers: list[tuple[str, str]] = []
+        if list_style is not None:
+            text, headers = self.list_decoration(text, list_style)
+        part = self.text_part(text, charset="us-ascii", encoding="7bit")
+        return Shape(
+            f"inline_text_{list_style or 'around'}",
+            self._wrap(subject, part, headers),
+            subject,
+            "\n\n".join(b.strip() for b in bodies),
+            True,
+        )
+
+    def list_decoration(self, text: str, style: str) -> tuple[str, list[tuple[str, str]]]:
+        """The part text after the list server appended its footer, and the headers it adds.
+
+        Mailman 3 (``decorate`` handler, default ``list:member:regular:footer`` template):
+        footer appended inline to a single text/plain part after a line break. Google Groups:
+        the ``-- `` footer naming the group, the unsubscribe address and the discussion URL.
+        """
+        local, domain = self.bridge_address.split("@", 1)
+        list_id = f"<{local}.{domain}>"
+        body = text if text.endswith("\n") else text + "\n"
+        if style == "mailman3":
+            footer = (
+                "_______________________________________________\n"
+                f"Security mailing list -- {self.bridge_address}\n"
+                f"To unsubscribe send an email to {local}-leave@{domain}\n"
+            )
+            headers = [
+                ("List-Id", f"Security <{local}.{domain}>"),
+                ("List-Help", f"<mailto:{local}-request@{domain}?subject=help>"),
+                ("List-Post", f"<mailto:{self.bridge_address}>"),
+                ("List-Subscribe", f"<mailto:{local}-join@{domain}>"),
+                ("List-Unsubscribe", f"<mailto:{local}-leave@{domain}>"),
+            ]
+            return body + footer, headers
+        if style == "google_groups":
+            footer = (
+                "\n-- \n"
+                'You received this message because you are subscribed to the Google Groups "'
+                'Security" group.\n'
+                "To unsubscribe from this group and stop receiving emails from it, send an "
+                f"email to {local}+unsubscribe@{domain}.\n"
+                f"To view this discussion visit https://groups.google.com/a/{domain}/d/msgid/"
+                f"{local}/shape-{self._counter[0]}%40example.\n"
+            )
+            headers = [
+                ("Mailing-list", f"list {self.bridge_address}; contact {local}+owners@{domain}"),
+                ("List-Id", list_id),
+                ("X-Original-Sender", self.researcher.address),
+                ("Precedence", "list"),
+                (
+                    "List-Unsubscribe",
+                    f"<mailto:googlegroups-manage+1234567890+unsubscribe@googlegroups.com>,"
+                    f" <https://groups.google.com/a/{domain}/group/{local}/subscribe>",
+                ),
+            ]
+            return body + footer, headers
+        raise ValueError(f"unknown list style {style!r}: mailman3 or google_groups")
+
     # ------------------------------------------------------------------ charsets and plain
 
     def charset_shape(self, subject: str, body: str, *, kind: str) -> Shape:
@@ -542,6 +699,14 @@ CLIENT_SHAPES = (
     "inline_qp",
     "inline_crlf",
 )
+
+
+def openpgpjs_armour(binary: bytes) -> bytes:
+    """Armour ``binary`` as OpenPGP.js v6 does: no headers, 60-character lines, no CRC line."""
+    encoded = base64.b64encode(binary).decode("ascii")
+    lines = [encoded[i : i + 60] for i in range(0, len(encoded), 60)]
+    text = "-----BEGIN PGP MESSAGE-----\n\n" + "\n".join(lines) + "\n-----END PGP MESSAGE-----\n"
+    return text.encode("ascii")
 
 
 def _encode_header(value: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from tracker_bridge.ports import (
     ContactHolder,
     ErasedContact,
     HeldContent,
+    InstallationRepository,
     IssueRef,
     MessageRepository,
     OutboxItem,
@@ -74,6 +76,8 @@ class _Tables:
     researcher_times: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
     removed_researchers: dict[str, str | None] = field(default_factory=dict)
     inbound_ids: set[str] = field(default_factory=set)
+    # store_meta: the store id is made with the store, as migration 0004_identity does.
+    meta: dict[str, str] = field(default_factory=lambda: {"store_id": secrets.token_hex(8)})
 
     def require_report(self, report_id: str, what: str) -> None:
         # The SQL store's foreign keys refuse the same.
@@ -118,6 +122,7 @@ class MemoryUnitOfWork:
     outbox: OutboxRepository
     audit: AuditRepository
     privacy: PrivacyRepository
+    installation: InstallationRepository
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -130,6 +135,7 @@ class MemoryUnitOfWork:
         self.outbox = _Outbox(self)
         self.audit = _Audit(self)
         self.privacy = _Privacy(self)
+        self.installation = _Installation(self)
 
     @property
     def tables(self) -> _Tables:
@@ -172,6 +178,13 @@ class _Reports:
         sequence = counters.get((prefix, year), 0) + 1
         counters[(prefix, year)] = sequence
         return ReportId(prefix, year, sequence)
+
+    def last_sequence(self, prefix: str, year: int) -> int:
+        return self._uow.store.counters.get((prefix, year), 0)
+
+    def skip_past(self, prefix: str, year: int, sequence: int) -> None:
+        counters = self._uow.store.counters
+        counters[(prefix, year)] = max(counters.get((prefix, year), 0), sequence)
 
     def add(self, report: Report, researcher_email: str, content: ReportContent) -> None:
         tables = self._uow.tables
@@ -394,6 +407,23 @@ class _Bookmarks:
 
     def set(self, name: str, value: datetime) -> None:
         self._uow.tables.bookmarks[name] = as_utc(value)
+
+
+class _Installation:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def store_id(self) -> str:
+        return self._uow.tables.meta["store_id"]
+
+    def get(self, key: str) -> str | None:
+        return self._uow.tables.meta.get(key)
+
+    def put(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._uow.tables.meta.pop(key, None)
+        else:
+            self._uow.tables.meta[key] = value
 
 
 class _Outbox:

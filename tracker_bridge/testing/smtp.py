@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 @dataclass(frozen=True)
@@ -54,13 +55,34 @@ class MailCatcher:
     """
 
     def __init__(
-        self, directory: Path | None = None, port: int | None = None, *, smtputf8: bool = False
+        self,
+        directory: Path | None = None,
+        port: int | None = None,
+        *,
+        credentials: tuple[str, str] | None = None,
+        smtputf8: bool = False,
     ) -> None:
         self._handler = _Handler(directory)
         self.host = "127.0.0.1"
         self.port = port or free_port()
+        # With credentials, AUTH PLAIN/LOGIN is offered (without TLS: loopback tests only)
+        # and only that user and password are accepted.
+        auth: dict[str, Any] = {}
+        if credentials is not None:
+            wanted = LoginPassword(credentials[0].encode(), credentials[1].encode())
+
+            def authenticator(
+                server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+            ) -> AuthResult:
+                return AuthResult(success=auth_data == wanted, handled=False)
+
+            auth = {"authenticator": authenticator, "auth_require_tls": False}
         self._controller = Controller(
-            self._handler, hostname=self.host, port=self.port, enable_SMTPUTF8=smtputf8
+            self._handler,
+            hostname=self.host,
+            port=self.port,
+            enable_SMTPUTF8=smtputf8,
+            **auth,
         )
         self._controller.start()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tracker_bridge.errors import (
     ConfidentialityError,
+    FatalError,
+    ForeignIssueError,
     NotFoundError,
+    RetriableError,
     TrackerAuthError,
     TrackerError,
     TrackerUnavailable,
@@ -31,7 +34,10 @@ from tracker_bridge.ports import (
 from tracker_bridge_gitlab.markup import inert_block, inert_inline, inert_title, withhold_addresses
 
 MARKER_PREFIX = "cvd-report::"
+# With the report marker, names the store that opened the issue: idempotency is by both.
+STORE_PREFIX = "cvd-store::"
 PER_PAGE = 100
+REPORTER = 20  # GitLab access level of the Reporter role
 
 
 class GitLabSettings(BaseModel):
@@ -100,7 +106,20 @@ class GitLabTracker:
             TrackerUnavailable: GitLab is rate limiting, failing or slow, after retries.
         """
         marker = MARKER_PREFIX + draft.report_id
+        if draft.installation:
+            marker += f",{STORE_PREFIX}{draft.installation}"
         found = self._find(draft.report_id)
+        if found is not None:
+            theirs = _installation(str(label) for label in found.labels)
+            if theirs != (draft.installation or None):
+                raise ForeignIssueError(
+                    f"GitLab issue {found.attributes.get('web_url') or found.iid} in project "
+                    f"{self.settings.project} carries the marker of {draft.report_id} but was "
+                    f"opened by store {theirs or '(none: no cvd-store label)'}, not by this store "
+                    f"{draft.installation or '(none)'}; it is not adopted. If it is this "
+                    "installation's issue, give it this store's label; otherwise this store's "
+                    f"{draft.report_id} needs a new id"
+                )
         if found is None:
             with self._seam("create the placeholder issue"):
                 # A 5xx or timeout on a POST may still have created the issue; retrying it
@@ -120,6 +139,12 @@ class GitLabTracker:
             iid = int(found.iid)
         with self._seam("read the issue back"):
             issue = self._issues.get(iid, **self._retry)
+        if issue.confidential is not True and found is not None and not issue.description:
+            # Our own empty placeholder from a pass that could not make it confidential: try
+            # again (the token may have been given the permission since), then read back.
+            with self._seam("make the placeholder confidential"):
+                self._issues.update(iid, {"confidential": True}, **self._retry)
+                issue = self._issues.get(iid, **self._retry)
         ref = self._ref(issue)
         if issue.confidential is not True:
             raise ConfidentialityError(
@@ -192,6 +217,36 @@ class GitLabTracker:
             snapshot = self._snapshot(issue, tuple(notes.get(int(issue.iid), ())))
             yield snapshot
 
+    def check_access(self) -> list[str]:
+        """What ``check --online`` needs to know: the token, the project, the role.
+
+        Setting an issue confidential after creation and editing its labels need the
+        Reporter role (access level 20) or higher (GitLab's ``admin_issue`` permission,
+        https://docs.gitlab.com/user/permissions/); reads ``GET /user`` and
+        ``GET /projects/:id``, writes nothing.
+        """
+        where = f"GitLab {self.settings.url} project {self.settings.project}"
+        try:
+            username = self._bridge_user()
+            with self._seam("read the project"):
+                project = self._gl.projects.get(self.settings.project, **self._retry)
+        except NotFoundError:
+            return [f"{where}: the project does not exist or the token cannot see it"]
+        except (TrackerError, FatalError, RetriableError) as err:
+            return [str(err)]
+        permissions = project.attributes.get("permissions") or {}
+        levels = [
+            int((permissions.get(scope) or {}).get("access_level") or 0)
+            for scope in ("project_access", "group_access")
+        ]
+        level = max(levels)
+        if level < REPORTER:
+            return [
+                f"{where}: the token's account {username!r} has access level {level}; making "
+                f"issues confidential and labelling them needs Reporter ({REPORTER}) or higher"
+            ]
+        return []
+
     # ------------------------------------------------------------------ reading helpers
 
     def _find(self, report_id: str) -> ProjectIssue | None:
@@ -260,6 +315,7 @@ class GitLabTracker:
             updated_at=_parse_time(str(issue.updated_at)),
             notes=notes,
             confidential=issue.attributes.get("confidential") is True,
+            installation=_installation(labels),
         )
 
     def _ref(self, issue: ProjectIssue) -> IssueRef:
@@ -379,6 +435,12 @@ class GitLabTracker:
             ) from err
 
 
+def _installation(labels: Iterable[str]) -> str | None:
+    """The store id in a ``cvd-store::`` label, or None."""
+    found = sorted(lab for lab in labels if lab.startswith(STORE_PREFIX))
+    return found[0][len(STORE_PREFIX) :] if found else None
+
+
 def _gitlab_time(moment: datetime) -> str:
     """An ISO 8601 UTC time as GitLab reads it; milliseconds are rounded down (inclusive bound)."""
     if moment.tzinfo is None:
@@ -391,4 +453,4 @@ def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
-__all__ = ["MARKER_PREFIX", "GitLabSettings", "GitLabTracker"]
+__all__ = ["MARKER_PREFIX", "STORE_PREFIX", "GitLabSettings", "GitLabTracker"]

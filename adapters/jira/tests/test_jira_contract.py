@@ -75,6 +75,7 @@ class SandboxHarness:
 
 class TestJiraContract(TrackerContract):
     overlap = OVERLAP
+    store_label_prefix = "cvd-store-"
 
     @pytest.fixture(params=FLAVORS)
     def harness(self, request: pytest.FixtureRequest) -> Iterator[SandboxHarness]:

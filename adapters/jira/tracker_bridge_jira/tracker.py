@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -12,8 +12,10 @@ from jira import JIRA, JIRAError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tracker_bridge.errors import (
+    BridgeError,
     ConfidentialityError,
     ConfigurationError,
+    ForeignIssueError,
     NotFoundError,
     TrackerAuthError,
     TrackerError,
@@ -31,6 +33,8 @@ from tracker_bridge_jira.markup import adf_document, adf_to_text, one_line_summa
 T = TypeVar("T")
 
 MARKER_PREFIX = "cvd-report-"
+# With the report marker, names the store that opened the issue: idempotency is by both.
+STORE_PREFIX = "cvd-store-"
 SEARCH_FIELDS = ["status", "labels", "duedate", "updated", "comment", "security"]
 # Jira answers these when it did not process the request, so even a POST may be resent.
 _NOT_PROCESSED = {429, 503}
@@ -115,14 +119,31 @@ class JiraTracker:
         created first and read back; report text is written only once the level is proven.
         """
         marker = self._marker(draft.report_id)
+        markers = [marker]
+        if draft.installation:
+            markers.append(STORE_PREFIX + draft.installation)
+            self._check_label(markers[-1])
         self._load_create_screen()
-        ref = self.find_issue(draft.report_id)
+        ref = None
+        found = self._find(draft.report_id)
+        if found is not None:
+            ref = self._ref(str(found["key"]))
+            theirs = _installation((found.get("fields") or {}).get("labels") or [])
+            if theirs != (draft.installation or None):
+                raise ForeignIssueError(
+                    f"Jira issue {ref.url} in project {self.settings.project} carries the marker "
+                    f"of {draft.report_id} but was opened by store "
+                    f"{theirs or '(none: no cvd-store label)'}, not by this store "
+                    f"{draft.installation or '(none)'}; it is not adopted. If it is this "
+                    "installation's issue, give it this store's label; otherwise this store's "
+                    f"{draft.report_id} needs a new id"
+                )
         if ref is None:
             placeholder = {
                 "project": {"id": self._project_id},
                 "issuetype": {"id": self._issue_type_id},
                 "summary": draft.report_id,
-                "labels": [marker],
+                "labels": markers,
                 "security": {"id": self._level_id},
             }
             created = self._call(
@@ -131,6 +152,15 @@ class JiraTracker:
                 idempotent=False,
             )
             ref = self._ref(str(created.key))
+        if found is not None and not self._has_level(ref):
+            # Our own placeholder from a pass that could not set the level: try again (the
+            # token may have been given Set Issue Security since); verified just below.
+            self._edit(
+                ref,
+                fields={"security": {"id": self._level_id}},
+                update={},
+                doing=f"setting the security level of {ref.key}",
+            )
         self._verify_security(ref, draft.report_id)
         fields: dict[str, Any] = {
             "summary": one_line_summary(f"{draft.report_id}: {draft.title}"),
@@ -142,17 +172,21 @@ class JiraTracker:
         priority = self._priority_for(draft.labels)
         if priority is not None:
             fields["priority"] = {"name": priority}
-        labels = [{"add": label} for label in sorted({marker, *draft.labels})]
+        labels = [{"add": label} for label in sorted({*markers, *draft.labels})]
         self._edit(
             ref, fields=fields, update={"labels": labels}, doing=f"writing {draft.report_id}"
         )
         return ref
 
     def find_issue(self, report_id: str) -> IssueRef | None:
-        """The issue carrying the report's marker label, or None."""
+        """An issue carrying the report's marker label (any installation's), or None."""
+        found = self._find(report_id)
+        return None if found is None else self._ref(str(found["key"]))
+
+    def _find(self, report_id: str) -> dict[str, Any] | None:
         jql = f'project = "{self.settings.project}" AND labels = "{self._marker(report_id)}"'
         for raw in self._search(jql, fields=["labels"], expand=None, limit=1):
-            return self._ref(str(raw["key"]))
+            return raw
         return None
 
     def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
@@ -215,6 +249,25 @@ class JiraTracker:
             yield snapshot
         self._forget_listed(since)
 
+    def check_access(self) -> list[str]:
+        """What ``check --online`` needs to know: the token, the project, the security level.
+
+        Reads ``myself``, the project and its create screen (createmeta): the security level
+        must be offered there for this account, which is how Jira says the token may set it.
+        Writes nothing.
+        """
+        try:
+            self._connected()
+            self._load_create_screen()
+        except NotFoundError:
+            return [
+                f"Jira {self.settings.url}: project {self.settings.project} does not exist or "
+                "the token cannot see it"
+            ]
+        except BridgeError as err:
+            return [str(err)]
+        return []
+
     # ------------------------------------------------------------------ reading Jira
 
     def _snapshot(self, raw: Mapping[str, Any], since: datetime | None) -> IssueSnapshot:
@@ -253,6 +306,7 @@ class JiraTracker:
             confidential=str(security.get("id", "")) == self._level_id
             if self._level_id
             else bool(security),
+            installation=_installation(labels),
         )
 
     def _search(
@@ -328,13 +382,16 @@ class JiraTracker:
 
     # ------------------------------------------------------------------ writing Jira
 
-    def _verify_security(self, ref: IssueRef, report_id: str) -> None:
+    def _has_level(self, ref: IssueRef) -> bool:
         issue = self._call(
             f"reading back {ref.key}",
             lambda client: client.issue(ref.key, fields="security,labels"),
         )
         security = issue.raw.get("fields", {}).get("security") or {}
-        if str(security.get("id", "")) != self._level_id:
+        return str(security.get("id", "")) == self._level_id
+
+    def _verify_security(self, ref: IssueRef, report_id: str) -> None:
+        if not self._has_level(ref):
             raise ConfidentialityError(
                 f"Jira issue {ref.key} for {report_id} in project {self.settings.project} "
                 f"came back without security level {self.settings.security_level!r} (the token "
@@ -529,6 +586,12 @@ class JiraTracker:
                 f"Jira label {label!r} is empty or has a space or quote, which Jira refuses; "
                 "check the label names in mappings/jira.toml and the report id format"
             )
+
+
+def _installation(labels: Iterable[object]) -> str | None:
+    """The store id in a ``cvd-store-`` label, or None."""
+    found = sorted(str(lab) for lab in labels if str(lab).startswith(STORE_PREFIX))
+    return found[0][len(STORE_PREFIX) :] if found else None
 
 
 def parse_jira_time(value: str) -> datetime:

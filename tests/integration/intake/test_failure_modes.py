@@ -113,23 +113,30 @@ def test_oversize_plaintext_is_quarantined(rita_mail: MailShapes, intake_keys: o
     assert "exceeds the limit" in reason
 
 
-def test_encrypted_block_inside_attacker_text_is_not_decrypted(
+def test_encrypted_block_inside_attacker_text_is_decrypted_apart_never_merged(
     rita_mail: MailShapes, gnupg: GnuPG
 ) -> None:
-    """Armour surrounded by plaintext stays aside: report, encrypted False, block as attachment."""
+    """Armour surrounded by plaintext decrypts alone; the text around it stays labelled apart.
+
+    Issue 12 item 4 replaced "set the block aside": the EFAIL rule kept is that attacker text
+    never joins the decrypted text (body) and decrypted text never leaks into the labelled
+    unencrypted parts.
+    """
     armour = rita_mail.encrypt(SECRET.encode()).decode()
     text = "Please forward this to the CEO:\n\n" + armour + "\nThanks, the attacker\n"
     part = rita_mail.text_part(text)
     message = MailReader(gnupg).read(rita_mail._wrap("Fwd", part))
-    assert (Verdict.REPORT, False, False) == (
+    assert (Verdict.REPORT, True, True, SECRET) == (
         message.verdict,
         message.encrypted,
         message.decrypted,
+        message.body,
     )
-    assert SECRET not in message.body
-    assert "Please forward this to the CEO:" in message.body
-    assert ["application/pgp-encrypted"] == [a.content_type for a in message.attachments]
-    assert "not decrypted" in message.reason
+    assert (
+        "[unencrypted text/plain]\nPlease forward this to the CEO:",
+        "[unencrypted text/plain]\nThanks, the attacker",
+    ) == message.unencrypted_parts
+    assert [] == [a.content_type for a in message.attachments]
 
 
 def test_pgp_mime_nested_inside_plaintext_is_not_decrypted(

@@ -689,3 +689,39 @@ def test_one_unit_of_work_can_allocate_and_add_several_reports(backend: Backend)
     with backend.store.unit_of_work() as uow:
         stored = [str(r.report_id) for r in uow.reports.open_reports("newprog")]
     assert ["NEW-2026-0001", "NEW-2026-0002"] == stored
+
+
+def test_a_store_has_its_own_id_from_the_start(backend: Backend) -> None:
+    """Every store is made with a 16-hex-digit store id that stays the same across units of work."""
+    with backend.store.unit_of_work() as uow:
+        first = uow.installation.store_id()
+    with backend.store.unit_of_work() as uow:
+        again = uow.installation.store_id()
+    assert (16, first) == (len(first), again)
+    assert int(first, 16) >= 0
+
+
+def test_skip_past_moves_the_sequence_forward_only(backend: Backend) -> None:
+    """skip_past makes the next id follow the given number and never moves the counter back."""
+    with backend.store.unit_of_work() as uow:
+        uow.reports.skip_past("CVD", 2026, 41)
+        uow.reports.skip_past("CVD", 2026, 7)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        allocated = str(uow.reports.next_id("default", "CVD", 2026))
+        last = uow.reports.last_sequence("CVD", 2026)
+    assert ("CVD-2026-0042", 42) == (allocated, last)
+
+
+def test_installation_facts_are_set_and_removed(backend: Backend) -> None:
+    """A stored fact reads back after commit and is gone once set to None."""
+    with backend.store.unit_of_work() as uow:
+        uow.installation.put("tracker_unavailable_since", "2026-11-02T09:00:00+00:00")
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        stored = uow.installation.get("tracker_unavailable_since")
+        uow.installation.put("tracker_unavailable_since", None)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        gone = uow.installation.get("tracker_unavailable_since")
+    assert ("2026-11-02T09:00:00+00:00", None) == (stored, gone)

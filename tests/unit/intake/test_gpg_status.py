@@ -103,3 +103,86 @@ def test_status_text_inside_a_log_line_is_not_a_status_line() -> None:
     """Only lines starting with [GNUPG:] count; an echoed '[GNUPG:] GOODMDC' mid-line does not."""
     status = GpgStatus.parse("gpg: original file name='[GNUPG:] GOODMDC'\n")
     assert not status.has("GOODMDC")
+
+
+# GnuPG T7071 as real gpg 2.2.40 prints it for CRC-less armour whose base64 is unpadded.
+T7071_UNCOMPRESSED = GOOD + "[GNUPG:] NODATA 3\n[GNUPG:] NODATA 1\n"
+T7071_COMPRESSED = (
+    GOOD.replace("[GNUPG:] DECRYPTION_OKAY\n", "[GNUPG:] NODATA 3\n[GNUPG:] DECRYPTION_OKAY\n")
+    + "[GNUPG:] NODATA 1\n"
+)
+
+
+@pytest.mark.parametrize("stderr", [T7071_UNCOMPRESSED, T7071_COMPRESSED])
+def test_crc_less_armour_sequence_with_exit_2_is_accepted(stderr: str) -> None:
+    """NODATA 3 after the literal data and NODATA 1 after END_DECRYPTION (exit 2) pass."""
+    assert _judge(stderr, returncode=2) is None
+
+
+@pytest.mark.parametrize(
+    ("stderr", "reason_part"),
+    [
+        # NODATA before the literal data: the message itself is missing.
+        (GOOD.replace("[GNUPG:] PLAINTEXT ", "[GNUPG:] NODATA 3\n[GNUPG:] PLAINTEXT "), "NODATA"),
+        # NODATA 1 before END_DECRYPTION: the armour ended early.
+        (GOOD.replace("[GNUPG:] GOODMDC\n", "[GNUPG:] NODATA 1\n[GNUPG:] GOODMDC\n"), "NODATA"),
+        # Another NODATA code ("expected a packet") is never the END-line echo.
+        (GOOD + "[GNUPG:] NODATA 2\n", "NODATA"),
+        # The sequence without integrity protection stays refused.
+        (T7071_UNCOMPRESSED.replace("[GNUPG:] GOODMDC\n", ""), "integrity"),
+        (T7071_UNCOMPRESSED.replace("[GNUPG:] END_DECRYPTION\n", ""), "NODATA"),
+    ],
+)
+def test_nodata_outside_the_crc_less_sequence_refuses(stderr: str, reason_part: str) -> None:
+    """Only the exact T7071 sequence is tolerated; any other NODATA still refuses."""
+    assert reason_part in (_judge(stderr, returncode=2) or "")
+
+
+TEXT_MODE = GOOD.replace("PLAINTEXT 62", "PLAINTEXT 74").replace(
+    "PLAINTEXT_LENGTH 13", "PLAINTEXT_LENGTH 19"
+)
+
+
+def test_text_mode_literal_may_lose_one_cr_per_line_break() -> None:
+    """A 't' literal announced as 19 bytes with 2 CRLF comes out as 17 bytes: accepted."""
+    assert (
+        judge_decryption(
+            GpgStatus.parse(TEXT_MODE),
+            plaintext_size=17,
+            max_plaintext_bytes=1000,
+            accepted_keys=frozenset({BRIDGE}),
+            returncode=0,
+            line_breaks=2,
+        )
+        is None
+    )
+
+
+@pytest.mark.parametrize(("stderr", "size", "breaks"), [(TEXT_MODE, 10, 2), (GOOD, 11, 2)])
+def test_real_truncation_is_still_refused(stderr: str, size: int, breaks: int) -> None:
+    """More missing than the CRs text mode drops (or any byte of a binary literal): truncated."""
+    reason = judge_decryption(
+        GpgStatus.parse(stderr),
+        plaintext_size=size,
+        max_plaintext_bytes=1000,
+        accepted_keys=frozenset({BRIDGE}),
+        returncode=0,
+        line_breaks=breaks,
+    )
+    assert "decrypted plaintext is shorter than announced (truncated)" == reason
+
+
+def test_older_bridge_key_in_the_accepted_set_decrypts() -> None:
+    """Any secret key of the bridge keyring may decrypt, not only the configured one."""
+    older = "E" * 40
+    stderr = GOOD.replace(BRIDGE, older)
+    assert (
+        judge_decryption(
+            GpgStatus.parse(stderr),
+            plaintext_size=13,
+            max_plaintext_bytes=1000,
+            accepted_keys=frozenset({BRIDGE, older}),
+            returncode=0,
+        )
+        is None
+    )

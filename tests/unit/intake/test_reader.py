@@ -116,6 +116,27 @@ def test_rfc3834_automatic_mail_is_flagged(extra: str, expected: bool) -> None:
     assert expected == message.auto_submitted
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        # Mailman 3 delivering a report sent to the bridge's own list address.
+        (
+            "List-Id: Security <security.vendor.example>\nList-Post: <mailto:security@vendor.example>",
+            False,
+        ),
+        # Google Groups: List-Id only, with Precedence: list.
+        ("List-Id: <security.vendor.example>\nPrecedence: list", False),
+        # Another list that merely forwards to the bridge stays list mail.
+        ("List-Id: <dev.lists.example>\nList-Post: <mailto:dev@lists.example>", True),
+        ("List-Id: <security.vendor.example>\nPrecedence: bulk", True),
+    ],
+)
+def test_list_mail_of_the_bridges_own_list_is_not_automatic(extra: str, expected: bool) -> None:
+    """A security address run as a Mailman / Google Groups list delivers reports, not bulk."""
+    reader = MailReader(FakeOpenPGP(), own_addresses=["security@vendor.example"])
+    assert expected == reader.read(_mail(BASE + "\n" + extra)).auto_submitted
+
+
 def test_mailer_daemon_bounce_is_automatic() -> None:
     """A bounce from MAILER-DAEMON is automatic but still a report for the service to record."""
     raw = _mail("From: MAILER-DAEMON@mx.example\nSubject: Undelivered Mail")

@@ -26,7 +26,10 @@ def _drop_fields(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 @click.command(name="gitlab")
 @click.option("--port", type=int, default=0, show_default=True, help="TCP port (0: any free one).")
-@click.option("--token", default="sandbox-token", show_default=True, help="Private token accepted.")
+@click.option("--token", default="sandbox-token", show_default=True, help="The bridge's token.")
+@click.option(
+    "--team-token", default="team-token", show_default=True, help="A team member's (alice) token."
+)
 @click.option(
     "--state",
     "state_file",
@@ -47,16 +50,25 @@ def _drop_fields(ctx: click.Context, param: click.Parameter, value: str | None) 
 def command(
     port: int,
     token: str,
+    team_token: str,
     state_file: Path | None,
     log_file: Path | None,
     drop_fields: tuple[str, ...],
 ) -> None:
     """Serve a GitLab REST API v4 on loopback (project security/cvd, id 1)."""
     sandbox = GitLabSandbox(
-        port=port, token=token, state_file=state_file, log_file=log_file, drop_fields=drop_fields
+        port=port,
+        token=token,
+        state_file=state_file,
+        log_file=log_file,
+        drop_fields=drop_fields,
+        team_token=team_token,
     )
     click.echo(sandbox.url)
-    click.echo(f"project security/cvd (id 1), token {token}; Ctrl-C stops", err=True)
+    click.echo(
+        f"project security/cvd (id 1), token {token}, team token {team_token}; Ctrl-C stops",
+        err=True,
+    )
 
     def stop(signum: int, frame: FrameType | None) -> None:
         # shutdown() waits for serve_forever to return, so it must run on another thread.

@@ -54,6 +54,13 @@ class GitLabDemoSandbox:
         """Quick actions run, people notified and images fetched because of stored text."""
         return list(self._sandbox.team.side_effects())
 
+    def refuse_confidentiality(self, refuse: bool = True) -> None:
+        """Drop the confidential flag on create and edit (a token lacking the permission)."""
+        if refuse:
+            self._sandbox.team.drop_fields("confidential")
+        else:
+            self._sandbox.team.heal()
+
     def stop(self) -> None:
         """Stop serving."""
         self._sandbox.stop()

@@ -13,6 +13,7 @@ import re
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from tracker_bridge_gitlab.sandbox.state import (
     BRIDGE_USER,
+    TEAM_TOKEN,
     TEAM_USER,
     ApiError,
     Issue,
@@ -79,43 +81,54 @@ class Team:
         self._sandbox = sandbox
         self._state = sandbox.state
 
-    # -- acting on issues, as a team member would in the web UI
+    # -- acting on issues through the REST API with the team member's own token, as a person
+    # (or their script) would: GitLab records them, not the bridge, as the author
 
     def set_labels(
         self, iid: int, add: AbstractSet[str] = frozenset(), remove: AbstractSet[str] = frozenset()
     ) -> None:
         """Add and remove labels."""
-        with self._state.lock:
-            self._state.edit_issue(
-                iid, {"add_labels": sorted(add), "remove_labels": sorted(remove)}, author=TEAM_USER
-            )
+        self._edit(
+            iid, {"add_labels": ",".join(sorted(add)), "remove_labels": ",".join(sorted(remove))}
+        )
 
     def close(self, iid: int) -> None:
         """Close the issue."""
-        with self._state.lock:
-            self._state.edit_issue(iid, {"state_event": "close"}, author=TEAM_USER)
+        self._edit(iid, {"state_event": "close"})
 
     def reopen(self, iid: int) -> None:
         """Reopen the issue."""
-        with self._state.lock:
-            self._state.edit_issue(iid, {"state_event": "reopen"}, author=TEAM_USER)
+        self._edit(iid, {"state_event": "reopen"})
 
     def set_due_date(self, iid: int, due: date | None) -> None:
         """Set or clear the due date."""
-        with self._state.lock:
-            self._state.edit_issue(
-                iid, {"due_date": due.isoformat() if due else None}, author=TEAM_USER
-            )
+        self._edit(iid, {"due_date": due.isoformat() if due else None})
 
     def set_confidential(self, iid: int, confidential: bool) -> None:
         """Flip the confidential flag."""
-        with self._state.lock:
-            self._state.edit_issue(iid, {"confidential": confidential}, author=TEAM_USER)
+        self._edit(iid, {"confidential": confidential})
 
     def comment(self, iid: int, body: str, *, internal: bool = False) -> None:
         """Comment (quick actions in the body run, as they would for a person)."""
-        with self._state.lock:
-            self._state.add_note(iid, body, author=TEAM_USER, internal=internal)
+        self._api("POST", f"issues/{iid}/notes", {"body": body, "internal": internal})
+
+    def _edit(self, iid: int, fields: dict[str, Any]) -> None:
+        self._api("PUT", f"issues/{iid}", {k: v for k, v in fields.items() if v != ""})
+
+    def _api(self, method: str, path: str, body: dict[str, Any]) -> Any:
+        """One REST call as the team member (PRIVATE-TOKEN: the team token)."""
+        url = f"{self._sandbox.url}/api/v4/projects/{self._state.project_id}/{path}"
+        request = urllib.request.Request(  # noqa: S310 - our own loopback sandbox
+            url,
+            data=json.dumps(body).encode("utf-8"),
+            method=method,
+            headers={
+                "PRIVATE-TOKEN": self._sandbox.team_token,
+                "Content-Type": "application/json",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return json.loads(answer.read() or b"null")
 
     # -- looking
 
@@ -214,8 +227,12 @@ class GitLabSandbox:
         state_file: Path | None = None,
         log_file: Path | None = None,
         drop_fields: tuple[str, ...] = (),
+        team_token: str = TEAM_TOKEN,
     ) -> None:
         self.token = token
+        self.team_token = team_token
+        # Every token the sandbox accepts and whose account it acts as.
+        self.accounts = {token: BRIDGE_USER, team_token: TEAM_USER}
         self.state = ProjectState(state_file=state_file, drop_fields=drop_fields)
         self.log_file = log_file
         self.log_lock = threading.Lock()
@@ -287,12 +304,14 @@ def start_sandbox(
     state_file: Path | str | None = None,
     log_file: Path | str | None = None,
     drop_fields: tuple[str, ...] | list[str] = (),
+    team_token: str = TEAM_TOKEN,
 ) -> GitLabSandbox:
     """Start a GitLab sandbox on loopback in a background thread.
 
     Args:
         port: TCP port, 0 for any free one.
-        token: The private token it accepts.
+        token: The bridge's private token.
+        team_token: A team member's (alice's) token; the team's hands act through it.
         state_file: JSON file the issues persist in (read at start when it exists).
         log_file: JSON-lines file with one line per request.
         drop_fields: Fields silently dropped on create and edit (``confidential``, ``due_date``).
@@ -306,6 +325,7 @@ def start_sandbox(
         state_file=Path(state_file) if state_file else None,
         log_file=Path(log_file) if log_file else None,
         drop_fields=tuple(drop_fields),
+        team_token=team_token,
     ).start()
 
 
@@ -389,26 +409,30 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(
         self, method: str, raw_path: str, query: dict[str, list[str]], body: dict[str, Any]
     ) -> _Answer:
-        fault = self.sandbox.take_fault(method, raw_path)
+        caller = self._caller()
+        # Injected faults play GitLab failing the bridge; the team's hands stay unaffected.
+        fault = None if caller == TEAM_USER else self.sandbox.take_fault(method, raw_path)
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.status:
                 return _fault_answer(fault)
-        if not self._authorised():
+        if caller is None:
             return _Answer(401, {"message": "401 Unauthorized"})
         try:
             with self.sandbox.state.lock:
+                self.sandbox.state.caller = caller
                 return _route(self.sandbox, self._base_url(), method, raw_path, query, body)
         except ApiError as err:
             return _Answer(err.status, {"message": err.message})
 
-    def _authorised(self) -> bool:
+    def _caller(self) -> str | None:
+        """The account of the request's token (bridge or team member), or None when unknown."""
         token = self.headers.get("PRIVATE-TOKEN")
         bearer = self.headers.get("Authorization", "")
         if bearer.startswith("Bearer "):
             token = bearer.removeprefix("Bearer ")
-        return token == self.sandbox.token
+        return self.sandbox.accounts.get(token or "")
 
     def _base_url(self) -> str:
         host = self.headers.get("Host")
@@ -557,8 +581,9 @@ def _iid(request: _Request) -> int:
 
 
 def _get_user(request: _Request) -> _Answer:
-    user = user_json(BRIDGE_USER, request.base_url)
-    return _Answer(200, {**user, "email": "tracker-bridge@sandbox.example", "bot": False})
+    caller = request.state.caller
+    user = user_json(caller, request.base_url)
+    return _Answer(200, {**user, "email": f"{caller}@sandbox.example", "bot": False})
 
 
 def _get_version(request: _Request) -> _Answer:
@@ -582,8 +607,20 @@ def _get_project(request: _Request) -> _Answer:
             "web_url": f"{request.base_url}/{state.path}",
             "issues_enabled": True,
             "created_at": "2026-01-05T09:00:00.000Z",
+            # The caller's role: the bridge is a Developer (30), alice a Maintainer (40); a
+            # bridge token whose confidential flag is dropped is a Guest (10), as in GitLab.
+            "permissions": {
+                "project_access": {"access_level": _access_level(state), "notification_level": 3},
+                "group_access": None,
+            },
         },
     )
+
+
+def _access_level(state: ProjectState) -> int:
+    if state.caller == TEAM_USER:
+        return 40
+    return 10 if "confidential" in state.drop_fields else 30
 
 
 def _issue_answer(request: _Request, issue: Issue, status: int = 200) -> _Answer:
@@ -592,8 +629,9 @@ def _issue_answer(request: _Request, issue: Issue, status: int = 200) -> _Answer
 
 
 def _create_issue(request: _Request) -> _Answer:
-    issue = request.state.create_issue(request.body | _flat(request.query), author=BRIDGE_USER)
-    request.state.record_title(issue, BRIDGE_USER)
+    caller = request.state.caller
+    issue = request.state.create_issue(request.body | _flat(request.query), author=caller)
+    request.state.record_title(issue, caller)
     return _issue_answer(request, issue, 201)
 
 
@@ -603,9 +641,9 @@ def _get_issue(request: _Request) -> _Answer:
 
 def _edit_issue(request: _Request) -> _Answer:
     fields = request.body | _flat(request.query)
-    issue = request.state.edit_issue(_iid(request), fields, author=BRIDGE_USER)
+    issue = request.state.edit_issue(_iid(request), fields, author=request.state.caller)
     if "title" in fields:
-        request.state.record_title(issue, BRIDGE_USER)
+        request.state.record_title(issue, request.state.caller)
     return _issue_answer(request, issue)
 
 
@@ -713,7 +751,7 @@ def _create_note(request: _Request) -> _Answer:
     if not body.strip():
         raise ApiError(400, "400 Bad request - body is missing")
     internal = (request.arg("internal") or request.arg("confidential") or "false").lower() == "true"
-    note = request.state.add_note(iid, body, author=BRIDGE_USER, internal=internal)
+    note = request.state.add_note(iid, body, author=request.state.caller, internal=internal)
     if note is None:
         # Only quick actions: GitLab answers 202 with what the commands changed.
         return _Answer(202, {"commands_changes": {}, "summary": ["Commands applied"]})

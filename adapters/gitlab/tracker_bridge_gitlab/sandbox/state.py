@@ -27,6 +27,8 @@ USERS: dict[str, dict[str, Any]] = {
 }
 BRIDGE_USER = "tracker-bridge"
 TEAM_USER = "alice"
+# The team member's personal access token (the bridge has its own, "sandbox-token").
+TEAM_TOKEN = "team-token"
 
 
 def _stamp(moment: datetime) -> str:
@@ -118,6 +120,8 @@ class ProjectState:
         self.path = path
         self.state_file = state_file
         self.drop_fields: set[str] = set(drop_fields)
+        # The account of the request being answered (set under the lock by the HTTP handler).
+        self.caller = BRIDGE_USER
         self.issues: dict[int, Issue] = {}
         self.notes: list[Note] = []
         self.events: list[ResourceEvent] = []
@@ -166,7 +170,8 @@ class ProjectState:
 
     def create_issue(self, fields: dict[str, Any], *, author: str) -> Issue:
         """POST /projects/:id/issues: create, then run quick actions in the description."""
-        fields = {k: v for k, v in fields.items() if k not in self.drop_fields}
+        if author == BRIDGE_USER:  # a token lacking permission: the team's own may set them
+            fields = {k: v for k, v in fields.items() if k not in self.drop_fields}
         title = str(fields.get("title") or "").strip()
         if not title:
             raise ApiError(400, {"title": ["can't be blank"]})
@@ -196,7 +201,8 @@ class ProjectState:
     def edit_issue(self, iid: int, fields: dict[str, Any], *, author: str) -> Issue:
         """PUT /projects/:id/issues/:iid with GitLab's edit parameters."""
         issue = self.issue(iid)
-        fields = {k: v for k, v in fields.items() if k not in self.drop_fields}
+        if author == BRIDGE_USER:  # a token lacking permission: the team's own may set them
+            fields = {k: v for k, v in fields.items() if k not in self.drop_fields}
         if "title" in fields:
             issue.title = str(fields["title"]).strip() or issue.title
         if "confidential" in fields:

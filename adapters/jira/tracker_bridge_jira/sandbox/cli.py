@@ -20,7 +20,10 @@ from tracker_bridge_jira.sandbox.control import start_sandbox
     show_default=True,
     help="Jira Cloud (REST v3, search/jql) or Data Center (REST v2, search).",
 )
-@click.option("--token", default="sandbox-token", show_default=True, help="Token to accept.")
+@click.option("--token", default="sandbox-token", show_default=True, help="The bridge's token.")
+@click.option(
+    "--team-token", default="team-token", show_default=True, help="A team member's (alice) token."
+)
 @click.option("--state", "state_file", type=click.Path(dir_okay=False), help="Keep issues here.")
 @click.option(
     "--log", "log_file", type=click.Path(dir_okay=False), help="One JSON line per request."
@@ -30,6 +33,7 @@ def command(
     port: int,
     flavor: str,
     token: str,
+    team_token: str,
     state_file: str | None,
     log_file: str | None,
     no_security_field: bool,
@@ -39,6 +43,7 @@ def command(
         port=port,
         flavor=flavor,
         token=token,
+        team_token=team_token,
         state_file=state_file,
         log_file=log_file,
         security_field=not no_security_field,
@@ -46,7 +51,8 @@ def command(
     click.echo(sandbox.url)
     click.echo(
         f"flavor {flavor}, project SEC, issue type Bug, security level 'Security team', "
-        "user sandbox@example.org; Ctrl-C stops",
+        f"user sandbox@example.org, team member alice@example.org (token {team_token}); "
+        "Ctrl-C stops",
         err=True,
     )
     stopped = threading.Event()

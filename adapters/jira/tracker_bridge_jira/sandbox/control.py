@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import threading
+import urllib.request
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -13,12 +16,11 @@ from tracker_bridge_jira.markup import adf_to_text
 from tracker_bridge_jira.sandbox.server import (
     PRIORITIES,
     STATUSES,
+    TEAM_TOKEN,
     Fault,
     JiraHTTPServer,
-    SandboxComment,
     SandboxIssue,
     SandboxState,
-    transition,
 )
 
 
@@ -46,15 +48,16 @@ class SandboxTeam:
     def __init__(self, state: SandboxState) -> None:
         self._state = state
 
-    # -- the team's edits (each moves ``updated`` like Jira does)
+    # -- the team's edits, through the REST API (v2) with alice's own token, as a person or
+    # their script would: Jira records alice, not the bridge, as the author
 
     def transition(self, key: str, status: str) -> None:
         """Move an issue to a workflow status (To Do, In Progress, Done)."""
         if status not in STATUSES:
             raise ValueError(f"unknown sandbox status {status!r}; use one of {sorted(STATUSES)}")
-        with self._state.lock:
-            transition(self._state, self._issue(key), status, self._state.team_member)
-            self._state.save()
+        offered = self._api("GET", f"issue/{key}/transitions")["transitions"]
+        wanted = next(t["id"] for t in offered if t["name"] == status)
+        self._api("POST", f"issue/{key}/transitions", {"transition": {"id": wanted}})
 
     def relabel(
         self,
@@ -63,46 +66,43 @@ class SandboxTeam:
         remove: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         """Add and remove labels."""
-        with self._state.lock:
-            issue = self._issue(key)
-            issue.labels = [x for x in issue.labels if x not in remove] + sorted(
-                set(add) - set(issue.labels)
-            )
-            self._state.touch(issue)
-            self._state.save()
+        operations = [{"remove": x} for x in sorted(remove)] + [{"add": x} for x in sorted(add)]
+        self._api("PUT", f"issue/{key}", {"update": {"labels": operations}})
 
     def set_due_date(self, key: str, due: date | None) -> None:
         """Set or clear the due date."""
-        with self._state.lock:
-            issue = self._issue(key)
-            issue.duedate = due.isoformat() if due else None
-            self._state.touch(issue)
-            self._state.save()
+        self._api("PUT", f"issue/{key}", {"fields": {"duedate": due.isoformat() if due else None}})
 
     def set_priority(self, key: str, priority: str) -> None:
         """Set the priority by name."""
         if priority not in PRIORITIES:
             raise ValueError(f"unknown sandbox priority {priority!r}")
-        with self._state.lock:
-            issue = self._issue(key)
-            issue.priority = priority
-            self._state.touch(issue)
-            self._state.save()
+        self._api("PUT", f"issue/{key}", {"fields": {"priority": {"name": priority}}})
 
     def comment(self, key: str, body: str, *, visibility: dict[str, str] | None = None) -> None:
-        """A team member comments (wiki text; shown as ADF on Cloud v3)."""
-        with self._state.lock:
-            state = self._state
-            issue = self._issue(key)
-            created = state.clock.now()
-            issue.comments.append(
-                SandboxComment(
-                    str(state.next_comment), state.team_member, body, created, visibility
-                )
-            )
-            state.next_comment += 1
-            issue.updated = created
-            state.save()
+        """A team member comments (wiki text through REST v2; shown as ADF on Cloud v3)."""
+        payload: dict[str, Any] = {"body": body}
+        if visibility is not None:
+            payload["visibility"] = visibility
+        self._api("POST", f"issue/{key}/comment", payload)
+
+    def _api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One REST v2 call as alice, with her own token."""
+        state = self._state
+        member = state.team_member
+        if state.flavor == "cloud":
+            pair = f"{member.email}:{state.team_token}".encode()
+            authorization = "Basic " + base64.b64encode(pair).decode("ascii")
+        else:
+            authorization = f"Bearer {state.team_token}"
+        request = urllib.request.Request(  # noqa: S310 - our own loopback sandbox
+            f"{state.base_url}/rest/api/2/{path}",
+            data=None if body is None else json.dumps(body).encode("utf-8"),
+            method=method,
+            headers={"Authorization": authorization, "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return json.loads(answer.read() or b"null")
 
     # -- inspection
 
@@ -265,6 +265,7 @@ def start_sandbox(
     state_file: str | Path | None = None,
     log_file: str | Path | None = None,
     security_field: bool = True,
+    team_token: str = TEAM_TOKEN,
 ) -> JiraSandbox:
     """Start a Jira sandbox on 127.0.0.1 in a background thread.
 
@@ -276,6 +277,7 @@ def start_sandbox(
         state_file: JSON file to keep issues in across restarts.
         log_file: File to append one JSON line per request to.
         security_field: False takes ``security`` off the create screen.
+        team_token: The team member's (alice@example.org) token; the team's hands use it.
 
     Returns:
         The running sandbox.
@@ -287,6 +289,7 @@ def start_sandbox(
         state_file=Path(state_file) if state_file else None,
         log_file=Path(log_file) if log_file else None,
     )
+    state.team_token = team_token
     server = JiraHTTPServer(("127.0.0.1", port), state)
     thread = threading.Thread(
         target=server.serve_forever, args=(0.05,), name=f"jira-sandbox-{flavor}", daemon=True

@@ -61,6 +61,10 @@ class JiraDemoSandbox:
         """Mentions notified and images fetched because of stored text."""
         return list(self._sandbox.team.side_effects())
 
+    def refuse_confidentiality(self, refuse: bool = True) -> None:
+        """Ignore the security level (a token without Set Issue Security)."""
+        self._sandbox.team.drop_security(refuse)
+
     def stop(self) -> None:
         """Stop serving."""
         self._sandbox.stop()

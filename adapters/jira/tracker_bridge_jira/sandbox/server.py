@@ -60,6 +60,10 @@ GONE_SEARCH = (
 )
 
 
+# The team member's API token; the bridge's is the sandbox's ``token``.
+TEAM_TOKEN = "team-token"
+
+
 class SandboxClock:
     """The sandbox's "now": real time plus an offset tests can move, strictly increasing."""
 
@@ -202,6 +206,10 @@ class SandboxState:
             "Alice Security",
             "America/New_York",
         )
+        # The team member's own API token (Cloud: with alice's email; Data Center: bearer).
+        self.team_token = TEAM_TOKEN
+        # The account of the request being answered (set under the lock by the handler).
+        self.caller = self.bridge
         self.issues: dict[str, SandboxIssue] = {}
         self.next_issue = 10001
         self.next_comment = 20001
@@ -593,9 +601,18 @@ class JiraHandler(BaseHTTPRequestHandler):
         headers: dict[str, str],
     ) -> tuple[int, Any]:
         state = self.server.state
+        try:
+            caller: SandboxUser | None = self._authenticate()
+        except ApiError:
+            caller = None
         with state.lock:
             state.requests.append((method, path))
-            fault = next((f for f in state.faults if f.matches(method, path)), None)
+            # Injected faults play Jira failing the bridge; the team's hands stay unaffected.
+            fault = (
+                None
+                if caller is state.team_member
+                else next((f for f in state.faults if f.matches(method, path)), None)
+            )
             if fault is not None:
                 fault.times -= 1
         if fault is not None:
@@ -607,7 +624,7 @@ class JiraHandler(BaseHTTPRequestHandler):
                 )
                 message = "Rate limit exceeded." if fault.status == 429 else "Internal server error"
                 raise ApiError(fault.status, [message], headers=extra)
-        self._authenticate()
+        caller = self._authenticate()
         match = re.fullmatch(r"/rest/api/(2|3|latest)(/.*)", path)
         if match is None:
             raise ApiError(404, ["Not found"])
@@ -618,6 +635,7 @@ class JiraHandler(BaseHTTPRequestHandler):
             raise ApiError(404, ["REST API version 3 is not available on Jira Data Center"])
         body = json.loads(raw) if raw else None
         with state.lock:
+            state.caller = caller
             for pattern, verb, handler in ROUTES:
                 found = re.fullmatch(pattern, route)
                 if found and verb == method:
@@ -638,19 +656,23 @@ class JiraHandler(BaseHTTPRequestHandler):
                 if verb == method and pattern.search(route):
                     fault.armed = True
 
-    def _authenticate(self) -> None:
+    def _authenticate(self) -> SandboxUser:
+        """The account whose token the request carries: the bridge's or a team member's."""
         state = self.server.state
+        accounts = ((state.token, state.bridge), (state.team_token, state.team_member))
         header = self.headers.get("Authorization", "")
         if header.startswith("Bearer ") and state.flavor == "datacenter":
-            if header[len("Bearer ") :] == state.token:
-                return
+            for token, account in accounts:
+                if header[len("Bearer ") :] == token:
+                    return account
         elif header.startswith("Basic "):
             try:
                 user, _, secret = base64.b64decode(header[6:]).decode("utf-8").partition(":")
             except ValueError:
                 user, secret = "", ""
-            if secret == state.token and user in (state.bridge.email, state.bridge.name):
-                return
+            for token, account in accounts:
+                if secret == token and user in (account.email, account.name):
+                    return account
         raise ApiError(
             401, ["You are not authenticated. Authentication required to perform this operation."]
         )
@@ -720,8 +742,8 @@ def server_info(state: SandboxState, api: str, query: Any, body: Any) -> tuple[i
 
 
 def myself(state: SandboxState, api: str, query: Any, body: Any) -> tuple[int, Any]:
-    """GET myself: the bridge's own account, with its time zone."""
-    return 200, {**state.user_json(state.bridge, api), "locale": "en_US"}
+    """GET myself: the calling token's account, with its time zone."""
+    return 200, {**state.user_json(state.caller, api), "locale": "en_US"}
 
 
 def fields(state: SandboxState, api: str, query: Any, body: Any) -> tuple[int, Any]:
@@ -959,7 +981,7 @@ def create_issue(state: SandboxState, api: str, query: Any, body: Any) -> tuple[
         security=None,
         created=now,
         updated=now,
-        reporter=state.bridge,
+        reporter=state.caller,
     )
     _apply_fields(state, api, issue, values, creating=True)
     state.next_issue += 1
@@ -1054,7 +1076,7 @@ def add_comment(state: SandboxState, api: str, query: Any, body: Any, ref: str) 
         if state.flavor == "cloud":
             visibility["identifier"] = visibility["value"]
     comment = SandboxComment(
-        str(state.next_comment), state.bridge, text, state.clock.now(), visibility
+        str(state.next_comment), state.caller, text, state.clock.now(), visibility
     )
     state.next_comment += 1
     issue.comments.append(comment)
@@ -1111,7 +1133,7 @@ def do_transition(
     target = next((t for tid, t in TRANSITIONS if tid == wanted and t != issue.status), None)
     if target is None:
         raise ApiError(400, [f"Transition id '{wanted}' is not valid for this issue."])
-    transition(state, issue, target, state.bridge)
+    transition(state, issue, target, state.caller)
     return 204, None
 
 

@@ -1,0 +1,54 @@
+"""Exit codes an operator alerts on, through the CLI against the GitLab sandbox and aiosmtpd."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tracker_bridge.testing.installation import Installation
+
+from .test_store_identity_cli import JAN, cli, report
+from .test_store_identity_cli import site as site
+
+
+def set_in_section(site: Installation, section: str, line: str) -> None:
+    """Add ``line`` right under ``[section]`` in the installation's config."""
+    text = site.config_path.read_text(encoding="utf-8")
+    text = text.replace(f"[{section}]\n", f"[{section}]\n{line}\n", 1)
+    site.config_path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def gitlab_site(site: Installation) -> Iterator[Installation]:
+    """The installation on the GitLab sandbox, retries off so failures come at once."""
+    set_in_section(site, "tracker.gitlab", "max_retries = 0")
+    return site
+
+
+@pytest.mark.parametrize("site", ["gitlab"], indirect=True)
+def test_refused_token_exits_5(gitlab_site: Installation) -> None:
+    """A revoked or wrong token makes run and sync exit 5, naming the refusal."""
+    text = gitlab_site.config_path.read_text(encoding="utf-8")
+    gitlab_site.config_path.write_text(
+        text.replace('token = "sandbox-token"', 'token = "revoked-token"'), encoding="utf-8"
+    )
+    report(gitlab_site, JAN, "XSS in search", "Jan's finding.")
+    ran = cli(gitlab_site, "run")
+    synced = cli(gitlab_site, "sync")
+    assert (5, 5) == (ran.returncode, synced.returncode), ran.stderr + synced.stderr
+    assert "refused the token" in ran.stderr
+
+
+@pytest.mark.parametrize("site", ["gitlab"], indirect=True)
+def test_tracker_outage_past_the_alert_time_exits_4(gitlab_site: Installation) -> None:
+    """An outage is "deferred" (3) at first and exits 4 once it lasts past outage_alert_after."""
+    set_in_section(gitlab_site, "tracker", 'outage_alert_after = "2s"')
+    assert 0 == cli(gitlab_site, "run").returncode
+    gitlab_site.sandbox.stop()
+    first = cli(gitlab_site, "run")
+    time.sleep(2.5)
+    later = cli(gitlab_site, "run")
+    assert (3, 4) == (first.returncode, later.returncode), first.stderr + later.stderr
+    assert "tracker unreachable since" in later.stderr

@@ -1,0 +1,197 @@
+"""Through the CLI, against both tracker sandboxes and aiosmtpd: store identity and stuck reports.
+
+A new store pointed at a tracker an earlier store filled never adopts, relabels or mails from
+its issues; a report that cannot be opened confidentially is retried every pass, said so, and
+alerts; ``db copy`` moves a store from SQLite to PostgreSQL with its identity.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import make_url
+
+from tracker_bridge.store import tables
+from tracker_bridge.testing.installation import Installation, create_installation
+from tracker_bridge.testing.keys import remove_gnupghome
+from tracker_bridge.testing.researcher_mail import read_as_researcher
+
+from .conftest import ADA, JAN
+
+POSTGRES_URL = os.environ.get(
+    "TRACKER_BRIDGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(params=["gitlab", "jira"])
+def site(request: pytest.FixtureRequest) -> Iterator[Installation]:
+    """A fresh installation on the given tracker's sandbox, SQLite store, aiosmtpd."""
+    directory = Path(tempfile.mkdtemp(prefix="tbid", dir="/tmp"))
+    installation = create_installation(directory, request.param)
+    try:
+        yield installation
+    finally:
+        installation.stop()
+        for home in [
+            installation.bridge.gnupghome,
+            *(k.gnupghome for k in installation.researchers.values()),
+        ]:
+            remove_gnupghome(home)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def cli(site: Installation, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``tracker-bridge --config <site> ARGS`` as its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "tracker_bridge", "--config", str(site.config_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def report(site: Installation, address: str, subject: str, body: str) -> None:
+    """The researcher sends an encrypted report from Thunderbird."""
+    site.deliver(site.shapes(address).thunderbird(subject, body).raw)
+
+
+def open_reports(site: Installation) -> list[dict[str, Any]]:
+    """``reports --json``."""
+    listed = cli(site, "reports", "--json")
+    assert 0 == listed.returncode, listed.stderr
+    rows: list[dict[str, Any]] = json.loads(listed.stdout)
+    return rows
+
+
+def issue_key(url: str) -> str:
+    """The sandbox key of an issue from its URL (GitLab iid, Jira SEC-n)."""
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def received_by(site: Installation, address: str) -> list[str]:
+    """Every mail ``address`` received, decrypted with their own key: subject and text."""
+    key = site.researchers[address]
+    return [
+        (lambda view: f"{view.subject}\n{view.body}")(read_as_researcher(key.gnupghome, mail.data))
+        for mail in site.smtp.messages
+        if address in mail.recipients
+    ]
+
+
+def use_store(site: Installation, url: str) -> None:
+    """Point the installation's config at another store URL."""
+    text = site.config_path.read_text(encoding="utf-8")
+    start = text.index('url = "sqlite:///') if 'url = "sqlite:///' in text else text.index("url = ")
+    end = text.index("\n", start)
+    site.config_path.write_text(text[:start] + f'url = "{url}"' + text[end:], encoding="utf-8")
+
+
+def test_a_new_store_never_adopts_the_old_stores_issues(site: Installation) -> None:
+    """A fresh store gets the next free id, its own issue, and never mails old issue notes."""
+    report(site, JAN, "XSS in search", "Jan's finding: the search box reflects input.")
+    assert 0 == cli(site, "run").returncode
+    [jan_row] = open_reports(site)
+    site.sandbox.team_comment(issue_key(jan_row["issue"]), "[to researcher]\nOnly for Jan: fixed.")
+    assert 0 == cli(site, "run").returncode
+    assert any("Only for Jan" in mail for mail in received_by(site, JAN))
+
+    use_store(site, f"sqlite:///{site.directory / 'state' / 'second.sqlite3'}")
+    upgraded = cli(site, "db", "upgrade")
+    assert (0, True) == (upgraded.returncode, "created the schema" in upgraded.stdout)
+    report(site, ADA, "CSRF in settings", "Ada's finding: no token on the settings form.")
+    first = cli(site, "run")
+    second = cli(site, "run")
+    assert (0, 0) == (first.returncode, second.returncode), first.stderr + second.stderr
+    [ada_row] = open_reports(site)
+    assert "CVD-" + jan_row["report_id"][4:8] + "-0002" == ada_row["report_id"]
+    assert ada_row["issue"] not in (None, jan_row["issue"])
+    ada_mail = received_by(site, ADA)
+    assert [] == [mail for mail in ada_mail if "Only for Jan" in mail or "0001" in mail]
+    assert 1 == len(ada_mail)
+
+
+def test_report_not_opened_confidentially_is_retried_and_alerts(site: Installation) -> None:
+    """Refused confidentiality: exit 6 every pass naming the reason, then one full issue."""
+    sandbox = cast(Any, site.sandbox)
+    sandbox.refuse_confidentiality(True)
+    report(site, JAN, "RCE in upload", "Jan's upload finding.")
+    first = cli(site, "run")
+    second = cli(site, "run")
+    listed = cli(site, "reports")
+    for result in (first, second):
+        assert 6 == result.returncode, result.stderr
+        assert "CVD-2026-0001: not yet in the tracker: " in result.stderr
+    assert "not yet in the tracker: " in listed.stdout
+    assert [None] == [row["issue"] for row in open_reports(site)]
+
+    sandbox.refuse_confidentiality(False)
+    healed = cli(site, "run")
+    assert 0 == healed.returncode, healed.stderr
+    [row] = open_reports(site)
+    described = dict(site.sandbox.describe(issue_key(row["issue"])))
+    assert (None, True) == (row["not_in_tracker"], "Jan's upload finding" in str(described))
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    admin = make_url(POSTGRES_URL).render_as_string(hide_password=False)
+    name = f"tb_copy_{secrets.token_hex(6)}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def row_counts(url: str) -> dict[str, int]:
+    """Rows per store table."""
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as connection:
+            return {
+                table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in tables.metadata.sorted_tables
+            }
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("site", ["gitlab"], indirect=True)
+def test_db_copy_moves_the_store_from_sqlite_to_postgresql(
+    site: Installation, postgres_database: str
+) -> None:
+    """Every table, the audit log and the store id move; the bridge goes on from PostgreSQL."""
+    report(site, JAN, "XSS in search", "Jan's finding.")
+    assert 0 == cli(site, "run").returncode
+    source = f"sqlite:///{site.directory / 'state' / 'bridge.sqlite3'}"
+    before = row_counts(source)
+    copied = cli(site, "db", "copy", source, postgres_database)
+    assert 0 == copied.returncode, copied.stderr
+    assert before == row_counts(postgres_database)
+    assert before["audit_log"] > 0
+
+    use_store(site, postgres_database)
+    [row] = open_reports(site)
+    site.sandbox.team_comment(issue_key(row["issue"]), "[to researcher]\nCopied and still here.")
+    moved_on = cli(site, "run")
+    assert 0 == moved_on.returncode, moved_on.stderr
+    assert any("Copied and still here" in mail for mail in received_by(site, JAN))
+    assert row_counts(postgres_database)["audit_log"] > before["audit_log"]
+    again = cli(site, "db", "copy", source, postgres_database)
+    assert (2, True) == (again.returncode, "already holds data" in again.stderr)
