@@ -133,7 +133,7 @@ def _languages_flag(
 
 
 _SEVERITIES = ("critical", "high", "medium", "low")
-_DEFAULT_FIX = {"critical": "30 days", "high": "30 days", "medium": "90 days", "low": "180 days"}
+_DEFAULT_FIX = {"critical": "30 days", "high": "30 days", "medium": "60 days", "low": "90 days"}
 
 
 @main.command()
@@ -170,7 +170,7 @@ _DEFAULT_FIX = {"critical": "30 days", "high": "30 days", "medium": "90 days", "
     help='Update at least every, e.g. "14 days".',
 )
 @click.option(
-    "--disclosure", default=None, callback=_span_flag, help='Disclosure horizon, e.g. "60 days".'
+    "--disclosure", default=None, callback=_span_flag, help='Disclosure horizon, e.g. "90 days".'
 )
 @click.option(
     "--languages", default=None, callback=_languages_flag, help="Languages to write in, e.g. en,nl."
@@ -260,7 +260,7 @@ def init(
     progress_update = answer(
         progress_update, "Update the researcher at least every", "14 days", span=True
     )
-    disclosure = answer(disclosure, "Disclose within (from receipt)", "60 days", span=True)
+    disclosure = answer(disclosure, "Disclose within (from receipt)", "90 days", span=True)
     if languages is None and asking:
         languages = click.prompt(
             "Languages to write to researchers in (en, nl)",
@@ -386,10 +386,11 @@ def sandbox() -> None:
     """Serve a tracker sandbox on loopback (for tests, the demo and trying things out)."""
 
 
-def _bridge(config_path: Path | None) -> Bridge:
+def _bridge(config_path: Path | None, *, without_tracker: bool = False) -> Bridge:
+    """The installation; ``without_tracker`` for commands that touch no tracker (no token read)."""
     from tracker_bridge.app import Bridge
 
-    return Bridge.from_config(config_path)
+    return Bridge.from_config(config_path, untouched=("tracker",) if without_tracker else ())
 
 
 def _summary_line(summary: PassSummary) -> str:
@@ -517,13 +518,13 @@ def ingest(config_path: Path | None, messages: tuple[str, ...], as_json: bool) -
 @click.pass_obj
 def inspect(config_path: Path | None, message: Path, as_json: bool) -> None:
     """Parse, decrypt and verify one MESSAGE without storing or sending anything."""
-    bridge = _bridge(config_path)
+    bridge = _bridge(config_path, without_tracker=True)
     raw = sys.stdin.buffer.read() if str(message) == "-" else message.read_bytes()
     inbound = bridge.reader(learn_keys=False).read(raw)
     verdict = inbound.verdict.value
     reason = inbound.reason
     if inbound.verdict.value == "report" and _store_exists(bridge):
-        thread = bridge.ingest_service().thread_of(inbound)
+        thread = bridge.ingest_service(with_tracker=False).thread_of(inbound)
         if thread is not None:
             verdict, reason = "reply", f"reply to {thread}"
     bridge.close()
@@ -612,7 +613,7 @@ def reports(config_path: Path | None, as_json: bool) -> None:
     """
     from tracker_bridge.services.ingest import NOT_IN_TRACKER_EVENT
 
-    bridge = _bridge(config_path)
+    bridge = _bridge(config_path, without_tracker=True)
     now = bridge.clock.now()
     rows: list[dict[str, Any]] = []
     with bridge.store().unit_of_work() as uow:
@@ -758,3 +759,9 @@ _register_publish(main)
 from tracker_bridge.cli_privacy import register as _register_privacy  # noqa: E402
 
 _register_privacy(main)
+
+
+# The bridge key's life cycle (list, rotate, reprotect).
+from tracker_bridge.cli_key import register as _register_key  # noqa: E402
+
+_register_key(main)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import shutil
 import tomllib
 from collections.abc import Mapping
@@ -13,7 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from tracker_bridge.bridge_key import export_public_key, generate_key
+from tracker_bridge.bridge_key import create_bridge_key, export_public_key
 from tracker_bridge.domain.researcher import Language
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import ConfigurationError
@@ -36,7 +35,7 @@ class InitChoices:
     assessment: str = "3 working days"
     fix: Mapping[Severity, str] = field(default_factory=lambda: dict(DEFAULT_FIX))
     progress_update: str = "14 days"
-    disclosure: str = "60 days"
+    disclosure: str = "90 days"
     languages: tuple[str, ...] = ("en", "nl")
 
     def problems(self) -> list[str]:
@@ -70,12 +69,16 @@ class InitChoices:
 DEFAULT_FIX: dict[Severity, str] = {
     Severity.CRITICAL: "30 days",
     Severity.HIGH: "30 days",
-    Severity.MEDIUM: "90 days",
-    Severity.LOW: "180 days",
+    Severity.MEDIUM: "60 days",
+    Severity.LOW: "90 days",
 }
 _ORGANISATION = re.compile(r"^[^\r\n\x00-\x1f]{1,200}$")
 # The address ends up in TOML and mail headers: nothing that could break out of either.
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+TEST_MAPPINGS: tuple[str, ...] = ("fake.toml",)
+"""Packaged mapping files that belong to the test kit; ``init`` does not copy them."""
 
 
 def _toml_string(value: str) -> str:
@@ -216,19 +219,21 @@ def initialise(directory: Path, choices: InitChoices) -> list[str]:
     config_path.write_text(starter_config(choices), encoding="utf-8")
     mappings = directory / "mappings"
     if not mappings.exists():
-        shutil.copytree(PACKAGED_MAPPINGS, mappings)
+        # The fake tracker's mapping is for the test kit; an installation never uses it.
+        shutil.copytree(PACKAGED_MAPPINGS, mappings, ignore=shutil.ignore_patterns(*TEST_MAPPINGS))
         program = mappings / "program.toml"
         program.write_text(
             program_toml(program.read_text(encoding="utf-8"), choices), encoding="utf-8"
         )
     steps: list[str] = []
     if choices.generate_key:
-        passphrase = secrets.token_urlsafe(32)
-        passphrase_file = secrets_dir / "openpgp-passphrase"
-        passphrase_file.write_text(passphrase + "\n", encoding="utf-8")
-        passphrase_file.chmod(0o600)
         uid = f"{choices.organisation} security team <{choices.contact}>"
-        fingerprint = generate_key(directory / "gnupg", uid, passphrase)
+        # A generated 256-bit passphrase: protected with gpg-agent's minimum work factor.
+        made = create_bridge_key(directory / "gnupg", uid)
+        fingerprint = made.fingerprint
+        passphrase_file = secrets_dir / "openpgp-passphrase"
+        passphrase_file.write_text(made.passphrase + "\n", encoding="utf-8")
+        passphrase_file.chmod(0o600)
         (directory / "bridge-public-key.asc").write_text(
             export_public_key(directory / "gnupg", fingerprint), encoding="utf-8"
         )

@@ -38,9 +38,11 @@ import email.errors
 import email.policy
 import email.utils
 import hashlib
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from email.feedparser import BytesFeedParser
 from email.header import decode_header, make_header
 from email.message import Message
 from typing import Protocol
@@ -70,6 +72,8 @@ _MIB = 1024 * 1024
 _HEADER_SCAN_BYTES = 256 * 1024
 _MSGID = re.compile(r"<[^<>\s]+>")
 _ENCRYPTED_SUFFIXES = (".pgp", ".gpg", ".asc")
+# Mail is parsed and base64 is decoded this many bytes or characters at a time (see _parse).
+_SLICE = 64 * 1024
 # Which signature verdict speaks for a message of several inline blocks: the weakest one.
 _SIGNATURE_STRENGTH = {
     SignatureStatus.BAD: 0,
@@ -163,7 +167,7 @@ class MailReader:
                     f"{self.limits.max_message_bytes}",
                 )
             try:
-                message = email.message_from_bytes(raw)
+                message = _parse(raw)
             except RecursionError:
                 return self._verdict_only(
                     raw,
@@ -349,7 +353,7 @@ class MailReader:
                 if _is_mime_entity(decryption.plaintext):
                     # A PGP/MIME payload whose multipart wrapper a gateway flattened into text:
                     # read it as the MIME entity it is, not as text with headers in it.
-                    inner = email.message_from_bytes(decryption.plaintext)
+                    inner = _parse(decryption.plaintext)
                     self._check_structure(inner, depth=unit.depth + 1, counter=[unit.part_count])
                     self._read_decrypted_entity(decryption.plaintext, inner, content)
                 else:
@@ -368,10 +372,13 @@ class MailReader:
             for attachment in unit.inline_attachments:
                 self._add_inline_attachment(attachment, content)
         else:
-            decryption = self._openpgp.decrypt(unit.ciphertext)
+            ciphertext = unit.take_ciphertext()
+            decryption = self._openpgp.decrypt(ciphertext)
+            # Only gpg's plaintext stays in memory from here on.
+            del ciphertext
             content.signature = decryption.signature
             self._note_older_key(decryption, content)
-            inner = email.message_from_bytes(decryption.plaintext)
+            inner = _parse(decryption.plaintext)
             self._check_structure(inner, depth=unit.depth + 1, counter=[unit.part_count])
             self._read_decrypted_entity(decryption.plaintext, inner, content)
         for part in unit.beside:
@@ -566,7 +573,7 @@ class _EncryptedUnit:
     """The one encrypted unit a message consists of, and the unencrypted parts beside it."""
 
     kind: str
-    ciphertext: bytes = b""
+    ciphertext_part: Message | None = None
     blocks: list[ArmouredBlock] = field(default_factory=list)
     charset: str | None = None
     beside: list[Message] = field(default_factory=list)
@@ -576,6 +583,18 @@ class _EncryptedUnit:
     # Inline PGP only: the unencrypted text around the blocks in their own part, and its type.
     around: list[str] = field(default_factory=list)
     around_type: str = "text/plain"
+
+    def take_ciphertext(self) -> bytes:
+        """The ciphertext of a PGP/MIME unit; its MIME part lets go of the armour text.
+
+        The armour is the largest object in memory at this point, and nothing reads that part's
+        body again: the message keeps its headers and structure for the envelope.
+        """
+        if self.ciphertext_part is None:
+            return b""
+        ciphertext = _payload_bytes(self.ciphertext_part)
+        self.ciphertext_part.set_payload("")
+        return ciphertext
 
 
 def _find_encrypted_unit(message: Message) -> _EncryptedUnit | None:
@@ -615,7 +634,7 @@ def _unit_of(part: Message) -> _EncryptedUnit | None:
         control, data = payload
         if control.get_content_type() != "application/pgp-encrypted":
             raise QuarantineError("multipart/encrypted is not application/pgp-encrypted (RFC 3156)")
-        return _EncryptedUnit("PGP/MIME", ciphertext=_payload_bytes(data))
+        return _EncryptedUnit("PGP/MIME", ciphertext_part=data)
     if ctype == "multipart/alternative":
         children = _children(part)
         plain = [c for c in children if c.get_content_type() == "text/plain"]
@@ -675,7 +694,7 @@ def _exchange_unit(children: list[Message]) -> _EncryptedUnit | None:
     ]
     return _EncryptedUnit(
         "PGP/MIME (Exchange shape)",
-        ciphertext=_payload_bytes(children[index + 1]),
+        ciphertext_part=children[index + 1],
         beside=beside,
         depth=1,
     )
@@ -713,16 +732,27 @@ def _children(part: Message) -> list[Message]:
 
 
 def _first_part_bytes(entity: bytes, boundary: str) -> bytes | None:
-    """The exact bytes of a multipart's first body part, CRLF-canonical (RFC 3156 section 5)."""
-    text = entity.replace(b"\r\n", b"\n")
-    delimiter = b"--" + boundary.encode("ascii", "replace")
-    lines = text.split(b"\n")
-    starts = [i for i, line in enumerate(lines) if line.rstrip(b" \t") == delimiter]
-    if len(starts) < 2:
+    """The exact bytes of a multipart's first body part, CRLF-canonical (RFC 3156 section 5).
+
+    A delimiter line is ``--boundary`` followed only by spaces or tabs (RFC 2046 section
+    5.1.1). The part is found by searching for the first two delimiter lines, so memory holds
+    the part (and its canonical form when line ends need fixing), never a list of all lines.
+    """
+    delimiter = re.escape(b"--" + boundary.encode("ascii", "replace"))
+    lines = re.finditer(rb"^" + delimiter + rb"[ \t]*(?=\r\n|\n|\Z)", entity, re.MULTILINE)
+    first = next(lines, None)
+    second = next(lines, None)
+    if first is None or second is None:
         return None
-    first = lines[starts[0] + 1 : starts[1]]
+    start = entity.find(b"\n", first.end()) + 1
     # The line break before a delimiter belongs to the delimiter, not to the part.
-    return b"\r\n".join(first)
+    end = second.start() - 1
+    if end > start and entity[end - 1 : end] == b"\r":
+        end -= 1
+    part = entity[start:end]
+    if re.search(rb"(?<!\r)\n", part):
+        part = part.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return part
 
 
 def _choose_alternative(children: list[Message]) -> Message | None:
@@ -753,7 +783,39 @@ def _is_legacy_display(part: Message) -> bool:
     return False
 
 
+def _parse(data: bytes) -> Message:
+    """``email.message_from_bytes(data)``, fed to the same parser one slice at a time.
+
+    ``message_from_bytes`` decodes all of ``data`` into one str and copies that into a
+    ``StringIO`` (four bytes a character): about 8 times the message at its peak. Fed in
+    slices, the parser holds one slice plus the lines of the part it is reading.
+    """
+    parser = BytesFeedParser()
+    view = memoryview(data)
+    for start in range(0, len(data), _SLICE):
+        parser.feed(bytes(view[start : start + _SLICE]))
+    return parser.close()
+
+
 def _payload_bytes(part: Message) -> bytes:
+    """``part.get_payload(decode=True)`` (bytes), without its extra copies for ASCII payloads.
+
+    The stdlib encodes the payload to check it for surrogates, again to bytes, then splits
+    and joins base64 lines before decoding: four copies of an attachment. An ASCII payload is
+    encoded once, and base64 is decoded one slice at a time; anything else, and base64 that
+    is not well formed (where the stdlib repairs padding and records defects), takes the
+    stdlib path, so the bytes are the same either way.
+    """
+    if not part.is_multipart():
+        text = part.get_payload()
+        if isinstance(text, str) and text.isascii():
+            cte = str(part.get("content-transfer-encoding", "")).lower()
+            if cte == "base64":
+                decoded = _decode_base64_slices(text)
+                if decoded is not None:
+                    return decoded
+            elif cte not in ("quoted-printable", "x-uuencode", "uuencode", "uue", "x-uue"):
+                return text.encode("ascii")
     payload = part.get_payload(decode=True)
     if isinstance(payload, bytes):
         return payload
@@ -761,6 +823,35 @@ def _payload_bytes(part: Message) -> bytes:
     if isinstance(raw, str):
         return raw.encode("utf-8", "surrogateescape")
     return b""
+
+
+def _decode_base64_slices(text: str) -> bytes | None:
+    """Well-formed base64 ``text`` decoded slice by slice; None when it is not well formed.
+
+    Well formed: alphabet characters and CR/LF line breaks only, a length (without the line
+    breaks) that is a multiple of four, padding only at the very end; exactly what
+    ``base64.b64decode(..., validate=True)`` accepts after the stdlib removes line breaks.
+    """
+    decoded = io.BytesIO()
+    carry = b""
+    padded = False
+    for start in range(0, len(text), _SLICE):
+        piece = text[start : start + _SLICE].encode("ascii")
+        compact = carry + piece.replace(b"\r", b"").replace(b"\n", b"")
+        if not compact:
+            continue
+        if padded:
+            return None  # data after the padding
+        whole = len(compact) - len(compact) % 4
+        carry = compact[whole:]
+        try:
+            decoded.write(binascii.a2b_base64(compact[:whole], strict_mode=True))
+        except binascii.Error:
+            return None
+        padded = b"=" in compact[:whole]
+    if carry:
+        return None
+    return decoded.getvalue()
 
 
 def _part_text(part: Message) -> str:

@@ -17,7 +17,13 @@ from datetime import datetime
 
 from tracker_bridge.domain.deadlines import DeadlineKind
 from tracker_bridge.domain.report import REPORT_ID_SEARCH, Report, ReportId, State
-from tracker_bridge.domain.researcher import Language, Researcher
+from tracker_bridge.domain.researcher import (
+    CreditAnswer,
+    Language,
+    Researcher,
+    accept_credit,
+    parse_credit_answer,
+)
 from tracker_bridge.errors import FatalError, RetriableError, SkippableError, TrackerAuthError
 from tracker_bridge.ports import (
     AuditEntry,
@@ -86,6 +92,8 @@ class Ingest:
     _tracker_stopped: str | None = field(default=None, init=False)
     _sequence_checked: bool = field(default=False, init=False)
     _tracker_down: str | None = field(default=None, init=False)
+    # Credit answers recorded in the open transaction, noted on the issue after it commits.
+    _credit_notes: list[tuple[str, CreditAnswer]] = field(default_factory=list, init=False)
 
     # -- whole sources
 
@@ -170,9 +178,11 @@ class Ingest:
             and outcome.report_id is not None
             and not self._note_reply(outcome.report_id, inbound, outcome.reason, summary)
         ):
+            self._note_credits(summary)
             return replace(outcome, note_pending=True)
         if outcome.report_id is not None:
             self._announce_offered_keys(outcome.report_id, summary)
+        self._note_credits(summary)
         return outcome
 
     def _decide(
@@ -287,6 +297,7 @@ class Ingest:
             uow.reports.save(report)
         if not inbound.auto_submitted:
             self._learn_key(uow, inbound, report_id, now)
+            self._read_credit(uow, inbound, report_id, now)
         reason = "bounce of our mail" if inbound.auto_submitted else "reply from the researcher"
         return self._store(uow, item, inbound, now, Verdict.REPLY, reason, report_id)
 
@@ -321,6 +332,53 @@ class Ingest:
             uow.outbox.add(self._acknowledgement(report, researcher, inbound, now))
         return outcome
 
+    def _read_credit(
+        self, uow: UnitOfWork, inbound: InboundMessage, report_id: str, now: datetime
+    ) -> None:
+        """Record a credit answer ("Credit: <name>", "Geen vermelding") in the researcher's reply.
+
+        Only the report's own researcher answers for themselves: a reply from any other address
+        sets nothing.
+        """
+        researcher = uow.reports.researcher_of(report_id)
+        if researcher is None or researcher.email.lower() != inbound.sender.strip().lower():
+            return
+        answer = parse_credit_answer(inbound.body)
+        if answer is None:
+            return
+        accept_credit(researcher, answer)
+        uow.researchers.save(researcher)
+        uow.reports.add_event(
+            ReportEvent(
+                report_id,
+                now,
+                "credit_recorded",
+                f"{researcher.credit_wish.value} (researcher's reply {inbound.message_id})",
+                dedupe_key=f"credit:{inbound.message_id}",
+            )
+        )
+        self._credit_notes.append((report_id, answer))
+
+    def _note_credits(self, summary: PassSummary) -> None:
+        """Show each credit answer recorded by the last commit on its issue, as a note."""
+        pending, self._credit_notes = self._credit_notes, []
+        if self.tracker is None or self._tracker_stopped is not None:
+            return
+        day = self.program.local_date(self.clock.now()).isoformat()
+        for report_id, answer in pending:
+            with self.unit_of_work() as uow:
+                ref = uow.links.get(report_id)
+            if ref is None:
+                continue
+            try:
+                self.tracker.add_note(
+                    ref,
+                    f"Credit recorded on {day} from the researcher's reply: {answer.describe()}.",
+                    untrusted=answer.name,
+                )
+            except RetriableError as err:
+                summary.problems.append(f"{report_id}: credit note not written yet: {err}")
+
     def _learn_key(
         self, uow: UnitOfWork, inbound: InboundMessage, report_id: str, now: datetime
     ) -> None:
@@ -335,6 +393,12 @@ class Ingest:
             researcher.fingerprint = offered
             uow.researchers.save(researcher)
             uow.reports.add_event(ReportEvent(report_id, now, "key_learned", offered))
+            # Everything withheld for want of a key goes out now, encrypted, in queue order.
+            released = uow.outbox.release_withheld(researcher.email, now)
+            if released:
+                uow.reports.add_event(
+                    ReportEvent(report_id, now, "withheld_released", f"{released} mail(s)")
+                )
         elif researcher.fingerprint != offered:
             # Recorded and shown to the team; used only after a team member confirms it.
             uow.reports.add_event(
@@ -513,15 +577,11 @@ class Ingest:
         self._tracker_down = None  # worth another try: a few minutes may have passed
         after: str | None = None
         while True:
+            # Only the reports without an issue are read: a pass costs nothing per tracked report.
             with self.unit_of_work() as uow:
-                page = [
-                    str(report.report_id)
-                    for report in uow.reports.open_reports_page(after, self.page_size)
-                ]
-                linked = uow.links.links_of(page)
+                page = uow.reports.unlinked_reports_page(after, self.page_size)
             for report_id in page:
-                if report_id not in linked:
-                    self._open_issue(report_id, summary)
+                self._open_issue(report_id, summary)
             if len(page) < self.page_size:
                 return
             after = page[-1]

@@ -21,7 +21,15 @@ from typing import Protocol
 import pytest
 
 from tracker_bridge.errors import ConfidentialityError, ForeignIssueError, RetriableError
-from tracker_bridge.ports import AttachmentInfo, IssueDraft, IssueRef, IssueUpdate, Tracker
+from tracker_bridge.ports import (
+    ERASED_ON_REQUEST,
+    AttachmentInfo,
+    IssueDraft,
+    IssueRef,
+    IssueUpdate,
+    TextErasure,
+    Tracker,
+)
 from tracker_bridge.testing.payloads import (
     BIDI_CONTROLS,
     BIDI_FILENAME,
@@ -226,6 +234,37 @@ class TrackerContract:
         notes = "\n".join(harness.observe(ref).notes)
         assert "Acknowledgement sent" in notes
         assert CANARY in notes
+
+    def test_erase_bridge_text_rewrites_the_bridges_text_only(
+        self, harness: TrackerHarness
+    ) -> None:
+        """Erasure replaces the name and copied replies the bridge wrote; team comments stay."""
+        draft = make_draft()
+        named = replace(
+            draft,
+            summary=(*draft.summary, ("Researcher", "Ada Lovelace; contact kept in the bridge")),
+        )
+        ref = harness.tracker.open_issue(named)
+        harness.tracker.add_note(ref, "The researcher replied (encrypted):", untrusted="my flat")
+        harness.tracker.add_note(
+            ref, "Credit recorded: credit by the name below.", untrusted="Ada Lovelace"
+        )
+        harness.tracker.add_note(ref, "Deadline missed: the assessment was due on 2026-11-05.")
+        harness.team_comment(ref, "Ada Lovelace said the same on the phone")
+        erasure = TextErasure(words=("Ada Lovelace",), notes_starting=("The researcher replied",))
+        changed = harness.tracker.erase_bridge_text(ref, erasure)
+        again = harness.tracker.erase_bridge_text(ref, erasure)
+        issue = harness.observe(ref)
+        notes = "\n".join(issue.notes)
+        assert (3, 0) == (changed, again)
+        assert "Ada Lovelace" not in issue.body
+        assert ERASED_ON_REQUEST in issue.body
+        assert CANARY in issue.body
+        assert "my flat" not in notes
+        assert "Erased on request." in notes
+        assert "Deadline missed" in notes
+        assert "Ada Lovelace said the same on the phone" in notes
+        assert 1 == notes.count("Ada Lovelace")
 
     def test_changes_since_reports_team_changes(self, harness: TrackerHarness) -> None:
         """After the team relabels, sets a due date, comments and closes, the change is listed."""

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import ClassVar
 
 from tracker_bridge.errors import ConfidentialityError, ForeignIssueError, TrackerUnavailable
-from tracker_bridge.ports import IssueDraft, IssueRef, IssueSnapshot, IssueUpdate, TrackerNote
+from tracker_bridge.ports import (
+    IssueDraft,
+    IssueRef,
+    IssueSnapshot,
+    IssueUpdate,
+    TextErasure,
+    TrackerNote,
+)
 from tracker_bridge.testing.payloads import BIDI_CONTROLS
 
 
@@ -135,6 +142,30 @@ class FakeTracker:
         for issue in sorted(changed, key=lambda i: i.updated_at):
             notes = tuple(n for n in issue.notes if since is None or n.created_at >= since)
             yield self._snapshot(issue, notes)
+
+    def erase_bridge_text(self, ref: IssueRef, erasure: TextErasure) -> int:
+        """Erase from the description and the bridge's notes; how many texts changed."""
+        self._call("erase_bridge_text")
+        issue = self.issues[ref.key]
+        changed = 0
+        body = erasure.erase_words(issue.body)
+        if body != issue.body:
+            issue.body = body
+            changed += 1
+        for index, note in enumerate(issue.notes):
+            if not note.by_bridge:
+                continue
+            text = (
+                erasure.note_replacement
+                if erasure.replaces_note(note.body)
+                else erasure.erase_words(note.body)
+            )
+            if text != note.body:
+                issue.notes[index] = replace(note, body=text)
+                changed += 1
+        if changed:
+            issue.updated_at = self._tick()
+        return changed
 
     # -- the security team's hands
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 # Characters that open a live wiki construct: [~mention], [text|link], !image!, {macro},
@@ -117,6 +118,26 @@ def adf_to_text(node: Any) -> str:
     for block in node.get("content", []) or []:
         blocks.append(inline(block))
     return "\n".join(blocks)
+
+
+def adf_map_text(node: Any, change: Callable[[str], str]) -> Any:
+    """A copy of an ADF node with ``change`` applied to every text node's text.
+
+    Args:
+        node: An ADF node (usually ``doc``).
+        change: What to do to each text (the bridge's erasure of a name, say).
+
+    Returns:
+        The same structure; only ``text`` values differ.
+    """
+    if isinstance(node, list):
+        return [adf_map_text(child, change) for child in node]
+    if not isinstance(node, dict):
+        return node
+    copied = {key: adf_map_text(value, change) for key, value in node.items()}
+    if node.get("type") == "text" and isinstance(node.get("text"), str):
+        copied["text"] = change(node["text"])
+    return copied
 
 
 def one_line_summary(text: str, limit: int = 255) -> str:

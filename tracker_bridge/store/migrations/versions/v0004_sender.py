@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_sender"
-down_revision: str | None = "0004_identity"
+down_revision: str | None = "0005_quietpass"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
