@@ -259,10 +259,8 @@ class MailReader:
             unit = _find_encrypted_unit(message)
             if unit is not None:
                 encrypted = True
-                replay_digest = ciphertext_digest(
-                    unit.blocks[0].armour if unit.kind == "inline PGP" else unit.ciphertext
-                )
                 content = self._open_unit(unit)
+                replay_digest = unit.digest
                 decrypted = True
                 reason = f"decrypted {unit.kind}"
                 if unit.around:
@@ -341,6 +339,8 @@ class MailReader:
     def _open_unit(self, unit: _EncryptedUnit) -> _Content:
         content = _Content()
         if unit.kind == "inline PGP":
+            # A replay is recognised by its first block (intake.provenance).
+            unit.digest = ciphertext_digest(unit.blocks[0].armour) if unit.blocks else None
             for number, block in enumerate(unit.blocks, start=1):
                 try:
                     decryption = self._openpgp.decrypt(block.armour)
@@ -373,6 +373,7 @@ class MailReader:
                 self._add_inline_attachment(attachment, content)
         else:
             ciphertext = unit.take_ciphertext()
+            unit.digest = ciphertext_digest(ciphertext)
             decryption = self._openpgp.decrypt(ciphertext)
             # Only gpg's plaintext stays in memory from here on.
             del ciphertext
@@ -574,6 +575,8 @@ class _EncryptedUnit:
 
     kind: str
     ciphertext_part: Message | None = None
+    # SHA-256 of the encrypted data packet, set when the unit is opened (replay detection).
+    digest: str | None = None
     blocks: list[ArmouredBlock] = field(default_factory=list)
     charset: str | None = None
     beside: list[Message] = field(default_factory=list)
