@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_sender"
+revision: str = "0006_sender"
 down_revision: str | None = "0005_quietpass"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
