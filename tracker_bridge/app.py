@@ -283,6 +283,12 @@ def check_offline(config_path: Path | None) -> CheckReport:
         maildir = config.resolve(settings.intake.maildir)
         if not (maildir / "new").is_dir():
             report.problems.append(f"intake.maildir: {maildir} is not a Maildir (no new/ folder)")
+    if settings.intake.trusted_authserv_id is None:
+        report.warnings.append(
+            "intake.trusted_authserv_id: not set; From addresses are believed as written "
+            "(no Authentication-Results check: spoofed mail can open reports and pose as "
+            "a researcher's reply)"
+        )
     if settings.intake.maildir is None and settings.intake.imap is None:
         report.warnings.append(
             "intake: neither maildir nor imap is configured; only `ingest FILE` and stdin will read mail"
@@ -663,7 +669,13 @@ class Bridge:
         intake = self.settings.intake
         limits = ReaderLimits(intake.max_message_bytes, intake.max_mime_depth, intake.max_parts)
         own = (self.program.contact, self.settings.smtp.from_address)
-        return MailReader(self.openpgp(), limits, own_addresses=own, learn_keys=learn_keys)
+        return MailReader(
+            self.openpgp(),
+            limits,
+            own_addresses=own,
+            learn_keys=learn_keys,
+            trusted_authserv_id=intake.trusted_authserv_id,
+        )
 
     def sources(self) -> list[MailSource]:
         """The configured mailboxes (Maildir, IMAP)."""
@@ -703,6 +715,7 @@ class Bridge:
             self.openpgp(),
             self.clock,
             self.tracker() if with_tracker else None,
+            signer_addresses=self.openpgp().key_addresses,
         )
 
     def sync_service(self) -> Sync:

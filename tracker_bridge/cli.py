@@ -551,6 +551,7 @@ def inspect(config_path: Path | None, message: Path, as_json: bool) -> None:
         ],
         "keys_found": list(inbound.keys_found),
         "auto_submitted": inbound.auto_submitted,
+        "origin": {"verdict": inbound.origin.verdict.value, "reason": inbound.origin.reason},
         "verdict": verdict,
         "reason": reason,
     }
@@ -561,6 +562,7 @@ def inspect(config_path: Path | None, message: Path, as_json: bool) -> None:
         f"Encrypted:   {'yes' if inbound.encrypted else 'no'}"
         f" (decrypted: {'yes' if inbound.decrypted else 'no'})",
         f"Signature:   {inbound.signature.status.value} {inbound.signature.fingerprint or ''}",
+        f"Origin:      {inbound.origin.verdict.value} ({inbound.origin.reason})",
         f"Verdict:     {verdict} ({reason})",
         f"Attachments: {len(inbound.attachments)}; unencrypted parts: "
         f"{len(inbound.unencrypted_parts)}; keys found: {len(inbound.keys_found)}",

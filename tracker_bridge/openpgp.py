@@ -393,6 +393,27 @@ class GnuPG:
         keys = self._gpg.list_keys(keys=[compact])
         return any(str(key["fingerprint"]).upper() == compact for key in keys)
 
+    def key_addresses(self, fingerprint: str) -> tuple[str, ...]:
+        """The mail addresses (lower-cased) in the uids of the key ``fingerprint`` holds.
+
+        Empty when the key is not in the keyring. Used to tell whether a valid signature was
+        made by the From address's owner (a signer is not necessarily the sender).
+        """
+        compact = re.sub(r"\s+", "", fingerprint).upper()
+        if not re.fullmatch(r"[0-9A-F]{40}|[0-9A-F]{64}", compact):
+            return ()
+        with self._lock:
+            keys = self._gpg.list_keys(keys=[compact])
+        found: list[str] = []
+        for key in keys:
+            if str(key["fingerprint"]).upper() != compact:
+                continue
+            for uid in key.get("uids", []):
+                mbox = _uid_mbox(str(uid))
+                if mbox and mbox not in found:
+                    found.append(mbox)
+        return tuple(found)
+
     def delete_public_key(self, fingerprint: str) -> bool:
         """Remove a researcher's public key from the bridge keyring (an erasure request).
 

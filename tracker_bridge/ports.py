@@ -382,6 +382,23 @@ class Attachment:
         return AttachmentInfo(self.filename, self.content_type, len(self.content), self.sha256)
 
 
+class Origin(StrEnum):
+    """What the operator's trusted MTA said about the From domain (RFC 8601 Authentication-Results)."""
+
+    UNCHECKED = "unchecked"  # no trusted authserv-id configured: the From address is believed
+    UNKNOWN = "unknown"  # no field from the trusted MTA, or nothing decisive in it
+    VERIFIED = "verified"  # DMARC, or DKIM/SPF aligned with the From domain, passed
+    SPOOFED = "spoofed"  # DMARC failed, or DKIM and SPF failed for the From domain
+
+
+@dataclass(frozen=True)
+class OriginCheck:
+    """The origin verdict on one mail and the reason, naming the authserv-id that gave it."""
+
+    verdict: Origin = Origin.UNCHECKED
+    reason: str = ""
+
+
 @dataclass(frozen=True)
 class InboundMessage:
     """A parsed, decrypted and verified mail, ready for the ingest service to decide on.
@@ -409,6 +426,10 @@ class InboundMessage:
     auto_submitted: bool = False
     language: str | None = None
     raw_size: int = 0
+    origin: OriginCheck = OriginCheck()
+    # SHA-256 of the encrypted data packet that was decrypted (intake.provenance); None when
+    # nothing was decrypted. The same ciphertext resent by someone else has the same digest.
+    ciphertext_digest: str | None = None
 
 
 class MessageReader(Protocol):
@@ -568,6 +589,7 @@ class StoredMessage:
     encrypted_raw: bytes
     report_id: str | None = None
     source: str = ""
+    ciphertext_digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -746,6 +768,10 @@ class MessageRepository(Protocol):
 
     def first_message_id(self, report_id: str) -> str | None:
         """The Message-ID of the mail that opened the report (the root of its thread)."""
+        ...
+
+    def report_for_ciphertext(self, ciphertext_digest: str) -> str | None:
+        """The report whose mail carried this ciphertext first (a replay finds it), or None."""
         ...
 
 

@@ -34,6 +34,8 @@ import base64
 import binascii
 import codecs
 import email
+import email.errors
+import email.policy
 import email.utils
 import hashlib
 import io
@@ -53,6 +55,7 @@ from tracker_bridge.intake.armour import (
     html_to_text,
     normalise_text,
 )
+from tracker_bridge.intake.provenance import check_origin, ciphertext_digest
 from tracker_bridge.ports import (
     Attachment,
     Decryption,
@@ -125,6 +128,8 @@ class MailReader:
         openpgp: The OpenPGP adapter that decrypts, verifies and learns keys.
         limits: Size, MIME depth and part-count limits.
         own_addresses: The bridge's own mail addresses; mail from them is ignored (loops).
+        trusted_authserv_id: The authserv-id of the operator's receiving MTA whose
+            Authentication-Results (RFC 8601) decide ``origin``; None checks nothing.
         learn_keys: Import attached / Autocrypt keys whose uid matches From. False (for
             ``inspect``) changes nothing in the keyring; ``keys_found`` then lists what would be
             learned when the adapter offers ``matching_key``.
@@ -137,8 +142,10 @@ class MailReader:
         *,
         own_addresses: Sequence[str] = (),
         learn_keys: bool = True,
+        trusted_authserv_id: str | None = None,
     ) -> None:
         self._openpgp = openpgp
+        self._trusted_authserv_id = trusted_authserv_id
         self.limits = limits
         self._own = frozenset(a.strip().lower() for a in own_addresses)
         self._learn_keys = learn_keys
@@ -187,6 +194,11 @@ class MailReader:
 
     def _envelope(self, raw: bytes, digest: str, message: Message) -> dict[str, object]:
         sender_name, sender = _sender(message)
+        origin = check_origin(
+            _raw_header_values(message, "Authentication-Results"),
+            sender,
+            self._trusted_authserv_id,
+        )
         return {
             "message_id": _message_id(message, digest),
             "digest": digest,
@@ -197,6 +209,7 @@ class MailReader:
             "auto_submitted": _is_automatic(message, sender, self._own),
             "language": _language(message),
             "raw_size": len(raw),
+            "origin": origin,
         }
 
     def _verdict_only(
@@ -225,6 +238,10 @@ class MailReader:
             return self._verdict_only(raw, digest, message, Verdict.QUARANTINE, str(err))
 
         sender = str(envelope["sender"])
+        _, _, from_problem = parse_from(message)
+        if from_problem is not None:
+            # RFC 5322 section 3.6.2: exactly one From mailbox; without it nobody is the sender.
+            return self._verdict_only(raw, digest, message, Verdict.QUARANTINE, from_problem)
         if sender.lower() in self._own:
             return self._verdict_only(
                 raw, digest, message, Verdict.IGNORE, "sent by the bridge's own address (loop)"
@@ -237,11 +254,13 @@ class MailReader:
         # An Autocrypt key in the outer headers is learned before decrypting, so the signature
         # inside verifies against it (Thunderbird signs with the key it announces).
         announced = self._learn([], message, sender) if self._learn_keys else ()
+        replay_digest: str | None = None
         try:
             unit = _find_encrypted_unit(message)
             if unit is not None:
                 encrypted = True
                 content = self._open_unit(unit)
+                replay_digest = unit.digest
                 decrypted = True
                 reason = f"decrypted {unit.kind}"
                 if unit.around:
@@ -296,6 +315,7 @@ class MailReader:
             unencrypted_parts=tuple(content.unencrypted),
             attachments=tuple(content.attachments),
             keys_found=keys_found,
+            ciphertext_digest=replay_digest,
             **envelope,  # type: ignore[arg-type]
         )
 
@@ -319,6 +339,8 @@ class MailReader:
     def _open_unit(self, unit: _EncryptedUnit) -> _Content:
         content = _Content()
         if unit.kind == "inline PGP":
+            # A replay is recognised by its first block (intake.provenance).
+            unit.digest = ciphertext_digest(unit.blocks[0].armour) if unit.blocks else None
             for number, block in enumerate(unit.blocks, start=1):
                 try:
                     decryption = self._openpgp.decrypt(block.armour)
@@ -351,6 +373,7 @@ class MailReader:
                 self._add_inline_attachment(attachment, content)
         else:
             ciphertext = unit.take_ciphertext()
+            unit.digest = ciphertext_digest(ciphertext)
             decryption = self._openpgp.decrypt(ciphertext)
             # Only gpg's plaintext stays in memory from here on.
             del ciphertext
@@ -552,6 +575,8 @@ class _EncryptedUnit:
 
     kind: str
     ciphertext_part: Message | None = None
+    # SHA-256 of the encrypted data packet, set when the unit is opened (replay detection).
+    digest: str | None = None
     blocks: list[ArmouredBlock] = field(default_factory=list)
     charset: str | None = None
     beside: list[Message] = field(default_factory=list)
@@ -907,9 +932,72 @@ def _header_text(message: Message, name: str) -> str:
     return " ".join(text.replace("\r", " ").replace("\n", " ").split())
 
 
+def _raw_header_values(message: Message, name: str) -> list[str]:
+    """Every value of header ``name`` as received, 8-bit (RFC 6532 UTF-8) text decoded."""
+    values: list[str] = []
+    for key, value in message.raw_items():
+        if key.lower() != name.lower():
+            continue
+        text = str(value)
+        if any("\udc80" <= char <= "\udcff" for char in text):
+            text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+        values.append(text)
+    return values
+
+
+# Defects that still leave one unambiguous addr-spec: RFC 6532 UTF-8 local parts and obsolete
+# (RFC 5322 section 4) phrase syntax such as an unquoted "J. Smith".
+_HARMLESS_DEFECTS = (email.errors.NonASCIILocalPartDefect, email.errors.ObsoleteHeaderDefect)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A forward-path holds at most 256 octets, brackets included (RFC 5321 section 4.5.3.1.3).
+_MAX_ADDRESS_OCTETS = 254
+
+
+def parse_from(message: Message) -> tuple[str | None, str, str | None]:
+    """The sender of ``message``: display name, addr-spec, and a problem (None when usable).
+
+    The From field is parsed as an address list first (``email.headerregistry`` with
+    ``email.policy.default``, RFC 5322 section 3.4) and only then are display names decoded
+    (RFC 2047 section 6.2), so an encoded word can never supply the address, a comma or a
+    line break. The address is only ever the addr-spec; UTF-8 addresses (RFC 6532) are kept.
+
+    Returns:
+        ``(display_name or None, addr_spec, None)`` for exactly one usable mailbox, else
+        ``(None, "", reason)`` naming why the sender cannot be known.
+    """
+    values = _raw_header_values(message, "From")
+    if len(values) != 1:
+        return None, "", f"message has {len(values)} From fields, not exactly one"
+    try:
+        header = email.policy.default.header_factory("From", values[0])
+    except (ValueError, TypeError, IndexError) as err:
+        # headerregistry refuses CR or LF inside an address part (a decoded encoded word).
+        return None, "", f"From field cannot be parsed ({err})"
+    addresses = list(getattr(header, "addresses", ()))
+    bad = [d for d in header.defects if not isinstance(d, _HARMLESS_DEFECTS)]
+    if len(addresses) != 1 or bad or len(getattr(header, "groups", ())) != 1:
+        found = ", ".join(str(d) for d in bad) or f"{len(addresses)} addresses"
+        return None, "", f"From field is not exactly one mailbox ({found})"
+    address = addresses[0]
+    addr_spec = str(address.addr_spec).strip()
+    if (
+        not address.username
+        or not address.domain
+        or _CONTROL.search(addr_spec)
+        or any(char.isspace() for char in addr_spec)
+    ):
+        return None, "", "From field has no usable address (local-part@domain)"
+    if "\ufffd" in addr_spec:
+        return None, "", "From address is neither ASCII nor UTF-8 (RFC 6532)"
+    if len(addr_spec.encode("utf-8")) > _MAX_ADDRESS_OCTETS:
+        return None, "", f"From address is longer than {_MAX_ADDRESS_OCTETS} octets"
+    name = " ".join(_CONTROL.sub(" ", str(address.display_name)).split())
+    return (name or None), addr_spec, None
+
+
 def _sender(message: Message) -> tuple[str | None, str]:
-    name, address = email.utils.parseaddr(_header_text(message, "From"))
-    return (name or None), address.strip()
+    name, address, _ = parse_from(message)
+    return name, address
 
 
 def _message_id(message: Message, digest: str) -> str:
@@ -964,6 +1052,14 @@ def _recipients(message: Message) -> tuple[str, ...]:
     return tuple(addresses)
 
 
+# Markers of automatic mail beside RFC 3834's Auto-Submitted: what vacation programs, Exchange
+# and list servers write (X-Autoreply / X-Autorespond from procmail-era responders and
+# Yahoo, X-Auto-Response-Suppress from Exchange [MS-OXCMAIL] 2.2.3.2.20, Precedence from
+# sendmail's vacation(1)).
+_AUTOMATIC_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Auto-Reply")
+_AUTOMATIC_PRECEDENCE = frozenset({"bulk", "junk", "auto_reply", "auto-reply"})
+
+
 def _is_automatic(message: Message, sender: str, own: frozenset[str] = frozenset()) -> bool:
     """RFC 3834: no automatic answer to automatic, bounce, list or bulk mail.
 
@@ -971,7 +1067,16 @@ def _is_automatic(message: Message, sender: str, own: frozenset[str] = frozenset
     reports with list headers; list mail of the bridge's own list is not bulk mail.
     """
     auto = _header_text(message, "Auto-Submitted").lower()
-    if auto and auto != "no":
+    if auto and auto.split(";")[0].strip() != "no":
+        return True
+    for name in _AUTOMATIC_HEADERS:
+        value = _header_text(message, name).lower()
+        if value and value not in ("no", "false", "0"):
+            return True
+    own_list = _is_own_list(message, own)
+    suppress = _header_text(message, "X-Auto-Response-Suppress").lower()
+    if suppress and suppress not in ("none",) and not own_list:
+        # Exchange marks its own automatic replies (OOF, delivery reports) "All" or "OOF".
         return True
     return_path = _header_text(message, "Return-Path")
     if return_path.replace(" ", "") == "<>" or not sender:
@@ -979,11 +1084,10 @@ def _is_automatic(message: Message, sender: str, own: frozenset[str] = frozenset
     local = sender.split("@", 1)[0].lower()
     if local in ("mailer-daemon", "postmaster"):
         return True
-    own_list = _is_own_list(message, own)
     if message.get("List-Id") is not None and not own_list:
         return True
     precedence = _header_text(message, "Precedence").lower()
-    if precedence in ("bulk", "junk") or (precedence == "list" and not own_list):
+    if precedence in _AUTOMATIC_PRECEDENCE or (precedence == "list" and not own_list):
         return True
     return message.get_content_type() == "multipart/report"
 

@@ -37,7 +37,12 @@ from tracker_bridge.ports import (
     UnitOfWork,
 )
 from tracker_bridge.services.context import Program
-from tracker_bridge.services.ingest import common_params, new_outbox_item
+from tracker_bridge.services.ingest import (
+    CONFIRM_KEY_MARKER,
+    common_params,
+    new_outbox_item,
+    offered_keys,
+)
 from tracker_bridge.services.refusals import Refusals
 
 # States whose arrival the researcher hears about (each has a state_<name> template).
@@ -230,6 +235,7 @@ class Sync:
             uow.reports.save(report)
         if researcher is None:
             return
+        self._confirm_keys(uow, report_id, researcher, team_notes, now)
         carried_before = (
             {e.detail for e in uow.reports.events(report_id) if e.kind == "note_carried"}
             if to_researcher
@@ -256,6 +262,39 @@ class Sync:
             )
             if queued:
                 summary.bump("mail_queued")
+
+    def _confirm_keys(
+        self,
+        uow: UnitOfWork,
+        report_id: str,
+        researcher: Researcher,
+        team_notes: list[TrackerNote],
+        now: datetime,
+    ) -> None:
+        """A team comment ``[confirm key] <fingerprint>`` adopts a key the researcher offered.
+
+        Only a key their own mail carried on this report qualifies; the bridge never confirms
+        a key itself (its notes are not team notes).
+        """
+        offered = offered_keys(uow.reports.events(report_id))
+        for note in team_notes:
+            first = note.body.strip().splitlines()[0].strip() if note.body.strip() else ""
+            if not first.lower().startswith(CONFIRM_KEY_MARKER):
+                continue
+            wanted = re.sub(r"\s+", "", first[len(CONFIRM_KEY_MARKER) :]).upper()
+            if wanted not in offered or researcher.fingerprint == wanted:
+                continue
+            researcher.fingerprint = wanted
+            uow.researchers.save(researcher)
+            uow.reports.add_event(
+                ReportEvent(
+                    report_id,
+                    now,
+                    "key_confirmed",
+                    f"{wanted} (team note {note.note_id})",
+                    dedupe_key=f"key_confirmed:{report_id}:{note.note_id}",
+                )
+            )
 
     def _marked(self, note: TrackerNote) -> bool:
         first_line = note.body.strip().splitlines()[0] if note.body.strip() else ""

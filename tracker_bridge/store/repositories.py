@@ -239,6 +239,7 @@ def stored_message_from(row: Any) -> StoredMessage:
         encrypted_raw=bytes(row["encrypted_raw"]),
         report_id=row["report_id"],
         source=row["source"],
+        ciphertext_digest=row["ciphertext_digest"],
     )
 
 
@@ -709,6 +710,7 @@ class SqlMessageRepository:
             encrypted_raw=_blob_value(self._context, message.encrypted_raw),
             report_id=message.report_id,
             source=message.source,
+            ciphertext_digest=message.ciphertext_digest,
         )
         inserted: CursorResult[Any] = self._context.connection.execute(
             statement.on_conflict_do_nothing(index_elements=["message_id", "digest"])
@@ -740,6 +742,22 @@ class SqlMessageRepository:
         found = self._context.connection.execute(
             select(messages.c.message_id)
             .where(messages.c.report_id == report_id)
+            .order_by(messages.c.received_at, messages.c.id)
+            .limit(1)
+        ).scalar_one_or_none()
+        return None if found is None else str(found)
+
+    def report_for_ciphertext(self, ciphertext_digest: str) -> str | None:
+        """The report of the earliest stored mail that carried this ciphertext, or None."""
+        messages = t.raw_messages
+        found = self._context.connection.execute(
+            select(messages.c.report_id)
+            .where(
+                and_(
+                    messages.c.ciphertext_digest == ciphertext_digest,
+                    messages.c.report_id.is_not(None),
+                )
+            )
             .order_by(messages.c.received_at, messages.c.id)
             .limit(1)
         ).scalar_one_or_none()

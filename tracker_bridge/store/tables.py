@@ -167,7 +167,10 @@ raw_messages = Table(
     Column("encrypted_raw", LargeBinary, nullable=False),
     Column("report_id", REPORT_ID, ForeignKey("reports.report_id", ondelete="SET NULL")),
     Column("source", String(255), nullable=False),
+    # SHA-256 of the encrypted data packet (intake.provenance): a replayed ciphertext matches.
+    Column("ciphertext_digest", String(64)),
     UniqueConstraint("message_id", "digest"),
+    Index(None, "ciphertext_digest", "received_at"),
 )
 
 message_ids = Table(

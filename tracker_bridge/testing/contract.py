@@ -23,13 +23,20 @@ import pytest
 from tracker_bridge.errors import ConfidentialityError, ForeignIssueError, RetriableError
 from tracker_bridge.ports import (
     ERASED_ON_REQUEST,
+    AttachmentInfo,
     IssueDraft,
     IssueRef,
     IssueUpdate,
     TextErasure,
     Tracker,
 )
-from tracker_bridge.testing.payloads import CANARY, INJECTION_PAYLOADS
+from tracker_bridge.testing.payloads import (
+    BIDI_CONTROLS,
+    BIDI_FILENAME,
+    BIDI_TITLE,
+    CANARY,
+    INJECTION_PAYLOADS,
+)
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,22 @@ class TrackerContract:
         assert issue.confidential is True
         assert issue.status_open is True
         assert CANARY in issue.body
+
+    def test_bidirectional_controls_are_shown_not_obeyed(self, harness: TrackerHarness) -> None:
+        """U+202E and the other bidi controls in a title, file name or text appear as [U+XXXX]."""
+        draft = replace(
+            make_draft(body=f"{CANARY}\nsee {BIDI_FILENAME}"),
+            title=BIDI_TITLE,
+            attachments=(AttachmentInfo(BIDI_FILENAME, "image/png", 3, "0" * 64),),
+        )
+        ref = harness.tracker.open_issue(draft)
+        harness.tracker.add_note(ref, "Researcher replied:", untrusted=BIDI_TITLE)
+        issue = harness.observe(ref)
+        shown = issue.title + issue.body + "".join(issue.notes)
+        assert [] == sorted({f"U+{ord(ch):04X}" for ch in shown if ch in BIDI_CONTROLS})
+        # As rendered: markup escapes (Jira "\\[") and GitLab's word joiners are not seen.
+        assert "[U+202E]" in issue.title.replace("\u2060", "").replace("\\", "")
+        assert "[U+202E]" in issue.body.replace("\u2060", "").replace("\\", "")
 
     def test_update_issue_changes_labels_and_due_date(self, harness: TrackerHarness) -> None:
         """update_issue adds and removes labels and sets, then clears, the native due date."""

@@ -22,6 +22,7 @@ from tracker_bridge.ports import (
     TextErasure,
     TrackerNote,
 )
+from tracker_bridge.testing.payloads import BIDI_CONTROLS
 
 
 @dataclass
@@ -108,9 +109,11 @@ class FakeTracker:
             self.crash_after_placeholder = False
             raise TrackerUnavailable("fake tracker crashed after the placeholder")
         self._check_edit(ref.key)
-        issue.title = f"{draft.report_id}: {draft.title}"
+        issue.title = _reveal_bidi(f"{draft.report_id}: {draft.title}")
         summary = "\n".join(f"{label}: {value}" for label, value in draft.summary)
-        issue.body = f"{summary}\n\n{draft.body}" if summary else draft.body
+        names = "\n".join(f"attachment: {item.filename}" for item in draft.attachments)
+        body = f"{summary}\n\n{draft.body}" if summary else draft.body
+        issue.body = _reveal_bidi(f"{body}\n\n{names}" if names else body)
         issue.labels |= set(draft.labels)
         issue.due_date = draft.due_date
         issue.updated_at = self._tick()
@@ -139,7 +142,7 @@ class FakeTracker:
         """Add an internal note written by the bridge."""
         self._call("add_note")
         issue = self._existing(ref.key)
-        body = text if untrusted is None else f"{text}\n\n{untrusted}"
+        body = text if untrusted is None else f"{text}\n\n{_reveal_bidi(untrusted)}"
         issue.notes.append(self._note(body, author="tracker-bridge", by_bridge=True))
         issue.updated_at = self._tick()
 
@@ -261,3 +264,8 @@ class FakeTracker:
             confidential=issue.confidential,
             installation=self._installation(issue),
         )
+
+
+def _reveal_bidi(text: str) -> str:
+    """Bidirectional controls shown as ``[U+XXXX]``, as the real plugins' markup does."""
+    return "".join(f"[U+{ord(ch):04X}]" if ch in BIDI_CONTROLS else ch for ch in text)

@@ -411,6 +411,15 @@ class _Messages:
         mails.sort(key=lambda m: m.received_at)  # stable: arrival order among equal times
         return mails[0].message_id if mails else None
 
+    def report_for_ciphertext(self, ciphertext_digest: str) -> str | None:
+        mails = [
+            m
+            for m in self._uow.tables.messages.values()
+            if m.ciphertext_digest == ciphertext_digest and m.report_id is not None
+        ]
+        mails.sort(key=lambda m: m.received_at)
+        return mails[0].report_id if mails else None
+
 
 def _index(tables: _Tables, message_id: str, report_id: str) -> None:
     key = normalise_message_id(message_id)

@@ -16,6 +16,16 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # ADF text nodes may not carry control characters other than tab.
 _ADF_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
+# Bidirectional formatting characters (Unicode UAX #9: embeddings, overrides, isolates, marks)
+# reorder what a reader sees: "invoice\u202efdp.exe" displays as "invoiceexe.pdf" (CVE-2021-42574,
+# "Trojan Source"). Each is shown as its code point instead, so the text reads as stored.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+
+def reveal_bidi(text: str) -> str:
+    """Replace each bidirectional control character with a visible ``[U+XXXX]``."""
+    return _BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text)
+
 
 def escape_wiki(text: str) -> str:
     """Escape every wiki-markup character that could start a live construct.
@@ -31,7 +41,7 @@ def escape_wiki(text: str) -> str:
     Returns:
         Wiki markup that renders as the same characters and triggers nothing.
     """
-    escaped = _WIKI_ESCAPE.sub(lambda m: "\\" + m.group(0), text)
+    escaped = _WIKI_ESCAPE.sub(lambda m: "\\" + m.group(0), reveal_bidi(text))
     return _URL_SCHEME.sub(lambda m: m.group(1) + "\\:", escaped)
 
 
@@ -73,7 +83,7 @@ def adf_document(bridge_lines: list[str], untrusted: str | None) -> dict[str, An
         lines.extend(_LINE_BREAK.split(untrusted))
     content: list[dict[str, Any]] = []
     for line in lines:
-        clean = _ADF_CONTROL.sub(" ", line)
+        clean = _ADF_CONTROL.sub(" ", reveal_bidi(line))
         paragraph: dict[str, Any] = {"type": "paragraph", "content": []}
         if clean:
             paragraph["content"].append({"type": "text", "text": clean})
@@ -140,5 +150,5 @@ def one_line_summary(text: str, limit: int = 255) -> str:
     Returns:
         The text with line breaks and control characters turned into spaces, cut to size.
     """
-    flat = _ADF_CONTROL.sub(" ", _LINE_BREAK.sub(" ", text)).replace("\t", " ")
+    flat = _ADF_CONTROL.sub(" ", _LINE_BREAK.sub(" ", reveal_bidi(text))).replace("\t", " ")
     return flat[:limit]

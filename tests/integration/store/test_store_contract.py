@@ -884,6 +884,34 @@ def test_first_message_id_is_the_mail_that_opened_the_report(backend: Backend) -
     assert expected == roots
 
 
+def test_a_ciphertext_digest_finds_the_report_that_first_carried_it(backend: Backend) -> None:
+    """The earliest mail with a report and that digest wins; unknown or unlinked digests do not."""
+    store_report(backend, "CVD-2026-0001")
+    store_report(backend, "CVD-2026-0002")
+    first = replace(
+        a_message("<first@x>", "f", report_id="CVD-2026-0001"), ciphertext_digest="c" * 64
+    )
+    later = replace(
+        a_message("<later@x>", "l", report_id="CVD-2026-0002"),
+        ciphertext_digest="c" * 64,
+        received_at=T0 + timedelta(hours=1),
+    )
+    loose = replace(a_message("<loose@x>", "q"), ciphertext_digest="e" * 64)
+    with backend.store.unit_of_work() as uow:
+        for message in (later, first, loose):
+            uow.messages.add(message)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        found = (
+            uow.messages.report_for_ciphertext("c" * 64),
+            uow.messages.report_for_ciphertext("e" * 64),
+            uow.messages.report_for_ciphertext("0" * 64),
+        )
+        kept = uow.messages.seen("<first@x>", "f")
+    assert ("CVD-2026-0001", None, None) == found
+    assert first == kept
+
+
 def test_sent_since_counts_mails_delivered_to_an_address_in_any_case(backend: Backend) -> None:
     """Only sent rows to that recipient at or after the moment count, whatever the letter case."""
     store_report(backend)
