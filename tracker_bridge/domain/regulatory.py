@@ -292,8 +292,11 @@ def next_change(deadlines: list[StepDeadline], due_soon: timedelta) -> datetime 
 
 
 def current_due_name(deadlines: list[StepDeadline]) -> str:
-    """The ``reg-due::`` value: ``overdue`` if any step is missed, else the earliest open step's
-    span name (``24h``, ``72h``, ``1m``, ``14d``), ``waiting`` or ``done``."""
+    """The ``reg-due::`` label value for ``deadlines``.
+
+    ``overdue`` if any step is missed, else the earliest open step's span name (``24h``,
+    ``72h``, ``1m``, ``14d``), ``waiting`` while only a not-yet-started step is open, or ``done``.
+    """
     open_steps = [d for d in deadlines if d.status is not StepStatus.DONE]
     if not open_steps:
         return "done"
