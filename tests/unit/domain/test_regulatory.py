@@ -142,7 +142,7 @@ def test_due_label_value_and_next_change() -> None:
 
 
 def test_find_step_reads_the_teams_words() -> None:
-    """ "[reported] early warning" names the regime's early-warning step."""
+    """The words of "[reported] early warning" name the regime's early-warning step."""
     rule = find_step(Regime.CRA, "early warning")
     assert "cra-early-warning" == (rule.step if rule else None)
     rule = find_step(Regime.NIS2, "final report")
