@@ -307,3 +307,47 @@ def current_due_name(deadlines: list[StepDeadline]) -> str:
 
 
 _MIN = datetime.min.replace(tzinfo=_UTC)
+
+
+@dataclass(frozen=True)
+class RegulatoryPolicy:
+    """Which regimes the program keeps, and how the team and the tracker speak about them.
+
+    Built from ``[regulatory]`` in program.toml and the tracker mapping (mappings.py). Every
+    regime is off unless named in ``enabled``.
+
+    Attributes:
+        enabled: regimes the bridge keeps a clock for.
+        due_soon: how long before a step's due moment it counts as due soon.
+        start_labels: the label that starts each regime (``reg::personal-data-breach``).
+        due_label: template with ``{due}`` for the step-due label (``reg-due::{due}``).
+        aware_marker: first word of a comment that starts a regime at a given moment.
+        reported_marker: first word of a comment that records a step as done.
+        not_notifiable_marker: first word of a comment closing the GDPR step (art. 33(5)).
+        measure_marker: first word of a comment saying a corrective measure is available.
+    """
+
+    enabled: frozenset[Regime] = frozenset()
+    due_soon: timedelta = timedelta(hours=6)
+    start_labels: dict[Regime, str] = field(default_factory=dict)
+    due_label: str = "reg-due::{due}"
+    aware_marker: str = "[aware]"
+    reported_marker: str = "[reported]"
+    not_notifiable_marker: str = "[not notifiable]"
+    measure_marker: str = "[measure available]"
+
+    def due_label_for(self, value: str) -> str:
+        """The step-due label showing ``value`` (``24h``, ``overdue`` ...)."""
+        return self.due_label.format(due=value)
+
+    def is_due_label(self, label: str) -> bool:
+        """True for any label of the step-due family."""
+        prefix, _, suffix = self.due_label.partition("{due}")
+        return label.startswith(prefix) and label.endswith(suffix) and len(label) > len(prefix)
+
+    def regime_started_by(self, label: str) -> Regime | None:
+        """The enabled regime whose start label is ``label``, or None."""
+        for regime, name in self.start_labels.items():
+            if name == label and regime in self.enabled:
+                return regime
+        return None
