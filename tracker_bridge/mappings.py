@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -202,7 +202,7 @@ class Mappings:
     labels: LabelScheme
     states: StateRules
     templates_dir: Path
-    regulatory: RegulatoryPolicy = RegulatoryPolicy()
+    regulatory: RegulatoryPolicy = field(default_factory=RegulatoryPolicy)
 
 
 def load_mappings(directory: Path, tracker_kind: str) -> Mappings:
