@@ -163,6 +163,7 @@ class RegulatoryLabelsTable(_Table):
     """The ``[regulatory]`` table of a tracker mapping: the legal clocks' label names."""
 
     due: str = Field(default="reg-due::{due}", pattern=r"\{due\}")
+    reported: str = Field(default="reg-reported::{step}", pattern=r"\{step\}")
     start: dict[Regime, str] = Field(
         default_factory=lambda: {
             Regime.GDPR: "reg::personal-data-breach",
@@ -256,6 +257,7 @@ def _regulatory_policy(table: RegulatoryTable, labels: RegulatoryLabelsTable) ->
         due_soon=timedelta(hours=table.due_soon_hours),
         start_labels=dict(labels.start),
         due_label=labels.due,
+        reported_label=labels.reported,
         aware_marker=table.aware_marker,
         reported_marker=table.reported_marker,
         not_notifiable_marker=table.not_notifiable_marker,

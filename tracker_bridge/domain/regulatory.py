@@ -321,6 +321,7 @@ class RegulatoryPolicy:
         due_soon: how long before a step's due moment it counts as due soon.
         start_labels: the label that starts each regime (``reg::personal-data-breach``).
         due_label: template with ``{due}`` for the step-due label (``reg-due::{due}``).
+        reported_label: template with ``{step}``; the team adds it to record a step as done.
         aware_marker: first word of a comment that starts a regime at a given moment.
         reported_marker: first word of a comment that records a step as done.
         not_notifiable_marker: first word of a comment closing the GDPR step (art. 33(5)).
@@ -331,6 +332,7 @@ class RegulatoryPolicy:
     due_soon: timedelta = timedelta(hours=6)
     start_labels: dict[Regime, str] = field(default_factory=dict)
     due_label: str = "reg-due::{due}"
+    reported_label: str = "reg-reported::{step}"
     aware_marker: str = "[aware]"
     reported_marker: str = "[reported]"
     not_notifiable_marker: str = "[not notifiable]"
@@ -344,6 +346,14 @@ class RegulatoryPolicy:
         """True for any label of the step-due family."""
         prefix, _, suffix = self.due_label.partition("{due}")
         return label.startswith(prefix) and label.endswith(suffix) and len(label) > len(prefix)
+
+    def step_reported_by(self, label: str) -> StepRule | None:
+        """The step a ``reg-reported::<step id>`` label records as done, or None."""
+        prefix, _, suffix = self.reported_label.partition("{step}")
+        if not (label.startswith(prefix) and label.endswith(suffix)):
+            return None
+        step = label[len(prefix) : len(label) - len(suffix) if suffix else None]
+        return step_rule(step) if step in STEP_IDS else None
 
     def regime_started_by(self, label: str) -> Regime | None:
         """The enabled regime whose start label is ``label``, or None."""

@@ -32,6 +32,7 @@ from tracker_bridge.ports import (
 )
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import common_params, new_outbox_item
+from tracker_bridge.services.regulatory import RegulatoryClocks
 
 # States whose arrival the researcher hears about (each has a state_<name> template).
 MAILED_STATES = frozenset(
@@ -96,6 +97,16 @@ class Sync:
     # Open reports are walked in pages of this many: memory follows the page, not the total.
     page_size: int = 500
     _moved: set[str] = field(default_factory=set, init=False)
+    _regulatory: RegulatoryClocks | None = field(default=None, init=False)
+
+    @property
+    def regulatory(self) -> RegulatoryClocks:
+        """The legal reporting clocks kept beside the policy's (services/regulatory.py)."""
+        if self._regulatory is None:
+            self._regulatory = RegulatoryClocks(
+                self.program.regulatory, self.tracker, self.unit_of_work, self.program.calendar.tz
+            )
+        return self._regulatory
 
     def run(self, summary: PassSummary) -> None:
         """Apply changes since the bookmark, then refresh deadlines and progress updates."""
@@ -180,6 +191,7 @@ class Sync:
         )
         if fix_date_moved and not state_mailed and researcher is not None:
             self._queue_fix_date_mail(uow, report, snapshot, researcher, previous_fix_date, now)
+        self.regulatory.read(uow, report, snapshot, now, summary)
         uow.reports.save(report)
         if researcher is None:
             return
@@ -499,7 +511,9 @@ class Sync:
                         uow.reports.save(stored)
                 uow.commit()
             summary.bump("labels_updated")
+            current = (current - remove) | add
         self._note_overdue(report, ref, deadlines, now, summary)
+        self.regulatory.refresh(report, ref, current, now, summary)
 
     def _note_overdue(
         self,
