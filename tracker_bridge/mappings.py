@@ -121,6 +121,7 @@ class RegulatoryTable(_Table):
     reported_marker: str = Field(default="[reported]", min_length=1)
     not_notifiable_marker: str = Field(default="[not notifiable]", min_length=1)
     measure_marker: str = Field(default="[measure available]", min_length=1)
+    fact_marker: str = Field(default="[fact]", min_length=1)
 
 
 class ProgramFile(_Table):
@@ -262,6 +263,7 @@ def _regulatory_policy(table: RegulatoryTable, labels: RegulatoryLabelsTable) ->
         reported_marker=table.reported_marker,
         not_notifiable_marker=table.not_notifiable_marker,
         measure_marker=table.measure_marker,
+        fact_marker=table.fact_marker,
     )
 
 

@@ -141,6 +141,9 @@ STEPS: tuple[StepRule, ...] = (
 
 STEP_IDS = frozenset(rule.step for rule in STEPS)
 
+# Facts the team gives with ``[fact] <name>: <text>`` for the drafts (the rest the bridge knows).
+DRAFT_FACTS = ("product", "assessment", "measures", "users-informed")
+
 
 def steps_of(regime: Regime) -> tuple[StepRule, ...]:
     """The steps of ``regime`` in the order the law lists them."""
@@ -326,6 +329,8 @@ class RegulatoryPolicy:
         reported_marker: first word of a comment that records a step as done.
         not_notifiable_marker: first word of a comment closing the GDPR step (art. 33(5)).
         measure_marker: first word of a comment saying a corrective measure is available.
+        fact_marker: first word of a comment giving a fact for the drafts
+            (``[fact] product: Portal 4.2``); fields in ``DRAFT_FACTS``.
     """
 
     enabled: frozenset[Regime] = frozenset()
@@ -337,6 +342,7 @@ class RegulatoryPolicy:
     reported_marker: str = "[reported]"
     not_notifiable_marker: str = "[not notifiable]"
     measure_marker: str = "[measure available]"
+    fact_marker: str = "[fact]"
 
     def due_label_for(self, value: str) -> str:
         """The step-due label showing ``value`` (``24h``, ``overdue`` ...)."""

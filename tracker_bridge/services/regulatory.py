@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from tracker_bridge.domain.regulatory import (
+    DRAFT_FACTS,
     STEP_IDS,
     Regime,
     RegulatoryClock,
@@ -167,6 +168,28 @@ class RegulatoryClocks:
                 )
                 return set()
             self._done(uow, report_id, matches[0], note.created_at, note.author, "", summary)
+            return set()
+        words = _after(first, policy.fact_marker)
+        if words is not None:
+            name, _, text = words.partition(":")
+            name = name.strip().lower()
+            rest = "\n".join(note.body.strip().splitlines()[1:]).strip()
+            text = "\n".join(t for t in (text.strip(), rest) if t)
+            if name not in DRAFT_FACTS or not text:
+                summary.problems.append(
+                    f"{report_id}: comment {note.note_id} is not '{policy.fact_marker} <name>: "
+                    f"<text>' with a name among {', '.join(DRAFT_FACTS)}; not applied"
+                )
+                return set()
+            uow.reports.add_event(
+                ReportEvent(
+                    report_id,
+                    note.created_at,
+                    "reg_fact",
+                    f"{name}|{note.author}|{text}",
+                    dedupe_key=f"reg_fact:{report_id}:{note.note_id}",
+                )
+            )
             return set()
         if _after(first, policy.measure_marker) is not None:
             uow.reports.add_event(
@@ -329,6 +352,125 @@ class RegulatoryClocks:
             uow.reports.add_event(ReportEvent(report_id, now, kind, step.rule.step, dedupe_key=key))
             uow.commit()
         summary.bump("regulatory_reminders")
+
+
+def clock_rows(
+    report: Report, events: list[ReportEvent], policy: RegulatoryPolicy, now: datetime, tz: tzinfo
+) -> list[dict[str, str]]:
+    """Each step of ``report``'s running clocks at ``now``, for ``reports`` (times in ``tz``).
+
+    Returns:
+        ``[{"step", "title", "source", "due", "status"}]``; ``due`` is ISO 8601 local time or "".
+    """
+    rows = []
+    for clock in clocks_of(report, events):
+        if clock.regime not in policy.enabled:
+            continue
+        for step in step_deadlines(clock, now, policy.due_soon):
+            rows.append(
+                {
+                    "step": step.rule.step,
+                    "title": step.rule.title,
+                    "source": step.rule.source,
+                    "due": step.due.astimezone(tz).isoformat() if step.due else "",
+                    "status": step.status.value,
+                }
+            )
+    return rows
+
+
+def draft(
+    report: Report,
+    events: list[ReportEvent],
+    step: str,
+    now: datetime,
+    tz: tzinfo,
+    policy: RegulatoryPolicy,
+) -> dict[str, str]:
+    """The content of ``step``'s report from what the bridge knows; it is sent nowhere.
+
+    Args:
+        report: the report, with severity, CVSS vector, fix date and state history.
+        events: its events (clock starts, done steps, ``[fact]`` comments).
+        step: a step id such as ``cra-notification``.
+        now: the moment of drafting.
+        tz: the program's time zone; every moment is shown in it.
+        policy: the program's regulatory settings.
+
+    Returns:
+        Field name to text; an unknown fact reads "(not recorded: add '[fact] <name>: ...')".
+
+    Raises:
+        KeyError: ``step`` is not a step id.
+    """
+    rule = step_rule(step)
+    clock = next((c for c in clocks_of(report, events) if c.regime is rule.regime), None)
+    facts: dict[str, str] = {}
+    for event in events:
+        if event.kind == "reg_fact":
+            name, _, rest = event.detail.partition("|")
+            facts[name] = rest.partition("|")[2]  # the latest comment wins
+
+    def local(moment: datetime | None) -> str:
+        return moment.astimezone(tz).isoformat(timespec="minutes") if moment else ""
+
+    def fact(name: str) -> str:
+        return facts.get(name) or f"(not recorded: add '{policy.fact_marker} {name}: ...')"
+
+    due = ""
+    if clock is not None:
+        found = [d for d in step_deadlines(clock, now, policy.due_soon) if d.rule.step == step]
+        due = local(found[0].due) if found else ""
+    fixed = report.first_time_in(_FIX_STATES)
+    return {
+        "step": rule.step,
+        "title": rule.title,
+        "source": rule.source,
+        "report_id": str(report.report_id),
+        "received_at": local(report.received_at),
+        "aware_at": local(clock.aware_at) if clock else "(regime not started)",
+        "due": due,
+        "product": fact("product"),
+        "severity": report.severity.value,
+        "cvss": report.cvss_vector or "",
+        "assessment": fact("assessment"),
+        "measures": fact("measures"),
+        "fix_date": (
+            local(report.expected_fix_date) if report.expected_fix_date else "(no fix date yet)"
+        ),
+        "fix_available_at": local(fixed) if fixed else "",
+        "users_informed": fact("users-informed"),
+        "drafted_at": local(now),
+    }
+
+
+_DRAFT_LABELS = {
+    "report_id": "Report",
+    "received_at": "Report received",
+    "aware_at": "Became aware",
+    "due": "Due",
+    "product": "Product or system",
+    "severity": "Severity",
+    "cvss": "CVSS vector",
+    "assessment": "Our assessment",
+    "measures": "Measures taken",
+    "fix_date": "Expected fix date",
+    "fix_available_at": "Fix available since",
+    "users_informed": "Users informed",
+    "drafted_at": "Drafted",
+}
+
+
+def draft_markdown(fields: dict[str, str]) -> str:
+    """``draft``'s fields as a Markdown document to paste or upload."""
+    lines = [
+        f"# {fields['title'].capitalize()} ({fields['source']})",
+        "",
+        "Draft by tracker-bridge; nothing has been sent to any authority.",
+        "",
+    ]
+    lines += [f"- **{label}**: {fields[key] or '-'}" for key, label in _DRAFT_LABELS.items()]
+    return "\n".join(lines) + "\n"
 
 
 def _after(first_line: str, marker: str) -> str | None:
