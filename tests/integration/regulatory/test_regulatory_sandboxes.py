@@ -7,13 +7,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tracker_bridge.app import Bridge, run_pass
-from tracker_bridge.domain.report import State
 from tracker_bridge.services.regulatory import draft, draft_markdown
 from tracker_bridge.starter import PACKAGED_MAPPINGS
 from tracker_bridge.testing.clock import FakeClock
@@ -149,6 +148,34 @@ def test_cra_clock_labels_reminders_done_markers_and_draft(legal: LegalWorld) ->
         == fields["received_at"]
     )
     assert "CRA art. 14(2)(b)" in draft_markdown(fields)
-    assert State.RECEIVED != report.state or "acknowledgement" in templates
+    assert "acknowledgement" in templates
     assert [] == [t for t in templates if "reg" in t]
     assert json.loads(json.dumps(fields)) == fields
+
+
+def test_gdpr_not_notifiable_and_nis2_started_earlier_by_marker(legal: LegalWorld) -> None:
+    """[aware] 30 h ago misses the NIS2 early warning at once; [not notifiable] closes GDPR, audited."""
+    key = legal.issue_key()
+    sandbox = legal.installation.sandbox
+    missed_before = len(legal.notes("Regulatory step missed"))
+    aware = (legal.clock.now() - timedelta(hours=30)).isoformat(timespec="minutes")
+    sandbox.team_set_labels(key, {_label(legal, "reg::personal-data-breach")}, set())
+    sandbox.team_comment(key, f"[aware] {aware} significant-incident")
+    legal.run()
+    assert _label(legal, "reg-due::overdue") in legal.labels()
+    assert missed_before + 1 == len(legal.notes("Regulatory step missed"))
+    sandbox.team_comment(key, "[not notifiable] only salted password hashes, no contact data")
+    sandbox.team_comment(key, "[reported] nis2-early-warning")
+    sandbox.team_comment(key, "[reported] nis2-notification")
+    legal.run()
+    legal.run()
+    assert missed_before + 1 == len(legal.notes("Regulatory step missed"))
+    assert _label(legal, "reg-due::1m") in legal.labels()  # the NIS2 final report is next
+    with legal.bridge.store().unit_of_work() as uow:
+        decided = [
+            (e.action, e.detail)
+            for e in uow.audit.entries("CVD-2026-0001")
+            if e.action.startswith("regulatory_") and e.actor != "tracker label"
+        ]
+    assert ("regulatory_not_notifiable", "gdpr-notification") in decided
+    assert ("regulatory_step_reported", "nis2-notification") in decided
