@@ -56,6 +56,8 @@ from tracker_bridge.ports import (
 )
 
 _FIX_STATES = frozenset({State.FIX_AVAILABLE})
+# How each reminder note starts (also how the bridge recognises its own after a crash).
+_REMINDERS = {"reg_due_soon": "Regulatory step due soon:", "reg_missed": "Regulatory step missed:"}
 
 
 def clocks_of(report: Report, events: list[ReportEvent]) -> list[RegulatoryClock]:
@@ -123,12 +125,31 @@ class RegulatoryClocks:
                 self._start(uow, report_id, regime, now, "tracker label", f"label:{regime}")
         running = {c.regime for c in clocks_of(report, uow.reports.events(report_id))}
         for note in sorted(snapshot.notes, key=lambda n: n.created_at):
-            if not note.by_bridge:
+            if note.by_bridge:
+                self._own_reminder(uow, report_id, note)
+            else:
                 running |= self._read_note(uow, report_id, note, running, summary)
         for label in sorted(snapshot.labels):
             rule = self.policy.step_reported_by(label)
             if rule is not None and rule.regime in running:
                 self._done(uow, report_id, rule, now, "tracker label", "", summary)
+
+    def _own_reminder(self, uow: UnitOfWork, report_id: str, note: TrackerNote) -> None:
+        """Remember a reminder the bridge wrote but did not record (a crash in between).
+
+        The reminder is written before its event commits; reading it back here, before the
+        pass's refresh, makes it exactly once even across that crash.
+        """
+        body = note.body.strip()
+        kind = next((k for k, start in _REMINDERS.items() if body.startswith(start)), None)
+        step = body.rsplit(f"{self.policy.reported_marker} ", 1)[-1].rstrip("`.")
+        if kind is None or step not in STEP_IDS:
+            return
+        uow.reports.add_event(
+            ReportEvent(
+                report_id, note.created_at, kind, step, dedupe_key=f"{kind}:{report_id}:{step}"
+            )
+        )
 
     def _read_note(
         self,

@@ -153,3 +153,23 @@ def test_disabled_regimes_do_nothing(world: World) -> None:
     world.tracker.team_set_labels(key, {"reg::actively-exploited"})
     world.pass_sync()
     assert {"reg::actively-exploited"} == reg_labels(world, key)
+
+
+def test_reminder_written_before_a_crash_is_not_written_again(legal_world: World) -> None:
+    """A reminder note on the issue whose event never committed is read back, not repeated."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"reg::actively-exploited"})
+    world.pass_sync()
+    world.clock.advance(hours=19)
+    # The bridge wrote the note, then crashed before recording it (the state the crash leaves).
+    ref = world.tracker.find_issue("CVD-2026-0001")
+    assert ref is not None
+    world.tracker.add_note(
+        ref,
+        "Regulatory step due soon: the CRA art. 14(2)(a) early warning is due soon. "
+        "Record it with `[reported] cra-early-warning`.",
+    )
+    world.pass_sync()
+    world.pass_sync()
+    assert 1 == len(bridge_notes(world, key, "Regulatory step due soon"))
