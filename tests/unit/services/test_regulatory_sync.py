@@ -173,3 +173,38 @@ def test_reminder_written_before_a_crash_is_not_written_again(legal_world: World
     world.pass_sync()
     world.pass_sync()
     assert 1 == len(bridge_notes(world, key, "Regulatory step due soon"))
+
+
+def _move(world: World, key: str, *states: str) -> None:
+    """The team moves the report through ``states`` by label, one pass each."""
+    for state in states:
+        world.tracker.team_set_labels(key, {f"cvd::{state}"})
+        world.pass_sync()
+
+
+def test_fix_available_starts_the_cra_final_report(legal_world: World) -> None:
+    """Reaching fix_available turns the CRA final report from waiting into a 14-day clock."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"reg::actively-exploited"})
+    world.tracker.team_comment(key, "[reported] cra-early-warning")
+    world.tracker.team_comment(key, "[reported] cra-notification")
+    world.pass_sync()
+    assert {"reg::actively-exploited", "reg-due::waiting"} == reg_labels(world, key)
+    _move(world, key, "triaging", "triaged", "in_remediation", "fix_available")
+    assert {"reg::actively-exploited", "reg-due::14d"} == reg_labels(world, key)
+    world.clock.advance(days=14)
+    world.pass_sync()
+    assert 1 == len(bridge_notes(world, key, "Regulatory step missed"))
+
+
+def test_measure_available_marker_starts_the_cra_final_report(legal_world: World) -> None:
+    """[measure available] starts the 14 days without a lifecycle move (a mitigation, say)."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"reg::actively-exploited"})
+    world.tracker.team_comment(key, "[reported] cra-early-warning")
+    world.tracker.team_comment(key, "[reported] cra-notification")
+    world.tracker.team_comment(key, "[measure available]\nWAF rule blocks the payload")
+    world.pass_sync()
+    assert {"reg::actively-exploited", "reg-due::14d"} == reg_labels(world, key)
