@@ -39,6 +39,7 @@ from tracker_bridge.domain.regulatory import (
     StepStatus,
     current_due_name,
     find_step,
+    next_change,
     step_deadlines,
     step_rule,
 )
@@ -373,6 +374,23 @@ class RegulatoryClocks:
             uow.reports.add_event(ReportEvent(report_id, now, kind, step.rule.step, dedupe_key=key))
             uow.commit()
         summary.bump("regulatory_reminders")
+
+
+def next_moment(
+    report: Report, events: list[ReportEvent], policy: RegulatoryPolicy, now: datetime
+) -> datetime | None:
+    """The next moment ``report``'s legal clocks change by time alone (due soon, missed), or None.
+
+    For the pass scheduler's "next moment anything changes" (``reports.next_due_at``).
+    """
+    moments = [
+        moment
+        for clock in clocks_of(report, events)
+        if clock.regime in policy.enabled
+        and (moment := next_change(step_deadlines(clock, now, policy.due_soon), policy.due_soon))
+        is not None
+    ]
+    return min(moments) if moments else None
 
 
 def clock_rows(

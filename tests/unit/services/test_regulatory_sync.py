@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 
@@ -10,6 +11,7 @@ from tests.unit.services.conftest import MAPPINGS, World
 from tracker_bridge.app import build_program
 from tracker_bridge.domain.regulatory import Regime
 from tracker_bridge.mappings import load_mappings
+from tracker_bridge.services.regulatory import next_moment
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.testing.fakes import inbound
 
@@ -208,3 +210,18 @@ def test_measure_available_marker_starts_the_cra_final_report(legal_world: World
     world.tracker.team_comment(key, "[measure available]\nWAF rule blocks the payload")
     world.pass_sync()
     assert {"reg::actively-exploited", "reg-due::14d"} == reg_labels(world, key)
+
+
+def test_next_moment_is_when_the_earliest_step_becomes_due_soon(legal_world: World) -> None:
+    """A CRA clock started now changes next at 18 h (6 h before the 24-hour early warning)."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"reg::actively-exploited"})
+    world.pass_sync()
+    with world.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+        events = uow.reports.events("CVD-2026-0001")
+    assert report is not None
+    started = min(e.at for e in events if e.kind == "reg_started")
+    policy = world.sync.program.regulatory
+    assert started + timedelta(hours=18) == next_moment(report, events, policy, world.clock.now())
