@@ -322,8 +322,13 @@ class RegulatoryClocks:
         if not clocks:
             return current
         steps = [s for c in clocks for s in step_deadlines(c, now, self.policy.due_soon)]
-        summary.bump("regulatory_due_soon", sum(s.status is StepStatus.DUE_SOON for s in steps))
-        summary.bump("regulatory_missed", sum(s.status is StepStatus.OVERDUE for s in steps))
+        for key, status in (
+            ("regulatory_due_soon", StepStatus.DUE_SOON),
+            ("regulatory_missed", StepStatus.OVERDUE),
+        ):
+            count = sum(s.status is status for s in steps)
+            if count:
+                summary.bump(key, count)
         desired = self.policy.due_label_for(current_due_name(steps))
         stale = frozenset(x for x in current if self.policy.is_due_label(x) and x != desired)
         add = frozenset() if desired in current else frozenset({desired})
