@@ -226,7 +226,7 @@ class StepDeadline:
 
 
 def step_deadlines(
-    clock: RegulatoryClock, now: datetime, due_soon: timedelta
+    clock: RegulatoryClock, now: datetime, due_soon: timedelta, tz: tzinfo = _UTC
 ) -> list[StepDeadline]:
     """Every step of ``clock``'s regime at ``now``, in the law's order.
 
@@ -234,6 +234,7 @@ def step_deadlines(
         clock: the running regime.
         now: time-zone aware moment of evaluation.
         due_soon: how long before its due moment a step counts as due soon (e.g. 6 hours).
+        tz: the program's time zone; a month period ends at its local midnight.
 
     Returns:
         One ``StepDeadline`` per step. A month period (NIS2 final report) runs from the previous
@@ -242,7 +243,7 @@ def step_deadlines(
     result: list[StepDeadline] = []
     previous: StepDeadline | None = None
     for rule in steps_of(clock.regime):
-        due = _due(rule, clock, previous)
+        due = _due(rule, clock, previous, tz)
         done = clock.done.get(rule.step)
         deadline = StepDeadline(rule, due, _status(due, done, now, due_soon), done)
         result.append(deadline)
@@ -250,7 +251,9 @@ def step_deadlines(
     return result
 
 
-def _due(rule: StepRule, clock: RegulatoryClock, previous: StepDeadline | None) -> datetime | None:
+def _due(
+    rule: StepRule, clock: RegulatoryClock, previous: StepDeadline | None, tz: tzinfo
+) -> datetime | None:
     if rule.anchor is Anchor.AWARENESS:
         start: datetime | None = clock.aware_at
     elif rule.anchor is Anchor.MEASURE_AVAILABLE:
@@ -263,7 +266,6 @@ def _due(rule: StepRule, clock: RegulatoryClock, previous: StepDeadline | None) 
         return None
     if rule.hours is not None:
         return add_hours(start, rule.hours)
-    tz = clock.aware_at.tzinfo or _UTC
     return add_months(start, rule.months or 0, tz).astimezone(_UTC)
 
 

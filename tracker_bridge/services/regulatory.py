@@ -58,6 +58,8 @@ from tracker_bridge.ports import (
 
 _FIX_STATES = frozenset({State.FIX_AVAILABLE})
 # How each reminder note starts (also how the bridge recognises its own after a crash).
+_STARTED = "Regulatory clock started ("
+_WAITING = {"cra-final-report": "14 days after a corrective or mitigating measure is available"}
 _REMINDERS = {"reg_due_soon": "Regulatory step due soon:", "reg_missed": "Regulatory step missed:"}
 
 
@@ -142,6 +144,19 @@ class RegulatoryClocks:
         pass's refresh, makes it exactly once even across that crash.
         """
         body = note.body.strip()
+        if body.startswith(_STARTED):
+            regime = body[len(_STARTED) :].split(",", 1)[0]
+            if regime in {r.value for r in Regime}:
+                uow.reports.add_event(
+                    ReportEvent(
+                        report_id,
+                        note.created_at,
+                        "reg_start_noted",
+                        regime,
+                        dedupe_key=f"reg_start_noted:{report_id}:{regime}",
+                    )
+                )
+            return
         kind = next((k for k, start in _REMINDERS.items() if body.startswith(start)), None)
         step = body.rsplit(f"{self.policy.reported_marker} ", 1)[-1].rstrip("`.")
         if kind is None or step not in STEP_IDS:
@@ -321,7 +336,7 @@ class RegulatoryClocks:
         clocks = [c for c in clocks_of(report, events) if c.regime in self.policy.enabled]
         if not clocks:
             return current
-        steps = [s for c in clocks for s in step_deadlines(c, now, self.policy.due_soon)]
+        steps = [s for c in clocks for s in step_deadlines(c, now, self.policy.due_soon, self.tz)]
         for key, status in (
             ("regulatory_due_soon", StepStatus.DUE_SOON),
             ("regulatory_missed", StepStatus.OVERDUE),
@@ -340,9 +355,43 @@ class RegulatoryClocks:
                 uow.links.set_labels(report_id, labels)
                 uow.commit()
         noted = {e.dedupe_key for e in events}
+        for clock in clocks:
+            self._note_start(report_id, ref, clock, noted, now)
         for step in steps:
             self._remind(report_id, ref, step, noted, now, summary)
         return labels
+
+    def _note_start(
+        self,
+        report_id: str,
+        ref: IssueRef,
+        clock: RegulatoryClock,
+        noted: set[str | None],
+        now: datetime,
+    ) -> None:
+        """One note per regime listing each step's deadline, the issue's record of the dates."""
+        key = f"reg_start_noted:{report_id}:{clock.regime.value}"
+        if key in noted:
+            return
+        lines = [
+            f"{_STARTED}{clock.regime.value}, aware {self._local(clock.aware_at)}):",
+            *(
+                f"- {s.rule.title} ({s.rule.source}): "
+                + (self._local(s.due) if s.due else _WAITING.get(s.rule.step, "not started"))
+                for s in step_deadlines(clock, now, self.policy.due_soon, self.tz)
+            ),
+            f"Record a step with `{self.policy.reported_marker} <step>`; an earlier moment of "
+            f"awareness with `{self.policy.aware_marker} <ISO 8601 moment> {clock.regime.value}`.",
+        ]
+        self.tracker.add_note(ref, "\n".join(lines))
+        with self.unit_of_work() as uow:
+            uow.reports.add_event(
+                ReportEvent(report_id, now, "reg_start_noted", clock.regime.value, dedupe_key=key)
+            )
+            uow.commit()
+
+    def _local(self, moment: datetime) -> str:
+        return moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M %Z")
 
     def _carries_clock(self, labels: frozenset[str]) -> bool:
         policy = self.policy
@@ -363,7 +412,7 @@ class RegulatoryClocks:
         key = f"{kind}:{report_id}:{step.rule.step}"
         if key in noted:
             return
-        due = step.due.astimezone(self.tz).strftime("%Y-%m-%d %H:%M %Z")
+        due = self._local(step.due)
         if step.status is StepStatus.OVERDUE:
             text = (
                 f"Regulatory step missed: the {step.rule.source} {step.rule.title} was due {due}."
@@ -382,7 +431,11 @@ class RegulatoryClocks:
 
 
 def next_moment(
-    report: Report, events: list[ReportEvent], policy: RegulatoryPolicy, now: datetime
+    report: Report,
+    events: list[ReportEvent],
+    policy: RegulatoryPolicy,
+    now: datetime,
+    tz: tzinfo,
 ) -> datetime | None:
     """The next moment ``report``'s legal clocks change by time alone (due soon, missed), or None.
 
@@ -392,7 +445,9 @@ def next_moment(
         moment
         for clock in clocks_of(report, events)
         if clock.regime in policy.enabled
-        and (moment := next_change(step_deadlines(clock, now, policy.due_soon), policy.due_soon))
+        and (
+            moment := next_change(step_deadlines(clock, now, policy.due_soon, tz), policy.due_soon)
+        )
         is not None
     ]
     return min(moments) if moments else None
@@ -410,7 +465,7 @@ def clock_rows(
     for clock in clocks_of(report, events):
         if clock.regime not in policy.enabled:
             continue
-        for step in step_deadlines(clock, now, policy.due_soon):
+        for step in step_deadlines(clock, now, policy.due_soon, tz):
             rows.append(
                 {
                     "step": step.rule.step,
@@ -463,7 +518,7 @@ def draft(
 
     due = ""
     if clock is not None:
-        found = [d for d in step_deadlines(clock, now, policy.due_soon) if d.rule.step == step]
+        found = [d for d in step_deadlines(clock, now, policy.due_soon, tz) if d.rule.step == step]
         due = local(found[0].due) if found else ""
     fixed = report.first_time_in(_FIX_STATES)
     return {

@@ -66,7 +66,7 @@ def test_nis2_step_moments_24h_72h_and_one_month_after_the_notification() -> Non
             "nis2-notification": StepDone(submitted, "alice"),
         },
     )
-    early, notification, final = step_deadlines(clock, submitted, SIX_HOURS)
+    early, notification, final = step_deadlines(clock, submitted, SIX_HOURS, AMS)
     assert datetime(2026, 1, 30, 14, 0, tzinfo=AMS) == early.due
     assert datetime(2026, 2, 1, 14, 0, tzinfo=AMS) == notification.due
     # 31 January + one month: February has no 31st, so the period ends at the end of 28 Feb.
@@ -87,7 +87,7 @@ def test_one_month_ends_with_the_last_hour_of_the_same_date_next_month() -> None
 def test_nis2_final_report_runs_from_the_notification_due_moment_until_it_is_submitted() -> None:
     """Before the notification is submitted, the month runs from its 72-hour due moment."""
     aware = datetime(2026, 5, 10, 12, 0, tzinfo=AMS)
-    *_, final = step_deadlines(RegulatoryClock(Regime.NIS2, aware), aware, SIX_HOURS)
+    *_, final = step_deadlines(RegulatoryClock(Regime.NIS2, aware), aware, SIX_HOURS, AMS)
     assert datetime(2026, 6, 14, 0, 0, tzinfo=AMS) == final.due
 
 
@@ -148,3 +148,10 @@ def test_find_step_reads_the_teams_words() -> None:
     rule = find_step(Regime.NIS2, "final report")
     assert "nis2-final-report" == (rule.step if rule else None)
     assert None is find_step(Regime.GDPR, "early warning")
+
+
+def test_month_period_ends_at_the_programs_local_midnight_for_utc_moments() -> None:
+    """Moments stored in UTC still end a month at Amsterdam midnight, not UTC midnight."""
+    aware = datetime(2026, 5, 10, 10, 0, tzinfo=UTC)  # 12:00 CEST
+    *_, final = step_deadlines(RegulatoryClock(Regime.NIS2, aware), aware, SIX_HOURS, AMS)
+    assert datetime(2026, 6, 14, 0, 0, tzinfo=AMS) == final.due

@@ -224,4 +224,23 @@ def test_next_moment_is_when_the_earliest_step_becomes_due_soon(legal_world: Wor
     assert report is not None
     started = min(e.at for e in events if e.kind == "reg_started")
     policy = world.sync.program.regulatory
-    assert started + timedelta(hours=18) == next_moment(report, events, policy, world.clock.now())
+    assert started + timedelta(hours=18) == next_moment(
+        report, events, policy, world.clock.now(), world.sync.program.calendar.tz
+    )
+
+
+def test_start_note_lists_each_steps_deadline_once(legal_world: World) -> None:
+    """Starting NIS2 writes one note with the three steps' deadlines in the program's time zone."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"reg::significant-incident"})
+    world.pass_sync()
+    world.pass_sync()
+    [note] = bridge_notes(world, key, "Regulatory clock started (nis2")
+    # Aware 2 November 10:00 CET: early warning 3 November 10:00, notification 5 November 10:00,
+    # final report one month after the notification's due moment: end of 5 December.
+    assert [
+        "- early warning (NIS2 art. 23(4)(a)): 2026-11-03 10:00 CET",
+        "- incident notification (NIS2 art. 23(4)(b)): 2026-11-05 10:00 CET",
+        "- final report (NIS2 art. 23(4)(d)): 2026-12-06 00:00 CET",
+    ] == note.splitlines()[1:4]
