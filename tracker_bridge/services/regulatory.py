@@ -357,6 +357,9 @@ class RegulatoryClocks:
         noted = {e.dedupe_key for e in events}
         for clock in clocks:
             self._note_start(report_id, ref, clock, noted, now)
+        if report.state.is_closed:
+            self._note_closed(report_id, ref, steps, noted, now, len(report.history))
+            return labels
         for step in steps:
             self._remind(report_id, ref, step, noted, now, summary)
         return labels
@@ -387,6 +390,39 @@ class RegulatoryClocks:
         with self.unit_of_work() as uow:
             uow.reports.add_event(
                 ReportEvent(report_id, now, "reg_start_noted", clock.regime.value, dedupe_key=key)
+            )
+            uow.commit()
+
+    def _note_closed(
+        self,
+        report_id: str,
+        ref: IssueRef,
+        steps: list[StepDeadline],
+        noted: set[str | None],
+        now: datetime,
+        closing: int,
+    ) -> None:
+        """Say once per closing that a closed report's open legal steps are no longer reminded.
+
+        Only open reports are walked each pass (cost follows open work); the law's clocks do
+        not stop when the report closes, so the team is told which dates to keep.
+        """
+        open_steps = [s for s in steps if s.status is not StepStatus.DONE]
+        key = f"reg_closed_noted:{report_id}:{closing}"
+        if not open_steps or key in noted:
+            return
+        lines = [
+            "Report closed with regulatory steps still open; the bridge stops reminding:",
+            *(
+                f"- {s.rule.title} ({s.rule.source}): "
+                + (self._local(s.due) if s.due else _WAITING.get(s.rule.step, "not started"))
+                for s in open_steps
+            ),
+        ]
+        self.tracker.add_note(ref, "\n".join(lines))
+        with self.unit_of_work() as uow:
+            uow.reports.add_event(
+                ReportEvent(report_id, now, "reg_closed_noted", "", dedupe_key=key)
             )
             uow.commit()
 

@@ -244,3 +244,20 @@ def test_start_note_lists_each_steps_deadline_once(legal_world: World) -> None:
         "- incident notification (NIS2 art. 23(4)(b)): 2026-11-05 10:00 CET",
         "- final report (NIS2 art. 23(4)(d)): 2026-12-06 00:00 CET",
     ] == note.splitlines()[1:4]
+
+
+def test_closing_with_open_steps_says_so_once(legal_world: World) -> None:
+    """Closing a report whose GDPR step is open writes one note naming the step and its due time."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"reg::personal-data-breach"})
+    world.pass_sync()
+    _move(world, key, "triaging", "triaged", "in_remediation")
+    world.tracker.team_set_status(key, "closed")
+    summary = world.pass_sync()
+    world.pass_sync()
+    assert 1 == summary.counts.get("state_changes"), summary.problems
+    [note] = bridge_notes(world, key, "Report closed with regulatory steps still open")
+    assert note.splitlines()[1].startswith(
+        "- personal data breach notification (GDPR art. 33(1)): "
+    )
