@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
+from tracker_bridge.bridge_key import (
+    MINIMUM_S2K_COUNT,
+    SecretKey,
+    WorkFactor,
+    export_public_key,
+    passphrase_looks_generated,
+    reprotect,
+    rotate,
+    secret_keys,
+    set_fingerprint_in_config,
+    unlock_problem,
+)
 from tracker_bridge.calendars import working_calendar
 from tracker_bridge.config import (
+    ENV_PREFIX,
+    MISSING_SECRET,
     LoadedConfig,
     Settings,
     TransportSecurity,
@@ -65,9 +81,18 @@ from tracker_bridge.testing.failpoints import (
 )
 
 
-def load_config(path: Path | None, *, missing_secrets: list[str] | None = None) -> LoadedConfig:
-    """Settings from the file and environment (ConfigurationError lists every problem)."""
-    return load_settings(path, missing_secrets=missing_secrets)
+def load_config(
+    path: Path | None,
+    *,
+    missing_secrets: list[str] | None = None,
+    untouched: Collection[str] = (),
+) -> LoadedConfig:
+    """Settings from the file and environment (ConfigurationError lists every problem).
+
+    ``untouched`` names sections the command never uses (``"tracker"``): their secret files
+    are not read.
+    """
+    return load_settings(path, missing_secrets=missing_secrets, untouched=untouched)
 
 
 def mappings_for(config: LoadedConfig) -> Mappings:
@@ -237,6 +262,8 @@ def check_offline(config_path: Path | None) -> CheckReport:
         report.problems.append("openpgp: the gpg program is not installed (Debian package gnupg)")
     elif not any(home.glob("private-keys-v1.d/*.key")):
         report.problems.append(f"openpgp.home: {home} holds no secret key for the bridge")
+    else:
+        check_bridge_keys(config, home, datetime.now(UTC), report)
     if settings.intake.maildir is not None:
         maildir = config.resolve(settings.intake.maildir)
         if not (maildir / "new").is_dir():
@@ -246,6 +273,200 @@ def check_offline(config_path: Path | None) -> CheckReport:
             "intake: neither maildir nor imap is configured; only `ingest FILE` and stdin will read mail"
         )
     return report
+
+
+KEY_EXPIRY_WARNING_DAYS = 30
+PUBLIC_KEY_FILE = "bridge-public-key.asc"  # beside the config, where `init` writes it
+
+
+def passphrase_setting(config: LoadedConfig) -> str:
+    """Where the bridge key's passphrase is configured, for messages (never its value)."""
+    for key in ("PASSPHRASE", "PASSPHRASE_FILE"):
+        name = f"{ENV_PREFIX}OPENPGP__{key}"
+        if name in os.environ:
+            return f"environment {name}"
+    text = config.path.read_text(encoding="utf-8") if config.path else ""
+    for key in ("passphrase_file", "passphrase"):
+        if re.search(rf"^\s*{key}\s*=", text, re.MULTILINE):
+            return locate_key(config.path, text, ("openpgp", key))
+    return "openpgp.passphrase (not set)"
+
+
+def _configured_passphrase(config: LoadedConfig) -> str | None:
+    passphrase = config.settings.openpgp.passphrase
+    return passphrase.get_secret_value() if passphrase else None
+
+
+def _bridge_fingerprint(config: LoadedConfig, keys: Sequence[SecretKey]) -> str:
+    """The configured bridge key, else the only secret key in the home."""
+    configured = config.settings.openpgp.fingerprint
+    if configured:
+        compact = re.sub(r"\s+", "", configured).upper()
+        if compact not in {key.fingerprint for key in keys}:
+            raise ConfigurationError(
+                f"openpgp.fingerprint: no secret key {compact} in "
+                f"{config.resolve(config.settings.openpgp.home)}"
+            )
+        return compact
+    if len(keys) != 1:
+        raise ConfigurationError(
+            f"openpgp.fingerprint: {config.resolve(config.settings.openpgp.home)} holds "
+            f"{len(keys)} secret keys; name the bridge key's fingerprint"
+        )
+    return keys[0].fingerprint
+
+
+def check_bridge_keys(config: LoadedConfig, home: Path, now: datetime, report: CheckReport) -> None:
+    """Expiry and passphrase of every secret key in the bridge home, into ``report``.
+
+    The bridge key expired is a problem, 30 days before that a warning; a passphrase that does
+    not open a key the bridge still uses is a problem naming the key and where the passphrase
+    is configured. A generated passphrase still protected with the calibrated work factor
+    gets a warning pointing at ``key reprotect``.
+    """
+    keys = secret_keys(home)
+    try:
+        bridge = _bridge_fingerprint(config, keys)
+    except ConfigurationError as err:
+        report.problems.append(str(err))
+        return
+    passphrase = _configured_passphrase(config)
+    where = passphrase_setting(config)
+    for key in keys:
+        signing = key.fingerprint == bridge
+        if signing and key.expired(now):
+            report.problems.append(
+                f"openpgp.fingerprint: bridge key {key.fingerprint} expired on "
+                f"{key.expires:%Y-%m-%d}; make its successor with `tracker-bridge key rotate`"
+            )
+        elif (
+            signing
+            and key.expires is not None
+            and key.expires - now <= timedelta(days=KEY_EXPIRY_WARNING_DAYS)
+        ):
+            report.warnings.append(
+                f"openpgp.fingerprint: bridge key {key.fingerprint} expires on "
+                f"{key.expires:%Y-%m-%d}; make its successor with `tracker-bridge key rotate`"
+            )
+        if passphrase == MISSING_SECRET or key.revoked:
+            continue  # a missing file is already reported; gpg encrypts to no revoked key
+        problem = unlock_problem(home, key.fingerprint, passphrase, sign=signing)
+        if problem is not None:
+            report.problems.append(
+                f"{where}: does not unlock {'bridge' if signing else 'old bridge'} key "
+                f"{key.fingerprint} ({problem})"
+            )
+        slow = [count for count in key.s2k_counts if count and count > MINIMUM_S2K_COUNT]
+        if signing and slow and passphrase_looks_generated(passphrase):
+            report.warnings.append(
+                f"openpgp: bridge key {key.fingerprint} is protected with {max(slow):,} S2K "
+                "iterations, paid on every decryption and signature; its passphrase looks "
+                "generated: `tracker-bridge key reprotect` lowers that to the minimum"
+            )
+
+
+def bridge_key_expires(config: LoadedConfig, fingerprint: str) -> datetime | None:
+    """When the bridge key ``fingerprint`` expires (UTC), or None for never."""
+    home = config.resolve(config.settings.openpgp.home)
+    found = [key for key in secret_keys(home) if key.fingerprint == fingerprint.upper()]
+    return found[0].expires if found else None
+
+
+@dataclass(frozen=True)
+class KeyListing:
+    """The secret keys in the bridge home and which one signs."""
+
+    home: Path
+    bridge_fingerprint: str
+    keys: list[SecretKey]
+    work_factor: WorkFactor
+
+
+def list_bridge_keys(config_path: Path | None) -> KeyListing:
+    """Every secret key in the bridge home, oldest first, naming the one that signs."""
+    from tracker_bridge.bridge_key import work_factor
+
+    config = load_config(config_path, missing_secrets=[], untouched=("tracker",))
+    home = config.resolve(config.settings.openpgp.home)
+    keys = secret_keys(home)
+    return KeyListing(home, _bridge_fingerprint(config, keys), keys, work_factor(home))
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What ``key rotate`` did."""
+
+    old_fingerprint: str
+    new_fingerprint: str
+    public_key_file: Path
+    config_file: Path
+
+
+def _key_command_config(config_path: Path | None, command: str) -> tuple[LoadedConfig, str | None]:
+    """The configuration and passphrase a key command works with (no tracker secrets)."""
+    config = load_config(config_path, missing_secrets=[], untouched=("tracker",))
+    passphrase = _configured_passphrase(config)
+    if passphrase == MISSING_SECRET:
+        raise ConfigurationError(
+            f"{passphrase_setting(config)}: the passphrase file is missing; "
+            f"`key {command}` needs the bridge key's passphrase"
+        )
+    return config, passphrase
+
+
+def rotate_bridge_key(
+    config_path: Path | None, *, expire: str = "0", factor: WorkFactor | None = None
+) -> Rotation:
+    """Make the bridge key's successor and switch signing and publishing to it.
+
+    The old secret key stays in the home, so mail encrypted to it still decrypts. The new key
+    gets the same passphrase; ``openpgp.fingerprint`` in the config file is set to it (that is
+    the switch: signing, Autocrypt, the policy page and security.txt all use that key); the
+    public key file beside the config is rewritten.
+
+    Raises:
+        ConfigurationError: No config file to write, the fingerprint comes from the
+            environment, the file is not writable, or the passphrase does not open the key.
+    """
+    config, passphrase = _key_command_config(config_path, "rotate")
+    if config.path is None:
+        raise ConfigurationError("key rotate: give --config; it sets openpgp.fingerprint there")
+    overridden = f"{ENV_PREFIX}OPENPGP__FINGERPRINT"
+    if overridden in os.environ:
+        raise ConfigurationError(
+            f"environment {overridden}: the bridge key is chosen in the environment, which "
+            "`key rotate` cannot change; unset it, rotate, then set it to the new fingerprint"
+        )
+    if not os.access(config.path, os.W_OK):
+        raise ConfigurationError(
+            f"{config.path}: not writable; `key rotate` sets openpgp.fingerprint there"
+        )
+    home = config.resolve(config.settings.openpgp.home)
+    current = _bridge_fingerprint(config, secret_keys(home))
+    problem = unlock_problem(home, current, passphrase)
+    if problem is not None:
+        raise ConfigurationError(
+            f"{passphrase_setting(config)}: does not unlock bridge key {current} ({problem}); "
+            "nothing was changed"
+        )
+    new = rotate(home, current, passphrase, expire=expire, factor=factor)
+    public = config.base_dir / PUBLIC_KEY_FILE
+    public.write_text(export_public_key(home, new), encoding="utf-8")
+    text = config.path.read_text(encoding="utf-8")
+    config.path.write_text(set_fingerprint_in_config(text, new), encoding="utf-8")
+    return Rotation(current, new, public, config.path)
+
+
+def reprotect_bridge_keys(config_path: Path | None, factor: WorkFactor) -> list[str]:
+    """Re-protect every secret key in the bridge home with ``factor``; their fingerprints.
+
+    The migration for installations made before ``init`` chose the minimum work factor.
+    """
+    config, passphrase = _key_command_config(config_path, "reprotect")
+    home = config.resolve(config.settings.openpgp.home)
+    fingerprints = [key.fingerprint for key in secret_keys(home)]
+    reprotect(home, fingerprints, passphrase, factor)
+    return fingerprints
 
 
 class SystemClock:
@@ -289,6 +510,7 @@ class Bridge:
     _store: Store | None = None
     _openpgp: GnuPG | None = None
     _tracker: AuditedTracker | None = None
+    _key_unlocked: bool = False
 
     @classmethod
     def from_config(
@@ -297,13 +519,16 @@ class Bridge:
         clock: Clock | None = None,
         *,
         missing_secrets: list[str] | None = None,
+        untouched: Collection[str] = (),
     ) -> Bridge:
         """Load settings and mappings; nothing is opened until first use.
 
         ``missing_secrets`` (a list to fill) tolerates secret files not provided yet, for
         commands that never use them (publishing the policy right after ``init``).
+        ``untouched`` names sections whose secrets the command never reads (``"tracker"`` for
+        ``inspect`` and ``reports``, which touch no tracker).
         """
-        config = load_config(config_path, missing_secrets=missing_secrets)
+        config = load_config(config_path, missing_secrets=missing_secrets, untouched=untouched)
         mappings = mappings_for(config)
         return cls(config, mappings, build_program(mappings), clock or SystemClock())
 
@@ -355,8 +580,37 @@ class Bridge:
             )
         return self._tracker
 
+    def require_unlocked_key(self) -> None:
+        """Stop unless the configured passphrase opens the bridge key (once per Bridge).
+
+        A wrong passphrase makes every decryption fail as if the mail were addressed to no key
+        the bridge holds; reading mail with it would quarantine good reports. So intake proves
+        the key first and touches no mail when it cannot.
+
+        Raises:
+            ConfigurationError: The passphrase does not open the bridge key; names the key and
+                where the passphrase is configured.
+        """
+        if self._key_unlocked:
+            return
+        gnupg = self.openpgp()
+        problem = unlock_problem(
+            Path(gnupg.gnupghome), gnupg.bridge_fingerprint, self._passphrase(), sign=False
+        )
+        if problem is not None:
+            raise ConfigurationError(
+                f"{passphrase_setting(self.config)}: does not unlock bridge key "
+                f"{gnupg.bridge_fingerprint} in {gnupg.gnupghome} ({problem}); no mail was read"
+            )
+        self._key_unlocked = True
+
+    def _passphrase(self) -> str | None:
+        passphrase = self.settings.openpgp.passphrase
+        return passphrase.get_secret_value() if passphrase else None
+
     def reader(self, *, learn_keys: bool = True) -> MailReader:
-        """The mail reader with the configured limits."""
+        """The mail reader with the configured limits, after proving the key unlocks."""
+        self.require_unlocked_key()
         intake = self.settings.intake
         limits = ReaderLimits(intake.max_message_bytes, intake.max_mime_depth, intake.max_parts)
         own = (self.program.contact, self.settings.smtp.from_address)
@@ -391,15 +645,15 @@ class Bridge:
             )
         return found
 
-    def ingest_service(self) -> Ingest:
-        """The ingest use case wired to the real parts."""
+    def ingest_service(self, *, with_tracker: bool = True) -> Ingest:
+        """The ingest use case wired to the real parts; ``with_tracker`` False opens no issues."""
         return Ingest(
             self.program,
             self.store().unit_of_work,
             self.reader(),
             self.openpgp(),
             self.clock,
-            self.tracker(),
+            self.tracker() if with_tracker else None,
         )
 
     def sync_service(self) -> Sync:

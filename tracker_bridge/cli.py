@@ -386,10 +386,11 @@ def sandbox() -> None:
     """Serve a tracker sandbox on loopback (for tests, the demo and trying things out)."""
 
 
-def _bridge(config_path: Path | None) -> Bridge:
+def _bridge(config_path: Path | None, *, without_tracker: bool = False) -> Bridge:
+    """The installation; ``without_tracker`` for commands that touch no tracker (no token read)."""
     from tracker_bridge.app import Bridge
 
-    return Bridge.from_config(config_path)
+    return Bridge.from_config(config_path, untouched=("tracker",) if without_tracker else ())
 
 
 def _summary_line(summary: PassSummary) -> str:
@@ -517,13 +518,13 @@ def ingest(config_path: Path | None, messages: tuple[str, ...], as_json: bool) -
 @click.pass_obj
 def inspect(config_path: Path | None, message: Path, as_json: bool) -> None:
     """Parse, decrypt and verify one MESSAGE without storing or sending anything."""
-    bridge = _bridge(config_path)
+    bridge = _bridge(config_path, without_tracker=True)
     raw = sys.stdin.buffer.read() if str(message) == "-" else message.read_bytes()
     inbound = bridge.reader(learn_keys=False).read(raw)
     verdict = inbound.verdict.value
     reason = inbound.reason
     if inbound.verdict.value == "report" and _store_exists(bridge):
-        thread = bridge.ingest_service().thread_of(inbound)
+        thread = bridge.ingest_service(with_tracker=False).thread_of(inbound)
         if thread is not None:
             verdict, reason = "reply", f"reply to {thread}"
     bridge.close()
@@ -611,7 +612,7 @@ def reports(config_path: Path | None, as_json: bool) -> None:
     from tracker_bridge.services.ingest import NOT_IN_TRACKER_EVENT
     from tracker_bridge.services.regulatory import clock_rows
 
-    bridge = _bridge(config_path)
+    bridge = _bridge(config_path, without_tracker=True)
     now = bridge.clock.now()
     rows: list[dict[str, Any]] = []
     regulatory = bridge.program.regulatory
@@ -819,3 +820,9 @@ _register_publish(main)
 from tracker_bridge.cli_privacy import register as _register_privacy  # noqa: E402
 
 _register_privacy(main)
+
+
+# The bridge key's life cycle (list, rotate, reprotect).
+from tracker_bridge.cli_key import register as _register_key  # noqa: E402
+
+_register_key(main)

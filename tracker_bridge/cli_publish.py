@@ -94,11 +94,13 @@ def policy_command(
 @click.pass_obj
 def security_txt_command(config_path: Path | None, output: Path | None, sign: bool) -> None:
     """Write an RFC 9116 security.txt; Expires is security_txt_days (at most 365) ahead."""
+    from tracker_bridge.app import bridge_key_expires
     from tracker_bridge.config import MISSING_SECRET
     from tracker_bridge.security_txt import (
         build_security_txt,
         render_security_txt,
         signed_security_txt,
+        signing_refusal,
     )
 
     bridge = _bridge(config_path)
@@ -115,7 +117,13 @@ def security_txt_command(config_path: Path | None, output: Path | None, sign: bo
                     "openpgp.passphrase_file: the passphrase file is missing; "
                     "signing needs the bridge key's passphrase"
                 )
-            _fingerprint(bridge)
+            _fingerprint(bridge)  # a missing GnuPG home is named before gpg is started
+            fingerprint = bridge.openpgp().bridge_fingerprint
+            refusal = signing_refusal(
+                fields.expires, bridge_key_expires(bridge.config, fingerprint), fingerprint
+            )
+            if refusal is not None:
+                raise ConfigurationError(refusal)
             text = signed_security_txt(text, bridge.openpgp().clearsign)
     finally:
         bridge.close()

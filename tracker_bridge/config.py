@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -69,7 +69,9 @@ class OpenPGPSettings(_Section):
         default=None, description="Passphrase of the bridge key (or passphrase_file)"
     )
     fingerprint: str | None = Field(
-        default=None, description="Bridge key fingerprint; default: the only secret key in home"
+        default=None,
+        description="The bridge key that signs and is published (`key rotate` sets it); "
+        "default: the only secret key in home",
     )
 
 
@@ -230,12 +232,19 @@ def load_settings(
     *,
     environ: Mapping[str, str] | None = None,
     missing_secrets: list[str] | None = None,
+    untouched: Collection[str] = (),
 ) -> LoadedConfig:
     """Read the TOML file (if any), apply environment overrides and ``*_file`` secrets, validate.
 
     Raises ConfigurationError listing every problem with its file, line or key. When
     ``missing_secrets`` is a list, an unreadable secret file is noted there instead of being an
     error and the secret becomes a placeholder (what ``check`` does right after ``init``).
+    ``untouched`` names top-level sections (``"tracker"``) the command never uses: their
+    secret files are not read at all, so ``inspect`` runs without the tracker token.
+
+    A secret given in the environment, as a value or as ``<key>_FILE``, replaces both the
+    TOML's value and its ``<key>_file``: ``TRACKER_BRIDGE_TRACKER__GITLAB__TOKEN`` wins over
+    ``token_file`` in the file, which is then never read.
     """
     env = dict(os.environ if environ is None else environ)
     file_path = path if path is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
@@ -253,10 +262,15 @@ def load_settings(
         except tomllib.TOMLDecodeError as err:
             raise ConfigurationError(f"{file_path}: invalid TOML: {err}") from err
     base_dir = (file_path.parent if file_path is not None else Path.cwd()).resolve()
-    merged = _deep_merge(data, _env_tree(env))
+    env_tree = _env_tree(env)
+    merged = _deep_merge(_without_overridden_secrets(data, env_tree), env_tree)
     problems: list[str] = []
     secret_problems: list[str] = []
-    merged = _resolve_secret_files(merged, base_dir, secret_problems, (), file_path, text)
+    used = {key: value for key, value in merged.items() if key not in untouched}
+    merged = {
+        **merged,
+        **_resolve_secret_files(used, base_dir, secret_problems, (), file_path, text),
+    }
     if missing_secrets is None:
         problems.extend(secret_problems)
     else:
@@ -292,6 +306,20 @@ def _env_tree(env: Mapping[str, str]) -> dict[str, Any]:
         else:
             node[parts[-1]] = value
     return tree
+
+
+def _without_overridden_secrets(data: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without the ``x`` and ``x_file`` keys the environment sets as ``x`` or ``x_file``."""
+    kept = dict(data)
+    for key, value in env.items():
+        if isinstance(value, dict):
+            if isinstance(kept.get(key), dict):
+                kept[key] = _without_overridden_secrets(kept[key], value)
+            continue
+        target = key.removesuffix("_file")
+        kept.pop(target, None)
+        kept.pop(f"{target}_file", None)
+    return kept
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ __all__ = [
     "render_security_txt",
     "security_txt_warnings",
     "signed_security_txt",
+    "signing_refusal",
 ]
 
 EXPIRY_WARNING_DAYS = 30
@@ -96,6 +97,24 @@ def render_security_txt(fields: SecurityTxt, organisation: str) -> str:
 def signed_security_txt(text: str, clearsign: Callable[[bytes], bytes]) -> str:
     """``text`` wrapped in an OpenPGP cleartext signature (RFC 9116 2.3) by ``clearsign``."""
     return clearsign(text.encode("utf-8")).decode("utf-8")
+
+
+def signing_refusal(
+    expires: datetime, key_expires: datetime | None, fingerprint: str
+) -> str | None:
+    """Why a file with ``expires`` must not be signed by a key expiring at ``key_expires``.
+
+    A signature by a key that has expired no longer verifies, so the file would stop being
+    trustworthy before its own Expires (RFC 9116 2.3 and 2.5.5). None when the key outlives it.
+    """
+    if key_expires is None or expires <= key_expires:
+        return None
+    return (
+        f"security-txt --sign: Expires {expires.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} lies after "
+        f"the signing key {fingerprint} expires ({key_expires.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ})"
+        "; the signature would stop verifying first: make the key's successor with "
+        "`tracker-bridge key rotate`, or lower security_txt_days in program.toml"
+    )
 
 
 def _whole_days(left: timedelta) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import shutil
 import tomllib
 from collections.abc import Mapping
@@ -13,7 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from tracker_bridge.bridge_key import export_public_key, generate_key
+from tracker_bridge.bridge_key import create_bridge_key, export_public_key
 from tracker_bridge.domain.researcher import Language
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import ConfigurationError
@@ -223,12 +222,13 @@ def initialise(directory: Path, choices: InitChoices) -> list[str]:
         )
     steps: list[str] = []
     if choices.generate_key:
-        passphrase = secrets.token_urlsafe(32)
-        passphrase_file = secrets_dir / "openpgp-passphrase"
-        passphrase_file.write_text(passphrase + "\n", encoding="utf-8")
-        passphrase_file.chmod(0o600)
         uid = f"{choices.organisation} security team <{choices.contact}>"
-        fingerprint = generate_key(directory / "gnupg", uid, passphrase)
+        # A generated 256-bit passphrase: protected with gpg-agent's minimum work factor.
+        made = create_bridge_key(directory / "gnupg", uid)
+        fingerprint = made.fingerprint
+        passphrase_file = secrets_dir / "openpgp-passphrase"
+        passphrase_file.write_text(made.passphrase + "\n", encoding="utf-8")
+        passphrase_file.chmod(0o600)
         (directory / "bridge-public-key.asc").write_text(
             export_public_key(directory / "gnupg", fingerprint), encoding="utf-8"
         )

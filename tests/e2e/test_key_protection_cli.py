@@ -1,0 +1,171 @@
+"""The key `init` makes: protection with the minimum work factor, its migration, expiry and signing limits."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tracker_bridge.bridge_key import MINIMUM_S2K_COUNT, secret_keys
+from tracker_bridge.cli import main
+from tracker_bridge.testing.keys import gpg_command, remove_gnupghome
+
+
+@pytest.fixture(scope="module")
+def installation() -> Iterator[Path]:
+    """A fresh installation made by `init` without a terminal; its config path."""
+    directory = Path(tempfile.mkdtemp(prefix="tbk", dir="/tmp")) / "cvd"
+    result = CliRunner().invoke(main, ["init", str(directory), "--no-interactive"])
+    assert 0 == result.exit_code, result.output
+    try:
+        yield directory / "tracker-bridge.toml"
+    finally:
+        remove_gnupghome(str(directory / "gnupg"))
+        shutil.rmtree(directory.parent, ignore_errors=True)
+
+
+def _run(config: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, ["--config", str(config), *args], env=env)
+
+
+def _counts(config: Path) -> list[tuple[int | None, ...]]:
+    return [key.s2k_counts for key in secret_keys(config.parent / "gnupg")]
+
+
+def test_init_protects_its_generated_passphrase_with_the_minimum_work_factor(
+    installation: Path,
+) -> None:
+    """The key init makes is stored with gpg-agent's minimum S2K count, primary key and subkey."""
+    conf = (installation.parent / "gnupg" / "gpg-agent.conf").read_text(encoding="utf-8")
+    assert ([(MINIMUM_S2K_COUNT, MINIMUM_S2K_COUNT)], True) == (
+        _counts(installation),
+        "s2k-count 65536" in conf.splitlines(),
+    )
+
+
+def test_reprotect_migrates_a_calibrated_key_to_the_minimum(installation: Path) -> None:
+    """A key with the calibrated count (as older installs have): check warns, reprotect fixes it."""
+    slowed = _run(installation, "key", "reprotect", "--work-factor", "calibrated")
+    calibrated = _counts(installation)
+    warned = _run(installation, "check")
+    migrated = _run(installation, "key", "reprotect")
+    quiet = _run(installation, "check")
+    signed = _run(installation, "security-txt", "--sign")
+    assert (
+        0,
+        True,
+        True,
+        0,
+        [(MINIMUM_S2K_COUNT, MINIMUM_S2K_COUNT)],
+        False,
+        0,
+        True,
+    ) == (
+        slowed.exit_code,
+        all(count is not None and count > MINIMUM_S2K_COUNT for count in calibrated[0]),
+        "`tracker-bridge key reprotect` lowers that to the minimum" in warned.output,
+        migrated.exit_code,
+        _counts(installation),
+        "key reprotect" in quiet.output,
+        signed.exit_code,
+        "BEGIN PGP SIGNATURE" in signed.stdout,
+    ), (slowed.output, migrated.output)
+
+
+def test_rotation_keeps_the_minimum_and_check_warns_30_days_before_expiry(
+    installation: Path,
+) -> None:
+    """A successor expiring in 10 days: protected with the minimum, and `check` warns (exit 0)."""
+    rotated = _run(installation, "key", "rotate", "--expires", "10d")
+    new = secret_keys(installation.parent / "gnupg")[-1]
+    checked = _run(installation, "check")
+    expected = (
+        f"warning: openpgp.fingerprint: bridge key {new.fingerprint} expires on "
+        f"{new.expires:%Y-%m-%d}; make its successor with `tracker-bridge key rotate`"
+    )
+    assert (0, (MINIMUM_S2K_COUNT, MINIMUM_S2K_COUNT), 0, True) == (
+        rotated.exit_code,
+        new.s2k_counts,
+        checked.exit_code,
+        expected in checked.output.splitlines(),
+    ), checked.output
+
+
+def test_security_txt_sign_refuses_an_expires_after_the_key_expiry(
+    installation: Path, tmp_path: Path
+) -> None:
+    """Signing a file that outlives the signing key is refused with both dates; nothing is written."""
+    key = secret_keys(installation.parent / "gnupg")[-1]
+    output = tmp_path / "security.txt"
+    result = _run(installation, "security-txt", "--sign", "--output", str(output))
+    assert key.expires is not None, "the key rotated in with --expires 10d"
+    reason = (
+        f"the signing key {key.fingerprint} expires ({key.expires:%Y-%m-%dT%H:%M:%SZ}); "
+        "the signature would stop verifying first"
+    )
+    assert (2, True, False) == (result.exit_code, reason in result.output, output.exists()), (
+        result.output
+    )
+
+
+def test_check_warns_when_the_encryption_subkey_expires_before_the_primary(
+    installation: Path,
+) -> None:
+    """A primary key that never expires with an encryption subkey that does: its date is warned."""
+    home = installation.parent / "gnupg"
+    passphrase = (installation.parent / "secrets" / "openpgp-passphrase").read_text().strip()
+    uid = "Subkey expiry <security@example.org>"
+    gpg_command(
+        str(home), "--quick-gen-key", uid, "ed25519", "sign", "never", passphrase=passphrase
+    )
+    primary = next(key for key in secret_keys(home) if key.uid == uid)
+    gpg_command(
+        str(home),
+        "--quick-add-key",
+        primary.fingerprint,
+        "cv25519",
+        "encr",
+        "20d",
+        passphrase=passphrase,
+    )
+    key = next(key for key in secret_keys(home) if key.uid == uid)
+    result = _run(
+        installation, "check", env={"TRACKER_BRIDGE_OPENPGP__FINGERPRINT": key.fingerprint}
+    )
+    expected = (
+        f"warning: openpgp.fingerprint: bridge key {key.fingerprint} expires on "
+        f"{datetime.now(UTC) + timedelta(days=20):%Y-%m-%d}; "
+        "make its successor with `tracker-bridge key rotate`"
+    )
+    assert (0, True) == (result.exit_code, expected in result.output.splitlines()), result.output
+
+
+def test_check_errors_when_the_bridge_key_has_expired(installation: Path) -> None:
+    """A bridge key past its expiry is a configuration problem: `check` exits 2 and names it."""
+    home = installation.parent / "gnupg"
+    passphrase = (installation.parent / "secrets" / "openpgp-passphrase").read_text().strip()
+    gpg_command(
+        str(home),
+        "--faked-system-time",
+        "20250101T000000",
+        "--quick-gen-key",
+        "Expired bridge <security@example.org>",
+        "future-default",
+        "default",
+        "1d",
+        passphrase=passphrase,
+    )
+    expired = next(key for key in secret_keys(home) if key.created.year == 2025)
+    result = _run(
+        installation, "check", env={"TRACKER_BRIDGE_OPENPGP__FINGERPRINT": expired.fingerprint}
+    )
+    expected = (
+        f"problem: openpgp.fingerprint: bridge key {expired.fingerprint} expired on 2025-01-02; "
+        "make its successor with `tracker-bridge key rotate`"
+    )
+    assert (2, True) == (result.exit_code, expected in result.output.splitlines()), result.output
