@@ -261,3 +261,27 @@ def test_closing_with_open_steps_says_so_once(legal_world: World) -> None:
     assert note.splitlines()[1].startswith(
         "- personal data breach notification (GDPR art. 33(1)): "
     )
+
+
+def test_reported_label_records_the_step_done(legal_world: World) -> None:
+    """The label reg-reported::cra-early-warning records the step like the marker comment does."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"reg::actively-exploited"})
+    world.pass_sync()
+    world.tracker.team_set_labels(key, {"reg-reported::cra-early-warning"})
+    world.pass_sync()
+    assert "reg-due::72h" in reg_labels(world, key)
+    with world.store.unit_of_work() as uow:
+        actions = [e.action for e in uow.audit.entries("CVD-2026-0001")]
+    assert 1 == actions.count("regulatory_step_reported")
+
+
+def test_malformed_aware_marker_is_a_named_problem(legal_world: World) -> None:
+    """[aware] without an offset names the comment and the expected form, and starts nothing."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_comment(key, "[aware] 2026-11-01T16:00 significant-incident")
+    summary = world.pass_sync()
+    assert any("ISO 8601 moment with offset" in p for p in summary.problems)
+    assert set() == reg_labels(world, key)
