@@ -101,6 +101,8 @@ class RegulatoryClocks:
     tz: tzinfo
     # Reports whose clocks this pass's changes touched: refreshed even before they carry a label.
     touched: set[str] = field(default_factory=set)
+    # Each refreshed report's next moment its legal clocks change by time alone (None: never).
+    next_moments: dict[str, datetime | None] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -116,12 +118,17 @@ class RegulatoryClocks:
         snapshot: IssueSnapshot,
         now: datetime,
         summary: PassSummary,
-    ) -> None:
-        """Record starts, done steps and measures that ``snapshot``'s labels and notes show."""
+    ) -> bool:
+        """Record starts, done steps and measures that ``snapshot``'s labels and notes show.
+
+        Returns:
+            True when anything was recorded (the report's clocks may have moved).
+        """
         if not self.active:
-            return
+            return False
         report_id = str(report.report_id)
         self.touched.add(report_id)
+        before = len(uow.reports.events(report_id))
         for label in sorted(snapshot.labels):
             regime = self.policy.regime_started_by(label)
             if regime is not None:
@@ -136,6 +143,7 @@ class RegulatoryClocks:
             rule = self.policy.step_reported_by(label)
             if rule is not None and rule.regime in running:
                 self._done(uow, report_id, rule, now, "tracker label", "", summary)
+        return len(uow.reports.events(report_id)) != before
 
     def _own_reminder(self, uow: UnitOfWork, report_id: str, note: TrackerNote) -> None:
         """Remember a reminder the bridge wrote but did not record (a crash in between).
@@ -337,6 +345,17 @@ class RegulatoryClocks:
         if not clocks:
             return current
         steps = [s for c in clocks for s in step_deadlines(c, now, self.policy.due_soon, self.tz)]
+        moments = [
+            m
+            for c in clocks
+            if (
+                m := next_change(
+                    step_deadlines(c, now, self.policy.due_soon, self.tz), self.policy.due_soon
+                )
+            )
+            is not None
+        ]
+        self.next_moments[report_id] = min(moments) if moments else None
         for key, status in (
             ("regulatory_due_soon", StepStatus.DUE_SOON),
             ("regulatory_missed", StepStatus.OVERDUE),
