@@ -576,6 +576,16 @@ def draft(
         found = [d for d in step_deadlines(clock, now, policy.due_soon, tz) if d.rule.step == step]
         due = local(found[0].due) if found else ""
     fixed = report.first_time_in(_FIX_STATES)
+    done = clock.done.get(step) if clock else None
+    if done is None:
+        decision = "open"
+    elif done.not_notifiable_reason:
+        decision = (
+            f"not notifiable (art. 33(5)), decided by {done.by} at {local(done.at)}: "
+            f"{done.not_notifiable_reason}"
+        )
+    else:
+        decision = f"reported, recorded by {done.by} at {local(done.at)}"
     return {
         "step": rule.step,
         "title": rule.title,
@@ -594,6 +604,7 @@ def draft(
         ),
         "fix_available_at": local(fixed) if fixed else "",
         "users_informed": fact("users-informed"),
+        "decision": decision,
         "drafted_at": local(now),
     }
 
@@ -611,6 +622,7 @@ _DRAFT_LABELS = {
     "fix_date": "Expected fix date",
     "fix_available_at": "Fix available since",
     "users_informed": "Users informed",
+    "decision": "Step",
     "drafted_at": "Drafted",
 }
 

@@ -11,7 +11,7 @@ from tests.unit.services.conftest import MAPPINGS, World
 from tracker_bridge.app import build_program
 from tracker_bridge.domain.regulatory import Regime
 from tracker_bridge.mappings import load_mappings
-from tracker_bridge.services.regulatory import next_moment
+from tracker_bridge.services.regulatory import draft, next_moment
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.testing.fakes import inbound
 
@@ -285,3 +285,28 @@ def test_malformed_aware_marker_is_a_named_problem(legal_world: World) -> None:
     summary = world.pass_sync()
     assert any("ISO 8601 moment with offset" in p for p in summary.problems)
     assert set() == reg_labels(world, key)
+
+
+def test_gdpr_draft_documents_the_not_notifiable_decision(legal_world: World) -> None:
+    """Art. 33(5): the GDPR draft carries who decided "not notifiable", when, and why."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"reg::personal-data-breach"})
+    world.pass_sync()
+    world.tracker.team_comment(key, "[not notifiable] only public profile names were exposed")
+    world.pass_sync()
+    with world.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+        events = uow.reports.events("CVD-2026-0001")
+    assert report is not None
+    program = world.sync.program
+    fields = draft(
+        report,
+        events,
+        "gdpr-notification",
+        world.clock.now(),
+        program.calendar.tz,
+        program.regulatory,
+    )
+    assert fields["decision"].startswith("not notifiable (art. 33(5)), decided by alice at ")
+    assert fields["decision"].endswith(": only public profile names were exposed")
