@@ -50,7 +50,7 @@ from tracker_bridge.locks import step_lock
 from tracker_bridge.mail.compose import PgpMimeComposer
 from tracker_bridge.mail.smtp import SmtpTransport
 from tracker_bridge.mail.templates import TemplateSet, validate_templates
-from tracker_bridge.mappings import Mappings, load_mappings
+from tracker_bridge.mappings import Mappings, load_mappings, policy_warnings
 from tracker_bridge.openpgp import GnuPG
 from tracker_bridge.plugins import load_tracker_plugin
 from tracker_bridge.ports import (
@@ -234,7 +234,13 @@ def check_offline(config_path: Path | None) -> CheckReport:
     try:
         mappings = mappings_for(config)
         program = mappings.program
-        working_calendar(program.timezone, program.holidays_country, program.holidays_subdivision)
+        working_calendar(
+            program.timezone,
+            program.holidays_country,
+            program.holidays_subdivision,
+            load_now=True,
+        )
+        report.warnings.extend(policy_warnings(mappings))
         if program.security_txt_file:
             published = config.resolve(Path(program.security_txt_file))
             report.warnings.extend(security_txt_warnings(published, datetime.now(UTC)))
@@ -268,6 +274,12 @@ def check_offline(config_path: Path | None) -> CheckReport:
         maildir = config.resolve(settings.intake.maildir)
         if not (maildir / "new").is_dir():
             report.problems.append(f"intake.maildir: {maildir} is not a Maildir (no new/ folder)")
+    if settings.intake.trusted_authserv_id is None:
+        report.warnings.append(
+            "intake.trusted_authserv_id: not set; From addresses are believed as written "
+            "(no Authentication-Results check: spoofed mail can open reports and pose as "
+            "a researcher's reply)"
+        )
     if settings.intake.maildir is None and settings.intake.imap is None:
         report.warnings.append(
             "intake: neither maildir nor imap is configured; only `ingest FILE` and stdin will read mail"
@@ -614,7 +626,13 @@ class Bridge:
         intake = self.settings.intake
         limits = ReaderLimits(intake.max_message_bytes, intake.max_mime_depth, intake.max_parts)
         own = (self.program.contact, self.settings.smtp.from_address)
-        return MailReader(self.openpgp(), limits, own_addresses=own, learn_keys=learn_keys)
+        return MailReader(
+            self.openpgp(),
+            limits,
+            own_addresses=own,
+            learn_keys=learn_keys,
+            trusted_authserv_id=intake.trusted_authserv_id,
+        )
 
     def sources(self) -> list[MailSource]:
         """The configured mailboxes (Maildir, IMAP)."""
@@ -654,6 +672,7 @@ class Bridge:
             self.openpgp(),
             self.clock,
             self.tracker() if with_tracker else None,
+            signer_addresses=self.openpgp().key_addresses,
         )
 
     def sync_service(self) -> Sync:
@@ -772,6 +791,7 @@ def _notify_service(bridge: Bridge, transport: MailTransport) -> Notify:
         from_address=smtp.from_address,
         contact_address=bridge.program.contact,
         without_key=mail.without_key,
+        cleartext=mail.cleartext_policy,
         clock=bridge.clock,
         policy_url=bridge.program.policy_url or None,
     )
@@ -838,7 +858,19 @@ def privacy_service(
         bridge.program.local_date,
         tracker=bridge.tracker() if with_tracker else None,
         archives=archives,
+        keyring=_BridgeKeyring(bridge) if with_tracker else None,
     )
+
+
+class _BridgeKeyring:
+    """The bridge keyring, opened only when an erasure removes a key (purge never needs gpg)."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self._bridge = bridge
+
+    def delete_public_key(self, fingerprint: str) -> bool:
+        """Remove a researcher's public key from the bridge keyring."""
+        return self._bridge.openpgp().delete_public_key(fingerprint)
 
 
 def purge_step(bridge: Bridge) -> Callable[[PassSummary], None]:

@@ -133,7 +133,7 @@ def _languages_flag(
 
 
 _SEVERITIES = ("critical", "high", "medium", "low")
-_DEFAULT_FIX = {"critical": "30 days", "high": "30 days", "medium": "90 days", "low": "180 days"}
+_DEFAULT_FIX = {"critical": "30 days", "high": "30 days", "medium": "60 days", "low": "90 days"}
 
 
 @main.command()
@@ -170,7 +170,7 @@ _DEFAULT_FIX = {"critical": "30 days", "high": "30 days", "medium": "90 days", "
     help='Update at least every, e.g. "14 days".',
 )
 @click.option(
-    "--disclosure", default=None, callback=_span_flag, help='Disclosure horizon, e.g. "60 days".'
+    "--disclosure", default=None, callback=_span_flag, help='Disclosure horizon, e.g. "90 days".'
 )
 @click.option(
     "--languages", default=None, callback=_languages_flag, help="Languages to write in, e.g. en,nl."
@@ -260,7 +260,7 @@ def init(
     progress_update = answer(
         progress_update, "Update the researcher at least every", "14 days", span=True
     )
-    disclosure = answer(disclosure, "Disclose within (from receipt)", "60 days", span=True)
+    disclosure = answer(disclosure, "Disclose within (from receipt)", "90 days", span=True)
     if languages is None and asking:
         languages = click.prompt(
             "Languages to write to researchers in (en, nl)",
@@ -551,6 +551,7 @@ def inspect(config_path: Path | None, message: Path, as_json: bool) -> None:
         ],
         "keys_found": list(inbound.keys_found),
         "auto_submitted": inbound.auto_submitted,
+        "origin": {"verdict": inbound.origin.verdict.value, "reason": inbound.origin.reason},
         "verdict": verdict,
         "reason": reason,
     }
@@ -561,6 +562,7 @@ def inspect(config_path: Path | None, message: Path, as_json: bool) -> None:
         f"Encrypted:   {'yes' if inbound.encrypted else 'no'}"
         f" (decrypted: {'yes' if inbound.decrypted else 'no'})",
         f"Signature:   {inbound.signature.status.value} {inbound.signature.fingerprint or ''}",
+        f"Origin:      {inbound.origin.verdict.value} ({inbound.origin.reason})",
         f"Verdict:     {verdict} ({reason})",
         f"Attachments: {len(inbound.attachments)}; unencrypted parts: "
         f"{len(inbound.unencrypted_parts)}; keys found: {len(inbound.keys_found)}",

@@ -132,3 +132,10 @@ class MailUnavailable(RetriableError):
 
 class MailRejected(SkippableError):
     """The SMTP server rejected a mail permanently (5xx on the recipient or the data)."""
+
+
+class RecipientKeyMissing(SkippableError):
+    """No usable OpenPGP key for the researcher and the program keeps this mail out of clear text.
+
+    The outbox row is withheld, not dropped: it goes out encrypted once their key arrives.
+    """

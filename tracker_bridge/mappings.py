@@ -69,15 +69,15 @@ class DeadlinesTable(_Table):
     acknowledge: str = "1 working day"
     assessment: str = "3 working days"
     progress_update: str = "14 days"
-    disclosure: str = "60 days"
+    disclosure: str = "90 days"
     due_soon: str = "1 working day"
     due_soon_fraction: float = Field(default=0.2, ge=0.0, le=1.0)
     fix: dict[Severity, str] = Field(
         default_factory=lambda: {
             Severity.CRITICAL: "30 days",
             Severity.HIGH: "30 days",
-            Severity.MEDIUM: "90 days",
-            Severity.LOW: "180 days",
+            Severity.MEDIUM: "60 days",
+            Severity.LOW: "90 days",
         }
     )
 
@@ -100,7 +100,17 @@ class ResearcherMailTable(_Table):
 
     marker: str = "[to researcher]"
     without_key: Literal["key_request", "cleartext"] = "key_request"
+    # Which mails may go out signed but unencrypted to a researcher without a usable key; the
+    # rest waits until their key arrives. Unset: "all" when without_key = "cleartext", else "none".
+    cleartext: Literal["none", "without-details", "all"] | None = None
     show_address_in_tracker: bool = False
+
+    @property
+    def cleartext_policy(self) -> Literal["none", "without-details", "all"]:
+        """The effective ``cleartext`` setting (the older ``without_key`` read when unset)."""
+        if self.cleartext is not None:
+            return self.cleartext
+        return "all" if self.without_key == "cleartext" else "none"
 
 
 class RetentionTable(_Table):
@@ -205,6 +215,45 @@ class Mappings:
     states: StateRules
     templates_dir: Path
     regulatory: RegulatoryPolicy = field(default_factory=RegulatoryPolicy)
+
+
+def _at_least_days(span: Span) -> int:
+    """The fewest calendar days a span can take (five working days take at least seven)."""
+    if span.unit is SpanUnit.CALENDAR_DAYS:
+        return span.amount
+    weeks, rest = divmod(span.amount, 5)
+    return weeks * 7 + rest
+
+
+def _at_most_days(span: Span) -> int:
+    """The most calendar days a span takes without holidays (one working day up to three)."""
+    if span.unit is SpanUnit.CALENDAR_DAYS:
+        return span.amount
+    weeks, rest = divmod(span.amount, 5)
+    return weeks * 7 + (rest + 2 if rest else 0)
+
+
+def policy_warnings(mappings: Mappings) -> list[str]:
+    """Promises in program.toml that contradict each other (``check`` prints them as warnings).
+
+    A fix target longer than the disclosure horizon would have the program publish a
+    vulnerability before its promised fix: the horizon must be at least every fix target.
+    """
+    path = mappings.directory / "program.toml"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    line = _line_of(text, ("deadlines", "disclosure"))
+    where = f"{path}:{line}" if line else str(path)
+    horizon = mappings.policy.disclosure
+    warnings = []
+    for severity in Severity:
+        fix = mappings.policy.fix_span(severity)
+        if fix is not None and _at_most_days(fix) > _at_least_days(horizon):
+            warnings.append(
+                f"{where}: deadlines.disclosure: the disclosure horizon ({horizon}) is shorter "
+                f"than the {severity.value} fix target ({fix}); publication could come before "
+                f"the promised fix (make the horizon at least {fix})"
+            )
+    return warnings
 
 
 def load_mappings(directory: Path, tracker_kind: str) -> Mappings:

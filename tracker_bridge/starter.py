@@ -35,7 +35,7 @@ class InitChoices:
     assessment: str = "3 working days"
     fix: Mapping[Severity, str] = field(default_factory=lambda: dict(DEFAULT_FIX))
     progress_update: str = "14 days"
-    disclosure: str = "60 days"
+    disclosure: str = "90 days"
     languages: tuple[str, ...] = ("en", "nl")
 
     def problems(self) -> list[str]:
@@ -69,12 +69,16 @@ class InitChoices:
 DEFAULT_FIX: dict[Severity, str] = {
     Severity.CRITICAL: "30 days",
     Severity.HIGH: "30 days",
-    Severity.MEDIUM: "90 days",
-    Severity.LOW: "180 days",
+    Severity.MEDIUM: "60 days",
+    Severity.LOW: "90 days",
 }
 _ORGANISATION = re.compile(r"^[^\r\n\x00-\x1f]{1,200}$")
 # The address ends up in TOML and mail headers: nothing that could break out of either.
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+TEST_MAPPINGS: tuple[str, ...] = ("fake.toml",)
+"""Packaged mapping files that belong to the test kit; ``init`` does not copy them."""
 
 
 def _toml_string(value: str) -> str:
@@ -215,7 +219,8 @@ def initialise(directory: Path, choices: InitChoices) -> list[str]:
     config_path.write_text(starter_config(choices), encoding="utf-8")
     mappings = directory / "mappings"
     if not mappings.exists():
-        shutil.copytree(PACKAGED_MAPPINGS, mappings)
+        # The fake tracker's mapping is for the test kit; an installation never uses it.
+        shutil.copytree(PACKAGED_MAPPINGS, mappings, ignore=shutil.ignore_patterns(*TEST_MAPPINGS))
         program = mappings / "program.toml"
         program.write_text(
             program_toml(program.read_text(encoding="utf-8"), choices), encoding="utf-8"

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import ClassVar
 
 from tracker_bridge.errors import ConfidentialityError, ForeignIssueError, TrackerUnavailable
-from tracker_bridge.ports import IssueDraft, IssueRef, IssueSnapshot, IssueUpdate, TrackerNote
+from tracker_bridge.ports import (
+    IssueDraft,
+    IssueRef,
+    IssueSnapshot,
+    IssueUpdate,
+    TextErasure,
+    TrackerNote,
+)
+from tracker_bridge.testing.payloads import BIDI_CONTROLS
 
 
 @dataclass
@@ -91,9 +99,11 @@ class FakeTracker:
         if self.crash_after_placeholder:
             self.crash_after_placeholder = False
             raise TrackerUnavailable("fake tracker crashed after the placeholder")
-        issue.title = f"{draft.report_id}: {draft.title}"
+        issue.title = _reveal_bidi(f"{draft.report_id}: {draft.title}")
         summary = "\n".join(f"{label}: {value}" for label, value in draft.summary)
-        issue.body = f"{summary}\n\n{draft.body}" if summary else draft.body
+        names = "\n".join(f"attachment: {item.filename}" for item in draft.attachments)
+        body = f"{summary}\n\n{draft.body}" if summary else draft.body
+        issue.body = _reveal_bidi(f"{body}\n\n{names}" if names else body)
         issue.labels |= set(draft.labels)
         issue.due_date = draft.due_date
         issue.updated_at = self._tick()
@@ -121,7 +131,7 @@ class FakeTracker:
         """Add an internal note written by the bridge."""
         self._call("add_note")
         issue = self.issues[ref.key]
-        body = text if untrusted is None else f"{text}\n\n{untrusted}"
+        body = text if untrusted is None else f"{text}\n\n{_reveal_bidi(untrusted)}"
         issue.notes.append(self._note(body, author="tracker-bridge", by_bridge=True))
         issue.updated_at = self._tick()
 
@@ -132,6 +142,30 @@ class FakeTracker:
         for issue in sorted(changed, key=lambda i: i.updated_at):
             notes = tuple(n for n in issue.notes if since is None or n.created_at >= since)
             yield self._snapshot(issue, notes)
+
+    def erase_bridge_text(self, ref: IssueRef, erasure: TextErasure) -> int:
+        """Erase from the description and the bridge's notes; how many texts changed."""
+        self._call("erase_bridge_text")
+        issue = self.issues[ref.key]
+        changed = 0
+        body = erasure.erase_words(issue.body)
+        if body != issue.body:
+            issue.body = body
+            changed += 1
+        for index, note in enumerate(issue.notes):
+            if not note.by_bridge:
+                continue
+            text = (
+                erasure.note_replacement
+                if erasure.replaces_note(note.body)
+                else erasure.erase_words(note.body)
+            )
+            if text != note.body:
+                issue.notes[index] = replace(note, body=text)
+                changed += 1
+        if changed:
+            issue.updated_at = self._tick()
+        return changed
 
     # -- the security team's hands
 
@@ -205,3 +239,8 @@ class FakeTracker:
             confidential=issue.confidential,
             installation=self._installation(issue),
         )
+
+
+def _reveal_bidi(text: str) -> str:
+    """Bidirectional controls shown as ``[U+XXXX]``, as the real plugins' markup does."""
+    return "".join(f"[U+{ord(ch):04X}]" if ch in BIDI_CONTROLS else ch for ch in text)

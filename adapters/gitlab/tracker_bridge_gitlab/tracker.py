@@ -29,6 +29,7 @@ from tracker_bridge.ports import (
     IssueRef,
     IssueSnapshot,
     IssueUpdate,
+    TextErasure,
     TrackerNote,
 )
 from tracker_bridge_gitlab.markup import inert_block, inert_inline, inert_title, withhold_addresses
@@ -216,6 +217,43 @@ class GitLabTracker:
         for issue in issues:
             snapshot = self._snapshot(issue, tuple(notes.get(int(issue.iid), ())))
             yield snapshot
+
+    def erase_bridge_text(self, ref: IssueRef, erasure: TextErasure) -> int:
+        """Erase in the description and in the notes written by the bridge's account.
+
+        The description is the bridge's own (it opened the issue); the researcher's words in it
+        are code spans and fences, so a plain replacement stays inert. Team notes are skipped by
+        author. Edits are PUTs of the whole text, so a retried one changes nothing twice.
+        """
+        iid = int(ref.key)
+        with self._seam(f"read issue {ref.key}"):
+            issue = self._issues.get(iid, **self._retry)
+        changed = 0
+        description = str(issue.attributes.get("description") or "")
+        erased = erasure.erase_words(description)
+        if erased != description:
+            with self._seam(f"erase text in the description of issue {ref.key}"):
+                self._issues.update(iid, {"description": erased}, **self._retry)
+            changed += 1
+        bridge = self._bridge_user()
+        with self._seam(f"list the notes of issue {ref.key}"):
+            notes = list(issue.notes.list(iterator=True, per_page=PER_PAGE, **self._retry))
+        for note in notes:
+            attributes = note.attributes
+            author = str((attributes.get("author") or {}).get("username", ""))
+            if attributes.get("system") or not bridge or author != bridge:
+                continue
+            body = str(attributes.get("body") or "")
+            text = (
+                erasure.note_replacement
+                if erasure.replaces_note(body)
+                else erasure.erase_words(body)
+            )
+            if text != body:
+                with self._seam(f"erase text in a note on issue {ref.key}"):
+                    issue.notes.update(note.get_id(), {"body": text}, **self._retry)
+                changed += 1
+        return changed
 
     def check_access(self) -> list[str]:
         """What ``check --online`` needs to know: the token, the project, the role.

@@ -26,9 +26,16 @@ from tracker_bridge.ports import (
     IssueRef,
     IssueSnapshot,
     IssueUpdate,
+    TextErasure,
     TrackerNote,
 )
-from tracker_bridge_jira.markup import adf_document, adf_to_text, one_line_summary, wiki_document
+from tracker_bridge_jira.markup import (
+    adf_document,
+    adf_map_text,
+    adf_to_text,
+    one_line_summary,
+    wiki_document,
+)
 
 T = TypeVar("T")
 
@@ -220,6 +227,62 @@ class JiraTracker:
             lambda client: client.add_comment(ref.key, body, visibility=visibility),
             idempotent=False,
         )
+
+    def erase_bridge_text(self, ref: IssueRef, erasure: TextErasure) -> int:
+        """Erase in the description and in the comments written by the bridge's account.
+
+        Wiki text (Data Center) is replaced as written; ADF (Cloud) text node by text node, so
+        the document stays text-only. Team comments are skipped by author.
+        """
+        client = self._connected()
+        raw = self._call(
+            f"reading {ref.key}",
+            lambda c: c._get_json(f"issue/{ref.key}", params={"fields": "description"}),
+        )
+        changed = 0
+        description = (raw.get("fields") or {}).get("description")
+        erased = self._erase_words(description, erasure)
+        if erased != description:
+            self._edit(
+                ref,
+                fields={"description": erased},
+                update={},
+                doing=f"erasing text in the description of {ref.key}",
+            )
+            changed += 1
+        listing = self._call(
+            f"reading the comments of {ref.key}",
+            lambda c: c._get_json(f"issue/{ref.key}/comment", params={"maxResults": 5000}),
+        )
+        for comment in listing.get("comments") or []:
+            author = comment.get("author") or {}
+            author_id = str(author.get("accountId") or author.get("name") or "")
+            if not self._own_account or author_id != self._own_account:
+                continue
+            body = comment.get("body")
+            text = (
+                self._rich_text([erasure.note_replacement], None)
+                if erasure.replaces_note(adf_to_text(body))
+                else self._erase_words(body, erasure)
+            )
+            if text == body:
+                continue
+            url = client._get_url(f"issue/{ref.key}/comment/{comment['id']}")
+
+            def put(session_owner: JIRA, url: str = url, text: Any = text) -> None:
+                session_owner._session.put(url, json={"body": text})
+
+            self._call(f"erasing text in a comment on {ref.key}", put)
+            changed += 1
+        return changed
+
+    @staticmethod
+    def _erase_words(text: Any, erasure: TextErasure) -> Any:
+        if isinstance(text, str):
+            return erasure.erase_words(text)
+        if isinstance(text, dict):
+            return adf_map_text(text, erasure.erase_words)
+        return text
 
     def changes_since(self, since: datetime | None) -> Iterator[IssueSnapshot]:
         """Issues updated at or after ``since`` (minus the overlap window), oldest first.

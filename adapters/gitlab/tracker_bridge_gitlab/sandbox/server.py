@@ -760,6 +760,21 @@ def _create_note(request: _Request) -> _Answer:
     )
 
 
+def _edit_note(request: _Request) -> _Answer:
+    iid = _iid(request)
+    body = request.arg("body") or ""
+    if not body.strip():
+        raise ApiError(400, "400 Bad request - body is missing")
+    try:
+        note_id = int(request.params[2])
+    except ValueError as err:
+        raise ApiError(404, "404 Note Not Found") from err
+    note = request.state.edit_note(iid, note_id, body, author=BRIDGE_USER)
+    return _Answer(
+        200, note_json(note, request.state.issue(iid), request.base_url, request.state.project_id)
+    )
+
+
 def _resource_events(kind: str) -> _Route:
     def answer(request: _Request) -> _Answer:
         iid = _iid(request)
@@ -864,6 +879,7 @@ _ROUTES: list[tuple[tuple[str, ...], str, _Route]] = [
     (("projects", "*", "issues", "*"), "PUT", _edit_issue),
     (("projects", "*", "issues", "*", "notes"), "GET", _list_notes),
     (("projects", "*", "issues", "*", "notes"), "POST", _create_note),
+    (("projects", "*", "issues", "*", "notes", "*"), "PUT", _edit_note),
     (("projects", "*", "issues", "*", "resource_state_events"), "GET", _resource_events("state")),
     (("projects", "*", "issues", "*", "resource_label_events"), "GET", _resource_events("label")),
     (("projects", "*", "labels"), "GET", _list_labels),

@@ -307,6 +307,21 @@ class ProjectState:
         self.issue(iid)
         return [n for n in self.notes if n.issue_iid == iid]
 
+    def edit_note(self, iid: int, note_id: int, body: str, *, author: str) -> Note:
+        """PUT /projects/:id/issues/:iid/notes/:note_id: only the note's author may edit it."""
+        issue = self.issue(iid)
+        note = next((n for n in self.notes if n.issue_iid == iid and n.id == note_id), None)
+        if note is None or note.system:
+            raise ApiError(404, "404 Note Not Found")
+        if note.author != author:
+            raise ApiError(403, "403 Forbidden")
+        # Editing a note does not run quick actions again; its text is rendered anew.
+        note.body = body
+        self._record_rendering(issue, body, author)
+        issue.updated_at = self.tick()
+        self.save()
+        return note
+
     # ------------------------------------------------------------------ text with live markup
 
     def _write_text(self, issue: Issue, text: str, author: str, *, is_new: bool) -> None:

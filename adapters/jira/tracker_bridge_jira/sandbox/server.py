@@ -1085,6 +1085,26 @@ def add_comment(state: SandboxState, api: str, query: Any, body: Any, ref: str) 
     return 201, state.comment_json(issue, comment, api)
 
 
+def edit_comment(
+    state: SandboxState, api: str, query: Any, body: Any, ref: str, comment_id: str
+) -> tuple[int, Any]:
+    """PUT issue/{key}/comment/{id}: a user edits their own comment (Edit Own Comments)."""
+    issue = _issue(state, ref)
+    comment = next((c for c in issue.comments if c.comment_id == comment_id), None)
+    if comment is None:
+        raise ApiError(404, [f"Can not find a comment for the id: {comment_id}."])
+    if comment.author is not state.bridge:
+        raise ApiError(403, ["You do not have the permission to edit this comment."])
+    text = (body or {}).get("body")
+    _check_text(api, "comment", text)
+    if not text:
+        raise ApiError(400, [], {"comment": "Comment body can not be empty!"})
+    comment.body = text
+    state.touch(issue)
+    state.render(text)
+    return 200, state.comment_json(issue, comment, api)
+
+
 def list_comments(
     state: SandboxState, api: str, query: Any, body: Any, ref: str
 ) -> tuple[int, Any]:
@@ -1335,6 +1355,7 @@ ROUTES: list[tuple[str, str, _HandlerFn]] = [
     (r"/issue/([^/]+)", "PUT", edit_issue),
     (r"/issue/([^/]+)/comment", "POST", add_comment),
     (r"/issue/([^/]+)/comment", "GET", list_comments),
+    (r"/issue/([^/]+)/comment/([^/]+)", "PUT", edit_comment),
     (r"/issue/([^/]+)/transitions", "GET", list_transitions),
     (r"/issue/([^/]+)/transitions", "POST", do_transition),
     (r"/search", "GET", search_gone),
