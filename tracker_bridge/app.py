@@ -555,6 +555,7 @@ def build_program(mappings: Mappings) -> Program:
         show_address_in_tracker=mappings.researcher_mail.show_address_in_tracker,
         policy_url=program.policy_url or "",
         score_vector=severity_from_vector,
+        regulatory=mappings.regulatory,
     )
 
 

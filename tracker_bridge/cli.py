@@ -612,14 +612,27 @@ def reports(config_path: Path | None, as_json: bool) -> None:
     A report without an issue shows "not yet in the tracker: <reason>".
     """
     from tracker_bridge.services.ingest import NOT_IN_TRACKER_EVENT
+    from tracker_bridge.services.regulatory import clock_rows
 
     bridge = _bridge(config_path, without_tracker=True)
     now = bridge.clock.now()
     rows: list[dict[str, Any]] = []
+    regulatory = bridge.program.regulatory
     with bridge.store().unit_of_work() as uow:
         for report in uow.reports.open_reports():
             report_id = str(report.report_id)
             ref = uow.links.get(report_id)
+            clocks = (
+                clock_rows(
+                    report,
+                    uow.reports.events(report_id),
+                    regulatory,
+                    now,
+                    bridge.program.calendar.tz,
+                )
+                if regulatory.enabled
+                else []
+            )
             deadlines = {
                 d.kind.value: {
                     "due": bridge.program.last_day(d.due).isoformat(),
@@ -644,16 +657,66 @@ def reports(config_path: Path | None, as_json: bool) -> None:
                     "issue": ref.url if ref else None,
                     "not_in_tracker": waiting,
                     "deadlines": deadlines,
+                    "regulatory": clocks,
                 }
             )
     bridge.close()
+    # Reports with a running legal clock first (stable: the store's order otherwise).
+    rows.sort(key=lambda r: not any(c["status"] != "done" for c in r["regulatory"]))
     lines = [
         f"{r['report_id']:<16} {r['state']:<16} {r['severity']:<11} "
         + " ".join(f"{k}:{v['due']}({v['status']})" for k, v in r["deadlines"].items())
         + (f"  {r['issue']}" if r["issue"] else f"  not yet in the tracker: {r['not_in_tracker']}")
+        + "".join(
+            f"\n{'':<16} {c['step']} ({c['source']}): {c['due'] or '-'} ({c['status']})"
+            for c in r["regulatory"]
+        )
         for r in rows
     ] or ["no open reports"]
     emit(rows, as_json, lines)
+
+
+@main.group()
+def regulatory() -> None:
+    """Legal reporting clocks (GDPR art. 33, NIS2 art. 23, CRA art. 14): drafts, sent nowhere."""
+
+
+@regulatory.command("draft")
+@click.argument("report_id")
+@click.option("--step", required=True, help="A step id such as cra-notification.")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.pass_obj
+def regulatory_draft(config_path: Path | None, report_id: str, step: str, fmt: str) -> None:
+    """Draft REPORT_ID's report for one regulatory step as Markdown or JSON; sends nothing."""
+    from tracker_bridge.domain.regulatory import STEP_IDS
+    from tracker_bridge.services.regulatory import draft, draft_markdown
+
+    if step not in STEP_IDS:
+        raise click.BadParameter(
+            f"{step!r} is not a step; choose one of {', '.join(sorted(STEP_IDS))}",
+            param_hint="--step",
+        )
+    bridge = _bridge(config_path)
+    try:
+        with bridge.store().unit_of_work() as uow:
+            report = uow.reports.get(report_id)
+            events = uow.reports.events(report_id) if report else []
+    finally:
+        bridge.close()
+    if report is None:
+        _fail(f"{report_id}: no such report in the store", EXIT_USAGE)
+    fields = draft(
+        report,
+        events,
+        step,
+        bridge.clock.now(),
+        bridge.program.calendar.tz,
+        bridge.program.regulatory,
+    )
+    if fmt == "json":
+        click.echo(json.dumps(fields, indent=2, ensure_ascii=False))
+    else:
+        click.echo(draft_markdown(fields), nl=False)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}

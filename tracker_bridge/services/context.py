@@ -17,6 +17,7 @@ from tracker_bridge.domain.deadlines import (
     next_time_change,
 )
 from tracker_bridge.domain.labels import LabelScheme, StateRules, worst_status
+from tracker_bridge.domain.regulatory import RegulatoryPolicy
 from tracker_bridge.domain.report import Report
 from tracker_bridge.domain.severity import Severity
 
@@ -39,6 +40,7 @@ class Program:
     show_address_in_tracker: bool = False
     policy_url: str = ""
     score_vector: Callable[[str], Severity] | None = field(default=None, compare=False)
+    regulatory: RegulatoryPolicy = field(default_factory=RegulatoryPolicy)
 
     def deadlines(self, report: Report, now: datetime) -> list[Deadline]:
         """Every deadline of ``report`` at ``now``."""

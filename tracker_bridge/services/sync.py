@@ -44,6 +44,7 @@ from tracker_bridge.services.ingest import (
     offered_keys,
 )
 from tracker_bridge.services.refusals import Refusals
+from tracker_bridge.services.regulatory import RegulatoryClocks
 
 # States whose arrival the researcher hears about (each has a state_<name> template).
 MAILED_STATES = frozenset(
@@ -128,6 +129,17 @@ class Sync:
     # Open reports are walked in pages of this many: memory follows the page, not the total.
     page_size: int = 500
     _moved: set[str] = field(default_factory=set, init=False)
+    _regulatory: RegulatoryClocks | None = field(default=None, init=False)
+
+    @property
+    def regulatory(self) -> RegulatoryClocks:
+        """The legal reporting clocks kept beside the policy's (services/regulatory.py)."""
+        if self._regulatory is None:
+            self._regulatory = RegulatoryClocks(
+                self.program.regulatory, self.tracker, self.unit_of_work, self.program.calendar.tz
+            )
+        return self._regulatory
+
     # Credit set by a team marker comment in the open transaction, noted after it commits.
     _credit_notes: list[tuple[IssueRef, CreditAnswer]] = field(default_factory=list, init=False)
     # How many reports the last pass looked at (recomputed deadlines for): benchmarks read it.
@@ -229,7 +241,9 @@ class Sync:
             self._queue_fix_date_mail(
                 uow, report, snapshot, researcher, previous_fix_date, told, now
             )
-        if _facts(report) != before or snapshot.labels != known_labels:
+        # A legal clock started or a step recorded changes the report's next moment too.
+        clocks_moved = self.regulatory.read(uow, report, snapshot, now, summary)
+        if _facts(report) != before or snapshot.labels != known_labels or clocks_moved:
             # Saving makes the report due, so the deadline refresh looks at what changed; a
             # re-read of the same change (the bookmark is inclusive) leaves its moment alone.
             uow.reports.save(report)
@@ -665,7 +679,11 @@ class Sync:
             for report in checked:
                 self._queue_progress(uow, report, now, summary)
                 if report.state.is_open:  # a closed report's next moment is retention's
-                    uow.reports.set_next_due(report, self.program.next_change(report, now))
+                    # The legal clocks' next moment too (services/regulatory.py), the earlier.
+                    legal = self.regulatory.next_moments.pop(str(report.report_id), None)
+                    policy = self.program.next_change(report, now)
+                    moments = [m for m in (policy, legal) if m is not None]
+                    uow.reports.set_next_due(report, min(moments) if moments else None)
             uow.commit()
         self.reports_checked += len(checked)
 
@@ -705,7 +723,9 @@ class Sync:
                         report.expected_fix_date = stored.expected_fix_date
                 uow.commit()
             summary.bump("labels_updated")
+            current = (current - remove) | add
         self._note_overdue(report, ref, deadlines, now, summary)
+        self.regulatory.refresh(report, ref, current, now, summary)
 
     def _note_overdue(
         self,
