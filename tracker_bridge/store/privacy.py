@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Column, Table, and_, case, delete, exists, func, select, tuple_
+from sqlalchemy import Column, Connection, Table, and_, case, delete, exists, func, select, tuple_
 
 from tracker_bridge.domain.researcher import CreditWish
 from tracker_bridge.ports import (
@@ -61,6 +61,34 @@ def credit_name_kept(display_name: str | None, pseudonym: str | None, wish: str)
     if wish == CreditWish.PSEUDONYM.value:
         return pseudonym or display_name
     return None
+
+
+def keep_ciphertext_digests(connection: Connection, report_id: str) -> None:
+    """Copy the ciphertext digests of the report's stored mails to ``seen_ciphertexts``.
+
+    Called before those mails are deleted: the digest holds no personal data, and a replay of
+    the ciphertext must still be recognised and point to this report (issue 13, item 6).
+    """
+    messages, seen = t.raw_messages, t.seen_ciphertexts
+    rows = connection.execute(
+        select(messages.c.ciphertext_digest, func.min(messages.c.received_at))
+        .where(
+            and_(messages.c.report_id == report_id, messages.c.ciphertext_digest.is_not(None))
+        )
+        .group_by(messages.c.ciphertext_digest)
+    ).all()
+    for digest, received_at in rows:
+        known = connection.execute(
+            select(seen.c.id).where(
+                and_(seen.c.ciphertext_digest == digest, seen.c.report_id == report_id)
+            )
+        ).first()
+        if known is None:
+            connection.execute(
+                seen.insert().values(
+                    ciphertext_digest=digest, report_id=report_id, received_at=received_at
+                )
+            )
 
 
 # ---------------------------------------------------------------------------- audit
@@ -150,6 +178,7 @@ class SqlPrivacyRepository:
         connection.execute(
             delete(t.report_contents).where(t.report_contents.c.report_id == report_id)
         )
+        keep_ciphertext_digests(connection, report_id)
         connection.execute(delete(t.raw_messages).where(t.raw_messages.c.report_id == report_id))
         self._strip_outbox(report_id, cancel_pending=True)
         return held

@@ -748,20 +748,28 @@ class SqlMessageRepository:
         return None if found is None else str(found)
 
     def report_for_ciphertext(self, ciphertext_digest: str) -> str | None:
-        """The report of the earliest stored mail that carried this ciphertext, or None."""
-        messages = t.raw_messages
-        found = self._context.connection.execute(
-            select(messages.c.report_id)
-            .where(
-                and_(
-                    messages.c.ciphertext_digest == ciphertext_digest,
-                    messages.c.report_id.is_not(None),
+        """The report of the earliest mail that carried this ciphertext, or None.
+
+        Digests of purged or forgotten mails are kept in ``seen_ciphertexts``: a replay after
+        erasure still points to the original report.
+        """
+        messages, seen = t.raw_messages, t.seen_ciphertexts
+        candidates = [
+            self._context.connection.execute(
+                select(table.c.received_at, table.c.report_id)
+                .where(
+                    and_(
+                        table.c.ciphertext_digest == ciphertext_digest,
+                        table.c.report_id.is_not(None),
+                    )
                 )
-            )
-            .order_by(messages.c.received_at, messages.c.id)
-            .limit(1)
-        ).scalar_one_or_none()
-        return None if found is None else str(found)
+                .order_by(table.c.received_at, table.c.id)
+                .limit(1)
+            ).first()
+            for table in (seen, messages)
+        ]
+        found = min((c for c in candidates if c is not None), key=lambda c: c[0], default=None)
+        return None if found is None else str(found[1])
 
 
 def index_message_id(

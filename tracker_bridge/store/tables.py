@@ -173,6 +173,20 @@ raw_messages = Table(
     Index(None, "ciphertext_digest", "received_at"),
 )
 
+# Digests of ciphertexts decrypted before, kept when the mail itself is purged or forgotten:
+# a SHA-256 is no personal data, and a replay must still point to the original report.
+seen_ciphertexts = Table(
+    "seen_ciphertexts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ciphertext_digest", String(64), nullable=False),
+    Column(
+        "report_id", REPORT_ID, ForeignKey("reports.report_id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("received_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("ciphertext_digest", "report_id"),
+)
+
 message_ids = Table(
     "message_ids",
     metadata,

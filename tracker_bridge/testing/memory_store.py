@@ -79,6 +79,8 @@ class _Tables:
     researcher_times: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
     removed_researchers: dict[str, str | None] = field(default_factory=dict)
     inbound_ids: set[str] = field(default_factory=set)
+    # seen_ciphertexts: (digest, report id, received at) kept when the mail is purged.
+    seen_ciphertexts: list[tuple[str, str, datetime]] = field(default_factory=list)
     # store_meta: the store id is made with the store, as migration 0004_identity does.
     meta: dict[str, str] = field(default_factory=lambda: {"store_id": secrets.token_hex(8)})
     # reports.next_due_at: the next moment each report changes by time alone (None: never).
@@ -417,8 +419,14 @@ class _Messages:
             for m in self._uow.tables.messages.values()
             if m.ciphertext_digest == ciphertext_digest and m.report_id is not None
         ]
-        mails.sort(key=lambda m: m.received_at)
-        return mails[0].report_id if mails else None
+        seen = [
+            (received_at, report_id)
+            for digest, report_id, received_at in self._uow.tables.seen_ciphertexts
+            if digest == ciphertext_digest
+        ]
+        seen += [(m.received_at, m.report_id) for m in mails if m.report_id is not None]
+        seen.sort(key=lambda pair: pair[0])  # stable: the kept digests first among equal times
+        return seen[0][1] if seen else None
 
 
 def _index(tables: _Tables, message_id: str, report_id: str) -> None:
@@ -606,7 +614,12 @@ class _Privacy:
         tables = self._uow.tables
         tables.contents.pop(report_id, None)
         for key in [k for k, m in tables.messages.items() if m.report_id == report_id]:
-            del tables.messages[key]
+            mail = tables.messages.pop(key)
+            kept = (mail.ciphertext_digest, report_id, mail.received_at)
+            if mail.ciphertext_digest is not None and not any(
+                seen[:2] == kept[:2] for seen in tables.seen_ciphertexts
+            ):
+                tables.seen_ciphertexts.append(kept)
         self._strip_outbox(report_id)
         return held
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from tracker_bridge.app import run_pass
+from tracker_bridge.app import privacy_service, run_pass
 from tracker_bridge.ports import MailboxItem, PassSummary, Verdict
 from tracker_bridge.services.ingest import IngestOutcome
 from tracker_bridge.testing.installation import BRIDGE_ADDRESS
@@ -621,6 +621,30 @@ def test_a_replayed_ciphertext_is_quarantined_as_a_note_on_the_original(world: o
     _notify(world)
     assert [] == _mails_to(world, "mallory@evil.example")
     assert 2 == sum(expected in line for line in _audit_details(world))
+
+
+def test_a_replay_after_forget_still_points_to_the_original_report(world: object) -> None:
+    """`forget` keeps the ciphertext digest: a later replay is a quarantined note, no report."""
+    grace = _shapes_as(world, JAN, "Grace Hopper", "grace@lab.example")
+    original = grace.thunderbird("IDOR in invoices", "invoice 42 of another tenant").raw
+    report_id = str(_ingest(world, original)[0].report_id)
+    bridge = world.bridge()  # type: ignore[attr-defined]
+    try:
+        privacy_service(bridge).forget("grace@lab.example")
+    finally:
+        bridge.close()
+    mallory = _shapes_as(world, JAN, "Mallory", "mallory.forget@evil.example")
+    ciphertext = _pgp_mime_ciphertext(original)
+    reports = _report_count(world)
+    outcomes = _ingest(world, mallory.pgp_mime("My finding", b"", ciphertext=ciphertext))
+    outcomes += _ingest(world, mallory.pgp_mime("My finding again", b"", ciphertext=ciphertext))
+    expected = f"replayed ciphertext of {report_id} from a different sender"
+    assert [(Verdict.QUARANTINE, report_id, expected)] * 2 == [
+        (o.verdict, o.report_id, o.reason) for o in outcomes
+    ]
+    assert reports == _report_count(world)
+    _notify(world)
+    assert [] == _mails_to(world, "mallory.forget@evil.example")
 
 
 # ---------------------------------------------------------------------------- item 7
