@@ -54,7 +54,8 @@ class Credit:
 def collect_credits(unit_of_work: Callable[[], UnitOfWork]) -> list[Credit]:
     """Every researcher with a credit wish, for reports in ``CREDITED_STATES``; read only.
 
-    A researcher whose contact details were purged still carries the credit name they chose.
+    A researcher whose contact details were purged by retention still carries the credit name
+    they chose; one erased on request (``researcher forget``) is credited under no name.
     Anonymous credits are never grouped: one line per report, so the page does not reveal
     that several reports came from the same person.
     """

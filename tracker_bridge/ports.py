@@ -1102,10 +1102,11 @@ class PrivacyRepository(Protocol):
         """The researcher under this key while their contact details are held, or None."""
         ...
 
-    def erase_contact(self, researcher_key: str) -> ErasedContact:
+    def erase_contact(self, researcher_key: str, *, keep_credit: bool = True) -> ErasedContact:
         """Erase address, display name and fingerprint, keeping a pseudonymous row.
 
-        The credit name stays when they consented to credit; their outbox rows lose recipient
+        With ``keep_credit`` (retention) the credit name stays when they consented to credit;
+        an erasure request (``keep_credit`` False) erases it too. Their outbox rows lose recipient
         and parameters (pending ones are cancelled); their address and fingerprint are
         removed from their reports' events and their own Message-IDs from the thread index.
         """

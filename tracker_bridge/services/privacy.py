@@ -66,6 +66,8 @@ PURGE_COUNTS: tuple[str, ...] = (
 REMOVED_RESEARCHER = "researcher removed"
 # How the notes the bridge copies a researcher's mail into begin (see services.ingest).
 REPLY_NOTE_PREFIXES: tuple[str, ...] = ("The researcher replied", "An automatic reply or bounce")
+# The bridge's credit notes quote the credit name (made visible, fenced): erased as a whole.
+CREDIT_NOTE_PREFIXES: tuple[str, ...] = ("Credit recorded",)
 
 # Later than any moment a report stores: a dry run under new periods reads every closed report.
 _FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
@@ -332,7 +334,8 @@ class Privacy:
     def _erase(self, researcher_key: str, now: datetime, why: str, actor: str) -> list[str]:
         """Erase contact details (content purged first when ``why`` is forget); report ids."""
         with self.unit_of_work() as uow:
-            erased = uow.privacy.erase_contact(researcher_key)
+            # An erasure request takes the credit name too; retention keeps a consented one.
+            erased = uow.privacy.erase_contact(researcher_key, keep_credit=why != "forget")
             for report_id in erased.report_ids:
                 detail = (
                     f"outbox rows stripped {erased.outbox_rows}, "
@@ -438,7 +441,7 @@ class Privacy:
                 )
                 if word
             ),
-            notes_starting=REPLY_NOTE_PREFIXES,
+            notes_starting=REPLY_NOTE_PREFIXES + CREDIT_NOTE_PREFIXES,
             note_replacement=f"Erased on request on {day}: a message from the researcher.",
         )
         total = 0

@@ -72,9 +72,7 @@ def keep_ciphertext_digests(connection: Connection, report_id: str) -> None:
     messages, seen = t.raw_messages, t.seen_ciphertexts
     rows = connection.execute(
         select(messages.c.ciphertext_digest, func.min(messages.c.received_at))
-        .where(
-            and_(messages.c.report_id == report_id, messages.c.ciphertext_digest.is_not(None))
-        )
+        .where(and_(messages.c.report_id == report_id, messages.c.ciphertext_digest.is_not(None)))
         .group_by(messages.c.ciphertext_digest)
     ).all()
     for digest, received_at in rows:
@@ -315,8 +313,11 @@ class SqlPrivacyRepository:
             researcher_key, _researcher_from(row), row["created_at"], row["updated_at"]
         )
 
-    def erase_contact(self, researcher_key: str) -> ErasedContact:
-        """Erase the researcher's contact details everywhere the store holds them."""
+    def erase_contact(self, researcher_key: str, *, keep_credit: bool = True) -> ErasedContact:
+        """Erase the researcher's contact details everywhere the store holds them.
+
+        ``keep_credit`` False (an erasure request) erases the consented credit name too.
+        """
         connection = self._context.connection
         people = t.researchers
         row = (
@@ -362,9 +363,12 @@ class SqlPrivacyRepository:
                 email="",
                 email_key=f"{_REMOVED_KEY}{researcher_key}",
                 display_name=None,
-                pseudonym=credit_name_kept(
-                    row["display_name"], row["pseudonym"], row["credit_wish"]
+                pseudonym=(
+                    credit_name_kept(row["display_name"], row["pseudonym"], row["credit_wish"])
+                    if keep_credit
+                    else None
                 ),
+                credit_wish=row["credit_wish"] if keep_credit else CreditWish.NONE.value,
                 fingerprint=None,
                 updated_at=self._context.now(),
                 removed_at=self._context.now(),

@@ -711,7 +711,7 @@ class _Privacy:
             researcher_key, copy.deepcopy(tables.researchers[email_key]), created, updated
         )
 
-    def erase_contact(self, researcher_key: str) -> ErasedContact:
+    def erase_contact(self, researcher_key: str, *, keep_credit: bool = True) -> ErasedContact:
         tables = self._uow.tables
         email_key = self._email_key(researcher_key)
         if email_key is None:
@@ -720,7 +720,9 @@ class _Privacy:
         del tables.researcher_numbers[email_key]
         del tables.researcher_times[email_key]
         # What credits may still print: the consented name, or "Anonymous researcher".
-        tables.removed_researchers[researcher_key] = researcher.credit_name()
+        tables.removed_researchers[researcher_key] = (
+            researcher.credit_name() if keep_credit else None
+        )
         report_ids = [r for r, k in tables.report_researcher.items() if k == email_key]
         report_ids.sort(key=lambda r: (tables.reports[r].received_at, r))
         for report_id in report_ids:

@@ -647,6 +647,27 @@ def test_a_replay_after_forget_still_points_to_the_original_report(world: object
     assert [] == _mails_to(world, "mallory.forget@evil.example")
 
 
+def test_forget_erases_the_whole_credit_name_from_the_issue_and_the_store(world: object) -> None:
+    """`forget` after a `[credit]` answer: no part of the credit name in the bridge's notes or store."""
+    rosa = _shapes_as(world, JAN, "Rosa Franklin", "rosa@lab.example")
+    report_id = str(_ingest(world, rosa.thunderbird("XXE in import", "doctype").raw)[0].report_id)
+    credit = 'Rosa F. "<b>" R\u202eosa [site](http://rosa.example)'
+    world.gitlab.team.comment(_iid(world, report_id), f"[credit] {credit}", internal=True)  # type: ignore[attr-defined]
+    _sync(world)
+    before = [n for n in _notes(world, report_id) if n.startswith("Credit recorded")]
+    bridge = world.bridge()  # type: ignore[attr-defined]
+    try:
+        privacy_service(bridge).forget("rosa@lab.example")
+        with bridge.store().unit_of_work() as uow:
+            stored = uow.reports.credit_name_of(report_id)
+    finally:
+        bridge.close()
+    bridge_notes = [n for n in _notes(world, report_id) if not n.startswith("[credit]")]
+    leaks = [w for w in ("Rosa", "osa", "rosa.example") if any(w in n for n in bridge_notes)]
+    assert (1, True) == (len(before), "R[U+202E]osa" in before[0])
+    assert (None, []) == (stored, leaks)
+
+
 # ---------------------------------------------------------------------------- item 7
 
 

@@ -276,15 +276,25 @@ def test_forget_removes_the_address_from_every_table_and_the_outbox(world: World
     assert 1 == sum("erased the researcher's contact details" in n for n in notes)
 
 
-def test_credit_name_survives_erasure_only_with_consent(world: World) -> None:
-    """After erasure a researcher who asked for credit by name keeps it; others keep none."""
+def test_forget_erases_even_a_consented_credit_name(world: World) -> None:
+    """After `forget` no credit name is kept, not even one given with consent."""
     ingest_reports(world)
     close(world, "CVD-2026-0001", credit=CreditWish.NAME)
     world.privacy.forget(ADA)
     world.privacy.forget(BOB)
     with world.store.unit_of_work() as uow:
         names = [uow.reports.credit_name_of(r) for r in ("CVD-2026-0001", "CVD-2026-0002")]
-    assert ["Ada Lovelace", None] == names
+    assert [None, None] == names
+
+
+def test_retention_keeps_a_consented_credit_name(world: World) -> None:
+    """The contact-retention purge (no erasure request) keeps the name Ada consented to."""
+    ingest_reports(world)
+    close(world, "CVD-2026-0001", credit=CreditWish.NAME)
+    world.clock.advance(days=121)
+    world.privacy.purge()
+    with world.store.unit_of_work() as uow:
+        assert "Ada Lovelace" == uow.reports.credit_name_of("CVD-2026-0001")
 
 
 def test_export_holds_everything_about_ada_and_nothing_about_bob(world: World) -> None:
