@@ -135,6 +135,20 @@ def _header(name: str, value: str) -> bytes:
     return f"{name}: {encoded}".encode("ascii") + _CRLF
 
 
+def _address_header(name: str, address: str) -> bytes:
+    """A header holding one bare address; an internationalised one is raw UTF-8.
+
+    RFC 2047 encoded words are forbidden in an addr-spec (RFC 2047 section 5); a mail to an
+    internationalised address travels with SMTPUTF8, whose headers carry UTF-8 as is
+    (RFC 6532 section 3.2), which the transport checks before sending.
+    """
+    if address.isascii():
+        return _header(name, address)
+    if "\r" in address or "\n" in address:
+        raise ConfigurationError(f"the {name} address holds a line break")
+    return f"{name}: {address}".encode() + _CRLF
+
+
 def _address(name: str | None, address: str) -> str:
     return formataddr((name, address), charset="utf-8") if name else address
 
@@ -301,7 +315,7 @@ class PgpMimeComposer:
         """The headers that say who, what and when: outer headers and protected headers alike."""
         headers = [
             _header("From", _address(self.organisation, self.from_address)),
-            _header("To", item.recipient or researcher.email),
+            _address_header("To", item.recipient or researcher.email),
             _header("Subject", subject),
             _header("Date", date),
             _header("Message-ID", _message_id(item.message_id)),

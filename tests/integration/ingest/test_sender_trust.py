@@ -372,6 +372,11 @@ def test_internationalised_address_is_delivered_with_smtputf8(world: object) -> 
         assert 1 == len(delivered)
         parsed = email.message_from_bytes(delivered[0].data, policy=email.policy.default)
         assert "björn@résearch.example" in str(parsed["To"])
+        # RFC 6532: the address is raw UTF-8 in the header, never an RFC 2047 encoded word.
+        to_lines = [
+            line for line in delivered[0].data.split(b"\r\n") if line.lower().startswith(b"to:")
+        ]
+        assert {"To: björn@résearch.example".encode()} == set(to_lines)  # outer and protected
     finally:
         world.configure("smtp", port=original_port)  # type: ignore[attr-defined]
         utf8_server.stop()
