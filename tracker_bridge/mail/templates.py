@@ -20,7 +20,9 @@ English fallback gets English words and dates):
   "We have not rated its severity yet." / "De ernst hebben wij nog niet vastgesteld.";
 - ``credit_question`` "yes" becomes the language's standard credit question, "no" or empty
   becomes nothing, any other text is kept (the service may pass its own question);
-- an empty ``researcher_name`` becomes "researcher" / "onderzoeker" (for "Dear ...,").
+- an empty ``researcher_name`` becomes "researcher" / "onderzoeker" (for "Dear ...,"), and
+  so does one that is not a short plain name (see ``plain_name``): the name comes from the
+  sender's From header, and the bridge signs what it sends.
 
 A placeholder the template uses but the caller did not pass renders as empty text; three or
 more blank lines left behind collapse to one blank line. Wrapping happens after substitution:
@@ -33,6 +35,7 @@ from __future__ import annotations
 import re
 import string
 import textwrap
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -50,6 +53,7 @@ __all__ = [
     "TemplateProblem",
     "TemplateSet",
     "localise_parameters",
+    "plain_name",
     "template_problems",
     "validate_templates",
 ]
@@ -262,9 +266,29 @@ def localise_parameters(params: Mapping[str, str], language: str) -> dict[str, s
                 severity=localised["severity"]
             )
         localised["severity_sentence"] = sentence
-    if not localised.get("researcher_name", "").strip():
+    if not plain_name(localised.get("researcher_name", "")):
         localised["researcher_name"] = _word(language, "researcher_name:") or ""
     return localised
+
+
+MAX_GREETING_NAME = 64
+"""The longest name the bridge puts in a greeting, in characters."""
+
+_NOT_A_NAME = re.compile(r"://|www\.|@|\d{3}", re.IGNORECASE)
+
+
+def plain_name(name: str) -> bool:
+    """Whether ``name`` may stand in a greeting of a mail the bridge signs.
+
+    Anyone can write any display name in From; a long one, or one with an address, a link,
+    a phone number (three or more digits in a row) or a control or bidirectional formatting
+    character (Unicode categories Cc and Cf) would let a stranger make the bridge send signed
+    text of their choosing to any address. Empty is not plain either.
+    """
+    stripped = name.strip()
+    if not stripped or len(stripped) > MAX_GREETING_NAME or _NOT_A_NAME.search(stripped):
+        return False
+    return not any(unicodedata.category(ch) in ("Cc", "Cf") for ch in stripped)
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,35 @@ def test_empty_researcher_name_gets_a_neutral_salutation() -> None:
     assert body.startswith("Beste onderzoeker,\n")
 
 
+@pytest.mark.parametrize("language", ["en", "nl"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Bob. URGENT: your account is locked, reset it at https://evil.example/reset now",
+        "Support www.evil.example",
+        "Call +31 20 555 0100",
+        "bob@evil.example",
+        "Bob\u202eevil",
+        "A" * 65,
+    ],
+)
+def test_a_name_that_is_not_plain_gets_the_neutral_greeting(language: str, name: str) -> None:
+    """A From name with a link, address, phone number, bidi control or 65+ chars is not echoed."""
+    _, body = TemplateSet(TEMPLATES).render(
+        "acknowledgement", language, {**PARAMS, "researcher_name": name}
+    )
+    neutral = {"en": "Dear researcher,", "nl": "Beste onderzoeker,"}[language]
+    assert neutral == body.splitlines()[0]
+
+
+def test_a_plain_name_is_kept_in_the_greeting() -> None:
+    """A short plain name with accents and initials is greeted as written."""
+    _, body = TemplateSet(TEMPLATES).render(
+        "acknowledgement", "en", {**PARAMS, "researcher_name": "Jürgen J. Ørsted-de Vries"}
+    )
+    assert "Dear Jürgen J. Ørsted-de Vries," == body.splitlines()[0]
+
+
 def test_empty_credit_question_leaves_no_gap() -> None:
     """Without a credit question the resolved mail has no empty paragraph."""
     _, body = TemplateSet(TEMPLATES).render(
