@@ -64,6 +64,9 @@ NOT_IN_TRACKER_EVENT = "issue_not_opened"
 # Team comment that makes a key the researcher offered the one the bridge encrypts to.
 CONFIRM_KEY_MARKER = "[confirm key]"
 THIRD_PARTY = "third-party mail"
+# Reply and forward prefixes of common clients (RFC 5322 section 3.6.5; AW/Antw/SV/WG: de, nl,
+# sv/da, de forwards): a subject starting so answers the report it names.
+_REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|antw|sv|vs|fwd?|wg|doorst)\s*:", re.IGNORECASE)
 REPLAY = "replayed ciphertext"
 _OFFERED = re.compile(r"offered ([0-9A-F]{40}|[0-9A-F]{64})")
 
@@ -264,18 +267,23 @@ class Ingest:
             return self._thread(uow, inbound)
 
     def _thread(self, uow: UnitOfWork, inbound: InboundMessage) -> str | None:
-        """The report a mail names: plus-address, subject (same sender only), or thread ids.
+        """The report a mail names: plus-address, subject, or thread ids.
 
-        A plus-address or a thread id names the report whoever writes; whether the mail counts
-        as the researcher's is decided after (``_not_the_researchers``). A report id in the
-        subject of someone else's mail is no link: a new researcher may cite another report.
+        A plus-address, a thread id or a reply subject (``Re: Report CVD-...``) names the
+        report whoever writes; whether the mail counts as the researcher's is decided after
+        (``_not_the_researchers``), so a stranger's reply becomes a third-party note. A report
+        id in someone else's subject that is not a reply is no link: a new researcher may cite
+        another report.
         """
         sender = inbound.sender.lower()
         for text in inbound.recipients:
             for match in REPORT_ID_SEARCH.finditer(text):
                 if uow.reports.get(match.group(0)) is not None:
                     return match.group(0)
+        is_reply = _REPLY_SUBJECT.match(inbound.subject) is not None
         for match in REPORT_ID_SEARCH.finditer(inbound.subject):
+            if is_reply and uow.reports.get(match.group(0)) is not None:
+                return match.group(0)
             researcher = uow.reports.researcher_of(match.group(0))
             if researcher is not None and researcher.email.lower() == sender:
                 return match.group(0)

@@ -474,6 +474,43 @@ def test_spoofed_reply_from_the_researchers_address_is_a_third_party_note(world:
     assert [(0,)] == pauses
 
 
+def test_a_strangers_reply_naming_a_report_only_in_the_subject_is_a_third_party_note(
+    world: object,
+) -> None:
+    """`Re: Report <id>: update` from another address, no thread ids: note, no report, no mail."""
+    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
+    report_id = str(_ingest(world, jan.kmail("CSRF on settings", "no token").raw)[0].report_id)
+    _notify(world)
+    reports = _report_count(world)
+    raw = _outlook(
+        "Eve Outsider <eve@outsider.example>",
+        f"Re: Report {report_id}: update",
+        "I can confirm this, please tell me the fix date.",
+        message_id="<eve-1@outsider.example>",
+    )
+    outcome = _ingest(world, raw)[0]
+    _notify(world)
+    assert (Verdict.REPLY, report_id) == (outcome.verdict, outcome.report_id)
+    assert reports == _report_count(world)
+    assert "Third-party mail, NOT from the researcher" in _notes(world, report_id)[-1]
+    assert [] == _mails_to(world, "eve@outsider.example")
+
+
+def test_a_new_report_citing_another_in_its_subject_is_a_new_report(world: object) -> None:
+    """A stranger's subject that is not a reply ("Similar to <id>") still opens a new report."""
+    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
+    cited = str(_ingest(world, jan.kmail("Open redirect", "next=").raw)[0].report_id)
+    raw = _outlook(
+        "Fay Finder <fay@finder.example>",
+        f"Similar to {cited} in the API",
+        "Same bug in /api/login?next=",
+        message_id="<fay-1@finder.example>",
+    )
+    outcome = _ingest(world, raw)[0]
+    assert Verdict.REPORT == outcome.verdict
+    assert cited != str(outcome.report_id)
+
+
 def test_the_researchers_own_reply_ends_the_pause(world: object) -> None:
     """The genuine reply (their address, DMARC pass) is theirs: needs_info goes back to triage."""
     jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
