@@ -84,8 +84,8 @@ def test_reply_by_plus_address_attaches_to_the_report(world: World) -> None:
     assert any("the id parameter too" in n for n in notes)
 
 
-def test_report_id_in_subject_from_a_stranger_is_a_new_report(world: World) -> None:
-    """Someone else naming a report id in the subject cannot attach text to that report."""
+def test_report_id_in_reply_subject_from_a_stranger_is_a_third_party_note(world: World) -> None:
+    """A stranger's "Re: <id>" is filed on that report as third-party mail, not as the researcher's."""
     world.ingest.ingest(world.reader.add(inbound()), world.summary())
     stranger = inbound(
         "I am not Ada",
@@ -94,7 +94,11 @@ def test_report_id_in_subject_from_a_stranger_is_a_new_report(world: World) -> N
         subject="Re: CVD-2026-0001",
     )
     outcome = world.ingest.ingest(world.reader.add(stranger), world.summary())
-    assert (outcome.verdict, outcome.report_id) == (Verdict.REPORT, "CVD-2026-0002")
+    assert (Verdict.REPLY, "CVD-2026-0001", True) == (
+        outcome.verdict,
+        outcome.report_id,
+        "third-party" in outcome.reason,
+    )
 
 
 def test_reply_in_needs_info_restarts_the_clock(world: World) -> None:
