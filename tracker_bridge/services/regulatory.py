@@ -132,7 +132,9 @@ class RegulatoryClocks:
         for label in sorted(snapshot.labels):
             regime = self.policy.regime_started_by(label)
             if regime is not None:
-                self._start(uow, report_id, regime, now, "tracker label", f"label:{regime}")
+                self._start(
+                    uow, report_id, regime, now, "tracker label", f"label:{regime}", recorded_at=now
+                )
         running = {c.regime for c in clocks_of(report, uow.reports.events(report_id))}
         for note in sorted(snapshot.notes, key=lambda n: n.created_at):
             if note.by_bridge:
@@ -269,7 +271,23 @@ class RegulatoryClocks:
                 "enabled regime; not applied"
             )
             return set()
-        self._start(uow, report_id, regime, moment, note.author, f"note:{note.note_id}")
+        if moment > note.created_at:
+            # Awareness cannot follow the comment that records it; a typo would run no clock.
+            summary.problems.append(
+                f"{report_id}: comment {note.note_id} gives an awareness moment "
+                f"{moment.isoformat()} later than the comment itself "
+                f"({note.created_at.isoformat()}); not applied"
+            )
+            return set()
+        self._start(
+            uow,
+            report_id,
+            regime,
+            moment,
+            note.author,
+            f"note:{note.note_id}",
+            recorded_at=note.created_at,
+        )
         return {regime}
 
     def _regime_named(self, name: str) -> Regime | None:
@@ -280,8 +298,17 @@ class RegulatoryClocks:
         return None
 
     def _start(
-        self, uow: UnitOfWork, report_id: str, regime: Regime, at: datetime, by: str, source: str
+        self,
+        uow: UnitOfWork,
+        report_id: str,
+        regime: Regime,
+        at: datetime,
+        by: str,
+        source: str,
+        *,
+        recorded_at: datetime,
     ) -> None:
+        """Start ``regime``'s clock at the awareness moment ``at``; audited at ``recorded_at``."""
         recorded = uow.reports.add_event(
             ReportEvent(
                 report_id,
@@ -293,7 +320,14 @@ class RegulatoryClocks:
         )
         if recorded:
             uow.audit.record(
-                AuditEntry(at, by, "regulatory_clock_started", "ok", report_id, regime.value)
+                AuditEntry(
+                    recorded_at,
+                    by,
+                    "regulatory_clock_started",
+                    "ok",
+                    report_id,
+                    f"{regime.value}, aware {at.isoformat()}",
+                )
             )
 
     def _done(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -285,6 +285,31 @@ def test_malformed_aware_marker_is_a_named_problem(legal_world: World) -> None:
     summary = world.pass_sync()
     assert any("ISO 8601 moment with offset" in p for p in summary.problems)
     assert set() == reg_labels(world, key)
+
+
+def test_aware_moment_after_the_comment_is_refused(legal_world: World) -> None:
+    """[aware] in 2099 is a named problem and starts no clock; nothing is audited as of 2099."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_comment(key, "[aware] 2099-01-01T09:00+01:00 significant-incident")
+    summary = world.pass_sync()
+    with world.store.unit_of_work() as uow:
+        years = sorted({e.at.year for e in uow.audit.entries()})
+    assert any("later than the comment itself" in p for p in summary.problems)
+    assert (set(), False) == (reg_labels(world, key), 2099 in years)
+
+
+def test_aware_marker_is_audited_when_recorded(legal_world: World) -> None:
+    """The audit row of an [aware] start has the comment's time; the moment is in the detail."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_comment(key, "[aware] 2026-11-01T16:00+01:00 significant-incident")
+    world.pass_sync()
+    with world.store.unit_of_work() as uow:
+        started = [e for e in uow.audit.entries() if e.action == "regulatory_clock_started"]
+    assert 1 == len(started)
+    assert "aware 2026-11-01T16:00:00+01:00" in started[0].detail
+    assert datetime(2026, 11, 1, 15, 0, tzinfo=UTC) < started[0].at
 
 
 def test_gdpr_draft_documents_the_not_notifiable_decision(legal_world: World) -> None:
