@@ -922,14 +922,31 @@ def _parse_headers_only(raw: bytes) -> Message:
 
 
 def _header_text(message: Message, name: str) -> str:
-    value = message.get(name)
+    """The first ``name`` header as text: 8-bit UTF-8 (RFC 6532) or encoded words (RFC 2047)."""
+    value = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
     if value is None:
         return ""
+    value = _eight_bit_text(str(value))
     try:
         text = str(make_header(decode_header(str(value))))
     except (UnicodeDecodeError, LookupError, ValueError, binascii.Error):
         text = str(value)
     return " ".join(text.replace("\r", " ").replace("\n", " ").split())
+
+
+def _eight_bit_text(text: str) -> str:
+    """``text`` with the raw 8-bit bytes the parser kept (as surrogates) read as UTF-8.
+
+    RFC 6532 section 3 allows UTF-8 in header fields; bytes that are not UTF-8 are read as
+    Latin-1, so nothing is lost to replacement characters.
+    """
+    if not any("\udc80" <= char <= "\udcff" for char in text):
+        return text
+    data = text.encode("ascii", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _raw_header_values(message: Message, name: str) -> list[str]:

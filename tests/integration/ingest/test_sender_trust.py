@@ -320,6 +320,20 @@ def _apple_mail_utf8(address: str, name: str, subject: str, body: str, message_i
     return (CRLF.join(lines) + CRLF + CRLF + body + CRLF).encode("utf-8")
 
 
+def test_a_raw_utf8_subject_is_read_as_utf8_and_bidi_made_visible(world: object) -> None:
+    """An RFC 6532 Subject (8-bit UTF-8, no encoded words) keeps its accents; U+202E is shown."""
+    raw = _apple_mail_utf8(
+        "noor@lab.example",
+        "Noor",
+        "Sécurité: facture \u202eexe.fdp",
+        "De upload accepteert alles.",
+        "<n1@lab.example>",
+    )
+    outcome = _ingest(world, raw)[0]
+    issue = world.gitlab.team.issue(_iid(world, str(outcome.report_id)))  # type: ignore[attr-defined]
+    assert "Sécurité: facture [\u2060U+202E]exe.fdp" in issue.title
+
+
 def test_internationalised_address_fails_alone_without_smtputf8(world: object) -> None:
     """No SMTPUTF8 offered: that row fails with the reason, the team is told, the others go."""
     ada = world.installation.shapes(ADA)  # type: ignore[attr-defined]
