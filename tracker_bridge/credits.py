@@ -127,8 +127,16 @@ _TEXT = {
 }
 
 
+# Unicode bidirectional controls (UAX #9): a name must not reorder the text around it on the
+# page ("Trojan Source"); each is shown as its code point, as the trackers show them.
+_BIDI_CONTROLS = frozenset(
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+)
+
+
 def _display_name(credit: Credit, language: Language) -> str:
-    return _TEXT[language]["anonymous"] if credit.anonymous else credit.name
+    name = _TEXT[language]["anonymous"] if credit.anonymous else credit.name
+    return "".join(f"[U+{ord(ch):04X}]" if ch in _BIDI_CONTROLS else ch for ch in name)
 
 
 def _report_words(report: CreditedReport, language: Language) -> str:

@@ -115,6 +115,19 @@ def test_names_cannot_inject_markup() -> None:
     )
 
 
+def test_bidi_controls_in_names_are_shown_on_every_format() -> None:
+    """U+202E in a chosen name is written as [U+202E] in md, html and json, never obeyed."""
+    tricky = Researcher("r@example.net", pseudonym="R\u202eosa", credit_wish=CreditWish.PSEUDONYM)
+    credits = collect_credits(_store((1, tricky, State.RESOLVED)).unit_of_work)
+    pages = {f: render_credits(credits, f, organisation="Ex") for f in ("md", "html", "json")}
+    assert (False, True, True, "R[U+202E]osa") == (
+        any("\u202e" in page for page in pages.values()),
+        r"R\[U+202E\]osa" in pages["md"],
+        "R[U+202E]osa" in pages["html"],
+        json.loads(pages["json"])["credits"][0]["name"],
+    )
+
+
 def test_empty_page_says_so() -> None:
     """With nobody to thank yet the page says so rather than being blank."""
     page = render_credits([], "md", organisation="Example B.V.")
