@@ -122,7 +122,7 @@ def test_bidi_controls_in_names_are_shown_on_every_format() -> None:
     pages = {f: render_credits(credits, f, organisation="Ex") for f in ("md", "html", "json")}
     assert (False, True, True, "R[U+202E]osa") == (
         any("\u202e" in page for page in pages.values()),
-        r"R\[U+202E\]osa" in pages["md"],
+        r"R\[U\+202E\]osa" in pages["md"],
         "R[U+202E]osa" in pages["html"],
         json.loads(pages["json"])["credits"][0]["name"],
     )
