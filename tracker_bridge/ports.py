@@ -424,6 +424,9 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     keys_found: tuple[str, ...] = ()
     auto_submitted: bool = False
+    # A delivery report (RFC 3464 multipart/report, or from MAILER-DAEMON/postmaster): automatic
+    # mail that returns ours, as opposed to an automatic reply such as an out-of-office.
+    bounce: bool = False
     language: str | None = None
     raw_size: int = 0
     origin: OriginCheck = OriginCheck()

@@ -207,6 +207,8 @@ class MailReader:
             "in_reply_to": _thread_ids(message),
             "recipients": _recipients(message),
             "auto_submitted": _is_automatic(message, sender, self._own),
+            "bounce": message.get_content_type() == "multipart/report"
+            or sender.split("@", 1)[0].lower() in ("mailer-daemon", "postmaster"),
             "language": _language(message),
             "raw_size": len(raw),
             "origin": origin,

@@ -313,7 +313,13 @@ class Ingest:
         if not inbound.auto_submitted:
             self._learn_key(uow, inbound, report_id, now)
             self._read_credit(uow, inbound, report_id, now)
-        reason = "bounce of our mail" if inbound.auto_submitted else "reply from the researcher"
+        reason = (
+            "reply from the researcher"
+            if not inbound.auto_submitted
+            else "bounce of our mail"
+            if inbound.bounce
+            else "automatic reply (out-of-office or similar)"
+        )
         return self._store(uow, item, inbound, now, Verdict.REPLY, reason, report_id)
 
     def _new_report(

@@ -794,6 +794,7 @@ def test_an_out_of_office_never_ends_a_needs_info_pause(world: object) -> None:
     ).raw
     outcome = _ingest(world, reply)[0]
     assert (Verdict.REPLY, report_id) == (outcome.verdict, outcome.report_id)
+    assert "automatic reply (out-of-office or similar)" == outcome.reason
     assert "needs_info" == _state(world, report_id)
     assert _notes(world, report_id)[-1].startswith("An automatic reply or bounce")
     _sync(world)
