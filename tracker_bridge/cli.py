@@ -705,6 +705,16 @@ def regulatory_draft(config_path: Path | None, report_id: str, step: str, fmt: s
         bridge.close()
     if report is None:
         _fail(f"{report_id}: no such report in the store", EXIT_USAGE)
+    from tracker_bridge.domain.regulatory import step_rule
+    from tracker_bridge.services.regulatory import clocks_of
+
+    regime = step_rule(step).regime
+    if regime not in {clock.regime for clock in clocks_of(report, events)}:
+        _fail(
+            f"{report_id}: the {regime.value} clock has not started (no start label or "
+            f"[aware] comment on the issue), so there is no {step} report to draft",
+            EXIT_USAGE,
+        )
     fields = draft(
         report,
         events,

@@ -108,3 +108,17 @@ def test_draft_refuses_an_unknown_step(legal_installation: Installation) -> None
     result = _cli(legal_installation, "regulatory", "draft", "CVD-2026-0001", "--step", "cra-x")
     assert 2 == result.returncode
     assert "cra-notification" in result.stderr
+
+
+def test_draft_refuses_a_step_whose_regime_has_not_started(
+    legal_installation: Installation,
+) -> None:
+    """A report without a CRA clock: drafting cra-notification exits 2 and says why."""
+    installation = legal_installation
+    installation.deliver(installation.shapes(JAN).kmail("Clickjacking", "no frame-ancestors").raw)
+    assert _cli(installation, "run").returncode in (0, 3)
+    rows = json.loads(_cli(installation, "reports", "--json").stdout)
+    report_id = next(r["report_id"] for r in rows if not r["regulatory"])
+    result = _cli(installation, "regulatory", "draft", report_id, "--step", "cra-notification")
+    assert (2, "") == (result.returncode, result.stdout)
+    assert "the cra clock has not started" in result.stderr
