@@ -615,11 +615,11 @@ class _Privacy:
         tables.contents.pop(report_id, None)
         for key in [k for k, m in tables.messages.items() if m.report_id == report_id]:
             mail = tables.messages.pop(key)
-            kept = (mail.ciphertext_digest, report_id, mail.received_at)
-            if mail.ciphertext_digest is not None and not any(
-                seen[:2] == kept[:2] for seen in tables.seen_ciphertexts
+            digest = mail.ciphertext_digest
+            if digest is not None and not any(
+                seen[:2] == (digest, report_id) for seen in tables.seen_ciphertexts
             ):
-                tables.seen_ciphertexts.append(kept)
+                tables.seen_ciphertexts.append((digest, report_id, mail.received_at))
         self._strip_outbox(report_id)
         return held
 
