@@ -912,6 +912,32 @@ def test_a_ciphertext_digest_finds_the_report_that_first_carried_it(backend: Bac
     assert first == kept
 
 
+def test_a_ciphertext_digest_outlives_the_purge_of_its_mail(backend: Backend) -> None:
+    """After purge_content the mail is gone, but its digest still names the original report."""
+    store_report(backend, "CVD-2026-0001")
+    store_report(backend, "CVD-2026-0002")
+    first = replace(
+        a_message("<first@x>", "f", report_id="CVD-2026-0001"), ciphertext_digest="c" * 64
+    )
+    later = replace(
+        a_message("<later@x>", "l", report_id="CVD-2026-0002"),
+        ciphertext_digest="c" * 64,
+        received_at=T0 + timedelta(hours=1),
+    )
+    with backend.store.unit_of_work() as uow:
+        for message in (first, later):
+            uow.messages.add(message)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        uow.privacy.purge_content("CVD-2026-0001")
+        uow.privacy.purge_content("CVD-2026-0001")  # twice: one kept digest, no error
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        found = uow.messages.report_for_ciphertext("c" * 64)
+        gone = uow.messages.seen("<first@x>", "f")
+    assert ("CVD-2026-0001", None) == (found, gone)
+
+
 def test_sent_since_counts_mails_delivered_to_an_address_in_any_case(backend: Backend) -> None:
     """Only sent rows to that recipient at or after the moment count, whatever the letter case."""
     store_report(backend)
