@@ -140,7 +140,7 @@ class RegulatoryClocks:
             if note.by_bridge:
                 self._own_reminder(uow, report_id, note)
             else:
-                running |= self._read_note(uow, report_id, note, running, summary)
+                running |= self._read_note(uow, report_id, note, running, now, summary)
         for label in sorted(snapshot.labels):
             rule = self.policy.step_reported_by(label)
             if rule is not None and rule.regime in running:
@@ -183,6 +183,7 @@ class RegulatoryClocks:
         report_id: str,
         note: TrackerNote,
         running: set[Regime],
+        now: datetime,
         summary: PassSummary,
     ) -> set[Regime]:
         first, *_ = note.body.strip().splitlines() or [""]
@@ -190,7 +191,7 @@ class RegulatoryClocks:
         policy = self.policy
         words = _after(first, policy.aware_marker)
         if words is not None:
-            return self._read_aware(uow, report_id, note, words, summary)
+            return self._read_aware(uow, report_id, note, words, now, summary)
         words = _after(first, policy.not_notifiable_marker)
         if words is not None:
             if Regime.GDPR not in running:
@@ -256,8 +257,15 @@ class RegulatoryClocks:
         report_id: str,
         note: TrackerNote,
         words: str,
+        now: datetime,
         summary: PassSummary,
     ) -> set[Regime]:
+        """Start a clock from ``[aware] <moment> <regime>``; a moment after the comment is refused.
+
+        "After" allows for the tracker's and the bridge's clocks differing: the later of the
+        comment's time and ``now`` is the limit. The audit row carries ``now``, the time the
+        bridge recorded the start; the awareness moment is in its detail.
+        """
         moment_text, _, regime_text = words.partition(" ")
         regime = self._regime_named(regime_text.strip())
         try:
@@ -271,7 +279,7 @@ class RegulatoryClocks:
                 "enabled regime; not applied"
             )
             return set()
-        if moment > note.created_at:
+        if moment > max(note.created_at, now):
             # Awareness cannot follow the comment that records it; a typo would run no clock.
             summary.problems.append(
                 f"{report_id}: comment {note.note_id} gives an awareness moment "
@@ -286,7 +294,7 @@ class RegulatoryClocks:
             moment,
             note.author,
             f"note:{note.note_id}",
-            recorded_at=note.created_at,
+            recorded_at=now,
         )
         return {regime}
 
