@@ -17,7 +17,13 @@ from datetime import datetime
 from tracker_bridge.domain.deadlines import DeadlineKind
 from tracker_bridge.domain.report import REPORT_ID_SEARCH, Report, ReportId, State
 from tracker_bridge.domain.researcher import Language, Researcher
-from tracker_bridge.errors import FatalError, RetriableError, SkippableError, TrackerAuthError
+from tracker_bridge.errors import (
+    FatalError,
+    ForeignIssueError,
+    RetriableError,
+    SkippableError,
+    TrackerAuthError,
+)
 from tracker_bridge.ports import (
     AuditEntry,
     Clock,
@@ -72,7 +78,6 @@ class Ingest:
     # Open reports are walked in pages of this many when looking for issues still to open.
     page_size: int = 500
     _tracker_stopped: str | None = field(default=None, init=False)
-    _sequence_checked: bool = field(default=False, init=False)
     _tracker_down: str | None = field(default=None, init=False)
 
     # -- whole sources
@@ -81,7 +86,6 @@ class Ingest:
         """Read every waiting message of every source; settle each after its outcome is stored."""
         # A new pass: whatever stopped tracker work last time gets one more try.
         self._tracker_stopped = None
-        self._sequence_checked = False
         outcomes = []
         for source in sources:
             for item in source.fetch():
@@ -327,16 +331,18 @@ class Ingest:
     # -- report ids the tracker already holds
 
     def _move_sequence_past_tracker(self, now: datetime, summary: PassSummary) -> None:
-        """Move the id sequence past ids the tracker already holds (once per pass).
+        """Move the id sequence past ids the tracker already holds (before every new report).
 
         A store pointed at a tracker that an earlier store filled (a new database, a restored
         backup) would otherwise hand out CVD-2026-0001 again. The probe asks the tracker for
-        the next id the store would hand out, then doubles the step and bisects: about
-        2 log2(n) marker look-ups when n ids are taken, one when none is.
+        the next id the store would hand out; when it is taken it doubles the step and
+        bisects to the first free id after it: one marker look-up per new report when the id
+        is free, about 2 log2(n) when n ids in a row are taken. Asked again for every new
+        report, so a taken id further on (the tracker holds 0030 while the store is at 0018)
+        is skipped when the sequence reaches it, never handed out.
         """
-        if self._sequence_checked or self.tracker is None or self._tracker_stopped is not None:
+        if self.tracker is None or self._tracker_stopped is not None:
             return
-        self._sequence_checked = True
         prefix, year = self.program.id_prefix, self.program.local_date(now).year
         with self.unit_of_work() as uow:
             last = uow.reports.last_sequence(prefix, year)
@@ -360,7 +366,6 @@ class Ingest:
                 f"report ids: could not ask the tracker which ids it holds, the next pass "
                 f"asks again: {err}"
             )
-            self._sequence_checked = False
             self._tracker_down = str(err)
             return
         except FatalError as err:
@@ -438,7 +443,10 @@ class Ingest:
             summary.problems.append(f"{report_id}: issue not opened yet, will retry: {err}")
             return
         except FatalError as err:
-            self._tracker_stopped = str(err)
+            if not isinstance(err, ForeignIssueError):
+                # Refused token or confidentiality: every report waits for the same fix.
+                # Another store's issue on this report's id concerns this report alone.
+                self._tracker_stopped = str(err)
             summary.bump("issue_failed")
             if isinstance(err, TrackerAuthError):
                 summary.bump("tracker_auth_refused")
