@@ -52,3 +52,15 @@ def test_tracker_outage_past_the_alert_time_exits_4(gitlab_site: Installation) -
     later = cli(gitlab_site, "run")
     assert (3, 4) == (first.returncode, later.returncode), first.stderr + later.stderr
     assert "tracker unreachable since" in later.stderr
+
+
+@pytest.mark.parametrize("site", ["gitlab"], indirect=True)
+def test_mail_refused_for_good_exits_7_and_counts_its_attempt(gitlab_site: Installation) -> None:
+    """A 550 is not retried: run exits 7, says so, and the team note counts the one attempt."""
+    report(gitlab_site, JAN, "XSS in search", "Jan's finding.")
+    gitlab_site.smtp.refuse("550 5.1.1 No such user here")
+    ran = cli(gitlab_site, "run")
+    notes = [value for name, value in gitlab_site.sandbox.describe("1") if name == "Note"]
+    [note] = [note for note in notes if "could not deliver" in note]
+    assert (7, True) == (ran.returncode, "failed for good, not retried" in ran.stderr), ran.stderr
+    assert (True, True) == ("after 1 attempt(s)" in note, "It is not retried." in note)
