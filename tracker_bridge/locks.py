@@ -15,8 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
+
+from tracker_bridge.store.errors import translate_error
 
 
 def _advisory_key(name: str) -> int:
@@ -26,7 +29,12 @@ def _advisory_key(name: str) -> int:
 
 @contextmanager
 def step_lock(store_url: str, name: str) -> Iterator[bool]:
-    """Try to take the lock for step ``name``; yields True when held, False when another has it."""
+    """Try to take the lock for step ``name``; yields True when held, False when another has it.
+
+    Raises:
+        StoreUnavailable: PostgreSQL cannot be reached (the pass says so, no traceback).
+        ConfigurationError: PostgreSQL refuses the URL's database or role.
+    """
     url = make_url(store_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         path = Path(f"{url.database}.{name.replace(':', '_').replace('/', '_')}.lock")
@@ -50,11 +58,20 @@ def step_lock(store_url: str, name: str) -> Iterator[bool]:
             url = url.set(drivername="postgresql+psycopg")
         engine = create_engine(url, poolclass=NullPool)
         try:
-            with engine.connect() as connection:
-                key = _advisory_key(name)
-                held = bool(
-                    connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-                )
+            key = _advisory_key(name)
+            try:
+                connection = engine.connect()
+            except sa_exc.DBAPIError as err:
+                raise translate_error(err, store_url, "postgresql") from err
+            with connection:
+                try:
+                    held = bool(
+                        connection.execute(
+                            text("SELECT pg_try_advisory_lock(:k)"), {"k": key}
+                        ).scalar()
+                    )
+                except sa_exc.DBAPIError as err:
+                    raise translate_error(err, store_url, "postgresql") from err
                 try:
                     yield held
                 finally:
