@@ -299,6 +299,11 @@ class Attachment:
         return AttachmentInfo(self.filename, self.content_type, len(self.content), self.sha256)
 
 
+# An entry of ``unencrypted_parts`` the bridge wrote itself (not researcher text); the issue
+# shows it in the bridge's summary block, apart from the parts that arrived unencrypted.
+BRIDGE_NOTE_PREFIX = "[tracker-bridge note] "
+
+
 @dataclass(frozen=True)
 class InboundMessage:
     """A parsed, decrypted and verified mail, ready for the ingest service to decide on.

@@ -52,6 +52,7 @@ from tracker_bridge.intake.armour import (
     normalise_text,
 )
 from tracker_bridge.ports import (
+    BRIDGE_NOTE_PREFIX,
     Attachment,
     Decryption,
     InboundMessage,
@@ -245,7 +246,7 @@ class MailReader:
                 for older in content.older_keys:
                     reason += f"; encrypted to older bridge key {older}"
                     content.unencrypted.append(
-                        f"[tracker-bridge note] The researcher encrypted to an older bridge key, "
+                        f"{BRIDGE_NOTE_PREFIX}The researcher encrypted to an older bridge key, "
                         f"{older}, not the current one; replies carry the current key "
                         "(Autocrypt)."
                     )

@@ -25,6 +25,7 @@ from tracker_bridge.errors import (
     TrackerAuthError,
 )
 from tracker_bridge.ports import (
+    BRIDGE_NOTE_PREFIX,
     AuditEntry,
     Clock,
     InboundMessage,
@@ -530,6 +531,9 @@ class Ingest:
             )
             summary.append(("Researcher", f"{name}; contact {contact}"))
             summary.append(("Credit wish", researcher.credit_wish.value))
+        # The bridge's own notes belong to its summary, not among what the researcher sent.
+        notes = [p for p in content.unencrypted_parts if p.startswith(BRIDGE_NOTE_PREFIX)]
+        summary += [("Bridge note", note.removeprefix(BRIDGE_NOTE_PREFIX)) for note in notes]
         return IssueDraft(
             report_id=report_id,
             title=content.subject or "(no subject)",
@@ -541,7 +545,7 @@ class Ingest:
             due_date=report.expected_fix_date.date() if report.expected_fix_date else None,
             attachments=tuple(attachment.info for attachment in content.attachments),
             attachment_files=content.attachments,
-            unencrypted_parts=content.unencrypted_parts,
+            unencrypted_parts=tuple(p for p in content.unencrypted_parts if p not in notes),
             installation=installation,
         )
 
