@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -38,19 +37,28 @@ from tracker_bridge.config import (
     locate_key,
 )
 from tracker_bridge.errors import (
+    SKIPPABLE,
     ConfigurationError,
     MailUnavailable,
     RetriableError,
     TrackerAuthError,
     TrackerUnavailable,
 )
+from tracker_bridge.files import readable_by_others
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
-from tracker_bridge.intake.sources import ImapSecurity, ImapSettings, ImapSource, MaildirSource
+from tracker_bridge.intake.sources import (
+    PROCESSED_FOLDER,
+    QUARANTINE_FOLDER,
+    ImapSecurity,
+    ImapSettings,
+    ImapSource,
+    MaildirSource,
+)
 from tracker_bridge.locks import step_lock
 from tracker_bridge.mail.compose import PgpMimeComposer
 from tracker_bridge.mail.smtp import SmtpTransport
 from tracker_bridge.mail.templates import TemplateSet, validate_templates
-from tracker_bridge.mappings import Mappings, load_mappings
+from tracker_bridge.mappings import Mappings, load_mappings, policy_warnings
 from tracker_bridge.openpgp import GnuPG
 from tracker_bridge.plugins import load_tracker_plugin
 from tracker_bridge.ports import (
@@ -70,6 +78,7 @@ from tracker_bridge.services.notify import Notify
 from tracker_bridge.services.privacy import AuditedTracker, Privacy, RetentionPolicy
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.store import Store, open_store
+from tracker_bridge.store.url import StoreUrl, parse_store_url
 
 # Crash harness hook (tests/reliability): each wrap below returns the part unchanged unless
 # TRACKER_BRIDGE_TEST_CRASH_AT or TRACKER_BRIDGE_TEST_CRASH_TRACE is set, so production pays one lookup.
@@ -234,7 +243,13 @@ def check_offline(config_path: Path | None) -> CheckReport:
     try:
         mappings = mappings_for(config)
         program = mappings.program
-        working_calendar(program.timezone, program.holidays_country, program.holidays_subdivision)
+        working_calendar(
+            program.timezone,
+            program.holidays_country,
+            program.holidays_subdivision,
+            load_now=True,
+        )
+        report.warnings.extend(policy_warnings(mappings))
         if program.security_txt_file:
             published = config.resolve(Path(program.security_txt_file))
             report.warnings.extend(security_txt_warnings(published, datetime.now(UTC)))
@@ -248,11 +263,11 @@ def check_offline(config_path: Path | None) -> CheckReport:
         tracker_settings(config)
     except ConfigurationError as err:
         report.problems.extend(str(err).splitlines())
-    scheme = urlsplit(settings.store.url).scheme.split("+")[0]
-    if scheme not in {"sqlite", "postgresql", "postgres"}:
-        report.problems.append(
-            f"store.url: unsupported database {scheme!r} (use sqlite:///path or postgresql://...)"
-        )
+    store_url: StoreUrl | None = None
+    try:
+        store_url = parse_store_url(settings.store.url, base=config.base_dir)
+    except ConfigurationError as err:
+        report.problems.append(str(err))
     home = config.resolve(settings.openpgp.home)
     if not home.is_dir():
         report.problems.append(
@@ -268,11 +283,56 @@ def check_offline(config_path: Path | None) -> CheckReport:
         maildir = config.resolve(settings.intake.maildir)
         if not (maildir / "new").is_dir():
             report.problems.append(f"intake.maildir: {maildir} is not a Maildir (no new/ folder)")
+    if settings.intake.trusted_authserv_id is None:
+        report.warnings.append(
+            "intake.trusted_authserv_id: not set; From addresses are believed as written "
+            "(no Authentication-Results check: spoofed mail can open reports and pose as "
+            "a researcher's reply)"
+        )
     if settings.intake.maildir is None and settings.intake.imap is None:
         report.warnings.append(
             "intake: neither maildir nor imap is configured; only `ingest FILE` and stdin will read mail"
         )
+    report.warnings.extend(permission_warnings(config, store_url))
     return report
+
+
+def private_paths(config: LoadedConfig, store_url: StoreUrl | None) -> list[tuple[str, Path]]:
+    """What holds report text, keys or secrets, each with the setting it comes from."""
+    settings = config.settings
+    paths: list[tuple[str, Path]] = []
+    database = store_url.sqlite_path if store_url is not None else None
+    if database is not None:
+        paths.append(("store.url (state folder)", database.parent))
+        paths += [
+            ("store.url", Path(f"{database}{suffix}"))
+            for suffix in ("", "-wal", "-shm", "-journal")
+        ]
+    secrets_dir = config.base_dir / "secrets"
+    if secrets_dir.is_dir():
+        paths.append(("secrets", secrets_dir))
+        paths += [("secrets", entry) for entry in sorted(secrets_dir.iterdir()) if entry.is_file()]
+    home = config.resolve(settings.openpgp.home)
+    paths += [("openpgp.home", home), ("openpgp.home", home / "private-keys-v1.d")]
+    if settings.intake.maildir is not None:
+        maildir = config.resolve(settings.intake.maildir)
+        for folder in (PROCESSED_FOLDER, QUARANTINE_FOLDER):
+            paths.append(("intake.maildir", maildir / folder))
+    return paths
+
+
+def permission_warnings(config: LoadedConfig, store_url: StoreUrl | None) -> list[str]:
+    """One warning per private file or folder that group or others may read or enter."""
+    warnings = []
+    for setting, path in private_paths(config, store_url):
+        mode = readable_by_others(path)
+        if mode is not None:
+            fix = "0700" if path.is_dir() else "0600"
+            warnings.append(
+                f"{setting}: {path} is mode {mode}, open to group or others; it holds report "
+                f"text, keys or secrets (chmod {fix} {path})"
+            )
+    return warnings
 
 
 KEY_EXPIRY_WARNING_DAYS = 30
@@ -495,6 +555,7 @@ def build_program(mappings: Mappings) -> Program:
         show_address_in_tracker=mappings.researcher_mail.show_address_in_tracker,
         policy_url=program.policy_url or "",
         score_vector=severity_from_vector,
+        regulatory=mappings.regulatory,
     )
 
 
@@ -543,17 +604,13 @@ class Bridge:
         return self._store
 
     def store_url(self) -> str:
-        """The store URL with relative SQLite paths resolved against the config file."""
-        url = self.settings.store.url
-        prefix = "sqlite:///"
-        if (
-            url.startswith(prefix)
-            and not url.startswith(prefix + "/")
-            and url != "sqlite:///:memory:"
-        ):
-            # Relative SQLite paths are relative to the config file, like every other path.
-            return prefix + str(self.config.resolve(Path(url[len(prefix) :])))
-        return url
+        """The store URL with relative SQLite paths resolved against the config file.
+
+        Raises:
+            ConfigurationError: the URL is not one the store supports.
+        """
+        # Relative SQLite paths are relative to the config file, like every other path.
+        return parse_store_url(self.settings.store.url, base=self.config.base_dir).render()
 
     def openpgp(self) -> GnuPG:
         """The bridge's OpenPGP identity."""
@@ -613,7 +670,13 @@ class Bridge:
         intake = self.settings.intake
         limits = ReaderLimits(intake.max_message_bytes, intake.max_mime_depth, intake.max_parts)
         own = (self.program.contact, self.settings.smtp.from_address)
-        return MailReader(self.openpgp(), limits, own_addresses=own, learn_keys=learn_keys)
+        return MailReader(
+            self.openpgp(),
+            limits,
+            own_addresses=own,
+            learn_keys=learn_keys,
+            trusted_authserv_id=intake.trusted_authserv_id,
+        )
 
     def sources(self) -> list[MailSource]:
         """The configured mailboxes (Maildir, IMAP)."""
@@ -653,6 +716,7 @@ class Bridge:
             self.openpgp(),
             self.clock,
             self.tracker() if with_tracker else None,
+            signer_addresses=self.openpgp().key_addresses,
         )
 
     def sync_service(self) -> Sync:
@@ -685,7 +749,9 @@ def run_pass(
     """One pass of the scheduled job: ingest every source, sync the project, deliver the outbox.
 
     Each step holds a step lock; a step another worker holds is skipped and said so. A
-    retriable failure ends that step (nothing is marked done) and the pass goes on.
+    retriable failure ends that step (nothing is marked done) and the pass goes on; so does a
+    skippable one the step did not set aside itself. A refused token ends only its step
+    (counted for the alerting exit code); any other fatal error ends the run.
     """
     url = bridge.store_url()
     summaries: list[PassSummary] = []
@@ -719,6 +785,10 @@ def run_pass(
                 summary.problems.append(f"{step}: unavailable, the next pass resumes: {err}")
                 if step == "sync" and isinstance(err, TrackerUnavailable):
                     note_tracker_outage(bridge, summary)
+            except SKIPPABLE as err:
+                # The services set items aside one by one; one that escapes ends only this step.
+                summary.bump("skipped")
+                summary.problems.append(f"{step}: set aside, the next pass retries: {err}")
             else:
                 if step == "sync":
                     note_tracker_reachable(bridge)
@@ -771,6 +841,7 @@ def _notify_service(bridge: Bridge, transport: MailTransport) -> Notify:
         from_address=smtp.from_address,
         contact_address=bridge.program.contact,
         without_key=mail.without_key,
+        cleartext=mail.cleartext_policy,
         clock=bridge.clock,
         policy_url=bridge.program.policy_url or None,
     )
@@ -837,7 +908,19 @@ def privacy_service(
         bridge.program.local_date,
         tracker=bridge.tracker() if with_tracker else None,
         archives=archives,
+        keyring=_BridgeKeyring(bridge) if with_tracker else None,
     )
+
+
+class _BridgeKeyring:
+    """The bridge keyring, opened only when an erasure removes a key (purge never needs gpg)."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self._bridge = bridge
+
+    def delete_public_key(self, fingerprint: str) -> bool:
+        """Remove a researcher's public key from the bridge keyring."""
+        return self._bridge.openpgp().delete_public_key(fingerprint)
 
 
 def purge_step(bridge: Bridge) -> Callable[[PassSummary], None]:

@@ -28,6 +28,7 @@ from typing import Any
 import gnupg
 
 from tracker_bridge.errors import ConfigurationError
+from tracker_bridge.files import PRIVATE_DIR_MODE, make_private_dir
 
 __all__ = [
     "MINIMUM_S2K_COUNT",
@@ -160,8 +161,8 @@ def set_work_factor(home: Path, factor: WorkFactor) -> None:
     The agent protects every key it makes, imports or re-protects with this setting; keys
     already stored keep theirs until ``reprotect``.
     """
-    home.mkdir(parents=True, exist_ok=True)
-    os.chmod(home, 0o700)
+    make_private_dir(home)
+    os.chmod(home, PRIVATE_DIR_MODE)  # gpg warns about (and the agent refuses) an open home
     conf = home / _AGENT_CONF
     text = conf.read_text(encoding="utf-8") if conf.exists() else ""
     lines = [line for line in text.splitlines() if line.strip() and not _S2K_LINE.match(line)]

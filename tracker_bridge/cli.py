@@ -136,7 +136,7 @@ def _languages_flag(
 
 
 _SEVERITIES = ("critical", "high", "medium", "low")
-_DEFAULT_FIX = {"critical": "30 days", "high": "30 days", "medium": "90 days", "low": "180 days"}
+_DEFAULT_FIX = {"critical": "30 days", "high": "30 days", "medium": "60 days", "low": "90 days"}
 
 
 @main.command()
@@ -173,7 +173,7 @@ _DEFAULT_FIX = {"critical": "30 days", "high": "30 days", "medium": "90 days", "
     help='Update at least every, e.g. "14 days".',
 )
 @click.option(
-    "--disclosure", default=None, callback=_span_flag, help='Disclosure horizon, e.g. "60 days".'
+    "--disclosure", default=None, callback=_span_flag, help='Disclosure horizon, e.g. "90 days".'
 )
 @click.option(
     "--languages", default=None, callback=_languages_flag, help="Languages to write in, e.g. en,nl."
@@ -263,7 +263,7 @@ def init(
     progress_update = answer(
         progress_update, "Update the researcher at least every", "14 days", span=True
     )
-    disclosure = answer(disclosure, "Disclose within (from receipt)", "60 days", span=True)
+    disclosure = answer(disclosure, "Disclose within (from receipt)", "90 days", span=True)
     if languages is None and asking:
         languages = click.prompt(
             "Languages to write to researchers in (en, nl)",
@@ -359,12 +359,10 @@ def db_copy(source: str, target: str) -> None:
 
 
 def _store_url(config: LoadedConfig) -> str:
-    """store.url with a relative SQLite path resolved against the config file."""
-    url = config.settings.store.url
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
-        return prefix + str(config.resolve(Path(url[len(prefix) :])))
-    return url
+    """store.url with a relative SQLite path resolved against the config file (the store's parser)."""
+    from tracker_bridge.store.url import parse_store_url
+
+    return parse_store_url(config.settings.store.url, base=config.base_dir).render()
 
 
 class SandboxGroup(click.Group):
@@ -442,16 +440,18 @@ _DEFERRED = {
     "note_deferred",
     "deferred",
     "transitions_refused",
+    "tracker_refused",
+    "note_refused",
+    "skipped",
 }
 
 
 def _store_exists(bridge: Bridge) -> bool:
     """False for a SQLite file not created yet: opening it would create it (inspect stores nothing)."""
-    url = bridge.store_url()
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and url != prefix + ":memory:":
-        return Path(url[len(prefix) :]).exists()
-    return True
+    from tracker_bridge.store.url import parse_store_url
+
+    path = parse_store_url(bridge.store_url()).sqlite_path
+    return path is None or path.exists()
 
 
 @main.command()
@@ -553,6 +553,7 @@ def inspect(config_path: Path | None, message: Path, as_json: bool) -> None:
         ],
         "keys_found": list(inbound.keys_found),
         "auto_submitted": inbound.auto_submitted,
+        "origin": {"verdict": inbound.origin.verdict.value, "reason": inbound.origin.reason},
         "verdict": verdict,
         "reason": reason,
     }
@@ -563,6 +564,7 @@ def inspect(config_path: Path | None, message: Path, as_json: bool) -> None:
         f"Encrypted:   {'yes' if inbound.encrypted else 'no'}"
         f" (decrypted: {'yes' if inbound.decrypted else 'no'})",
         f"Signature:   {inbound.signature.status.value} {inbound.signature.fingerprint or ''}",
+        f"Origin:      {inbound.origin.verdict.value} ({inbound.origin.reason})",
         f"Verdict:     {verdict} ({reason})",
         f"Attachments: {len(inbound.attachments)}; unencrypted parts: "
         f"{len(inbound.unencrypted_parts)}; keys found: {len(inbound.keys_found)}",
@@ -612,14 +614,27 @@ def reports(config_path: Path | None, as_json: bool) -> None:
     A report without an issue shows "not yet in the tracker: <reason>".
     """
     from tracker_bridge.services.ingest import NOT_IN_TRACKER_EVENT
+    from tracker_bridge.services.regulatory import clock_rows
 
     bridge = _bridge(config_path, without_tracker=True)
     now = bridge.clock.now()
     rows: list[dict[str, Any]] = []
+    regulatory = bridge.program.regulatory
     with bridge.store().unit_of_work() as uow:
         for report in uow.reports.open_reports():
             report_id = str(report.report_id)
             ref = uow.links.get(report_id)
+            clocks = (
+                clock_rows(
+                    report,
+                    uow.reports.events(report_id),
+                    regulatory,
+                    now,
+                    bridge.program.calendar.tz,
+                )
+                if regulatory.enabled
+                else []
+            )
             deadlines = {
                 d.kind.value: {
                     "due": bridge.program.last_day(d.due).isoformat(),
@@ -644,16 +659,66 @@ def reports(config_path: Path | None, as_json: bool) -> None:
                     "issue": ref.url if ref else None,
                     "not_in_tracker": waiting,
                     "deadlines": deadlines,
+                    "regulatory": clocks,
                 }
             )
     bridge.close()
+    # Reports with a running legal clock first (stable: the store's order otherwise).
+    rows.sort(key=lambda r: not any(c["status"] != "done" for c in r["regulatory"]))
     lines = [
         f"{r['report_id']:<16} {r['state']:<16} {r['severity']:<11} "
         + " ".join(f"{k}:{v['due']}({v['status']})" for k, v in r["deadlines"].items())
         + (f"  {r['issue']}" if r["issue"] else f"  not yet in the tracker: {r['not_in_tracker']}")
+        + "".join(
+            f"\n{'':<16} {c['step']} ({c['source']}): {c['due'] or '-'} ({c['status']})"
+            for c in r["regulatory"]
+        )
         for r in rows
     ] or ["no open reports"]
     emit(rows, as_json, lines)
+
+
+@main.group()
+def regulatory() -> None:
+    """Legal reporting clocks (GDPR art. 33, NIS2 art. 23, CRA art. 14): drafts, sent nowhere."""
+
+
+@regulatory.command("draft")
+@click.argument("report_id")
+@click.option("--step", required=True, help="A step id such as cra-notification.")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.pass_obj
+def regulatory_draft(config_path: Path | None, report_id: str, step: str, fmt: str) -> None:
+    """Draft REPORT_ID's report for one regulatory step as Markdown or JSON; sends nothing."""
+    from tracker_bridge.domain.regulatory import STEP_IDS
+    from tracker_bridge.services.regulatory import draft, draft_markdown
+
+    if step not in STEP_IDS:
+        raise click.BadParameter(
+            f"{step!r} is not a step; choose one of {', '.join(sorted(STEP_IDS))}",
+            param_hint="--step",
+        )
+    bridge = _bridge(config_path)
+    try:
+        with bridge.store().unit_of_work() as uow:
+            report = uow.reports.get(report_id)
+            events = uow.reports.events(report_id) if report else []
+    finally:
+        bridge.close()
+    if report is None:
+        _fail(f"{report_id}: no such report in the store", EXIT_USAGE)
+    fields = draft(
+        report,
+        events,
+        step,
+        bridge.clock.now(),
+        bridge.program.calendar.tz,
+        bridge.program.regulatory,
+    )
+    if fmt == "json":
+        click.echo(json.dumps(fields, indent=2, ensure_ascii=False))
+    else:
+        click.echo(draft_markdown(fields), nl=False)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}

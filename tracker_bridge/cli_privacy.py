@@ -112,7 +112,9 @@ def export(config_path: Path | None, address: str, output: Path | None) -> None:
 def forget(config_path: Path | None, address: str, yes: bool) -> None:
     """Erase the researcher's contact details and messages now; their reports stay, pseudonymised.
 
-    Pending mail to them is cancelled and each of their issues gets a note.
+    Pending mail to them is cancelled; on their issues the text the bridge wrote loses their
+    name, address, key fingerprint and the replies it copied there ("erased on request"), and
+    each issue gets a note; their public key leaves the bridge keyring.
     """
     from tracker_bridge.app import audit_tracker_writes, mailbox_archives, privacy_service
 

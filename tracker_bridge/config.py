@@ -107,6 +107,11 @@ class IntakeSettings(_Section):
     )
     max_mime_depth: int = Field(default=20, description="Deeper MIME nesting is quarantined")
     max_parts: int = Field(default=500, description="More MIME parts are quarantined")
+    trusted_authserv_id: str | None = Field(
+        default=None,
+        description="authserv-id of your receiving MTA whose Authentication-Results "
+        "(RFC 8601) are believed; unset: From addresses are not checked",
+    )
 
 
 class SmtpSettings(_Section):

@@ -1,16 +1,26 @@
 """The one exception tree, grouped by what the caller should do: stop, retry later, or skip the item.
 
-- ``FatalError``: configuration or a broken promise (confidentiality); stop, a person must act.
-- ``RetriableError``: the outside world is unavailable for now; end the pass, mark nothing
-  done, the next pass resumes.
-- ``SkippableError``: this one item cannot be handled; record why (quarantine, refused
-  transition) and go on with the others.
+Every error tracker-bridge raises on purpose belongs to exactly one of three groups
+(``recovery_of`` names it):
+
+- ``RetriableError``: the outside world is unavailable for now (a tracker's 429/5xx/timeout
+  after bounded retries, the SMTP or database server down); end the pass or step, mark
+  nothing done, the next pass resumes.
+- ``SkippableError``: this one report, mail or message cannot be handled (a tracker's
+  400/409/422 for it, an issue deleted by hand, a refused lifecycle move, an undecryptable
+  message); set it aside with the reason, tell the team once, go on with the others. The
+  domain's ``DomainError`` family (``TransitionNotAllowed``, ...) is skippable too: the
+  domain may not import this module, so ``SKIPPABLE`` names both roots for ``except``.
+- ``FatalError``: configuration, credentials or a broken promise (confidentiality); stop,
+  exit 2, and say what to fix.
 
 Vendor errors are translated into these once, at the adapter seam, with ``raise ... from err``.
 Messages say what was wrong and where, and never carry report text, tokens or passphrases.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from tracker_bridge.domain.errors import (
     DomainError,
@@ -20,6 +30,7 @@ from tracker_bridge.domain.errors import (
 )
 
 __all__ = [
+    "SKIPPABLE",
     "BridgeError",
     "ConfidentialityError",
     "ConfigurationError",
@@ -28,11 +39,11 @@ __all__ = [
     "ForeignIssueError",
     "InvalidReportId",
     "InvalidSeverity",
-    "LifecycleViolation",
     "MailRejected",
     "MailUnavailable",
     "NotFoundError",
     "QuarantineError",
+    "Recovery",
     "RetriableError",
     "SkippableError",
     "StoreBusy",
@@ -40,8 +51,10 @@ __all__ = [
     "StoreUnavailable",
     "TrackerAuthError",
     "TrackerError",
+    "TrackerRefused",
     "TrackerUnavailable",
     "TransitionNotAllowed",
+    "recovery_of",
 ]
 
 
@@ -101,36 +114,32 @@ class ForeignIssueError(FatalError):
 
 
 class TrackerError(BridgeError):
-    """Base for tracker failures that are neither retriable nor fatal by nature."""
+    """Base of tracker failures; each one raised is also retriable, skippable or fatal."""
 
 
-class TrackerAuthError(FatalError):
-    """The tracker refused our credentials or their permissions are insufficient."""
+class TrackerAuthError(TrackerError, FatalError):
+    """The tracker refused our credentials or their permissions are insufficient (401/403)."""
 
 
-class TrackerUnavailable(RetriableError):
+class TrackerUnavailable(TrackerError, RetriableError):
     """The tracker rate-limited us, answered 5xx or timed out, after bounded retries."""
 
 
+class TrackerRefused(TrackerError, SkippableError):
+    """The tracker refused one write for one report (HTTP 400, 409 or 422).
+
+    A label the project refuses, a field required on this project's screen, an issue
+    locked by hand: only this report is set aside; the message names the fields, never
+    the values sent.
+    """
+
+
 class NotFoundError(SkippableError):
-    """A report, issue or researcher that was named does not exist."""
+    """A report, issue or researcher that was named does not exist (an issue deleted: 404)."""
 
 
 class QuarantineError(SkippableError):
     """A message cannot become a report or a reply; it is kept aside with this reason."""
-
-
-class LifecycleViolation(SkippableError):
-    """A tracker change maps to a lifecycle move the policy does not allow; recorded, not applied."""
-
-    def __init__(self, report_id: str, source: str, target: str) -> None:
-        super().__init__(
-            f"{report_id}: tracker moved the report from {source!r} to {target!r}, "
-            "which the lifecycle does not allow; not applied"
-        )
-        self.report_id = report_id
-        self.source = source
-        self.target = target
 
 
 class StoreBusy(RetriableError):
@@ -151,3 +160,34 @@ class MailUnavailable(RetriableError):
 
 class MailRejected(SkippableError):
     """The SMTP server rejected a mail permanently (5xx on the recipient or the data)."""
+
+
+# For ``except``: the domain's errors sit outside this tree (the domain imports only the
+# standard library) but are skippable like SkippableError.
+SKIPPABLE: tuple[type[Exception], ...] = (SkippableError, DomainError)
+
+
+class Recovery(StrEnum):
+    """What the caller does about an error."""
+
+    RETRY = "retriable"  # end the pass or step, nothing marked done
+    SKIP = "skippable"  # set this item aside with the reason, go on
+    STOP = "fatal"  # exit 2 with the fix
+
+
+def recovery_of(err: BaseException) -> Recovery | None:
+    """The group ``err`` belongs to; None for an error tracker-bridge did not raise on purpose."""
+    if isinstance(err, RetriableError):
+        return Recovery.RETRY
+    if isinstance(err, SKIPPABLE):
+        return Recovery.SKIP
+    if isinstance(err, FatalError):
+        return Recovery.STOP
+    return None
+
+
+class RecipientKeyMissing(SkippableError):
+    """No usable OpenPGP key for the researcher and the program keeps this mail out of clear text.
+
+    The outbox row is withheld, not dropped: it goes out encrypted once their key arrives.
+    """

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from tracker_bridge.files import make_private_dir
 from tracker_bridge.store.errors import translate_error
+from tracker_bridge.store.url import parse_store_url
 
 
 def _advisory_key(name: str) -> int:
@@ -31,14 +32,20 @@ def _advisory_key(name: str) -> int:
 def step_lock(store_url: str, name: str) -> Iterator[bool]:
     """Try to take the lock for step ``name``; yields True when held, False when another has it.
 
+    ``store_url`` is read by the store's own parser, so every spelling the store accepts
+    (``postgres://``, ``postgresql://``, ``postgresql+psycopg://``) takes the advisory lock.
+    An in-memory SQLite store lives in one process and needs no lock.
+
     Raises:
+        ConfigurationError: ``store_url`` is not a URL the store supports, or PostgreSQL
+            refuses the URL's database or role.
         StoreUnavailable: PostgreSQL cannot be reached (the pass says so, no traceback).
-        ConfigurationError: PostgreSQL refuses the URL's database or role.
     """
-    url = make_url(store_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        path = Path(f"{url.database}.{name.replace(':', '_').replace('/', '_')}.lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
+    parsed = parse_store_url(store_url)
+    database = parsed.sqlite_path
+    if database is not None:
+        path = Path(f"{database}.{name.replace(':', '_').replace('/', '_')}.lock")
+        make_private_dir(path.parent)
         handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
@@ -53,10 +60,8 @@ def step_lock(store_url: str, name: str) -> Iterator[bool]:
         finally:
             os.close(handle)
         return
-    if url.get_backend_name() == "postgresql":
-        if url.drivername == "postgresql":
-            url = url.set(drivername="postgresql+psycopg")
-        engine = create_engine(url, poolclass=NullPool)
+    if parsed.backend == "postgresql":
+        engine = create_engine(parsed.url, poolclass=NullPool)
         try:
             key = _advisory_key(name)
             try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tracker_bridge.domain.deadlines import DeadlinePolicy, DeadlineStatus, Span, SpanUnit
 from tracker_bridge.domain.labels import LabelScheme, StateRules
+from tracker_bridge.domain.regulatory import Regime, RegulatoryPolicy
 from tracker_bridge.domain.report import State
 from tracker_bridge.domain.researcher import Language
 from tracker_bridge.domain.severity import Severity
@@ -67,15 +69,15 @@ class DeadlinesTable(_Table):
     acknowledge: str = "1 working day"
     assessment: str = "3 working days"
     progress_update: str = "14 days"
-    disclosure: str = "60 days"
+    disclosure: str = "90 days"
     due_soon: str = "1 working day"
     due_soon_fraction: float = Field(default=0.2, ge=0.0, le=1.0)
     fix: dict[Severity, str] = Field(
         default_factory=lambda: {
             Severity.CRITICAL: "30 days",
             Severity.HIGH: "30 days",
-            Severity.MEDIUM: "90 days",
-            Severity.LOW: "180 days",
+            Severity.MEDIUM: "60 days",
+            Severity.LOW: "90 days",
         }
     )
 
@@ -98,7 +100,17 @@ class ResearcherMailTable(_Table):
 
     marker: str = "[to researcher]"
     without_key: Literal["key_request", "cleartext"] = "key_request"
+    # Which mails may go out signed but unencrypted to a researcher without a usable key; the
+    # rest waits until their key arrives. Unset: "all" when without_key = "cleartext", else "none".
+    cleartext: Literal["none", "without-details", "all"] | None = None
     show_address_in_tracker: bool = False
+
+    @property
+    def cleartext_policy(self) -> Literal["none", "without-details", "all"]:
+        """The effective ``cleartext`` setting (the older ``without_key`` read when unset)."""
+        if self.cleartext is not None:
+            return self.cleartext
+        return "all" if self.without_key == "cleartext" else "none"
 
 
 class RetentionTable(_Table):
@@ -108,6 +120,20 @@ class RetentionTable(_Table):
     contact_days_after_close: int = Field(default=90, ge=0)
 
 
+class RegulatoryTable(_Table):
+    """The ``[regulatory]`` table of program.toml: which legal clocks run, and the markers."""
+
+    gdpr: bool = False
+    nis2: bool = False
+    cra: bool = False
+    due_soon_hours: int = Field(default=6, ge=0, le=72)
+    aware_marker: str = Field(default="[aware]", min_length=1)
+    reported_marker: str = Field(default="[reported]", min_length=1)
+    not_notifiable_marker: str = Field(default="[not notifiable]", min_length=1)
+    measure_marker: str = Field(default="[measure available]", min_length=1)
+    fact_marker: str = Field(default="[fact]", min_length=1)
+
+
 class ProgramFile(_Table):
     """The whole of program.toml."""
 
@@ -115,6 +141,7 @@ class ProgramFile(_Table):
     deadlines: DeadlinesTable = Field(default_factory=DeadlinesTable)
     researcher_mail: ResearcherMailTable = Field(default_factory=ResearcherMailTable)
     retention: RetentionTable = Field(default_factory=RetentionTable)
+    regulatory: RegulatoryTable = Field(default_factory=RegulatoryTable)
 
 
 class LabelsTable(_Table):
@@ -143,11 +170,36 @@ class StatesTable(_Table):
     category: dict[str, State] = Field(default_factory=dict)
 
 
+class RegulatoryLabelsTable(_Table):
+    """The ``[regulatory]`` table of a tracker mapping: the legal clocks' label names."""
+
+    due: str = Field(default="reg-due::{due}", pattern=r"\{due\}")
+    reported: str = Field(default="reg-reported::{step}", pattern=r"\{step\}")
+    start: dict[Regime, str] = Field(
+        default_factory=lambda: {
+            Regime.GDPR: "reg::personal-data-breach",
+            Regime.NIS2: "reg::significant-incident",
+            Regime.CRA: "reg::actively-exploited",
+        }
+    )
+
+    @field_validator("start")
+    @classmethod
+    def _every_regime(cls, value: dict[Regime, str]) -> dict[Regime, str]:
+        missing = sorted(r.value for r in Regime if not value.get(r))
+        if missing:
+            raise ValueError(f"missing start labels for regime {', '.join(missing)}")
+        if len(set(value.values())) != len(value):
+            raise ValueError("two regimes share one start label")
+        return value
+
+
 class TrackerMappingFile(_Table):
     """The whole of <tracker>.toml."""
 
     labels: LabelsTable
     states: StatesTable = Field(default_factory=StatesTable)
+    regulatory: RegulatoryLabelsTable = Field(default_factory=RegulatoryLabelsTable)
 
 
 @dataclass(frozen=True)
@@ -162,6 +214,46 @@ class Mappings:
     labels: LabelScheme
     states: StateRules
     templates_dir: Path
+    regulatory: RegulatoryPolicy = field(default_factory=RegulatoryPolicy)
+
+
+def _at_least_days(span: Span) -> int:
+    """The fewest calendar days a span can take (five working days take at least seven)."""
+    if span.unit is SpanUnit.CALENDAR_DAYS:
+        return span.amount
+    weeks, rest = divmod(span.amount, 5)
+    return weeks * 7 + rest
+
+
+def _at_most_days(span: Span) -> int:
+    """The most calendar days a span takes without holidays (one working day up to three)."""
+    if span.unit is SpanUnit.CALENDAR_DAYS:
+        return span.amount
+    weeks, rest = divmod(span.amount, 5)
+    return weeks * 7 + (rest + 2 if rest else 0)
+
+
+def policy_warnings(mappings: Mappings) -> list[str]:
+    """Promises in program.toml that contradict each other (``check`` prints them as warnings).
+
+    A fix target longer than the disclosure horizon would have the program publish a
+    vulnerability before its promised fix: the horizon must be at least every fix target.
+    """
+    path = mappings.directory / "program.toml"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    line = _line_of(text, ("deadlines", "disclosure"))
+    where = f"{path}:{line}" if line else str(path)
+    horizon = mappings.policy.disclosure
+    warnings = []
+    for severity in Severity:
+        fix = mappings.policy.fix_span(severity)
+        if fix is not None and _at_most_days(fix) > _at_least_days(horizon):
+            warnings.append(
+                f"{where}: deadlines.disclosure: the disclosure horizon ({horizon}) is shorter "
+                f"than the {severity.value} fix target ({fix}); publication could come before "
+                f"the promised fix (make the horizon at least {fix})"
+            )
+    return warnings
 
 
 def load_mappings(directory: Path, tracker_kind: str) -> Mappings:
@@ -196,6 +288,31 @@ def load_mappings(directory: Path, tracker_kind: str) -> Mappings:
             by_category=tracker_file.states.category,
         ),
         templates_dir=directory / "templates",
+        regulatory=_regulatory_policy(program_file.regulatory, tracker_file.regulatory),
+    )
+
+
+def _regulatory_policy(table: RegulatoryTable, labels: RegulatoryLabelsTable) -> RegulatoryPolicy:
+    enabled = {
+        regime
+        for regime, on in (
+            (Regime.GDPR, table.gdpr),
+            (Regime.NIS2, table.nis2),
+            (Regime.CRA, table.cra),
+        )
+        if on
+    }
+    return RegulatoryPolicy(
+        enabled=frozenset(enabled),
+        due_soon=timedelta(hours=table.due_soon_hours),
+        start_labels=dict(labels.start),
+        due_label=labels.due,
+        reported_label=labels.reported,
+        aware_marker=table.aware_marker,
+        reported_marker=table.reported_marker,
+        not_notifiable_marker=table.not_notifiable_marker,
+        measure_marker=table.measure_marker,
+        fact_marker=table.fact_marker,
     )
 
 

@@ -242,26 +242,31 @@ def _only_trailing_armour_junk(status: GpgStatus) -> bool:
 
 
 class _PlaintextCollector:
-    """Receives gpg's output chunks; keeps at most the limit plus one byte, counts the rest."""
+    """Receives gpg's output chunks; keeps at most the limit plus one byte, counts the rest.
+
+    The chunks go into one growing buffer whose ``getvalue()`` hands that buffer over without
+    copying it, so a plaintext costs its own size once, not a list of chunks plus their join.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.size = 0
-        self.chunks: list[bytes] = []
+        self._buffer = io.BytesIO()
 
     def __call__(self, chunk: bytes) -> bool:
         if chunk:
             if self.size <= self.limit:
-                self.chunks.append(chunk)
+                self._buffer.write(chunk)
             self.size += len(chunk)
         # False tells python-gnupg not to keep its own copy: memory stays at one plaintext.
         return False
 
     def discard(self) -> None:
-        self.chunks.clear()
+        self._buffer = io.BytesIO()
 
     def plaintext(self) -> bytes:
-        return b"".join(self.chunks)
+        plaintext, self._buffer = self._buffer.getvalue(), io.BytesIO()
+        return plaintext
 
 
 @dataclass
@@ -387,6 +392,39 @@ class GnuPG:
             return False
         keys = self._gpg.list_keys(keys=[compact])
         return any(str(key["fingerprint"]).upper() == compact for key in keys)
+
+    def key_addresses(self, fingerprint: str) -> tuple[str, ...]:
+        """The mail addresses (lower-cased) in the uids of the key ``fingerprint`` holds.
+
+        Empty when the key is not in the keyring. Used to tell whether a valid signature was
+        made by the From address's owner (a signer is not necessarily the sender).
+        """
+        compact = re.sub(r"\s+", "", fingerprint).upper()
+        if not re.fullmatch(r"[0-9A-F]{40}|[0-9A-F]{64}", compact):
+            return ()
+        with self._lock:
+            keys = self._gpg.list_keys(keys=[compact])
+        found: list[str] = []
+        for key in keys:
+            if str(key["fingerprint"]).upper() != compact:
+                continue
+            for uid in key.get("uids", []):
+                mbox = _uid_mbox(str(uid))
+                if mbox and mbox not in found:
+                    found.append(mbox)
+        return tuple(found)
+
+    def delete_public_key(self, fingerprint: str) -> bool:
+        """Remove a researcher's public key from the bridge keyring (an erasure request).
+
+        The bridge's own key is never removed. Returns whether a key was there and is gone.
+        """
+        compact = re.sub(r"\s+", "", fingerprint).upper()
+        if compact == self.bridge_fingerprint.upper() or not self.has_key(compact):
+            return False
+        with self._lock:
+            self._gpg.delete_keys(compact)
+        return not self.has_key(compact)
 
     def learn_key(self, key_data: bytes, address: str) -> str | None:
         """Import only the uid that matches ``address``; its fingerprint, or None if no match.

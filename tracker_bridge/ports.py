@@ -6,9 +6,10 @@ implement them, and ``app.py`` wires the concrete classes together.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from types import TracebackType
 from typing import ClassVar, Protocol, Self, runtime_checkable
@@ -125,6 +126,40 @@ class IssueSnapshot:
     installation: str | None = None
 
 
+ERASED_ON_REQUEST = "(erased on request)"
+"""What an erased name, address or fingerprint reads as on the issue."""
+
+
+@dataclass(frozen=True)
+class TextErasure:
+    """What to erase from the text the bridge wrote on an issue (a researcher's erasure request).
+
+    Every occurrence of a string in ``words`` (their name, address, key fingerprint) in the
+    description and in the bridge's own notes becomes ``replacement``; a bridge note whose text
+    starts with one of ``notes_starting`` (a reply the bridge copied there) is replaced as a
+    whole by ``note_replacement``. Both replacements are the bridge's plain words.
+    """
+
+    words: tuple[str, ...] = ()
+    notes_starting: tuple[str, ...] = ()
+    replacement: str = ERASED_ON_REQUEST
+    note_replacement: str = "Erased on request."
+
+    def erase_words(self, text: str) -> str:
+        """``text`` with every whole occurrence of ``words`` replaced (longest first, any case).
+
+        "Jan" is erased in "Jan de Vries" but not in "January".
+        """
+        for word in sorted({w.strip() for w in self.words if w.strip()}, key=len, reverse=True):
+            pattern = rf"(?<!\w){re.escape(word)}(?!\w)"
+            text = re.sub(pattern, lambda _: self.replacement, text, flags=re.IGNORECASE)
+        return text
+
+    def replaces_note(self, text: str) -> bool:
+        """Whether a bridge note with ``text`` is replaced as a whole."""
+        return text.lstrip().startswith(self.notes_starting) if self.notes_starting else False
+
+
 @runtime_checkable
 class Tracker(Protocol):
     """An issue tracker holding confidential CVD issues. See ARCHITECTURE.md for semantics.
@@ -135,6 +170,16 @@ class Tracker(Protocol):
     installation (``ForeignIssueError`` naming both); render researcher text inert;
     translate vendor errors into ``tracker_bridge.errors`` at this seam; retry 429/5xx/
     timeouts with bounded backoff and then raise ``TrackerUnavailable``.
+
+    Every method raises only errors of the three recovery groups (``tracker_bridge.errors``):
+
+    - ``TrackerUnavailable`` (retriable): 429, 5xx, timeouts, after the bounded retries.
+    - ``TrackerRefused`` (skippable): HTTP 400/409/422 for this report's write, e.g. a label
+      the project refuses or a field required on its create screen.
+    - ``NotFoundError`` (skippable): the named issue is gone (deleted by hand: 404).
+    - ``TrackerAuthError`` (fatal): 401/403, the token is refused or lacks a permission.
+    - ``ConfigurationError`` (fatal): the project, issue type or security level named in
+      the settings does not exist.
     """
 
     kind: ClassVar[str]
@@ -144,8 +189,13 @@ class Tracker(Protocol):
 
         Raises:
             ForeignIssueError: an issue carries the report's marker with another store id or
-                none; it is left alone and the message names the issue and both stores.
-            ConfidentialityError: confidentiality could not be proven; no report text written.
+                none; it is left alone and the message names the issue and both stores (fatal).
+            ConfidentialityError: the tracker did not show the issue confidential; nothing
+                of the report was written (fatal).
+            TrackerRefused: the tracker refused the placeholder or the content (skippable).
+            TrackerUnavailable: after bounded retries (retriable); a create whose answer
+                was lost is found by its marker on the next call, never made twice.
+            TrackerAuthError, ConfigurationError: fatal.
         """
         ...
 
@@ -153,19 +203,48 @@ class Tracker(Protocol):
         """An issue carrying the report's marker, made by any installation, or None.
 
         The core uses it to move its report-id sequence past ids a tracker already holds.
+
+        Raises:
+            TrackerUnavailable: retriable. TrackerAuthError, ConfigurationError: fatal.
         """
         ...
 
     def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
-        """Add and remove labels and set the native due date, in one write where possible."""
+        """Add and remove labels and set the native due date, in one write where possible.
+
+        Raises:
+            TrackerRefused: the tracker refused this edit (a label, a field; skippable).
+            NotFoundError: the issue was deleted (skippable).
+            TrackerUnavailable: retriable. TrackerAuthError: fatal.
+        """
         ...
 
     def add_note(self, ref: IssueRef, text: str, *, untrusted: str | None = None) -> None:
-        """Add an internal note: the bridge's ``text``, then ``untrusted`` rendered inert."""
+        """Add an internal note: the bridge's ``text``, then ``untrusted`` rendered inert.
+
+        Raises:
+            TrackerRefused: the tracker refused the note (skippable).
+            NotFoundError: the issue was deleted (skippable).
+            TrackerUnavailable: retriable; a note whose answer was lost is not resent.
+            TrackerAuthError: fatal.
+        """
         ...
 
     def changes_since(self, since: datetime | None) -> Iterator[IssueSnapshot]:
-        """Issues updated at or after ``since`` (all when None), oldest change first, paged."""
+        """Issues updated at or after ``since`` (all when None), oldest change first, paged.
+
+        Raises:
+            TrackerUnavailable: retriable (the bookmark stays where it was).
+            TrackerAuthError, ConfigurationError: fatal.
+        """
+        ...
+
+    def erase_bridge_text(self, ref: IssueRef, erasure: TextErasure) -> int:
+        """Apply ``erasure`` to the description and to every note the bridge's account wrote.
+
+        The team's own comments are never changed. Returns how many texts (description and
+        notes) were rewritten; applying the same erasure again rewrites nothing.
+        """
         ...
 
 
@@ -266,6 +345,10 @@ class OpenPGP(Protocol):
         """Whether a public key with this fingerprint is in the keyring."""
         ...
 
+    def delete_public_key(self, fingerprint: str) -> bool:
+        """Remove a researcher's public key from the keyring; whether one was removed."""
+        ...
+
     @property
     def bridge_fingerprint(self) -> str:
         """The fingerprint of the bridge's own signing and encryption key."""
@@ -304,6 +387,23 @@ class Attachment:
 BRIDGE_NOTE_PREFIX = "[tracker-bridge note] "
 
 
+class Origin(StrEnum):
+    """What the operator's trusted MTA said about the From domain (RFC 8601 Authentication-Results)."""
+
+    UNCHECKED = "unchecked"  # no trusted authserv-id configured: the From address is believed
+    UNKNOWN = "unknown"  # no field from the trusted MTA, or nothing decisive in it
+    VERIFIED = "verified"  # DMARC, or DKIM/SPF aligned with the From domain, passed
+    SPOOFED = "spoofed"  # DMARC failed, or DKIM and SPF failed for the From domain
+
+
+@dataclass(frozen=True)
+class OriginCheck:
+    """The origin verdict on one mail and the reason, naming the authserv-id that gave it."""
+
+    verdict: Origin = Origin.UNCHECKED
+    reason: str = ""
+
+
 @dataclass(frozen=True)
 class InboundMessage:
     """A parsed, decrypted and verified mail, ready for the ingest service to decide on.
@@ -331,6 +431,10 @@ class InboundMessage:
     auto_submitted: bool = False
     language: str | None = None
     raw_size: int = 0
+    origin: OriginCheck = OriginCheck()
+    # SHA-256 of the encrypted data packet that was decrypted (intake.provenance); None when
+    # nothing was decrypted. The same ciphertext resent by someone else has the same digest.
+    ciphertext_digest: str | None = None
 
 
 class MessageReader(Protocol):
@@ -385,6 +489,9 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # No usable key for the researcher and the program keeps this mail out of clear text: it
+    # waits, and goes back to pending when their key arrives.
+    WITHHELD = "withheld"
 
 
 @dataclass
@@ -430,6 +537,7 @@ TEMPLATE_PARAMETERS: frozenset[str] = frozenset(
         # state changes, fix date, team messages, progress updates
         "state",
         "severity",
+        "severity_sentence",
         "expected_fix_date",
         "previous_fix_date",
         "team_message",
@@ -438,7 +546,9 @@ TEMPLATE_PARAMETERS: frozenset[str] = frozenset(
     }
 )
 """Placeholders templates may use. Names ending in ``_date`` or ``_due`` carry ISO dates that
-the composer writes out in the researcher's language; ``arrived_*`` carry "yes" or "no"."""
+the composer writes out in the researcher's language; ``arrived_*`` carry "yes" or "no";
+``severity_sentence`` is derived from ``severity`` when rendering (a whole sentence, with its
+own wording for a severity not yet assessed)."""
 
 
 @dataclass(frozen=True)
@@ -484,6 +594,7 @@ class StoredMessage:
     encrypted_raw: bytes
     report_id: str | None = None
     source: str = ""
+    ciphertext_digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -510,8 +621,21 @@ class ReportEvent:
     dedupe_key: str | None = None
 
 
+DUE_NOW = datetime(1970, 1, 1, tzinfo=UTC)
+"""The next moment the store gives an open report that was added or changed: before any clock,
+so the next pass looks at it and stores the real one (``ReportRepository.set_next_due``)."""
+
+
 class ReportRepository(Protocol):
-    """Reports, their content and their history."""
+    """Reports, their content and their history.
+
+    Each report carries the next moment at which anything about it changes by time alone:
+    while open a deadline label, a missed-deadline note, a progress update (sync); once
+    closed a retention step (purge). Adding or saving a report, linking its first issue,
+    storing a mail for it or queueing one sets it to ``DUE_NOW``. A pass reads only the
+    reports whose moment has come (``due_reports_page``) and stores the next one
+    (``set_next_due``).
+    """
 
     def next_id(self, program: str, prefix: str, year: int) -> ReportId:
         """Allocate the next id for the program and year (never reused)."""
@@ -526,7 +650,7 @@ class ReportRepository(Protocol):
         ...
 
     def add(self, report: Report, researcher_email: str, content: ReportContent) -> None:
-        """Store a new report with its researcher and content."""
+        """Store a new report with its researcher and content (due now)."""
         ...
 
     def get(self, report_id: str) -> Report | None:
@@ -534,7 +658,11 @@ class ReportRepository(Protocol):
         ...
 
     def save(self, report: Report) -> None:
-        """Persist state, severity, fix date, history and last update time."""
+        """Persist state, severity, fix date, history and last update time.
+
+        The report's next moment becomes ``DUE_NOW``: whatever changed, the next pass (sync
+        while it is open, purge once closed) looks at it again.
+        """
         ...
 
     def content(self, report_id: str) -> ReportContent | None:
@@ -558,6 +686,48 @@ class ReportRepository(Protocol):
 
         Keyset paging: a pass walks every open report in pages, so memory stays the size of a
         page however many reports are tracked.
+        """
+        ...
+
+    def unlinked_reports_page(self, after: str | None, limit: int) -> list[str]:
+        """Ids of up to ``limit`` open reports with no tracker issue, after ``after``, in id order.
+
+        What ``open_pending_issues`` retries; read from the links, not by walking every report.
+        """
+        ...
+
+    def due_reports_page(
+        self, now: datetime, after: str | None, limit: int, *, closed: bool = False
+    ) -> list[Report]:
+        """Up to ``limit`` open reports whose next moment is at or before ``now``, in id order.
+
+        With ``closed`` the closed ones instead (retention). Keyset paging on the report id,
+        like ``open_reports_page``; reports whose next moment is None or later than ``now``
+        are not read at all.
+        """
+        ...
+
+    def mark_all_due(self) -> int:
+        """Make every report due at the next pass (the policy its moments came from changed).
+
+        Returns:
+            How many reports were marked.
+        """
+        ...
+
+    def set_next_due(self, report: Report, moment: datetime | None) -> bool:
+        """Store ``moment`` as the next time anything about ``report`` changes by time alone.
+
+        ``report`` is the report as the moment was computed from; the moment is stored only
+        while the stored report still has the same state, severity, fix date, last update time
+        and history length, so a change saved meanwhile (which made it due) is not hidden.
+
+        Args:
+            report: the report the moment was computed from.
+            moment: an aware datetime, or None when nothing changes until the report does.
+
+        Returns:
+            True when stored; False when the report changed or is gone (it stays as it is).
         """
         ...
 
@@ -605,6 +775,10 @@ class MessageRepository(Protocol):
         """The Message-ID of the mail that opened the report (the root of its thread)."""
         ...
 
+    def report_for_ciphertext(self, ciphertext_digest: str) -> str | None:
+        """The report whose mail carried this ciphertext first (a replay finds it), or None."""
+        ...
+
 
 class TrackerLinkRepository(Protocol):
     """Which tracker issue holds which report."""
@@ -614,7 +788,7 @@ class TrackerLinkRepository(Protocol):
         ...
 
     def link(self, report_id: str, ref: IssueRef) -> None:
-        """Remember the issue for a report (idempotent)."""
+        """Remember the issue for a report (idempotent); a new link makes an open report due."""
         ...
 
     def report_for(self, tracker: str, project: str, key: str) -> str | None:
@@ -667,6 +841,13 @@ class OutboxRepository(Protocol):
 
     def sent_since(self, recipient: str, since: datetime) -> int:
         """How many mails went to ``recipient`` (case-insensitive) at or after ``since``."""
+        ...
+
+    def release_withheld(self, recipient: str, now: datetime) -> int:
+        """Make every withheld row of ``recipient`` (any letter case) pending and due at ``now``.
+
+        Their queue order (oldest first) is kept; returns how many rows were released.
+        """
         ...
 
 
@@ -861,6 +1042,23 @@ class ResearcherRecord:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class OwedNote:
+    """A purge or erasure the team has not been told about on the issue yet."""
+
+    report_id: str
+    what: str
+    at: datetime
+
+
+PURGE_NOTE_KINDS: Mapping[str, str] = {
+    "content_purged": "content",
+    "contact_erased": "contact",
+    "forgotten": "forget",
+}
+"""Report events that owe a note on the issue, and what the ``purge_noted`` event says."""
+
+
 class PrivacyRepository(Protocol):
     """Retention and erasure: find and delete personal data and report content."""
 
@@ -892,6 +1090,15 @@ class PrivacyRepository(Protocol):
         """Every researcher whose contact details are held, with their reports."""
         ...
 
+    def owed_notes(self) -> list[OwedNote]:
+        """Purges and erasures of linked reports not yet noted on their issue.
+
+        One per report and kind (``content``, ``contact``, ``forget``), at its first event;
+        ordered by report receipt, then report id, then time. Read in one query, so a pass
+        with nothing owed costs nothing per report.
+        """
+        ...
+
     def researcher_key_for(self, email: str) -> str | None:
         """The store's key of the researcher with this address (any letter case), or None."""
         ...
@@ -907,6 +1114,14 @@ class PrivacyRepository(Protocol):
         and parameters (pending ones are cancelled); their address and fingerprint are
         removed from their reports' events and their own Message-IDs from the thread index.
         """
+        ...
+
+
+class Keyring(Protocol):
+    """The bridge keyring as erasure sees it: researchers' public keys can be removed."""
+
+    def delete_public_key(self, fingerprint: str) -> bool:
+        """Remove the public key with this fingerprint (never the bridge's own); whether it was there."""
         ...
 
 

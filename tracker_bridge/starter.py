@@ -16,6 +16,7 @@ from tracker_bridge.bridge_key import create_bridge_key, export_public_key
 from tracker_bridge.domain.researcher import Language
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import ConfigurationError
+from tracker_bridge.files import make_private_dir, write_private_bytes
 from tracker_bridge.mappings import ProgramFile, parse_span
 
 PACKAGED_MAPPINGS = Path(__file__).parent / "default_mappings"
@@ -35,7 +36,7 @@ class InitChoices:
     assessment: str = "3 working days"
     fix: Mapping[Severity, str] = field(default_factory=lambda: dict(DEFAULT_FIX))
     progress_update: str = "14 days"
-    disclosure: str = "60 days"
+    disclosure: str = "90 days"
     languages: tuple[str, ...] = ("en", "nl")
 
     def problems(self) -> list[str]:
@@ -69,12 +70,16 @@ class InitChoices:
 DEFAULT_FIX: dict[Severity, str] = {
     Severity.CRITICAL: "30 days",
     Severity.HIGH: "30 days",
-    Severity.MEDIUM: "90 days",
-    Severity.LOW: "180 days",
+    Severity.MEDIUM: "60 days",
+    Severity.LOW: "90 days",
 }
 _ORGANISATION = re.compile(r"^[^\r\n\x00-\x1f]{1,200}$")
 # The address ends up in TOML and mail headers: nothing that could break out of either.
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+TEST_MAPPINGS: tuple[str, ...] = ("fake.toml",)
+"""Packaged mapping files that belong to the test kit; ``init`` does not copy them."""
 
 
 def _toml_string(value: str) -> str:
@@ -209,13 +214,15 @@ def initialise(directory: Path, choices: InitChoices) -> list[str]:
     if problems:
         raise ConfigurationError("\n".join(problems))
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "state").mkdir(exist_ok=True)
+    # The store (decrypted reports) and the secrets live here: owner-only whatever the umask.
+    make_private_dir(directory / "state")
     secrets_dir = directory / "secrets"
-    secrets_dir.mkdir(mode=0o700, exist_ok=True)
+    make_private_dir(secrets_dir)
     config_path.write_text(starter_config(choices), encoding="utf-8")
     mappings = directory / "mappings"
     if not mappings.exists():
-        shutil.copytree(PACKAGED_MAPPINGS, mappings)
+        # The fake tracker's mapping is for the test kit; an installation never uses it.
+        shutil.copytree(PACKAGED_MAPPINGS, mappings, ignore=shutil.ignore_patterns(*TEST_MAPPINGS))
         program = mappings / "program.toml"
         program.write_text(
             program_toml(program.read_text(encoding="utf-8"), choices), encoding="utf-8"
@@ -227,8 +234,7 @@ def initialise(directory: Path, choices: InitChoices) -> list[str]:
         made = create_bridge_key(directory / "gnupg", uid)
         fingerprint = made.fingerprint
         passphrase_file = secrets_dir / "openpgp-passphrase"
-        passphrase_file.write_text(made.passphrase + "\n", encoding="utf-8")
-        passphrase_file.chmod(0o600)
+        write_private_bytes(passphrase_file, (made.passphrase + "\n").encode())
         (directory / "bridge-public-key.asc").write_text(
             export_public_key(directory / "gnupg", fingerprint), encoding="utf-8"
         )

@@ -171,6 +171,7 @@ def test_human_output_names_each_finding(
         "Subject:     Session fixation",
         "Encrypted:   yes (decrypted: yes)",
         f"Signature:   valid {fingerprint}",
+        "Origin:      unchecked (no trusted authserv-id configured)",
         "Verdict:     report (decrypted PGP/MIME)",
         "Attachments: 0; unencrypted parts: 0; keys found: 0",
         "The session id survives login",

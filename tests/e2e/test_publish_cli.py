@@ -227,3 +227,13 @@ def test_interactive_init_asks_for_every_answer(tmp_path: Path) -> None:
         config["tracker"]["jira"]["project"],
         program["deadlines"]["disclosure"],
     )
+
+
+def test_init_copies_no_test_mappings(installation: Path) -> None:
+    """`init` writes the GitLab and Jira mappings, not the test kit's fake tracker mapping."""
+    mappings = installation.parent / "mappings"
+    assert (True, True, False) == (
+        (mappings / "gitlab.toml").is_file(),
+        (mappings / "jira.toml").is_file(),
+        (mappings / "fake.toml").exists(),
+    )

@@ -71,3 +71,20 @@ def test_run_every_stops_on_sigterm_with_exit_0() -> None:
         assert {"ingest", "sync", "notify"} <= set(passes[0])
     finally:
         installation.stop(remove=True)
+
+
+def test_check_warns_while_no_trusted_authserv_id_is_configured(tmp_path: Path) -> None:
+    """Without intake.trusted_authserv_id, check says From addresses are believed as written."""
+    assert _cli("init", str(tmp_path / "x"), "--no-key").returncode == 0
+    config = tmp_path / "x" / "tracker-bridge.toml"
+    before = _cli("--config", str(config), "check")
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("[intake]", '[intake]\ntrusted_authserv_id = "mx.example.org"', 1)
+        if "[intake]" in text
+        else text + '\n[intake]\ntrusted_authserv_id = "mx.example.org"\n',
+        encoding="utf-8",
+    )
+    after = _cli("--config", str(config), "check")
+    warning = "warning: intake.trusted_authserv_id: not set"
+    assert (True, False) == (warning in before.stdout, warning in after.stdout)

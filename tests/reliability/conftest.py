@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from tracker_bridge.domain.report import State
 from tracker_bridge.ports import OutboxStatus
 from tracker_bridge.store import open_store
+from tracker_bridge.store.url import parse_store_url
 from tracker_bridge.testing.failpoints import CRASH_AT_ENV, CRASH_TRACE_ENV
 from tracker_bridge.testing.installation import (
     BRIDGE_ADDRESS,
@@ -61,7 +61,7 @@ class Site:
 
     @property
     def team(self) -> Any:
-        """The GitLab sandbox's team hands and request log (fault injection, issues)."""
+        """The sandbox's team hands and request log (fault injection, issues; GitLab by default)."""
         return self.sandbox._sandbox.team
 
     def deliver(self, name: str, raw: bytes) -> None:
@@ -204,6 +204,8 @@ def new_site(
     store_url: str | None = None,
     home: str | None = None,
     tracker_timeout: float = 2.0,
+    kind: str = "gitlab",
+    tracker_options: dict[str, Any] | None = None,
 ) -> Site:
     """A fresh installation in ``directory`` with the session's keys: empty store, Maildir, tracker.
 
@@ -214,14 +216,17 @@ def new_site(
     maildir = directory / "mail"
     for sub in ("new", "cur", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
-    sandbox = start_sandbox("gitlab", directory / "tracker")
+    sandbox = start_sandbox(kind, directory / "tracker")
     smtp = MailCatcher()
     url = store_url or f"sqlite:///{directory / 'state' / 'bridge.sqlite3'}"
     config_path = directory / "tracker-bridge.toml"
     tracker_section = dict(sandbox.tracker_section())
     # A short timeout keeps the injected stalls of the fault test quick; the bridge's username
     # is known, so no pass spends a request on GET /user.
-    tracker_section |= {"timeout": tracker_timeout, "bridge_username": "tracker-bridge"}
+    tracker_section |= {"timeout": tracker_timeout}
+    if kind == "gitlab":
+        tracker_section["bridge_username"] = "tracker-bridge"
+    tracker_section |= tracker_options or {}
     write_config(
         config_path,
         {
@@ -238,8 +243,8 @@ def new_site(
                 "from_address": BRIDGE_ADDRESS,
                 "timeout": 10.0,
             },
-            "tracker": {"kind": "gitlab"},
-            "tracker.gitlab": tracker_section,
+            "tracker": {"kind": kind},
+            f"tracker.{kind}": tracker_section,
             "mappings": {"dir": str(keys.mappings)},
         },
     )
@@ -426,7 +431,9 @@ def postgres_admin_url() -> str | None:
     import psycopg
 
     configured = os.environ.get(POSTGRES_ENV)
-    url = make_url(configured or DEFAULT_POSTGRES_URL).set(drivername="postgresql")
+    # The store's own parser, so any spelling the store accepts works here too; libpq wants
+    # the bare scheme.
+    url = parse_store_url(configured or DEFAULT_POSTGRES_URL).url.set(drivername="postgresql")
     libpq = url.render_as_string(hide_password=False)
     try:
         with psycopg.connect(libpq, connect_timeout=3, autocommit=True):

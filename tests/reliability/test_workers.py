@@ -32,6 +32,7 @@ from tests.reliability.conftest import (
     team_moves,
 )
 from tracker_bridge.locks import step_lock
+from tracker_bridge.testing.unavailable import unavailable
 
 WORKERS = 4
 MAX_SETTLING_RUNS = 6
@@ -42,7 +43,7 @@ def postgres_store_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards; skips when none answers."""
     admin = postgres_admin_url()
     if admin is None:
-        pytest.skip("no PostgreSQL server (set TRACKER_BRIDGE_TEST_POSTGRES_URL)")
+        unavailable("no PostgreSQL server (set TRACKER_BRIDGE_TEST_POSTGRES_URL)")
     name = f"tb_test_{secrets.token_hex(6)}"
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
@@ -122,6 +123,49 @@ def test_four_postgres_workers_end_where_one_worker_ends(
     assert set(sent_rows(shared)) == set(caught)
     assert [] == [message_id for message_id, times in caught.items() if times > 1]
     assert [] == mailbox_leftovers(shared)
+    assert sorted(shared.delivered) == settled(shared)
+
+
+def spelled(url: str, scheme: str) -> str:
+    """``url`` with its scheme written as ``scheme`` (``postgres``, ``postgresql``, ...)."""
+    return scheme + url[url.index("://") :]
+
+
+SPELLINGS = ["postgres", "postgresql", "postgresql+psycopg"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("first", SPELLINGS)
+@pytest.mark.parametrize("second", SPELLINGS)
+def test_every_postgres_spelling_takes_the_same_step_lock(
+    postgres_store_url: str, first: str, second: str
+) -> None:
+    """A step held through one spelling of the store URL is busy through every other spelling."""
+    with (
+        step_lock(spelled(postgres_store_url, first), "tracker-bridge:sync") as held,
+        step_lock(spelled(postgres_store_url, second), "tracker-bridge:sync") as again,
+    ):
+        assert (True, False) == (held, again)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_two_postgres_workers_end_where_one_worker_ends_with_either_spelling(
+    site_factory: Any, keys: Keys, scenario: Scenario, postgres_store_url: str, scheme: str
+) -> None:
+    """Two workers on a ``postgres://`` or ``postgresql://`` store: one issue per report, each mail once."""
+    alone = site_factory("alone")
+    play(alone, keys, scenario, 1)
+    shared = site_factory("shared", store_url=spelled(postgres_store_url, scheme))
+    codes = play(shared, keys, scenario, 2)
+    assert set(codes) <= {0, 3}
+    assert comparable(end_state(alone)) == comparable(end_state(shared))
+    assert len(scenario.reports) == len(shared.team.issues())
+    caught = caught_message_ids(shared)
+    assert set(sent_rows(shared)) == set(caught)
+    assert [] == [message_id for message_id, times in caught.items() if times > 1]
     assert sorted(shared.delivered) == settled(shared)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
@@ -260,6 +260,56 @@ def compute_deadlines(
         last_update = report.last_researcher_update_at or received
         add(DeadlineKind.PROGRESS_UPDATE, _aware(last_update), policy.progress_update, None)
     return deadlines
+
+
+# Deadlines that drive nothing a pass does by time alone: no label, note or mail watches the
+# disclosure horizon (Program.status_of leaves it out of the deadline label).
+_UNWATCHED = frozenset({DeadlineKind.DISCLOSURE})
+
+
+def next_status_change(
+    deadlines: Sequence[Deadline], now: datetime, calendar: WorkingCalendar, policy: DeadlinePolicy
+) -> datetime | None:
+    """The first moment after ``now`` at which one of ``deadlines`` changes status, or None.
+
+    A deadline that is not met changes status twice by time alone: it becomes due soon at
+    ``due_soon_from`` and overdue at ``due``. Both are fixed moments once a report's clocks
+    no longer run paused, so between ``now`` and the returned moment every status is the one
+    at ``now``.
+    """
+    now = _aware(now)
+    upcoming = [
+        moment
+        for deadline in deadlines
+        if deadline.met_at is None
+        for moment in (deadline.due_soon_from(calendar, policy), deadline.due)
+        if moment > now
+    ]
+    return min(upcoming, default=None)
+
+
+def next_time_change(
+    report: Report, policy: DeadlinePolicy, calendar: WorkingCalendar, now: datetime
+) -> datetime | None:
+    """The next moment at which anything about ``report`` changes by time alone, or None.
+
+    That is the first status change of a deadline a pass watches (acknowledgement, assessment,
+    fix, progress update): the deadline label moving to due soon or overdue, a missed-deadline
+    note falling due, a progress update falling due. None when nothing will change until the
+    report itself does (closed, or every watched deadline met or overdue).
+
+    While the report waits in needs_info its clocks are paused, so every due moment moves
+    with time and the status can change at any moment: the answer is ``now`` itself (look
+    again at the next pass).
+    """
+    if report.state is State.NEEDS_INFO:
+        return _aware(now)
+    watched = [
+        deadline
+        for deadline in compute_deadlines(report, policy, calendar, now)
+        if deadline.kind not in _UNWATCHED
+    ]
+    return next_status_change(watched, now, calendar, policy)
 
 
 def _clip(

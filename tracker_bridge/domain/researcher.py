@@ -81,3 +81,86 @@ class Researcher:
         if self.credit_wish is CreditWish.ANONYMOUS:
             return ANONYMOUS_CREDIT
         return None
+
+
+@dataclass(frozen=True)
+class CreditAnswer:
+    """How a researcher answered the credit question: a wish and, to be named, the name."""
+
+    wish: CreditWish
+    name: str | None = None
+
+    def describe(self) -> str:
+        """The answer in the team's words, without the name (which is the researcher's text)."""
+        if self.wish is CreditWish.NONE:
+            return "no credit"
+        if self.wish is CreditWish.ANONYMOUS:
+            return "credit as an anonymous researcher"
+        return "credit by the name below"
+
+
+# The answer format the resolved mail asks for (templates' credit question): one line
+# "Credit: <name>" / "Vermelding: <naam>", or "Credit: none" / "Geen vermelding".
+_CREDIT_LINE = re.compile(r"^(?:credit|vermelding|naamsvermelding)\s*:\s*(?P<value>.*)$", re.I)
+_NO_CREDIT_LINE = re.compile(r"^(?:no credit|geen (?:naams)?vermelding)\s*[.!]?$", re.I)
+# Where a quoted earlier mail starts in clients that do not prefix quoted lines with ">".
+_QUOTE_START = re.compile(
+    r"^(?:-{2,}\s*(?:original message|oorspronkelijk bericht|forwarded message)"
+    r"|on .+ wrote:$|op .+ schreef .+:$|from: .+@)",
+    re.I,
+)
+_NO_CREDIT_WORDS = frozenset({"none", "no", "nee", "geen", "niet", "-", "no credit"})
+_ANONYMOUS_WORDS = frozenset({"anonymous", "anoniem", "anonymously"})
+MAX_CREDIT_NAME = 100
+
+
+def credit_from_value(value: str) -> CreditAnswer | None:
+    """The answer a credit value stands for ("none", "anonymous" or a name); None when empty.
+
+    A value in angle brackets is the template's own placeholder (``<your name>``), not an answer.
+    """
+    stripped = value.strip().strip("\"'\u201c\u201d\u2018\u2019").strip()
+    if not stripped or (stripped.startswith("<") and stripped.endswith(">")):
+        return None
+    lowered = stripped.lower().rstrip(".!")
+    if lowered in _NO_CREDIT_WORDS:
+        return CreditAnswer(CreditWish.NONE)
+    if lowered in _ANONYMOUS_WORDS:
+        return CreditAnswer(CreditWish.ANONYMOUS)
+    return CreditAnswer(CreditWish.NAME, " ".join(stripped.split())[:MAX_CREDIT_NAME])
+
+
+def parse_credit_answer(text: str) -> CreditAnswer | None:
+    """The credit answer in a reply's own text, or None when it holds none.
+
+    Reads the first ``Credit: <name>`` / ``Vermelding: <naam>`` line, or a line ``Credit: none``
+    / ``Geen vermelding``; quoted lines (``>``) and everything after a quoted mail's header
+    (``On ... wrote:``, ``-----Original Message-----``) are the bridge's own words, not theirs.
+    """
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith(">"):
+            continue
+        if _QUOTE_START.match(line):
+            break
+        if _NO_CREDIT_LINE.match(line):
+            return CreditAnswer(CreditWish.NONE)
+        match = _CREDIT_LINE.match(line)
+        if match is not None:
+            answer = credit_from_value(match.group("value"))
+            if answer is not None:
+                return answer
+    return None
+
+
+def accept_credit(researcher: Researcher, answer: CreditAnswer) -> None:
+    """Record ``answer`` on ``researcher``: their own display name is NAME, any other a pseudonym."""
+    if answer.wish is CreditWish.NAME and answer.name:
+        own = researcher.display_name
+        if own is not None and own.casefold() == answer.name.casefold():
+            researcher.credit_wish = CreditWish.NAME
+        else:
+            researcher.pseudonym = answer.name
+            researcher.credit_wish = CreditWish.PSEUDONYM
+        return
+    researcher.credit_wish = answer.wish

@@ -34,11 +34,15 @@ import base64
 import binascii
 import codecs
 import email
+import email.errors
+import email.policy
 import email.utils
 import hashlib
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from email.feedparser import BytesFeedParser
 from email.header import decode_header, make_header
 from email.message import Message
 from typing import Protocol
@@ -51,6 +55,7 @@ from tracker_bridge.intake.armour import (
     html_to_text,
     normalise_text,
 )
+from tracker_bridge.intake.provenance import check_origin, ciphertext_digest
 from tracker_bridge.ports import (
     BRIDGE_NOTE_PREFIX,
     Attachment,
@@ -68,6 +73,8 @@ _MIB = 1024 * 1024
 _HEADER_SCAN_BYTES = 256 * 1024
 _MSGID = re.compile(r"<[^<>\s]+>")
 _ENCRYPTED_SUFFIXES = (".pgp", ".gpg", ".asc")
+# Mail is parsed and base64 is decoded this many bytes or characters at a time (see _parse).
+_SLICE = 64 * 1024
 # Which signature verdict speaks for a message of several inline blocks: the weakest one.
 _SIGNATURE_STRENGTH = {
     SignatureStatus.BAD: 0,
@@ -122,6 +129,8 @@ class MailReader:
         openpgp: The OpenPGP adapter that decrypts, verifies and learns keys.
         limits: Size, MIME depth and part-count limits.
         own_addresses: The bridge's own mail addresses; mail from them is ignored (loops).
+        trusted_authserv_id: The authserv-id of the operator's receiving MTA whose
+            Authentication-Results (RFC 8601) decide ``origin``; None checks nothing.
         learn_keys: Import attached / Autocrypt keys whose uid matches From. False (for
             ``inspect``) changes nothing in the keyring; ``keys_found`` then lists what would be
             learned when the adapter offers ``matching_key``.
@@ -134,8 +143,10 @@ class MailReader:
         *,
         own_addresses: Sequence[str] = (),
         learn_keys: bool = True,
+        trusted_authserv_id: str | None = None,
     ) -> None:
         self._openpgp = openpgp
+        self._trusted_authserv_id = trusted_authserv_id
         self.limits = limits
         self._own = frozenset(a.strip().lower() for a in own_addresses)
         self._learn_keys = learn_keys
@@ -157,7 +168,7 @@ class MailReader:
                     f"{self.limits.max_message_bytes}",
                 )
             try:
-                message = email.message_from_bytes(raw)
+                message = _parse(raw)
             except RecursionError:
                 return self._verdict_only(
                     raw,
@@ -184,6 +195,11 @@ class MailReader:
 
     def _envelope(self, raw: bytes, digest: str, message: Message) -> dict[str, object]:
         sender_name, sender = _sender(message)
+        origin = check_origin(
+            _raw_header_values(message, "Authentication-Results"),
+            sender,
+            self._trusted_authserv_id,
+        )
         return {
             "message_id": _message_id(message, digest),
             "digest": digest,
@@ -194,6 +210,7 @@ class MailReader:
             "auto_submitted": _is_automatic(message, sender, self._own),
             "language": _language(message),
             "raw_size": len(raw),
+            "origin": origin,
         }
 
     def _verdict_only(
@@ -222,6 +239,10 @@ class MailReader:
             return self._verdict_only(raw, digest, message, Verdict.QUARANTINE, str(err))
 
         sender = str(envelope["sender"])
+        _, _, from_problem = parse_from(message)
+        if from_problem is not None:
+            # RFC 5322 section 3.6.2: exactly one From mailbox; without it nobody is the sender.
+            return self._verdict_only(raw, digest, message, Verdict.QUARANTINE, from_problem)
         if sender.lower() in self._own:
             return self._verdict_only(
                 raw, digest, message, Verdict.IGNORE, "sent by the bridge's own address (loop)"
@@ -234,11 +255,13 @@ class MailReader:
         # An Autocrypt key in the outer headers is learned before decrypting, so the signature
         # inside verifies against it (Thunderbird signs with the key it announces).
         announced = self._learn([], message, sender) if self._learn_keys else ()
+        replay_digest: str | None = None
         try:
             unit = _find_encrypted_unit(message)
             if unit is not None:
                 encrypted = True
                 content = self._open_unit(unit)
+                replay_digest = unit.digest
                 decrypted = True
                 reason = f"decrypted {unit.kind}"
                 if unit.around:
@@ -293,6 +316,7 @@ class MailReader:
             unencrypted_parts=tuple(content.unencrypted),
             attachments=tuple(content.attachments),
             keys_found=keys_found,
+            ciphertext_digest=replay_digest,
             **envelope,  # type: ignore[arg-type]
         )
 
@@ -316,6 +340,8 @@ class MailReader:
     def _open_unit(self, unit: _EncryptedUnit) -> _Content:
         content = _Content()
         if unit.blocks:
+            # A replay is recognised by its first block (intake.provenance).
+            unit.digest = ciphertext_digest(unit.blocks[0].armour)
             for number, block in enumerate(unit.blocks, start=1):
                 try:
                     decryption = self._openpgp.decrypt(block.armour)
@@ -328,7 +354,7 @@ class MailReader:
                 if _is_mime_entity(decryption.plaintext):
                     # A PGP/MIME payload whose multipart wrapper a gateway flattened into text:
                     # read it as the MIME entity it is, not as text with headers in it.
-                    inner = email.message_from_bytes(decryption.plaintext)
+                    inner = _parse(decryption.plaintext)
                     self._check_structure(inner, depth=unit.depth + 1, counter=[unit.part_count])
                     self._read_decrypted_entity(decryption.plaintext, inner, content)
                 else:
@@ -347,10 +373,14 @@ class MailReader:
             for attachment in unit.inline_attachments:
                 self._add_inline_attachment(attachment, content)
         else:
-            decryption = self._openpgp.decrypt(unit.ciphertext)
+            ciphertext = unit.take_ciphertext()
+            unit.digest = ciphertext_digest(ciphertext)
+            decryption = self._openpgp.decrypt(ciphertext)
+            # Only gpg's plaintext stays in memory from here on.
+            del ciphertext
             content.signature = decryption.signature
             self._note_older_key(decryption, content)
-            inner = email.message_from_bytes(decryption.plaintext)
+            inner = _parse(decryption.plaintext)
             self._check_structure(inner, depth=unit.depth + 1, counter=[unit.part_count])
             self._read_decrypted_entity(decryption.plaintext, inner, content)
         for part in unit.beside:
@@ -549,7 +579,9 @@ class _EncryptedUnit:
     """The one encrypted unit a message consists of, and the unencrypted parts beside it."""
 
     kind: str
-    ciphertext: bytes = b""
+    ciphertext_part: Message | None = None
+    # SHA-256 of the encrypted data packet, set when the unit is opened (replay detection).
+    digest: str | None = None
     blocks: list[ArmouredBlock] = field(default_factory=list)
     charset: str | None = None
     beside: list[Message] = field(default_factory=list)
@@ -559,6 +591,18 @@ class _EncryptedUnit:
     # Inline PGP only: the unencrypted text around the blocks in their own part, and its type.
     around: list[str] = field(default_factory=list)
     around_type: str = "text/plain"
+
+    def take_ciphertext(self) -> bytes:
+        """The ciphertext of a PGP/MIME unit; its MIME part lets go of the armour text.
+
+        The armour is the largest object in memory at this point, and nothing reads that part's
+        body again: the message keeps its headers and structure for the envelope.
+        """
+        if self.ciphertext_part is None:
+            return b""
+        ciphertext = _payload_bytes(self.ciphertext_part)
+        self.ciphertext_part.set_payload("")
+        return ciphertext
 
 
 def _find_encrypted_unit(message: Message) -> _EncryptedUnit | None:
@@ -601,7 +645,7 @@ def _unit_of(part: Message) -> _EncryptedUnit | None:
         control, data = payload
         if control.get_content_type() != "application/pgp-encrypted":
             raise QuarantineError("multipart/encrypted is not application/pgp-encrypted (RFC 3156)")
-        return _EncryptedUnit("PGP/MIME", ciphertext=_payload_bytes(data))
+        return _EncryptedUnit("PGP/MIME", ciphertext_part=data)
     if ctype == "multipart/alternative":
         children = _children(part)
         plain = [c for c in children if c.get_content_type() == "text/plain"]
@@ -676,7 +720,7 @@ def _exchange_unit(children: list[Message]) -> _EncryptedUnit | None:
     ]
     return _EncryptedUnit(
         "PGP/MIME (Exchange shape)",
-        ciphertext=_payload_bytes(children[index + 1]),
+        ciphertext_part=children[index + 1],
         beside=beside,
         depth=1,
     )
@@ -714,16 +758,27 @@ def _children(part: Message) -> list[Message]:
 
 
 def _first_part_bytes(entity: bytes, boundary: str) -> bytes | None:
-    """The exact bytes of a multipart's first body part, CRLF-canonical (RFC 3156 section 5)."""
-    text = entity.replace(b"\r\n", b"\n")
-    delimiter = b"--" + boundary.encode("ascii", "replace")
-    lines = text.split(b"\n")
-    starts = [i for i, line in enumerate(lines) if line.rstrip(b" \t") == delimiter]
-    if len(starts) < 2:
+    """The exact bytes of a multipart's first body part, CRLF-canonical (RFC 3156 section 5).
+
+    A delimiter line is ``--boundary`` followed only by spaces or tabs (RFC 2046 section
+    5.1.1). The part is found by searching for the first two delimiter lines, so memory holds
+    the part (and its canonical form when line ends need fixing), never a list of all lines.
+    """
+    delimiter = re.escape(b"--" + boundary.encode("ascii", "replace"))
+    lines = re.finditer(rb"^" + delimiter + rb"[ \t]*(?=\r\n|\n|\Z)", entity, re.MULTILINE)
+    first = next(lines, None)
+    second = next(lines, None)
+    if first is None or second is None:
         return None
-    first = lines[starts[0] + 1 : starts[1]]
+    start = entity.find(b"\n", first.end()) + 1
     # The line break before a delimiter belongs to the delimiter, not to the part.
-    return b"\r\n".join(first)
+    end = second.start() - 1
+    if end > start and entity[end - 1 : end] == b"\r":
+        end -= 1
+    part = entity[start:end]
+    if re.search(rb"(?<!\r)\n", part):
+        part = part.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return part
 
 
 def _choose_alternative(children: list[Message]) -> Message | None:
@@ -754,7 +809,39 @@ def _is_legacy_display(part: Message) -> bool:
     return False
 
 
+def _parse(data: bytes) -> Message:
+    """``email.message_from_bytes(data)``, fed to the same parser one slice at a time.
+
+    ``message_from_bytes`` decodes all of ``data`` into one str and copies that into a
+    ``StringIO`` (four bytes a character): about 8 times the message at its peak. Fed in
+    slices, the parser holds one slice plus the lines of the part it is reading.
+    """
+    parser = BytesFeedParser()
+    view = memoryview(data)
+    for start in range(0, len(data), _SLICE):
+        parser.feed(bytes(view[start : start + _SLICE]))
+    return parser.close()
+
+
 def _payload_bytes(part: Message) -> bytes:
+    """``part.get_payload(decode=True)`` (bytes), without its extra copies for ASCII payloads.
+
+    The stdlib encodes the payload to check it for surrogates, again to bytes, then splits
+    and joins base64 lines before decoding: four copies of an attachment. An ASCII payload is
+    encoded once, and base64 is decoded one slice at a time; anything else, and base64 that
+    is not well formed (where the stdlib repairs padding and records defects), takes the
+    stdlib path, so the bytes are the same either way.
+    """
+    if not part.is_multipart():
+        text = part.get_payload()
+        if isinstance(text, str) and text.isascii():
+            cte = str(part.get("content-transfer-encoding", "")).lower()
+            if cte == "base64":
+                decoded = _decode_base64_slices(text)
+                if decoded is not None:
+                    return decoded
+            elif cte not in ("quoted-printable", "x-uuencode", "uuencode", "uue", "x-uue"):
+                return text.encode("ascii")
     payload = part.get_payload(decode=True)
     if isinstance(payload, bytes):
         return payload
@@ -762,6 +849,35 @@ def _payload_bytes(part: Message) -> bytes:
     if isinstance(raw, str):
         return raw.encode("utf-8", "surrogateescape")
     return b""
+
+
+def _decode_base64_slices(text: str) -> bytes | None:
+    """Well-formed base64 ``text`` decoded slice by slice; None when it is not well formed.
+
+    Well formed: alphabet characters and CR/LF line breaks only, a length (without the line
+    breaks) that is a multiple of four, padding only at the very end; exactly what
+    ``base64.b64decode(..., validate=True)`` accepts after the stdlib removes line breaks.
+    """
+    decoded = io.BytesIO()
+    carry = b""
+    padded = False
+    for start in range(0, len(text), _SLICE):
+        piece = text[start : start + _SLICE].encode("ascii")
+        compact = carry + piece.replace(b"\r", b"").replace(b"\n", b"")
+        if not compact:
+            continue
+        if padded:
+            return None  # data after the padding
+        whole = len(compact) - len(compact) % 4
+        carry = compact[whole:]
+        try:
+            decoded.write(binascii.a2b_base64(compact[:whole], strict_mode=True))
+        except binascii.Error:
+            return None
+        padded = b"=" in compact[:whole]
+    if carry:
+        return None
+    return decoded.getvalue()
 
 
 def _part_text(part: Message) -> str:
@@ -839,9 +955,72 @@ def _header_text(message: Message, name: str) -> str:
     return " ".join(text.replace("\r", " ").replace("\n", " ").split())
 
 
+def _raw_header_values(message: Message, name: str) -> list[str]:
+    """Every value of header ``name`` as received, 8-bit (RFC 6532 UTF-8) text decoded."""
+    values: list[str] = []
+    for key, value in message.raw_items():
+        if key.lower() != name.lower():
+            continue
+        text = str(value)
+        if any("\udc80" <= char <= "\udcff" for char in text):
+            text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+        values.append(text)
+    return values
+
+
+# Defects that still leave one unambiguous addr-spec: RFC 6532 UTF-8 local parts and obsolete
+# (RFC 5322 section 4) phrase syntax such as an unquoted "J. Smith".
+_HARMLESS_DEFECTS = (email.errors.NonASCIILocalPartDefect, email.errors.ObsoleteHeaderDefect)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A forward-path holds at most 256 octets, brackets included (RFC 5321 section 4.5.3.1.3).
+_MAX_ADDRESS_OCTETS = 254
+
+
+def parse_from(message: Message) -> tuple[str | None, str, str | None]:
+    """The sender of ``message``: display name, addr-spec, and a problem (None when usable).
+
+    The From field is parsed as an address list first (``email.headerregistry`` with
+    ``email.policy.default``, RFC 5322 section 3.4) and only then are display names decoded
+    (RFC 2047 section 6.2), so an encoded word can never supply the address, a comma or a
+    line break. The address is only ever the addr-spec; UTF-8 addresses (RFC 6532) are kept.
+
+    Returns:
+        ``(display_name or None, addr_spec, None)`` for exactly one usable mailbox, else
+        ``(None, "", reason)`` naming why the sender cannot be known.
+    """
+    values = _raw_header_values(message, "From")
+    if len(values) != 1:
+        return None, "", f"message has {len(values)} From fields, not exactly one"
+    try:
+        header = email.policy.default.header_factory("From", values[0])
+    except (ValueError, TypeError, IndexError) as err:
+        # headerregistry refuses CR or LF inside an address part (a decoded encoded word).
+        return None, "", f"From field cannot be parsed ({err})"
+    addresses = list(getattr(header, "addresses", ()))
+    bad = [d for d in header.defects if not isinstance(d, _HARMLESS_DEFECTS)]
+    if len(addresses) != 1 or bad or len(getattr(header, "groups", ())) != 1:
+        found = ", ".join(str(d) for d in bad) or f"{len(addresses)} addresses"
+        return None, "", f"From field is not exactly one mailbox ({found})"
+    address = addresses[0]
+    addr_spec = str(address.addr_spec).strip()
+    if (
+        not address.username
+        or not address.domain
+        or _CONTROL.search(addr_spec)
+        or any(char.isspace() for char in addr_spec)
+    ):
+        return None, "", "From field has no usable address (local-part@domain)"
+    if "\ufffd" in addr_spec:
+        return None, "", "From address is neither ASCII nor UTF-8 (RFC 6532)"
+    if len(addr_spec.encode("utf-8")) > _MAX_ADDRESS_OCTETS:
+        return None, "", f"From address is longer than {_MAX_ADDRESS_OCTETS} octets"
+    name = " ".join(_CONTROL.sub(" ", str(address.display_name)).split())
+    return (name or None), addr_spec, None
+
+
 def _sender(message: Message) -> tuple[str | None, str]:
-    name, address = email.utils.parseaddr(_header_text(message, "From"))
-    return (name or None), address.strip()
+    name, address, _ = parse_from(message)
+    return name, address
 
 
 def _message_id(message: Message, digest: str) -> str:
@@ -896,6 +1075,14 @@ def _recipients(message: Message) -> tuple[str, ...]:
     return tuple(addresses)
 
 
+# Markers of automatic mail beside RFC 3834's Auto-Submitted: what vacation programs, Exchange
+# and list servers write (X-Autoreply / X-Autorespond from procmail-era responders and
+# Yahoo, X-Auto-Response-Suppress from Exchange [MS-OXCMAIL] 2.2.3.2.20, Precedence from
+# sendmail's vacation(1)).
+_AUTOMATIC_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Auto-Reply")
+_AUTOMATIC_PRECEDENCE = frozenset({"bulk", "junk", "auto_reply", "auto-reply"})
+
+
 def _is_automatic(message: Message, sender: str, own: frozenset[str] = frozenset()) -> bool:
     """RFC 3834: no automatic answer to automatic, bounce, list or bulk mail.
 
@@ -903,7 +1090,16 @@ def _is_automatic(message: Message, sender: str, own: frozenset[str] = frozenset
     reports with list headers; list mail of the bridge's own list is not bulk mail.
     """
     auto = _header_text(message, "Auto-Submitted").lower()
-    if auto and auto != "no":
+    if auto and auto.split(";")[0].strip() != "no":
+        return True
+    for name in _AUTOMATIC_HEADERS:
+        value = _header_text(message, name).lower()
+        if value and value not in ("no", "false", "0"):
+            return True
+    own_list = _is_own_list(message, own)
+    suppress = _header_text(message, "X-Auto-Response-Suppress").lower()
+    if suppress and suppress not in ("none",) and not own_list:
+        # Exchange marks its own automatic replies (OOF, delivery reports) "All" or "OOF".
         return True
     return_path = _header_text(message, "Return-Path")
     if return_path.replace(" ", "") == "<>" or not sender:
@@ -911,11 +1107,10 @@ def _is_automatic(message: Message, sender: str, own: frozenset[str] = frozenset
     local = sender.split("@", 1)[0].lower()
     if local in ("mailer-daemon", "postmaster"):
         return True
-    own_list = _is_own_list(message, own)
     if message.get("List-Id") is not None and not own_list:
         return True
     precedence = _header_text(message, "Precedence").lower()
-    if precedence in ("bulk", "junk") or (precedence == "list" and not own_list):
+    if precedence in _AUTOMATIC_PRECEDENCE or (precedence == "list" and not own_list):
         return True
     return message.get_content_type() == "multipart/report"
 

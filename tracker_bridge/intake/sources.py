@@ -27,6 +27,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tracker_bridge.errors import ConfigurationError, RetriableError, SkippableError
+from tracker_bridge.files import (
+    PRIVATE_FILE_MODE,
+    create_private_file,
+    make_private_dir,
+    write_private_bytes,
+)
 from tracker_bridge.ports import MailboxItem, Verdict
 
 __all__ = ["FileSource", "ImapSecurity", "ImapSettings", "ImapSource", "MaildirSource"]
@@ -96,6 +102,11 @@ class FileSource:
         """Nothing to move: the caller (an MTA pipe, a person) owns the file."""
 
 
+# Maildir++ subfolders the bridge keeps settled mail in (created owner-only).
+PROCESSED_FOLDER = ".Processed"
+QUARANTINE_FOLDER = ".Quarantine"
+
+
 class MaildirSource:
     """A Maildir inbox; settled mail moves to the ``.Processed`` or ``.Quarantine`` subfolder.
 
@@ -111,8 +122,8 @@ class MaildirSource:
         self,
         path: str | os.PathLike[str],
         *,
-        processed: str = ".Processed",
-        quarantine: str = ".Quarantine",
+        processed: str = PROCESSED_FOLDER,
+        quarantine: str = QUARANTINE_FOLDER,
     ) -> None:
         self.root = Path(path)
         self.processed = self.root / processed
@@ -139,9 +150,10 @@ class MaildirSource:
         """Move the message into the processed or quarantine folder's ``cur/`` (marked seen)."""
         target = self.quarantine if _target_is_quarantine(verdict) else self.processed
         for sub in ("new", "cur", "tmp"):
-            (target / sub).mkdir(parents=True, exist_ok=True)
+            # Settled copies hold reports: owner-only folders, whatever the umask.
+            make_private_dir(target / sub)
         # Maildir++ marks a subfolder with a maildirfolder file so IMAP servers list it.
-        (target / "maildirfolder").touch(exist_ok=True)
+        create_private_file(target / "maildirfolder")
         source = self.root / item.handle
         base = source.name.split(":", 1)[0]
         destination = target / "cur" / f"{base}:2,S"
@@ -151,6 +163,8 @@ class MaildirSource:
             if destination.exists():
                 return  # settled before a crash; nothing left to do
             raise SkippableError(f"message {item.handle} vanished from {self.root}") from err
+        with contextlib.suppress(PermissionError):  # a copy the MTA's user owns keeps its mode
+            os.chmod(destination, PRIVATE_FILE_MODE)
 
     def delete_copies(
         self, message_ids: Sequence[str], digests: Sequence[str], *, dry_run: bool = False
@@ -189,7 +203,7 @@ class MaildirSource:
         """Put a message into ``new/`` the Maildir way (tmp then rename); its handle."""
         unique = f"{time.time_ns()}.P{os.getpid()}.{socket.gethostname()}"
         temporary = self.root / "tmp" / unique
-        temporary.write_bytes(raw)
+        write_private_bytes(temporary, raw)
         os.replace(temporary, self.root / "new" / unique)
         return f"new/{unique}"
 

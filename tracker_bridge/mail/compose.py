@@ -4,10 +4,13 @@ With a usable key for the researcher the mail is ``multipart/encrypted``: the in
 ``text/plain`` part carries the real Subject, From, To and Date as protected headers
 (``protected-headers="v1"``, draft-autocrypt-lamps-protected-headers) and is signed and
 encrypted in one OpenPGP message; the outer Subject is neutral ("Report CVD-2026-0007:
-update"). Without one, the ``without_key`` policy decides: ``key_request`` (the default) sends
-a ``multipart/signed`` mail saying only that there is an update and asking for their key;
-``cleartext`` sends the full text, signed. The bytes are built by hand with CRLF line ends so
-the signed part is exactly the bytes transmitted.
+update"). Without one, the ``cleartext`` policy decides which mails may go out signed but
+unencrypted: ``none`` (the default) only the ``key_request`` mail, which names the report id and
+nothing else; ``without-details`` also the mails that carry no free text (acknowledgement, state,
+fix-date and progress mails: dates, state, severity), never the team's own words; ``all``
+everything. Any other mail raises ``RecipientKeyMissing``: the notify service withholds it and
+sends it encrypted once the researcher's key arrives. The bytes are built by hand with CRLF line
+ends so the signed part is exactly the bytes transmitted.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from email.utils import format_datetime, formataddr
 from typing import Literal
 
 from tracker_bridge.domain.researcher import Researcher
-from tracker_bridge.errors import ConfigurationError, SkippableError
+from tracker_bridge.errors import ConfigurationError, RecipientKeyMissing, SkippableError
 from tracker_bridge.mail.templates import KEY_REQUEST_PARAMETERS, RenderedTemplate, TemplateSet
 from tracker_bridge.ports import (
     Clock,
@@ -32,9 +35,18 @@ from tracker_bridge.ports import (
     OutboxItem,
 )
 
-__all__ = ["NEUTRAL_SUBJECTS", "PgpMimeComposer", "WithoutKeyPolicy", "plus_address"]
+__all__ = [
+    "NEUTRAL_SUBJECTS",
+    "CleartextPolicy",
+    "PgpMimeComposer",
+    "WithoutKeyPolicy",
+    "carries_free_text",
+    "plus_address",
+]
 
 WithoutKeyPolicy = Literal["key_request", "cleartext"]
+CleartextPolicy = Literal["none", "without-details", "all"]
+_CLEARTEXT_POLICIES: tuple[str, ...] = ("none", "without-details", "all")
 
 NEUTRAL_SUBJECTS: dict[str, str] = {
     "en": "Report {report_id}: update",
@@ -47,6 +59,13 @@ _KEY_REQUEST = "key_request"
 # RFC 4880 section 9.4 hash algorithm ids, as RFC 3156 names them in micalg.
 _MICALG = {1: "pgp-md5", 2: "pgp-sha1", 3: "pgp-ripemd160", 8: "pgp-sha256", 9: "pgp-sha384"}
 _MICALG |= {10: "pgp-sha512", 11: "pgp-sha224", 12: "pgp-sha3-256", 14: "pgp-sha3-512"}
+
+
+def carries_free_text(item: OutboxItem) -> bool:
+    """Whether the mail holds the team's own words (a team message, or a state mail quoting one)."""
+    return item.kind is NotificationKind.TEAM_MESSAGE or bool(
+        str(item.params.get("team_message", "")).strip()
+    )
 
 
 class _UtcClock:
@@ -154,8 +173,10 @@ class PgpMimeComposer:
         organisation: The program's name, shown in From and the signature line.
         from_address: The bridge's sender address (From, envelope sender, Autocrypt addr).
         contact_address: Address replies go to; the report id is added as a plus-address.
-        without_key: What to send without a usable researcher key: ``key_request`` (signed
-            mail without report details) or ``cleartext`` (the full text, signed).
+        without_key: Older name of ``cleartext``: ``key_request`` is ``none``, ``cleartext`` is
+            ``all``; used only when ``cleartext`` is not given.
+        cleartext: Which mails may go out signed but unencrypted to a researcher without a
+            usable key: ``none``, ``without-details`` or ``all`` (see the module docstring).
         clock: Where the Date header comes from; the system clock in UTC by default.
         policy_url: The disclosure policy's address for the ``$policy_url`` placeholder.
         autocrypt_key: The bridge's public key (armoured or binary) for the Autocrypt header;
@@ -171,6 +192,7 @@ class PgpMimeComposer:
         from_address: str,
         contact_address: str,
         without_key: WithoutKeyPolicy = "key_request",
+        cleartext: CleartextPolicy | None = None,
         clock: Clock | None = None,
         policy_url: str | None = None,
         autocrypt_key: bytes | None = None,
@@ -180,6 +202,11 @@ class PgpMimeComposer:
                 f"researcher_mail.without_key must be 'key_request' or 'cleartext', "
                 f"not {without_key!r}"
             )
+        if cleartext is not None and cleartext not in _CLEARTEXT_POLICIES:
+            raise ConfigurationError(
+                f"researcher_mail.cleartext must be one of {', '.join(_CLEARTEXT_POLICIES)}, "
+                f"not {cleartext!r}"
+            )
         plus_address(contact_address, "check")
         self._openpgp = openpgp
         self._templates = templates
@@ -187,6 +214,9 @@ class PgpMimeComposer:
         self.from_address = from_address
         self.contact_address = contact_address
         self.without_key: WithoutKeyPolicy = without_key
+        self.cleartext: CleartextPolicy = cleartext or (
+            "all" if without_key == "cleartext" else "none"
+        )
         self._clock: Clock = clock or _UtcClock()
         self.policy_url = policy_url or ""
         self._autocrypt_key = dearmor(autocrypt_key) if autocrypt_key else None
@@ -209,6 +239,8 @@ class PgpMimeComposer:
             The composed mail; ``encrypted`` tells whether it went out as PGP/MIME encrypted.
 
         Raises:
+            RecipientKeyMissing: No usable key and the ``cleartext`` policy keeps this mail
+                out of clear text (the caller withholds it until a key arrives).
             ConfigurationError: A template is missing or broken.
             FatalError: The bridge key cannot sign (from the OpenPGP adapter).
         """
@@ -225,12 +257,24 @@ class PgpMimeComposer:
                 # The researcher's key is missing, expired, revoked or unusable: treat it as no
                 # key, so they are asked for a new one instead of the mail being stuck.
                 pass
-        if self.without_key == "cleartext" or item.template == _KEY_REQUEST:
-            rendered = self._templates.render_template(item.template, language, params)
-        else:
+        if item.template == _KEY_REQUEST:
+            # Only the placeholders a key request may carry, whatever the row holds.
             safe = {name: value for name, value in params.items() if name in KEY_REQUEST_PARAMETERS}
             rendered = self._templates.render_template(_KEY_REQUEST, language, safe)
+        elif self.allows_cleartext(item):
+            rendered = self._templates.render_template(item.template, language, params)
+        else:
+            raise RecipientKeyMissing(
+                f"{item.report_id}: no usable OpenPGP key for the researcher; the "
+                f"'{item.template}' mail waits until they send one"
+            )
         return self._signed(item, researcher, rendered, references)
+
+    def allows_cleartext(self, item: OutboxItem) -> bool:
+        """Whether ``item`` may go out signed but unencrypted under the ``cleartext`` policy."""
+        if item.template == _KEY_REQUEST or self.cleartext == "all":
+            return True
+        return self.cleartext == "without-details" and not carries_free_text(item)
 
     # ------------------------------------------------------------------ parts
 

@@ -249,8 +249,18 @@ class SmtpSession:
         if self._connection is None:
             self._connection = self._transport.connect()
         connection = self._connection
+        options: list[str] = []
+        if not all(address.isascii() for address in (sender, *recipients)):
+            # An internationalised address (RFC 6531/6532) travels only with SMTPUTF8; the
+            # error names neither address (it reaches the audit log and the team's note).
+            if not connection.has_extn("smtputf8"):
+                raise MailRejected(
+                    f"SMTP server {server} does not offer SMTPUTF8 (RFC 6531), which the "
+                    "internationalised address of this mail needs"
+                )
+            options.append("SMTPUTF8")
         try:
-            refused = connection.sendmail(sender, list(recipients), message)
+            refused = connection.sendmail(sender, list(recipients), message, mail_options=options)
         except smtplib.SMTPRecipientsRefused as err:
             self._reset()
             raise _refusal(server, "RCPT TO", err.recipients) from err

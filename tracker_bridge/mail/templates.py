@@ -15,19 +15,24 @@ English fallback gets English words and dates):
   "ondertekend"/"niet ondertekend"), written to fit "Your message reached us $arrived_encrypted
   and $arrived_signed.";
 - ``severity`` and ``state`` hold the domain values (``high``, ``in_remediation``) and become
-  words in the language;
+  words in the language; ``severity_sentence`` is made from ``severity``: "We rate its
+  severity as high." / "Wij schatten de ernst in als hoog.", or, while it is not assessed,
+  "We have not rated its severity yet." / "De ernst hebben wij nog niet vastgesteld.";
 - ``credit_question`` "yes" becomes the language's standard credit question, "no" or empty
   becomes nothing, any other text is kept (the service may pass its own question);
 - an empty ``researcher_name`` becomes "researcher" / "onderzoeker" (for "Dear ...,").
 
 A placeholder the template uses but the caller did not pass renders as empty text; three or
-more blank lines left behind collapse to one blank line.
+more blank lines left behind collapse to one blank line. Wrapping happens after substitution:
+a prose paragraph that a long value pushed past ``MAX_LINE`` characters is refilled to 72
+(paragraphs with indented, list or quoted lines keep their layout; long words stay whole).
 """
 
 from __future__ import annotations
 
 import re
 import string
+import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -127,10 +132,16 @@ _WORDS: dict[str, dict[str, str]] = {
         "arrived_signed:no": "unsigned",
         "researcher_name:": "researcher",
         "credit_question:yes": (
-            "May we thank you in our advisory? Please tell us whether you want to be\n"
-            "credited by name, under a pseudonym, or not at all."
+            "May we thank you in our advisory? Reply to this mail with one line at\n"
+            "the top, in one of these forms:\n"
+            "\n"
+            "  Credit: <your name or pseudonym>\n"
+            "  Credit: anonymous\n"
+            "  Credit: none"
         ),
         "severity:unassessed": "not yet assessed",
+        "severity_sentence": "We rate its severity as {severity}.",
+        "severity_sentence:unassessed": "We have not rated its severity yet.",
         "severity:none": "none",
         "severity:low": "low",
         "severity:medium": "medium",
@@ -161,13 +172,19 @@ _WORDS: dict[str, dict[str, str]] = {
         "arrived_signed:no": "niet ondertekend",
         "researcher_name:": "onderzoeker",
         "credit_question:yes": (
-            "Mogen wij u bedanken in onze publicatie? Laat u ons weten of u vermeld wilt\n"
-            "worden met uw naam, onder een pseudoniem of liever niet."
+            "Mogen wij u bedanken in onze publicatie? Beantwoord dan deze e-mail met\n"
+            "bovenaan een van deze regels:\n"
+            "\n"
+            "  Vermelding: <uw naam of pseudoniem>\n"
+            "  Vermelding: anoniem\n"
+            "  Geen vermelding"
         ),
         "severity:unassessed": "nog niet vastgesteld",
+        "severity_sentence": "Wij schatten de ernst in als {severity}.",
+        "severity_sentence:unassessed": "De ernst hebben wij nog niet vastgesteld.",
         "severity:none": "geen",
         "severity:low": "laag",
-        "severity:medium": "middel",
+        "severity:medium": "gemiddeld",
         "severity:high": "hoog",
         "severity:critical": "kritiek",
         "state:received": "ontvangen",
@@ -236,6 +253,15 @@ def localise_parameters(params: Mapping[str, str], language: str) -> dict[str, s
             elif lowered in ("no", ""):
                 value = ""
         localised[name] = value
+    if "severity" in params and "severity_sentence" not in params:
+        band = str(params["severity"]).strip().lower()
+        if band in ("", "unassessed"):
+            sentence = _word(language, "severity_sentence:unassessed") or ""
+        else:
+            sentence = (_word(language, "severity_sentence") or "").format(
+                severity=localised["severity"]
+            )
+        localised["severity_sentence"] = sentence
     if not localised.get("researcher_name", "").strip():
         localised["researcher_name"] = _word(language, "researcher_name:") or ""
     return localised
@@ -271,11 +297,45 @@ def _normalise_language(language: str | None) -> str:
     return primary if _LANGUAGE_TAG.match(primary) else FALLBACK_LANGUAGE
 
 
+MAX_LINE = 76
+"""Longest body line after substitution; a paragraph with a longer line is refilled to 72."""
+_FILL_WIDTH = 72
+# Lines that carry their own layout (indented, lists, quotes): a paragraph with one is kept.
+_LAID_OUT = re.compile(r"^(?:\s|[-*>]\s|\d+[.)]\s)")
+
+
+# A paragraph whose lines (all but the last) are at least this long is running prose that the
+# template wrapped; shorter lines are a block of their own (a signature: name, address, URL).
+_PROSE_LINE = 40
+
+
+def _fill(text: str) -> str:
+    # Long words (a URL, a key fingerprint) stay whole: breaking them would break them.
+    return textwrap.fill(
+        " ".join(text.split()), width=_FILL_WIDTH, break_long_words=False, break_on_hyphens=False
+    )
+
+
+def _wrap_paragraph(paragraph: str) -> str:
+    """Rewrap a paragraph that a long substituted value pushed past ``MAX_LINE``.
+
+    Running prose is refilled as a whole; a block of short lines (a signature) keeps its lines
+    and only the long one is wrapped; indented, list and quoted lines are left as written.
+    """
+    lines = paragraph.split("\n")
+    if all(len(line) <= MAX_LINE for line in lines) or any(_LAID_OUT.match(x) for x in lines):
+        return paragraph
+    if all(len(line) >= _PROSE_LINE for line in lines[:-1]):
+        return _fill(paragraph)
+    return "\n".join(_fill(line) if len(line) > MAX_LINE else line for line in lines)
+
+
 def _tidy_body(text: str) -> str:
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
     # Empty parameters (credit question, policy URL) leave blank lines behind; keep at most one.
     collapsed = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
-    return collapsed.strip("\n") + "\n"
+    paragraphs = collapsed.strip("\n").split("\n\n")
+    return "\n\n".join(_wrap_paragraph(p) for p in paragraphs) + "\n"
 
 
 def _single_line(text: str) -> str:

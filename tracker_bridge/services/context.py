@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -13,8 +14,10 @@ from tracker_bridge.domain.deadlines import (
     DeadlineStatus,
     WorkingCalendar,
     compute_deadlines,
+    next_time_change,
 )
 from tracker_bridge.domain.labels import LabelScheme, StateRules, worst_status
+from tracker_bridge.domain.regulatory import RegulatoryPolicy
 from tracker_bridge.domain.report import Report
 from tracker_bridge.domain.severity import Severity
 
@@ -37,6 +40,7 @@ class Program:
     show_address_in_tracker: bool = False
     policy_url: str = ""
     score_vector: Callable[[str], Severity] | None = field(default=None, compare=False)
+    regulatory: RegulatoryPolicy = field(default_factory=RegulatoryPolicy)
 
     def deadlines(self, report: Report, now: datetime) -> list[Deadline]:
         """Every deadline of ``report`` at ``now``."""
@@ -45,6 +49,19 @@ class Program:
     def deadline(self, report: Report, kind: DeadlineKind, now: datetime) -> Deadline | None:
         """One deadline of ``report``, or None when it does not apply."""
         return next((d for d in self.deadlines(report, now) if d.kind is kind), None)
+
+    @property
+    def policy_digest(self) -> str:
+        """A digest of what stored next moments were computed from (deadlines, labels, zone).
+
+        A pass that finds no record of this digest recomputes every report once.
+        """
+        basis = repr((self.policy, self.labels, self.calendar.tz))
+        return hashlib.sha256(basis.encode()).hexdigest()[:16]
+
+    def next_change(self, report: Report, now: datetime) -> datetime | None:
+        """The next moment anything about ``report`` changes by time alone (None: never)."""
+        return next_time_change(report, self.policy, self.calendar, now)
 
     def deadline_status(self, report: Report, now: datetime) -> DeadlineStatus:
         """The status one label shows: the worst of the deadlines still running."""

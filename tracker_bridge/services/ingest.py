@@ -9,6 +9,7 @@ could not be opened yet is picked up again by ``open_pending_issues``.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -16,8 +17,15 @@ from datetime import datetime
 
 from tracker_bridge.domain.deadlines import DeadlineKind
 from tracker_bridge.domain.report import REPORT_ID_SEARCH, Report, ReportId, State
-from tracker_bridge.domain.researcher import Language, Researcher
+from tracker_bridge.domain.researcher import (
+    CreditAnswer,
+    Language,
+    Researcher,
+    accept_credit,
+    parse_credit_answer,
+)
 from tracker_bridge.errors import (
+    SKIPPABLE,
     FatalError,
     ForeignIssueError,
     RetriableError,
@@ -35,10 +43,12 @@ from tracker_bridge.ports import (
     MessageReader,
     NotificationKind,
     OpenPGP,
+    Origin,
     OutboxItem,
     PassSummary,
     ReportContent,
     ReportEvent,
+    SignatureCheck,
     SignatureStatus,
     StoredMessage,
     Tracker,
@@ -47,10 +57,17 @@ from tracker_bridge.ports import (
 )
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.privacy import message_reference
+from tracker_bridge.services.refusals import Refusals
 
 PROGRAM = "default"
 # The event that records why a report is not in the tracker yet (``reports`` shows it).
 NOT_IN_TRACKER_EVENT = "issue_not_opened"
+
+# Team comment that makes a key the researcher offered the one the bridge encrypts to.
+CONFIRM_KEY_MARKER = "[confirm key]"
+THIRD_PARTY = "third-party mail"
+REPLAY = "replayed ciphertext"
+_OFFERED = re.compile(r"offered ([0-9A-F]{40}|[0-9A-F]{64})")
 
 
 @dataclass(frozen=True)
@@ -78,8 +95,13 @@ class Ingest:
     tracker: Tracker | None = None
     # Open reports are walked in pages of this many when looking for issues still to open.
     page_size: int = 500
+    # The mail addresses in a key's uids (``GnuPG.key_addresses``): tells a signer who is not
+    # the sender from one who is. None shows signatures without that comparison.
+    signer_addresses: Callable[[str], tuple[str, ...]] | None = None
     _tracker_stopped: str | None = field(default=None, init=False)
     _tracker_down: str | None = field(default=None, init=False)
+    # Credit answers recorded in the open transaction, noted on the issue after it commits.
+    _credit_notes: list[tuple[str, CreditAnswer]] = field(default_factory=list, init=False)
 
     # -- whole sources
 
@@ -116,7 +138,7 @@ class Ingest:
             stored = uow.messages.seen(inbound.message_id, inbound.digest)
             unnoted = (
                 stored is not None
-                and stored.verdict is Verdict.REPLY
+                and stored.verdict in (Verdict.REPLY, Verdict.QUARANTINE)
                 and stored.report_id is not None
                 and f"reply_noted:{inbound.message_id}"
                 not in {e.dedupe_key for e in uow.reports.events(stored.report_id)}
@@ -126,7 +148,7 @@ class Ingest:
             pending = False
             if unnoted and stored.report_id is not None:
                 # Stored before a crash or a tracker outage, but its note never reached the issue.
-                pending = not self._note_reply(stored.report_id, inbound, summary)
+                pending = not self._note_reply(stored.report_id, inbound, stored.reason, summary)
             return IngestOutcome(
                 item.source,
                 inbound.message_id,
@@ -140,6 +162,10 @@ class Ingest:
             self._move_sequence_past_tracker(now, summary)
         with self.unit_of_work() as uow:
             outcome = self._decide(uow, item, inbound, now)
+            detail = f"{message_reference(inbound.message_id)} via {item.source}"
+            if outcome.verdict is not Verdict.REPORT:
+                # Every refusal, third-party note and automatic mail says why on the audit log.
+                detail += f": {outcome.reason}"
             uow.audit.record(
                 AuditEntry(
                     now,
@@ -147,7 +173,7 @@ class Ingest:
                     "message_received",
                     outcome.verdict.value,
                     outcome.report_id,
-                    f"{message_reference(inbound.message_id)} via {item.source}",
+                    detail,
                 )
             )
             uow.commit()
@@ -155,11 +181,15 @@ class Ingest:
         if outcome.verdict is Verdict.REPORT and outcome.report_id is not None:
             self._open_issue(outcome.report_id, summary)
         elif (
-            outcome.verdict is Verdict.REPLY
+            outcome.verdict in (Verdict.REPLY, Verdict.QUARANTINE)
             and outcome.report_id is not None
-            and not self._note_reply(outcome.report_id, inbound, summary)
+            and not self._note_reply(outcome.report_id, inbound, outcome.reason, summary)
         ):
+            self._note_credits(summary)
             return replace(outcome, note_pending=True)
+        if outcome.report_id is not None:
+            self._announce_offered_keys(outcome.report_id, summary)
+        self._note_credits(summary)
         return outcome
 
     def _decide(
@@ -167,15 +197,66 @@ class Ingest:
     ) -> IngestOutcome:
         if inbound.verdict in (Verdict.QUARANTINE, Verdict.IGNORE):
             return self._store(uow, item, inbound, now, inbound.verdict, inbound.reason, None)
+        if "@" not in inbound.sender:
+            reason = "no usable From address (local-part@domain)"
+            return self._store(uow, item, inbound, now, Verdict.QUARANTINE, reason, None)
+        replayed = (
+            uow.messages.report_for_ciphertext(inbound.ciphertext_digest)
+            if inbound.ciphertext_digest
+            else None
+        )
+        if replayed is not None:
+            original = uow.reports.researcher_of(replayed)
+            if original is None or original.email.lower() != inbound.sender.lower():
+                # Someone resends a ciphertext they cannot have written: nothing they could
+                # learn from (no report, no mail), a note for the team on the original report.
+                reason = f"{REPLAY} of {replayed} from a different sender"
+                return self._store(uow, item, inbound, now, Verdict.QUARANTINE, reason, replayed)
         report_id = self._thread(uow, inbound)
+        if report_id is None and replayed is not None:
+            report_id = replayed  # the researcher sent the same ciphertext again
         if report_id is not None:
+            not_theirs = self._not_the_researchers(uow, inbound, report_id)
+            if not_theirs is not None:
+                reason = f"{THIRD_PARTY} naming {report_id}: {not_theirs}"
+                return self._store(uow, item, inbound, now, Verdict.REPLY, reason, report_id)
             return self._attach_reply(uow, item, inbound, now, report_id)
         if inbound.auto_submitted:
             reason = (
                 "automatic message (auto-submitted, bounce or list mail) that belongs to no report"
             )
             return self._store(uow, item, inbound, now, Verdict.QUARANTINE, reason, None)
+        if inbound.origin.verdict is Origin.SPOOFED:
+            reason = f"spoofed sender: {inbound.origin.reason}"
+            return self._store(uow, item, inbound, now, Verdict.QUARANTINE, reason, None)
         return self._new_report(uow, item, inbound, now)
+
+    def _not_the_researchers(
+        self, uow: UnitOfWork, inbound: InboundMessage, report_id: str
+    ) -> str | None:
+        """Why a mail naming ``report_id`` is not the researcher's own, or None when it is.
+
+        It is theirs when a valid signature by their known key covers it, or when it comes
+        from their address and the trusted MTA did not find the From domain spoofed.
+        Automatic mail (bounces, out-of-office) is filed on its own terms and passes here.
+        """
+        if inbound.auto_submitted:
+            return None
+        researcher = uow.reports.researcher_of(report_id)
+        if researcher is None:
+            return "the report's researcher is no longer on file"
+        signature = inbound.signature
+        if (
+            researcher.fingerprint is not None
+            and signature.status is SignatureStatus.VALID
+            and signature.fingerprint == researcher.fingerprint
+        ):
+            return None
+        if inbound.sender.lower() != researcher.email.lower():
+            return "sent from an address that is not the researcher's"
+        if inbound.origin.verdict is Origin.SPOOFED:
+            return f"spoofed sender ({inbound.origin.reason})"
+        return None
 
     def thread_of(self, inbound: InboundMessage) -> str | None:
         """The report ``inbound`` would be attached to, read without changing anything."""
@@ -183,17 +264,21 @@ class Ingest:
             return self._thread(uow, inbound)
 
     def _thread(self, uow: UnitOfWork, inbound: InboundMessage) -> str | None:
-        """The report a reply belongs to: plus-address or subject (same sender), or thread ids."""
+        """The report a mail names: plus-address, subject (same sender only), or thread ids.
+
+        A plus-address or a thread id names the report whoever writes; whether the mail counts
+        as the researcher's is decided after (``_not_the_researchers``). A report id in the
+        subject of someone else's mail is no link: a new researcher may cite another report.
+        """
         sender = inbound.sender.lower()
-        candidates = [
-            match.group(0)
-            for text in (*inbound.recipients, inbound.subject)
-            for match in REPORT_ID_SEARCH.finditer(text)
-        ]
-        for candidate in candidates:
-            researcher = uow.reports.researcher_of(candidate)
+        for text in inbound.recipients:
+            for match in REPORT_ID_SEARCH.finditer(text):
+                if uow.reports.get(match.group(0)) is not None:
+                    return match.group(0)
+        for match in REPORT_ID_SEARCH.finditer(inbound.subject):
+            researcher = uow.reports.researcher_of(match.group(0))
             if researcher is not None and researcher.email.lower() == sender:
-                return candidate
+                return match.group(0)
         if inbound.in_reply_to:
             return uow.messages.report_for_message_ids(list(inbound.in_reply_to))
         return None
@@ -217,7 +302,9 @@ class Ingest:
             # The researcher answered our question: the paused clocks run again.
             report.transition(State.TRIAGING, now)
             uow.reports.save(report)
-        self._learn_key(uow, inbound, report_id, now)
+        if not inbound.auto_submitted:
+            self._learn_key(uow, inbound, report_id, now)
+            self._read_credit(uow, inbound, report_id, now)
         reason = "bounce of our mail" if inbound.auto_submitted else "reply from the researcher"
         return self._store(uow, item, inbound, now, Verdict.REPLY, reason, report_id)
 
@@ -252,6 +339,53 @@ class Ingest:
             uow.outbox.add(self._acknowledgement(report, researcher, inbound, now))
         return outcome
 
+    def _read_credit(
+        self, uow: UnitOfWork, inbound: InboundMessage, report_id: str, now: datetime
+    ) -> None:
+        """Record a credit answer ("Credit: <name>", "Geen vermelding") in the researcher's reply.
+
+        Only the report's own researcher answers for themselves: a reply from any other address
+        sets nothing.
+        """
+        researcher = uow.reports.researcher_of(report_id)
+        if researcher is None or researcher.email.lower() != inbound.sender.strip().lower():
+            return
+        answer = parse_credit_answer(inbound.body)
+        if answer is None:
+            return
+        accept_credit(researcher, answer)
+        uow.researchers.save(researcher)
+        uow.reports.add_event(
+            ReportEvent(
+                report_id,
+                now,
+                "credit_recorded",
+                f"{researcher.credit_wish.value} (researcher's reply {inbound.message_id})",
+                dedupe_key=f"credit:{inbound.message_id}",
+            )
+        )
+        self._credit_notes.append((report_id, answer))
+
+    def _note_credits(self, summary: PassSummary) -> None:
+        """Show each credit answer recorded by the last commit on its issue, as a note."""
+        pending, self._credit_notes = self._credit_notes, []
+        if self.tracker is None or self._tracker_stopped is not None:
+            return
+        day = self.program.local_date(self.clock.now()).isoformat()
+        for report_id, answer in pending:
+            with self.unit_of_work() as uow:
+                ref = uow.links.get(report_id)
+            if ref is None:
+                continue
+            try:
+                self.tracker.add_note(
+                    ref,
+                    f"Credit recorded on {day} from the researcher's reply: {answer.describe()}.",
+                    untrusted=answer.name,
+                )
+            except RetriableError as err:
+                summary.problems.append(f"{report_id}: credit note not written yet: {err}")
+
     def _learn_key(
         self, uow: UnitOfWork, inbound: InboundMessage, report_id: str, now: datetime
     ) -> None:
@@ -266,16 +400,62 @@ class Ingest:
             researcher.fingerprint = offered
             uow.researchers.save(researcher)
             uow.reports.add_event(ReportEvent(report_id, now, "key_learned", offered))
+            # Everything withheld for want of a key goes out now, encrypted, in queue order.
+            released = uow.outbox.release_withheld(researcher.email, now)
+            if released:
+                uow.reports.add_event(
+                    ReportEvent(report_id, now, "withheld_released", f"{released} mail(s)")
+                )
         elif researcher.fingerprint != offered:
+            # Recorded and shown to the team; used only after a team member confirms it.
             uow.reports.add_event(
                 ReportEvent(
                     report_id,
                     now,
                     "different_key_offered",
                     f"known {researcher.fingerprint}, offered {offered}; not swapped",
-                    dedupe_key=f"different_key:{researcher.email}:{offered}",
+                    dedupe_key=f"different_key:{report_id}:{offered}",
                 )
             )
+
+    def _announce_offered_keys(self, report_id: str, summary: PassSummary) -> None:
+        """Tell the team about a different key the researcher offered, once per key."""
+        if self.tracker is None or self._tracker_stopped is not None:
+            return
+        with self.unit_of_work() as uow:
+            ref = uow.links.get(report_id)
+            events = uow.reports.events(report_id)
+        if ref is None:
+            return
+        announced = {e.detail for e in events if e.kind == "key_announced"}
+        for event in events:
+            match = _OFFERED.search(event.detail) if event.kind == "different_key_offered" else None
+            if match is None or match.group(1) in announced:
+                continue
+            offered = match.group(1)
+            try:
+                self.tracker.add_note(
+                    ref,
+                    "The researcher's mail carried a **different OpenPGP key** than the one "
+                    f"the bridge encrypts to: `{offered}`. It is recorded, not used. If you "
+                    "have checked with the researcher (another channel) that it is theirs, "
+                    "comment a line starting with `[confirm key]` followed by that "
+                    "fingerprint; the bridge then encrypts to it.",
+                )
+            except RetriableError as err:
+                summary.problems.append(f"{report_id}: key note not written yet: {err}")
+                return
+            with self.unit_of_work() as uow:
+                uow.reports.add_event(
+                    ReportEvent(
+                        report_id,
+                        self.clock.now(),
+                        "key_announced",
+                        offered,
+                        dedupe_key=f"key_announced:{report_id}:{offered}",
+                    )
+                )
+                uow.commit()
 
     def _store(
         self,
@@ -299,6 +479,7 @@ class Ingest:
                 encrypted_raw=raw,
                 report_id=report_id,
                 source=item.source,
+                ciphertext_digest=inbound.ciphertext_digest if inbound.decrypted else None,
             )
         )
         return IngestOutcome(item.source, inbound.message_id, verdict, reason, report_id)
@@ -308,7 +489,12 @@ class Ingest:
     ) -> OutboxItem:
         report_id = str(report.report_id)
         assessment = self.program.deadline(report, DeadlineKind.ASSESSMENT, now)
-        signed = inbound.signature.status is SignatureStatus.VALID
+        # "Arrived signed" only when the signer is the sender: a valid signature by someone
+        # else says nothing about who wrote to us, and the sender must not read it as such.
+        signed = (
+            inbound.signature.status is SignatureStatus.VALID
+            and self._signer_is(inbound.signature.fingerprint, researcher) is True
+        )
         params = common_params(self.program, report_id, researcher) | {
             "subject": inbound.subject,
             "received_date": self.program.local_date(now).isoformat(),
@@ -399,15 +585,11 @@ class Ingest:
         self._tracker_down = None  # worth another try: a few minutes may have passed
         after: str | None = None
         while True:
+            # Only the reports without an issue are read: a pass costs nothing per tracked report.
             with self.unit_of_work() as uow:
-                page = [
-                    str(report.report_id)
-                    for report in uow.reports.open_reports_page(after, self.page_size)
-                ]
-                linked = uow.links.links_of(page)
+                page = uow.reports.unlinked_reports_page(after, self.page_size)
             for report_id in page:
-                if report_id not in linked:
-                    self._open_issue(report_id, summary)
+                self._open_issue(report_id, summary)
             if len(page) < self.page_size:
                 return
             after = page[-1]
@@ -452,6 +634,14 @@ class Ingest:
             if isinstance(err, TrackerAuthError):
                 summary.bump("tracker_auth_refused")
             self._not_in_tracker(report_id, str(err), summary)
+            return
+        except SKIPPABLE as err:
+            # The tracker refused this report's issue (a label, a required field): the others
+            # still open; this one is retried every pass (counted still_refused, exit 0) and
+            # the team and the pass summary hear it once (tracker_refused, exit 3).
+            Refusals(self.unit_of_work, self.tracker, self.clock).set_aside(
+                report_id, "open the issue", err, summary
+            )
             return
         with self.unit_of_work() as uow:
             uow.links.link(report_id, ref)
@@ -518,12 +708,9 @@ class Ingest:
             ):
                 label = f"{deadline.kind.value.capitalize()} by"
                 summary.append((label, program.last_day(deadline.due).isoformat()))
-        signature = content.signature
-        signed = signature.status.value.replace("_", " ")
-        if signature.fingerprint:
-            signed += f" ({signature.fingerprint})"
+        signed = self._signature_line(content.signature, researcher)
         protection = "encrypted" if content.encrypted else "UNENCRYPTED"
-        summary.append(("Arrived", f"{protection}, signature {signed}"))
+        summary.append(("Arrived", f"{protection}, {signed}"))
         if researcher is not None:
             name = researcher.pseudonym or researcher.display_name or "(no name given)"
             contact = (
@@ -549,29 +736,113 @@ class Ingest:
             installation=installation,
         )
 
-    def _note_reply(self, report_id: str, inbound: InboundMessage, summary: PassSummary) -> bool:
-        """Add a researcher's reply to the issue as an internal note; False when deferred."""
+    def _signer_is(self, fingerprint: str | None, researcher: Researcher | None) -> bool:
+        """Whether a signature by ``fingerprint`` is the researcher's own.
+
+        Their confirmed key always is; any other key only when one of its uids is their
+        address (and they have no confirmed key yet).
+        """
+        if fingerprint is None or researcher is None:
+            return False
+        if researcher.fingerprint is not None:
+            return fingerprint == researcher.fingerprint
+        if self.signer_addresses is None:
+            return False
+        return researcher.email.lower() in self.signer_addresses(fingerprint)
+
+    def _signature_line(
+        self,
+        signature: SignatureCheck,
+        researcher: Researcher | None,
+        *,
+        name_signer: bool = True,
+    ) -> str:
+        """How the issue shows a signature: a signer who is not the sender is said so.
+
+        ``name_signer=False`` leaves the key's addresses out (they are the key owner's text)
+        for lines a tracker renders as the bridge's own markup; fingerprints are hex only.
+        """
+        fingerprint = signature.fingerprint
+        if signature.status is SignatureStatus.VALID and fingerprint is not None:
+            if self._signer_is(fingerprint, researcher):
+                return f"signature valid ({fingerprint})"
+            uids = self.signer_addresses(fingerprint) if self.signer_addresses else ()
+            signer = ", ".join(uids) or "a key with no matching address"
+            if not name_signer:
+                signer = "another key"
+            if researcher is not None and researcher.email.lower() in uids:
+                # Their address, but not the key the team confirmed: maybe new, maybe planted.
+                return (
+                    f"valid signature by {signer} ({fingerprint}), "
+                    "not the researcher's confirmed key"
+                )
+            return f"valid signature by {signer} ({fingerprint}), not the sender"
+        line = f"signature {signature.status.value.replace('_', ' ')}"
+        return f"{line} ({fingerprint})" if fingerprint else line
+
+    def _note_reply(
+        self, report_id: str, inbound: InboundMessage, reason: str, summary: PassSummary
+    ) -> bool:
+        """Put mail filed on a report on the issue as an internal note; False when deferred.
+
+        ``reason`` is how ingest filed it: the researcher's reply, an automatic reply, a
+        third-party mail or a replayed ciphertext; each note says which in its first line.
+        """
         if self.tracker is None or self._tracker_stopped is not None:
             summary.bump("note_deferred")
             return False
         with self.unit_of_work() as uow:
             ref = uow.links.get(report_id)
+            researcher = uow.reports.researcher_of(report_id)
         if ref is None:
             summary.bump("note_deferred")
             return False
-        what = (
-            "An automatic reply or bounce" if inbound.auto_submitted else "The researcher replied"
-        )
         protection = "encrypted" if inbound.decrypted else "UNENCRYPTED"
-        try:
-            self.tracker.add_note(
-                ref,
-                f"{what} ({protection}, signature {inbound.signature.status.value}):",
-                untrusted=inbound.body,
+        # Addresses, key uids and words of others go into the inert block, never into our own
+        # text: GitLab renders the note's first part as live Markdown (mentions, quick actions).
+        signed = self._signature_line(inbound.signature, researcher, name_signer=False)
+        named = self._signature_line(inbound.signature, researcher)
+        untrusted: str | None = inbound.body
+        if named != signed:
+            untrusted = f"Signature: {named}\n\n{inbound.body}"
+        if reason.startswith(REPLAY):
+            text = (
+                "**Replayed ciphertext, not from the researcher.** A copy of this report's "
+                "encrypted mail arrived again from a different sender. It was quarantined: no "
+                "report was opened and nothing was mailed to that sender."
             )
+            untrusted = f"From: {inbound.sender}\nMessage-ID: {inbound.message_id}"
+        elif reason.startswith(THIRD_PARTY):
+            text = (
+                f"**Third-party mail, NOT from the researcher** ({protection}, {signed}). "
+                "It changed nothing: no state or clock change, no key learned, no new "
+                "recipient. Why it is not theirs, who sent it, and what it says:"
+            )
+            untrusted = (
+                f"Why: {reason.partition(': ')[2]}\nFrom: {inbound.sender}\n"
+                f"Signature: {named}\n\n{inbound.body}"
+            )
+        elif inbound.auto_submitted:
+            text = (
+                f"An automatic reply or bounce ({protection}, {signed}); not an answer, "
+                "the clocks are unchanged:"
+            )
+            if researcher is None or researcher.email.lower() != inbound.sender.lower():
+                untrusted = f"From: {inbound.sender}\n\n{untrusted}"
+        else:
+            text = f"The researcher replied ({protection}, {signed}):"
+        try:
+            self.tracker.add_note(ref, text, untrusted=untrusted)
         except RetriableError as err:
             summary.bump("note_deferred")
             summary.problems.append(f"{report_id}: reply not added to the issue yet: {err}")
+            return False
+        except SKIPPABLE as err:
+            # The issue refuses notes or was deleted: the reply stays in the inbox and in the
+            # store, is retried every pass, and the team hears it once.
+            Refusals(self.unit_of_work, self.tracker, self.clock).set_aside(
+                report_id, "add the researcher's reply as a note", err, summary, ref
+            )
             return False
         with self.unit_of_work() as uow:
             uow.reports.add_event(
@@ -585,6 +856,16 @@ class Ingest:
             )
             uow.commit()
         return True
+
+
+def offered_keys(events: Iterable[ReportEvent]) -> set[str]:
+    """Fingerprints a researcher's mail offered beside their known key (not used yet)."""
+    found: set[str] = set()
+    for event in events:
+        match = _OFFERED.search(event.detail) if event.kind == "different_key_offered" else None
+        if match is not None:
+            found.add(match.group(1))
+    return found
 
 
 def common_params(program: Program, report_id: str, researcher: Researcher) -> dict[str, str]:

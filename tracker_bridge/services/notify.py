@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tracker_bridge.domain.report import State
+from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import (
+    SKIPPABLE,
     BridgeError,
     FatalError,
     MailRejected,
     MailUnavailable,
+    RecipientKeyMissing,
     RetriableError,
 )
 from tracker_bridge.ports import (
@@ -34,6 +37,7 @@ from tracker_bridge.ports import (
     UnitOfWork,
 )
 from tracker_bridge.services.context import Program
+from tracker_bridge.services.ingest import common_params, new_outbox_item
 
 
 def exponential_backoff(attempts: int) -> timedelta:
@@ -77,6 +81,17 @@ class Notify:
                 uow.commit()
                 summary.bump("cancelled")
                 return True
+            if item.kind is NotificationKind.KEY_REQUEST and not any(
+                row.status is OutboxStatus.WITHHELD for row in uow.outbox.for_report(item.report_id)
+            ):
+                # Their key arrived (every withheld mail was released) before this went out.
+                item.status = OutboxStatus.CANCELLED
+                item.last_error = "nothing is withheld any more: the researcher's key arrived"
+                uow.outbox.save(item)
+                uow.audit.record(_mail_audit(now, item, "mail_cancelled", "key_arrived"))
+                uow.commit()
+                summary.bump("cancelled")
+                return True
             recent = uow.outbox.sent_since(item.recipient, now - timedelta(hours=1))
             if recent >= self.per_recipient_per_hour:
                 item.next_attempt_at = now + timedelta(hours=1)
@@ -88,6 +103,8 @@ class Notify:
         try:
             composed = self.composer.compose(item, researcher, (root,) if root else ())
             self.transport.send(composed.sender, composed.recipients, composed.message)
+        except RecipientKeyMissing:
+            return self._withhold(item, researcher, now, summary)
         except MailUnavailable as err:
             self._retry_later(item, err, now, summary)
             return False
@@ -104,10 +121,56 @@ class Notify:
             # Composition refused (e.g. no key and the policy forbids clear text): tell the team.
             self._give_up(item, err, now, summary)
             return True
-        self._mark_sent(item, now, summary)
+        self._mark_sent(item, now, summary, encrypted=composed.encrypted)
         return True
 
-    def _mark_sent(self, item: OutboxItem, now: datetime, summary: PassSummary) -> None:
+    def _withhold(
+        self, item: OutboxItem, researcher: Researcher, now: datetime, summary: PassSummary
+    ) -> bool:
+        """Keep ``item`` until the researcher's key arrives; ask for the key (once a day).
+
+        The key request is queued with a dedupe key per report and program day, and delivered
+        at once, so a pass that withholds three mails sends one request, not three.
+        """
+        report_id = item.report_id
+        item.status = OutboxStatus.WITHHELD
+        item.last_error = "withheld until the researcher sends an OpenPGP key"
+        day = self.program.local_date(now).isoformat()
+        with self.unit_of_work() as uow:
+            uow.outbox.save(item)
+            uow.reports.add_event(
+                ReportEvent(report_id, now, "mail_withheld", f"{item.template} {item.message_id}")
+            )
+            uow.audit.record(_mail_audit(now, item, "mail_withheld", "no_key"))
+            request = new_outbox_item(
+                self.program,
+                report_id,
+                researcher,
+                NotificationKind.KEY_REQUEST,
+                "key_request",
+                common_params(self.program, report_id, researcher),
+                dedupe_key=f"key_request:{report_id}:{day}",
+                now=now,
+            )
+            queued = uow.outbox.add(request)
+            ref = uow.links.get(report_id)
+            uow.commit()
+        summary.bump("withheld")
+        if carries_team_words(item) and ref is not None:
+            self._tell_team(
+                ref,
+                f"Withheld until the researcher sends a key: they have no usable OpenPGP key, "
+                f"so this message waits in tracker-bridge and goes out encrypted once their key "
+                f"arrives ({item.message_id}).",
+                summary,
+            )
+        if queued:
+            return self._deliver(request, summary)
+        return True
+
+    def _mark_sent(
+        self, item: OutboxItem, now: datetime, summary: PassSummary, *, encrypted: bool = True
+    ) -> None:
         with self.unit_of_work() as uow:
             item.status = OutboxStatus.SENT
             item.sent_at = now
@@ -117,8 +180,12 @@ class Notify:
             report = uow.reports.get(item.report_id)
             if report is not None:
                 report.last_researcher_update_at = now
-                if item.kind is NotificationKind.ACKNOWLEDGEMENT and report.state is State.RECEIVED:
-                    # The acknowledgement promise is kept when the mail left, not when it was queued.
+                if (
+                    item.kind in (NotificationKind.ACKNOWLEDGEMENT, NotificationKind.KEY_REQUEST)
+                    and report.state is State.RECEIVED
+                ):
+                    # The acknowledgement promise is kept when the mail left, not when it was
+                    # queued; a key request standing in for a withheld one names the report too.
                     report.transition(State.ACKNOWLEDGED, now)
                 uow.reports.save(report)
             uow.reports.add_event(
@@ -128,9 +195,12 @@ class Notify:
             ref = uow.links.get(item.report_id)
             uow.commit()
         summary.bump("sent")
-        if item.kind is NotificationKind.TEAM_MESSAGE and ref is not None and self.tracker:
+        if carries_team_words(item) and ref is not None and self.tracker:
             day = self.program.local_date(now).isoformat()
-            self._tell_team(ref, f"Sent to the researcher on {day} ({item.message_id}).", summary)
+            how = "" if encrypted else " in clear (they have no usable OpenPGP key)"
+            self._tell_team(
+                ref, f"Sent to the researcher{how} on {day} ({item.message_id}).", summary
+            )
 
     def _retry_later(
         self, item: OutboxItem, err: BridgeError, now: datetime, summary: PassSummary
@@ -188,6 +258,17 @@ class Notify:
             self.tracker.add_note(ref, text)
         except RetriableError as err:
             summary.problems.append(f"note to the team not written yet: {err}")
+        except SKIPPABLE as err:
+            # The issue refuses notes or was deleted; the mail itself is settled either way.
+            summary.bump("note_refused")
+            summary.problems.append(f"{ref.key}: note to the team refused by the tracker: {err}")
+
+
+def carries_team_words(item: OutboxItem) -> bool:
+    """Whether the mail holds the team's own words (a team message or a state mail quoting one)."""
+    return item.kind is NotificationKind.TEAM_MESSAGE or bool(
+        str(item.params.get("team_message", "")).strip()
+    )
 
 
 def _mail_audit(now: datetime, item: OutboxItem, action: str, outcome: str) -> AuditEntry:

@@ -1,8 +1,11 @@
 """Privacy: retention purges, a researcher's access and erasure requests, and the audit trail.
 
-The tracker issue is the team's record and is never edited; a note on it says what the bridge
-deleted and when. Everything here is idempotent: a purge interrupted anywhere is finished by
-the next one, and mailbox copies are deleted before the store forgets their Message-IDs.
+The tracker issue is the team's record: a retention purge never edits it, a note says what the
+bridge deleted and when. An erasure request (``forget``) also erases, in the text the bridge
+wrote on the issue, the researcher's name, address and key fingerprint and the replies it copied
+there, and removes their key from the bridge keyring. Everything here is idempotent: a purge
+interrupted anywhere is finished by the next one, and mailbox copies are deleted before the
+store forgets their Message-IDs.
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from tracker_bridge.domain.report import Report, State
+from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import BridgeError, NotFoundError, RetriableError
 from tracker_bridge.ports import (
     AuditEntry,
@@ -23,10 +27,12 @@ from tracker_bridge.ports import (
     IssueRef,
     IssueSnapshot,
     IssueUpdate,
+    Keyring,
     MailboxArchive,
     OutboxItem,
     PassSummary,
     ReportEvent,
+    TextErasure,
     Tracker,
     UnitOfWork,
 )
@@ -58,6 +64,11 @@ PURGE_COUNTS: tuple[str, ...] = (
 """The counts a purge reports, in print order; a dry run reports the same ones."""
 
 REMOVED_RESEARCHER = "researcher removed"
+# How the notes the bridge copies a researcher's mail into begin (see services.ingest).
+REPLY_NOTE_PREFIXES: tuple[str, ...] = ("The researcher replied", "An automatic reply or bounce")
+
+# Later than any moment a report stores: a dry run under new periods reads every closed report.
+_FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def message_reference(message_id: str) -> str:
@@ -146,6 +157,7 @@ class Privacy:
         local_date: the program's calendar date of a moment (what the tracker note says).
         tracker: where notes go; None leaves them owed until a tracker is given.
         archives: Processed/Quarantine folders holding settled copies of the mail.
+        keyring: the bridge keyring; ``forget`` removes the researcher's key from it.
     """
 
     unit_of_work: Callable[[], UnitOfWork]
@@ -154,31 +166,54 @@ class Privacy:
     local_date: Callable[[datetime], date]
     tracker: Tracker | None = None
     archives: Sequence[MailboxArchive] = ()
+    keyring: Keyring | None = None
+    # Closed reports are read in pages of this many: memory follows the page, not the total.
+    page_size: int = 500
 
     # ------------------------------------------------------------------ purge
 
     def purge(self, summary: PassSummary | None = None, *, dry_run: bool = False) -> PurgeResult:
-        """Delete what retention says is due; with ``dry_run`` count it and change nothing."""
+        """Delete what retention says is due; with ``dry_run`` count it and change nothing.
+
+        Only closed reports whose retention moment has come are read: each stores when its
+        content and its researcher's contact details fall due next (the store makes a report
+        due again when it changes or gets new mail), so a quiet purge reads no report.
+        """
         now = self.clock.now()
         result = PurgeResult(dry_run)
-        with self.unit_of_work() as uow:
-            closed = {str(r.report_id): r for r in uow.reports.reports_in(CLOSED_STATES)}
-            holders = uow.privacy.contact_holders()
         content_due = timedelta(days=self.retention.content_days_after_close)
         contact_due = timedelta(days=self.retention.contact_days_after_close)
-        for report_id, report in closed.items():
-            since = closed_since(report)
-            if since is not None and since + content_due <= now:
-                self._purge_report(report_id, now, result)
+        contact_reached: set[str] = set()
+        # Under new retention periods every closed report is looked at once; a dry run, which
+        # must not mark them, reads every closed report with a moment still to come instead.
+        stale = self._retention_changed(now, mark=not dry_run)
+        read_until = _FOREVER if stale and dry_run else now
+        after: str | None = None
+        while True:
+            with self.unit_of_work() as uow:
+                page = uow.reports.due_reports_page(read_until, after, self.page_size, closed=True)
+            moments: list[tuple[Report, datetime | None]] = []
+            for report in page:
+                report_id = str(report.report_id)
+                since = closed_since(report) or report.received_at
+                content_at, contact_at = since + content_due, since + contact_due
+                if content_at <= now and not self._purge_report(report_id, now, result):
+                    continue  # deferred: the report stays due and the next pass retries
+                if contact_at <= now:
+                    contact_reached.add(report_id)
+                upcoming = [moment for moment in (content_at, contact_at) if moment > now]
+                moments.append((report, min(upcoming, default=None)))
+            if moments and not dry_run:
+                with self.unit_of_work() as uow:
+                    for report, moment in moments:
+                        uow.reports.set_next_due(report, moment)
+                    uow.commit()
+            if len(page) < self.page_size:
+                break
+            after = str(page[-1].report_id)
         self._purge_unlinked(now - content_due, result)
-        for holder in holders:
-            times = [closed_since(closed[r]) if r in closed else None for r in holder.report_ids]
-            if not holder.report_ids or any(t is None or t + contact_due > now for t in times):
-                continue
-            result.counts["researchers"] += 1
-            result.contact_reports.extend(holder.report_ids)
-            if not dry_run:
-                self._erase(holder.researcher_key, now, "contact", "purge")
+        if contact_reached:
+            self._erase_due_contacts(contact_reached, now, contact_due, result)
         self._write_owed_notes(result, pending=dry_run)
         if summary is not None:
             for key, value in result.counts.items():
@@ -187,16 +222,55 @@ class Privacy:
             summary.problems.extend(result.problems)
         return result
 
-    def _purge_report(self, report_id: str, now: datetime, result: PurgeResult) -> None:
+    def _retention_changed(self, now: datetime, *, mark: bool) -> bool:
+        """Whether stored moments came from other retention periods; ``mark`` makes all due."""
+        retention = self.retention
+        name = (
+            f"retention:{retention.content_days_after_close}:{retention.contact_days_after_close}"
+        )
+        with self.unit_of_work() as uow:
+            if uow.bookmarks.get(name) is not None:
+                return False
+            if mark:
+                uow.reports.mark_all_due()
+                uow.bookmarks.set(name, now)
+                uow.commit()
+        return True
+
+    def _erase_due_contacts(
+        self, reached: set[str], now: datetime, contact_due: timedelta, result: PurgeResult
+    ) -> None:
+        """Erase each researcher whose every report has been closed for the contact period.
+
+        Only researchers of ``reached`` (reports whose contact moment came this pass) are
+        checked: the last of a researcher's reports to reach it is always among them.
+        """
+        with self.unit_of_work() as uow:
+            holders = [h for h in uow.privacy.contact_holders() if reached & set(h.report_ids)]
+            reports = {r: uow.reports.get(r) for h in holders for r in h.report_ids}
+        for holder in holders:
+            times = [
+                None if (report := reports[r]) is None else closed_since(report)
+                for r in holder.report_ids
+            ]
+            if not holder.report_ids or any(t is None or t + contact_due > now for t in times):
+                continue
+            result.counts["researchers"] += 1
+            result.contact_reports.extend(holder.report_ids)
+            if not result.dry_run:
+                self._erase(holder.researcher_key, now, "contact", "purge")
+
+    def _purge_report(self, report_id: str, now: datetime, result: PurgeResult) -> bool:
+        """Purge one report's content; False when deferred (a mailbox was unavailable)."""
         with self.unit_of_work() as uow:
             held = uow.privacy.held_content(report_id)
         if held.is_empty:
-            return
+            return True
         try:
             copies = self._delete_copies(held.message_ids, held.digests, result.dry_run)
         except RetriableError as err:
             result.problems.append(f"{report_id}: mailbox copies not deleted yet, retrying: {err}")
-            return
+            return False
         if not result.dry_run:
             with self.unit_of_work() as uow:
                 purged = uow.privacy.purge_content(report_id)
@@ -212,6 +286,7 @@ class Privacy:
             held = purged
         result.add(held, copies)
         result.content_reports.append(report_id)
+        return True
 
     def _purge_unlinked(self, received_before: datetime, result: PurgeResult) -> None:
         with self.unit_of_work() as uow:
@@ -272,9 +347,14 @@ class Privacy:
     def forget(self, address: str) -> ForgetResult:
         """Erase a researcher's contact details and messages now; their reports stay.
 
+        The text the bridge wrote on their issues loses their name, address and key fingerprint
+        and the replies it copied there (each becomes "erased on request"); their public key
+        leaves the bridge keyring; the audit log records what was erased where.
+
         Raises:
             NotFoundError: no researcher with that address is held (perhaps already forgotten).
-            RetriableError: a mailbox holding their mail is unavailable; nothing was erased.
+            RetriableError: a mailbox or the tracker is unavailable; the store still holds
+                everything, so running ``forget`` again finishes the job.
         """
         now = self.clock.now()
         with self.unit_of_work() as uow:
@@ -286,11 +366,19 @@ class Privacy:
                 raise NotFoundError(
                     "no researcher with that address is held (it may have been forgotten already)"
                 )
+            record = uow.privacy.researcher_record(key)
             held = [uow.privacy.held_content(r) for r in holder.report_ids]
-        result = ForgetResult(list(holder.report_ids), dict.fromkeys(PURGE_COUNTS[:6], 0))
+            refs = [(r, ref) for r in holder.report_ids if (ref := uow.links.get(r)) is not None]
+        result = ForgetResult(
+            list(holder.report_ids),
+            dict.fromkeys(PURGE_COUNTS[:6], 0) | {"tracker_texts": 0, "keys": 0},
+        )
         copies = self._delete_copies(
             [m for h in held for m in h.message_ids], [d for h in held for d in h.digests], False
         )
+        researcher = record.researcher if record is not None else None
+        if researcher is not None:
+            result.counts["tracker_texts"] = self._erase_tracker_text(researcher, refs, now)
         with self.unit_of_work() as uow:
             for report_id in holder.report_ids:
                 purged = uow.privacy.purge_content(report_id)
@@ -309,6 +397,21 @@ class Privacy:
                     result.counts[name] += value
             uow.commit()
         self._erase(key, now, "forget", "forget")
+        if researcher is not None and researcher.fingerprint and self.keyring is not None:
+            if self.keyring.delete_public_key(researcher.fingerprint):
+                result.counts["keys"] = 1
+            with self.unit_of_work() as uow:
+                uow.audit.record(
+                    AuditEntry(
+                        now,
+                        "forget",
+                        "key_erased",
+                        "ok",
+                        None,
+                        f"bridge keyring: {result.counts['keys']} public key(s) removed",
+                    )
+                )
+                uow.commit()
         result.counts["reports"] = len(holder.report_ids)
         result.counts["mailbox_copies"] = copies
         purge = PurgeResult(dry_run=False)
@@ -317,6 +420,46 @@ class Privacy:
         result.problems.extend(purge.problems)
         return result
 
+    def _erase_tracker_text(
+        self, researcher: Researcher, refs: Sequence[tuple[str, IssueRef]], now: datetime
+    ) -> int:
+        """Erase the researcher from the bridge's text on each issue; the texts rewritten."""
+        if self.tracker is None or not refs:
+            return 0
+        day = self.local_date(now).isoformat()
+        erasure = TextErasure(
+            words=tuple(
+                word
+                for word in (
+                    researcher.display_name,
+                    researcher.pseudonym,
+                    researcher.email,
+                    researcher.fingerprint,
+                )
+                if word
+            ),
+            notes_starting=REPLY_NOTE_PREFIXES,
+            note_replacement=f"Erased on request on {day}: a message from the researcher.",
+        )
+        total = 0
+        for report_id, ref in refs:
+            changed = self.tracker.erase_bridge_text(ref, erasure)
+            total += changed
+            with self.unit_of_work() as uow:
+                uow.audit.record(
+                    AuditEntry(
+                        now,
+                        "forget",
+                        "tracker_text_erased",
+                        "ok",
+                        report_id,
+                        f"{_issue(ref)}: {changed} text(s) (name, address, key fingerprint, "
+                        "copied replies)",
+                    )
+                )
+                uow.commit()
+        return total
+
     # ------------------------------------------------------------------ notes
 
     def _write_owed_notes(
@@ -324,33 +467,31 @@ class Privacy:
     ) -> None:
         """Note each purge or erasure on its issue once; ``pending`` counts the dry run's too."""
         with self.unit_of_work() as uow:
-            report_ids = (
-                list(only)
-                if only is not None
-                else [str(r.report_id) for r in uow.reports.reports_in(frozenset(State))]
+            # What is owed comes from one query: a pass with nothing owed reads no report.
+            found = [o for o in uow.privacy.owed_notes() if only is None or o.report_id in only]
+            pending_ids = (
+                list(dict.fromkeys(result.content_reports + result.contact_reports))
+                if pending
+                else []
             )
-            owed: list[tuple[str, IssueRef, str, datetime]] = []
-            for report_id in report_ids:
-                ref = uow.links.get(report_id)
+            refs = {
+                report_id: ref
+                for report_id in dict.fromkeys([o.report_id for o in found] + pending_ids)
+                if (ref := uow.links.get(report_id)) is not None
+            }
+            owed: list[tuple[str, IssueRef, str, datetime]] = [
+                (o.report_id, refs[o.report_id], o.what, o.at) for o in found if o.report_id in refs
+            ]
+            for report_id in pending_ids:
+                ref = refs.get(report_id)
                 if ref is None:
                     continue
-                events = uow.reports.events(report_id)
-                noted = {e.detail for e in events if e.kind == "purge_noted"}
-                done = {
-                    "content_purged": "content",
-                    "contact_erased": "contact",
-                    "forgotten": "forget",
-                }
-                for event in events:
-                    what = done.get(event.kind)
-                    if what is not None and what not in noted:
-                        owed.append((report_id, ref, what, event.at))
-                        noted.add(what)
-                if pending:
-                    if report_id in result.content_reports and "content" not in noted:
-                        owed.append((report_id, ref, "content", self.clock.now()))
-                    if report_id in result.contact_reports and "contact" not in noted:
-                        owed.append((report_id, ref, "contact", self.clock.now()))
+                noted = {e.detail for e in uow.reports.events(report_id) if e.kind == "purge_noted"}
+                noted |= {o.what for o in found if o.report_id == report_id}
+                if report_id in result.content_reports and "content" not in noted:
+                    owed.append((report_id, ref, "content", self.clock.now()))
+                if report_id in result.contact_reports and "contact" not in noted:
+                    owed.append((report_id, ref, "contact", self.clock.now()))
         for report_id, ref, what, at in owed:
             if pending:
                 result.counts["notes"] += 1
@@ -616,6 +757,23 @@ class AuditedTracker:
     def changes_since(self, since: datetime | None) -> Iterator[IssueSnapshot]:
         """Read only: not recorded."""
         return self.inner.changes_since(since)
+
+    def erase_bridge_text(self, ref: IssueRef, erasure: TextErasure) -> int:
+        """Erase text on the issue and record how many texts changed (never the words)."""
+        try:
+            changed = self.inner.erase_bridge_text(ref, erasure)
+        except BridgeError as err:
+            self._record(
+                "erase_bridge_text", self._report_of(ref), f"error:{type(err).__name__}", ""
+            )
+            raise
+        self._record(
+            "erase_bridge_text",
+            self._report_of(ref),
+            "ok",
+            f"{_issue(ref)}: {changed} text(s) rewritten",
+        )
+        return changed
 
     def _report_of(self, ref: IssueRef) -> str | None:
         with self._unit_of_work() as uow:

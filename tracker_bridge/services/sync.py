@@ -15,9 +15,15 @@ from datetime import date, datetime, time
 
 from tracker_bridge.domain.deadlines import Deadline, DeadlineKind, DeadlineStatus
 from tracker_bridge.domain.report import Report, State, can_transition
-from tracker_bridge.domain.researcher import CreditWish, Researcher
+from tracker_bridge.domain.researcher import (
+    CreditAnswer,
+    CreditWish,
+    Researcher,
+    accept_credit,
+    credit_from_value,
+)
 from tracker_bridge.domain.severity import Severity
-from tracker_bridge.errors import DomainError
+from tracker_bridge.errors import SKIPPABLE, DomainError, RetriableError
 from tracker_bridge.ports import (
     Clock,
     IssueRef,
@@ -31,7 +37,14 @@ from tracker_bridge.ports import (
     UnitOfWork,
 )
 from tracker_bridge.services.context import Program
-from tracker_bridge.services.ingest import common_params, new_outbox_item
+from tracker_bridge.services.ingest import (
+    CONFIRM_KEY_MARKER,
+    common_params,
+    new_outbox_item,
+    offered_keys,
+)
+from tracker_bridge.services.refusals import Refusals
+from tracker_bridge.services.regulatory import RegulatoryClocks
 
 # States whose arrival the researcher hears about (each has a state_<name> template).
 MAILED_STATES = frozenset(
@@ -80,8 +93,28 @@ CARRIES_TEAM_MESSAGE = frozenset(
         State.INFORMATIVE,
     }
 )
+# State templates that quote the expected fix date ($expected_fix_date): their mail tells the
+# researcher the date, so a due-date move in the same pass needs no mail of its own.
+QUOTES_FIX_DATE = frozenset({State.TRIAGED, State.IN_REMEDIATION})
+# The event that records which expected fix date a queued mail told the researcher: the next
+# "changed from" starts there, never from a date they did not hear.
+FIX_DATE_TOLD = "fix_date_told"
+# A team comment whose first line starts with this sets the researcher's credit.
+CREDIT_MARKER = "[credit]"
 _CVSS = re.compile(r"CVSS:(?:3\.[01]|4\.0)/[A-Za-z:/]+")
 _OVERDUE_NOTED = (DeadlineKind.ACKNOWLEDGE, DeadlineKind.ASSESSMENT)
+
+
+def _facts(report: Report) -> tuple[object, ...]:
+    """What a change from the tracker can move on a report (and saving it would store)."""
+    return (
+        report.state,
+        report.severity,
+        report.cvss_vector,
+        report.expected_fix_date,
+        len(report.history),
+        report.last_researcher_update_at,
+    )
 
 
 @dataclass
@@ -96,12 +129,26 @@ class Sync:
     # Open reports are walked in pages of this many: memory follows the page, not the total.
     page_size: int = 500
     _moved: set[str] = field(default_factory=set, init=False)
+    _regulatory: RegulatoryClocks | None = field(default=None, init=False)
+
+    @property
+    def regulatory(self) -> RegulatoryClocks:
+        """The legal reporting clocks kept beside the policy's (services/regulatory.py)."""
+        if self._regulatory is None:
+            self._regulatory = RegulatoryClocks(
+                self.program.regulatory, self.tracker, self.unit_of_work, self.program.calendar.tz
+            )
+        return self._regulatory
+
+    # Credit set by a team marker comment in the open transaction, noted after it commits.
+    _credit_notes: list[tuple[IssueRef, CreditAnswer]] = field(default_factory=list, init=False)
+    # How many reports the last pass looked at (recomputed deadlines for): benchmarks read it.
+    reports_checked: int = field(default=0, init=False)
 
     def run(self, summary: PassSummary) -> None:
         """Apply changes since the bookmark, then refresh deadlines and progress updates."""
         self.apply_changes(summary)
         self.refresh_deadlines(summary)
-        self.queue_progress_updates(summary)
 
     # -- changes from the tracker
 
@@ -117,6 +164,7 @@ class Sync:
             with self.unit_of_work() as uow:
                 self._apply(uow, snapshot, summary, store_id)
                 uow.commit()
+            self._note_credits(summary)
             moment = min(snapshot.updated_at, signpost)
             newest = moment if newest is None or moment > newest else newest
         with self.unit_of_work() as uow:
@@ -165,24 +213,43 @@ class Sync:
             if report_id is not None:
                 summary.bump("unknown_issue")
             return
+        if uow.links.get(report_id) is None:
+            # A placeholder whose open did not finish (refused, or a crash before the link):
+            # ingest completes it by its marker; adopting it here would leave it empty.
+            summary.bump("issue_not_opened_yet")
+            return
+        before = _facts(report)
         researcher = uow.reports.researcher_of(report_id)
-        known_labels = uow.links.labels(report_id) if uow.links.get(report_id) else frozenset()
+        known_labels = uow.links.labels(report_id)
         uow.links.link(report_id, ref)
         uow.links.set_labels(report_id, snapshot.labels)
         now = self.clock.now()
         team_notes = [n for n in snapshot.notes if not n.by_bridge]
         to_researcher = [n for n in team_notes if self._marked(n)]
         self._read_severity(report, snapshot, known_labels, team_notes)
-        # The fix date first: a state mail (triaged) quotes it, and then needs no mail of its own.
+        if researcher is not None:
+            self._read_credit(uow, report_id, researcher, ref, team_notes, now)
+        # The fix date first: a state mail that quotes it (triaged, in remediation) then tells it,
+        # and any other state mail leaves the move to a mail of its own.
         fix_date_moved, previous_fix_date = self._read_fix_date(uow, report, snapshot, now)
+        told = self._told_fix_date(uow, report_id) if researcher is not None else None
         state_mailed, carried = self._move_state(
             uow, report, snapshot, known_labels, to_researcher, researcher, summary, now
         )
-        if fix_date_moved and not state_mailed and researcher is not None:
-            self._queue_fix_date_mail(uow, report, snapshot, researcher, previous_fix_date, now)
-        uow.reports.save(report)
+        date_told = state_mailed and report.state in QUOTES_FIX_DATE
+        if fix_date_moved and not date_told and researcher is not None:
+            self._queue_fix_date_mail(
+                uow, report, snapshot, researcher, previous_fix_date, told, now
+            )
+        # A legal clock started or a step recorded changes the report's next moment too.
+        clocks_moved = self.regulatory.read(uow, report, snapshot, now, summary)
+        if _facts(report) != before or snapshot.labels != known_labels or clocks_moved:
+            # Saving makes the report due, so the deadline refresh looks at what changed; a
+            # re-read of the same change (the bookmark is inclusive) leaves its moment alone.
+            uow.reports.save(report)
         if researcher is None:
             return
+        self._confirm_keys(uow, report_id, researcher, team_notes, now)
         carried_before = (
             {e.detail for e in uow.reports.events(report_id) if e.kind == "note_carried"}
             if to_researcher
@@ -210,9 +277,88 @@ class Sync:
             if queued:
                 summary.bump("mail_queued")
 
+    def _confirm_keys(
+        self,
+        uow: UnitOfWork,
+        report_id: str,
+        researcher: Researcher,
+        team_notes: list[TrackerNote],
+        now: datetime,
+    ) -> None:
+        """A team comment ``[confirm key] <fingerprint>`` adopts a key the researcher offered.
+
+        Only a key their own mail carried on this report qualifies; the bridge never confirms
+        a key itself (its notes are not team notes).
+        """
+        offered = offered_keys(uow.reports.events(report_id))
+        for note in team_notes:
+            first = note.body.strip().splitlines()[0].strip() if note.body.strip() else ""
+            if not first.lower().startswith(CONFIRM_KEY_MARKER):
+                continue
+            wanted = re.sub(r"\s+", "", first[len(CONFIRM_KEY_MARKER) :]).upper()
+            if wanted not in offered or researcher.fingerprint == wanted:
+                continue
+            researcher.fingerprint = wanted
+            uow.researchers.save(researcher)
+            uow.reports.add_event(
+                ReportEvent(
+                    report_id,
+                    now,
+                    "key_confirmed",
+                    f"{wanted} (team note {note.note_id})",
+                    dedupe_key=f"key_confirmed:{report_id}:{note.note_id}",
+                )
+            )
+
     def _marked(self, note: TrackerNote) -> bool:
         first_line = note.body.strip().splitlines()[0] if note.body.strip() else ""
         return first_line.strip().lower().startswith(self.program.researcher_marker.lower())
+
+    def _read_credit(
+        self,
+        uow: UnitOfWork,
+        report_id: str,
+        researcher: Researcher,
+        ref: IssueRef,
+        team_notes: list[TrackerNote],
+        now: datetime,
+    ) -> None:
+        """Record credit from a team comment starting ``[credit] <name>`` / ``[credit] none``."""
+        for note in team_notes:
+            first = note.body.strip().splitlines()[0].strip() if note.body.strip() else ""
+            if not first.lower().startswith(CREDIT_MARKER):
+                continue
+            answer = credit_from_value(first[len(CREDIT_MARKER) :])
+            if answer is None:
+                continue
+            recorded = uow.reports.add_event(
+                ReportEvent(
+                    report_id,
+                    now,
+                    "credit_recorded",
+                    f"{answer.wish.value} (team comment {note.note_id})",
+                    dedupe_key=f"credit:{ref.tracker}:{ref.project}:{ref.key}:{note.note_id}",
+                )
+            )
+            if recorded:
+                accept_credit(researcher, answer)
+                uow.researchers.save(researcher)
+                self._credit_notes.append((ref, answer))
+
+    def _note_credits(self, summary: PassSummary) -> None:
+        pending, self._credit_notes = self._credit_notes, []
+        day = self.program.local_date(self.clock.now()).isoformat()
+        for ref, answer in pending:
+            summary.bump("credit_recorded")
+            try:
+                self.tracker.add_note(
+                    ref,
+                    f"Credit recorded on {day} from a team comment: {answer.describe()}.",
+                    untrusted=answer.name,
+                )
+            except RetriableError as err:
+                # Recorded in the store already; only the note on the issue is missing.
+                summary.problems.append(f"{ref.key}: credit note not written yet: {err}")
 
     def _message(self, note: TrackerNote) -> str:
         lines = note.body.strip().splitlines()
@@ -254,7 +400,7 @@ class Sync:
         """
         labels = self.program.labels
         added = snapshot.labels - known_labels
-        moved = {s for s in State if labels.state(s) in added} - {report.state}
+        moved = set(labels.states_named(added)) - {report.state}
         if len(moved) > 1:
             return None
         if len(moved) == 1:
@@ -358,6 +504,8 @@ class Sync:
                 now=now,
             )
         )
+        if target in QUOTES_FIX_DATE:
+            self._record_told(uow, report_id, params["expected_fix_date"], now)
         summary.bump("mail_queued")
         return True, carried
 
@@ -386,6 +534,17 @@ class Sync:
         )
         return True, current
 
+    def _told_fix_date(self, uow: UnitOfWork, report_id: str) -> str | None:
+        """The expected fix date the last queued mail told the researcher, or None if none did.
+
+        An ISO date, or "" when the mail said "not yet known".
+        """
+        told = [e.detail for e in uow.reports.events(report_id) if e.kind == FIX_DATE_TOLD]
+        return told[-1] if told else None
+
+    def _record_told(self, uow: UnitOfWork, report_id: str, told: str, now: datetime) -> None:
+        uow.reports.add_event(ReportEvent(report_id, now, FIX_DATE_TOLD, told))
+
     def _queue_fix_date_mail(
         self,
         uow: UnitOfWork,
@@ -393,15 +552,24 @@ class Sync:
         snapshot: IssueSnapshot,
         researcher: Researcher,
         previous: date | None,
+        told: str | None,
         now: datetime,
     ) -> None:
-        """Tell an assessed researcher the new expected fix date (not before triage, not after)."""
+        """Tell an assessed researcher the new expected fix date (not before triage, not after).
+
+        The mail's "changed from" is ``told``, the date the researcher last heard; ``previous``
+        (the stored date) only stands in for reports that never had a date told.
+        """
         assessed = report.state not in (State.RECEIVED, State.ACKNOWLEDGED, State.TRIAGING)
         if snapshot.due_date is None or not assessed or report.state.is_closed:
             return
+        new_date = snapshot.due_date.isoformat()
+        if told == new_date:
+            return  # they already heard this date (a re-read, or the bridge's own policy date)
         fix = self.program.deadline(report, DeadlineKind.FIX, now)
         if (
-            previous is None
+            told is None
+            and previous is None
             and fix is not None
             and snapshot.due_date == self.program.last_day(fix.due)
         ):
@@ -409,11 +577,13 @@ class Sync:
             # (a crash or a lost commit after update_issue): the triaged mail already named it.
             return
         report_id = str(report.report_id)
+        from_date = told if told is not None else (previous.isoformat() if previous else "")
         params = common_params(self.program, report_id, researcher) | {
-            "expected_fix_date": snapshot.due_date.isoformat(),
-            "previous_fix_date": previous.isoformat() if previous else "",
+            "expected_fix_date": new_date,
+            "previous_fix_date": from_date,
             "state": report.state.value,
         }
+        self._record_told(uow, report_id, new_date, now)
         uow.outbox.add(
             new_outbox_item(
                 self.program,
@@ -422,7 +592,7 @@ class Sync:
                 NotificationKind.FIX_DATE_CHANGED,
                 "fix_date_changed",
                 params,
-                dedupe_key=f"fixdate:{report_id}:{previous}:{snapshot.due_date}:"
+                dedupe_key=f"fixdate:{report_id}:{from_date}:{snapshot.due_date}:"
                 f"{snapshot.updated_at.isoformat()}",
                 now=now,
             )
@@ -434,17 +604,23 @@ class Sync:
     # -- deadlines
 
     def refresh_deadlines(self, summary: PassSummary) -> None:
-        """Recompute every open report's deadline label, a page at a time; write only changes.
+        """Look at every open report whose next time-driven change has come, a page at a time.
 
-        Reports this pass moved are refreshed too (a report that just closed still needs its
+        Only those are read: each report stores the next moment anything about it changes by
+        time alone, and every change to it (this pass's tracker changes included) makes it due
+        at once, so a quiet pass reads nothing. For each: the deadline label (written only when
+        it changed), missed-deadline notes, a progress update falling due, then the next moment.
+        Reports this pass moved are looked at too (a report that just closed still needs its
         closing state label, or a stale label would later read as a team move).
         """
         now = self.clock.now()
         moved, self._moved = self._moved, set()
+        self.reports_checked = 0
+        self._recompute_after_policy_change(now)
         after: str | None = None
         while True:
             with self.unit_of_work() as uow:
-                page = uow.reports.open_reports_page(after, self.page_size)
+                page = uow.reports.due_reports_page(now, after, self.page_size)
                 extra = (
                     []
                     if after is not None
@@ -457,13 +633,59 @@ class Sync:
                 )
                 batch = page + extra
                 links = uow.links.links_of([str(r.report_id) for r in batch])
+            checked: list[Report] = []
             for report in batch:
                 link = links.get(str(report.report_id))
                 if link is not None:
-                    self._refresh_one(report, *link, now, summary)
+                    try:
+                        self._refresh_one(report, *link, now, summary)
+                    except SKIPPABLE as err:
+                        # A label or field this issue refuses, or an issue deleted by hand:
+                        # only this report waits (it stays due: the next pass tries again);
+                        # the team hears it once.
+                        Refusals(self.unit_of_work, self.tracker, self.clock).set_aside(
+                            str(report.report_id), "update the issue", err, summary, link[0]
+                        )
+                        continue
+                # Only a report whose refresh returned gets its next moment; one that failed
+                # stays due and is looked at again by the next pass.
+                checked.append(report)
+            self._queue_progress_and_next(checked, now, summary)
             if len(page) < self.page_size:
                 return
             after = str(page[-1].report_id)
+
+    def _recompute_after_policy_change(self, now: datetime) -> None:
+        """Stored moments follow the policy they came from: under a new one, every report is due.
+
+        The policy's digest is remembered as a bookmark; a pass that finds none for the current
+        digest (new deadlines, labels or time zone in mappings/) marks every report due once.
+        """
+        name = f"policy:{self.program.policy_digest}"
+        with self.unit_of_work() as uow:
+            if uow.bookmarks.get(name) is not None:
+                return
+            uow.reports.mark_all_due()
+            uow.bookmarks.set(name, now)
+            uow.commit()
+
+    def _queue_progress_and_next(
+        self, checked: list[Report], now: datetime, summary: PassSummary
+    ) -> None:
+        """Queue due progress updates and store each report's next moment, in one transaction."""
+        if not checked:
+            return
+        with self.unit_of_work() as uow:
+            for report in checked:
+                self._queue_progress(uow, report, now, summary)
+                if report.state.is_open:  # a closed report's next moment is retention's
+                    # The legal clocks' next moment too (services/regulatory.py), the earlier.
+                    legal = self.regulatory.next_moments.pop(str(report.report_id), None)
+                    policy = self.program.next_change(report, now)
+                    moments = [m for m in (policy, legal) if m is not None]
+                    uow.reports.set_next_due(report, min(moments) if moments else None)
+            uow.commit()
+        self.reports_checked += len(checked)
 
     def _refresh_one(
         self,
@@ -497,9 +719,13 @@ class Sync:
                         # The policy's fix date is the expected one until the team says otherwise.
                         stored.expected_fix_date = self._start_of(due)
                         uow.reports.save(stored)
+                        # The caller stores the next moment only for the report as stored.
+                        report.expected_fix_date = stored.expected_fix_date
                 uow.commit()
             summary.bump("labels_updated")
+            current = (current - remove) | add
         self._note_overdue(report, ref, deadlines, now, summary)
+        self.regulatory.refresh(report, ref, current, now, summary)
 
     def _note_overdue(
         self,
@@ -541,20 +767,6 @@ class Sync:
                 uow.commit()
             summary.bump("overdue_noted")
 
-    def queue_progress_updates(self, summary: PassSummary) -> None:
-        """Queue a progress update for every open report that would otherwise go silent."""
-        now = self.clock.now()
-        after: str | None = None
-        while True:
-            with self.unit_of_work() as uow:
-                page = uow.reports.open_reports_page(after, self.page_size)
-                for report in page:
-                    self._queue_progress(uow, report, now, summary)
-                uow.commit()
-            if len(page) < self.page_size:
-                return
-            after = str(page[-1].report_id)
-
     def _queue_progress(
         self, uow: UnitOfWork, report: Report, now: datetime, summary: PassSummary
     ) -> None:
@@ -584,4 +796,5 @@ class Sync:
                 now=now,
             )
         ):
+            self._record_told(uow, report_id, params["expected_fix_date"], now)
             summary.bump("progress_queued")

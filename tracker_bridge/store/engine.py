@@ -7,11 +7,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL, ExceptionContext, make_url
+from sqlalchemy.engine import URL, ExceptionContext
 from sqlalchemy.pool import StaticPool
 
-from tracker_bridge.errors import ConfigurationError
-from tracker_bridge.store.errors import redact_url, translate_error
+from tracker_bridge.files import create_private_file, make_private_dir
+from tracker_bridge.store.errors import translate_error
+from tracker_bridge.store.url import parse_store_url
 
 __all__ = ["BUSY_TIMEOUT_MS", "create_store_engine", "normalise_url"]
 
@@ -25,36 +26,14 @@ def normalise_url(url: str) -> URL:
     Raises:
         ConfigurationError: the URL cannot be read or names a database we do not support.
     """
-    try:
-        parsed = make_url(url)
-    except sa_exc.ArgumentError as err:
-        raise ConfigurationError(
-            f"store.url {redact_url(url)!r} is not a database URL "
-            "(expected sqlite:///path/to/bridge.db or postgresql://user@host/dbname)"
-        ) from err
-    backend, _, driver = parsed.drivername.partition("+")
-    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
-        return parsed.set(drivername="postgresql+psycopg")
-    if backend == "sqlite" and driver in ("", "pysqlite"):
-        return parsed.set(drivername="sqlite+pysqlite")
-    raise ConfigurationError(
-        f"store.url {redact_url(url)!r} names an unsupported database driver "
-        f"{parsed.drivername!r} (use sqlite:///path or postgresql:// with psycopg 3)"
-    )
-
-
-def _is_memory(url: URL) -> bool:
-    return url.database in (None, "", ":memory:")
+    return parse_store_url(url).url
 
 
 def sqlite_path(url: URL) -> Path | None:
     """The file a SQLite URL points at, or None for an in-memory database or a URI filename."""
-    if url.get_backend_name() != "sqlite" or _is_memory(url):
+    if url.get_backend_name() != "sqlite":
         return None
-    database = url.database or ""
-    if database.startswith("file:"):
-        return None
-    return Path(database)
+    return parse_store_url(url.render_as_string(hide_password=False)).sqlite_path
 
 
 def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
@@ -68,13 +47,14 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> 
     Raises:
         ConfigurationError: the URL is not a supported database URL.
     """
-    parsed = normalise_url(url)
+    store_url = parse_store_url(url)
+    parsed = store_url.url
     options: dict[str, Any] = {"hide_parameters": True}
-    if parsed.get_backend_name() == "sqlite":
-        path = sqlite_path(parsed)
+    if store_url.backend == "sqlite":
+        path = store_url.sqlite_path
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        if _is_memory(parsed):
+            create_private_database_file(path)
+        if store_url.is_memory:
             # One shared connection, or every checkout would see a different empty database.
             options["poolclass"] = StaticPool
             options["connect_args"] = {"check_same_thread": False}
@@ -96,6 +76,18 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> 
             raise context.original_exception
 
     return engine
+
+
+def create_private_database_file(path: Path) -> None:
+    """Create the SQLite file (and missing folders) owner-only before SQLite opens it.
+
+    SQLite creates a new database 0644 (less the umask) and gives its ``-wal`` and ``-shm``
+    files the database file's mode (sqlite.org/src os_unix.c ``findCreateFileMode``), so a
+    file made 0600 here keeps the decrypted report text in all three private. An existing
+    file keeps the mode the operator gave it; ``check`` warns when others can read it.
+    """
+    make_private_dir(path.parent)
+    create_private_file(path)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

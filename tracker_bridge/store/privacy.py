@@ -6,15 +6,17 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Column, Table, and_, delete, func, select, tuple_
+from sqlalchemy import Column, Table, and_, case, delete, exists, func, select, tuple_
 
 from tracker_bridge.domain.researcher import CreditWish
 from tracker_bridge.ports import (
+    PURGE_NOTE_KINDS,
     AuditEntry,
     ContactHolder,
     ErasedContact,
     HeldContent,
     OutboxStatus,
+    OwedNote,
     ResearcherRecord,
     StoredMessage,
 )
@@ -168,7 +170,10 @@ class SqlPrivacyRepository:
             cleaned = scrub(last_error, [recipient])
             if cleaned != last_error:
                 values["last_error"] = cleaned
-            if cancel_pending and status == OutboxStatus.PENDING.value:
+            if cancel_pending and status in (
+                OutboxStatus.PENDING.value,
+                OutboxStatus.WITHHELD.value,
+            ):
                 values |= {
                     "status": OutboxStatus.CANCELLED.value,
                     "last_error": "the researcher's contact details are no longer held",
@@ -227,6 +232,32 @@ class SqlPrivacyRepository:
             if report_id is not None:
                 reports.append(str(report_id))
         return [ContactHolder(str(key), tuple(reports)) for key, reports in found.items()]
+
+    def owed_notes(self) -> list[OwedNote]:
+        """Purges and erasures of linked reports not yet noted on their issue (one query)."""
+        events = t.report_events
+        noted = events.alias("noted")
+        what = case(
+            *[(events.c.kind == kind, what) for kind, what in PURGE_NOTE_KINDS.items()],
+            else_="",
+        )
+        first = func.min(events.c.at)
+        rows = self._context.connection.execute(
+            select(events.c.report_id, what, first)
+            .join(t.reports, t.reports.c.report_id == events.c.report_id)
+            .join(t.tracker_links, t.tracker_links.c.report_id == events.c.report_id)
+            .where(events.c.kind.in_(sorted(PURGE_NOTE_KINDS)))
+            .where(
+                ~exists().where(
+                    noted.c.kind == "purge_noted",
+                    noted.c.report_id == events.c.report_id,
+                    noted.c.detail == what,
+                )
+            )
+            .group_by(events.c.report_id, what, t.reports.c.received_at)
+            .order_by(t.reports.c.received_at, events.c.report_id, first, func.min(events.c.id))
+        ).all()
+        return [OwedNote(str(report_id), str(kind), at) for report_id, kind, at in rows]
 
     def researcher_key_for(self, email: str) -> str | None:
         """The store's key of the researcher with this address, or None."""

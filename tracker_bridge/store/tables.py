@@ -98,7 +98,12 @@ reports = Table(
     Column("expected_fix_date", UTCDateTime()),
     Column("last_researcher_update_at", UTCDateTime()),
     Column("researcher_id", Integer, ForeignKey("researchers.id", ondelete="SET NULL")),
+    # The next moment anything about the report changes by time alone (a deadline label, a
+    # missed-deadline note, a progress update); NULL when nothing will until the report does.
+    # A quiet sync pass reads only the rows this index finds at or before now.
+    Column("next_due_at", UTCDateTime()),
     Index(None, "state", "received_at"),
+    Index(None, "next_due_at"),
 )
 
 report_history = Table(
@@ -162,7 +167,10 @@ raw_messages = Table(
     Column("encrypted_raw", LargeBinary, nullable=False),
     Column("report_id", REPORT_ID, ForeignKey("reports.report_id", ondelete="SET NULL")),
     Column("source", String(255), nullable=False),
+    # SHA-256 of the encrypted data packet (intake.provenance): a replayed ciphertext matches.
+    Column("ciphertext_digest", String(64)),
     UniqueConstraint("message_id", "digest"),
+    Index(None, "ciphertext_digest", "received_at"),
 )
 
 message_ids = Table(
@@ -255,6 +263,8 @@ report_events = Table(
     Column("detail", Text, nullable=False),
     # NULLs are distinct in a unique constraint on both backends: only keyed events dedupe.
     Column("dedupe_key", String(255), unique=True),
+    # Purges owe a note on the issue: found by kind, not by reading every report's events.
+    Index(None, "kind", "report_id"),
 )
 
 # Append-only: the repository offers no update or delete. No foreign key, so an entry outlives

@@ -14,15 +14,29 @@ view of what the tracker holds and did (notifications, executed commands, fetche
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Protocol
 
 import pytest
 
 from tracker_bridge.errors import ConfidentialityError, ForeignIssueError, RetriableError
-from tracker_bridge.ports import IssueDraft, IssueRef, IssueUpdate, Tracker
-from tracker_bridge.testing.payloads import CANARY, INJECTION_PAYLOADS
+from tracker_bridge.ports import (
+    ERASED_ON_REQUEST,
+    AttachmentInfo,
+    IssueDraft,
+    IssueRef,
+    IssueUpdate,
+    TextErasure,
+    Tracker,
+)
+from tracker_bridge.testing.payloads import (
+    BIDI_CONTROLS,
+    BIDI_FILENAME,
+    BIDI_TITLE,
+    CANARY,
+    INJECTION_PAYLOADS,
+)
 
 
 @dataclass(frozen=True)
@@ -177,6 +191,22 @@ class TrackerContract:
         assert issue.status_open is True
         assert CANARY in issue.body
 
+    def test_bidirectional_controls_are_shown_not_obeyed(self, harness: TrackerHarness) -> None:
+        """U+202E and the other bidi controls in a title, file name or text appear as [U+XXXX]."""
+        draft = replace(
+            make_draft(body=f"{CANARY}\nsee {BIDI_FILENAME}"),
+            title=BIDI_TITLE,
+            attachments=(AttachmentInfo(BIDI_FILENAME, "image/png", 3, "0" * 64),),
+        )
+        ref = harness.tracker.open_issue(draft)
+        harness.tracker.add_note(ref, "Researcher replied:", untrusted=BIDI_TITLE)
+        issue = harness.observe(ref)
+        shown = issue.title + issue.body + "".join(issue.notes)
+        assert [] == sorted({f"U+{ord(ch):04X}" for ch in shown if ch in BIDI_CONTROLS})
+        # As rendered: markup escapes (Jira "\\[") and GitLab's word joiners are not seen.
+        assert "[U+202E]" in issue.title.replace("\u2060", "").replace("\\", "")
+        assert "[U+202E]" in issue.body.replace("\u2060", "").replace("\\", "")
+
     def test_update_issue_changes_labels_and_due_date(self, harness: TrackerHarness) -> None:
         """update_issue adds and removes labels and sets, then clears, the native due date."""
         ref = harness.tracker.open_issue(make_draft(labels=frozenset({self.label_b})))
@@ -204,6 +234,37 @@ class TrackerContract:
         notes = "\n".join(harness.observe(ref).notes)
         assert "Acknowledgement sent" in notes
         assert CANARY in notes
+
+    def test_erase_bridge_text_rewrites_the_bridges_text_only(
+        self, harness: TrackerHarness
+    ) -> None:
+        """Erasure replaces the name and copied replies the bridge wrote; team comments stay."""
+        draft = make_draft()
+        named = replace(
+            draft,
+            summary=(*draft.summary, ("Researcher", "Ada Lovelace; contact kept in the bridge")),
+        )
+        ref = harness.tracker.open_issue(named)
+        harness.tracker.add_note(ref, "The researcher replied (encrypted):", untrusted="my flat")
+        harness.tracker.add_note(
+            ref, "Credit recorded: credit by the name below.", untrusted="Ada Lovelace"
+        )
+        harness.tracker.add_note(ref, "Deadline missed: the assessment was due on 2026-11-05.")
+        harness.team_comment(ref, "Ada Lovelace said the same on the phone")
+        erasure = TextErasure(words=("Ada Lovelace",), notes_starting=("The researcher replied",))
+        changed = harness.tracker.erase_bridge_text(ref, erasure)
+        again = harness.tracker.erase_bridge_text(ref, erasure)
+        issue = harness.observe(ref)
+        notes = "\n".join(issue.notes)
+        assert (3, 0) == (changed, again)
+        assert "Ada Lovelace" not in issue.body
+        assert ERASED_ON_REQUEST in issue.body
+        assert CANARY in issue.body
+        assert "my flat" not in notes
+        assert "Erased on request." in notes
+        assert "Deadline missed" in notes
+        assert "Ada Lovelace said the same on the phone" in notes
+        assert 1 == notes.count("Ada Lovelace")
 
     def test_changes_since_reports_team_changes(self, harness: TrackerHarness) -> None:
         """After the team relabels, sets a due date, comments and closes, the change is listed."""

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from tracker_bridge.testing.unavailable import unavailable
 
 PASSWORD = "secret"  # noqa: S105 (the throwaway test server accepts any user with this)
 
@@ -97,14 +97,14 @@ def _wait_for_port(port: int, deadline: float) -> bool:
 
 
 def start_dovecot() -> Iterator[Dovecot]:
-    """Start Dovecot, yield it, stop it; skip (with the reason) when it cannot run here."""
+    """Start Dovecot, yield it, stop it; skip (fail under CI) with the reason when it cannot run."""
     binary = shutil.which("dovecot") or (
         "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
     )
     if binary is None:
-        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd); IMAP tests skipped")
+        unavailable("dovecot is not installed (apt-get install dovecot-imapd); IMAP tests skipped")
     if os.geteuid() != 0:
-        pytest.skip("the throwaway Dovecot needs root to switch to the dovecot users")
+        unavailable("the throwaway Dovecot needs root to switch to the dovecot users")
     directory = tempfile.mkdtemp(prefix="tbdovecot", dir="/tmp")
     # The recipe: Dovecot's unprivileged processes must be able to reach the directory.
     os.chmod(directory, 0o755)  # noqa: S103
@@ -126,7 +126,7 @@ def start_dovecot() -> Iterator[Dovecot]:
         log = Path(directory, "dovecot.log")
         detail = log.read_text(errors="replace")[-500:] if log.exists() else "no log"
         shutil.rmtree(directory, ignore_errors=True)
-        pytest.skip(f"dovecot did not start on 127.0.0.1:{port}: {detail}")
+        unavailable(f"dovecot did not start on 127.0.0.1:{port}: {detail}")
     try:
         yield Dovecot("127.0.0.1", port, directory)
     finally:

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import ClassVar
 
-from tracker_bridge.errors import ConfidentialityError, ForeignIssueError, TrackerUnavailable
-from tracker_bridge.ports import IssueDraft, IssueRef, IssueSnapshot, IssueUpdate, TrackerNote
+from tracker_bridge.errors import (
+    ConfidentialityError,
+    ForeignIssueError,
+    NotFoundError,
+    TrackerRefused,
+    TrackerUnavailable,
+)
+from tracker_bridge.ports import (
+    IssueDraft,
+    IssueRef,
+    IssueSnapshot,
+    IssueUpdate,
+    TextErasure,
+    TrackerNote,
+)
+from tracker_bridge.testing.payloads import BIDI_CONTROLS
 
 
 @dataclass
@@ -31,7 +45,9 @@ class FakeTracker:
 
     Switches let tests play the security team and break things: ``deny_confidentiality``
     (the tracker silently drops the confidential flag), ``fail_calls`` (the next N calls raise
-    TrackerUnavailable), ``crash_after_placeholder`` (the next open stops after the placeholder).
+    TrackerUnavailable), ``crash_after_placeholder`` (the next open stops after the placeholder),
+    ``refuse_edits`` (issue keys whose edits answer TrackerRefused, as a 422 would; notes still
+    go through), ``team_delete`` (an issue deleted by hand: NotFoundError from then on).
     """
 
     kind: ClassVar[str] = "fake"
@@ -44,6 +60,7 @@ class FakeTracker:
         self.deny_confidentiality = False
         self.fail_calls = 0
         self.crash_after_placeholder = False
+        self.refuse_edits: set[str] = set()
         self.calls: list[str] = []
         self._now = now or (lambda: datetime.now(UTC))
         self._last_tick = datetime.min.replace(tzinfo=UTC)
@@ -97,9 +114,12 @@ class FakeTracker:
         if self.crash_after_placeholder:
             self.crash_after_placeholder = False
             raise TrackerUnavailable("fake tracker crashed after the placeholder")
-        issue.title = f"{draft.report_id}: {draft.title}"
+        self._check_edit(ref.key)
+        issue.title = _reveal_bidi(f"{draft.report_id}: {draft.title}")
         summary = "\n".join(f"{label}: {value}" for label, value in draft.summary)
-        issue.body = f"{summary}\n\n{draft.body}" if summary else draft.body
+        names = "\n".join(f"attachment: {item.filename}" for item in draft.attachments)
+        body = f"{summary}\n\n{draft.body}" if summary else draft.body
+        issue.body = _reveal_bidi(f"{body}\n\n{names}" if names else body)
         issue.labels |= set(draft.labels)
         issue.due_date = draft.due_date
         issue.updated_at = self._tick()
@@ -117,7 +137,8 @@ class FakeTracker:
     def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
         """Apply label and due-date changes."""
         self._call("update_issue")
-        issue = self.issues[ref.key]
+        issue = self._existing(ref.key)
+        self._check_edit(ref.key)
         issue.labels = (issue.labels - set(update.remove_labels)) | set(update.add_labels)
         if update.set_due_date:
             issue.due_date = update.due_date
@@ -126,8 +147,8 @@ class FakeTracker:
     def add_note(self, ref: IssueRef, text: str, *, untrusted: str | None = None) -> None:
         """Add an internal note written by the bridge."""
         self._call("add_note")
-        issue = self.issues[ref.key]
-        body = text if untrusted is None else f"{text}\n\n{untrusted}"
+        issue = self._existing(ref.key)
+        body = text if untrusted is None else f"{text}\n\n{_reveal_bidi(untrusted)}"
         issue.notes.append(self._note(body, author="tracker-bridge", by_bridge=True))
         issue.updated_at = self._tick()
 
@@ -138,6 +159,30 @@ class FakeTracker:
         for issue in sorted(changed, key=lambda i: i.updated_at):
             notes = tuple(n for n in issue.notes if since is None or n.created_at >= since)
             yield self._snapshot(issue, notes)
+
+    def erase_bridge_text(self, ref: IssueRef, erasure: TextErasure) -> int:
+        """Erase from the description and the bridge's notes; how many texts changed."""
+        self._call("erase_bridge_text")
+        issue = self.issues[ref.key]
+        changed = 0
+        body = erasure.erase_words(issue.body)
+        if body != issue.body:
+            issue.body = body
+            changed += 1
+        for index, note in enumerate(issue.notes):
+            if not note.by_bridge:
+                continue
+            text = (
+                erasure.note_replacement
+                if erasure.replaces_note(note.body)
+                else erasure.erase_words(note.body)
+            )
+            if text != note.body:
+                issue.notes[index] = replace(note, body=text)
+                changed += 1
+        if changed:
+            issue.updated_at = self._tick()
+        return changed
 
     # -- the security team's hands
 
@@ -163,7 +208,21 @@ class FakeTracker:
         issue.notes.append(self._note(body, author="alice", internal=internal))
         issue.updated_at = self._tick()
 
+    def team_delete(self, key: str) -> None:
+        """A team member deletes the issue by hand."""
+        del self.issues[key]
+
     # -- helpers
+
+    def _existing(self, key: str) -> FakeIssue:
+        issue = self.issues.get(key)
+        if issue is None:
+            raise NotFoundError(f"fake tracker: issue {key} not found (HTTP 404)")
+        return issue
+
+    def _check_edit(self, key: str) -> None:
+        if key in self.refuse_edits:
+            raise TrackerRefused(f"fake tracker: issue {key} refused the edit (HTTP 422: labels)")
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -211,3 +270,8 @@ class FakeTracker:
             confidential=issue.confidential,
             installation=self._installation(issue),
         )
+
+
+def _reveal_bidi(text: str) -> str:
+    """Bidirectional controls shown as ``[U+XXXX]``, as the real plugins' markup does."""
+    return "".join(f"[U+{ord(ch):04X}]" if ch in BIDI_CONTROLS else ch for ch in text)

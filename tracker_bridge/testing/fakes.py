@@ -7,7 +7,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from tracker_bridge.domain.researcher import Researcher
-from tracker_bridge.errors import ConfigurationError, MailRejected, MailUnavailable
+from tracker_bridge.errors import (
+    ConfigurationError,
+    MailRejected,
+    MailUnavailable,
+    RecipientKeyMissing,
+)
 from tracker_bridge.ports import (
     ComposedMail,
     Decryption,
@@ -64,9 +69,22 @@ class FakeReader:
 
 
 class FakeOpenPGP:
-    """Reversible stand-ins for encryption at rest; enough for services that only store bytes."""
+    """Reversible stand-ins for encryption at rest; enough for services that only store bytes.
+
+    ``keys`` is the keyring's public keys by fingerprint; erasure removes from it.
+    """
 
     bridge_fingerprint = "B" * 40
+
+    def __init__(self, keys: Sequence[str] = ()) -> None:
+        self.keys: set[str] = set(keys)
+
+    def delete_public_key(self, fingerprint: str) -> bool:
+        """Remove a key from the fake keyring; whether it was there."""
+        if fingerprint in self.keys and fingerprint != self.bridge_fingerprint:
+            self.keys.discard(fingerprint)
+            return True
+        return False
 
     def encrypt_to_self(self, plaintext: bytes) -> bytes:
         """A marked, reversed copy (never the plaintext as is)."""
@@ -83,22 +101,36 @@ class FakeOpenPGP:
 
 @dataclass
 class FakeComposer:
-    """Renders an outbox row as a readable text mail; records what it composed."""
+    """Renders an outbox row as a readable text mail; records what it composed.
+
+    With ``withhold_without_key`` a researcher without a fingerprint gets only the key request:
+    every other row raises ``RecipientKeyMissing``, as the real composer does under
+    ``cleartext = "none"``; otherwise mail to them is reported as sent in clear.
+    """
 
     sender: str = "security@example.org"
     composed: list[tuple[OutboxItem, Researcher, tuple[str, ...]]] = field(default_factory=list)
+    withhold_without_key: bool = False
+    # Report mail to a researcher without a fingerprint as sent in clear (cleartext = "all").
+    clear_without_key: bool = False
 
     def compose(
         self, item: OutboxItem, researcher: Researcher, references: Sequence[str] = ()
     ) -> ComposedMail:
         """A plain mail with the template name, language and parameters."""
+        keyless = researcher.fingerprint is None and item.template != "key_request"
+        if self.withhold_without_key and keyless:
+            raise RecipientKeyMissing(f"{item.report_id}: no key for the researcher (fake)")
         self.composed.append((item, researcher, tuple(references)))
         params = "\n".join(f"{key}={value}" for key, value in sorted(item.params.items()))
         text = (
             f"Message-ID: {item.message_id}\nTo: {researcher.email}\n"
             f"X-Template: {item.template}\nContent-Language: {item.language}\n\n{params}\n"
         )
-        return ComposedMail(self.sender, (researcher.email,), text.encode(), encrypted=False)
+        # Reported as encrypted unless it is a key request to a researcher without a key.
+        keyless_clear = self.clear_without_key or item.template == "key_request"
+        protected = not (keyless_clear and researcher.fingerprint is None)
+        return ComposedMail(self.sender, (researcher.email,), text.encode(), encrypted=protected)
 
 
 @dataclass

@@ -14,6 +14,8 @@ from tracker_bridge.domain.report import Report, ReportId, State, StateChange
 from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import NotFoundError, StoreError
 from tracker_bridge.ports import (
+    DUE_NOW,
+    PURGE_NOTE_KINDS,
     AuditEntry,
     AuditRepository,
     BookmarkRepository,
@@ -27,6 +29,7 @@ from tracker_bridge.ports import (
     OutboxItem,
     OutboxRepository,
     OutboxStatus,
+    OwedNote,
     PrivacyRepository,
     ReportContent,
     ReportEvent,
@@ -78,6 +81,8 @@ class _Tables:
     inbound_ids: set[str] = field(default_factory=set)
     # store_meta: the store id is made with the store, as migration 0004_identity does.
     meta: dict[str, str] = field(default_factory=lambda: {"store_id": secrets.token_hex(8)})
+    # reports.next_due_at: the next moment each report changes by time alone (None: never).
+    next_due: dict[str, datetime | None] = field(default_factory=dict)
 
     def require_report(self, report_id: str, what: str) -> None:
         # The SQL store's foreign keys refuse the same.
@@ -196,6 +201,7 @@ class _Reports:
             self._uow.researchers.save(Researcher(email=researcher_email))
         tables.programs.add(report.program)
         tables.reports[report_id] = _normalised(report)
+        tables.next_due[report_id] = _due_after_change(report)
         tables.report_researcher[report_id] = key
         tables.contents[report_id] = copy.deepcopy(content)
 
@@ -216,6 +222,7 @@ class _Reports:
         saved.received_at = stored.received_at
         saved.history = history
         tables.reports[report_id] = saved
+        tables.next_due[report_id] = _due_after_change(saved)
 
     def content(self, report_id: str) -> ReportContent | None:
         found = self._uow.tables.contents.get(report_id)
@@ -255,6 +262,61 @@ class _Reports:
         )
         return [copy.deepcopy(report) for report in found[:limit]]
 
+    def unlinked_reports_page(self, after: str | None, limit: int) -> list[str]:
+        tables = self._uow.tables
+        found = sorted(
+            report_id
+            for report_id, report in tables.reports.items()
+            if report.state.is_open
+            and report_id not in tables.links
+            and (after is None or report_id > after)
+        )
+        return found[:limit]
+
+    def due_reports_page(
+        self, now: datetime, after: str | None, limit: int, *, closed: bool = False
+    ) -> list[Report]:
+        tables = self._uow.tables
+        found = sorted(
+            (
+                report
+                for report_id, report in tables.reports.items()
+                if report.state.is_closed is closed
+                and (after is None or report_id > after)
+                and (moment := tables.next_due.get(report_id)) is not None
+                and moment <= as_utc(now)
+            ),
+            key=lambda report: str(report.report_id),
+        )
+        return [copy.deepcopy(report) for report in found[:limit]]
+
+    def mark_all_due(self) -> int:
+        tables = self._uow.tables
+        for report_id in tables.reports:
+            tables.next_due[report_id] = DUE_NOW
+        return len(tables.reports)
+
+    def set_next_due(self, report: Report, moment: datetime | None) -> bool:
+        tables = self._uow.tables
+        report_id = str(report.report_id)
+        stored = tables.reports.get(report_id)
+        unchanged = stored is not None and (
+            stored.state,
+            stored.severity,
+            stored.expected_fix_date,
+            stored.last_researcher_update_at,
+            len(stored.history),
+        ) == (
+            report.state,
+            report.severity,
+            report.expected_fix_date,
+            report.last_researcher_update_at,
+            len(report.history),
+        )
+        if unchanged:
+            tables.next_due[report_id] = _utc_or_none(moment)
+        return unchanged
+
     def reports_in(self, states: frozenset[State]) -> Iterator[Report]:
         found = [
             copy.deepcopy(report)
@@ -281,6 +343,10 @@ class _Reports:
 
 def _utc_change(change: StateChange) -> StateChange:
     return StateChange(at=as_utc(change.at), source=change.source, target=change.target)
+
+
+def _due_after_change(report: Report) -> datetime:
+    return DUE_NOW
 
 
 def _normalised(report: Report) -> Report:
@@ -331,6 +397,7 @@ class _Messages:
         if message.report_id is not None:
             _index(tables, message.message_id, message.report_id)
             tables.inbound_ids.add(normalise_message_id(message.message_id))
+            tables.next_due[message.report_id] = DUE_NOW
 
     def report_for_message_ids(self, message_ids: Sequence[str]) -> str | None:
         for message_id in message_ids:
@@ -343,6 +410,15 @@ class _Messages:
         mails = [m for m in self._uow.tables.messages.values() if m.report_id == report_id]
         mails.sort(key=lambda m: m.received_at)  # stable: arrival order among equal times
         return mails[0].message_id if mails else None
+
+    def report_for_ciphertext(self, ciphertext_digest: str) -> str | None:
+        mails = [
+            m
+            for m in self._uow.tables.messages.values()
+            if m.ciphertext_digest == ciphertext_digest and m.report_id is not None
+        ]
+        mails.sort(key=lambda m: m.received_at)
+        return mails[0].report_id if mails else None
 
 
 def _index(tables: _Tables, message_id: str, report_id: str) -> None:
@@ -367,6 +443,8 @@ class _Links:
             raise StoreError(f"issue {ref.project} {ref.key} is already linked to {holder}")
         existing = tables.links.get(report_id)
         tables.links[report_id] = _Link(ref, existing.labels if existing else frozenset())
+        if (existing is None or existing.ref != ref) and tables.reports[report_id].state.is_open:
+            tables.next_due[report_id] = DUE_NOW
 
     def report_for(self, tracker: str, project: str, key: str) -> str | None:
         for report_id, link in self._uow.tables.links.items():
@@ -435,6 +513,7 @@ class _Outbox:
         stored.sent_at = _utc_or_none(item.sent_at)
         tables.outbox.append(stored)
         _index(tables, item.message_id, item.report_id)
+        tables.next_due[item.report_id] = DUE_NOW
         return True
 
     def due(self, now: datetime, limit: int) -> list[OutboxItem]:
@@ -460,6 +539,17 @@ class _Outbox:
 
     def for_report(self, report_id: str) -> list[OutboxItem]:
         return [copy.deepcopy(row) for row in self._ordered() if row.report_id == report_id]
+
+    def release_withheld(self, recipient: str, now: datetime) -> int:
+        wanted = recipient.strip().lower()
+        released = 0
+        for row in self._uow.tables.outbox:
+            if row.recipient.lower() == wanted and row.status is OutboxStatus.WITHHELD:
+                row.status = OutboxStatus.PENDING
+                row.next_attempt_at = as_utc(now)
+                row.last_error = None
+                released += 1
+        return released
 
     def sent_since(self, recipient: str, since: datetime) -> int:
         moment = as_utc(since)
@@ -530,7 +620,7 @@ class _Privacy:
                 row.recipient, row.params = "", {}
                 stripped += 1
             row.last_error = scrub(row.last_error, [recipient])
-            if row.status is OutboxStatus.PENDING:
+            if row.status in (OutboxStatus.PENDING, OutboxStatus.WITHHELD):
                 row.status = OutboxStatus.CANCELLED
                 row.last_error = "the researcher's contact details are no longer held"
                 cancelled += 1
@@ -574,6 +664,22 @@ class _Privacy:
                 )
             )
         return holders
+
+    def owed_notes(self) -> list[OwedNote]:
+        tables = self._uow.tables
+        noted = {(e.report_id, e.detail) for e in tables.events if e.kind == "purge_noted"}
+        first: dict[tuple[str, str], tuple[datetime, int]] = {}
+        for position, event in enumerate(tables.events):
+            what = PURGE_NOTE_KINDS.get(event.kind)
+            key = (event.report_id, what or "")
+            if what is None or key in noted or event.report_id not in tables.links:
+                continue
+            first[key] = min(first.get(key, (event.at, position)), (event.at, position))
+        order = sorted(
+            first.items(),
+            key=lambda item: (tables.reports[item[0][0]].received_at, item[0][0], item[1]),
+        )
+        return [OwedNote(report_id, what, at) for (report_id, what), (at, _) in order]
 
     def researcher_key_for(self, email: str) -> str | None:
         return self._uow.tables.researcher_numbers.get(email.strip().lower())

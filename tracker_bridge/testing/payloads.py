@@ -9,6 +9,17 @@ from __future__ import annotations
 CANARY = "CANARY-7b1f-researcher-words"
 """A harmless marker placed in report text so tests can see the words arrived."""
 
+BIDI_CONTROLS: frozenset[str] = frozenset(
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+)
+"""Unicode bidirectional controls (UAX #9) that reorder displayed text ("Trojan Source")."""
+
+BIDI_TITLE = "Invoice \u202eexe.fdp\u202c and \u2067admin\u2069 \u200f\u061c"
+"""A subject whose display order lies: it reads as "Invoice pdf.exe" unless revealed."""
+
+BIDI_FILENAME = "report\u202egnp.exe"
+"""An attachment name that displays as "reportexe.png" (right-to-left override)."""
+
 INJECTION_PAYLOADS: tuple[str, ...] = (
     # GitLab quick actions at the start of a line
     "/close",

@@ -51,6 +51,7 @@ class MailCatcher:
 
     ``refuse("451 4.3.0 try later")`` makes it answer every DATA with that reply until
     ``accept()``; received mail is kept in ``messages`` and, with a directory, as .eml files.
+    ``smtputf8=True`` offers SMTPUTF8 (RFC 6531) in EHLO, as Postfix and Exim do by default.
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class MailCatcher:
         port: int | None = None,
         *,
         credentials: tuple[str, str] | None = None,
+        smtputf8: bool = False,
     ) -> None:
         self._handler = _Handler(directory)
         self.host = "127.0.0.1"
@@ -75,7 +77,13 @@ class MailCatcher:
                 return AuthResult(success=auth_data == wanted, handled=False)
 
             auth = {"authenticator": authenticator, "auth_require_tls": False}
-        self._controller = Controller(self._handler, hostname=self.host, port=self.port, **auth)
+        self._controller = Controller(
+            self._handler,
+            hostname=self.host,
+            port=self.port,
+            enable_SMTPUTF8=smtputf8,
+            **auth,
+        )
         self._controller.start()
 
     @property

@@ -26,14 +26,25 @@ _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x0b\x0c\x85]+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
+# Bidirectional formatting characters (Unicode UAX #9: embeddings, overrides, isolates, marks)
+# reorder what a reader sees: "invoice\u202efdp.exe" displays as "invoiceexe.pdf" (CVE-2021-42574,
+# "Trojan Source"). Each is shown as its code point instead, so the text reads as stored.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+
+def reveal_bidi(text: str) -> str:
+    """Replace each bidirectional control character with a visible ``[U+XXXX]``."""
+    return _BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text)
+
+
 def _longest_backtick_run(text: str) -> int:
     return max((len(run) for run in _BACKTICK_RUN.findall(text)), default=0)
 
 
 def _drop_controls(text: str) -> str:
-    """Remove C0/C1 controls (except tab and newline) that some renderers treat as breaks."""
-    return "".join(
-        ch for ch in text if ch in "\t\n" or unicodedata.category(ch) not in ("Cc", "Cs")
+    """Remove C0/C1 controls (except tab and newline); show bidirectional controls."""
+    return reveal_bidi(
+        "".join(ch for ch in text if ch in "\t\n" or unicodedata.category(ch) not in ("Cc", "Cs"))
     )
 
 

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import gitlab
 import gitlab.exceptions
 import requests
+import stamina
 from gitlab.v4.objects import Project, ProjectIssue
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tracker_bridge.errors import (
     ConfidentialityError,
+    ConfigurationError,
     FatalError,
     ForeignIssueError,
     NotFoundError,
     RetriableError,
     TrackerAuthError,
-    TrackerError,
+    TrackerRefused,
     TrackerUnavailable,
 )
 from tracker_bridge.ports import (
@@ -29,15 +32,24 @@ from tracker_bridge.ports import (
     IssueRef,
     IssueSnapshot,
     IssueUpdate,
+    TextErasure,
     TrackerNote,
 )
 from tracker_bridge_gitlab.markup import inert_block, inert_inline, inert_title, withhold_addresses
+
+T = TypeVar("T")
 
 MARKER_PREFIX = "cvd-report::"
 # With the report marker, names the store that opened the issue: idempotency is by both.
 STORE_PREFIX = "cvd-store::"
 PER_PAGE = 100
 REPORTER = 20  # GitLab access level of the Reporter role
+# GitLab answers these when it did not do the work: any request, even a POST, may be resent.
+_NOT_PROCESSED = frozenset({429})
+# Transient for a request that changes nothing (or the same thing again): GET, PUT.
+_TRANSIENT = frozenset({429, 500, 502, 503, 504})
+# python-gitlab's own retries are switched off on every call: stamina decides (see _call).
+_NO_LIBRARY_RETRIES: dict[str, Any] = {"max_retries": 0, "obey_rate_limit": False}
 
 
 class GitLabSettings(BaseModel):
@@ -52,8 +64,21 @@ class GitLabSettings(BaseModel):
     max_retries: int = Field(
         default=3,
         ge=0,
-        description="Retries after 429, 5xx or a timeout (python-gitlab's backoff, honouring "
-        "Retry-After); 0 switches retries and their waits off",
+        le=10,
+        description="Retries after 429, 5xx or a timeout (stamina's exponential backoff with "
+        "jitter, Retry-After honoured); 0 switches retries and their waits off",
+    )
+    retry_wait_seconds: float = Field(
+        default=0.1, ge=0, description="First backoff wait; doubles per retry; 0 disables waits"
+    )
+    retry_wait_max_seconds: float = Field(
+        default=30.0, ge=0, description="Longest single wait, also for a Retry-After"
+    )
+    overlap_minutes: float = Field(
+        default=2.0,
+        ge=0,
+        description="Re-read this far before the bookmark: GitLab may leave updated_at "
+        "unchanged on consecutive edits of an issue (python-gitlab#743)",
     )
     upload_attachments: bool = Field(
         default=False,
@@ -72,8 +97,9 @@ class GitLabSettings(BaseModel):
 class GitLabTracker:
     """Confidential CVD issues in one GitLab project.
 
-    Every call to GitLab goes through :meth:`_seam`, which turns python-gitlab and requests
-    errors into ``tracker_bridge.errors`` without any report text or token in the message.
+    Every call to GitLab goes through :meth:`_call`: bounded retries with stamina (switched
+    off in tests with ``stamina.set_testing``), then python-gitlab and requests errors
+    turned into ``tracker_bridge.errors`` without any report text or token in the message.
     """
 
     kind: ClassVar[str] = "gitlab"
@@ -84,6 +110,12 @@ class GitLabTracker:
         self._client: gitlab.Gitlab | None = None
         self._project: Project | None = None
         self._bridge_username = settings.bridge_username
+        # Retry-After of the last 429, read by a response hook on our requests session:
+        # python-gitlab's exceptions do not carry the headers.
+        self._retry_after: float | None = None
+        # What each re-read issue looked like when last listed, so the overlap window lists
+        # an unchanged issue once and a changed one (same updated_at, new labels) again.
+        self._listed: dict[tuple[object, ...], datetime] = {}
 
     @classmethod
     def from_settings(cls, settings: object) -> GitLabTracker:
@@ -125,30 +157,42 @@ class GitLabTracker:
                     )
                 )
         if found is None:
-            with self._seam("create the placeholder issue"):
-                # A 5xx or timeout on a POST may still have created the issue; retrying it
-                # here could make a second one. The marker lookup on the next pass finds it.
-                created = self._issues.create(
+            # A 5xx or timeout on a POST may still have created the issue; resending it could
+            # make a second one. The marker lookup on the next call finds it instead.
+            created = self._call(
+                "create the placeholder issue",
+                lambda: self._issues.create(
                     {
                         "title": draft.report_id,
                         "description": "",
                         "confidential": True,
                         "labels": marker,
                     },
-                    retry_transient_errors=False,
-                    max_retries=self.settings.max_retries,
-                )
+                    **_NO_LIBRARY_RETRIES,
+                ),
+                idempotent=False,
+            )
             iid = int(created.iid)
         else:
             iid = int(found.iid)
-        with self._seam("read the issue back"):
-            issue = self._issues.get(iid, **self._retry)
+        issue = self._call(
+            "read the issue back",
+            lambda: self._issues.get(iid, **_NO_LIBRARY_RETRIES),
+            issue=str(iid),
+        )
         if issue.confidential is not True and found is not None and not issue.description:
             # Our own empty placeholder from a pass that could not make it confidential: try
             # again (the token may have been given the permission since), then read back.
-            with self._seam("make the placeholder confidential"):
-                self._issues.update(iid, {"confidential": True}, **self._retry)
-                issue = self._issues.get(iid, **self._retry)
+            self._call(
+                "make the placeholder confidential",
+                lambda: self._issues.update(iid, {"confidential": True}, **_NO_LIBRARY_RETRIES),
+                issue=str(iid),
+            )
+            issue = self._call(
+                "read the issue back",
+                lambda: self._issues.get(iid, **_NO_LIBRARY_RETRIES),
+                issue=str(iid),
+            )
         ref = self._ref(issue)
         if issue.confidential is not True:
             raise ConfidentialityError(
@@ -165,8 +209,11 @@ class GitLabTracker:
             "add_labels": ",".join(sorted(draft.labels)),
             "due_date": draft.due_date.isoformat() if draft.due_date else None,
         }
-        with self._seam("write the report to the issue"):
-            self._issues.update(iid, payload, **self._retry)
+        self._call(
+            "write the report to the issue",
+            lambda: self._issues.update(iid, payload, **_NO_LIBRARY_RETRIES),
+            issue=str(iid),
+        )
         return ref
 
     def find_issue(self, report_id: str) -> IssueRef | None:
@@ -185,41 +232,99 @@ class GitLabTracker:
             payload["remove_labels"] = ",".join(sorted(update.remove_labels))
         if update.set_due_date:
             payload["due_date"] = update.due_date.isoformat() if update.due_date else None
-        with self._seam(f"update issue {ref.key}"):
-            self._issues.update(int(ref.key), payload, **self._retry)
+        self._call(
+            "update the issue",
+            lambda: self._issues.update(int(ref.key), payload, **_NO_LIBRARY_RETRIES),
+            issue=ref.key,
+        )
 
     def add_note(self, ref: IssueRef, text: str, *, untrusted: str | None = None) -> None:
         """Add an internal note: the bridge's ``text``, then ``untrusted`` as an inert block."""
         body = text if untrusted is None else f"{text}\n\n{inert_block(untrusted)}"
         issue = self._issues.get(int(ref.key), lazy=True)
-        with self._seam(f"add a note to issue {ref.key}"):
-            # Not retried on 5xx/timeouts: a repeated POST could double the note.
-            issue.notes.create(
-                {"body": body, "internal": True},
-                retry_transient_errors=False,
-                max_retries=self.settings.max_retries,
-            )
+        # Not resent after a 5xx or a read timeout: a repeated POST could double the note.
+        self._call(
+            "add a note",
+            lambda: issue.notes.create({"body": body, "internal": True}, **_NO_LIBRARY_RETRIES),
+            idempotent=False,
+            issue=ref.key,
+        )
 
     def changes_since(self, since: datetime | None) -> Iterator[IssueSnapshot]:
         """Issues updated at or after ``since`` (all when None), oldest change first.
 
         One paginated listing (``updated_after``, ``order_by=updated_at``, ``sort=asc``) and,
         only when something changed, one paginated project events listing for the new
-        comments (a comment always moves its issue's ``updated_at``): no request per issue.
+        comments: no request per issue. GitLab sometimes keeps ``updated_at`` on consecutive
+        edits (python-gitlab#743), so the listing starts ``overlap_minutes`` before ``since``;
+        an issue re-read there is listed again only when its labels, state, due date or
+        confidentiality differ from what this tracker listed last.
         """
         query: dict[str, Any] = {"order_by": "updated_at", "sort": "asc"}
         if since is not None:
-            query["updated_after"] = _gitlab_time(since)
-        with self._seam("list changed issues"):
-            issues = list(
-                self._issues.list(iterator=True, per_page=PER_PAGE, **query, **self._retry)
-            )
-        if not issues:
+            window = since - timedelta(minutes=self.settings.overlap_minutes)
+            query["updated_after"] = _gitlab_time(window)
+        issues = self._call(
+            "list changed issues",
+            lambda: list(
+                self._issues.list(iterator=True, per_page=PER_PAGE, **query, **_NO_LIBRARY_RETRIES)
+            ),
+        )
+        fresh = [issue for issue in issues if not self._listed_before(issue, since)]
+        if not fresh:
             return
         notes = self._new_notes(since)
-        for issue in issues:
+        for issue in fresh:
             snapshot = self._snapshot(issue, tuple(notes.get(int(issue.iid), ())))
+            self._listed[_fingerprint(issue)] = snapshot.updated_at
             yield snapshot
+        if since is not None:
+            # Issues older than the overlap window can never be re-read by a forward bookmark.
+            horizon = since - timedelta(minutes=self.settings.overlap_minutes)
+            self._listed = {k: v for k, v in self._listed.items() if v >= horizon}
+
+    def _listed_before(self, issue: ProjectIssue, since: datetime | None) -> bool:
+        """Whether ``issue`` is only in the overlap window and unchanged since listed."""
+        if since is None or _parse_time(str(issue.updated_at)) >= since:
+            return False
+        return _fingerprint(issue) in self._listed
+
+    def erase_bridge_text(self, ref: IssueRef, erasure: TextErasure) -> int:
+        """Erase in the description and in the notes written by the bridge's account.
+
+        The description is the bridge's own (it opened the issue); the researcher's words in it
+        are code spans and fences, so a plain replacement stays inert. Team notes are skipped by
+        author. Edits are PUTs of the whole text, so a retried one changes nothing twice.
+        """
+        iid = int(ref.key)
+        with self._seam(f"read issue {ref.key}"):
+            issue = self._issues.get(iid, **self._retry)
+        changed = 0
+        description = str(issue.attributes.get("description") or "")
+        erased = erasure.erase_words(description)
+        if erased != description:
+            with self._seam(f"erase text in the description of issue {ref.key}"):
+                self._issues.update(iid, {"description": erased}, **self._retry)
+            changed += 1
+        bridge = self._bridge_user()
+        with self._seam(f"list the notes of issue {ref.key}"):
+            notes = list(issue.notes.list(iterator=True, per_page=PER_PAGE, **self._retry))
+        for note in notes:
+            attributes = note.attributes
+            author = str((attributes.get("author") or {}).get("username", ""))
+            if attributes.get("system") or not bridge or author != bridge:
+                continue
+            body = str(attributes.get("body") or "")
+            text = (
+                erasure.note_replacement
+                if erasure.replaces_note(body)
+                else erasure.erase_words(body)
+            )
+            if text != body:
+                with self._seam(f"erase text in a note on issue {ref.key}"):
+                    issue.notes.update(note.get_id(), {"body": text}, **self._retry)
+                changed += 1
+        return changed
 
     def check_access(self) -> list[str]:
         """What ``check --online`` needs to know: the token, the project, the role.
@@ -232,11 +337,13 @@ class GitLabTracker:
         where = f"GitLab {self.settings.url} project {self.settings.project}"
         try:
             username = self._bridge_user()
-            with self._seam("read the project"):
-                project = self._gl.projects.get(self.settings.project, **self._retry)
-        except NotFoundError:
+            project = self._call(
+                "read the project",
+                lambda: self._gl.projects.get(self.settings.project, **_NO_LIBRARY_RETRIES),
+            )
+        except (NotFoundError, ConfigurationError):
             return [f"{where}: the project does not exist or the token cannot see it"]
-        except (TrackerError, FatalError, RetriableError) as err:
+        except (FatalError, RetriableError, TrackerRefused) as err:
             return [str(err)]
         permissions = project.attributes.get("permissions") or {}
         levels = [
@@ -254,10 +361,12 @@ class GitLabTracker:
     # ------------------------------------------------------------------ reading helpers
 
     def _find(self, report_id: str) -> ProjectIssue | None:
-        with self._seam("look up the report's marker label"):
-            found = self._issues.list(
-                labels=MARKER_PREFIX + report_id, per_page=2, get_all=False, **self._retry
-            )
+        found: list[ProjectIssue] = self._call(
+            "look up the report's marker label",
+            lambda: self._issues.list(
+                labels=MARKER_PREFIX + report_id, per_page=2, get_all=False, **_NO_LIBRARY_RETRIES
+            ),
+        )
         return found[0] if found else None
 
     def _new_notes(self, since: datetime | None) -> dict[int, list[TrackerNote]]:
@@ -266,12 +375,14 @@ class GitLabTracker:
         if since is not None:
             # ``after`` is a date and exclusive: start the day before, filter exactly below.
             query["after"] = (since.astimezone(UTC).date() - timedelta(days=1)).isoformat()
-        with self._seam("list new comments"):
-            events = list(
+        events = self._call(
+            "list new comments",
+            lambda: list(
                 self._project_api.events.list(
-                    iterator=True, per_page=PER_PAGE, **query, **self._retry
+                    iterator=True, per_page=PER_PAGE, **query, **_NO_LIBRARY_RETRIES
                 )
-            )
+            ),
+        )
         notes: dict[int, list[TrackerNote]] = {}
         for event in events:
             note = event.attributes.get("note")
@@ -300,8 +411,7 @@ class GitLabTracker:
     def _bridge_user(self) -> str:
         if self._bridge_username is None:
             client = self._gl
-            with self._seam("read the token's user"):
-                client.auth()
+            self._call("read the token's user", client.auth)
             user = client.user
             self._bridge_username = "" if user is None else str(user.username)
         return self._bridge_username
@@ -367,33 +477,46 @@ class GitLabTracker:
         if draft.attachment_files:
             # python-gitlab double-encodes a path-style project id in the upload URL
             # (security%252Fcvd): upload through the numeric id, fetched once.
-            with self._seam("look up the project for uploads"):
-                numeric = self._gl.projects.get(self.settings.project, **self._retry)
+            numeric = self._call(
+                "look up the project for uploads",
+                lambda: self._gl.projects.get(self.settings.project, **_NO_LIBRARY_RETRIES),
+            )
         for attachment in draft.attachment_files:
-            with self._seam("upload an attachment"):
-                # The researcher's file name never reaches GitLab's URL as written.
-                safe_name = re.sub(r"[^\w.\-+]", "_", attachment.filename)[:100] or "attachment"
-                answer = numeric.upload(safe_name, filedata=attachment.content)
+            # The researcher's file name never reaches GitLab's URL as written.
+            safe_name = re.sub(r"[^\w.\-+]", "_", attachment.filename)[:100] or "attachment"
+            content = attachment.content
+
+            def upload(name: str = safe_name, data: bytes = content) -> dict[str, Any]:
+                answer: dict[str, Any] = numeric.upload(name, filedata=data, **_NO_LIBRARY_RETRIES)
+                return answer
+
+            answer = self._call("upload an attachment", upload, idempotent=False)
             urls.append(str(answer["url"]))
         return urls
 
     # ------------------------------------------------------------------ python-gitlab plumbing
 
     @property
-    def _retry(self) -> dict[str, Any]:
-        return {"max_retries": self.settings.max_retries}
-
-    @property
     def _gl(self) -> gitlab.Gitlab:
         if self._client is None:
+            session = requests.Session()
+            session.hooks["response"].append(self._note_retry_after)
             self._client = gitlab.Gitlab(
                 self.settings.url,
                 private_token=self.settings.token.get_secret_value(),
                 timeout=self.settings.timeout,
-                retry_transient_errors=self.settings.max_retries > 0,
+                retry_transient_errors=False,
                 per_page=PER_PAGE,
+                session=session,
             )
         return self._client
+
+    def _note_retry_after(self, response: requests.Response, *_: Any, **__: Any) -> None:
+        header = response.headers.get("Retry-After") if response.status_code == 429 else None
+        try:
+            self._retry_after = float(header) if header is not None else None
+        except ValueError:
+            self._retry_after = None
 
     @property
     def _project_api(self) -> Project:
@@ -406,37 +529,97 @@ class GitLabTracker:
     def _issues(self) -> Any:
         return self._project_api.issues
 
+    @property
+    def _retry(self) -> dict[str, Any]:
+        """Per-call options that switch python-gitlab's own retries off (stamina decides)."""
+        return dict(_NO_LIBRARY_RETRIES)
+
     @contextmanager
-    def _seam(self, operation: str) -> Iterator[None]:
-        """Translate vendor errors for ``operation``; messages name the project, never text."""
-        where = f"GitLab {self.settings.url} project {self.settings.project}"
+    def _seam(self, operation: str, *, issue: str | None = None) -> Iterator[None]:
+        """Translate vendor errors for ``operation`` without retrying (prefer :meth:`_call`)."""
         try:
             yield
-        except gitlab.exceptions.GitlabAuthenticationError as err:
-            raise TrackerAuthError(
-                f"{where}: could not {operation}: the token was refused (HTTP 401)"
-            ) from err
-        except gitlab.exceptions.GitlabError as err:
-            code = err.response_code
-            if code == 403:
-                raise TrackerAuthError(
-                    f"{where}: could not {operation}: the token lacks permission (HTTP 403)"
-                ) from err
-            if code == 404:
-                raise NotFoundError(
-                    f"{where}: could not {operation}: not found (HTTP 404)"
-                ) from err
-            if code is not None and (code == 429 or code >= 500):
-                raise TrackerUnavailable(
-                    f"{where}: could not {operation}: HTTP {code} after "
-                    f"{self.settings.max_retries} retries"
-                ) from err
-            raise TrackerError(f"{where}: could not {operation}: HTTP {code}") from err
-        except (requests.Timeout, requests.ConnectionError) as err:
-            raise TrackerUnavailable(
-                f"{where}: could not {operation}: {type(err).__name__} after "
-                f"{self.settings.max_retries} retries"
-            ) from err
+        except (gitlab.exceptions.GitlabError, requests.RequestException) as err:
+            raise self._translate(operation, err, issue) from err
+
+    def _call(
+        self,
+        operation: str,
+        action: Callable[[], T],
+        *,
+        idempotent: bool = True,
+        issue: str | None = None,
+    ) -> T:
+        """Run one python-gitlab call with bounded retries; translate what still fails.
+
+        ``idempotent`` False (a POST that creates) resends only what GitLab did not process
+        (429) or a request that never connected. ``issue`` names the issue the call is about:
+        its 404 means the issue is gone (skippable); without it a 404 is the project.
+        """
+        settings = self.settings
+        try:
+            for attempt in stamina.retry_context(
+                on=self._backoff(idempotent),
+                attempts=settings.max_retries + 1,
+                timeout=None,
+                wait_initial=settings.retry_wait_seconds,
+                wait_max=settings.retry_wait_max_seconds,
+                wait_jitter=settings.retry_wait_seconds,
+            ):
+                with attempt:
+                    return action()
+        except (gitlab.exceptions.GitlabError, requests.RequestException) as err:
+            raise self._translate(operation, err, issue) from err
+        raise AssertionError("stamina ended without an answer or an error")  # pragma: no cover
+
+    def _backoff(self, idempotent: bool) -> Callable[[Exception], bool | float]:
+        """Stamina's hook: False to stop, True for exponential backoff, a float to wait that long."""
+
+        def hook(err: Exception) -> bool | float:
+            if isinstance(err, gitlab.exceptions.GitlabError):
+                code = err.response_code or 0
+                if code not in (_TRANSIENT if idempotent else _NOT_PROCESSED):
+                    return False
+                if code == 429 and self._retry_after is not None:
+                    return min(self._retry_after, self.settings.retry_wait_max_seconds)
+                return True
+            # A read timeout on a POST may have been applied: only a failed connect is resent.
+            if isinstance(err, requests.ConnectTimeout):
+                return True
+            return idempotent and isinstance(err, requests.Timeout | requests.ConnectionError)
+
+        return hook
+
+    def _translate(
+        self,
+        operation: str,
+        err: gitlab.exceptions.GitlabError | requests.RequestException,
+        issue: str | None,
+    ) -> Exception:
+        """The tracker_bridge error for what GitLab answered; names the project, never text."""
+        where = f"GitLab {self.settings.url} project {self.settings.project}"
+        what = f"could not {operation}" + (f" on issue {issue}" if issue else "")
+        tries = f"after {self.settings.max_retries + 1} attempts"
+        if isinstance(err, requests.RequestException):
+            return TrackerUnavailable(f"{where}: {what}: {type(err).__name__} {tries}")
+        code = err.response_code
+        if isinstance(err, gitlab.exceptions.GitlabAuthenticationError) or code == 401:
+            return TrackerAuthError(f"{where}: {what}: the token was refused (HTTP 401)")
+        if code == 403:
+            return TrackerAuthError(f"{where}: {what}: the token lacks permission (HTTP 403)")
+        if code in (404, 410):
+            if issue is not None:
+                return NotFoundError(f"{where}: {what}: the issue is gone (HTTP {code})")
+            return ConfigurationError(
+                f"tracker.gitlab.project: {where}: {what}: the project was not found (HTTP "
+                f"{code}); check the project path and that the token's user is a member"
+            )
+        if code is None or code == 408 or code == 429 or code >= 500:
+            return TrackerUnavailable(
+                f"{where}: {what}: HTTP {code} {tries}", retry_after=self._retry_after
+            )
+        # 400, 409, 422, ...: GitLab refused this write; field names only, never values.
+        return TrackerRefused(f"{where}: {what}: HTTP {code}{_refused_fields(err)}")
 
 
 def _installation(labels: Iterable[str]) -> str | None:
@@ -451,6 +634,31 @@ def _gitlab_time(moment: datetime) -> str:
         raise ValueError("changes_since needs a time-zone aware datetime")
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _fingerprint(issue: ProjectIssue) -> tuple[object, ...]:
+    """What the bridge compares on an issue, beyond ``updated_at`` that GitLab may keep."""
+    attributes = issue.attributes
+    return (
+        int(issue.iid),
+        str(issue.updated_at),
+        tuple(sorted(str(label) for label in issue.labels)),
+        str(issue.state),
+        attributes.get("due_date"),
+        attributes.get("confidential"),
+    )
+
+
+def _refused_fields(err: gitlab.exceptions.GitlabError) -> str:
+    """`` (fields: labels, title)`` from GitLab's ``{"message": {field: [...]}}``, else empty."""
+    try:
+        body = json.loads(err.response_body or b"{}")
+    except ValueError:
+        return ""
+    message = body.get("message") if isinstance(body, dict) else None
+    if isinstance(message, dict) and message:
+        return f" (fields: {', '.join(sorted(str(k) for k in message))})"
+    return ""
 
 
 def _parse_time(value: str) -> datetime:

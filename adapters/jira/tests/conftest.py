@@ -22,6 +22,7 @@ def settings_for(sandbox: JiraSandbox, **overrides: Any) -> JiraSettings:
         "comment_visibility": {"type": "role", "value": "Administrators"},
         "max_retries": 2,
         "retry_wait_seconds": 0,
+        "search_lag_seconds": 1,
         "timeout": 5,
     }
     if sandbox.flavor == "cloud":

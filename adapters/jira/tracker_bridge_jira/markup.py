@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 # Characters that open a live wiki construct: [~mention], [text|link], !image!, {macro},
@@ -14,6 +15,16 @@ _URL_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # ADF text nodes may not carry control characters other than tab.
 _ADF_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+# Bidirectional formatting characters (Unicode UAX #9: embeddings, overrides, isolates, marks)
+# reorder what a reader sees: "invoice\u202efdp.exe" displays as "invoiceexe.pdf" (CVE-2021-42574,
+# "Trojan Source"). Each is shown as its code point instead, so the text reads as stored.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+
+def reveal_bidi(text: str) -> str:
+    """Replace each bidirectional control character with a visible ``[U+XXXX]``."""
+    return _BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text)
 
 
 def escape_wiki(text: str) -> str:
@@ -30,7 +41,7 @@ def escape_wiki(text: str) -> str:
     Returns:
         Wiki markup that renders as the same characters and triggers nothing.
     """
-    escaped = _WIKI_ESCAPE.sub(lambda m: "\\" + m.group(0), text)
+    escaped = _WIKI_ESCAPE.sub(lambda m: "\\" + m.group(0), reveal_bidi(text))
     return _URL_SCHEME.sub(lambda m: m.group(1) + "\\:", escaped)
 
 
@@ -72,7 +83,7 @@ def adf_document(bridge_lines: list[str], untrusted: str | None) -> dict[str, An
         lines.extend(_LINE_BREAK.split(untrusted))
     content: list[dict[str, Any]] = []
     for line in lines:
-        clean = _ADF_CONTROL.sub(" ", line)
+        clean = _ADF_CONTROL.sub(" ", reveal_bidi(line))
         paragraph: dict[str, Any] = {"type": "paragraph", "content": []}
         if clean:
             paragraph["content"].append({"type": "text", "text": clean})
@@ -109,6 +120,26 @@ def adf_to_text(node: Any) -> str:
     return "\n".join(blocks)
 
 
+def adf_map_text(node: Any, change: Callable[[str], str]) -> Any:
+    """A copy of an ADF node with ``change`` applied to every text node's text.
+
+    Args:
+        node: An ADF node (usually ``doc``).
+        change: What to do to each text (the bridge's erasure of a name, say).
+
+    Returns:
+        The same structure; only ``text`` values differ.
+    """
+    if isinstance(node, list):
+        return [adf_map_text(child, change) for child in node]
+    if not isinstance(node, dict):
+        return node
+    copied = {key: adf_map_text(value, change) for key, value in node.items()}
+    if node.get("type") == "text" and isinstance(node.get("text"), str):
+        copied["text"] = change(node["text"])
+    return copied
+
+
 def one_line_summary(text: str, limit: int = 255) -> str:
     """A Jira summary: one line (Jira refuses newlines), at most ``limit`` characters.
 
@@ -119,5 +150,5 @@ def one_line_summary(text: str, limit: int = 255) -> str:
     Returns:
         The text with line breaks and control characters turned into spaces, cut to size.
     """
-    flat = _ADF_CONTROL.sub(" ", _LINE_BREAK.sub(" ", text)).replace("\t", " ")
+    flat = _ADF_CONTROL.sub(" ", _LINE_BREAK.sub(" ", reveal_bidi(text))).replace("\t", " ")
     return flat[:limit]

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeVar
 
 import requests
+import stamina
 from jira import JIRA, JIRAError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -18,7 +19,7 @@ from tracker_bridge.errors import (
     ForeignIssueError,
     NotFoundError,
     TrackerAuthError,
-    TrackerError,
+    TrackerRefused,
     TrackerUnavailable,
 )
 from tracker_bridge.ports import (
@@ -26,9 +27,16 @@ from tracker_bridge.ports import (
     IssueRef,
     IssueSnapshot,
     IssueUpdate,
+    TextErasure,
     TrackerNote,
 )
-from tracker_bridge_jira.markup import adf_document, adf_to_text, one_line_summary, wiki_document
+from tracker_bridge_jira.markup import (
+    adf_document,
+    adf_map_text,
+    adf_to_text,
+    one_line_summary,
+    wiki_document,
+)
 
 T = TypeVar("T")
 
@@ -39,6 +47,9 @@ SEARCH_FIELDS = ["status", "labels", "duedate", "updated", "comment", "security"
 # Jira answers these when it did not process the request, so even a POST may be resent.
 _NOT_PROCESSED = {429, 503}
 _RETRIABLE = {429, 500, 502, 503, 504}
+# search/jql accepts at most this many reconcileIssues ids (Atlassian's OpenAPI, POST
+# /rest/api/3/search/jql, SearchAndReconcileRequestBean.reconcileIssues).
+RECONCILE_LIMIT = 50
 
 
 class CommentVisibility(BaseModel):
@@ -76,6 +87,12 @@ class JiraSettings(BaseModel):
     overlap_minutes: float = Field(
         default=2.0, ge=0, description="Re-read this far before the bookmark (search lag)"
     )
+    search_lag_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long Cloud search may miss a fresh write: ids written this long ago "
+        "are sent as reconcileIssues, and a create whose answer was lost is looked for this long",
+    )
     timeout: float = Field(default=30.0, gt=0, description="Seconds per HTTP request")
     max_retries: int = Field(default=3, ge=0, le=10, description="Retries for 429/5xx/timeouts")
     retry_wait_seconds: float = Field(
@@ -102,6 +119,15 @@ class JiraTracker:
         self._project_id: str | None = None
         # (key, updated) pairs already listed, so the overlap window lists each change once.
         self._listed: dict[tuple[str, str], datetime] = {}
+        # Plain REST calls (edits, createmeta, Cloud search) go through this session, with
+        # the same credentials as the jira client: no private attributes of the jira package.
+        self._http: requests.Session | None = None
+        self._api = ""
+        # Issue ids this tracker wrote, with when: sent as reconcileIssues so Cloud search
+        # reads the bridge's own writes (search/jql is eventually consistent).
+        self._written: dict[int, float] = {}
+        # Issue key -> id, learned from creates and searches (reconcileIssues takes ids).
+        self._ids: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: object) -> JiraTracker:
@@ -143,19 +169,7 @@ class JiraTracker:
                     )
                 )
         if ref is None:
-            placeholder = {
-                "project": {"id": self._project_id},
-                "issuetype": {"id": self._issue_type_id},
-                "summary": draft.report_id,
-                "labels": markers,
-                "security": {"id": self._level_id},
-            }
-            created = self._call(
-                f"creating the placeholder for {draft.report_id}",
-                lambda client: client.create_issue(fields=placeholder, prefetch=False),
-                idempotent=False,
-            )
-            ref = self._ref(str(created.key))
+            ref = self._create_placeholder(draft.report_id, markers)
         if found is not None and not self._has_level(ref):
             # Our own placeholder from a pass that could not set the level: try again (the
             # token may have been given Set Issue Security since); verified just below.
@@ -181,6 +195,55 @@ class JiraTracker:
             ref, fields=fields, update={"labels": labels}, doing=f"writing {draft.report_id}"
         )
         return ref
+
+    def _create_placeholder(self, report_id: str, markers: list[str]) -> IssueRef:
+        """POST the placeholder; after a lost answer, look for it instead of making a second."""
+        placeholder = {
+            "project": {"id": self._project_id},
+            "issuetype": {"id": self._issue_type_id},
+            "summary": report_id,
+            "labels": markers,
+            "security": {"id": self._level_id},
+        }
+        try:
+            created = self._call(
+                f"creating the placeholder for {report_id}",
+                lambda client: client.create_issue(fields=placeholder, prefetch=False),
+                idempotent=False,
+            )
+        except TrackerUnavailable as err:
+            if not (self._cloud and _answer_lost(err.__cause__)):
+                raise
+            # A timeout or 5xx after Jira may have created it. Cloud search lags behind writes
+            # and the new id is unknown (reconcileIssues cannot help), so look for the marker
+            # until the lag has passed: found, it is the one; not found, nothing was made.
+            found = self._find_after_lost_answer(report_id)
+            if found is None:
+                raise
+            return found
+        self._ids[str(created.key)] = str(created.id)
+        self._remember_write(str(created.id))
+        return self._ref(str(created.key))
+
+    def _find_after_lost_answer(self, report_id: str) -> IssueRef | None:
+        """The marker's issue once search has caught up, or None after ``search_lag_seconds``."""
+        try:
+            for attempt in stamina.retry_context(
+                on=(_NotYetSearchable, TrackerUnavailable),
+                attempts=None,
+                timeout=self.settings.search_lag_seconds,
+                wait_initial=0.25,
+                wait_max=1.0,
+                wait_jitter=0.1,
+            ):
+                with attempt:
+                    found = self.find_issue(report_id)
+                    if found is None:
+                        raise _NotYetSearchable(report_id)
+                    return found
+        except (_NotYetSearchable, TrackerUnavailable):
+            return None
+        return None  # pragma: no cover - stamina ends with an answer or an error
 
     def find_issue(self, report_id: str) -> IssueRef | None:
         """An issue carrying the report's marker label (any installation's), or None."""
@@ -223,7 +286,64 @@ class JiraTracker:
             f"commenting on {ref.key}",
             lambda client: client.add_comment(ref.key, body, visibility=visibility),
             idempotent=False,
+            issue=ref.key,
         )
+
+    def erase_bridge_text(self, ref: IssueRef, erasure: TextErasure) -> int:
+        """Erase in the description and in the comments written by the bridge's account.
+
+        Wiki text (Data Center) is replaced as written; ADF (Cloud) text node by text node, so
+        the document stays text-only. Team comments are skipped by author.
+        """
+        client = self._connected()
+        raw = self._call(
+            f"reading {ref.key}",
+            lambda c: c._get_json(f"issue/{ref.key}", params={"fields": "description"}),
+        )
+        changed = 0
+        description = (raw.get("fields") or {}).get("description")
+        erased = self._erase_words(description, erasure)
+        if erased != description:
+            self._edit(
+                ref,
+                fields={"description": erased},
+                update={},
+                doing=f"erasing text in the description of {ref.key}",
+            )
+            changed += 1
+        listing = self._call(
+            f"reading the comments of {ref.key}",
+            lambda c: c._get_json(f"issue/{ref.key}/comment", params={"maxResults": 5000}),
+        )
+        for comment in listing.get("comments") or []:
+            author = comment.get("author") or {}
+            author_id = str(author.get("accountId") or author.get("name") or "")
+            if not self._own_account or author_id != self._own_account:
+                continue
+            body = comment.get("body")
+            text = (
+                self._rich_text([erasure.note_replacement], None)
+                if erasure.replaces_note(adf_to_text(body))
+                else self._erase_words(body, erasure)
+            )
+            if text == body:
+                continue
+            url = client._get_url(f"issue/{ref.key}/comment/{comment['id']}")
+
+            def put(session_owner: JIRA, url: str = url, text: Any = text) -> None:
+                session_owner._session.put(url, json={"body": text})
+
+            self._call(f"erasing text in a comment on {ref.key}", put)
+            changed += 1
+        return changed
+
+    @staticmethod
+    def _erase_words(text: Any, erasure: TextErasure) -> Any:
+        if isinstance(text, str):
+            return erasure.erase_words(text)
+        if isinstance(text, dict):
+            return adf_map_text(text, erasure.erase_words)
+        return text
 
     def changes_since(self, since: datetime | None) -> Iterator[IssueSnapshot]:
         """Issues updated at or after ``since`` (minus the overlap window), oldest first.
@@ -263,7 +383,11 @@ class JiraTracker:
         try:
             self._connected()
             self._load_create_screen()
-        except NotFoundError:
+        except (NotFoundError, ConfigurationError) as err:
+            if isinstance(err, ConfigurationError) and not str(err).startswith(
+                "tracker.jira.project:"
+            ):
+                return [str(err)]
             return [
                 f"Jira {self.settings.url}: project {self.settings.project} does not exist or "
                 "the token cannot see it"
@@ -320,11 +444,15 @@ class JiraTracker:
         page_size = min(self.settings.page_size, limit or self.settings.page_size)
         yielded = 0
         token: str | None = None
+        reconcile: list[int] = []
         start = 0
         while True:
             if self._connected().deploymentType == "Cloud":
+                # The same reconcile ids on every page, as the API asks.
+                reconcile = self._reconcile_ids() if token is None else reconcile
                 page = self._call(
-                    "searching issues", self._cloud_page(jql, token, page_size, fields, expand)
+                    "searching issues",
+                    self._cloud_page(jql, token, page_size, fields, expand, reconcile),
                 )
                 issues = page.get("issues") or []
                 token = page.get("nextPageToken")
@@ -337,6 +465,8 @@ class JiraTracker:
                 start += len(issues)
                 last = not issues or start >= int(page.get("total", 0))
             for raw in issues:
+                if raw.get("id") is not None:
+                    self._ids[str(raw["key"])] = str(raw["id"])
                 yield raw
                 yielded += 1
                 if limit is not None and yielded >= limit:
@@ -344,22 +474,40 @@ class JiraTracker:
             if last:
                 return
 
-    @staticmethod
     def _cloud_page(
-        jql: str, token: str | None, size: int, fields: list[str], expand: str | None
+        self,
+        jql: str,
+        token: str | None,
+        size: int,
+        fields: list[str],
+        expand: str | None,
+        reconcile: list[int],
     ) -> Callable[[JIRA], dict[str, Any]]:
-        def fetch(client: JIRA) -> dict[str, Any]:
-            page: dict[str, Any] = client.enhanced_search_issues(
-                jql,
-                nextPageToken=token,
-                maxResults=size,
-                fields=list(fields),
-                expand=expand,
-                json_result=True,
-            )
+        """POST search/jql (Cloud), with ``reconcileIssues`` so our own writes are read back."""
+        body: dict[str, Any] = {"jql": jql, "maxResults": size, "fields": list(fields)}
+        if token:
+            body["nextPageToken"] = token
+        if expand:
+            body["expand"] = expand
+        if reconcile:
+            body["reconcileIssues"] = reconcile
+
+        def fetch(_client: JIRA) -> dict[str, Any]:
+            page: dict[str, Any] = self._rest("POST", "search/jql", body)
             return page
 
         return fetch
+
+    def _remember_write(self, issue_id: str) -> None:
+        if issue_id.isdigit():
+            self._written[int(issue_id)] = time.monotonic()
+
+    def _reconcile_ids(self) -> list[int]:
+        """Ids this tracker wrote within the search lag, newest first, at most 50."""
+        horizon = time.monotonic() - self.settings.search_lag_seconds
+        self._written = {k: v for k, v in self._written.items() if v >= horizon}
+        newest = sorted(self._written, key=self._written.__getitem__, reverse=True)
+        return newest[:RECONCILE_LIMIT]
 
     @staticmethod
     def _dc_page(
@@ -390,6 +538,7 @@ class JiraTracker:
         issue = self._call(
             f"reading back {ref.key}",
             lambda client: client.issue(ref.key, fields="security,labels"),
+            issue=ref.key,
         )
         security = issue.raw.get("fields", {}).get("security") or {}
         return str(security.get("id", "")) == self._level_id
@@ -405,14 +554,17 @@ class JiraTracker:
     def _edit(
         self, ref: IssueRef, *, fields: dict[str, Any], update: dict[str, Any], doing: str
     ) -> None:
-        client = self._connected()
-        url = client._get_url(f"issue/{ref.key}")  # the library's own URL builder
-
-        def put(session_owner: JIRA) -> None:
-            # One PUT, no reload: Issue.update() would GET before and after.
-            session_owner._session.put(url, json={"fields": fields, "update": update})
-
-        self._call(doing, put)
+        # One plain PUT, no reload: the jira Issue.update() would GET before and after.
+        self._call(
+            doing,
+            lambda _client: self._rest(
+                "PUT", f"issue/{ref.key}", {"fields": fields, "update": update}
+            ),
+            issue=ref.key,
+        )
+        issue_id = self._ids.get(ref.key)
+        if issue_id is not None:
+            self._remember_write(issue_id)
 
     def _rich_text(self, bridge_lines: list[str], untrusted: str | None) -> Any:
         if self._connected().deploymentType == "Cloud":
@@ -442,7 +594,7 @@ class JiraTracker:
             {"basic_auth": (settings.email, token)} if settings.email else {"token_auth": token}
         )
         common: dict[str, Any] = {
-            "max_retries": 0,  # our own bounded retries below decide, with Retry-After
+            "max_retries": 0,  # stamina's bounded retries in _call decide, with Retry-After
             "timeout": settings.timeout,
             "logging": False,
             **auth,
@@ -459,18 +611,48 @@ class JiraTracker:
             client = JIRA(settings.url, options={"rest_api_version": "3"}, **common)
         me = client.myself()
         self._own_account = str(me.get("accountId") or me.get("name") or "")
+        http = requests.Session()
+        if settings.email:
+            http.auth = (settings.email, token)
+        else:
+            http.headers["Authorization"] = f"Bearer {token}"
+        http.headers["Accept"] = "application/json"
+        self._http = http
+        self._api = f"{settings.url.rstrip('/')}/rest/api/{'3' if self._cloud else '2'}/"
         return client
+
+    def _rest(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One plain REST call on our session; the parsed JSON answer or None.
+
+        An error answer raises ``JIRAError`` as the jira client's own calls do, so ``_call``
+        translates both the same way.
+        """
+        if self._http is None:
+            self._connected()
+        assert self._http is not None  # noqa: S101 - set by _connect
+        response = self._http.request(
+            method, self._api + path, json=body, timeout=self.settings.timeout
+        )
+        if response.status_code >= 400:
+            raise JIRAError(
+                text=response.text[:200],
+                status_code=response.status_code,
+                url=response.url,
+                response=response,
+            )
+        return response.json() if response.content else None
 
     def _load_create_screen(self) -> None:
         """Read createmeta once: project, issue type, fields on the create screen, the level."""
         if self._screen is not None:
             return
         key = self.settings.project
-        project = self._call(f"reading project {key}", lambda c: c.project(key))
+        project = self._call(f"reading project {key}", lambda c: c.project(key), project=True)
         self._project_id = str(project.id)
         types = self._call(
             f"reading issue types of {key}",
-            lambda c: c._get_json(f"issue/createmeta/{key}/issuetypes"),
+            lambda _c: self._rest("GET", f"issue/createmeta/{key}/issuetypes"),
+            project=True,
         )
         listed = types.get("issueTypes") or types.get("values") or []
         wanted = self.settings.issue_type
@@ -483,7 +665,10 @@ class JiraTracker:
         self._issue_type_id = str(issue_type["id"])
         metas = self._call(
             f"reading the create screen of {key}",
-            lambda c: c._get_json(f"issue/createmeta/{key}/issuetypes/{self._issue_type_id}"),
+            lambda _c: self._rest(
+                "GET", f"issue/createmeta/{key}/issuetypes/{self._issue_type_id}"
+            ),
+            project=True,
         )
         screen = {
             str(m.get("fieldId") or m.get("key")): m
@@ -518,57 +703,87 @@ class JiraTracker:
         *,
         idempotent: bool = True,
         connect: bool = False,
+        issue: str | None = None,
+        project: bool = False,
     ) -> T:
-        """Run one library call with bounded retries; translate failures into our errors."""
-        attempt = 0
-        while True:
-            try:
-                client = None if connect else self._connected()
-                return action(client)  # type: ignore[arg-type]
-            except JIRAError as err:
-                status = err.status_code or 0
-                retry_after = _retry_after(err)
-                retriable = status in (_RETRIABLE if idempotent else _NOT_PROCESSED)
-                if retriable and attempt < self.settings.max_retries:
-                    attempt += 1
-                    self._wait(attempt, retry_after)
-                    continue
-                raise self._translate(doing, status, err, retry_after, attempt) from err
-            except (requests.Timeout, requests.ConnectionError) as err:
-                # A read timeout on a POST may have been applied: only connect failures resend.
-                resend = idempotent or isinstance(err, requests.ConnectTimeout)
-                if resend and attempt < self.settings.max_retries:
-                    attempt += 1
-                    self._wait(attempt, None)
-                    continue
-                raise TrackerUnavailable(
-                    f"Jira at {self.settings.url} did not answer while {doing} "
-                    f"({type(err).__name__}, after {attempt + 1} attempts)"
-                ) from err
+        """Run one call with bounded retries (stamina); translate what still fails.
 
-    def _wait(self, attempt: int, retry_after: float | None) -> None:
-        base = self.settings.retry_wait_seconds
-        if base <= 0:
-            return
-        wait = retry_after if retry_after is not None else base * 2 ** (attempt - 1)
-        time.sleep(min(wait, self.settings.retry_wait_max_seconds))
+        ``idempotent`` False (a POST that creates) resends only what Jira did not process
+        (429, 503) or a request that never connected. ``issue`` names the issue the call is
+        about (its 404: the issue is gone, skippable); ``project`` marks a call whose 404
+        means the configured project is wrong (fatal).
+        """
+        settings = self.settings
+        wait = settings.retry_wait_seconds
+        try:
+            for attempt in stamina.retry_context(
+                on=self._backoff(idempotent),
+                attempts=settings.max_retries + 1,
+                timeout=None,
+                wait_initial=wait,
+                wait_max=settings.retry_wait_max_seconds if wait > 0 else 0,
+                wait_jitter=wait,
+            ):
+                with attempt:
+                    client = None if connect else self._connected()
+                    return action(client)  # type: ignore[arg-type]
+        except JIRAError as err:
+            status = err.status_code or 0
+            raise self._translate(doing, status, err, _retry_after(err), issue, project) from err
+        except (requests.Timeout, requests.ConnectionError) as err:
+            raise TrackerUnavailable(
+                f"Jira at {settings.url} did not answer while {doing} "
+                f"({type(err).__name__}, after at most {settings.max_retries + 1} attempts)"
+            ) from err
+        raise AssertionError("stamina ended without an answer or an error")  # pragma: no cover
+
+    def _backoff(self, idempotent: bool) -> Callable[[Exception], bool | float]:
+        """Stamina's hook: False to stop, True for exponential backoff, a float to wait that long."""
+
+        def hook(err: Exception) -> bool | float:
+            if isinstance(err, JIRAError):
+                if (err.status_code or 0) not in (_RETRIABLE if idempotent else _NOT_PROCESSED):
+                    return False
+                retry_after = _retry_after(err)
+                if retry_after is None or self.settings.retry_wait_seconds <= 0:
+                    return True
+                return min(retry_after, self.settings.retry_wait_max_seconds)
+            # A read timeout on a POST may have been applied: only a failed connect is resent.
+            if isinstance(err, requests.ConnectTimeout):
+                return True
+            return idempotent and isinstance(err, requests.Timeout | requests.ConnectionError)
+
+        return hook
 
     def _translate(
-        self, doing: str, status: int, err: JIRAError, retry_after: float | None, attempt: int
+        self,
+        doing: str,
+        status: int,
+        err: JIRAError,
+        retry_after: float | None,
+        issue: str | None,
+        project: bool,
     ) -> Exception:
         where = f"Jira at {self.settings.url} answered {status} while {doing}"
         if status in (401, 403):
             return TrackerAuthError(f"{where}: the token was refused or lacks permission")
-        if status in _RETRIABLE:
+        if status in _RETRIABLE or status == 408 or status == 0:
             return TrackerUnavailable(
-                f"{where} (after {attempt + 1} attempts)", retry_after=retry_after
+                f"{where} (after at most {self.settings.max_retries + 1} attempts)",
+                retry_after=retry_after,
             )
-        if status == 404:
-            return NotFoundError(f"{where}: not found")
-        # Field names only: Jira's messages can quote the values we sent.
+        if status in (404, 410):
+            if project or issue is None:
+                return ConfigurationError(
+                    f"tracker.jira.project: {where}: not found; check the project key "
+                    f"{self.settings.project!r} and that the account may browse it"
+                )
+            return NotFoundError(f"{where}: issue {issue} is gone")
+        # 400, 409, 422 ...: Jira refused this write. Field names only: Jira's messages can
+        # quote the values we sent.
         named = sorted(_error_fields(err))
         detail = f" (fields: {', '.join(named)})" if named else ""
-        return TrackerError(f"{where}{detail}")
+        return TrackerRefused(f"{where}{detail}")
 
     # ------------------------------------------------------------------ small helpers
 
@@ -601,6 +816,19 @@ def _installation(labels: Iterable[object]) -> str | None:
 def parse_jira_time(value: str) -> datetime:
     """Parse Jira's ``2026-11-02T01:00:00.000-0800`` into an aware datetime (kept in UTC)."""
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+
+
+class _NotYetSearchable(Exception):
+    """The marker's issue is not in search results yet (Cloud search lags behind writes)."""
+
+
+def _answer_lost(cause: BaseException | None) -> bool:
+    """Whether Jira may have done the work although we got no answer (timeout, 500, 502, 504)."""
+    if isinstance(cause, requests.Timeout | requests.ConnectionError):
+        return not isinstance(cause, requests.ConnectTimeout)
+    if isinstance(cause, JIRAError):
+        return (cause.status_code or 0) in _RETRIABLE - _NOT_PROCESSED
+    return False
 
 
 def _retry_after(err: JIRAError) -> float | None:

@@ -123,3 +123,22 @@ def test_autocrypt_key_verifies_the_signature_of_the_first_mail(
         assert (sam.fingerprint,) == message.keys_found
     finally:
         remove_gnupghome(home)
+
+
+def test_an_erasure_removes_the_learned_key_but_never_the_bridge_key(
+    sam_mail: MailShapes, intake_keys: object
+) -> None:
+    """delete_public_key takes a researcher's key out of the keyring; the bridge key stays."""
+    home = make_gnupghome()
+    try:
+        generate_key(home, "Bridge", "security@vendor.example")
+        gnupg = GnuPG(home)
+        MailReader(gnupg).read(sam_mail.plaintext("Key attached", "hi\n", attach_key=True).raw)
+        sam = intake_keys.sam.fingerprint  # type: ignore[attr-defined]
+        removed = gnupg.delete_public_key(sam)
+        again = gnupg.delete_public_key(sam)
+        bridge_kept = not gnupg.delete_public_key(gnupg.bridge_fingerprint)
+        assert (True, False, False, True) == (removed, again, gnupg.has_key(sam), bridge_kept)
+        assert gnupg.has_key(gnupg.bridge_fingerprint)
+    finally:
+        remove_gnupghome(home)

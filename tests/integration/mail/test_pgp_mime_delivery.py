@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tracker_bridge.domain.researcher import Language, Researcher
+from tracker_bridge.errors import RecipientKeyMissing
 from tracker_bridge.mail.compose import PgpMimeComposer
 from tracker_bridge.mail.smtp import SmtpTransport
 from tracker_bridge.mail.templates import TemplateSet
@@ -216,7 +217,7 @@ def test_without_a_key_a_signed_key_request_without_details_arrives(
     raw = _deliver(
         _composer(bridge_openpgp),
         server,
-        _item("state_triaged", "en", severity="critical", expected_fix_date="2026-12-24"),
+        _item("key_request", "en", severity="critical", expected_fix_date="2026-12-24"),
         _researcher(mail_keys, with_key=False),
     )
     signed, signature = _signed_part(raw)
@@ -257,7 +258,7 @@ def test_signature_micalg_matches_the_hash_gpg_used(
     raw = _deliver(
         _composer(bridge_openpgp),
         server,
-        _item("team_message", "en"),
+        _item("key_request", "en"),
         _researcher(mail_keys, with_key=False),
     )
     _, signature = _signed_part(raw)
@@ -328,13 +329,15 @@ def test_fingerprint_missing_from_the_keyring_gets_the_key_request(
     bridge_openpgp: GnuPG,
     start_smtp_server: Callable[..., SmtpServer],
 ) -> None:
-    """A fingerprint gpg does not hold: gpg refuses it and the researcher is asked for a key."""
+    """A fingerprint gpg does not hold: the mail is withheld and the key request goes signed."""
     server = start_smtp_server()
     researcher = Researcher(
         "rita@researcher.example", fingerprint="0123456789ABCDEF0123456789ABCDEF01234567"
     )
 
-    raw = _deliver(_composer(bridge_openpgp), server, _item("team_message", "en"), researcher)
+    with pytest.raises(RecipientKeyMissing):
+        _composer(bridge_openpgp).compose(_item("team_message", "en"), researcher)
+    raw = _deliver(_composer(bridge_openpgp), server, _item("key_request", "en"), researcher)
 
     assert "multipart/signed" == _parse(raw).get_content_type()
     assert CANARY.encode() not in raw

@@ -18,13 +18,15 @@ from tracker_bridge.ports import (
     InboundMessage,
     MailboxItem,
     OutboxStatus,
+    PassSummary,
     SignatureCheck,
     SignatureStatus,
     Verdict,
 )
+from tracker_bridge.services.privacy import RetentionPolicy
 from tracker_bridge.store import Store
 from tracker_bridge.store.tables import metadata
-from tracker_bridge.testing.fakes import inbound
+from tracker_bridge.testing.fakes import FakeOpenPGP, inbound
 from tracker_bridge.testing.memory_store import MemoryStore
 
 from .conftest import World
@@ -297,3 +299,80 @@ def test_export_holds_everything_about_ada_and_nothing_about_bob(world: World) -
     mails = data["reports"][0]["mails_sent"]
     assert [("acknowledgement", "sent")] == [(m["template"], m["status"]) for m in mails]
     assert ["report", "reply"] == [m["verdict"] for m in data["reports"][0]["messages_received"]]
+
+
+def test_forget_erases_her_from_the_issue_and_the_keyring_and_audits_where(world: World) -> None:
+    """Forget: name, key and copied reply leave the bridge's issue text and keyring; audited."""
+    ingest_reports(world)
+    world.tracker.team_comment("1", "Ada Lovelace called us too.")
+    keyring = FakeOpenPGP([ADA_KEY, "D" * 40])
+    world.privacy.keyring = keyring
+    result = world.privacy.forget(ADA)
+    issue = world.tracker.issues["1"]
+    bridge_text = "\n".join([issue.body, *(n.body for n in issue.notes if n.by_bridge)])
+    with world.store.unit_of_work() as uow:
+        audit = [(e.action, e.detail) for e in uow.audit.entries() if e.actor == "forget"]
+    assert [] == [c for c in ("Ada Lovelace", ADA_KEY, ADA_REPLY) if c in bridge_text]
+    assert "(erased on request)" in issue.body
+    assert 1 == sum(n.body.startswith("Erased on request on 2026-11-02") for n in issue.notes)
+    assert ["Ada Lovelace called us too."] == [n.body for n in issue.notes if not n.by_bridge]
+    assert {"D" * 40} == keyring.keys
+    assert (2, 1) == (result.counts["tracker_texts"], result.counts["keys"])
+    assert (
+        "tracker_text_erased",
+        "fake security/cvd 1: 2 text(s) (name, address, key fingerprint, copied replies)",
+    ) in audit
+    assert ("key_erased", "bridge keyring: 1 public key(s) removed") in audit
+
+
+def closed_due(world: World) -> list[str]:
+    """Closed reports whose retention moment has come (what a purge reads)."""
+    with world.store.unit_of_work() as uow:
+        return [
+            str(r.report_id)
+            for r in uow.reports.due_reports_page(world.clock.now(), None, 100, closed=True)
+        ]
+
+
+def test_a_quiet_purge_reads_no_report(world: World) -> None:
+    """After a purge has looked at a closed report, none is due until its retention moment."""
+    ingest_reports(world)
+    close(world, "CVD-2026-0001")
+    assert ["CVD-2026-0001"] == closed_due(world)
+    world.privacy.purge()
+    world.clock.advance(days=89)
+    assert [] == closed_due(world)
+    world.clock.advance(days=1)
+    assert ["CVD-2026-0001"] == closed_due(world)
+
+
+def test_a_reply_to_a_purged_report_is_purged_by_the_next_pass(world: World) -> None:
+    """Mail stored for a report whose text is gone makes it due: the next purge removes it."""
+    ingest_reports(world)
+    close(world, "CVD-2026-0001")
+    world.clock.advance(days=91)
+    world.privacy.purge()
+    late = inbound(
+        "LATEREPLY still there?",
+        sender=ADA,
+        subject="Re: CVD-2026-0001",
+        message_id="<ada-3@example.org>",
+        in_reply_to=("<ada-1@example.org>",),
+    )
+    world.ingest.ingest(mail(world, late), PassSummary("ingest"))
+    assert ["LATEREPLY"] == leftovers(world, ["LATEREPLY"])
+    world.clock.advance(minutes=5)
+    result = world.privacy.purge()
+    assert ["CVD-2026-0001"] == result.content_reports
+    assert [] == leftovers(world, ["LATEREPLY"])
+
+
+def test_shorter_retention_applies_to_reports_already_looked_at(world: World) -> None:
+    """Moments follow the periods they came from: under shorter periods the purge looks again."""
+    ingest_reports(world)
+    close(world, "CVD-2026-0001")
+    world.privacy.purge()
+    world.clock.advance(days=31)
+    world.privacy.retention = RetentionPolicy(content_days_after_close=30)
+    result = world.privacy.purge()
+    assert ["CVD-2026-0001"] == result.content_reports

@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tracker_bridge.store import Store, open_store
+from tracker_bridge.store.url import parse_store_url
 from tracker_bridge.testing.clock import FakeClock
 from tracker_bridge.testing.memory_store import MemoryStore
+from tracker_bridge.testing.unavailable import unavailable
 
 POSTGRES_ENV = "TRACKER_BRIDGE_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -30,7 +32,9 @@ class Backend:
 
 def _libpq_url(url: str) -> str:
     # psycopg speaks plain postgresql:// URIs; SQLAlchemy spellings carry a driver suffix.
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return (
+        parse_store_url(url).url.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +50,7 @@ def postgres_admin_url() -> str:
             pytest.fail(f"{POSTGRES_ENV} is set but PostgreSQL does not answer: {err}")
         reason = f"no PostgreSQL at {DEFAULT_POSTGRES_URL} and {POSTGRES_ENV} unset: {err}"
         print(reason)
-        pytest.skip(reason)
+        unavailable(reason)
     return url
 
 

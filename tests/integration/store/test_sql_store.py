@@ -23,6 +23,7 @@ from tracker_bridge.store import (
 )
 from tracker_bridge.store.engine import create_store_engine
 from tracker_bridge.store.tables import metadata
+from tracker_bridge.store.url import parse_store_url
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -213,4 +214,35 @@ def test_redacted_url_hides_only_the_password() -> None:
     assert (
         redact_url("postgresql://tb:hunter2@db.example:5432/bridge")
         == "postgresql://tb:***@db.example:5432/bridge"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://tb@db.example/bridge",
+        "postgresql://tb@db.example/bridge",
+        "postgresql+psycopg://tb@db.example/bridge",
+    ],
+)
+def test_every_postgres_spelling_is_one_postgresql_store(url: str) -> None:
+    """postgres://, postgresql:// and postgresql+psycopg:// all mean PostgreSQL through psycopg 3."""
+    parsed = parse_store_url(url)
+    assert ("postgresql", "postgresql+psycopg://tb@db.example/bridge", None) == (
+        parsed.backend,
+        parsed.render(),
+        parsed.sqlite_path,
+    )
+
+
+def test_relative_sqlite_path_is_relative_to_the_given_base(tmp_path: Path) -> None:
+    """A relative SQLite path resolves against the config folder; absolute and :memory: stay."""
+    assert (
+        tmp_path / "state" / "b.db",
+        Path("/var/lib/b.db"),
+        None,
+    ) == (
+        parse_store_url("sqlite:///state/b.db", base=tmp_path).sqlite_path,
+        parse_store_url("sqlite:////var/lib/b.db", base=tmp_path).sqlite_path,
+        parse_store_url("sqlite:///:memory:", base=tmp_path).sqlite_path,
     )

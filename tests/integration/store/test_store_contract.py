@@ -259,6 +259,239 @@ def test_open_reports_page_walks_every_open_report_once(backend: Backend) -> Non
     assert pages == [["CVD-2026-0001", "CVD-2026-0002"], ["CVD-2026-0004", "CVD-2026-0005"], []]
 
 
+def due_ids(backend: Backend, now: datetime, limit: int = 10) -> list[str]:
+    """Ids of the open reports whose next moment has come at ``now`` (first page)."""
+    with backend.store.unit_of_work() as uow:
+        return [str(r.report_id) for r in uow.reports.due_reports_page(now, None, limit)]
+
+
+def test_added_and_saved_open_reports_are_due_at_once(backend: Backend) -> None:
+    """A new report is due at any moment; one given a next moment is not, until a save."""
+    store_report(backend, "CVD-2026-0001")
+    store_report(backend, "CVD-2026-0002")
+    assert ["CVD-2026-0001", "CVD-2026-0002"] == due_ids(backend, T0)
+    later = T0 + timedelta(days=1)
+    with backend.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+        assert report is not None
+        assert uow.reports.set_next_due(report, later)
+        uow.commit()
+    assert ["CVD-2026-0002"] == due_ids(backend, later - timedelta(microseconds=1))
+    assert ["CVD-2026-0001", "CVD-2026-0002"] == due_ids(backend, later)
+    with backend.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+        assert report is not None
+        report.severity = Severity.HIGH
+        uow.reports.save(report)
+        uow.commit()
+    assert ["CVD-2026-0001", "CVD-2026-0002"] == due_ids(backend, T0)
+
+
+def test_a_report_with_no_next_moment_is_never_due(backend: Backend) -> None:
+    """None stores "nothing changes by time alone": the report is not read at any moment."""
+    store_report(backend)
+    with backend.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+        assert report is not None
+        assert uow.reports.set_next_due(report, None)
+        uow.commit()
+    assert [] == due_ids(backend, T0 + timedelta(days=3650))
+
+
+def test_set_next_due_refuses_a_report_changed_since_it_was_read(backend: Backend) -> None:
+    """A moment computed from a stale copy is not stored: the change saved meanwhile stays due."""
+    store_report(backend)
+    with backend.store.unit_of_work() as uow:
+        stale = uow.reports.get("CVD-2026-0001")
+        assert stale is not None
+    with backend.store.unit_of_work() as uow:
+        fresh = uow.reports.get("CVD-2026-0001")
+        assert fresh is not None
+        fresh.transition(State.ACKNOWLEDGED, T0 + timedelta(hours=1))
+        uow.reports.save(fresh)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        assert not uow.reports.set_next_due(stale, T0 + timedelta(days=1))
+        uow.commit()
+    assert ["CVD-2026-0001"] == due_ids(backend, T0)
+
+
+def test_set_next_due_matches_a_fix_date_in_another_zone(backend: Backend) -> None:
+    """The fix date compares as a moment: the same instant written in Amsterdam time matches."""
+    store_report(backend)
+    with backend.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+        assert report is not None
+        report.expected_fix_date = datetime(2026, 12, 1, tzinfo=AMSTERDAM)
+        report.last_researcher_update_at = T0 + timedelta(hours=2)
+        uow.reports.save(report)
+        assert uow.reports.set_next_due(report, T0 + timedelta(days=1))
+        uow.commit()
+    assert [] == due_ids(backend, T0)
+
+
+def test_closed_reports_are_never_due(backend: Backend) -> None:
+    """Closing a report (a save) leaves it out of the due reports: time changes it no more."""
+    store_report(backend, "CVD-2026-0001")
+    with backend.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+        assert report is not None
+        report.transition(State.SPAM, T0 + timedelta(hours=1))
+        uow.reports.save(report)
+        uow.commit()
+    assert [] == due_ids(backend, T0 + timedelta(days=1))
+
+
+def test_a_new_tracker_link_makes_the_report_due_and_relinking_does_not(backend: Backend) -> None:
+    """Linking an issue for the first time makes the report due; linking the same one again not."""
+    store_report(backend)
+    ref = IssueRef("gitlab", "security/cvd", "7", "https://gitlab.example/security/cvd/-/issues/7")
+    later = T0 + timedelta(days=1)
+
+    def settle() -> None:
+        with backend.store.unit_of_work() as uow:
+            report = uow.reports.get("CVD-2026-0001")
+            assert report is not None
+            uow.reports.set_next_due(report, later)
+            uow.commit()
+
+    settle()
+    with backend.store.unit_of_work() as uow:
+        uow.links.link("CVD-2026-0001", ref)
+        uow.commit()
+    assert ["CVD-2026-0001"] == due_ids(backend, T0)
+    settle()
+    with backend.store.unit_of_work() as uow:
+        uow.links.link("CVD-2026-0001", ref)
+        uow.commit()
+    assert [] == due_ids(backend, T0)
+
+
+def test_due_reports_page_walks_in_id_order_after_a_key(backend: Backend) -> None:
+    """Keyset pages over the due reports: id order, after the last id of the page before."""
+    for sequence in range(1, 6):
+        store_report(backend, f"CVD-2026-000{sequence}")
+    with backend.store.unit_of_work() as uow:
+        first = [str(r.report_id) for r in uow.reports.due_reports_page(T0, None, 2)]
+        second = [str(r.report_id) for r in uow.reports.due_reports_page(T0, first[-1], 2)]
+        history = uow.reports.due_reports_page(T0, None, 1)[0].history
+    assert (["CVD-2026-0001", "CVD-2026-0002"], ["CVD-2026-0003", "CVD-2026-0004"]) == (
+        first,
+        second,
+    )
+    assert [] == history
+
+
+def test_unlinked_reports_page_lists_open_reports_without_an_issue(backend: Backend) -> None:
+    """Only open, unlinked reports, in id order, keyset-paged after a given id."""
+    for sequence in range(1, 6):
+        store_report(backend, f"CVD-2026-000{sequence}")
+    ref = IssueRef("gitlab", "security/cvd", "7", "https://gitlab.example/security/cvd/-/issues/7")
+    with backend.store.unit_of_work() as uow:
+        uow.links.link("CVD-2026-0002", ref)
+        spam = uow.reports.get("CVD-2026-0004")
+        assert spam is not None
+        spam.transition(State.SPAM, T0 + timedelta(hours=1))
+        uow.reports.save(spam)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        first = uow.reports.unlinked_reports_page(None, 2)
+        rest = uow.reports.unlinked_reports_page(first[-1], 2)
+    assert (["CVD-2026-0001", "CVD-2026-0003"], ["CVD-2026-0005"]) == (first, rest)
+
+
+def test_owed_notes_lists_each_unnoted_purge_of_a_linked_report_once(backend: Backend) -> None:
+    """One owed note per linked report and kind, at its first event; noted and unlinked ones not."""
+    for sequence in (1, 2, 3):
+        store_report(backend, f"CVD-2026-000{sequence}", at=T0 + timedelta(days=sequence))
+    ref = IssueRef("gitlab", "security/cvd", "7", "https://gitlab.example/security/cvd/-/issues/7")
+    later = T0 + timedelta(days=100)
+    with backend.store.unit_of_work() as uow:
+        uow.links.link("CVD-2026-0001", ref)
+        uow.links.link("CVD-2026-0002", replace(ref, key="8"))
+        for report_id in ("CVD-2026-0001", "CVD-2026-0002", "CVD-2026-0003"):
+            uow.reports.add_event(ReportEvent(report_id, later, "content_purged", "contents 1"))
+        uow.reports.add_event(
+            ReportEvent("CVD-2026-0001", later + timedelta(hours=1), "content_purged", "again")
+        )
+        uow.reports.add_event(
+            ReportEvent("CVD-2026-0001", later + timedelta(hours=2), "contact_erased", "rows 1")
+        )
+        uow.reports.add_event(ReportEvent("CVD-2026-0002", later, "purge_noted", "content"))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        owed = [(o.report_id, o.what, o.at) for o in uow.privacy.owed_notes()]
+    assert [
+        ("CVD-2026-0001", "content", later),
+        ("CVD-2026-0001", "contact", later + timedelta(hours=2)),
+    ] == owed
+
+
+def test_closed_reports_are_due_for_retention_after_a_change(backend: Backend) -> None:
+    """A saved closed report is due among the closed ones (retention), not among the open."""
+    store_report(backend)
+    with backend.store.unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+        assert report is not None
+        report.transition(State.SPAM, T0 + timedelta(hours=1))
+        uow.reports.save(report)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        closed = [str(r.report_id) for r in uow.reports.due_reports_page(T0, None, 5, closed=True)]
+        opened = [str(r.report_id) for r in uow.reports.due_reports_page(T0, None, 5)]
+    assert (["CVD-2026-0001"], []) == (closed, opened)
+
+
+def test_mail_stored_or_queued_for_a_report_makes_it_due(backend: Backend) -> None:
+    """A stored mail or a queued one is content retention must see: the report becomes due."""
+    store_report(backend)
+    later = T0 + timedelta(days=30)
+
+    def settle() -> None:
+        with backend.store.unit_of_work() as uow:
+            report = uow.reports.get("CVD-2026-0001")
+            assert report is not None
+            assert uow.reports.set_next_due(report, later)
+            uow.commit()
+
+    settle()
+    with backend.store.unit_of_work() as uow:
+        uow.messages.add(
+            StoredMessage(
+                "<late@example.org>",
+                "d1",
+                T0,
+                Verdict.REPLY,
+                "reply from the researcher",
+                b"sealed",
+                report_id="CVD-2026-0001",
+            )
+        )
+        uow.commit()
+    after_mail = due_ids(backend, T0)
+    settle()
+    with backend.store.unit_of_work() as uow:
+        assert uow.outbox.add(an_outbox_item("o-late", dedupe_key="late"))
+        uow.commit()
+    assert (["CVD-2026-0001"], ["CVD-2026-0001"]) == (after_mail, due_ids(backend, T0))
+
+
+def test_mark_all_due_makes_every_report_due(backend: Backend) -> None:
+    """After mark_all_due every report, whatever moment it stored, is due at once."""
+    store_report(backend, "CVD-2026-0001")
+    store_report(backend, "CVD-2026-0002")
+    with backend.store.unit_of_work() as uow:
+        for report_id in ("CVD-2026-0001", "CVD-2026-0002"):
+            report = uow.reports.get(report_id)
+            assert report is not None
+            assert uow.reports.set_next_due(report, None)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        marked = uow.reports.mark_all_due()
+        uow.commit()
+    assert (2, ["CVD-2026-0001", "CVD-2026-0002"]) == (marked, due_ids(backend, T0))
+
+
 def test_links_of_returns_issue_and_labels_for_linked_reports_only(backend: Backend) -> None:
     """links_of answers in one call for many reports and leaves out unlinked ones."""
     store_report(backend, "CVD-2026-0001")
@@ -511,6 +744,36 @@ def test_outbox_save_persists_delivery_progress(backend: Backend) -> None:
     assert item == loaded
 
 
+def test_outbox_release_withheld_makes_the_researchers_withheld_rows_due_in_order(
+    backend: Backend,
+) -> None:
+    """A key arriving releases every withheld row of that address (any case), oldest first."""
+    store_report(backend)
+    now = T0 + timedelta(days=1)
+    with backend.store.unit_of_work() as uow:
+        uow.outbox.add(
+            an_outbox_item("ack", created_at=T0, status=OutboxStatus.WITHHELD, dedupe_key="a")
+        )
+        uow.outbox.add(
+            an_outbox_item(
+                "note",
+                created_at=T0 + timedelta(minutes=5),
+                status=OutboxStatus.WITHHELD,
+                dedupe_key="n",
+            )
+        )
+        uow.outbox.add(an_outbox_item("sent", created_at=T0, status=OutboxStatus.SENT))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        before = uow.outbox.due(now, limit=10)
+        released = uow.outbox.release_withheld("Alice@Example.org", now)
+        again = uow.outbox.release_withheld("alice@example.org", now)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        due = [item.outbox_id for item in uow.outbox.due(now, limit=10)]
+    assert ([], 2, 0, ["ack", "note"]) == (before, released, again, due)
+
+
 # ---------------------------------------------------------------------------- transactions
 
 
@@ -619,6 +882,34 @@ def test_first_message_id_is_the_mail_that_opened_the_report(backend: Backend) -
         )
     expected: tuple[str | None, str | None] = ("<open@x>", None)
     assert expected == roots
+
+
+def test_a_ciphertext_digest_finds_the_report_that_first_carried_it(backend: Backend) -> None:
+    """The earliest mail with a report and that digest wins; unknown or unlinked digests do not."""
+    store_report(backend, "CVD-2026-0001")
+    store_report(backend, "CVD-2026-0002")
+    first = replace(
+        a_message("<first@x>", "f", report_id="CVD-2026-0001"), ciphertext_digest="c" * 64
+    )
+    later = replace(
+        a_message("<later@x>", "l", report_id="CVD-2026-0002"),
+        ciphertext_digest="c" * 64,
+        received_at=T0 + timedelta(hours=1),
+    )
+    loose = replace(a_message("<loose@x>", "q"), ciphertext_digest="e" * 64)
+    with backend.store.unit_of_work() as uow:
+        for message in (later, first, loose):
+            uow.messages.add(message)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        found = (
+            uow.messages.report_for_ciphertext("c" * 64),
+            uow.messages.report_for_ciphertext("e" * 64),
+            uow.messages.report_for_ciphertext("0" * 64),
+        )
+        kept = uow.messages.seen("<first@x>", "f")
+    assert ("CVD-2026-0001", None, None) == found
+    assert first == kept
 
 
 def test_sent_since_counts_mails_delivered_to_an_address_in_any_case(backend: Backend) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tracker_bridge.domain.researcher import Language, Researcher
-from tracker_bridge.errors import SkippableError
+from tracker_bridge.errors import RecipientKeyMissing, SkippableError
 from tracker_bridge.mail.compose import PgpMimeComposer, plus_address, signature_micalg
 from tracker_bridge.mail.templates import TemplateSet
 from tracker_bridge.ports import Decryption, NotificationKind, OutboxItem, SignatureCheck
@@ -205,10 +205,10 @@ def test_autocrypt_header_carries_the_bridge_key() -> None:
 
 
 def test_without_a_key_a_signed_key_request_without_details_is_sent() -> None:
-    """No key: multipart/signed key request; no report detail anywhere in the bytes."""
+    """No key: the key request row goes multipart/signed; no detail the row holds gets in."""
     openpgp = FakeOpenPGP()
 
-    mail = _composer(openpgp).compose(_item("state_triaged", severity="critical"), _researcher())
+    mail = _composer(openpgp).compose(_item("key_request", severity="critical"), _researcher())
     message = _parse(mail.message)
     signed, signature = message.iter_parts()
 
@@ -227,7 +227,7 @@ def test_the_signature_covers_the_part_exactly_as_transmitted() -> None:
     """The bytes handed to the signer appear verbatim between the boundaries (CRLF kept)."""
     openpgp = FakeOpenPGP()
 
-    mail = _composer(openpgp).compose(_item(), _researcher())
+    mail = _composer(openpgp).compose(_item("key_request"), _researcher())
     boundary = _parse(mail.message).get_boundary()
     assert boundary is not None
     delimiter = f"\r\n--{boundary}\r\n".encode()
@@ -238,21 +238,56 @@ def test_the_signature_covers_the_part_exactly_as_transmitted() -> None:
 
 
 def test_fingerprint_without_key_in_the_keyring_is_treated_as_no_key() -> None:
-    """A researcher fingerprint the keyring does not hold gets the key request."""
-    mail = _composer(FakeOpenPGP()).compose(_item(), _researcher())
-
-    assert (False, "multipart/signed") == (
-        mail.encrypted,
-        _parse(mail.message).get_content_type(),
-    )
+    """A researcher fingerprint the keyring does not hold: the mail is withheld, not sent."""
+    with pytest.raises(RecipientKeyMissing, match="'team_message' mail waits"):
+        _composer(FakeOpenPGP()).compose(_item(), _researcher())
 
 
-def test_unusable_researcher_key_falls_back_to_the_key_request() -> None:
-    """An expired or revoked key makes the bridge ask for a new key instead of failing."""
-    mail = _composer(FakeOpenPGP([RESEARCHER_KEY], unusable=True)).compose(_item(), _researcher())
+def test_unusable_researcher_key_withholds_the_mail_and_the_key_request_goes_signed() -> None:
+    """An expired or revoked key withholds the mail; the key request itself goes out signed."""
+    composer = _composer(FakeOpenPGP([RESEARCHER_KEY], unusable=True))
+
+    with pytest.raises(RecipientKeyMissing):
+        composer.compose(_item(), _researcher())
+    mail = composer.compose(_item("key_request"), _researcher())
 
     assert False is mail.encrypted
     assert CANARY.encode() not in mail.message
+
+
+@pytest.mark.parametrize(
+    ("template", "kind", "team_message", "sent_in_clear"),
+    [
+        ("acknowledgement", NotificationKind.ACKNOWLEDGEMENT, "", True),
+        ("state_triaged", NotificationKind.STATE_CHANGE, "", True),
+        ("state_needs_info", NotificationKind.STATE_CHANGE, CANARY, False),
+        ("team_message", NotificationKind.TEAM_MESSAGE, CANARY, False),
+    ],
+)
+def test_without_details_policy_sends_dates_and_state_in_clear_but_holds_team_words(
+    template: str, kind: NotificationKind, team_message: str, sent_in_clear: bool
+) -> None:
+    """Cleartext = "without-details": mails without the team's words go signed; the rest waits."""
+    composer = PgpMimeComposer(
+        FakeOpenPGP(),
+        TemplateSet(TEMPLATES),
+        organisation="Example Organisation",
+        from_address="security@example.org",
+        contact_address="security@example.org",
+        cleartext="without-details",
+        clock=FakeClock(),
+    )
+    item = _item(template, expected_fix_date="2026-12-24")
+    item.kind = kind
+    item.params = {**item.params, "team_message": team_message}
+    try:
+        mail = composer.compose(item, _researcher(fingerprint=None))
+    except RecipientKeyMissing:
+        outcome = "withheld"
+    else:
+        outcome = "sent in clear" if "multipart/signed" in mail.message.decode() else "other"
+
+    assert ("sent in clear" if sent_in_clear else "withheld") == outcome
 
 
 def test_cleartext_policy_sends_the_full_text_signed() -> None:

@@ -289,3 +289,43 @@ def test_validation_reports_a_stray_dollar(tmp_path: Path) -> None:
     assert [f"{path}:3: '$' not followed by a placeholder name (write $$)"] == validate_templates(
         tmp_path, ["en"]
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "severity", "sentence"),
+    [
+        ("nl", "unassessed", "De ernst hebben wij nog niet vastgesteld."),
+        ("nl", "medium", "Wij schatten de ernst in als gemiddeld."),
+        ("en", "unassessed", "We have not rated its severity yet."),
+        ("en", "critical", "We rate its severity as critical."),
+    ],
+)
+def test_triaged_mail_has_its_own_words_for_an_unassessed_severity(
+    language: str, severity: str, sentence: str
+) -> None:
+    """No "schatten de ernst in als nog niet vastgesteld": unassessed gets its own sentence."""
+    _, body = TemplateSet(TEMPLATES).render(
+        "state_triaged", language, {**PARAMS, "severity": severity}
+    )
+    flat = " ".join(body.split())
+    assert (True, False) == (sentence in flat, "als nog niet vastgesteld" in flat)
+
+
+@pytest.mark.parametrize("language", ["en", "nl"])
+@pytest.mark.parametrize("name", TEMPLATE_NAMES)
+def test_long_substituted_values_are_wrapped_after_substitution(language: str, name: str) -> None:
+    """A long organisation, name and address still give body lines of at most 76 characters."""
+    long_values = {
+        **PARAMS,
+        "organisation": "Stichting Samenwerkende Gemeentelijke Informatievoorziening Noord-Nederland",
+        "researcher_name": "Maximiliaan Johannes van den Berg-Oosterhuis",
+        "reply_address": "coordinated-vulnerability-disclosure+CVD-2026-0007@gemeente.example",
+        "severity": "unassessed",
+    }
+    _, body = TemplateSet(TEMPLATES).render(name, language, long_values)
+    too_long = [
+        line
+        for line in body.splitlines()
+        if len(line) > 76 and " " in line.strip()  # a single unbreakable word may stay long
+    ]
+    assert [] == too_long

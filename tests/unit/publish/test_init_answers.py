@@ -39,7 +39,7 @@ def test_answers_land_in_program_toml() -> None:
             "progress_update": "10 days",
             "disclosure": "90 days",
             "critical": "7 days",
-            "low": "180 days",
+            "low": "90 days",
         },
     ) == (
         data["program"]["name"],

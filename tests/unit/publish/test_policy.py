@@ -9,7 +9,10 @@ import pytest
 from tests.unit.publish.conftest import FINGERPRINT, MappingsWith
 from tracker_bridge.domain.deadlines import calendar_days, working_days
 from tracker_bridge.domain.researcher import Language
+from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import ConfigurationError
+from tracker_bridge.mail.templates import localise_parameters
+from tracker_bridge.mappings import policy_warnings
 from tracker_bridge.policy import markdown_to_html, render_policy, span_words
 
 
@@ -43,9 +46,9 @@ def test_default_promises_in_english(mappings_with: MappingsWith) -> None:
         "We confirm receipt of your report within 1 working day",
         "Within 3 working days you receive our assessment",
         "at least every 14 days",
-        "within 60 days of receiving your report",
+        "within 90 days of receiving your report",
         "Critical (CVSS 9.0–10.0): within 30 days",
-        "Low (CVSS 0.1–3.9): within 180 days",
+        "Low (CVSS 0.1–3.9): within 90 days",
         "We write to you in English or Dutch",
         "for 90 days after it is closed",
         "security@example.org",
@@ -60,9 +63,9 @@ def test_default_promises_in_dutch(mappings_with: MappingsWith) -> None:
         "Binnen 1 werkdag bevestigen wij de ontvangst van uw melding",
         "Binnen 3 werkdagen ontvangt u onze beoordeling",
         "ten minste elke 14 dagen",
-        "binnen 60 dagen na ontvangst van uw melding",
+        "binnen 90 dagen na ontvangst van uw melding",
         "Kritiek (CVSS 9,0–10,0): binnen 30 dagen",
-        "Gemiddeld (CVSS 4,0–6,9): binnen 90 dagen",
+        "Gemiddeld (CVSS 4,0–6,9): binnen 60 dagen",
         "in het Nederlands of het Engels",
         "onder een pseudoniem",
     ):
@@ -91,10 +94,10 @@ def test_default_promises_in_dutch(mappings_with: MappingsWith) -> None:
             "Critical (CVSS 9.0–10.0): within 30 days",
         ),
         (
-            ('low = "180 days"', 'low = "120 working days"'),
+            ('low = "90 days"', 'low = "60 working days"'),
             Language.NL,
-            "Laag (CVSS 0,1–3,9): binnen 120 werkdagen",
-            "binnen 180 dagen",
+            "Laag (CVSS 0,1–3,9): binnen 60 werkdagen",
+            "Laag (CVSS 0,1–3,9): binnen 90 dagen",
         ),
         (
             ('progress_update = "14 days"', 'progress_update = "7 days"'),
@@ -103,10 +106,10 @@ def test_default_promises_in_dutch(mappings_with: MappingsWith) -> None:
             "elke 14 dagen",
         ),
         (
-            ('disclosure = "60 days"', 'disclosure = "90 days"'),
+            ('disclosure = "90 days"', 'disclosure = "120 days"'),
             Language.EN,
-            "within 90 days of receiving your report",
-            "within 60 days of receiving",
+            "within 120 days of receiving your report",
+            "within 90 days of receiving",
         ),
         (
             ("content_days_after_close = 90", "content_days_after_close = 30"),
@@ -201,3 +204,66 @@ def test_unknown_placeholder_is_reported(mappings_with: MappingsWith) -> None:
     with pytest.raises(ConfigurationError) as caught:
         render_policy(mappings, Language.NL, "md", fingerprint=FINGERPRINT)
     assert str(caught.value).startswith(f"{template}: unknown placeholder $acknowlegde")
+
+
+def test_default_disclosure_horizon_is_not_shorter_than_any_fix_target(
+    mappings_with: MappingsWith,
+) -> None:
+    """The packaged numbers pass: no fix target outlasts the disclosure horizon."""
+    assert [] == policy_warnings(mappings_with())
+
+
+def test_check_warns_when_disclosure_comes_before_a_fix_target(
+    mappings_with: MappingsWith,
+) -> None:
+    """A 60-day horizon with a 90-day low fix target is named, with the file and line."""
+    mappings = mappings_with(('disclosure = "90 days"', 'disclosure = "60 days"'))
+    program = mappings.directory / "program.toml"
+    line = (
+        program.read_text(encoding="utf-8")
+        .splitlines()
+        .index(
+            next(
+                x
+                for x in program.read_text(encoding="utf-8").splitlines()
+                if x.startswith("disclosure")
+            )
+        )
+        + 1
+    )
+    assert [
+        f"{program}:{line}: deadlines.disclosure: the disclosure horizon (60 calendar days) is "
+        "shorter than the low fix target (90 calendar days); publication could come before "
+        "the promised fix (make the horizon at least 90 calendar days)"
+    ] == policy_warnings(mappings)
+
+
+def test_working_days_are_compared_as_the_calendar_days_they_take(
+    mappings_with: MappingsWith,
+) -> None:
+    """65 working days take 91 calendar days: a 90-day horizon does not cover them."""
+    mappings = mappings_with(('low = "90 days"', 'low = "65 working days"'))
+    assert 1 == len(policy_warnings(mappings))
+
+
+@pytest.mark.parametrize(
+    ("language", "heading"), [(Language.EN, "## Scope"), (Language.NL, "## Reikwijdte")]
+)
+def test_policy_page_has_a_scope_section(
+    mappings_with: MappingsWith, language: Language, heading: str
+) -> None:
+    """Researchers read which systems the policy covers and which it does not."""
+    page = render_policy(mappings_with(), language, "md", fingerprint=FINGERPRINT)
+    assert heading in page.splitlines()
+
+
+@pytest.mark.parametrize("severity", [s for s in Severity if s is not Severity.UNASSESSED])
+def test_one_dutch_word_per_severity_on_the_page_and_in_mail(
+    mappings_with: MappingsWith, severity: Severity
+) -> None:
+    """The Dutch page's fix-target name and the mail's severity word are the same word."""
+    mail_word = localise_parameters({"severity": severity.value}, "nl")["severity"]
+    page = _text(render_policy(mappings_with(), Language.NL, "md", fingerprint=FINGERPRINT))
+    listed = [line for line in page.split("- ") if "(CVSS" in line]
+    names = {line.split(" (CVSS")[0].strip().lower() for line in listed}
+    assert mail_word in names or severity is Severity.NONE

@@ -7,7 +7,7 @@ import pytest
 from tests.unit.services.conftest import World
 from tracker_bridge.domain.report import State
 from tracker_bridge.errors import ConfigurationError
-from tracker_bridge.ports import OutboxStatus
+from tracker_bridge.ports import OutboxStatus, SignatureCheck, SignatureStatus, Verdict
 from tracker_bridge.testing.fakes import inbound
 
 
@@ -122,3 +122,95 @@ def test_refused_smtp_login_stops_the_run_and_fails_no_row(world: World) -> None
     with pytest.raises(ConfigurationError):
         world.deliver()
     assert statuses(world) == [OutboxStatus.PENDING]
+
+
+def keyless_world(world: World) -> World:
+    """The world with a composer that withholds everything but the key request without a key."""
+    world.composer.withhold_without_key = True
+    world.ingest.ingest(
+        world.reader.add(inbound(signature=SignatureCheck(SignatureStatus.NONE))),
+        world.summary(),
+    )
+    return world
+
+
+def test_keyless_researcher_gets_one_key_request_and_the_team_is_told(world: World) -> None:
+    """Ack, triaged and a team question without a key: one key request; the rest is withheld."""
+    keyless_world(world)
+    world.tracker.team_set_labels("1", {"cvd::triaged"}, {"cvd::received"})
+    world.tracker.team_comment("1", "[to researcher] Which browser did you use?")
+    world.pass_sync()
+    world.deliver()
+    world.clock.advance(minutes=1)
+    world.deliver()
+    with world.store.unit_of_work() as uow:
+        rows = [(i.template, i.status) for i in uow.outbox.for_report("CVD-2026-0001")]
+        report = uow.reports.get("CVD-2026-0001")
+    notes = [n.body for n in world.tracker.issues["1"].notes if n.by_bridge]
+    assert ["key_request"] == list(world.transport.templates())
+    assert [
+        ("acknowledgement", OutboxStatus.WITHHELD),
+        ("state_triaged", OutboxStatus.WITHHELD),
+        ("team_message", OutboxStatus.WITHHELD),
+        ("key_request", OutboxStatus.SENT),
+    ] == rows
+    assert report is not None
+    assert State.TRIAGED is report.state
+    assert [] == [n for n in notes if n.startswith("Sent to the researcher")]
+    assert 1 == sum(n.startswith("Withheld until the researcher sends a key") for n in notes)
+
+
+def test_key_request_goes_at_most_once_a_day_per_report(world: World) -> None:
+    """A second withheld mail the same day asks nothing new; the next day asks once more."""
+    keyless_world(world)
+    world.deliver()
+    world.tracker.team_comment("1", "[to researcher] First question.")
+    world.clock.advance(hours=2)
+    world.pass_sync()
+    world.deliver()
+    world.tracker.team_comment("1", "[to researcher] Second question.")
+    world.clock.advance(days=1)
+    world.pass_sync()
+    world.deliver()
+    assert ["key_request", "key_request"] == list(world.transport.templates())
+
+
+def test_a_key_on_the_next_mail_releases_every_withheld_mail_in_order(world: World) -> None:
+    """The researcher's reply with their key: ack, triaged, team message go out, in order."""
+    keyless_world(world)
+    world.tracker.team_set_labels("1", {"cvd::triaged"}, {"cvd::received"})
+    world.tracker.team_comment("1", "[to researcher] Which browser did you use?")
+    world.pass_sync()
+    world.deliver()
+    world.clock.advance(hours=1)
+    reply = inbound(
+        "Firefox 130. My key is attached.",
+        message_id="<reply1@example.org>",
+        subject="Re: Report CVD-2026-0001: update",
+        keys_found=("C" * 40,),
+        verdict=Verdict.REPLY,
+    )
+    world.ingest.ingest(world.reader.add(reply), world.summary())
+    world.deliver()
+    assert [
+        "key_request",
+        "acknowledgement",
+        "state_triaged",
+        "team_message",
+    ] == list(world.transport.templates())
+    notes = [n.body for n in world.tracker.issues["1"].notes if n.by_bridge]
+    assert 1 == sum(n.startswith("Sent to the researcher on 2026-11-02") for n in notes)
+
+
+def test_a_team_message_sent_in_clear_is_noted_so(world: World) -> None:
+    """Where the program allows clear text, the team's note says it went in clear."""
+    world.composer.clear_without_key = True
+    ingest_one(world)
+    world.tracker.team_comment("1", "[to researcher] Which browser did you use?")
+    world.pass_sync()
+    world.deliver()
+    notes = [n.body for n in world.tracker.issues["1"].notes if n.by_bridge]
+    assert 1 == sum(
+        n.startswith("Sent to the researcher in clear (they have no usable OpenPGP key) on")
+        for n in notes
+    )

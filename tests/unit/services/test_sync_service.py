@@ -286,3 +286,55 @@ def test_deadline_labels_and_pending_issues_are_walked_in_pages(world: World) ->
     world.pass_sync()
     overdue = [i for i in world.tracker.issues.values() if "sla::overdue" in i.labels]
     assert len(overdue) == 5
+
+
+def fix_date_mails(world: World) -> list[tuple[str, str]]:
+    """(previous, expected) of every fix_date_changed mail of CVD-2026-0001, oldest first."""
+    with world.store.unit_of_work() as uow:
+        return [
+            (i.params["previous_fix_date"], i.params["expected_fix_date"])
+            for i in uow.outbox.for_report("CVD-2026-0001")
+            if i.template == "fix_date_changed"
+        ]
+
+
+def test_due_date_move_beside_a_state_change_is_mailed_from_the_date_told(world: World) -> None:
+    """A due-date move in the same pass as fix_available is mailed; each "from" is the date told."""
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"cvd::triaged"}, {"cvd::received"})
+    world.tracker.team_set_due_date(key, date(2026, 12, 1))
+    world.pass_sync()  # the triaged mail tells 1 December
+    world.clock.advance(hours=1)
+    world.tracker.team_set_labels(key, {"cvd::fix_available"}, {"cvd::triaged"})
+    world.tracker.team_set_due_date(key, date(2026, 12, 8))
+    world.pass_sync()
+    world.clock.advance(hours=1)
+    world.tracker.team_set_due_date(key, date(2026, 12, 15))
+    world.pass_sync()
+    assert [
+        ("2026-12-01", "2026-12-08"),
+        ("2026-12-08", "2026-12-15"),
+    ] == fix_date_mails(world)
+
+
+def test_due_date_move_folded_into_a_state_mail_that_quotes_it(world: World) -> None:
+    """in_remediation quotes the fix date: no separate mail, and the next "from" is that date."""
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"cvd::triaged"}, {"cvd::received"})
+    world.tracker.team_set_due_date(key, date(2026, 12, 1))
+    world.pass_sync()
+    world.clock.advance(hours=1)
+    world.tracker.team_set_labels(key, {"cvd::in_remediation"}, {"cvd::triaged"})
+    world.tracker.team_set_due_date(key, date(2026, 12, 8))
+    world.pass_sync()
+    world.clock.advance(hours=1)
+    world.tracker.team_set_due_date(key, date(2026, 12, 22))
+    world.pass_sync()
+    with world.store.unit_of_work() as uow:
+        remediation = [
+            i.params["expected_fix_date"]
+            for i in uow.outbox.for_report("CVD-2026-0001")
+            if i.template == "state_in_remediation"
+        ]
+    assert ["2026-12-08"] == remediation
+    assert [("2026-12-08", "2026-12-22")] == fix_date_mails(world)

@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -49,6 +49,7 @@ class Fault:
     path_pattern: str | None = None
     retry_after: int | None = 0
     delay: float = 0.0
+    applied: bool = False  # do the request, then stall or fail: the answer is lost
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault applies to the request."""
@@ -192,15 +193,33 @@ class Team:
         path_pattern: str | None = None,
         retry_after: int | None = 0,
         delay: float = 0.0,
+        applied: bool = False,
     ) -> None:
         """The next ``count`` requests matching ``method``/``path_pattern`` answer ``status``.
 
         ``status`` 0 with a ``delay`` stalls the request (a slow GitLab) and then answers normally.
+        ``applied`` does the request first and then stalls or fails, so the change is made but
+        the client never hears of it (a create that timed out but succeeded).
         """
         with self._sandbox.log_lock:
             self._sandbox.faults.append(
-                Fault(status, count, method, path_pattern, retry_after, delay)
+                Fault(status, count, method, path_pattern, retry_after, delay, applied)
             )
+
+    def refuse_edits(
+        self, iid: int, *, status: int = 422, field: str = "labels", reason: str = "is invalid"
+    ) -> None:
+        """API edits (PUT) of issue ``iid`` answer ``status`` with ``{"message": {field: [reason]}}``.
+
+        The team's own edits still work; ``heal`` ends it.
+        """
+        with self._state.lock:
+            self._state.refused_edits[iid] = (status, field, reason)
+
+    def keep_updated_at_on_label_edits(self, seconds: float) -> None:
+        """Label-only edits within ``seconds`` of an issue's last update keep its ``updated_at``."""
+        with self._state.lock:
+            self._state.sticky_updated_at = timedelta(seconds=seconds)
 
     def drop_fields(self, *names: str) -> None:
         """Silently drop these fields on create and edit (a token lacking permission)."""
@@ -213,6 +232,7 @@ class Team:
             self._sandbox.faults.clear()
         with self._state.lock:
             self._state.drop_fields = set()
+            self._state.refused_edits.clear()
 
 
 class GitLabSandbox:
@@ -412,6 +432,11 @@ class _Handler(BaseHTTPRequestHandler):
         caller = self._caller()
         # Injected faults play GitLab failing the bridge; the team's hands stay unaffected.
         fault = None if caller == TEAM_USER else self.sandbox.take_fault(method, raw_path)
+        if fault is not None and fault.applied:
+            self._route_or_error(method, raw_path, query, body, caller)
+            if fault.delay:
+                time.sleep(fault.delay)
+            return _fault_answer(fault) if fault.status else _Answer(504, {"message": "timeout"})
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
@@ -419,9 +444,19 @@ class _Handler(BaseHTTPRequestHandler):
                 return _fault_answer(fault)
         if caller is None:
             return _Answer(401, {"message": "401 Unauthorized"})
+        return self._route_or_error(method, raw_path, query, body, caller)
+
+    def _route_or_error(
+        self,
+        method: str,
+        raw_path: str,
+        query: dict[str, list[str]],
+        body: dict[str, Any],
+        caller: str | None,
+    ) -> _Answer:
         try:
             with self.sandbox.state.lock:
-                self.sandbox.state.caller = caller
+                self.sandbox.state.caller = caller or BRIDGE_USER
                 return _route(self.sandbox, self._base_url(), method, raw_path, query, body)
         except ApiError as err:
             return _Answer(err.status, {"message": err.message})
@@ -640,6 +675,10 @@ def _get_issue(request: _Request) -> _Answer:
 
 
 def _edit_issue(request: _Request) -> _Answer:
+    refused = request.state.refused_edits.get(_iid(request))
+    if refused is not None and request.state.caller != TEAM_USER:  # the team's edits still work
+        status, field_name, reason = refused
+        raise ApiError(status, {field_name: [reason]})
     fields = request.body | _flat(request.query)
     issue = request.state.edit_issue(_iid(request), fields, author=request.state.caller)
     if "title" in fields:
@@ -760,6 +799,21 @@ def _create_note(request: _Request) -> _Answer:
     )
 
 
+def _edit_note(request: _Request) -> _Answer:
+    iid = _iid(request)
+    body = request.arg("body") or ""
+    if not body.strip():
+        raise ApiError(400, "400 Bad request - body is missing")
+    try:
+        note_id = int(request.params[2])
+    except ValueError as err:
+        raise ApiError(404, "404 Note Not Found") from err
+    note = request.state.edit_note(iid, note_id, body, author=BRIDGE_USER)
+    return _Answer(
+        200, note_json(note, request.state.issue(iid), request.base_url, request.state.project_id)
+    )
+
+
 def _resource_events(kind: str) -> _Route:
     def answer(request: _Request) -> _Answer:
         iid = _iid(request)
@@ -864,6 +918,7 @@ _ROUTES: list[tuple[tuple[str, ...], str, _Route]] = [
     (("projects", "*", "issues", "*"), "PUT", _edit_issue),
     (("projects", "*", "issues", "*", "notes"), "GET", _list_notes),
     (("projects", "*", "issues", "*", "notes"), "POST", _create_note),
+    (("projects", "*", "issues", "*", "notes", "*"), "PUT", _edit_note),
     (("projects", "*", "issues", "*", "resource_state_events"), "GET", _resource_events("state")),
     (("projects", "*", "issues", "*", "resource_label_events"), "GET", _resource_events("label")),
     (("projects", "*", "labels"), "GET", _list_labels),

@@ -120,6 +120,13 @@ class ProjectState:
         self.path = path
         self.state_file = state_file
         self.drop_fields: set[str] = set(drop_fields)
+        # Issue iid -> (status, field, reason): the API refuses edits of that issue, as
+        # GitLab answers 400/422 for a label or field it will not take.
+        self.refused_edits: dict[int, tuple[int, str, str]] = {}
+        # GitLab touches ``updated_at`` at most once per short window on consecutive label
+        # edits (python-gitlab#743): a label-only edit this soon after the last update keeps
+        # the old ``updated_at``. Zero (the default) moves it on every edit.
+        self.sticky_updated_at = timedelta(0)
         # The account of the request being answered (set under the lock by the HTTP handler).
         self.caller = BRIDGE_USER
         self.issues: dict[int, Issue] = {}
@@ -203,6 +210,8 @@ class ProjectState:
         issue = self.issue(iid)
         if author == BRIDGE_USER:  # a token lacking permission: the team's own may set them
             fields = {k: v for k, v in fields.items() if k not in self.drop_fields}
+        before = issue.updated_at
+        sticky = self._label_edit_keeps_updated_at(issue, fields)
         if "title" in fields:
             issue.title = str(fields["title"]).strip() or issue.title
         if "confidential" in fields:
@@ -227,9 +236,19 @@ class ProjectState:
             self._set_state(issue, "closed" if event == "close" else "opened", author)
         if "description" in fields:
             self._write_text(issue, str(fields["description"] or ""), author, is_new=False)
-        issue.updated_at = self.tick()
+        issue.updated_at = before if sticky else self.tick()
         self.save()
         return issue
+
+    def _label_edit_keeps_updated_at(self, issue: Issue, fields: dict[str, Any]) -> bool:
+        if not self.sticky_updated_at or not set(fields) <= {
+            "labels",
+            "add_labels",
+            "remove_labels",
+        }:
+            return False
+        last = datetime.fromisoformat(issue.updated_at.replace("Z", "+00:00"))
+        return datetime.now(UTC) - last < self.sticky_updated_at
 
     def _set_state(self, issue: Issue, state: str, author: str) -> None:
         if issue.state == state:
@@ -306,6 +325,21 @@ class ProjectState:
         """Every note on an issue, oldest first."""
         self.issue(iid)
         return [n for n in self.notes if n.issue_iid == iid]
+
+    def edit_note(self, iid: int, note_id: int, body: str, *, author: str) -> Note:
+        """PUT /projects/:id/issues/:iid/notes/:note_id: only the note's author may edit it."""
+        issue = self.issue(iid)
+        note = next((n for n in self.notes if n.issue_iid == iid and n.id == note_id), None)
+        if note is None or note.system:
+            raise ApiError(404, "404 Note Not Found")
+        if note.author != author:
+            raise ApiError(403, "403 Forbidden")
+        # Editing a note does not run quick actions again; its text is rendered anew.
+        note.body = body
+        self._record_rendering(issue, body, author)
+        issue.updated_at = self.tick()
+        self.save()
+        return note
 
     # ------------------------------------------------------------------ text with live markup
 

@@ -175,6 +175,7 @@ class SandboxTeam:
         retry_after: int | None = None,
         delay: float = 0.0,
         after: tuple[str, str] | None = None,
+        applied: bool = False,
     ) -> None:
         """Make the next ``times`` matching requests answer ``status`` (0: answer normally after ``delay``).
 
@@ -186,6 +187,8 @@ class SandboxTeam:
             retry_after: Integer seconds for the ``Retry-After`` header.
             delay: Seconds to stall before answering (a timeout for a short-timeout client).
             after: (method, route regex): stay dormant until such a request has succeeded.
+            applied: do the request first, then stall or fail, so the change is made but the
+                client never hears of it (a create that timed out but succeeded).
         """
         fault = Fault(
             status=status,
@@ -196,9 +199,26 @@ class SandboxTeam:
             delay=delay,
             armed=after is None,
             arm_on=(after[0], re.compile(after[1])) if after else None,
+            applied=applied,
         )
         with self._state.lock:
             self._state.faults.append(fault)
+
+    def lag_search(self, seconds: float) -> None:
+        """Cloud search/jql leaves out issues created or changed in the last ``seconds``.
+
+        Issues named in the request's ``reconcileIssues`` are shown anyway, as Atlassian
+        documents for reading one's own writes. 0 ends the lag.
+        """
+        with self._state.lock:
+            self._state.search_lag = timedelta(seconds=seconds)
+
+    def refuse_edits(
+        self, key: str, *, status: int = 400, field: str = "labels", message: str = "invalid"
+    ) -> None:
+        """API edits of issue ``key`` answer ``status`` with ``{"errors": {field: message}}``."""
+        with self._state.lock:
+            self._state.refused_edits[key] = (status, field, message)
 
     def drop_security(self, drop: bool = True) -> None:
         """Silently ignore the security level on create (a token without Set Issue Security)."""
@@ -209,6 +229,8 @@ class SandboxTeam:
         with self._state.lock:
             self._state.faults.clear()
             self._state.drop_security = False
+            self._state.search_lag = timedelta(0)
+            self._state.refused_edits.clear()
 
     def set_time_zone(self, zone: str) -> None:
         """Change the bridge account's time zone (JQL dates are read in it)."""

@@ -142,6 +142,7 @@ class Fault:
     delay: float = 0.0
     armed: bool = True
     arm_on: tuple[str, re.Pattern[str]] | None = None
+    applied: bool = False  # do the request, then stall or fail: the answer is lost
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault applies to a request."""
@@ -219,6 +220,12 @@ class SandboxState:
         self.requests: list[tuple[str, str]] = []
         self.faults: list[Fault] = []
         self.drop_security = False
+        # Cloud search/jql is eventually consistent: an issue created or changed within this
+        # long is missing from search results unless its id is in ``reconcileIssues``.
+        self.search_lag = timedelta(0)
+        # Issue key -> (status, field, message): edits of that issue are refused, as Jira
+        # answers 400 for a field the project requires or a label it will not take.
+        self.refused_edits: dict[str, tuple[int, str, str]] = {}
         self._load()
 
     # -- persistence
@@ -615,7 +622,7 @@ class JiraHandler(BaseHTTPRequestHandler):
             )
             if fault is not None:
                 fault.times -= 1
-        if fault is not None:
+        if fault is not None and not fault.applied:
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.status:
@@ -643,8 +650,15 @@ class JiraHandler(BaseHTTPRequestHandler):
                     if method != "GET":
                         state.save()
                     self._after(method, route, status)
-                    return status, answer
-        raise ApiError(404, [f"No resource at {method} {route}"])
+                    break
+            else:
+                raise ApiError(404, [f"No resource at {method} {route}"])
+        if fault is not None and fault.applied:
+            # Done, but the client never hears of it: a stall past its timeout, or an error.
+            if fault.delay:
+                time.sleep(fault.delay)
+            raise ApiError(fault.status or 504, ["Gateway timeout"])
+        return status, answer
 
     def _after(self, method: str, route: str, status: int) -> None:
         state = self.server.state
@@ -1012,6 +1026,10 @@ def get_issue(
 def edit_issue(state: SandboxState, api: str, query: Any, body: Any, ref: str) -> tuple[int, Any]:
     """PUT issue/{key}: ``fields`` set values, ``update`` applies add/remove/set operations."""
     issue = _issue(state, ref)
+    refused = state.refused_edits.get(issue.key)
+    if refused is not None and state.caller is not state.team_member:  # the team's still work
+        status, field_name, message = refused
+        raise ApiError(status, [], {field_name: message})
     values = dict((body or {}).get("fields") or {})
     operations = (body or {}).get("update") or {}
     both = set(values) & set(operations)
@@ -1083,6 +1101,26 @@ def add_comment(state: SandboxState, api: str, query: Any, body: Any, ref: str) 
     issue.updated = comment.created
     state.render(text)
     return 201, state.comment_json(issue, comment, api)
+
+
+def edit_comment(
+    state: SandboxState, api: str, query: Any, body: Any, ref: str, comment_id: str
+) -> tuple[int, Any]:
+    """PUT issue/{key}/comment/{id}: a user edits their own comment (Edit Own Comments)."""
+    issue = _issue(state, ref)
+    comment = next((c for c in issue.comments if c.comment_id == comment_id), None)
+    if comment is None:
+        raise ApiError(404, [f"Can not find a comment for the id: {comment_id}."])
+    if comment.author is not state.bridge:
+        raise ApiError(403, ["You do not have the permission to edit this comment."])
+    text = (body or {}).get("body")
+    _check_text(api, "comment", text)
+    if not text:
+        raise ApiError(400, [], {"comment": "Comment body can not be empty!"})
+    comment.body = text
+    state.touch(issue)
+    state.render(text)
+    return 200, state.comment_json(issue, comment, api)
 
 
 def list_comments(
@@ -1185,7 +1223,7 @@ def search_jql(state: SandboxState, api: str, query: Any, body: Any) -> tuple[in
         raise ApiError(404, ["No resource at search/jql on Jira Data Center"])
     params = _search_params(query, body)
     jql = _first(params.get("jql")) or ""
-    found = run_jql(state, jql)
+    found = _indexed(state, run_jql(state, jql), _flat(params.get("reconcileIssues")))
     token = _first(params.get("nextPageToken"))
     start = 0
     if token:
@@ -1204,6 +1242,23 @@ def search_jql(state: SandboxState, api: str, query: Any, body: Any) -> tuple[in
     if not answer["isLast"]:
         answer["nextPageToken"] = base64.urlsafe_b64encode(f"page:{start + size}".encode()).decode()
     return 200, answer
+
+
+def _indexed(
+    state: SandboxState, found: list[SandboxIssue], reconcile: list[str]
+) -> list[SandboxIssue]:
+    """What an eventually consistent search index shows: fresh writes only when reconciled.
+
+    Atlassian's OpenAPI (POST /rest/api/3/search/jql): ``reconcileIssues`` holds at most 50
+    issue ids whose latest state the results must reflect.
+    """
+    if len(reconcile) > 50:
+        raise ApiError(400, ["reconcileIssues accepts at most 50 issue ids."])
+    if not state.search_lag:
+        return found
+    settled = state.clock.now() - state.search_lag
+    wanted = set(reconcile)
+    return [i for i in found if i.updated <= settled or i.issue_id in wanted]
 
 
 def _search_params(query: dict[str, list[str]], body: Any) -> dict[str, Any]:
@@ -1335,6 +1390,7 @@ ROUTES: list[tuple[str, str, _HandlerFn]] = [
     (r"/issue/([^/]+)", "PUT", edit_issue),
     (r"/issue/([^/]+)/comment", "POST", add_comment),
     (r"/issue/([^/]+)/comment", "GET", list_comments),
+    (r"/issue/([^/]+)/comment/([^/]+)", "PUT", edit_comment),
     (r"/issue/([^/]+)/transitions", "GET", list_transitions),
     (r"/issue/([^/]+)/transitions", "POST", do_transition),
     (r"/search", "GET", search_gone),

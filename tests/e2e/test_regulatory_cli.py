@@ -1,0 +1,110 @@
+"""The regulatory command line: `reports` shows running legal clocks first, `regulatory draft` drafts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tracker_bridge.starter import PACKAGED_MAPPINGS
+from tracker_bridge.testing.installation import Installation, create_installation
+from tracker_bridge.testing.keys import remove_gnupghome
+
+JAN = "jan@onderzoek.example"
+ADA = "ada@research.example"
+
+
+@pytest.fixture(scope="module")
+def legal_installation() -> Iterator[Installation]:
+    """A GitLab installation with the CRA regime turned on."""
+    directory = Path(tempfile.mkdtemp(prefix="tbrcli", dir="/tmp"))
+    shutil.copytree(PACKAGED_MAPPINGS, directory / "mappings")
+    program = directory / "mappings" / "program.toml"
+    program.write_text(
+        program.read_text(encoding="utf-8").replace("cra = false", "cra = true"), encoding="utf-8"
+    )
+    installation = create_installation(directory, "gitlab")
+    try:
+        yield installation
+    finally:
+        installation.stop()
+        for home in [installation.bridge.gnupghome] + [
+            k.gnupghome for k in installation.researchers.values()
+        ]:
+            remove_gnupghome(home)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _cli(installation: Installation, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tracker_bridge", "--config", str(installation.config_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_reports_lists_clocks_first_and_draft_holds_the_fields(
+    legal_installation: Installation,
+) -> None:
+    """The report with a CRA clock is listed first with its steps; the draft names its fields."""
+    installation = legal_installation
+    installation.deliver(installation.shapes(JAN).kmail("Stored XSS", "<script>").raw)
+    installation.deliver(installation.shapes(ADA).kmail("RCE in upload", "upload .phtml").raw)
+    assert _cli(installation, "run").returncode in (0, 3)
+    # The second report (CVD-2026-0002) gets the clock, so "first" is not the store's order.
+    installation.sandbox.team_set_labels("2", {"reg::actively-exploited"}, set())
+    installation.sandbox.team_comment("2", "[fact] measures: upload endpoint disabled")
+    assert _cli(installation, "run").returncode in (0, 3)
+    listed = _cli(installation, "reports", "--json")
+    assert 0 == listed.returncode, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert ["CVD-2026-0002", "CVD-2026-0001"] == [r["report_id"] for r in rows]
+    assert ["cra-early-warning", "cra-notification", "cra-final-report"] == [
+        c["step"] for c in rows[0]["regulatory"]
+    ]
+    assert ["on_track", "on_track", "waiting"] == [c["status"] for c in rows[0]["regulatory"]]
+    drafted = _cli(
+        installation,
+        "regulatory",
+        "draft",
+        "CVD-2026-0002",
+        "--step",
+        "cra-notification",
+        "--format",
+        "json",
+    )
+    assert 0 == drafted.returncode, drafted.stderr
+    fields = json.loads(drafted.stdout)
+    assert "upload endpoint disabled" == fields["measures"]
+    assert {
+        "report_id",
+        "received_at",
+        "aware_at",
+        "product",
+        "severity",
+        "cvss",
+        "assessment",
+        "measures",
+        "fix_date",
+        "users_informed",
+    } <= set(fields)
+    markdown = _cli(
+        installation, "regulatory", "draft", "CVD-2026-0002", "--step", "cra-notification"
+    )
+    assert "nothing has been sent to any authority" in markdown.stdout
+    assert "- **Measures taken**: upload endpoint disabled" in markdown.stdout
+
+
+def test_draft_refuses_an_unknown_step(legal_installation: Installation) -> None:
+    """--step must name a step; the error lists the ones there are, exit 2."""
+    result = _cli(legal_installation, "regulatory", "draft", "CVD-2026-0001", "--step", "cra-x")
+    assert 2 == result.returncode
+    assert "cra-notification" in result.stderr

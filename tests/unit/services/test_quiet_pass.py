@@ -1,0 +1,221 @@
+"""A quiet sync pass reads no report: only reports whose time-driven moment came, or that changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.unit.services.conftest import MAPPINGS, World
+from tracker_bridge.app import build_program
+from tracker_bridge.domain.report import TRANSITIONS, Report, ReportId, State
+from tracker_bridge.domain.severity import Severity
+from tracker_bridge.errors import TrackerUnavailable
+from tracker_bridge.mappings import load_mappings
+from tracker_bridge.ports import (
+    IssueDraft,
+    PassSummary,
+    ReportContent,
+    SignatureCheck,
+    SignatureStatus,
+)
+from tracker_bridge.services.context import Program
+from tracker_bridge.services.sync import Sync
+from tracker_bridge.testing.clock import FakeClock
+from tracker_bridge.testing.fake_tracker import FakeTracker
+from tracker_bridge.testing.fakes import inbound
+from tracker_bridge.testing.memory_store import MemoryStore
+
+PROGRAM: Program = build_program(load_mappings(MAPPINGS, "fake"))
+REPORT_ID = "CVD-2026-0001"
+
+
+def open_reports(world: World, count: int) -> None:
+    """Ingest ``count`` reports, each with its issue."""
+    for number in range(count):
+        message = inbound(message_id=f"<q{number}@example.org>")
+        world.ingest.ingest(world.reader.add(message), world.summary())
+
+
+def test_a_quiet_pass_reads_no_report(world: World) -> None:
+    """After one pass has looked at them, a pass with no change and no moment due reads none."""
+    open_reports(world, 3)
+    world.pass_sync()
+    world.pass_sync()  # the bridge's own label writes come back once as tracker changes
+    world.clock.advance(minutes=5)
+    world.tracker.calls.clear()
+    world.pass_sync()
+    assert 0 == world.sync.reports_checked
+    assert ["changes_since"] == world.tracker.calls
+
+
+def test_a_report_the_tracker_changed_is_read_and_only_it(world: World) -> None:
+    """A team edit on one issue makes the next pass look at that report alone."""
+    open_reports(world, 3)
+    world.pass_sync()
+    world.pass_sync()
+    world.clock.advance(minutes=5)
+    world.tracker.team_set_labels("2", {"team::looked-at"})
+    world.pass_sync()
+    assert 1 == world.sync.reports_checked
+
+
+def test_a_report_is_read_again_when_its_moment_comes(world: World) -> None:
+    """Received Monday 09:00 UTC: at Tuesday 00:00 Amsterdam the acknowledgement is due soon."""
+    open_reports(world, 1)
+    world.pass_sync()
+    world.pass_sync()
+    world.clock.current = datetime(2026, 11, 2, 22, 59, tzinfo=UTC)
+    world.pass_sync()
+    assert 0 == world.sync.reports_checked
+    world.clock.current = datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
+    world.pass_sync()
+    assert 1 == world.sync.reports_checked
+    assert "sla::due-soon" in world.tracker.issues["1"].labels
+
+
+def test_a_failed_refresh_leaves_the_report_due(world: World) -> None:
+    """When the label write fails, the report keeps its moment and the next pass writes it."""
+    open_reports(world, 1)
+    world.pass_sync()
+    world.pass_sync()
+    world.clock.current = datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
+    world.tracker.fail_calls = 1  # the label write
+    with pytest.raises(TrackerUnavailable):
+        world.sync.refresh_deadlines(world.summary())
+    world.sync.refresh_deadlines(world.summary())
+    assert 1 == world.sync.reports_checked
+    assert "sla::due-soon" in world.tracker.issues["1"].labels
+
+
+def test_a_sent_progress_update_makes_the_report_due(world: World) -> None:
+    """Delivering a progress update moves its clock: the report is looked at by the next pass."""
+    open_reports(world, 1)
+    world.tracker.team_set_labels("1", {"cvd::triaging"}, {"cvd::received"})
+    world.pass_sync()
+    world.clock.advance(days=12)
+    world.pass_sync()
+    world.deliver()
+    world.clock.advance(minutes=5)
+    world.pass_sync()
+    assert 1 == world.sync.reports_checked
+
+
+# ---------------------------------------------------------------------------- property
+
+
+@dataclass
+class Scene:
+    """One report with its issue, in a memory store, and the sync service over them."""
+
+    clock: FakeClock
+    store: MemoryStore
+    tracker: FakeTracker
+    sync: Sync
+
+    def outbox(self) -> list[str]:
+        """Dedupe keys of every queued mail."""
+        with self.store.unit_of_work() as uow:
+            return [item.dedupe_key for item in uow.outbox.for_report(REPORT_ID)]
+
+    def refresh(self) -> PassSummary:
+        """The time-driven half of a pass (what the property is about)."""
+        summary = PassSummary("sync")
+        self.sync.refresh_deadlines(summary)
+        return summary
+
+
+def scene_with(report: Report, now: datetime) -> Scene:
+    """The report stored and linked to a fresh issue, the clock at ``now``."""
+    clock = FakeClock(now)
+    store = MemoryStore(clock)
+    tracker = FakeTracker(now=clock.now)
+    content = ReportContent(REPORT_ID, "s", "b", True, SignatureCheck(SignatureStatus.NONE))
+    ref = tracker.open_issue(IssueDraft(REPORT_ID, "s", "b"))
+    with store.unit_of_work() as uow:
+        uow.reports.add(report, "ada@example.org", content)
+        uow.links.link(REPORT_ID, ref)
+        uow.links.set_labels(REPORT_ID, frozenset(tracker.issues[ref.key].labels))
+        uow.commit()
+    return Scene(clock, store, tracker, Sync(PROGRAM, store.unit_of_work, tracker, clock, "fake"))
+
+
+@st.composite
+def open_reports_at(draw: st.DrawFn) -> tuple[Report, datetime]:
+    """An open report walked through allowed moves at random times, and a moment after them."""
+    received = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=draw(st.integers(0, 777_600)))
+    report = Report(
+        ReportId("CVD", 2026, 1),
+        "default",
+        received,
+        severity=draw(st.sampled_from(list(Severity))),
+    )
+    at = received
+    for _ in range(draw(st.integers(0, 5))):
+        targets = sorted((s for s in TRANSITIONS[report.state] if s.is_open), key=str)
+        if not targets:
+            break
+        at += timedelta(minutes=draw(st.integers(1, 28_800)))
+        report.transition(draw(st.sampled_from(targets)), at)
+    if draw(st.booleans()):
+        report.last_researcher_update_at = at + timedelta(minutes=draw(st.integers(0, 43_200)))
+    if draw(st.booleans()):
+        report.expected_fix_date = at + timedelta(days=draw(st.integers(1, 120)))
+    return report, at + timedelta(minutes=draw(st.integers(0, 288_000)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(open_reports_at(), st.floats(0, 1, exclude_max=True))
+def test_recomputing_before_the_stored_moment_changes_nothing(
+    case: tuple[Report, datetime], fraction: float
+) -> None:
+    """At a random moment before a report's stored moment, recomputing from scratch writes nothing.
+
+    No label, no due date, no note on the issue, no mail queued; and a normal pass reads nothing.
+    """
+    report, now = case
+    scene = scene_with(report, now)
+    scene.refresh()  # stores the report's next moment
+    with scene.store.unit_of_work() as uow:
+        stored = uow.reports.get(REPORT_ID)
+    assert stored is not None
+    moment = PROGRAM.next_change(stored, now)
+    assert stored.state is State.NEEDS_INFO or now not in {moment}
+    horizon = moment if moment is not None else now + timedelta(days=800)
+    later = now + (horizon - now) * fraction
+    scene.clock.current = later if now <= later < horizon else now
+    if moment is not None and moment <= scene.clock.current:
+        return  # paused clocks: looked at every pass, nothing to hold to
+    calls, outbox = list(scene.tracker.calls), scene.outbox()
+    labels = set(scene.tracker.issues["1"].labels)
+    due_date = scene.tracker.issues["1"].due_date
+
+    scene.refresh()
+    assert 0 == scene.sync.reports_checked
+
+    with scene.store.unit_of_work() as uow:
+        uow.reports.save(stored)  # any save makes it due: the next pass recomputes from scratch
+        uow.commit()
+    scene.refresh()
+    assert 1 == scene.sync.reports_checked
+    assert (calls, outbox) == (scene.tracker.calls, scene.outbox())
+    assert (labels, due_date) == (
+        scene.tracker.issues["1"].labels,
+        scene.tracker.issues["1"].due_date,
+    )
+
+
+def test_a_changed_policy_makes_every_report_due(world: World) -> None:
+    """Moments follow the policy they came from: a pass under new deadlines looks at every report."""
+    open_reports(world, 3)
+    world.pass_sync()
+    world.pass_sync()
+    policy = replace(world.sync.program.policy, due_soon_fraction=0.5)
+    world.sync.program = replace(world.sync.program, policy=policy)
+    world.pass_sync()
+    assert 3 == world.sync.reports_checked
+    world.pass_sync()
+    assert 0 == world.sync.reports_checked

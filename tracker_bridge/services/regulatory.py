@@ -1,0 +1,646 @@
+"""Legal reporting clocks in the tracker: read the team's starts and done-markers, keep labels and reminders.
+
+Everything the clocks need lives in the report's event history (no table of its own):
+
+* ``reg_started`` ``<regime>|<aware ISO 8601>|<who>``: a start label or an ``[aware]`` marker;
+  the earliest moment of awareness of a regime wins.
+* ``reg_done`` ``<step>|<who>|<not-notifiable reason>``, at the moment the team recorded it.
+* ``reg_measure`` ``<who>``: a ``[measure available]`` marker (CRA final report); reaching
+  ``fix_available`` counts the same, read from the report's state history.
+* ``reg_due_soon`` / ``reg_missed`` ``<step>``: a reminder note was written (dedupe keys make
+  it once per step, whatever the number of passes).
+
+Marker comments (first line of a team comment, markers from program.toml ``[regulatory]``)::
+
+    [aware] 2026-11-28T09:00+01:00 personal-data-breach   (ISO 8601 with offset; regime by
+                                                           its label's name or gdpr/nis2/cra)
+    [reported] early warning                               (a step title or id)
+    [not notifiable] <reason>                              (GDPR art. 33(5))
+    [measure available]                                    (CRA art. 14(2)(c) clock starts)
+
+The researcher never hears of any of this: nothing here queues mail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+
+from tracker_bridge.domain.regulatory import (
+    DRAFT_FACTS,
+    STEP_IDS,
+    Regime,
+    RegulatoryClock,
+    RegulatoryPolicy,
+    StepDeadline,
+    StepDone,
+    StepRule,
+    StepStatus,
+    current_due_name,
+    find_step,
+    next_change,
+    step_deadlines,
+    step_rule,
+)
+from tracker_bridge.domain.report import Report, State
+from tracker_bridge.ports import (
+    AuditEntry,
+    IssueRef,
+    IssueSnapshot,
+    IssueUpdate,
+    PassSummary,
+    ReportEvent,
+    Tracker,
+    TrackerNote,
+    UnitOfWork,
+)
+
+_FIX_STATES = frozenset({State.FIX_AVAILABLE})
+# How each reminder note starts (also how the bridge recognises its own after a crash).
+_STARTED = "Regulatory clock started ("
+_WAITING = {"cra-final-report": "14 days after a corrective or mitigating measure is available"}
+_REMINDERS = {"reg_due_soon": "Regulatory step due soon:", "reg_missed": "Regulatory step missed:"}
+
+
+def clocks_of(report: Report, events: list[ReportEvent]) -> list[RegulatoryClock]:
+    """The regulatory clocks running for ``report``, rebuilt from its events (regime order)."""
+    aware: dict[Regime, datetime] = {}
+    done: dict[str, StepDone] = {}
+    measure: datetime | None = report.first_time_in(_FIX_STATES)
+    for event in events:
+        parts = event.detail.split("|")
+        if event.kind == "reg_started" and len(parts) >= 2:
+            regime = Regime(parts[0])
+            moment = datetime.fromisoformat(parts[1])
+            aware[regime] = min(moment, aware.get(regime, moment))
+        elif event.kind == "reg_done" and parts[0] in STEP_IDS and parts[0] not in done:
+            reason = parts[2] if len(parts) > 2 else ""
+            done[parts[0]] = StepDone(event.at, parts[1] if len(parts) > 1 else "", reason)
+        elif event.kind == "reg_measure":
+            measure = event.at if measure is None else min(measure, event.at)
+    return [
+        RegulatoryClock(
+            regime,
+            aware[regime],
+            done={s: d for s, d in done.items() if step_rule(s).regime is regime},
+            measure_available_at=measure,
+        )
+        for regime in Regime
+        if regime in aware
+    ]
+
+
+@dataclass
+class RegulatoryClocks:
+    """The regulatory side of one tracker project's sync (called from ``Sync``)."""
+
+    policy: RegulatoryPolicy
+    tracker: Tracker
+    unit_of_work: Callable[[], UnitOfWork]
+    tz: tzinfo
+    # Reports whose clocks this pass's changes touched: refreshed even before they carry a label.
+    touched: set[str] = field(default_factory=set)
+    # Each refreshed report's next moment its legal clocks change by time alone (None: never).
+    next_moments: dict[str, datetime | None] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        """True when at least one regime is turned on."""
+        return bool(self.policy.enabled)
+
+    # -- the team's signals, read inside the sync's unit of work for one snapshot
+
+    def read(
+        self,
+        uow: UnitOfWork,
+        report: Report,
+        snapshot: IssueSnapshot,
+        now: datetime,
+        summary: PassSummary,
+    ) -> bool:
+        """Record starts, done steps and measures that ``snapshot``'s labels and notes show.
+
+        Returns:
+            True when anything was recorded (the report's clocks may have moved).
+        """
+        if not self.active:
+            return False
+        report_id = str(report.report_id)
+        self.touched.add(report_id)
+        before = len(uow.reports.events(report_id))
+        for label in sorted(snapshot.labels):
+            regime = self.policy.regime_started_by(label)
+            if regime is not None:
+                self._start(uow, report_id, regime, now, "tracker label", f"label:{regime}")
+        running = {c.regime for c in clocks_of(report, uow.reports.events(report_id))}
+        for note in sorted(snapshot.notes, key=lambda n: n.created_at):
+            if note.by_bridge:
+                self._own_reminder(uow, report_id, note)
+            else:
+                running |= self._read_note(uow, report_id, note, running, summary)
+        for label in sorted(snapshot.labels):
+            rule = self.policy.step_reported_by(label)
+            if rule is not None and rule.regime in running:
+                self._done(uow, report_id, rule, now, "tracker label", "", summary)
+        return len(uow.reports.events(report_id)) != before
+
+    def _own_reminder(self, uow: UnitOfWork, report_id: str, note: TrackerNote) -> None:
+        """Remember a reminder the bridge wrote but did not record (a crash in between).
+
+        The reminder is written before its event commits; reading it back here, before the
+        pass's refresh, makes it exactly once even across that crash.
+        """
+        body = note.body.strip()
+        if body.startswith(_STARTED):
+            regime = body[len(_STARTED) :].split(",", 1)[0]
+            if regime in {r.value for r in Regime}:
+                uow.reports.add_event(
+                    ReportEvent(
+                        report_id,
+                        note.created_at,
+                        "reg_start_noted",
+                        regime,
+                        dedupe_key=f"reg_start_noted:{report_id}:{regime}",
+                    )
+                )
+            return
+        kind = next((k for k, start in _REMINDERS.items() if body.startswith(start)), None)
+        step = body.rsplit(f"{self.policy.reported_marker} ", 1)[-1].rstrip("`.")
+        if kind is None or step not in STEP_IDS:
+            return
+        uow.reports.add_event(
+            ReportEvent(
+                report_id, note.created_at, kind, step, dedupe_key=f"{kind}:{report_id}:{step}"
+            )
+        )
+
+    def _read_note(
+        self,
+        uow: UnitOfWork,
+        report_id: str,
+        note: TrackerNote,
+        running: set[Regime],
+        summary: PassSummary,
+    ) -> set[Regime]:
+        first, *_ = note.body.strip().splitlines() or [""]
+        first = first.strip()
+        policy = self.policy
+        words = _after(first, policy.aware_marker)
+        if words is not None:
+            return self._read_aware(uow, report_id, note, words, summary)
+        words = _after(first, policy.not_notifiable_marker)
+        if words is not None:
+            if Regime.GDPR not in running:
+                return set()
+            if not words:
+                summary.problems.append(
+                    f"{report_id}: {policy.not_notifiable_marker} needs a reason (GDPR art. 33(5)); "
+                    f"comment {note.note_id} not applied"
+                )
+                return set()
+            rule = step_rule("gdpr-notification")
+            self._done(uow, report_id, rule, note.created_at, note.author, words, summary)
+            return set()
+        words = _after(first, policy.reported_marker)
+        if words is not None:
+            matches = [r for r in (find_step(g, words) for g in sorted(running)) if r is not None]
+            if len(matches) != 1:
+                summary.problems.append(
+                    f"{report_id}: {policy.reported_marker} {words!r} in comment {note.note_id} "
+                    f"names {len(matches)} running steps; write the step id (e.g. "
+                    "cra-early-warning)"
+                )
+                return set()
+            self._done(uow, report_id, matches[0], note.created_at, note.author, "", summary)
+            return set()
+        words = _after(first, policy.fact_marker)
+        if words is not None:
+            name, _, text = words.partition(":")
+            name = name.strip().lower()
+            rest = "\n".join(note.body.strip().splitlines()[1:]).strip()
+            text = "\n".join(t for t in (text.strip(), rest) if t)
+            if name not in DRAFT_FACTS or not text:
+                summary.problems.append(
+                    f"{report_id}: comment {note.note_id} is not '{policy.fact_marker} <name>: "
+                    f"<text>' with a name among {', '.join(DRAFT_FACTS)}; not applied"
+                )
+                return set()
+            uow.reports.add_event(
+                ReportEvent(
+                    report_id,
+                    note.created_at,
+                    "reg_fact",
+                    f"{name}|{note.author}|{text}",
+                    dedupe_key=f"reg_fact:{report_id}:{note.note_id}",
+                )
+            )
+            return set()
+        if _after(first, policy.measure_marker) is not None:
+            uow.reports.add_event(
+                ReportEvent(
+                    report_id,
+                    note.created_at,
+                    "reg_measure",
+                    note.author,
+                    dedupe_key=f"reg_measure:{report_id}:{note.note_id}",
+                )
+            )
+        return set()
+
+    def _read_aware(
+        self,
+        uow: UnitOfWork,
+        report_id: str,
+        note: TrackerNote,
+        words: str,
+        summary: PassSummary,
+    ) -> set[Regime]:
+        moment_text, _, regime_text = words.partition(" ")
+        regime = self._regime_named(regime_text.strip())
+        try:
+            moment = datetime.fromisoformat(moment_text)
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None or regime is None:
+            summary.problems.append(
+                f"{report_id}: comment {note.note_id} is not "
+                f"'{self.policy.aware_marker} <ISO 8601 moment with offset> <regime>' for an "
+                "enabled regime; not applied"
+            )
+            return set()
+        self._start(uow, report_id, regime, moment, note.author, f"note:{note.note_id}")
+        return {regime}
+
+    def _regime_named(self, name: str) -> Regime | None:
+        for regime in self.policy.enabled:
+            label = self.policy.start_labels.get(regime, "")
+            if name.lower() == regime.value or (name and label.endswith(name)):
+                return regime
+        return None
+
+    def _start(
+        self, uow: UnitOfWork, report_id: str, regime: Regime, at: datetime, by: str, source: str
+    ) -> None:
+        recorded = uow.reports.add_event(
+            ReportEvent(
+                report_id,
+                at,
+                "reg_started",
+                f"{regime.value}|{at.isoformat()}|{by}",
+                dedupe_key=f"reg_started:{report_id}:{regime.value}:{source}",
+            )
+        )
+        if recorded:
+            uow.audit.record(
+                AuditEntry(at, by, "regulatory_clock_started", "ok", report_id, regime.value)
+            )
+
+    def _done(
+        self,
+        uow: UnitOfWork,
+        report_id: str,
+        rule: StepRule,
+        at: datetime,
+        by: str,
+        reason: str,
+        summary: PassSummary,
+    ) -> None:
+        # The reason stays in the report's history; the audit line says only what was decided.
+        recorded = uow.reports.add_event(
+            ReportEvent(
+                report_id,
+                at,
+                "reg_done",
+                f"{rule.step}|{by}|{reason.replace('|', '/')}",
+                dedupe_key=f"reg_done:{report_id}:{rule.step}",
+            )
+        )
+        if recorded:
+            action = "regulatory_not_notifiable" if reason else "regulatory_step_reported"
+            uow.audit.record(AuditEntry(at, by, action, "ok", report_id, rule.step))
+            summary.bump("regulatory_steps_done")
+
+    # -- time-driven: labels and reminders
+
+    def refresh(
+        self,
+        report: Report,
+        ref: IssueRef,
+        current: frozenset[str],
+        now: datetime,
+        summary: PassSummary,
+    ) -> frozenset[str]:
+        """Keep ``report``'s step-due label current and write due-soon/missed reminders once.
+
+        Returns:
+            The issue's labels after the change (``current`` when nothing changed).
+        """
+        report_id = str(report.report_id)
+        if not self.active or not (report_id in self.touched or self._carries_clock(current)):
+            return current
+        with self.unit_of_work() as uow:
+            events = uow.reports.events(report_id)
+        clocks = [c for c in clocks_of(report, events) if c.regime in self.policy.enabled]
+        if not clocks:
+            return current
+        steps = [s for c in clocks for s in step_deadlines(c, now, self.policy.due_soon, self.tz)]
+        moments = [
+            m
+            for c in clocks
+            if (
+                m := next_change(
+                    step_deadlines(c, now, self.policy.due_soon, self.tz), self.policy.due_soon
+                )
+            )
+            is not None
+        ]
+        self.next_moments[report_id] = min(moments) if moments else None
+        for key, status in (
+            ("regulatory_due_soon", StepStatus.DUE_SOON),
+            ("regulatory_missed", StepStatus.OVERDUE),
+        ):
+            count = sum(s.status is status for s in steps)
+            if count:
+                summary.bump(key, count)
+        desired = self.policy.due_label_for(current_due_name(steps))
+        stale = frozenset(x for x in current if self.policy.is_due_label(x) and x != desired)
+        add = frozenset() if desired in current else frozenset({desired})
+        labels = current
+        if add or stale:
+            self.tracker.update_issue(ref, IssueUpdate(add_labels=add, remove_labels=stale))
+            labels = (current - stale) | add
+            with self.unit_of_work() as uow:
+                uow.links.set_labels(report_id, labels)
+                uow.commit()
+        noted = {e.dedupe_key for e in events}
+        for clock in clocks:
+            self._note_start(report_id, ref, clock, noted, now)
+        if report.state.is_closed:
+            self._note_closed(report_id, ref, steps, noted, now, len(report.history))
+            return labels
+        for step in steps:
+            self._remind(report_id, ref, step, noted, now, summary)
+        return labels
+
+    def _note_start(
+        self,
+        report_id: str,
+        ref: IssueRef,
+        clock: RegulatoryClock,
+        noted: set[str | None],
+        now: datetime,
+    ) -> None:
+        """One note per regime listing each step's deadline, the issue's record of the dates."""
+        key = f"reg_start_noted:{report_id}:{clock.regime.value}"
+        if key in noted:
+            return
+        lines = [
+            f"{_STARTED}{clock.regime.value}, aware {self._local(clock.aware_at)}):",
+            *(
+                f"- {s.rule.title} ({s.rule.source}): "
+                + (self._local(s.due) if s.due else _WAITING.get(s.rule.step, "not started"))
+                for s in step_deadlines(clock, now, self.policy.due_soon, self.tz)
+            ),
+            f"Record a step with `{self.policy.reported_marker} <step>`; an earlier moment of "
+            f"awareness with `{self.policy.aware_marker} <ISO 8601 moment> {clock.regime.value}`.",
+        ]
+        self.tracker.add_note(ref, "\n".join(lines))
+        with self.unit_of_work() as uow:
+            uow.reports.add_event(
+                ReportEvent(report_id, now, "reg_start_noted", clock.regime.value, dedupe_key=key)
+            )
+            uow.commit()
+
+    def _note_closed(
+        self,
+        report_id: str,
+        ref: IssueRef,
+        steps: list[StepDeadline],
+        noted: set[str | None],
+        now: datetime,
+        closing: int,
+    ) -> None:
+        """Say once per closing that a closed report's open legal steps are no longer reminded.
+
+        Only open reports are walked each pass (cost follows open work); the law's clocks do
+        not stop when the report closes, so the team is told which dates to keep.
+        """
+        open_steps = [s for s in steps if s.status is not StepStatus.DONE]
+        key = f"reg_closed_noted:{report_id}:{closing}"
+        if not open_steps or key in noted:
+            return
+        lines = [
+            "Report closed with regulatory steps still open; the bridge stops reminding:",
+            *(
+                f"- {s.rule.title} ({s.rule.source}): "
+                + (self._local(s.due) if s.due else _WAITING.get(s.rule.step, "not started"))
+                for s in open_steps
+            ),
+        ]
+        self.tracker.add_note(ref, "\n".join(lines))
+        with self.unit_of_work() as uow:
+            uow.reports.add_event(
+                ReportEvent(report_id, now, "reg_closed_noted", "", dedupe_key=key)
+            )
+            uow.commit()
+
+    def _local(self, moment: datetime) -> str:
+        return moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M %Z")
+
+    def _carries_clock(self, labels: frozenset[str]) -> bool:
+        policy = self.policy
+        return any(policy.is_due_label(x) or policy.regime_started_by(x) for x in labels)
+
+    def _remind(
+        self,
+        report_id: str,
+        ref: IssueRef,
+        step: StepDeadline,
+        noted: set[str | None],
+        now: datetime,
+        summary: PassSummary,
+    ) -> None:
+        if step.due is None or step.status not in (StepStatus.DUE_SOON, StepStatus.OVERDUE):
+            return
+        kind = "reg_missed" if step.status is StepStatus.OVERDUE else "reg_due_soon"
+        key = f"{kind}:{report_id}:{step.rule.step}"
+        if key in noted:
+            return
+        due = self._local(step.due)
+        if step.status is StepStatus.OVERDUE:
+            text = (
+                f"Regulatory step missed: the {step.rule.source} {step.rule.title} was due {due}."
+            )
+        else:
+            text = (
+                f"Regulatory step due soon: the {step.rule.source} {step.rule.title} is due {due}."
+            )
+        self.tracker.add_note(
+            ref, f"{text} Record it with `{self.policy.reported_marker} {step.rule.step}`."
+        )
+        with self.unit_of_work() as uow:
+            uow.reports.add_event(ReportEvent(report_id, now, kind, step.rule.step, dedupe_key=key))
+            uow.commit()
+        summary.bump("regulatory_reminders")
+
+
+def next_moment(
+    report: Report,
+    events: list[ReportEvent],
+    policy: RegulatoryPolicy,
+    now: datetime,
+    tz: tzinfo,
+) -> datetime | None:
+    """The next moment ``report``'s legal clocks change by time alone (due soon, missed), or None.
+
+    For the pass scheduler's "next moment anything changes" (``reports.next_due_at``).
+    """
+    moments = [
+        moment
+        for clock in clocks_of(report, events)
+        if clock.regime in policy.enabled
+        and (
+            moment := next_change(step_deadlines(clock, now, policy.due_soon, tz), policy.due_soon)
+        )
+        is not None
+    ]
+    return min(moments) if moments else None
+
+
+def clock_rows(
+    report: Report, events: list[ReportEvent], policy: RegulatoryPolicy, now: datetime, tz: tzinfo
+) -> list[dict[str, str]]:
+    """Each step of ``report``'s running clocks at ``now``, for ``reports`` (times in ``tz``).
+
+    Returns:
+        ``[{"step", "title", "source", "due", "status"}]``; ``due`` is ISO 8601 local time or "".
+    """
+    rows = []
+    for clock in clocks_of(report, events):
+        if clock.regime not in policy.enabled:
+            continue
+        for step in step_deadlines(clock, now, policy.due_soon, tz):
+            rows.append(
+                {
+                    "step": step.rule.step,
+                    "title": step.rule.title,
+                    "source": step.rule.source,
+                    "due": step.due.astimezone(tz).isoformat() if step.due else "",
+                    "status": step.status.value,
+                }
+            )
+    return rows
+
+
+def draft(
+    report: Report,
+    events: list[ReportEvent],
+    step: str,
+    now: datetime,
+    tz: tzinfo,
+    policy: RegulatoryPolicy,
+) -> dict[str, str]:
+    """The content of ``step``'s report from what the bridge knows; it is sent nowhere.
+
+    Args:
+        report: the report, with severity, CVSS vector, fix date and state history.
+        events: its events (clock starts, done steps, ``[fact]`` comments).
+        step: a step id such as ``cra-notification``.
+        now: the moment of drafting.
+        tz: the program's time zone; every moment is shown in it.
+        policy: the program's regulatory settings.
+
+    Returns:
+        Field name to text; an unknown fact reads "(not recorded: add '[fact] <name>: ...')".
+
+    Raises:
+        KeyError: ``step`` is not a step id.
+    """
+    rule = step_rule(step)
+    clock = next((c for c in clocks_of(report, events) if c.regime is rule.regime), None)
+    facts: dict[str, str] = {}
+    for event in events:
+        if event.kind == "reg_fact":
+            name, _, rest = event.detail.partition("|")
+            facts[name] = rest.partition("|")[2]  # the latest comment wins
+
+    def local(moment: datetime | None) -> str:
+        return moment.astimezone(tz).isoformat(timespec="minutes") if moment else ""
+
+    def fact(name: str) -> str:
+        return facts.get(name) or f"(not recorded: add '{policy.fact_marker} {name}: ...')"
+
+    due = ""
+    if clock is not None:
+        found = [d for d in step_deadlines(clock, now, policy.due_soon, tz) if d.rule.step == step]
+        due = local(found[0].due) if found else ""
+    fixed = report.first_time_in(_FIX_STATES)
+    done = clock.done.get(step) if clock else None
+    if done is None:
+        decision = "open"
+    elif done.not_notifiable_reason:
+        decision = (
+            f"not notifiable (art. 33(5)), decided by {done.by} at {local(done.at)}: "
+            f"{done.not_notifiable_reason}"
+        )
+    else:
+        decision = f"reported, recorded by {done.by} at {local(done.at)}"
+    return {
+        "step": rule.step,
+        "title": rule.title,
+        "source": rule.source,
+        "report_id": str(report.report_id),
+        "received_at": local(report.received_at),
+        "aware_at": local(clock.aware_at) if clock else "(regime not started)",
+        "due": due,
+        "product": fact("product"),
+        "severity": report.severity.value,
+        "cvss": report.cvss_vector or "",
+        "assessment": fact("assessment"),
+        "measures": fact("measures"),
+        "fix_date": (
+            local(report.expected_fix_date) if report.expected_fix_date else "(no fix date yet)"
+        ),
+        "fix_available_at": local(fixed) if fixed else "",
+        "users_informed": fact("users-informed"),
+        "decision": decision,
+        "drafted_at": local(now),
+    }
+
+
+_DRAFT_LABELS = {
+    "report_id": "Report",
+    "received_at": "Report received",
+    "aware_at": "Became aware",
+    "due": "Due",
+    "product": "Product or system",
+    "severity": "Severity",
+    "cvss": "CVSS vector",
+    "assessment": "Our assessment",
+    "measures": "Measures taken",
+    "fix_date": "Expected fix date",
+    "fix_available_at": "Fix available since",
+    "users_informed": "Users informed",
+    "decision": "Step",
+    "drafted_at": "Drafted",
+}
+
+
+def draft_markdown(fields: dict[str, str]) -> str:
+    """``draft``'s fields as a Markdown document to paste or upload."""
+    lines = [
+        f"# {fields['title'].capitalize()} ({fields['source']})",
+        "",
+        "Draft by tracker-bridge; nothing has been sent to any authority.",
+        "",
+    ]
+    lines += [f"- **{label}**: {fields[key] or '-'}" for key, label in _DRAFT_LABELS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _after(first_line: str, marker: str) -> str | None:
+    """The words after ``marker`` at the start of ``first_line`` (case-insensitive), or None."""
+    if not first_line.lower().startswith(marker.lower()):
+        return None
+    return first_line[len(marker) :].strip()
