@@ -15,7 +15,6 @@ Two questions the ingest service asks before it believes a From address:
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import re
@@ -162,43 +161,53 @@ def _judge(results: list[AuthResult], from_domain: str, trusted: str) -> OriginC
 # ---------------------------------------------------------------------------- ciphertext
 
 
-_ARMOUR = re.compile(
-    rb"-----BEGIN PGP MESSAGE-----[^\n]*\n(?P<body>.*?)-----END PGP MESSAGE-----", re.DOTALL
-)
+_BEGIN = re.compile(rb"-----BEGIN PGP MESSAGE-----[^\n]*\n")
+# The body ends before the optional checksum line (RFC 9580 section 6.2: "=" and four radix-64
+# characters; OpenPGP.js v6 omits it) and the END line.
+_END = re.compile(rb"\r?\n(?:=[A-Za-z0-9+/]{4}[ \t]*\r?\n)?-----END PGP MESSAGE-----")
 _ENCRYPTED_DATA_TAGS = frozenset({9, 18, 20})
 
 
 def _dearmour(data: bytes) -> bytes | None:
-    match = _ARMOUR.search(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
-    if match is None:
+    """The packets of the first armoured message in ``data``, or None.
+
+    Decoded from a view of ``data``: a message at the size limit is not copied on the way
+    (binascii skips line breaks and other characters outside radix-64).
+    """
+    begin = _BEGIN.search(data)
+    if begin is None:
         return None
-    lines = match.group("body").split(b"\n")
+    end = _END.search(data, begin.end())
+    if end is None:
+        return None
+    start, stop = begin.end(), end.start()
     # Armour headers ("Version: ...") and the blank line after them come first (RFC 9580
     # section 6.2); radix-64 never holds a colon.
-    start = 0
-    while start < len(lines) and (b":" in lines[start] or not lines[start].strip()):
-        start += 1
-    lines = lines[start:]
-    radix = b"".join(
-        line.strip()
-        for line in lines
-        if line.strip() and not (line.strip().startswith(b"=") and len(line.strip()) == 5)
-    )
+    while start < stop:
+        line_end = data.find(b"\n", start, stop)
+        line = data[start : stop if line_end == -1 else line_end]
+        if b":" in line or not line.strip():
+            if line_end == -1:
+                return None
+            start = line_end + 1
+            continue
+        break
     try:
-        return base64.b64decode(radix, validate=False)
+        return binascii.a2b_base64(memoryview(data)[start:stop])
     except (binascii.Error, ValueError):
         return None
 
 
-def _encrypted_data(packets: bytes) -> bytes | None:
-    """The body of the first encrypted data packet (tags 9, 18, 20), partial lengths joined."""
+def _encrypted_data(packets: bytes) -> list[memoryview] | None:
+    """The body of the first encrypted data packet (tags 9, 18, 20) as views, partial lengths kept apart."""
+    view = memoryview(packets)
     position = 0
     while position < len(packets):
         first = packets[position]
         if not first & 0x80:
             return None
         position += 1
-        chunks: list[bytes] = []
+        chunks: list[memoryview] = []
         if first & 0x40:  # new format: tag in six bits, lengths may be partial
             tag = first & 0x3F
             while True:
@@ -217,26 +226,26 @@ def _encrypted_data(packets: bytes) -> bytes | None:
                     position += 5
                 else:  # partial body length: a chunk, then another length follows
                     size = 1 << (octet & 0x1F)
-                    chunks.append(packets[position + 1 : position + 1 + size])
+                    chunks.append(view[position + 1 : position + 1 + size])
                     position += 1 + size
                     continue
-                chunks.append(packets[position : position + length])
+                chunks.append(view[position : position + length])
                 position += length
                 break
         else:  # old format: tag in four bits, length type in two
             tag = (first >> 2) & 0x0F
             length_type = first & 0x03
             if length_type == 3:
-                chunks.append(packets[position:])
+                chunks.append(view[position:])
                 position = len(packets)
             else:
                 size = (1, 2, 4)[length_type]
                 length = int.from_bytes(packets[position : position + size], "big")
                 position += size
-                chunks.append(packets[position : position + length])
+                chunks.append(view[position : position + length])
                 position += length
         if tag in _ENCRYPTED_DATA_TAGS:
-            return b"".join(chunks)
+            return chunks
     return None
 
 
@@ -250,6 +259,9 @@ def ciphertext_digest(data: bytes) -> str:
     """
     packets = _dearmour(data) if b"-----BEGIN PGP MESSAGE-----" in data else data
     encrypted = _encrypted_data(packets) if packets else None
-    if encrypted:
-        return hashlib.sha256(encrypted).hexdigest()
+    if encrypted and any(len(chunk) for chunk in encrypted):
+        digest = hashlib.sha256()
+        for chunk in encrypted:
+            digest.update(chunk)
+        return digest.hexdigest()
     return hashlib.sha256(re.sub(rb"\s+", b"", packets or data)).hexdigest()

@@ -62,7 +62,10 @@ def test_kubernetes_objects_are_valid_and_wired_together() -> None:
 
 
 def test_kubernetes_check_passes_with_exactly_the_secret_and_configmap(tmp_path: Path) -> None:
-    """`check` with the ConfigMap's file and only the Secret's and pod's env finds no problem."""
+    """`check` with the ConfigMap's file and the Secret (its passphrase filled in) finds no problem.
+
+    The recipe's placeholder passphrase is refused: `check` proves the passphrase unlocks the key.
+    """
     docs = kubernetes_documents()
     pod = docs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     [container] = pod["containers"]
@@ -94,14 +97,24 @@ def test_kubernetes_check_passes_with_exactly_the_secret_and_configmap(tmp_path:
     env |= {e["name"]: mounted(str(e["value"])) for e in container.get("env", [])}
     config = config_dir / "tracker-bridge.toml"
     assert str(config) == mounted(str(config)).replace(mounts["config"], str(config_dir))
-    checked = subprocess.run(
-        [str(VENV_BIN / "tracker-bridge"), "--config", str(config), "check"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=clean_environment(env),
-    )
-    subprocess.run(["gpgconf", "--homedir", str(data / "gnupg"), "--kill", "gpg-agent"])
+
+    def check(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        checked = subprocess.run(
+            [str(VENV_BIN / "tracker-bridge"), "--config", str(config), "check"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=clean_environment(environment),
+        )
+        subprocess.run(["gpgconf", "--homedir", str(data / "gnupg"), "--kill", "gpg-agent"])
+        return checked
+
+    placeholder = check(env)
+    assert 2 == placeholder.returncode, placeholder.stdout + placeholder.stderr
+    assert "TRACKER_BRIDGE_OPENPGP__PASSPHRASE" in placeholder.stdout
+    # The operator fills the Secret with the passphrase `init` generated, as the recipe says.
+    generated = (seeded / "secrets" / "openpgp-passphrase").read_text(encoding="utf-8").strip()
+    checked = check(env | {"TRACKER_BRIDGE_OPENPGP__PASSPHRASE": generated})
     assert (0, []) == (
         checked.returncode,
         [line for line in checked.stdout.splitlines() if "password" in line or "missing" in line],
