@@ -31,12 +31,14 @@ EXIT_DEFERRED = 3
 EXIT_TRACKER_OUTAGE = 4
 EXIT_TRACKER_AUTH = 5
 EXIT_NOT_IN_TRACKER = 6
+EXIT_MAIL_FAILED = 7
 
 # Pass-summary counts that make a person act, most urgent first: (count, exit code).
 _ALERTS = (
     ("tracker_auth_refused", EXIT_TRACKER_AUTH),
     ("not_in_tracker", EXIT_NOT_IN_TRACKER),
     ("tracker_outage_alert", EXIT_TRACKER_OUTAGE),
+    ("failed", EXIT_MAIL_FAILED),
 )
 
 
@@ -89,7 +91,8 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     Exit codes: 0 ok, 1 failure, 2 usage or configuration error, 3 finished but some items
     were quarantined or deferred (the next pass retries), 4 the tracker has been unreachable
     longer than tracker.outage_alert_after, 5 the tracker refused the token, 6 a report is
-    not yet in the tracker for a reason a person must fix. 1, 2, 4, 5 and 6 should alert.
+    not yet in the tracker for a reason a person must fix, 7 a researcher mail failed for
+    good and is not retried (the team is told on the issue). 1, 2, 4, 5, 6 and 7 should alert.
     """
     if config_path is not None and not config_path.exists():
         _fail(f"--config {config_path}: no such file", EXIT_USAGE)
@@ -415,7 +418,7 @@ def _report(summaries: list[PassSummary], as_json: bool, deferred_keys: set[str]
 
 
 def exit_code(summaries: list[PassSummary], deferred_keys: set[str]) -> int:
-    """The most urgent alert code (6, 5, 4) a pass earned, else 3 when anything was deferred."""
+    """The most urgent alert code (5, 6, 4, 7) a pass earned, else 3 when anything was deferred."""
     for key, code in _ALERTS:
         if any(key in s.counts for s in summaries):
             return code
@@ -436,7 +439,6 @@ _DEFERRED = {
     "issue_failed",
     "note_deferred",
     "deferred",
-    "failed",
     "transitions_refused",
     "tracker_refused",
     "note_refused",

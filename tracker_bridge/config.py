@@ -272,6 +272,17 @@ def load_settings(
     problems: list[str] = []
     secret_problems: list[str] = []
     used = {key: value for key, value in merged.items() if key not in untouched}
+    tracker = used.get("tracker")
+    if isinstance(tracker, dict):
+        # Only the selected plugin's section is read and validated: a leftover
+        # [tracker.gitlab] token_file in a Jira installation is never opened.
+        kind = str(tracker.get("kind", TrackerSettings.model_fields["kind"].default))
+        selected = kind.strip().lower()
+        used["tracker"] = {
+            key: value
+            for key, value in tracker.items()
+            if not isinstance(value, dict) or key == selected
+        }
     merged = {
         **merged,
         **_resolve_secret_files(used, base_dir, secret_problems, (), file_path, text),

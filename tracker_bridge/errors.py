@@ -93,6 +93,25 @@ class ForeignIssueError(FatalError):
     of the store before it; a person decides which store the issue belongs to.
     """
 
+    @staticmethod
+    def advice(report_id: str, marker_label: str, theirs: str | None, ours: str) -> str:
+        """What the operator does, for the end of the message (labels spelled as the tracker's).
+
+        The report keeps its id: its acknowledgement may already have reached the researcher,
+        whose replies quote the id, so a new id would split the thread. ``theirs``/``ours``
+        are the full store labels (``cvd-store::<id>``); ``theirs`` is None when the issue
+        carries none.
+        """
+        swap = (
+            f"add the label {ours}" if theirs is None else f"replace its label {theirs} by {ours}"
+        )
+        return (
+            f"{report_id} keeps its id (its acknowledgement may already have been mailed). If "
+            f"that issue is this store's, {swap}; if it belongs to a retired store, remove its "
+            f"label {marker_label} (note the old id in a comment). The next pass then opens "
+            f"{report_id}. Two live stores must not share one project."
+        )
+
 
 class TrackerError(BridgeError):
     """Base of tracker failures; each one raised is also retriable, skippable or fatal."""

@@ -15,9 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import NullPool
 
 from tracker_bridge.files import make_private_dir
+from tracker_bridge.store.errors import translate_error
 from tracker_bridge.store.url import parse_store_url
 
 
@@ -35,7 +37,9 @@ def step_lock(store_url: str, name: str) -> Iterator[bool]:
     An in-memory SQLite store lives in one process and needs no lock.
 
     Raises:
-        ConfigurationError: ``store_url`` is not a URL the store supports.
+        ConfigurationError: ``store_url`` is not a URL the store supports, or PostgreSQL
+            refuses the URL's database or role.
+        StoreUnavailable: PostgreSQL cannot be reached (the pass says so, no traceback).
     """
     parsed = parse_store_url(store_url)
     database = parsed.sqlite_path
@@ -59,11 +63,20 @@ def step_lock(store_url: str, name: str) -> Iterator[bool]:
     if parsed.backend == "postgresql":
         engine = create_engine(parsed.url, poolclass=NullPool)
         try:
-            with engine.connect() as connection:
-                key = _advisory_key(name)
-                held = bool(
-                    connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-                )
+            key = _advisory_key(name)
+            try:
+                connection = engine.connect()
+            except sa_exc.DBAPIError as err:
+                raise translate_error(err, store_url, "postgresql") from err
+            with connection:
+                try:
+                    held = bool(
+                        connection.execute(
+                            text("SELECT pg_try_advisory_lock(:k)"), {"k": key}
+                        ).scalar()
+                    )
+                except sa_exc.DBAPIError as err:
+                    raise translate_error(err, store_url, "postgresql") from err
                 try:
                     yield held
                 finally:

@@ -382,6 +382,11 @@ class Attachment:
         return AttachmentInfo(self.filename, self.content_type, len(self.content), self.sha256)
 
 
+# An entry of ``unencrypted_parts`` the bridge wrote itself (not researcher text); the issue
+# shows it in the bridge's summary block, apart from the parts that arrived unencrypted.
+BRIDGE_NOTE_PREFIX = "[tracker-bridge note] "
+
+
 class Origin(StrEnum):
     """What the operator's trusted MTA said about the From domain (RFC 8601 Authentication-Results)."""
 

@@ -123,3 +123,11 @@ def test_smtp_login_is_tried(site: Installation) -> None:
         server.stop()
     assert (0, []) == (good[0], good[1]["problems"])
     assert (2, True) == (bad[0], any("refused AUTH" in p for p in bad[1]["problems"])), bad
+
+
+def test_a_leftover_section_of_another_tracker_is_not_read(site: Installation) -> None:
+    """An unreadable token_file of the plugin not selected blocks nothing; the checks run."""
+    other = "JIRA" if site.sandbox.kind == "gitlab" else "GITLAB"
+    leftover = {f"TRACKER_BRIDGE_TRACKER__{other}__TOKEN_FILE": "/nonexistent/old-token"}
+    code, result = check_online(site, **leftover)
+    assert (0, []) == (code, result["problems"]), result

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -195,3 +196,42 @@ def test_db_copy_moves_the_store_from_sqlite_to_postgresql(
     assert row_counts(postgres_database)["audit_log"] > before["audit_log"]
     again = cli(site, "db", "copy", source, postgres_database)
     assert (2, True) == (again.returncode, "already holds data" in again.stderr)
+
+
+def other_store_issue(site: Installation, report_id: str, store: str) -> None:
+    """Another store, through python-gitlab, opens its issue for ``report_id`` in the project."""
+    import gitlab
+
+    section = site.sandbox.tracker_section()
+    client = gitlab.Gitlab(str(section["url"]), private_token=str(section["token"]))
+    project = client.projects.get(str(section["project"]), lazy=True)
+    project.issues.create(
+        {
+            "title": report_id,
+            "description": "the other store's report",
+            "confidential": True,
+            "labels": f"cvd-report::{report_id},cvd-store::{store}",
+        }
+    )
+
+
+def test_ids_another_store_holds_are_skipped_for_every_new_report() -> None:
+    """Three mails in one run skip ids another store holds (adjacent and further on); all open."""
+    directory = Path(tempfile.mkdtemp(prefix="tbid", dir="/tmp"))
+    site = create_installation(directory, "gitlab")
+    try:
+        year = datetime.now(UTC).year
+        for number in (2, 4):
+            other_store_issue(site, f"CVD-{year}-{number:04d}", "0ther0ther0ther0")
+        for subject in ("XSS in search", "CSRF in settings", "SSRF in import"):
+            report(site, JAN, subject, f"{subject}: details.")
+        ran = cli(site, "run")
+        rows = open_reports(site)
+        assert 0 == ran.returncode, ran.stdout + ran.stderr
+        assert [f"CVD-{year}-{n:04d}" for n in (1, 3, 5)] == sorted(r["report_id"] for r in rows)
+        assert [True, True, True] == [r["issue"] is not None for r in rows]
+    finally:
+        site.stop()
+        for home in [site.bridge.gnupghome, *(k.gnupghome for k in site.researchers.values())]:
+            remove_gnupghome(home)
+        shutil.rmtree(directory, ignore_errors=True)

@@ -57,6 +57,7 @@ from tracker_bridge.intake.armour import (
 )
 from tracker_bridge.intake.provenance import check_origin, ciphertext_digest
 from tracker_bridge.ports import (
+    BRIDGE_NOTE_PREFIX,
     Attachment,
     Decryption,
     InboundMessage,
@@ -270,14 +271,14 @@ class MailReader:
                 for older in content.older_keys:
                     reason += f"; encrypted to older bridge key {older}"
                     content.unencrypted.append(
-                        f"[tracker-bridge note] The researcher encrypted to an older bridge key, "
+                        f"{BRIDGE_NOTE_PREFIX}The researcher encrypted to an older bridge key, "
                         f"{older}, not the current one; replies carry the current key "
                         "(Autocrypt)."
                     )
             else:
                 content = self._read_plain(message, raw)
                 if content.notes:
-                    reason = "; ".join(content.notes)
+                    reason = "; ".join(dict.fromkeys(content.notes))
         except QuarantineError as err:
             return InboundMessage(
                 subject=outer_subject,
@@ -340,9 +341,9 @@ class MailReader:
 
     def _open_unit(self, unit: _EncryptedUnit) -> _Content:
         content = _Content()
-        if unit.kind == "inline PGP":
+        if unit.blocks:
             # A replay is recognised by its first block (intake.provenance).
-            unit.digest = ciphertext_digest(unit.blocks[0].armour) if unit.blocks else None
+            unit.digest = ciphertext_digest(unit.blocks[0].armour)
             for number, block in enumerate(unit.blocks, start=1):
                 try:
                     decryption = self._openpgp.decrypt(block.armour)
@@ -350,7 +351,7 @@ class MailReader:
                     if len(unit.blocks) == 1:
                         raise
                     raise QuarantineError(
-                        f"inline PGP block {number} of {len(unit.blocks)}: {err}"
+                        f"{unit.kind} block {number} of {len(unit.blocks)}: {err}"
                     ) from err
                 if _is_mime_entity(decryption.plaintext):
                     # A PGP/MIME payload whose multipart wrapper a gateway flattened into text:
@@ -505,9 +506,13 @@ class MailReader:
                 text = self._set_blocks_aside(text, content)
             content.texts.append(text)
             return
-        if ctype == "application/pgp-encrypted" and not in_encrypted:
-            return
         data = _payload_bytes(part)
+        if (
+            ctype == "application/pgp-encrypted"
+            and not in_encrypted
+            and b"-----BEGIN PGP MESSAGE-----" not in data
+        ):
+            return  # the RFC 3156 control part ("Version: 1"): nothing to keep
         if not in_encrypted and b"-----BEGIN PGP MESSAGE-----" in data[:4096]:
             content.notes.append(
                 "encrypted attachment inside unencrypted content was not decrypted"
@@ -613,13 +618,16 @@ def _find_encrypted_unit(message: Message) -> _EncryptedUnit | None:
     exchange = _exchange_unit(children)
     if exchange is not None:
         return exchange
-    units = [(index, _unit_of(child)) for index, child in enumerate(children)]
+    units = [
+        (index, _unit_of(child) or _armoured_control_unit(child))
+        for index, child in enumerate(children)
+    ]
     found = [(index, u) for index, u in units if u is not None]
     if len(found) != 1:
         return None
     index, only = found[0]
     others = [c for i, c in enumerate(children) if i != index]
-    if only.kind == "inline PGP":
+    if only.blocks:
         # Enigmail's inline mode: the text is armour, attachments are each encrypted (*.pgp).
         only.inline_attachments = [c for c in others if _is_encrypted_attachment(c)]
         others = [c for c in others if not _is_encrypted_attachment(c)]
@@ -683,6 +691,21 @@ def _inline_unit(part: Message) -> _EncryptedUnit | None:
         around=[text.strip("\n") for text in around if text.strip()],
         around_type=part.get_content_type(),
     )
+
+
+def _armoured_control_unit(part: Message) -> _EncryptedUnit | None:
+    """An armoured message in an ``application/pgp-encrypted`` leaf, read like inline PGP.
+
+    RFC 3156 section 4 puts only the control line ``Version: 1`` in that part; some webmail
+    clients attach the whole armoured message under that type inside multipart/mixed instead.
+    """
+    if part.get_content_type() != "application/pgp-encrypted" or part.is_multipart():
+        return None
+    normal = normalise_text(_payload_bytes(part).decode("utf-8", "replace"))
+    blocks = find_message_blocks(normal)
+    if not blocks:
+        return None
+    return _EncryptedUnit("PGP armour in an application/pgp-encrypted part", blocks=blocks)
 
 
 def _exchange_unit(children: list[Message]) -> _EncryptedUnit | None:

@@ -27,11 +27,13 @@ from tracker_bridge.domain.researcher import (
 from tracker_bridge.errors import (
     SKIPPABLE,
     FatalError,
+    ForeignIssueError,
     RetriableError,
     SkippableError,
     TrackerAuthError,
 )
 from tracker_bridge.ports import (
+    BRIDGE_NOTE_PREFIX,
     AuditEntry,
     Clock,
     InboundMessage,
@@ -100,7 +102,6 @@ class Ingest:
     # the sender from one who is. None shows signatures without that comparison.
     signer_addresses: Callable[[str], tuple[str, ...]] | None = None
     _tracker_stopped: str | None = field(default=None, init=False)
-    _sequence_checked: bool = field(default=False, init=False)
     _tracker_down: str | None = field(default=None, init=False)
     # Credit answers recorded in the open transaction, noted on the issue after it commits.
     _credit_notes: list[tuple[str, CreditAnswer]] = field(default_factory=list, init=False)
@@ -111,7 +112,6 @@ class Ingest:
         """Read every waiting message of every source; settle each after its outcome is stored."""
         # A new pass: whatever stopped tracker work last time gets one more try.
         self._tracker_stopped = None
-        self._sequence_checked = False
         outcomes = []
         for source in sources:
             for item in source.fetch():
@@ -532,16 +532,18 @@ class Ingest:
     # -- report ids the tracker already holds
 
     def _move_sequence_past_tracker(self, now: datetime, summary: PassSummary) -> None:
-        """Move the id sequence past ids the tracker already holds (once per pass).
+        """Move the id sequence past ids the tracker already holds (before every new report).
 
         A store pointed at a tracker that an earlier store filled (a new database, a restored
         backup) would otherwise hand out CVD-2026-0001 again. The probe asks the tracker for
-        the next id the store would hand out, then doubles the step and bisects: about
-        2 log2(n) marker look-ups when n ids are taken, one when none is.
+        the next id the store would hand out; when it is taken it doubles the step and
+        bisects to the first free id after it: one marker look-up per new report when the id
+        is free, about 2 log2(n) when n ids in a row are taken. Asked again for every new
+        report, so a taken id further on (the tracker holds 0030 while the store is at 0018)
+        is skipped when the sequence reaches it, never handed out.
         """
-        if self._sequence_checked or self.tracker is None or self._tracker_stopped is not None:
+        if self.tracker is None or self._tracker_stopped is not None:
             return
-        self._sequence_checked = True
         prefix, year = self.program.id_prefix, self.program.local_date(now).year
         with self.unit_of_work() as uow:
             last = uow.reports.last_sequence(prefix, year)
@@ -565,7 +567,6 @@ class Ingest:
                 f"report ids: could not ask the tracker which ids it holds, the next pass "
                 f"asks again: {err}"
             )
-            self._sequence_checked = False
             self._tracker_down = str(err)
             return
         except FatalError as err:
@@ -639,7 +640,10 @@ class Ingest:
             summary.problems.append(f"{report_id}: issue not opened yet, will retry: {err}")
             return
         except FatalError as err:
-            self._tracker_stopped = str(err)
+            if not isinstance(err, ForeignIssueError):
+                # Refused token or confidentiality: every report waits for the same fix.
+                # Another store's issue on this report's id concerns this report alone.
+                self._tracker_stopped = str(err)
             summary.bump("issue_failed")
             if isinstance(err, TrackerAuthError):
                 summary.bump("tracker_auth_refused")
@@ -728,6 +732,9 @@ class Ingest:
             )
             summary.append(("Researcher", f"{name}; contact {contact}"))
             summary.append(("Credit wish", researcher.credit_wish.value))
+        # The bridge's own notes belong to its summary, not among what the researcher sent.
+        notes = [p for p in content.unencrypted_parts if p.startswith(BRIDGE_NOTE_PREFIX)]
+        summary += [("Bridge note", note.removeprefix(BRIDGE_NOTE_PREFIX)) for note in notes]
         return IssueDraft(
             report_id=report_id,
             title=content.subject or "(no subject)",
@@ -739,7 +746,7 @@ class Ingest:
             due_date=report.expected_fix_date.date() if report.expected_fix_date else None,
             attachments=tuple(attachment.info for attachment in content.attachments),
             attachment_files=content.attachments,
-            unencrypted_parts=content.unencrypted_parts,
+            unencrypted_parts=tuple(p for p in content.unencrypted_parts if p not in notes),
             installation=installation,
         )
 

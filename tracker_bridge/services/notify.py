@@ -109,6 +109,7 @@ class Notify:
             self._retry_later(item, err, now, summary)
             return False
         except MailRejected as err:
+            item.attempts += 1  # the server answered this attempt with a 5xx
             self._give_up(item, err, now, summary)
             return True
         except RetriableError as err:
@@ -231,13 +232,22 @@ class Notify:
             uow.audit.record(_mail_audit(now, item, action, _error(err)))
             ref = uow.links.get(item.report_id)
             uow.commit()
+        # Failed for good: no later pass retries this row (the CLI exits 7 to say so).
         summary.bump("failed")
-        summary.problems.append(f"{item.report_id}: mail {item.template} failed: {err}")
+        summary.problems.append(
+            f"{item.report_id}: mail {item.template} failed for good, not retried "
+            f"(after {item.attempts} attempt(s)); the team is told on the issue: {err}"
+        )
         if ref is not None and self.tracker is not None:
+            tried = (
+                f"after {item.attempts} attempt(s)"
+                if item.attempts
+                else "without sending it (it could not be composed)"
+            )
             self._tell_team(
                 ref,
                 f"tracker-bridge could not deliver the '{item.template}' mail to the researcher "
-                f"after {item.attempts} attempt(s): {err}. Please contact them another way.",
+                f"{tried}: {err}. It is not retried. Please contact them another way.",
                 summary,
             )
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Connection, Integer, Table, func, select
+from sqlalchemy.engine import make_url
 
 from tracker_bridge.errors import ConfigurationError
 from tracker_bridge.store import tables as t
@@ -36,8 +38,19 @@ def copy_store(source_url: str, target_url: str) -> CopiedStore:
 
     Raises:
         ConfigurationError: the source is not at this version's schema revision, or the
-            target already holds reports, mail or audit entries (nothing is written then).
+            target already holds reports, mail or audit entries (nothing is written then),
+            or the source is a SQLite file that does not exist (nothing is created then).
     """
+    source_db = make_url(source_url)
+    if (
+        source_db.get_backend_name() == "sqlite"
+        and source_db.database not in (None, "", ":memory:")
+        and not Path(str(source_db.database)).exists()
+    ):
+        raise ConfigurationError(
+            f"db copy: source {redact_url(source_url)} does not exist; nothing was copied "
+            "or created"
+        )
     source = create_store_engine(source_url)
     target = create_store_engine(target_url)
     try:

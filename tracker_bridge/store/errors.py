@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from tracker_bridge.errors import StoreBusy, StoreError, StoreUnavailable
+from tracker_bridge.errors import ConfigurationError, StoreBusy, StoreError, StoreUnavailable
 
 __all__ = ["StoreError", "StoreUnavailable", "redact_url", "translate_error"]
 
@@ -22,6 +24,13 @@ _PG_BUSY_SQLSTATES = frozenset(
     }
 )
 _PG_UNAVAILABLE_PREFIXES = ("08", "57P")  # connection exceptions, admin shutdown / cannot connect
+# The server's start-up refusals that a wrong store.url causes, not an outage. libpq reports them
+# as connection failures without a SQLSTATE, so the server's message text is matched (its
+# FATAL messages for 3D000 invalid_catalog_name and 28000/28P01 authorisation failures).
+_PG_CONFIGURATION = re.compile(
+    r'database "[^"]*" does not exist|role "[^"]*" does not exist'
+    r"|password authentication failed|no password supplied|no pg_hba\.conf entry"
+)
 
 
 def redact_url(url: str) -> str:
@@ -48,12 +57,16 @@ def translate_error(err: sa_exc.DBAPIError, url: str, dialect: str) -> Exception
 
     Returns:
         StoreBusy for lock contention, StoreUnavailable for a lost or refused connection,
-        StoreError for everything else. The message never carries statement parameters.
+        ConfigurationError when the server refuses the URL's database or role (a wrong
+        ``store.url``, exit 2, not an outage), StoreError for everything else. The message
+        never carries statement parameters.
     """
     original = err.orig
     headline = _first_line(original) if original is not None else type(err).__name__
     where = redact_url(url)
     sqlstate = getattr(original, "sqlstate", None)
+    if dialect != "sqlite" and _PG_CONFIGURATION.search(headline):
+        return ConfigurationError(f"store.url: database {where} refused the connection: {headline}")
     if isinstance(sqlstate, str):
         if sqlstate in _PG_BUSY_SQLSTATES:
             return StoreBusy(f"database {where} is busy ({sqlstate}: {headline}); retry later")

@@ -318,6 +318,19 @@ class TrackerContract:
         assert harness.issue_count() == 1
         assert before == harness.observe(ref)
 
+    def test_refusal_of_another_stores_issue_says_what_the_operator_does(
+        self, harness: TrackerHarness
+    ) -> None:
+        """The refusal names the store label to set and says the report keeps its id."""
+        harness.tracker.open_issue(make_draft(installation=STORE_A))
+        with pytest.raises(ForeignIssueError) as refused:
+            harness.tracker.open_issue(make_draft(body="other researcher", installation=STORE_B))
+        message = str(refused.value)
+        assert (True, True) == (
+            f"by {self.store_label_prefix}{STORE_B}" in message,
+            "CVD-2026-0001 keeps its id" in message,
+        )
+
     def test_issue_without_a_store_marker_is_never_adopted(self, harness: TrackerHarness) -> None:
         """An issue carrying only the report marker (older bridge, made by hand) is refused."""
         ref = harness.tracker.open_issue(make_draft(installation=STORE_A))

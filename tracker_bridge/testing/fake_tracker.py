@@ -82,7 +82,13 @@ class FakeTracker:
                 raise ForeignIssueError(
                     f"fake tracker issue {ref.key} carries the marker of {draft.report_id} but "
                     f"was made by store {theirs or '(none)'}, not this store "
-                    f"{draft.installation or '(none)'}; it is not adopted"
+                    f"{draft.installation or '(none)'}; it is not adopted. "
+                    + ForeignIssueError.advice(
+                        draft.report_id,
+                        self.marker_prefix + draft.report_id,
+                        theirs and self.store_prefix + theirs,
+                        self.store_prefix + (draft.installation or "(none)"),
+                    )
                 )
         if ref is None:
             key = str(self._next_key)

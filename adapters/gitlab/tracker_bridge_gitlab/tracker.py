@@ -148,9 +148,13 @@ class GitLabTracker:
                     f"GitLab issue {found.attributes.get('web_url') or found.iid} in project "
                     f"{self.settings.project} carries the marker of {draft.report_id} but was "
                     f"opened by store {theirs or '(none: no cvd-store label)'}, not by this store "
-                    f"{draft.installation or '(none)'}; it is not adopted. If it is this "
-                    "installation's issue, give it this store's label; otherwise this store's "
-                    f"{draft.report_id} needs a new id"
+                    f"{draft.installation or '(none)'}; it is not adopted. "
+                    + ForeignIssueError.advice(
+                        draft.report_id,
+                        MARKER_PREFIX + draft.report_id,
+                        theirs and STORE_PREFIX + theirs,
+                        STORE_PREFIX + (draft.installation or "(none)"),
+                    )
                 )
         if found is None:
             # A 5xx or timeout on a POST may still have created the issue; resending it could

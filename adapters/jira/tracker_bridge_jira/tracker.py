@@ -160,9 +160,13 @@ class JiraTracker:
                     f"Jira issue {ref.url} in project {self.settings.project} carries the marker "
                     f"of {draft.report_id} but was opened by store "
                     f"{theirs or '(none: no cvd-store label)'}, not by this store "
-                    f"{draft.installation or '(none)'}; it is not adopted. If it is this "
-                    "installation's issue, give it this store's label; otherwise this store's "
-                    f"{draft.report_id} needs a new id"
+                    f"{draft.installation or '(none)'}; it is not adopted. "
+                    + ForeignIssueError.advice(
+                        draft.report_id,
+                        MARKER_PREFIX + draft.report_id,
+                        theirs and STORE_PREFIX + theirs,
+                        STORE_PREFIX + (draft.installation or "(none)"),
+                    )
                 )
         if ref is None:
             ref = self._create_placeholder(draft.report_id, markers)

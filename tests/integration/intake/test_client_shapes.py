@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from email.encoders import encode_7or8bit
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+
 import pytest
 
 from tracker_bridge.intake.reader import MailReader
@@ -113,3 +119,41 @@ def test_latin1_plaintext_report(rita_mail: MailShapes, gnupg: GnuPG) -> None:
     """An unencrypted Latin-1 report decodes."""
     shape = rita_mail.plaintext("Bug", "Grüße aus Köln\n", charset="iso-8859-1")
     assert "Grüße aus Köln" == MailReader(gnupg).read(shape.raw).body.strip()
+
+
+def armour_in_pgp_encrypted_parts(rita_mail: MailShapes, secrets: Sequence[str]) -> bytes:
+    """Webmail shape: text plus application/pgp-encrypted part(s) holding whole armour."""
+    message = MIMEMultipart("mixed")
+    message["From"] = f"Rita Researcher <{rita_mail.researcher.address}>"
+    message["To"] = rita_mail.bridge_address
+    message["Subject"] = "pgp-encrypted part only"
+    message["Message-ID"] = f"<armour-part-{len(secrets)}@research.example>"
+    message.attach(MIMEText("see the encrypted part", "plain", "us-ascii"))
+    for secret in secrets:
+        armour = rita_mail.encrypt(secret.encode("utf-8"), sign=True).decode("ascii")
+        message.attach(MIMEApplication(armour, "pgp-encrypted", _encoder=encode_7or8bit))
+    return message.as_bytes()
+
+
+def test_armour_in_a_pgp_encrypted_part_is_decrypted(rita_mail: MailShapes, gnupg: GnuPG) -> None:
+    """Armour in an application/pgp-encrypted part inside multipart/mixed is decrypted."""
+    raw = armour_in_pgp_encrypted_parts(rita_mail, ["The admin API skips the role check.\n"])
+    message = MailReader(gnupg).read(raw)
+    assert (Verdict.REPORT, True, "The admin API skips the role check.") == (
+        message.verdict,
+        message.decrypted,
+        message.body.strip(),
+    )
+    assert ("[unencrypted text/plain]\nsee the encrypted part",) == message.unencrypted_parts
+
+
+def test_two_armoured_pgp_encrypted_parts_are_kept_with_a_reason(
+    rita_mail: MailShapes, gnupg: GnuPG
+) -> None:
+    """Two armoured application/pgp-encrypted parts are kept as attachments, never dropped."""
+    raw = armour_in_pgp_encrypted_parts(rita_mail, ["first\n", "second\n"])
+    message = MailReader(gnupg).read(raw)
+    assert (2, "encrypted attachment inside unencrypted content was not decrypted") == (
+        len([a for a in message.attachments if a.content_type == "application/pgp-encrypted"]),
+        message.reason,
+    )

@@ -71,3 +71,17 @@ def test_report_not_opened_confidentially_is_retried_and_never_linked(world: Wor
         ref = uow.links.get("CVD-2026-0001")
     assert ref is not None
     assert (1, True) == (len(world.tracker.issues), world.tracker.issues[ref.key].confidential)
+
+
+def test_a_report_stuck_on_another_stores_issue_never_holds_back_the_next(world: World) -> None:
+    """CVD-2026-0001 stuck on another store's marker; CVD-2026-0002 of the same pass opens."""
+    world.tracker.fail_calls = 1  # the id look-up fails: the report is stored as CVD-2026-0001
+    world.ingest.ingest(world.reader.add(inbound()), world.summary())
+    old_store_issue(world, "CVD-2026-0001")
+    summary = world.summary()
+    world.ingest.run([], summary)  # 0001's open is refused: another store's issue has its marker
+    second = world.reader.add(inbound(subject="second report", message_id="<second@example.org>"))
+    world.ingest.ingest(second, summary)
+    with world.store.unit_of_work() as uow:
+        linked = [uow.links.get(f"CVD-2026-000{n}") is not None for n in (1, 2)]
+    assert [False, True] == linked
