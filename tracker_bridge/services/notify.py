@@ -7,7 +7,8 @@ marked failed and the team is told on the issue.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +26,7 @@ from tracker_bridge.errors import (
 from tracker_bridge.ports import (
     AuditEntry,
     Clock,
+    ComposedMail,
     IssueRef,
     MailComposer,
     MailTransport,
@@ -59,52 +61,96 @@ class Notify:
     per_recipient_per_hour: int = 10
     batch_size: int = 500
     backoff: Callable[[int], timedelta] = exponential_backoff
+    compose_ahead: bool = True
+    """Compose mail n+1 in a worker thread while mail n is sent and recorded (see ``run``)."""
 
     def run(self, summary: PassSummary) -> None:
-        """Deliver every due row; stop early (nothing lost) when the mail server is unavailable."""
+        """Deliver every due row; stop early (nothing lost) when the mail server is unavailable.
+
+        One read transaction finds the due rows and what every mail needs looked up (its
+        researcher, the report's first Message-ID, mails sent to each recipient in the last
+        hour); each mail then costs one write transaction, after the transport accepted it.
+        While mail n is sent and recorded, mail n+1 is composed (rendered, encrypted and signed
+        by gpg in its own process) in one worker thread; every decision and every write stays
+        in this thread in queue order, and a mail composed ahead that is then not due (rate
+        limit, cancellation, a stop) is thrown away unsent.
+
+        Raises:
+            FatalError: The mail server refused the login or TLS, or the bridge key cannot
+                sign (the rows stay pending for the next pass).
+        """
         now = self.clock.now()
         with self.unit_of_work() as uow:
             due = uow.outbox.due(now, self.batch_size)
-        for item in due:
-            if not self._deliver(item, summary):
-                break
+            lookups = _PassLookups(self.unit_of_work, now - timedelta(hours=1))
+            lookups.prefetch(uow, due)
+        if not due:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify-compose") as worker:
+            ahead = _ComposeAhead(self.composer, worker, lookups)
+            try:
+                for position, item in enumerate(due):
+                    following = due[position + 1] if position + 1 < len(due) else None
+                    if not self.compose_ahead:
+                        following = None
+                    if not self._deliver(item, summary, lookups, ahead, following):
+                        break
+            finally:
+                ahead.discard()
 
-    def _deliver(self, item: OutboxItem, summary: PassSummary) -> bool:
+    def _deliver(
+        self,
+        item: OutboxItem,
+        summary: PassSummary,
+        lookups: _PassLookups,
+        ahead: _ComposeAhead | None = None,
+        following: OutboxItem | None = None,
+    ) -> bool:
         now = self.clock.now()
-        with self.unit_of_work() as uow:
-            researcher = uow.reports.researcher_of(item.report_id)
-            if researcher is None:
+        researcher = lookups.researcher(item.report_id)
+        if researcher is None:
+            with self.unit_of_work() as uow:
                 item.status = OutboxStatus.CANCELLED
                 item.last_error = "the researcher's contact details are no longer held"
                 uow.outbox.save(item)
                 uow.audit.record(_mail_audit(now, item, "mail_cancelled", "no_contact_details"))
                 uow.commit()
-                summary.bump("cancelled")
-                return True
-            if item.kind is NotificationKind.KEY_REQUEST and not any(
-                row.status is OutboxStatus.WITHHELD for row in uow.outbox.for_report(item.report_id)
-            ):
-                # Their key arrived (every withheld mail was released) before this went out.
-                item.status = OutboxStatus.CANCELLED
-                item.last_error = "nothing is withheld any more: the researcher's key arrived"
+            summary.bump("cancelled")
+            return True
+        if item.kind is NotificationKind.KEY_REQUEST:
+            with self.unit_of_work() as uow:
+                if not any(
+                    row.status is OutboxStatus.WITHHELD
+                    for row in uow.outbox.for_report(item.report_id)
+                ):
+                    # Their key arrived (every withheld mail was released) before this went out.
+                    item.status = OutboxStatus.CANCELLED
+                    item.last_error = "nothing is withheld any more: the researcher's key arrived"
+                    uow.outbox.save(item)
+                    uow.audit.record(_mail_audit(now, item, "mail_cancelled", "key_arrived"))
+                    uow.commit()
+                    summary.bump("cancelled")
+                    return True
+        if lookups.sent_in_last_hour(item.recipient) >= self.per_recipient_per_hour:
+            item.next_attempt_at = now + timedelta(hours=1)
+            with self.unit_of_work() as uow:
                 uow.outbox.save(item)
-                uow.audit.record(_mail_audit(now, item, "mail_cancelled", "key_arrived"))
                 uow.commit()
-                summary.bump("cancelled")
-                return True
-            recent = uow.outbox.sent_since(item.recipient, now - timedelta(hours=1))
-            if recent >= self.per_recipient_per_hour:
-                item.next_attempt_at = now + timedelta(hours=1)
-                uow.outbox.save(item)
-                uow.commit()
-                summary.bump("rate_limited")
-                return True
-            root = uow.messages.first_message_id(item.report_id)
+            summary.bump("rate_limited")
+            return True
+        pending = ahead.take(item) if ahead is not None else None
+        if ahead is not None and following is not None:
+            if pending is None:
+                pending = ahead.start(item, researcher)
+            ahead.start(following, None)
         try:
-            composed = self.composer.compose(item, researcher, (root,) if root else ())
+            if pending is not None:
+                composed = pending.result()
+            else:
+                composed = self.composer.compose(item, researcher, lookups.references(item))
             self.transport.send(composed.sender, composed.recipients, composed.message)
         except RecipientKeyMissing:
-            return self._withhold(item, researcher, now, summary)
+            return self._withhold(item, researcher, now, summary, lookups)
         except MailUnavailable as err:
             self._retry_later(item, err, now, summary)
             return False
@@ -122,10 +168,16 @@ class Notify:
             self._give_up(item, err, now, summary)
             return True
         self._mark_sent(item, now, summary, encrypted=composed.encrypted)
+        lookups.count_sent(item.recipient)
         return True
 
     def _withhold(
-        self, item: OutboxItem, researcher: Researcher, now: datetime, summary: PassSummary
+        self,
+        item: OutboxItem,
+        researcher: Researcher,
+        now: datetime,
+        summary: PassSummary,
+        lookups: _PassLookups,
     ) -> bool:
         """Keep ``item`` until the researcher's key arrives; ask for the key (once a day).
 
@@ -165,7 +217,7 @@ class Notify:
                 summary,
             )
         if queued:
-            return self._deliver(request, summary)
+            return self._deliver(request, summary, lookups)
         return True
 
     def _mark_sent(
@@ -192,10 +244,11 @@ class Notify:
                 ReportEvent(item.report_id, now, "mail_sent", f"{item.template} {item.message_id}")
             )
             uow.audit.record(_mail_audit(now, item, "mail_sent", "ok"))
-            ref = uow.links.get(item.report_id)
+            noted = carries_team_words(item) and self.tracker is not None
+            ref = uow.links.get(item.report_id) if noted else None
             uow.commit()
         summary.bump("sent")
-        if carries_team_words(item) and ref is not None and self.tracker:
+        if ref is not None and self.tracker:
             day = self.program.local_date(now).isoformat()
             how = "" if encrypted else " in clear (they have no usable OpenPGP key)"
             self._tell_team(
@@ -280,3 +333,100 @@ def _mail_audit(now: datetime, item: OutboxItem, action: str, outcome: str) -> A
 
 def _error(err: BridgeError) -> str:
     return f"error:{type(err).__name__}"
+
+
+class _PassLookups:
+    """What one pass reads once instead of once per mail: researchers, thread roots, recent sends.
+
+    Filled for every due row in the pass's first read transaction; a row added during the pass
+    (a key request) is looked up in a read transaction of its own. Mails sent to a recipient
+    during the pass are counted here as they are recorded, so the per-recipient limit sees them
+    without asking the store again. The one-hour window is the pass's start minus one hour: a
+    mail that leaves the window during the pass still counts, which only errs toward waiting.
+    """
+
+    def __init__(self, unit_of_work: Callable[[], UnitOfWork], since: datetime) -> None:
+        self._unit_of_work = unit_of_work
+        self._since = since
+        self._researchers: dict[str, Researcher | None] = {}
+        self._roots: dict[str, str | None] = {}
+        self._sent: dict[str, int] = {}
+
+    def prefetch(self, uow: UnitOfWork, due: Sequence[OutboxItem]) -> None:
+        """Look up, inside ``uow``, what the ``due`` rows need (one query per report/recipient)."""
+        for item in due:
+            self._fill(uow, item.report_id, item.recipient)
+
+    def _fill(self, uow: UnitOfWork, report_id: str, recipient: str) -> None:
+        if report_id not in self._researchers:
+            self._researchers[report_id] = uow.reports.researcher_of(report_id)
+            self._roots[report_id] = uow.messages.first_message_id(report_id)
+        address = recipient.strip().lower()
+        if address not in self._sent:
+            self._sent[address] = uow.outbox.sent_since(recipient, self._since)
+
+    def researcher(self, report_id: str) -> Researcher | None:
+        """Who reported ``report_id``, or None once their contact details are gone."""
+        if report_id not in self._researchers:
+            with self._unit_of_work() as uow:
+                self._researchers[report_id] = uow.reports.researcher_of(report_id)
+                self._roots[report_id] = uow.messages.first_message_id(report_id)
+        return self._researchers[report_id]
+
+    def references(self, item: OutboxItem) -> tuple[str, ...]:
+        """The Message-IDs ``item`` answers: the report's first message, when one is stored."""
+        self.researcher(item.report_id)
+        root = self._roots.get(item.report_id)
+        return (root,) if root else ()
+
+    def sent_in_last_hour(self, recipient: str) -> int:
+        """Mails to ``recipient`` (any letter case) sent in the hour before the pass or during it."""
+        address = recipient.strip().lower()
+        if address not in self._sent:
+            with self._unit_of_work() as uow:
+                self._sent[address] = uow.outbox.sent_since(recipient, self._since)
+        return self._sent[address]
+
+    def count_sent(self, recipient: str) -> None:
+        """Record one more mail sent to ``recipient`` in this pass."""
+        address = recipient.strip().lower()
+        self._sent[address] = self.sent_in_last_hour(address) + 1
+
+
+class _ComposeAhead:
+    """Mails composed in one worker thread ahead of their turn, by outbox id.
+
+    Composition has no side effect (no store write, nothing sent), so a mail composed ahead and
+    then not sent is simply dropped; the next pass composes it again with the same Message-ID.
+    """
+
+    def __init__(
+        self, composer: MailComposer, worker: ThreadPoolExecutor, lookups: _PassLookups
+    ) -> None:
+        self._composer = composer
+        self._worker = worker
+        self._lookups = lookups
+        self._pending: dict[str, Future[ComposedMail]] = {}
+
+    def start(self, item: OutboxItem, researcher: Researcher | None) -> Future[ComposedMail] | None:
+        """Start composing ``item`` (once); None when its researcher is no longer held."""
+        if item.outbox_id in self._pending:
+            return self._pending[item.outbox_id]
+        whom = researcher or self._lookups.researcher(item.report_id)
+        if whom is None:
+            return None
+        future = self._worker.submit(
+            self._composer.compose, item, whom, self._lookups.references(item)
+        )
+        self._pending[item.outbox_id] = future
+        return future
+
+    def take(self, item: OutboxItem) -> Future[ComposedMail] | None:
+        """The composition started for ``item``, if any (it is no longer kept here)."""
+        return self._pending.pop(item.outbox_id, None)
+
+    def discard(self) -> None:
+        """Drop every mail composed ahead and not taken (a stop, a rate limit, a cancellation)."""
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.unit.services.conftest import World
 from tracker_bridge.domain.report import State
 from tracker_bridge.errors import ConfigurationError
-from tracker_bridge.ports import OutboxStatus, SignatureCheck, SignatureStatus, Verdict
+from tracker_bridge.ports import (
+    OutboxStatus,
+    SignatureCheck,
+    SignatureStatus,
+    UnitOfWork,
+    Verdict,
+)
 from tracker_bridge.testing.fakes import inbound
 
 
@@ -214,3 +222,75 @@ def test_a_team_message_sent_in_clear_is_noted_so(world: World) -> None:
         n.startswith("Sent to the researcher in clear (they have no usable OpenPGP key) on")
         for n in notes
     )
+
+
+def sent_message_ids(world: World) -> list[str]:
+    """The Message-ID of each mail the transport accepted, in order."""
+    return [
+        line.removeprefix("Message-ID: ")
+        for _, _, message in world.transport.sent
+        for line in message.decode().splitlines()
+        if line.startswith("Message-ID: ")
+    ]
+
+
+def queued_message_ids(world: World) -> list[str]:
+    """The Message-IDs of the due rows, in the order a pass takes them."""
+    with world.store.unit_of_work() as uow:
+        return [item.message_id for item in uow.outbox.due(world.clock.now(), 100)]
+
+
+def test_mail_composed_ahead_for_rows_the_hourly_limit_holds_is_not_sent(world: World) -> None:
+    """Rows held by the hourly limit are not sent, though composed ahead; later in queue order."""
+    world.notify.per_recipient_per_hour = 2
+    for n in range(4):
+        ingest_one(world, message_id=f"<m{n}@example.org>")
+    queued = queued_message_ids(world)
+    world.deliver()
+    assert queued[:2] == sent_message_ids(world)
+    world.clock.advance(hours=1, minutes=1)
+    world.deliver()
+    assert queued == sent_message_ids(world)
+
+
+def test_a_stop_at_an_unavailable_server_sends_nothing_composed_ahead(world: World) -> None:
+    """The pass stops at the first unavailable send; the rows composed ahead stay pending."""
+    for n in range(3):
+        ingest_one(world, message_id=f"<m{n}@example.org>")
+    world.transport.down = True
+    summary = world.deliver()
+    with world.store.unit_of_work() as uow:
+        rows = [uow.outbox.for_report(f"CVD-2026-000{n}")[0].status for n in (1, 2, 3)]
+    assert 1 == summary.counts.get("deferred")
+    assert [] == world.transport.sent
+    assert [OutboxStatus.PENDING] * 3 == rows
+
+
+def test_a_pass_reads_once_and_writes_once_per_mail_sent(world: World) -> None:
+    """Three due mails cost one read transaction and one write transaction each, no more."""
+    for n in range(3):
+        ingest_one(world, message_id=f"<m{n}@example.org>")
+    opened: list[UnitOfWork] = []
+
+    def counting_unit_of_work() -> UnitOfWork:
+        uow = world.store.unit_of_work()
+        opened.append(uow)
+        return uow
+
+    notify = dataclasses.replace(world.notify, unit_of_work=counting_unit_of_work)
+    summary = world.summary("notify")
+    notify.run(summary)
+    assert 3 == summary.counts.get("sent")
+    assert 1 + 3 == len(opened)
+
+
+def test_composing_ahead_or_not_sends_the_same_mails(world: World) -> None:
+    """Without composing ahead, a pass sends the same mails in the same order."""
+    world.notify.compose_ahead = False
+    world.notify.per_recipient_per_hour = 2
+    for n in range(3):
+        ingest_one(world, message_id=f"<m{n}@example.org>")
+    queued = queued_message_ids(world)
+    summary = world.deliver()
+    assert queued[:2] == sent_message_ids(world)
+    assert 1 == summary.counts.get("rate_limited")
