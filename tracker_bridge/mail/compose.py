@@ -41,6 +41,8 @@ __all__ = [
     "PgpMimeComposer",
     "WithoutKeyPolicy",
     "carries_free_text",
+    "pgp_mime_encrypted",
+    "pgp_mime_signed",
     "plus_address",
 ]
 
@@ -176,6 +178,93 @@ def _fold_autocrypt(address: str, keydata: bytes) -> bytes:
     chunks = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
     head = f"Autocrypt: addr={address}; prefer-encrypt=mutual; keydata="
     return (head + "\r\n " + "\r\n ".join(chunks)).encode("ascii") + _CRLF
+
+
+def _armour_lines(armour: bytes) -> bytes:
+    """ASCII armour with CRLF line ends and no trailing line break."""
+    return _CRLF.join(armour.replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n"))
+
+
+def _multipart(subtype: str, parameters: str, preamble: bytes, parts: Sequence[bytes]) -> bytes:
+    """A multipart entity: its Content-Type field, a preamble, the parts (RFC 2046 section 5.1.1).
+
+    Each part is given with its own header fields and body, without the line break that ends
+    it; the delimiter lines and the close delimiter are added here, CRLF throughout.
+    """
+    boundary = _boundary()
+    entity = [
+        _header("Content-Type", f'multipart/{subtype}; {parameters}; boundary="{boundary}"'),
+        _CRLF,
+        preamble,
+        _CRLF,
+    ]
+    for part in parts:
+        entity += [f"--{boundary}".encode("ascii"), _CRLF, part, _CRLF]
+    entity += [f"--{boundary}--".encode("ascii"), _CRLF]
+    return b"".join(entity)
+
+
+def pgp_mime_encrypted(ciphertext: bytes) -> bytes:
+    """The ``multipart/encrypted`` entity around armoured ``ciphertext`` (RFC 3156 section 4).
+
+    Returns the bytes from its Content-Type field on (the caller puts the outer header fields
+    first): the ``application/pgp-encrypted`` control part, then the armour in an
+    ``application/octet-stream`` part named ``encrypted.asc``, CRLF line ends.
+    """
+    control = (
+        b"Content-Type: application/pgp-encrypted"
+        + _CRLF
+        + b"Content-Description: PGP/MIME version identification"
+        + _CRLF
+        + _CRLF
+        + b"Version: 1"
+        + _CRLF
+    )
+    data = (
+        b'Content-Type: application/octet-stream; name="encrypted.asc"'
+        + _CRLF
+        + b"Content-Description: OpenPGP encrypted message"
+        + _CRLF
+        + b'Content-Disposition: inline; filename="encrypted.asc"'
+        + _CRLF
+        + _CRLF
+        + _armour_lines(ciphertext)
+    )
+    return _multipart(
+        "encrypted",
+        'protocol="application/pgp-encrypted"',
+        b"This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)",
+        [control, data],
+    )
+
+
+def pgp_mime_signed(signed_part: bytes, signature: bytes) -> bytes:
+    """The ``multipart/signed`` entity of ``signed_part`` and its detached signature (RFC 3156 s. 5).
+
+    ``signed_part`` is the MIME part exactly as signed and transmitted (header fields, blank
+    line, body, CRLF line ends); ``signature`` is the armoured detached signature, whose hash
+    algorithm gives ``micalg``. Returns the bytes from the entity's Content-Type field on.
+
+    Raises:
+        ConfigurationError: The signature is empty or names a hash algorithm RFC 4880 lacks.
+    """
+    micalg = signature_micalg(signature)
+    signature_part = (
+        b'Content-Type: application/pgp-signature; name="signature.asc"'
+        + _CRLF
+        + b"Content-Description: OpenPGP digital signature"
+        + _CRLF
+        + b'Content-Disposition: attachment; filename="signature.asc"'
+        + _CRLF
+        + _CRLF
+        + _armour_lines(signature)
+    )
+    return _multipart(
+        "signed",
+        f'micalg="{micalg}"; protocol="application/pgp-signature"',
+        b"This is an OpenPGP/MIME signed message (RFC 4880 and 3156)",
+        [signed_part, signature_part],
+    )
 
 
 class PgpMimeComposer:
@@ -379,9 +468,7 @@ class PgpMimeComposer:
         protected = self._identity_headers(item, researcher, rendered.subject, date, references)
         inner = self._text_part(rendered, protected)
         ciphertext = self._openpgp.encrypt_and_sign(inner, [fingerprint])
-        armour = _CRLF.join(ciphertext.replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n"))
         neutral = NEUTRAL_SUBJECTS.get(rendered.language, NEUTRAL_SUBJECTS["en"])
-        boundary = _boundary()
         outer = self._outer_headers(
             item,
             researcher,
@@ -390,42 +477,7 @@ class PgpMimeComposer:
             rendered.language,
             references,
         )
-        message = b"".join(
-            [
-                outer,
-                _header(
-                    "Content-Type",
-                    f'multipart/encrypted; protocol="application/pgp-encrypted"; '
-                    f'boundary="{boundary}"',
-                ),
-                _CRLF,
-                b"This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)",
-                _CRLF,
-                f"--{boundary}".encode("ascii"),
-                _CRLF,
-                b"Content-Type: application/pgp-encrypted",
-                _CRLF,
-                b"Content-Description: PGP/MIME version identification",
-                _CRLF,
-                _CRLF,
-                b"Version: 1",
-                _CRLF,
-                _CRLF,
-                f"--{boundary}".encode("ascii"),
-                _CRLF,
-                b'Content-Type: application/octet-stream; name="encrypted.asc"',
-                _CRLF,
-                b"Content-Description: OpenPGP encrypted message",
-                _CRLF,
-                b'Content-Disposition: inline; filename="encrypted.asc"',
-                _CRLF,
-                _CRLF,
-                armour,
-                _CRLF,
-                f"--{boundary}--".encode("ascii"),
-                _CRLF,
-            ]
-        )
+        message = outer + pgp_mime_encrypted(ciphertext)
         return ComposedMail(self.from_address, (item.recipient,), message, encrypted=True)
 
     def _signed(
@@ -440,40 +492,8 @@ class PgpMimeComposer:
         # RFC 3156 section 5: sign the part exactly as transmitted, CRLF line ends included.
         signed_part = self._text_part(rendered, protected)
         signature = self._openpgp.sign_detached(signed_part)
-        micalg = signature_micalg(signature)
-        armour = _CRLF.join(signature.replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n"))
-        boundary = _boundary()
         outer = self._outer_headers(
             item, researcher, rendered.subject, date, rendered.language, references
         )
-        message = b"".join(
-            [
-                outer,
-                _header(
-                    "Content-Type",
-                    f'multipart/signed; micalg="{micalg}"; '
-                    f'protocol="application/pgp-signature"; boundary="{boundary}"',
-                ),
-                _CRLF,
-                b"This is an OpenPGP/MIME signed message (RFC 4880 and 3156)",
-                _CRLF,
-                f"--{boundary}".encode("ascii"),
-                _CRLF,
-                signed_part,
-                _CRLF,
-                f"--{boundary}".encode("ascii"),
-                _CRLF,
-                b'Content-Type: application/pgp-signature; name="signature.asc"',
-                _CRLF,
-                b"Content-Description: OpenPGP digital signature",
-                _CRLF,
-                b'Content-Disposition: attachment; filename="signature.asc"',
-                _CRLF,
-                _CRLF,
-                armour,
-                _CRLF,
-                f"--{boundary}--".encode("ascii"),
-                _CRLF,
-            ]
-        )
+        message = outer + pgp_mime_signed(signed_part, signature)
         return ComposedMail(self.from_address, (item.recipient,), message, encrypted=False)
