@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from tracker_bridge.bridge_key import MINIMUM_S2K_COUNT, secret_keys
+from tracker_bridge.bridge_key import MINIMUM_S2K_COUNT, create_bridge_key, secret_keys
 from tracker_bridge.cli import main
 from tracker_bridge.testing.keys import gpg_command, remove_gnupghome
 
@@ -169,3 +169,20 @@ def test_check_errors_when_the_bridge_key_has_expired(installation: Path) -> Non
         "make its successor with `tracker-bridge key rotate`"
     )
     assert (2, True) == (result.exit_code, expected in result.output.splitlines()), result.output
+
+
+def test_the_key_init_makes_has_its_self_signatures_marked_checked() -> None:
+    """The new key's self-signatures are stored as checked, so no later gpg run verifies them."""
+    home = Path(tempfile.mkdtemp(prefix="tbk", dir="/tmp"))
+    try:
+        made = create_bridge_key(home, "Example security team <security@example.org>")
+        backup = gpg_command(
+            str(home), "--export-options", "backup", "--export", made.fingerprint
+        ).stdout
+        packets = gpg_command(str(home), "--list-packets", stdin=backup).stdout.decode()
+        secret = [key.fingerprint for key in secret_keys(home)]
+    finally:
+        remove_gnupghome(str(home))
+    # Ring trust packets (GnuPG doc/DETAILS): sigcache 03 is "checked and valid", 00 unchecked.
+    caches = [line.split("sigcache=")[1] for line in packets.splitlines() if "sigcache=" in line]
+    assert (["03", "03"], [made.fingerprint]) == (caches, secret)
