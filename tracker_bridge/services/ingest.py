@@ -74,6 +74,24 @@ _OFFERED = re.compile(r"offered ([0-9A-F]{40}|[0-9A-F]{64})")
 
 
 @dataclass(frozen=True)
+class _NewReport:
+    """A report the open transaction added, and its content as added."""
+
+    report: Report
+    content: ReportContent
+
+
+@dataclass(frozen=True)
+class _IssueOpening:
+    """What a new report's issue is drafted from, read in the transaction that stored it."""
+
+    report: Report
+    content: ReportContent
+    researcher: Researcher | None
+    installation: str
+
+
+@dataclass(frozen=True)
 class IngestOutcome:
     """What became of one message: the line ``ingest`` prints for it."""
 
@@ -105,6 +123,12 @@ class Ingest:
     _tracker_down: str | None = field(default=None, init=False)
     # Credit answers recorded in the open transaction, noted on the issue after it commits.
     _credit_notes: list[tuple[str, CreditAnswer]] = field(default_factory=list, init=False)
+    # The report the open transaction created, with what its issue is drafted from.
+    _created: _NewReport | None = field(default=None, init=False)
+    # Whether the open transaction recorded a different key offered (a note for the team).
+    _key_offered: bool = field(default=False, init=False)
+    # The store's id (``installation.store_id``): fixed for a store, read once.
+    _installation: str | None = field(default=None, init=False)
 
     # -- whole sources
 
@@ -137,6 +161,8 @@ class Ingest:
         """Decide on one message and commit the outcome (tracker work happens after commit)."""
         inbound = self.reader.read(item.raw)
         now = self.clock.now()
+        probe = inbound.verdict is Verdict.REPORT and self._may_probe()
+        last_sequence = 0
         with self.unit_of_work() as uow:
             stored = uow.messages.seen(inbound.message_id, inbound.digest)
             unnoted = (
@@ -146,6 +172,11 @@ class Ingest:
                 and f"reply_noted:{inbound.message_id}"
                 not in {e.dedupe_key for e in uow.reports.events(stored.report_id)}
             )
+            if stored is None and probe:
+                # Read here, not in a transaction of its own: the probe below starts from it.
+                last_sequence = uow.reports.last_sequence(
+                    self.program.id_prefix, self.program.local_date(now).year
+                )
         if stored is not None:
             summary.bump("already_seen")
             pending = False
@@ -161,8 +192,10 @@ class Ingest:
                 already_seen=True,
                 note_pending=pending,
             )
-        if inbound.verdict is Verdict.REPORT:
-            self._move_sequence_past_tracker(now, summary)
+        if probe:
+            self._move_sequence_past_tracker(now, summary, last_sequence)
+        self._created, self._key_offered = None, False
+        opening: _IssueOpening | None = None
         with self.unit_of_work() as uow:
             outcome = self._decide(uow, item, inbound, now)
             detail = f"{message_reference(inbound.message_id)} via {item.source}"
@@ -179,10 +212,21 @@ class Ingest:
                     detail,
                 )
             )
+            created = self._created
+            if created is not None and self.tracker is not None:
+                # What the issue is drafted from, read in this transaction rather than a new
+                # one after it: the report and content as just added, the researcher as stored.
+                opening = _IssueOpening(
+                    created.report,
+                    created.content,
+                    uow.reports.researcher_of(str(created.report.report_id)),
+                    self._store_id(uow),
+                )
             uow.commit()
         summary.bump(outcome.verdict.value)
+        key_offered, self._created = self._key_offered, None
         if outcome.verdict is Verdict.REPORT and outcome.report_id is not None:
-            self._open_issue(outcome.report_id, summary)
+            self._open_issue(outcome.report_id, summary, opening)
         elif (
             outcome.verdict in (Verdict.REPLY, Verdict.QUARANTINE)
             and outcome.report_id is not None
@@ -190,10 +234,20 @@ class Ingest:
         ):
             self._note_credits(summary)
             return replace(outcome, note_pending=True)
-        if outcome.report_id is not None:
+        if outcome.report_id is not None and (outcome.verdict is not Verdict.REPORT or key_offered):
+            # A new report has no earlier events: only a key offered just now needs a note.
             self._announce_offered_keys(outcome.report_id, summary)
         self._note_credits(summary)
         return outcome
+
+    def _may_probe(self) -> bool:
+        """Whether ``_move_sequence_past_tracker`` would ask the tracker anything now."""
+        return self.tracker is not None and self._tracker_stopped is None
+
+    def _store_id(self, uow: UnitOfWork) -> str:
+        if self._installation is None:
+            self._installation = uow.installation.store_id()
+        return self._installation
 
     def _decide(
         self, uow: UnitOfWork, item: MailboxItem, inbound: InboundMessage, now: datetime
@@ -347,6 +401,7 @@ class Ingest:
             attachments=inbound.attachments,
         )
         uow.reports.add(report, researcher.email, content)
+        self._created = _NewReport(report, content)
         self._learn_key(uow, inbound, str(report_id), now)
         outcome = self._store(uow, item, inbound, now, Verdict.REPORT, "new report", str(report_id))
         if not inbound.auto_submitted:
@@ -422,6 +477,7 @@ class Ingest:
                 )
         elif researcher.fingerprint != offered:
             # Recorded and shown to the team; used only after a team member confirms it.
+            self._key_offered = True
             uow.reports.add_event(
                 ReportEvent(
                     report_id,
@@ -531,7 +587,9 @@ class Ingest:
 
     # -- report ids the tracker already holds
 
-    def _move_sequence_past_tracker(self, now: datetime, summary: PassSummary) -> None:
+    def _move_sequence_past_tracker(
+        self, now: datetime, summary: PassSummary, last: int | None = None
+    ) -> None:
         """Move the id sequence past ids the tracker already holds (before every new report).
 
         A store pointed at a tracker that an earlier store filled (a new database, a restored
@@ -540,13 +598,15 @@ class Ingest:
         bisects to the first free id after it: one marker look-up per new report when the id
         is free, about 2 log2(n) when n ids in a row are taken. Asked again for every new
         report, so a taken id further on (the tracker holds 0030 while the store is at 0018)
-        is skipped when the sequence reaches it, never handed out.
+        is skipped when the sequence reaches it, never handed out. ``last`` is the store's
+        last sequence for ``now``'s year when the caller has read it; None reads it here.
         """
         if self.tracker is None or self._tracker_stopped is not None:
             return
         prefix, year = self.program.id_prefix, self.program.local_date(now).year
-        with self.unit_of_work() as uow:
-            last = uow.reports.last_sequence(prefix, year)
+        if last is None:
+            with self.unit_of_work() as uow:
+                last = uow.reports.last_sequence(prefix, year)
         tracker = self.tracker
 
         def taken(sequence: int) -> bool:
@@ -608,19 +668,32 @@ class Ingest:
                 return
             after = page[-1]
 
-    def _open_issue(self, report_id: str, summary: PassSummary) -> None:
+    def _open_issue(
+        self, report_id: str, summary: PassSummary, opening: _IssueOpening | None = None
+    ) -> None:
+        """Open the report's issue and link it; ``opening`` carries a report created just now.
+
+        A report read back from the store is skipped when it is linked already. One created
+        by this pass's last commit has no link yet unless another worker's
+        ``open_pending_issues`` got to it in between; then the tracker finds that issue by
+        its marker (plugins are idempotent by report id) and the link is written again.
+        """
         if self.tracker is None:
             summary.bump("issue_deferred")
             return
-        with self.unit_of_work() as uow:
-            if uow.links.get(report_id) is not None:
+        if opening is None:
+            with self.unit_of_work() as uow:
+                if uow.links.get(report_id) is not None:
+                    return
+                report = uow.reports.get(report_id)
+                content = uow.reports.content(report_id)
+                researcher = uow.reports.researcher_of(report_id)
+                installation = self._store_id(uow)
+            if report is None or content is None:
                 return
-            report = uow.reports.get(report_id)
-            content = uow.reports.content(report_id)
-            researcher = uow.reports.researcher_of(report_id)
-            installation = uow.installation.store_id()
-        if report is None or content is None:
-            return
+        else:
+            report, content = opening.report, opening.content
+            researcher, installation = opening.researcher, opening.installation
         if self._tracker_stopped is not None:
             # The tracker refused an earlier report of this pass for a reason a person must
             # fix; this one waits for the same fix and says so.
