@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -70,6 +71,8 @@ THIRD_PARTY = "third-party mail"
 # sv/da, de forwards): a subject starting so answers the report it names.
 _REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|antw|sv|vs|fwd?|wg|doorst)\s*:", re.IGNORECASE)
 REPLAY = "replayed ciphertext"
+# ``run`` fetches and reads the next message while it stores one of at most this size (bytes).
+READ_AHEAD_MAX_BYTES = 1024 * 1024
 _OFFERED = re.compile(r"offered ([0-9A-F]{40}|[0-9A-F]{64})")
 
 
@@ -137,29 +140,45 @@ class Ingest:
         # A new pass: whatever stopped tracker work last time gets one more try.
         self._tracker_stopped = None
         outcomes = []
-        for source in sources:
-            for item in source.fetch():
-                outcome = self.ingest(item, summary)
-                outcomes.append(outcome)
-                if outcome.note_pending:
-                    # A reply whose note the tracker did not take yet stays in the inbox: the
-                    # next pass reads it again as already seen and retries only the note.
-                    continue
-                try:
-                    source.settle(item, outcome.verdict)
-                except SkippableError as err:
-                    # The outcome is committed; the copy stays where it is and the next pass
-                    # reads it again as already seen. One stuck message never stops the others.
-                    summary.bump("settle_deferred")
-                    summary.problems.append(f"{item.source} {item.handle}: not moved yet: {err}")
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as pool:
+            for source in sources:
+                outcomes += self._run_source(source, summary, pool)
         self.open_pending_issues(summary)
+        return outcomes
+
+    def _run_source(
+        self, source: MailSource, summary: PassSummary, pool: ThreadPoolExecutor
+    ) -> list[IngestOutcome]:
+        """Ingest and settle every message of ``source``, reading each next one ahead."""
+        outcomes = []
+        for item, inbound in _read_ahead(source.fetch(), self.reader, pool):
+            outcome = self.ingest(item, summary, inbound)
+            outcomes.append(outcome)
+            if outcome.note_pending:
+                # A reply whose note the tracker did not take yet stays in the inbox: the
+                # next pass reads it again as already seen and retries only the note.
+                continue
+            try:
+                source.settle(item, outcome.verdict)
+            except SkippableError as err:
+                # The outcome is committed; the copy stays where it is and the next pass
+                # reads it again as already seen. One stuck message never stops the others.
+                summary.bump("settle_deferred")
+                summary.problems.append(f"{item.source} {item.handle}: not moved yet: {err}")
         return outcomes
 
     # -- one message
 
-    def ingest(self, item: MailboxItem, summary: PassSummary) -> IngestOutcome:
-        """Decide on one message and commit the outcome (tracker work happens after commit)."""
-        inbound = self.reader.read(item.raw)
+    def ingest(
+        self, item: MailboxItem, summary: PassSummary, inbound: InboundMessage | None = None
+    ) -> IngestOutcome:
+        """Decide on one message and commit the outcome (tracker work happens after commit).
+
+        ``inbound`` is ``item`` as the reader already read it (``run`` reads ahead); None
+        reads it here.
+        """
+        if inbound is None:
+            inbound = self.reader.read(item.raw)
         now = self.clock.now()
         probe = inbound.verdict is Verdict.REPORT and self._may_probe()
         last_sequence = 0
@@ -943,6 +962,49 @@ class Ingest:
             )
             uow.commit()
         return True
+
+
+def _read_ahead(
+    items: Iterator[MailboxItem], reader: MessageReader, pool: ThreadPoolExecutor
+) -> Iterator[tuple[MailboxItem, InboundMessage]]:
+    """Each item with the reader's verdict on it; the next item is read while this one is stored.
+
+    Reading (parse, gpg decrypt and verify) depends on no stored state, and it stores
+    nothing, so reading message n+1 in ``pool``'s one thread while the caller records message
+    n changes no outcome: gpg runs in its own process on the other core meanwhile. Reads stay
+    in mailbox order, and the mailbox (fetch, settle) is used from the caller's thread only.
+    A crash loses at most a read whose message was neither stored nor moved: the next pass
+    reads it again. The next message is fetched early only after a message of at most
+    ``READ_AHEAD_MAX_BYTES``, so two large messages are never held at once. An error from
+    the mailbox while fetching ahead is raised after the message in hand is handled.
+    """
+    iterator = iter(items)
+    try:
+        item: MailboxItem | None = next(iterator)
+    except StopIteration:
+        return
+    reading: Future[InboundMessage] | None = None
+    while item is not None:
+        if reading is None:
+            reading = pool.submit(reader.read, item.raw)
+        following: MailboxItem | None = None
+        fetch_error: Exception | None = None
+        following_read: Future[InboundMessage] | None = None
+        if len(item.raw) <= READ_AHEAD_MAX_BYTES:
+            try:
+                following = next(iterator)
+            except StopIteration:
+                pass
+            except Exception as err:  # noqa: BLE001 - raised below, after this message
+                fetch_error = err
+            else:
+                following_read = pool.submit(reader.read, following.raw)
+        yield item, reading.result()
+        if fetch_error is not None:
+            raise fetch_error
+        if following is None and following_read is None and len(item.raw) > READ_AHEAD_MAX_BYTES:
+            following = next(iterator, None)
+        item, reading = following, following_read
 
 
 def offered_keys(events: Iterable[ReportEvent]) -> set[str]:
