@@ -1037,26 +1037,33 @@ class SqlOutboxRepository:
         The mail's Message-ID enters the threading index, so the researcher's reply finds
         the report.
         """
-        statement = _insert(self._context, t.outbox).values(
-            outbox_id=item.outbox_id,
-            report_id=item.report_id,
-            recipient=item.recipient,
-            kind=item.kind.value,
-            template=item.template,
-            language=item.language,
-            params=dict(item.params),
-            message_id=item.message_id,
-            dedupe_key=item.dedupe_key,
-            created_at=item.created_at,
-            status=item.status.value,
-            attempts=item.attempts,
-            next_attempt_at=item.next_attempt_at,
-            sent_at=item.sent_at,
-            last_error=item.last_error,
+        statement = _prebuilt(
+            self._context,
+            "outbox",
+            lambda insert: (
+                insert(t.outbox)
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(t.outbox.c.id)
+            ),
         )
-        inserted = self._context.connection.execute(
-            statement.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(t.outbox.c.id)
-        )
+        values = {
+            "outbox_id": item.outbox_id,
+            "report_id": item.report_id,
+            "recipient": item.recipient,
+            "kind": item.kind.value,
+            "template": item.template,
+            "language": item.language,
+            "params": dict(item.params),
+            "message_id": item.message_id,
+            "dedupe_key": item.dedupe_key,
+            "created_at": item.created_at,
+            "status": item.status.value,
+            "attempts": item.attempts,
+            "next_attempt_at": item.next_attempt_at,
+            "sent_at": item.sent_at,
+            "last_error": item.last_error,
+        }
+        inserted = self._context.connection.execute(statement, values)
         if inserted.first() is None:
             return False
         index_message_id(self._context, item.message_id, item.report_id, "outbound")
