@@ -40,15 +40,7 @@ from typing import Any
 
 from floors import PRODUCT_OPTIONS, BridgeKeys, Timings, export_secret_key, init_bridge_key, sequoia
 
-from tracker_bridge.app import build_program
-from tracker_bridge.intake.reader import MailReader, ReaderLimits
-from tracker_bridge.mappings import load_mappings
-from tracker_bridge.openpgp import GnuPG
-from tracker_bridge.ports import MailboxItem, PassSummary, Verdict
-from tracker_bridge.services.ingest import Ingest
-from tracker_bridge.store import open_store
-from tracker_bridge.testing.fake_tracker import FakeTracker
-from tracker_bridge.testing.keys import (
+from tracker_bridge._testsupport.keys import (
     TestKey,
     export_public_key,
     generate_key,
@@ -56,7 +48,15 @@ from tracker_bridge.testing.keys import (
     make_gnupghome,
     remove_gnupghome,
 )
-from tracker_bridge.testing.mail_shapes import MailShapes
+from tracker_bridge.app import build_program
+from tracker_bridge.demo.mail_shapes import MailShapes
+from tracker_bridge.intake.reader import MailReader, ReaderLimits
+from tracker_bridge.mappings import load_mappings
+from tracker_bridge.openpgp import GnuPG
+from tracker_bridge.ports import MailboxItem, PassSummary, Verdict
+from tracker_bridge.services.ingest import Ingest
+from tracker_bridge.store import open_store
+from tracker_bridge.testing.fake_tracker import FakeTracker
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "tracker_bridge" / "default_mappings"
 BRIDGE_UID = "Bench bridge <security@bench.example>"

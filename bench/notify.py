@@ -41,6 +41,14 @@ from floors import (
     sequoia,
 )
 
+from tracker_bridge._testsupport.keys import (
+    TestKey,
+    export_public_key,
+    generate_key,
+    import_key,
+    make_gnupghome,
+    remove_gnupghome,
+)
 from tracker_bridge.app import build_program
 from tracker_bridge.domain.report import Report, ReportId
 from tracker_bridge.domain.researcher import Language, Researcher
@@ -61,14 +69,6 @@ from tracker_bridge.services.ingest import new_outbox_item
 from tracker_bridge.services.notify import Notify
 from tracker_bridge.store import Store, open_store
 from tracker_bridge.testing.clock import FakeClock
-from tracker_bridge.testing.keys import (
-    TestKey,
-    export_public_key,
-    generate_key,
-    import_key,
-    make_gnupghome,
-    remove_gnupghome,
-)
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "mappings" / "templates"
 UPDATES = ("state_triaged", "team_message", "fix_date_changed", "progress_update")

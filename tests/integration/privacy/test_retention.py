@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from tracker_bridge._testsupport.fakes import FakeOpenPGP, inbound
+from tracker_bridge._testsupport.memory_store import MemoryStore
 from tracker_bridge.domain.report import State
 from tracker_bridge.domain.researcher import CreditWish
 from tracker_bridge.ports import (
@@ -26,8 +28,6 @@ from tracker_bridge.ports import (
 from tracker_bridge.services.privacy import RetentionPolicy
 from tracker_bridge.store import Store
 from tracker_bridge.store.tables import metadata
-from tracker_bridge.testing.fakes import FakeOpenPGP, inbound
-from tracker_bridge.testing.memory_store import MemoryStore
 
 from .conftest import World
 
