@@ -53,7 +53,8 @@ from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.openpgp import GnuPG
-from tracker_bridge.ports import MailboxItem, PassSummary, Verdict
+from tracker_bridge.ports.intake import MailboxItem, Verdict
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.store import open_store
 from tracker_bridge.testing.fake_tracker import FakeTracker

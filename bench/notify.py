@@ -57,14 +57,10 @@ from tracker_bridge.mail.smtp import SmtpTransport
 from tracker_bridge.mail.templates import TemplateSet
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.openpgp import GnuPG
-from tracker_bridge.ports import (
-    NotificationKind,
-    OutboxItem,
-    PassSummary,
-    ReportContent,
-    SignatureCheck,
-    SignatureStatus,
-)
+from tracker_bridge.ports.mail import NotificationKind, OutboxItem
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.store import ReportContent
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.ingest import new_outbox_item
 from tracker_bridge.services.notify import Notify
 from tracker_bridge.store import Store, open_store

@@ -43,13 +43,10 @@ from tracker_bridge.domain.report import Report, ReportId, State
 from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.mappings import load_mappings
-from tracker_bridge.ports import (
-    IssueRef,
-    PassSummary,
-    ReportContent,
-    SignatureCheck,
-    SignatureStatus,
-)
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.store import ReportContent
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import IssueRef
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.store import Store, open_store

@@ -34,7 +34,7 @@ from tracker_bridge.demo.installation import (
 )
 from tracker_bridge.demo.smtp import MailCatcher
 from tracker_bridge.domain.report import State
-from tracker_bridge.ports import OutboxStatus
+from tracker_bridge.ports.mail import OutboxStatus
 from tracker_bridge.store import open_store
 from tracker_bridge.testing.failpoints import CRASH_AT_ENV, CRASH_TRACE_ENV
 

@@ -25,9 +25,9 @@ from tracker_bridge.demo.keys import (
     stop_agent,
 )
 from tracker_bridge.demo.mail_shapes import MailShapes
+from tracker_bridge.demo.sandbox import TrackerSandbox
 from tracker_bridge.demo.smtp import MailCatcher
 from tracker_bridge.errors import ConfigurationError
-from tracker_bridge.ports import TrackerSandbox
 
 PACKAGED_MAPPINGS = Path(__file__).resolve().parent.parent / "default_mappings"
 BRIDGE_ADDRESS = "security@example.org"

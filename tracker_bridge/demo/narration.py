@@ -29,7 +29,7 @@ from tracker_bridge.demo.installation import (
 )
 from tracker_bridge.demo.researcher_mail import compact, read_as_researcher
 from tracker_bridge.domain.report import State
-from tracker_bridge.ports import PassSummary
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.testing.payloads import INJECTION_PAYLOADS
 
 JAN = ResearcherSpec("Jan de Vries", "jan@onderzoek.example")

@@ -30,7 +30,8 @@ from tracker_bridge.demo.installation import BRIDGE_ADDRESS
 from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.demo.researcher_mail import read_as_researcher
 from tracker_bridge.demo.smtp import MailCatcher
-from tracker_bridge.ports import MailboxItem, PassSummary, Verdict
+from tracker_bridge.ports.intake import MailboxItem, Verdict
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.ingest import IngestOutcome
 
 JAN = "jan@onderzoek.example"

@@ -11,7 +11,7 @@ from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.errors import QuarantineError
 from tracker_bridge.intake.reader import MailReader
 from tracker_bridge.openpgp import GnuPG
-from tracker_bridge.ports import Verdict
+from tracker_bridge.ports.intake import Verdict
 
 SECRET = "the secret exploit details"
 

@@ -103,7 +103,7 @@ def test_autocrypt_key_verifies_the_signature_of_the_first_mail(
 ) -> None:
     """A first Thunderbird mail announcing its key via Autocrypt verifies as signed by that key."""
     from tracker_bridge._testsupport.keys import export_secret_key, import_key
-    from tracker_bridge.ports import SignatureStatus
+    from tracker_bridge.ports.openpgp import SignatureStatus
 
     keys = intake_keys  # the session's bridge keyring must stay without Sam's key
     bridge = keys.bridge  # type: ignore[attr-defined]

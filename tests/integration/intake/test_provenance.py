@@ -17,7 +17,7 @@ from tracker_bridge.intake.provenance import (
     ciphertext_digest,
     parse_authentication_results,
 )
-from tracker_bridge.ports import Origin
+from tracker_bridge.ports.intake import Origin
 
 TRUSTED = "mx.google.com"
 

@@ -29,7 +29,8 @@ from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.errors import QuarantineError
 from tracker_bridge.intake.reader import MailReader
 from tracker_bridge.openpgp import GnuPG, GpgStatus
-from tracker_bridge.ports import SignatureStatus, Verdict
+from tracker_bridge.ports.intake import Verdict
+from tracker_bridge.ports.openpgp import SignatureStatus
 
 BODY = "Heap overflow in /api/upload\n1. send 70000 bytes\n2. observe the crash\n"
 

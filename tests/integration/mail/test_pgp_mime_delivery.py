@@ -21,7 +21,8 @@ from tracker_bridge.mail.compose import PgpMimeComposer
 from tracker_bridge.mail.smtp import SmtpTransport
 from tracker_bridge.mail.templates import TemplateSet
 from tracker_bridge.openpgp import GnuPG, GpgStatus
-from tracker_bridge.ports import NotificationKind, OutboxItem, SignatureStatus
+from tracker_bridge.ports.mail import NotificationKind, OutboxItem
+from tracker_bridge.ports.openpgp import SignatureStatus
 from tracker_bridge.testing import FakeClock
 
 from .conftest import MailKeys, SmtpServer

@@ -13,7 +13,8 @@ import pytest
 from tracker_bridge.app import Bridge
 from tracker_bridge.demo.installation import Installation, create_installation
 from tracker_bridge.demo.researcher_mail import read_as_researcher
-from tracker_bridge.ports import OutboxStatus, PassSummary
+from tracker_bridge.ports.mail import OutboxStatus
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.testing.clock import FakeClock
 
 JAN = "jan@onderzoek.example"

@@ -18,7 +18,10 @@ from tracker_bridge._testsupport.memory_store import MemoryStore
 from tracker_bridge.app import build_program
 from tracker_bridge.errors import TrackerUnavailable
 from tracker_bridge.mappings import load_mappings
-from tracker_bridge.ports import AuditEntry, IssueUpdate, PassSummary, Verdict
+from tracker_bridge.ports.intake import Verdict
+from tracker_bridge.ports.privacy import AuditEntry
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import IssueUpdate
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.services.notify import Notify
 from tracker_bridge.services.privacy import AuditedTracker, message_reference

@@ -17,7 +17,7 @@ from tracker_bridge._testsupport.fakes import (
 from tracker_bridge._testsupport.memory_store import MemoryStore
 from tracker_bridge.app import build_program
 from tracker_bridge.mappings import load_mappings
-from tracker_bridge.ports import PassSummary
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.services.notify import Notify
 from tracker_bridge.services.sync import Sync

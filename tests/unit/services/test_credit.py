@@ -12,7 +12,7 @@ from tracker_bridge.domain.researcher import (
     CreditWish,
     parse_credit_answer,
 )
-from tracker_bridge.ports import Verdict
+from tracker_bridge.ports.intake import Verdict
 
 QUOTED_QUESTION = (
     "> May we thank you in our advisory? Reply to this mail with one line at\n"

@@ -17,13 +17,10 @@ from tracker_bridge.domain.report import TRANSITIONS, Report, ReportId, State
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import TrackerUnavailable
 from tracker_bridge.mappings import load_mappings
-from tracker_bridge.ports import (
-    IssueDraft,
-    PassSummary,
-    ReportContent,
-    SignatureCheck,
-    SignatureStatus,
-)
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.store import ReportContent
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import IssueDraft
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.testing.clock import FakeClock
