@@ -52,7 +52,7 @@ class Site:
     config_path: Path
     maildir: Path
     store_url: str
-    sandbox: Any  # the plugin's demo sandbox (tracker_bridge.ports.TrackerSandbox)
+    sandbox: Any  # the plugin's demo sandbox (tracker_bridge.demo.sandbox.TrackerSandbox)
     smtp: MailCatcher
     delivered: list[str] = field(default_factory=list)
 

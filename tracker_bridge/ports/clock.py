@@ -7,8 +7,8 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """Where "now" comes from; tests pass a settable clock."""
+    """Where "now" comes from; production reads the system clock in UTC, tests a settable one."""
 
     def now(self) -> datetime:
-        """The current moment, time-zone aware."""
+        """The current moment: an aware datetime (UTC in production). Never raises."""
         ...

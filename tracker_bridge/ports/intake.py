@@ -15,7 +15,10 @@ from tracker_bridge.ports.openpgp import SignatureCheck
 
 @dataclass(frozen=True)
 class AttachmentInfo:
-    """An attachment described to the team (the bytes stay in the store unless configured)."""
+    """An attachment described to the team (the bytes stay in the store unless configured).
+
+    ``size`` is in bytes; ``sha256`` the hex SHA-256 of the content.
+    """
 
     filename: str
     content_type: str
@@ -34,7 +37,10 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True)
 class Attachment:
-    """A decrypted attachment with its digest; ``content`` stays in the store."""
+    """A decrypted attachment with its digest; ``content`` stays in the store.
+
+    ``sha256`` is the hex SHA-256 of ``content``; ``content_type`` the MIME type the sender gave.
+    """
 
     filename: str
     content_type: str
@@ -75,6 +81,9 @@ class InboundMessage:
 
     ``verdict`` and ``reason`` are the reader's view (quarantine with a reason, or a
     report/reply candidate); the ingest service settles report versus reply from the store.
+    ``message_id`` is the RFC 5322 Message-ID (a synthetic one made from the digest when the mail
+    has none), ``digest`` the hex SHA-256 of the raw bytes, ``raw_size`` their length in bytes,
+    ``in_reply_to`` the ids in In-Reply-To and References.
     """
 
     message_id: str
@@ -109,7 +118,10 @@ class MessageReader(Protocol):
     """Turns the bytes of one mail into an InboundMessage; never raises for bad input."""
 
     def read(self, raw: bytes) -> InboundMessage:
-        """Parse, decrypt and verify ``raw``; problems become a quarantine verdict."""
+        """Parse, decrypt and verify ``raw`` (RFC 5322 bytes); problems become a quarantine verdict.
+
+        Never raises: every input, and every failure of gpg on it, ends in a verdict with a reason.
+        """
         ...
 
 
@@ -128,9 +140,20 @@ class MailSource(Protocol):
     name: str
 
     def fetch(self) -> Iterator[MailboxItem]:
-        """Yield waiting messages without removing them."""
+        """Yield waiting messages without removing them.
+
+        Raises:
+            RetriableError: the IMAP server is unreachable or a command failed temporarily.
+            SkippableError: one message cannot be read (it is left where it is).
+            ConfigurationError: the folder is not a Maildir, or the IMAP login was refused.
+        """
         ...
 
     def settle(self, item: MailboxItem, verdict: Verdict) -> None:
-        """Move a handled message to Processed, or to Quarantine for that verdict."""
+        """Move a handled message to Processed, or to Quarantine for that verdict.
+
+        Raises:
+            SkippableError: the message vanished or the server refused the move.
+            RetriableError: the IMAP server failed temporarily.
+        """
         ...

@@ -43,6 +43,7 @@ class OutboxItem:
 
     ``dedupe_key`` makes queuing idempotent: the same change read twice queues nothing new.
     ``message_id`` is fixed at queue time so a resend after a crash carries the same id.
+    Every datetime is aware (UTC); ``attempts`` counts delivery attempts so far.
     """
 
     outbox_id: str
@@ -110,7 +111,16 @@ class MailComposer(Protocol):
     def compose(
         self, item: OutboxItem, researcher: Researcher, references: Sequence[str] = ()
     ) -> ComposedMail:
-        """The mail for ``item``; without a key for the researcher, what the policy allows."""
+        """The mail for ``item``; without a key for the researcher, what the policy allows.
+
+        ``references`` are Message-IDs for the References header (RFC 5322 section 3.6.4).
+
+        Raises:
+            RecipientKeyMissing: no usable key and the cleartext policy keeps this mail out of
+                clear text (skippable: the caller withholds it until a key arrives).
+            ConfigurationError: a template is missing or broken.
+            FatalError: the bridge key cannot sign.
+        """
         ...
 
 
@@ -118,5 +128,11 @@ class MailTransport(Protocol):
     """Delivers composed mail (SMTP in production, a recorder in unit tests)."""
 
     def send(self, sender: str, recipients: Sequence[str], message: bytes) -> None:
-        """Deliver one message or raise MailUnavailable / MailRejected."""
+        """Deliver one message (RFC 5322 bytes) to ``recipients`` from ``sender``.
+
+        Raises:
+            MailUnavailable: the server is unreachable, timed out or answered 4xx (retriable).
+            MailRejected: the server answered 5xx for the recipient or the data (skippable).
+            ConfigurationError: TLS or AUTH as configured is refused or impossible.
+        """
         ...

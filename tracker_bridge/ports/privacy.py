@@ -19,6 +19,8 @@ from tracker_bridge.ports.store import StoredMessage
 class AuditEntry:
     """One line of the append-only audit log: who did what to which report, and how it ended.
 
+    ``at`` is an aware datetime (UTC).
+
     Never holds report text, addresses or secrets: ``detail`` carries only references the
     bridge made itself (a template name, an issue key, our own Message-ID, a digest) or counts.
     """
@@ -85,7 +87,11 @@ class ErasedContact:
 
 @dataclass(frozen=True)
 class ResearcherRecord:
-    """A researcher as stored, with the store's own key and timestamps (for access requests)."""
+    """A researcher as stored, with the store's own key and timestamps (for access requests).
+
+    ``created_at`` and ``updated_at`` are aware datetimes (UTC); GDPR Art. 15 access requests
+    show them.
+    """
 
     researcher_key: str
     researcher: Researcher
@@ -126,7 +132,10 @@ class PrivacyRepository(Protocol):
         ...
 
     def unlinked_messages(self, received_before: datetime) -> list[StoredMessage]:
-        """Stored mails that belong to no report (quarantined, ignored) received before then."""
+        """Stored mails that belong to no report (quarantined, ignored) received before then.
+
+        ``received_before`` is an aware datetime (UTC): the retention cut-off.
+        """
         ...
 
     def delete_messages(self, keys: Sequence[tuple[str, str]]) -> int:
@@ -187,6 +196,12 @@ class MailboxArchive(Protocol):
     ) -> int:
         """Delete settled copies matching a Message-ID or a digest of the raw bytes; the count.
 
-        With ``dry_run`` nothing is deleted and the count says what would be.
+        With ``dry_run`` nothing is deleted and the count says what would be. ``digests`` are
+        hex SHA-256 digests of the raw message bytes.
+
+        Raises:
+            RetriableError: the IMAP server is unreachable or failed temporarily.
+            SkippableError: the IMAP server refused a command.
+            ConfigurationError: the IMAP login was refused.
         """
         ...

@@ -2,6 +2,11 @@
 
 Reports, researchers, messages, issue links, bookmarks, outbox rows and installation facts.
 Implemented by ``tracker_bridge.store`` (SQLite, PostgreSQL). Every datetime is aware (UTC).
+
+Any repository method may raise, from the store's error seam: ``StoreBusy`` (retriable: another
+worker holds the lock; SQLite waits up to its busy timeout first), ``StoreUnavailable``
+(retriable: the server cannot be reached) or ``StoreError`` (fatal: the database refused the
+operation). Only the further errors a method raises are listed on it.
 """
 
 from __future__ import annotations
@@ -99,6 +104,9 @@ class ReportRepository(Protocol):
 
         The report's next moment becomes ``DUE_NOW``: whatever changed, the next pass (sync
         while it is open, purge once closed) looks at it again.
+
+        Raises:
+            NotFoundError: the report was never added.
         """
         ...
 
@@ -241,7 +249,11 @@ class TrackerLinkRepository(Protocol):
         ...
 
     def set_labels(self, report_id: str, labels: frozenset[str]) -> None:
-        """Remember the labels now on the issue."""
+        """Remember the labels now on the issue.
+
+        Raises:
+            NotFoundError: the report has no tracker issue.
+        """
         ...
 
 
@@ -265,11 +277,15 @@ class OutboxRepository(Protocol):
         ...
 
     def due(self, now: datetime, limit: int) -> list[OutboxItem]:
-        """Pending rows whose next attempt is due, oldest first."""
+        """Up to ``limit`` pending rows whose next attempt is at or before ``now``, oldest first."""
         ...
 
     def save(self, item: OutboxItem) -> None:
-        """Persist status, attempts, next attempt and error."""
+        """Persist status, attempts, next attempt and error.
+
+        Raises:
+            NotFoundError: the row was never queued.
+        """
         ...
 
     def for_report(self, report_id: str) -> list[OutboxItem]:
@@ -296,7 +312,11 @@ class InstallationRepository(Protocol):
     """
 
     def store_id(self) -> str:
-        """This store's id (16 hex digits)."""
+        """This store's id (16 hex digits).
+
+        Raises:
+            StoreError: the store has none (its schema predates store ids: run ``db upgrade``).
+        """
         ...
 
     def get(self, key: str) -> str | None:

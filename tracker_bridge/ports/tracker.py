@@ -18,7 +18,12 @@ from tracker_bridge.ports.intake import Attachment, AttachmentInfo
 
 @dataclass(frozen=True)
 class IssueRef:
-    """Where a report lives in a tracker: ``gitlab`` ``security/cvd`` ``#12``."""
+    """Where a report lives in a tracker: ``gitlab`` ``security/cvd`` ``#12``.
+
+    ``tracker`` is the plugin kind, ``project`` the GitLab project path or Jira project key,
+    ``key`` the issue's key as the tracker shows it (GitLab IID, Jira ``SEC-12``), ``url`` its
+    web address.
+    """
 
     tracker: str
     project: str
@@ -38,9 +43,9 @@ class IssueDraft:
     report_id: str
     title: str
     body: str
-    summary: Sequence[tuple[str, str]] = ()
+    summary: Sequence[tuple[str, str]] = ()  # (label, value) rows, in display order
     labels: frozenset[str] = frozenset()
-    due_date: date | None = None
+    due_date: date | None = None  # a calendar date in the program's time zone
     attachments: Sequence[AttachmentInfo] = ()
     unencrypted_parts: Sequence[str] = ()
     # The bytes, for plugins configured to upload attachments (off by default: uploads on a
@@ -53,7 +58,11 @@ class IssueDraft:
 
 @dataclass(frozen=True)
 class IssueUpdate:
-    """Label and due-date changes; ``set_due_date`` False leaves the due date alone."""
+    """Label and due-date changes; ``set_due_date`` False leaves the due date alone.
+
+    ``due_date`` is a calendar date (the tracker's native due date); None with
+    ``set_due_date`` clears it.
+    """
 
     add_labels: frozenset[str] = frozenset()
     remove_labels: frozenset[str] = frozenset()
@@ -68,7 +77,11 @@ class IssueUpdate:
 
 @dataclass(frozen=True)
 class TrackerNote:
-    """A comment on an issue; ``by_bridge`` marks the ones the bridge wrote itself."""
+    """A comment on an issue; ``by_bridge`` marks the ones the bridge wrote itself.
+
+    ``note_id`` is the tracker's id for the note, ``author`` the account name, ``created_at`` an
+    aware datetime (UTC), ``internal`` whether only the team sees it.
+    """
 
     note_id: str
     author: str
@@ -85,6 +98,7 @@ class IssueSnapshot:
     ``status`` is the tracker's own word (GitLab ``opened``/``closed``, a Jira status name);
     ``status_category`` is Jira's category key (``new``, ``indeterminate``, ``done``) or None.
     ``notes`` holds the non-system notes created since the bookmark that was asked for.
+    ``updated_at`` is an aware datetime (UTC): the bookmark moves to the latest one read.
     """
 
     ref: IssueRef
@@ -219,6 +233,11 @@ class Tracker(Protocol):
 
         The team's own comments are never changed. Returns how many texts (description and
         notes) were rewritten; applying the same erasure again rewrites nothing.
+
+        Raises:
+            NotFoundError: the issue was deleted (skippable).
+            TrackerRefused: the tracker refused a rewrite (skippable).
+            TrackerUnavailable: retriable. TrackerAuthError: fatal.
         """
         ...
 
@@ -233,6 +252,9 @@ class TrackerAccessCheck(Protocol):
         Checks that the token works, the project exists, and the token may make issues
         confidential (GitLab: Reporter role or higher; Jira: the security level is offered on
         the create screen). Writes nothing. Each problem names the tracker, project and setting.
+
+        Returns:
+            One sentence per problem found; an unreachable tracker is a problem, not an error.
         """
         ...
 
@@ -250,5 +272,9 @@ class TrackerPlugin(Protocol):
 
     @classmethod
     def from_settings(cls, settings: object) -> Tracker:
-        """Build the tracker client from validated settings (no network at construction)."""
+        """Build the tracker client from validated settings (no network at construction).
+
+        Raises:
+            TypeError: ``settings`` is not an instance of the plugin's ``Settings`` model.
+        """
         ...

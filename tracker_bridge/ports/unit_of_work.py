@@ -40,7 +40,12 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
     def commit(self) -> None:
-        """Make everything done in this block durable."""
+        """Make everything done in this block durable.
+
+        Raises:
+            StoreBusy: another worker holds the lock (retriable; nothing was written).
+            StoreUnavailable: the server went away (retriable). StoreError: fatal.
+        """
         ...
 
     def rollback(self) -> None:
