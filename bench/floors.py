@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker_bridge import bridge_key
-from tracker_bridge.testing.keys import (
+from tracker_bridge._testsupport.keys import (
     TestKey,
     export_public_key,
     generate_key,

@@ -56,16 +56,17 @@ from floors import (
     sequoia,
 )
 
+from tracker_bridge._testsupport.keys import TestKey, remove_gnupghome
 from tracker_bridge.app import build_program
+from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.openpgp import GnuPG
-from tracker_bridge.ports import MailboxItem, PassSummary, Verdict
+from tracker_bridge.ports.intake import MailboxItem, Verdict
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.store import open_store
 from tracker_bridge.testing.fake_tracker import FakeTracker
-from tracker_bridge.testing.keys import TestKey, remove_gnupghome
-from tracker_bridge.testing.mail_shapes import MailShapes
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "tracker_bridge" / "default_mappings"
 BRIDGE_UID = "Bench bridge <security@bench.example>"

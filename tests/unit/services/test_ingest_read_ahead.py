@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.unit.services.conftest import World
+from tracker_bridge._testsupport.fakes import FakeOpenPGP, inbound
 from tracker_bridge.errors import RetriableError
-from tracker_bridge.ports import MailboxItem, UnitOfWork, Verdict
+from tracker_bridge.ports.intake import MailboxItem, Verdict
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.services.ingest import READ_AHEAD_MAX_BYTES, Ingest
-from tracker_bridge.testing.fakes import FakeOpenPGP, inbound
 
 
 @dataclass
