@@ -47,11 +47,20 @@ from floors import (
     PRODUCT_OPTIONS,
     BridgeKeys,
     Timings,
+    add_key_options,
     export_secret_key,
     init_bridge_key,
     sequoia,
 )
 
+from tracker_bridge._testsupport.keys import (
+    TestKey,
+    export_public_key,
+    generate_key,
+    import_key,
+    make_gnupghome,
+    remove_gnupghome,
+)
 from tracker_bridge.app import build_program
 from tracker_bridge.domain.report import Report, ReportId
 from tracker_bridge.domain.researcher import Language, Researcher
@@ -60,26 +69,14 @@ from tracker_bridge.mail.smtp import SmtpTransport
 from tracker_bridge.mail.templates import TemplateSet
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.openpgp import GnuPG
-from tracker_bridge.ports import (
-    NotificationKind,
-    OutboxItem,
-    PassSummary,
-    ReportContent,
-    SignatureCheck,
-    SignatureStatus,
-)
+from tracker_bridge.ports.mail import NotificationKind, OutboxItem
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.store import ReportContent
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.ingest import new_outbox_item
 from tracker_bridge.services.notify import Notify
 from tracker_bridge.store import Store, open_store
 from tracker_bridge.testing.clock import FakeClock
-from tracker_bridge.testing.keys import (
-    TestKey,
-    export_public_key,
-    generate_key,
-    import_key,
-    make_gnupghome,
-    remove_gnupghome,
-)
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "mappings" / "templates"
 UPDATES = ("state_triaged", "team_message", "fix_date_changed", "progress_update")
@@ -415,18 +412,7 @@ def main() -> None:
     """Parse arguments, make the keys, run the interleaved measurements."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=1000, help="updates to deliver")
-    parser.add_argument(
-        "--locked-every",
-        type=int,
-        default=10,
-        help="time the protected-key gpg floor on one mail in this many (0: not at all)",
-    )
-    parser.add_argument(
-        "--s2k-count",
-        type=int,
-        default=None,
-        help="re-protect init's key at this S2K count (e.g. 400000000: about the calibration a chosen passphrase keeps)",
-    )
+    add_key_options(parser)
     arguments = parser.parse_args()
     keys = init_bridge_key(BRIDGE_UID, arguments.s2k_count)
     researcher = _researcher_key(keys)
