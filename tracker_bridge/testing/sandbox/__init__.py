@@ -13,6 +13,7 @@ from tracker_bridge.testing.sandbox.http import (
     SandboxApp,
     SandboxRequest,
     SandboxServer,
+    ServedSandbox,
 )
 from tracker_bridge.testing.sandbox.request_log import LoggedRequest, RequestLog
 
@@ -26,5 +27,6 @@ __all__ = [
     "SandboxClock",
     "SandboxRequest",
     "SandboxServer",
+    "ServedSandbox",
     "answer_with_fault",
 ]

@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Protocol, TypeVar
+from typing import Any, Protocol
 
 import click
 
-F = TypeVar("F", bound=Callable[..., None])
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """The options every sandbox command takes, as ``start_sandbox`` keyword arguments.
+
+    Attributes:
+        port: TCP port, 0 for any free one.
+        token: The bridge's token.
+        team_token: A team member's (alice's) token; the team's hands act through it.
+        state_file: JSON file the issues persist in, or None for memory only.
+        log_file: JSON-lines file with one line per request, or None.
+    """
+
+    port: int
+    token: str
+    team_token: str
+    state_file: Path | None
+    log_file: Path | None
+
+    def start_arguments(self) -> dict[str, Any]:
+        """The options as keyword arguments of a sandbox's ``start_sandbox``."""
+        return {
+            "port": self.port,
+            "token": self.token,
+            "team_token": self.team_token,
+            "state_file": self.state_file,
+            "log_file": self.log_file,
+        }
 
 
 class Stoppable(Protocol):
@@ -25,12 +54,24 @@ class Stoppable(Protocol):
         """Stop serving and release the port."""
 
 
-def sandbox_options(command: F) -> F:
+def sandbox_options(command: Callable[..., None]) -> Callable[..., None]:
     """Add the options every sandbox command takes: --port, --token, --team-token, --state, --log.
 
-    The command receives ``port`` (int), ``token`` and ``team_token`` (str), ``state_file`` and
-    ``log_file`` (:class:`~pathlib.Path` or None).
+    The decorated function receives them as one :class:`SandboxOptions` in its first
+    argument, followed by its own options as keywords. Apply it below ``@click.command``.
     """
+
+    @functools.wraps(command)
+    def with_options(
+        port: int,
+        token: str,
+        team_token: str,
+        state_file: Path | None,
+        log_file: Path | None,
+        **own: Any,
+    ) -> None:
+        command(SandboxOptions(port, token, team_token, state_file, log_file), **own)
+
     options = [
         click.option(
             "--port", type=int, default=0, show_default=True, help="TCP port (0: any free one)."
@@ -57,9 +98,10 @@ def sandbox_options(command: F) -> F:
             help="Write one JSON line per request.",
         ),
     ]
+    decorated: Callable[..., None] = with_options
     for option in reversed(options):
-        command = option(command)
-    return command
+        decorated = option(decorated)
+    return decorated
 
 
 def serve_until_signalled(sandbox: Stoppable, banner: str) -> None:

@@ -6,7 +6,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 AnswerT = TypeVar("AnswerT")
@@ -29,7 +29,8 @@ class Fault:
             never hears of it (a create that timed out but succeeded).
         arm_on: (method, regex): the fault stays dormant until a request with that method and a
             path the regex finds something in has succeeded (2xx); None arms it at once.
-        armed: Whether the fault is live (False until ``arm_on`` has been seen).
+        armed: Whether the fault is live: set by the fault itself, False while it waits for
+            ``arm_on``.
     """
 
     status: int
@@ -40,7 +41,10 @@ class Fault:
     delay: float = 0.0
     applied: bool = False
     arm_on: tuple[str, re.Pattern[str]] | None = None
-    armed: bool = True
+    armed: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.armed = self.arm_on is None
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault is live and applies to a request with ``method`` and raw ``path``."""

@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from tracker_bridge.testing.sandbox.request_log import LoggedRequest, RequestLog
@@ -184,3 +184,33 @@ class SandboxServer:
         self._httpd.server_close()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+
+
+class ServedSandbox:
+    """Start, stop and ``with`` for a sandbox whose ``_server`` is a :class:`SandboxServer`.
+
+    A sandbox class sets ``self._server`` and ``self.url`` in its ``__init__``; ``with
+    sandbox:`` stops it on leaving.
+    """
+
+    _server: SandboxServer
+    url: str
+
+    def start(self) -> Self:
+        """Serve in a background thread; returns self."""
+        self._server.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until :meth:`stop` is called from another one."""
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from tracker_bridge.testing.sandbox.cli import sandbox_options, serve_until_signalled
+from tracker_bridge.testing.sandbox.cli import (
+    SandboxOptions,
+    sandbox_options,
+    serve_until_signalled,
+)
 from tracker_bridge_gitlab.sandbox.server import start_sandbox
 
 _DROPPABLE = ("confidential", "due_date")
@@ -29,24 +31,11 @@ def _drop_fields(ctx: click.Context, param: click.Parameter, value: str | None) 
     callback=_drop_fields,
     help="Silently drop these fields on create/edit, e.g. confidential,due_date.",
 )
-def command(
-    port: int,
-    token: str,
-    team_token: str,
-    state_file: Path | None,
-    log_file: Path | None,
-    drop_fields: tuple[str, ...],
-) -> None:
+def command(options: SandboxOptions, drop_fields: tuple[str, ...]) -> None:
     """Serve a GitLab REST API v4 on loopback (project security/cvd, id 1)."""
-    sandbox = start_sandbox(
-        port=port,
-        token=token,
-        state_file=state_file,
-        log_file=log_file,
-        drop_fields=drop_fields,
-        team_token=team_token,
-    )
+    sandbox = start_sandbox(**options.start_arguments(), drop_fields=drop_fields)
     serve_until_signalled(
         sandbox,
-        f"project security/cvd (id 1), token {token}, team token {team_token}; Ctrl-C stops",
+        f"project security/cvd (id 1), token {options.token}, team token {options.team_token}; "
+        "Ctrl-C stops",
     )

@@ -29,6 +29,7 @@ from tracker_bridge.testing.sandbox import (
     SandboxApp,
     SandboxRequest,
     SandboxServer,
+    ServedSandbox,
     answer_with_fault,
 )
 from tracker_bridge_gitlab.sandbox.routes import GITLAB_VERSION, route
@@ -210,7 +211,7 @@ class Team:
             self._state.refused_edits.clear()
 
 
-class GitLabSandbox(SandboxApp):
+class GitLabSandbox(SandboxApp, ServedSandbox):
     """A running sandbox: ``url`` to point python-gitlab at, ``team`` to play the security team."""
 
     server_version = "gitlab-sandbox"
@@ -242,25 +243,6 @@ class GitLabSandbox(SandboxApp):
     def requests(self) -> list[LoggedRequest]:
         """Every request answered so far, oldest first (a copy)."""
         return self.request_log.entries()
-
-    def start(self) -> GitLabSandbox:
-        """Serve in a background thread."""
-        self._server.start()
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve in this thread until :meth:`stop` is called from another one."""
-        self._server.serve_forever()
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        self._server.stop()
-
-    def __enter__(self) -> GitLabSandbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def respond(self, request: SandboxRequest) -> Answer:
         """Faults first (the team's own requests are exempt), then authentication and routing."""

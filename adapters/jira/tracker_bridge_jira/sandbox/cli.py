@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from tracker_bridge.testing.sandbox.cli import sandbox_options, serve_until_signalled
+from tracker_bridge.testing.sandbox.cli import (
+    SandboxOptions,
+    sandbox_options,
+    serve_until_signalled,
+)
 from tracker_bridge_jira.sandbox.control import start_sandbox
 
 
@@ -20,28 +22,14 @@ from tracker_bridge_jira.sandbox.control import start_sandbox
     help="Jira Cloud (REST v3, search/jql) or Data Center (REST v2, search).",
 )
 @click.option("--no-security-field", is_flag=True, help="Take `security` off the create screen.")
-def command(
-    port: int,
-    token: str,
-    team_token: str,
-    state_file: Path | None,
-    log_file: Path | None,
-    flavor: str,
-    no_security_field: bool,
-) -> None:
+def command(options: SandboxOptions, flavor: str, no_security_field: bool) -> None:
     """Serve a Jira REST sandbox on 127.0.0.1; the first line printed is its base URL."""
     sandbox = start_sandbox(
-        port=port,
-        flavor=flavor,
-        token=token,
-        team_token=team_token,
-        state_file=state_file,
-        log_file=log_file,
-        security_field=not no_security_field,
+        **options.start_arguments(), flavor=flavor, security_field=not no_security_field
     )
     serve_until_signalled(
         sandbox,
         f"flavor {flavor}, project SEC, issue type Bug, security level 'Security team', "
-        f"user sandbox@example.org, team member alice@example.org (token {team_token}); "
+        f"user sandbox@example.org, team member alice@example.org (token {options.team_token}); "
         "Ctrl-C stops",
     )

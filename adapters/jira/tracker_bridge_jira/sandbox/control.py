@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tracker_bridge.testing.sandbox import Fault, SandboxServer
+from tracker_bridge.testing.sandbox import Fault, SandboxServer, ServedSandbox
 from tracker_bridge_jira.markup import adf_to_text
 from tracker_bridge_jira.sandbox.models import PRIORITIES, STATUSES, TEAM_TOKEN, SandboxIssue
 from tracker_bridge_jira.sandbox.server import JiraApp
@@ -186,7 +186,6 @@ class SandboxTeam:
             remaining=times,
             retry_after=retry_after,
             delay=delay,
-            armed=after is None,
             arm_on=(after[0], re.compile(after[1])) if after else None,
             applied=applied,
         )
@@ -241,7 +240,7 @@ class SandboxTeam:
             raise KeyError(f"no sandbox issue {key}") from None
 
 
-class JiraSandbox:
+class JiraSandbox(ServedSandbox):
     """A running sandbox: ``url`` to point clients at, ``team`` to act and inspect, ``stop``."""
 
     def __init__(self, state: SandboxState, *, port: int = 0) -> None:
@@ -254,21 +253,6 @@ class JiraSandbox:
         self.flavor = state.flavor
         self.token = state.token
         self.email = state.bridge.email
-
-    def start(self) -> JiraSandbox:
-        """Serve in a background thread; returns self."""
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        self._server.stop()
-
-    def __enter__(self) -> JiraSandbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start_sandbox(

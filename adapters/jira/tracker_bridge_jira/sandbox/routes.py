@@ -378,27 +378,25 @@ def edit_issue(state: SandboxState, api: str, query: Any, body: Any, ref: str) -
                 labels = [x for x in labels if x != op["remove"]]
             elif "set" in op:
                 labels = _valid_labels(op["set"] or [])
-    before = (
+    before = _editable(issue)
+    _apply_fields(state, api, issue, values, creating=False)
+    if operations:
+        issue.labels = list(dict.fromkeys(labels))
+    if before != _editable(issue):
+        state.touch(issue)
+    return 204, None
+
+
+def _editable(issue: SandboxIssue) -> tuple[Any, ...]:
+    """The fields an edit can change; ``updated`` moves only when one of them did."""
+    return (
         issue.summary,
         issue.description,
-        issue.labels,
+        list(issue.labels),
         issue.duedate,
         issue.priority,
         issue.security,
     )
-    _apply_fields(state, api, issue, values, creating=False)
-    if operations:
-        issue.labels = list(dict.fromkeys(labels))
-    if before != (
-        issue.summary,
-        issue.description,
-        issue.labels,
-        issue.duedate,
-        issue.priority,
-        issue.security,
-    ):
-        state.touch(issue)
-    return 204, None
 
 
 def add_comment(state: SandboxState, api: str, query: Any, body: Any, ref: str) -> tuple[int, Any]:
