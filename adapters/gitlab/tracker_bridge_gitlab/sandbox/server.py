@@ -203,6 +203,12 @@ class Team:
         with self._state.lock:
             self._state.drop_fields = set(names)
 
+    # -- time
+
+    def advance_clock(self, **delta: float) -> None:
+        """Move the sandbox clock (``created_at``, ``updated_at``) forward by ``timedelta(**delta)``."""
+        self._state.clock.advance(timedelta(**delta))
+
     def heal(self) -> None:
         """Remove every fault and dropped field."""
         self._sandbox.faults.clear()
