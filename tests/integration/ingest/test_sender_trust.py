@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from tracker_bridge.app import privacy_service, run_pass
+from tracker_bridge.app import privacy_service
 from tracker_bridge.ports import MailboxItem, PassSummary, Verdict
 from tracker_bridge.services.ingest import IngestOutcome
 from tracker_bridge.testing.installation import BRIDGE_ADDRESS
@@ -864,7 +864,7 @@ def test_one_run_pass_handles_every_hostile_message_and_delivers_the_good_ones(
     mails_before = len(installation.smtp.messages)
     bridge = world.bridge()  # type: ignore[attr-defined]
     try:
-        summaries = run_pass(bridge, bridge.notify_step())
+        summaries = bridge.scheduled_pass().run()
     finally:
         bridge.close()
     assert [] == list((installation.maildir / "new").iterdir())
