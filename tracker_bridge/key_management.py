@@ -38,7 +38,12 @@ def configured_passphrase(config: LoadedConfig) -> str | None:
 
 
 def bridge_fingerprint(config: LoadedConfig, keys: Sequence[SecretKey]) -> str:
-    """The configured bridge key, else the only secret key in the home."""
+    """The fingerprint of the configured bridge key, else of the only secret key in the home.
+
+    Raises:
+        ConfigurationError: ``openpgp.fingerprint`` names no key in ``keys``, or none is
+            configured and the home does not hold exactly one secret key.
+    """
     configured = config.settings.openpgp.fingerprint
     if configured:
         compact = re.sub(r"\s+", "", configured).upper()
