@@ -432,7 +432,7 @@ class Bridge:
 
 
 def smtp_transport(settings: Settings) -> SmtpTransport:
-    """The SMTP transport ``smtp`` configures; it connects when entered (``with``)."""
+    """The SMTP transport the ``smtp`` section configures; it connects when entered (``with``)."""
     smtp = settings.smtp
     return SmtpTransport(
         smtp.host,
