@@ -44,14 +44,12 @@ from tracker_bridge.mail.templates import TemplateSet
 from tracker_bridge.mappings import Mappings, load_mappings
 from tracker_bridge.openpgp import GnuPG
 from tracker_bridge.plugins import load_tracker_plugin
-from tracker_bridge.ports import (
-    Clock,
-    MailboxArchive,
-    MailSource,
-    MailTransport,
-    PassSummary,
-    Tracker,
-)
+from tracker_bridge.ports.clock import Clock
+from tracker_bridge.ports.intake import MailSource
+from tracker_bridge.ports.mail import MailTransport
+from tracker_bridge.ports.privacy import MailboxArchive
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import Tracker
 from tracker_bridge.scoring import severity_from_vector
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import Ingest

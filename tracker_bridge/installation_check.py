@@ -34,7 +34,7 @@ from tracker_bridge.intake.sources import PROCESSED_FOLDER, QUARANTINE_FOLDER
 from tracker_bridge.key_management import bridge_fingerprint, configured_passphrase
 from tracker_bridge.mail.templates import validate_templates
 from tracker_bridge.mappings import policy_warnings
-from tracker_bridge.ports import TrackerAccessCheck
+from tracker_bridge.ports.tracker import TrackerAccessCheck
 from tracker_bridge.security_txt import security_txt_warnings
 from tracker_bridge.store.url import StoreUrl, parse_store_url
 

@@ -22,7 +22,7 @@ from tracker_bridge.services.pass_outcome import ExitCode, PassCounter, exit_cod
 
 if TYPE_CHECKING:
     from tracker_bridge.app import Bridge, PartWrappers
-    from tracker_bridge.ports import PassSummary
+    from tracker_bridge.ports.summary import PassSummary
 
 
 @dataclass(frozen=True)

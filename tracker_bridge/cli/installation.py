@@ -242,6 +242,6 @@ def check(invocation: Invocation, as_json: bool, online: bool) -> None:
 )
 def demo(tracker: str, directory: Path | None) -> None:
     """Run the whole pipeline against a sandbox tracker and local SMTP, narrating each step."""
-    from tracker_bridge.demo import default_directory, run_demo
+    from tracker_bridge.demo.narration import default_directory, run_demo
 
     run_demo(directory or default_directory(), tracker)

@@ -28,7 +28,7 @@ def ingest(invocation: Invocation, messages: tuple[str, ...], as_json: bool) -> 
     Prints one line per message and exits 3 when something was quarantined or deferred.
     """
     from tracker_bridge.intake.sources import FileSource
-    from tracker_bridge.ports import PassSummary
+    from tracker_bridge.ports.summary import PassSummary
 
     bridge = invocation.bridge()
     summary = PassSummary("ingest")
@@ -95,7 +95,7 @@ def sync(invocation: Invocation, as_json: bool) -> None:
 @click.pass_obj
 def notify(invocation: Invocation, as_json: bool) -> None:
     """Deliver queued researcher mail over one SMTP connection; exit 3 when some was deferred."""
-    from tracker_bridge.ports import PassSummary
+    from tracker_bridge.ports.summary import PassSummary
 
     bridge = invocation.bridge()
     summary = PassSummary("notify")

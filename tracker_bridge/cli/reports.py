@@ -14,7 +14,7 @@ import click
 from tracker_bridge.cli.common import Invocation, emit
 
 if TYPE_CHECKING:
-    from tracker_bridge.ports import InboundMessage
+    from tracker_bridge.ports.intake import InboundMessage
 
 __all__ = ["inspect", "reports"]
 

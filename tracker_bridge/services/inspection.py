@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tracker_bridge.ports import InboundMessage, Verdict
+from tracker_bridge.ports.intake import InboundMessage, Verdict
 
 
 @dataclass(frozen=True)

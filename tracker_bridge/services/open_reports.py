@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from tracker_bridge.ports import UnitOfWork
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import NOT_IN_TRACKER_EVENT
 from tracker_bridge.services.regulatory import clock_rows

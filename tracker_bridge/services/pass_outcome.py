@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from enum import IntEnum, StrEnum
 
-from tracker_bridge.ports import PassSummary, Verdict
+from tracker_bridge.ports.intake import Verdict
+from tracker_bridge.ports.summary import PassSummary
 
 
 class PassCounter(StrEnum):

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tracker_bridge.errors import SKIPPABLE, RetriableError, TrackerAuthError, TrackerUnavailable
-from tracker_bridge.ports import Clock, PassSummary, UnitOfWork
+from tracker_bridge.ports.clock import Clock
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.services.pass_outcome import PassCounter
 
 StepLock = Callable[[str], AbstractContextManager[bool]]

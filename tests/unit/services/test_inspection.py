@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tracker_bridge.ports import InboundMessage, Verdict
+from tracker_bridge._testsupport.fakes import inbound
+from tracker_bridge.ports.intake import InboundMessage, Verdict
 from tracker_bridge.services.inspection import inspect_message
-from tracker_bridge.testing.fakes import inbound
 
 
 class Threads:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import tracker_bridge
-from tracker_bridge.ports import PassSummary
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.pass_outcome import DEFERRING, ExitCode, PassCounter, exit_code
 
 ALERTING = (

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tracker_bridge._testsupport.memory_store import MemoryStore
 from tracker_bridge.errors import (
     ConfigurationError,
     RetriableError,
@@ -15,7 +16,7 @@ from tracker_bridge.errors import (
     TrackerAuthError,
     TrackerUnavailable,
 )
-from tracker_bridge.ports import PassSummary
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.pass_outcome import PassCounter
 from tracker_bridge.services.scheduled_pass import (
     OUTAGE_SINCE,
@@ -25,7 +26,6 @@ from tracker_bridge.services.scheduled_pass import (
     run_sync_alone,
 )
 from tracker_bridge.testing.clock import FakeClock
-from tracker_bridge.testing.memory_store import MemoryStore
 
 
 class Locks:
