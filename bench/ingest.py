@@ -41,6 +41,7 @@ from typing import Any
 from floors import PRODUCT_OPTIONS, BridgeKeys, Timings, export_secret_key, init_bridge_key, sequoia
 
 from tracker_bridge.app import build_program
+from tracker_bridge.clock import SystemClock
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.openpgp import GnuPG
@@ -68,14 +69,6 @@ DEFAULT_LIMIT = ReaderLimits().max_message_bytes
 LARGE_LIMIT = 64 * _MIB
 CHUNK = 50
 GOAL = 1.5
-
-
-class SystemClock:
-    """The wall clock in UTC."""
-
-    def now(self) -> datetime:
-        """Now."""
-        return datetime.now(UTC)
 
 
 @dataclass

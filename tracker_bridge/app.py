@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -27,6 +26,7 @@ from tracker_bridge.bridge_key import (
     unlock_problem,
 )
 from tracker_bridge.calendars import working_calendar
+from tracker_bridge.clock import SystemClock
 from tracker_bridge.config import (
     ENV_PREFIX,
     MISSING_SECRET,
@@ -53,6 +53,7 @@ from tracker_bridge.intake.sources import (
     ImapSettings,
     ImapSource,
     MaildirSource,
+    closing_archives,
 )
 from tracker_bridge.locks import step_lock
 from tracker_bridge.mail.compose import PgpMimeComposer
@@ -529,14 +530,6 @@ def reprotect_bridge_keys(config_path: Path | None, factor: WorkFactor) -> list[
     return fingerprints
 
 
-class SystemClock:
-    """The real clock, in UTC."""
-
-    def now(self) -> datetime:
-        """The current moment."""
-        return datetime.now(UTC)
-
-
 def build_program(mappings: Mappings) -> Program:
     """The services' view of the program, from mappings/."""
     program = mappings.program
@@ -927,11 +920,7 @@ def purge_step(bridge: Bridge) -> Callable[[PassSummary], None]:
     """The purge step of a pass: delete what retention says is due, in store and mailboxes."""
 
     def step(summary: PassSummary) -> None:
-        with contextlib.ExitStack() as stack:
-            archives = mailbox_archives(bridge)
-            for archive in archives:
-                if isinstance(archive, ImapSource):
-                    stack.enter_context(archive)
+        with closing_archives(mailbox_archives(bridge)) as archives:
             privacy_service(bridge, archives).purge(summary)
 
     return step
