@@ -8,20 +8,17 @@ receiving researcher's own key, as their client would.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 
+from tests.installations import running_installation
 from tracker_bridge.app import Bridge
 from tracker_bridge.domain.report import State
-from tracker_bridge.testing.installation import Installation, create_installation
-from tracker_bridge.testing.keys import remove_gnupghome
+from tracker_bridge.testing.installation import Installation
 from tracker_bridge.testing.researcher_mail import ResearcherView, read_as_researcher
 
 JAN = "jan@onderzoek.example"
@@ -45,18 +42,8 @@ MONTHS = [
 @pytest.fixture(scope="module", params=["gitlab", "jira"])
 def installation(request: pytest.FixtureRequest) -> Iterator[Installation]:
     """Keys, the tracker's sandbox, SMTP, a Maildir and a config file, per tracker."""
-    directory = Path(tempfile.mkdtemp(prefix="tbpr", dir="/tmp"))
-    created = create_installation(directory, str(request.param))
-    try:
+    with running_installation(str(request.param), prefix="tbpr") as created:
         yield created
-    finally:
-        created.stop()
-        for home in [
-            created.bridge.gnupghome,
-            *(k.gnupghome for k in created.researchers.values()),
-        ]:
-            remove_gnupghome(home)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def run_pass(installation: Installation) -> str:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.installations import running_installation
 from tracker_bridge.starter import PACKAGED_MAPPINGS
-from tracker_bridge.testing.installation import Installation, create_installation
-from tracker_bridge.testing.keys import remove_gnupghome
+from tracker_bridge.testing.installation import Installation
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"
@@ -29,16 +29,8 @@ def legal_installation() -> Iterator[Installation]:
     program.write_text(
         program.read_text(encoding="utf-8").replace("cra = false", "cra = true"), encoding="utf-8"
     )
-    installation = create_installation(directory, "gitlab")
-    try:
+    with running_installation("gitlab", directory=directory) as installation:
         yield installation
-    finally:
-        installation.stop()
-        for home in [installation.bridge.gnupghome] + [
-            k.gnupghome for k in installation.researchers.values()
-        ]:
-            remove_gnupghome(home)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _cli(installation: Installation, *args: str) -> subprocess.CompletedProcess[str]:
