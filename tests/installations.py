@@ -7,6 +7,8 @@ One place for what the end-to-end and deploy tests each wrote again: make an ins
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -56,3 +58,14 @@ def init_installation(prefix: str) -> Iterator[Path]:
 def invoke(config: Path, *args: str, env: Mapping[str, str | None] | None = None) -> Result:
     """``tracker-bridge --config <config> ARGS`` in this process; ``env`` None values unset."""
     return CliRunner().invoke(main, ["--config", str(config), *args], env=env)
+
+
+def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m tracker_bridge --config <config> ARGS`` as its own process (text, 120 s)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tracker_bridge", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.installations import running_installation
+from tests.installations import run_cli, running_installation
 from tracker_bridge.starter import PACKAGED_MAPPINGS
 from tracker_bridge.testing.installation import Installation
 
@@ -34,13 +33,7 @@ def legal_installation() -> Iterator[Installation]:
 
 
 def _cli(installation: Installation, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tracker_bridge", "--config", str(installation.config_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(installation.config_path, *args)
 
 
 def test_reports_lists_clocks_first_and_draft_holds_the_fields(

@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -21,7 +20,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
-from tests.installations import running_installation
+from tests.installations import run_cli, running_installation
 from tracker_bridge.store import tables
 from tracker_bridge.testing.installation import Installation
 from tracker_bridge.testing.researcher_mail import read_as_researcher
@@ -42,13 +41,7 @@ def site(request: pytest.FixtureRequest) -> Iterator[Installation]:
 
 def cli(site: Installation, *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``tracker-bridge --config <site> ARGS`` as its own process."""
-    return subprocess.run(
-        [sys.executable, "-m", "tracker_bridge", "--config", str(site.config_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(site.config_path, *args)
 
 
 def report(site: Installation, address: str, subject: str, body: str) -> None:

@@ -137,15 +137,7 @@ class MaildirSource:
     def fetch(self) -> Iterator[MailboxItem]:
         """Yield messages from ``new/`` then ``cur/``, oldest file name first, without moving them."""
         for sub in ("new", "cur"):
-            folder = self.root / sub
-            for entry in sorted(folder.iterdir()):
-                if entry.name.startswith(".") or not entry.is_file():
-                    continue
-                try:
-                    raw = entry.read_bytes()
-                except FileNotFoundError:
-                    # Another reader (a mail client, a second run) moved it meanwhile.
-                    continue
+            for entry, raw in _message_files(self.root / sub):
                 yield MailboxItem(self.name, f"{sub}/{entry.name}", raw)
 
     def settle(self, item: MailboxItem, verdict: Verdict) -> None:
@@ -184,13 +176,7 @@ class MaildirSource:
                 directory = folder / sub
                 if not directory.is_dir():
                     continue
-                for entry in sorted(directory.iterdir()):
-                    if entry.name.startswith(".") or not entry.is_file():
-                        continue
-                    try:
-                        raw = entry.read_bytes()
-                    except FileNotFoundError:
-                        continue
+                for entry, raw in _message_files(directory):
                     matches = hashlib.sha256(raw).hexdigest() in wanted_digests or (
                         _header_message_id(raw) in wanted_ids
                     )
@@ -208,6 +194,22 @@ class MaildirSource:
         write_private_bytes(temporary, raw)
         os.replace(temporary, self.root / "new" / unique)
         return f"new/{unique}"
+
+
+def _message_files(directory: Path) -> Iterator[tuple[Path, bytes]]:
+    """Each message file of a Maildir folder, oldest file name first, with its bytes.
+
+    Dot files and subfolders are passed over; a file another reader (a mail client, a second
+    run) moved away meanwhile is skipped.
+    """
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        try:
+            raw = entry.read_bytes()
+        except FileNotFoundError:
+            continue
+        yield entry, raw
 
 
 class ImapSecurity(StrEnum):
