@@ -9,13 +9,12 @@ receiving researcher's own key, as their client would.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
 
-from tests.installations import running_installation
+from tests.installations import run_cli, running_installation
 from tracker_bridge.app import Bridge
 from tracker_bridge.domain.report import State
 from tracker_bridge.testing.installation import Installation
@@ -48,13 +47,7 @@ def installation(request: pytest.FixtureRequest) -> Iterator[Installation]:
 
 def run_pass(installation: Installation) -> str:
     """One ``tracker-bridge run`` as its own process; its output (exit 0 or 3 expected)."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "tracker_bridge", "--config", str(installation.config_path), "run"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    completed = run_cli(installation.config_path, "run")
     assert completed.returncode in (0, 3), completed.stderr[-3000:]
     return completed.stdout
 
@@ -198,23 +191,7 @@ def test_forget_erases_the_researcher_from_the_issue_and_the_keyring(
     _, key = report_of(installation, ADA)
     fingerprint = installation.researchers[ADA].fingerprint
     before = issue_text(installation, key)
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tracker_bridge",
-            "--config",
-            str(installation.config_path),
-            "researcher",
-            "forget",
-            ADA,
-            "--yes",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    completed = run_cli(installation.config_path, "researcher", "forget", ADA, "--yes")
     after = issue_text(installation, key)
     listing = subprocess.run(
         ["gpg", "--homedir", installation.bridge.gnupghome, "--list-keys", "--with-colons"],
