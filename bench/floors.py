@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker_bridge import bridge_key
-from tracker_bridge.testing.keys import remove_gnupghome, stop_agent
+from tracker_bridge._testsupport.keys import remove_gnupghome, stop_agent
 
 _S2K_COUNT = re.compile(rb'\(sha1\s+(?:#[0-9A-Fa-f]+#|"(?:[^"\\]|\\.)*")\s*"(\d+)"\s*\)', re.DOTALL)
 

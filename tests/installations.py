@@ -16,9 +16,9 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
+from tracker_bridge._testsupport.keys import remove_gnupghome
 from tracker_bridge.cli import main
-from tracker_bridge.testing.installation import Installation, create_installation
-from tracker_bridge.testing.keys import remove_gnupghome
+from tracker_bridge.demo.installation import Installation, create_installation
 
 
 @contextmanager

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tracker_bridge._testsupport.dovecot import Dovecot
 from tracker_bridge.intake.sources import ImapSecurity, ImapSettings, ImapSource
-from tracker_bridge.testing.dovecot import Dovecot
 
 
 def imap_source(dovecot: Dovecot, user: str) -> ImapSource:

@@ -18,7 +18,7 @@ from typing import Any
 import gnupg
 
 from tracker_bridge.errors import ConfigurationError, FatalError, QuarantineError, SkippableError
-from tracker_bridge.ports import Decryption, SignatureCheck, SignatureStatus
+from tracker_bridge.ports.openpgp import Decryption, SignatureCheck, SignatureStatus
 
 __all__ = [
     "DEFAULT_GPG_TIMEOUT_SECONDS",

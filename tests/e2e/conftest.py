@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.installations import running_installation
-from tracker_bridge.testing.installation import Installation
-from tracker_bridge.testing.keys import gpg_command
+from tracker_bridge._testsupport.keys import gpg_command
+from tracker_bridge.demo.installation import Installation
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

@@ -12,8 +12,8 @@ from typing import Any, cast
 import pytest
 
 from tests.installations import running_installation
-from tracker_bridge.testing.installation import Installation
-from tracker_bridge.testing.smtp import MailCatcher
+from tracker_bridge.demo.installation import Installation
+from tracker_bridge.demo.smtp import MailCatcher
 
 OWN_ADDRESS = "security@bridge-owner.test"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.installations import init_installation, invoke
+from tracker_bridge._testsupport.keys import gpg_command
 from tracker_bridge.bridge_key import MINIMUM_S2K_COUNT, secret_keys
-from tracker_bridge.testing.keys import gpg_command
 
 
 @pytest.fixture(scope="module")

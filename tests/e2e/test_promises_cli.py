@@ -16,9 +16,9 @@ import pytest
 
 from tests.installations import run_cli, running_installation
 from tracker_bridge.app import Bridge
+from tracker_bridge.demo.installation import Installation
+from tracker_bridge.demo.researcher_mail import ResearcherView, read_as_researcher
 from tracker_bridge.domain.report import State
-from tracker_bridge.testing.installation import Installation
-from tracker_bridge.testing.researcher_mail import ResearcherView, read_as_researcher
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

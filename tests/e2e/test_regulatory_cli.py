@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.installations import run_cli, running_installation
+from tracker_bridge.demo.installation import Installation
 from tracker_bridge.starter import PACKAGED_MAPPINGS
-from tracker_bridge.testing.installation import Installation
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

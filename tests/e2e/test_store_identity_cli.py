@@ -9,27 +9,28 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import psycopg
 import pytest
 from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import make_url
 
 from tests.installations import run_cli, running_installation
+from tracker_bridge._testsupport.postgres import (
+    DEFAULT_POSTGRES_URL,
+    POSTGRES_ENV,
+    fresh_database,
+    postgres_admin_url,
+)
+from tracker_bridge.demo.installation import Installation
+from tracker_bridge.demo.researcher_mail import read_as_researcher
 from tracker_bridge.store import tables
-from tracker_bridge.testing.installation import Installation
-from tracker_bridge.testing.researcher_mail import read_as_researcher
 
 from .conftest import ADA, JAN
 
-POSTGRES_URL = os.environ.get(
-    "TRACKER_BRIDGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+POSTGRES_URL = os.environ.get(POSTGRES_ENV, DEFAULT_POSTGRES_URL)
 
 
 @pytest.fixture(params=["gitlab", "jira"])
@@ -129,15 +130,8 @@ def test_report_not_opened_confidentially_is_retried_and_alerts(site: Installati
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped afterwards."""
-    admin = make_url(POSTGRES_URL).render_as_string(hide_password=False)
-    name = f"tb_copy_{secrets.token_hex(6)}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_admin_url(), "tb_copy") as url:
+        yield url
 
 
 def row_counts(url: str) -> dict[str, int]:

@@ -23,13 +23,8 @@ from email.message import Message
 from tracker_bridge.domain.message_ids import MSG_ID, synthetic_message_id
 from tracker_bridge.intake.parts import child_parts, payload_bytes
 from tracker_bridge.intake.provenance import check_origin
-from tracker_bridge.ports import (
-    Attachment,
-    InboundMessage,
-    OriginCheck,
-    SignatureCheck,
-    Verdict,
-)
+from tracker_bridge.ports.intake import Attachment, InboundMessage, OriginCheck, Verdict
+from tracker_bridge.ports.openpgp import SignatureCheck
 
 __all__ = [
     "Envelope",

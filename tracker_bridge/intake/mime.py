@@ -33,13 +33,8 @@ from tracker_bridge.intake.parts import (
     payload_bytes,
 )
 from tracker_bridge.intake.provenance import ciphertext_digest
-from tracker_bridge.ports import (
-    Attachment,
-    Decryption,
-    OpenPGP,
-    SignatureCheck,
-    SignatureStatus,
-)
+from tracker_bridge.ports.intake import Attachment
+from tracker_bridge.ports.openpgp import Decryption, OpenPGP, SignatureCheck, SignatureStatus
 
 __all__ = ["EncryptedUnit", "LimitExceeded", "MimeContent", "MimeWalker", "find_encrypted_unit"]
 

@@ -16,7 +16,7 @@ from email.feedparser import BytesFeedParser
 from email.message import Message
 
 from tracker_bridge.intake.armour import html_to_text
-from tracker_bridge.ports import Attachment
+from tracker_bridge.ports.intake import Attachment
 
 __all__ = [
     "child_parts",

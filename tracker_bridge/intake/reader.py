@@ -51,14 +51,8 @@ from tracker_bridge.intake.headers import (
 )
 from tracker_bridge.intake.mime import LimitExceeded, MimeContent, MimeWalker, find_encrypted_unit
 from tracker_bridge.intake.parts import parse_message
-from tracker_bridge.ports import (
-    BRIDGE_NOTE_PREFIX,
-    InboundMessage,
-    OpenPGP,
-    SignatureCheck,
-    SignatureStatus,
-    Verdict,
-)
+from tracker_bridge.ports.intake import BRIDGE_NOTE_PREFIX, InboundMessage, Verdict
+from tracker_bridge.ports.openpgp import OpenPGP, SignatureCheck, SignatureStatus
 
 __all__ = ["DEFAULT_LIMITS", "MailReader", "ReaderLimits"]
 

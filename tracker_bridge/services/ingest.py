@@ -32,29 +32,23 @@ from tracker_bridge.errors import (
     SkippableError,
     TrackerAuthError,
 )
-from tracker_bridge.ports import (
+from tracker_bridge.ports.clock import Clock
+from tracker_bridge.ports.intake import (
     BRIDGE_NOTE_PREFIX,
-    AuditEntry,
-    Clock,
     InboundMessage,
-    IssueDraft,
     MailboxItem,
     MailSource,
     MessageReader,
-    NotificationKind,
-    OpenPGP,
     Origin,
-    OutboxItem,
-    PassSummary,
-    ReportContent,
-    ReportEvent,
-    SignatureCheck,
-    SignatureStatus,
-    StoredMessage,
-    Tracker,
-    UnitOfWork,
     Verdict,
 )
+from tracker_bridge.ports.mail import NotificationKind, OutboxItem
+from tracker_bridge.ports.openpgp import OpenPGP, SignatureCheck, SignatureStatus
+from tracker_bridge.ports.privacy import AuditEntry
+from tracker_bridge.ports.store import ReportContent, ReportEvent, StoredMessage
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import IssueDraft, Tracker
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.privacy import message_reference
 from tracker_bridge.services.refusals import Refusals

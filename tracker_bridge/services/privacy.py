@@ -19,23 +19,20 @@ from typing import Any, ClassVar
 from tracker_bridge.domain.report import Report, State
 from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import BridgeError, NotFoundError, RetriableError
-from tracker_bridge.ports import (
-    AuditEntry,
-    Clock,
-    HeldContent,
+from tracker_bridge.ports.clock import Clock
+from tracker_bridge.ports.mail import OutboxItem
+from tracker_bridge.ports.privacy import AuditEntry, HeldContent, Keyring, MailboxArchive
+from tracker_bridge.ports.store import ReportEvent
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import (
     IssueDraft,
     IssueRef,
     IssueSnapshot,
     IssueUpdate,
-    Keyring,
-    MailboxArchive,
-    OutboxItem,
-    PassSummary,
-    ReportEvent,
     TextErasure,
     Tracker,
-    UnitOfWork,
 )
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 __all__ = [
     "CLOSED_STATES",

@@ -29,20 +29,11 @@ from tracker_bridge.domain.report import Report, ReportId, State, StateChange
 from tracker_bridge.domain.researcher import CreditWish, Language, Researcher
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import NotFoundError, StoreError
-from tracker_bridge.ports import (
-    DUE_NOW,
-    Attachment,
-    IssueRef,
-    NotificationKind,
-    OutboxItem,
-    OutboxStatus,
-    ReportContent,
-    ReportEvent,
-    SignatureCheck,
-    SignatureStatus,
-    StoredMessage,
-    Verdict,
-)
+from tracker_bridge.ports.intake import Attachment, Verdict
+from tracker_bridge.ports.mail import NotificationKind, OutboxItem, OutboxStatus
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.store import DUE_NOW, ReportContent, ReportEvent, StoredMessage
+from tracker_bridge.ports.tracker import IssueRef
 from tracker_bridge.store import tables as t
 from tracker_bridge.store.errors import translate_error
 from tracker_bridge.store.types import UTCDateTime

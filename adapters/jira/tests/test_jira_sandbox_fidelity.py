@@ -13,7 +13,7 @@ from jira import JIRA, JIRAError
 from jsonschema import Draft7Validator
 from tracker_bridge_jira.sandbox import JiraSandbox, start_sandbox
 
-from tracker_bridge.testing.unavailable import unavailable
+from tracker_bridge._testsupport.unavailable import unavailable
 
 # The shared data sits beside the repository: ../shared/specs from the repository root.
 REPOSITORY = Path(__file__).resolve().parents[3]

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.installations import running_installation
-from tracker_bridge.testing.installation import Installation
+from tracker_bridge.demo.installation import Installation
 
 DEPLOY = Path(__file__).resolve().parents[3] / "docs" / "deploy"
 VENV_BIN = Path(sys.executable).parent

@@ -11,10 +11,11 @@ from tests.integration.ingest.conftest import (
     query_store,
     run_ingest,
 )
+from tracker_bridge.demo.installation import BRIDGE_ADDRESS
+from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
-from tracker_bridge.ports import PassSummary, Verdict
-from tracker_bridge.testing.installation import BRIDGE_ADDRESS
-from tracker_bridge.testing.mail_shapes import MailShapes
+from tracker_bridge.ports.intake import Verdict
+from tracker_bridge.ports.summary import PassSummary
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

@@ -24,10 +24,7 @@ from tests.integration.ingest.conftest import (
     query_store,
     run_ingest,
 )
-from tracker_bridge.app import privacy_service, run_pass
-from tracker_bridge.ports import PassSummary, Verdict
-from tracker_bridge.testing.installation import BRIDGE_ADDRESS
-from tracker_bridge.testing.keys import (
+from tracker_bridge._testsupport.keys import (
     TestKey,
     export_public_key,
     generate_key,
@@ -35,9 +32,13 @@ from tracker_bridge.testing.keys import (
     make_gnupghome,
     remove_gnupghome,
 )
-from tracker_bridge.testing.mail_shapes import MailShapes
-from tracker_bridge.testing.researcher_mail import read_as_researcher
-from tracker_bridge.testing.smtp import MailCatcher
+from tracker_bridge.app import privacy_service, run_pass
+from tracker_bridge.demo.installation import BRIDGE_ADDRESS
+from tracker_bridge.demo.mail_shapes import MailShapes
+from tracker_bridge.demo.researcher_mail import read_as_researcher
+from tracker_bridge.demo.smtp import MailCatcher
+from tracker_bridge.ports.intake import Verdict
+from tracker_bridge.ports.summary import PassSummary
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

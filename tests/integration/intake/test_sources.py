@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.mailboxes import imap_source
+from tracker_bridge._testsupport.dovecot import Dovecot
 from tracker_bridge.intake.sources import (
     FileSource,
     ImapSecurity,
@@ -15,8 +16,7 @@ from tracker_bridge.intake.sources import (
     ImapSource,
     MaildirSource,
 )
-from tracker_bridge.ports import Verdict
-from tracker_bridge.testing.dovecot import Dovecot
+from tracker_bridge.ports.intake import Verdict
 
 REPORT = b"From: rita@research.example\r\nSubject: Bug\r\nMessage-ID: <a@x>\r\n\r\nbody\r\n"
 JUNK = b"From: x@y\r\nSubject: Junk\r\nMessage-ID: <b@x>\r\n\r\nbad\r\n"

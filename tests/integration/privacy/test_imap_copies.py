@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.mailboxes import imap_source
-from tracker_bridge.ports import Verdict
-from tracker_bridge.testing.dovecot import Dovecot, start_dovecot
+from tracker_bridge._testsupport.dovecot import Dovecot, start_dovecot
+from tracker_bridge.ports.intake import Verdict
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from tracker_bridge.domain.message_ids import (
 
 
 def test_normalising_drops_space_and_angle_brackets_only() -> None:
-    """ " <a@b> ", "<a@b>" and "a@b" are one key; a blank id is the empty key."""
+    """Space and angle brackets around an id do not change its key; a blank id is the empty key."""
     assert ["a@b", "a@b", "a@b", ""] == [
         normalise_message_id(value) for value in (" <a@b> ", "<a@b>", "a@b", "  ")
     ]

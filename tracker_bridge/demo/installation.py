@@ -15,9 +15,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from tracker_bridge.errors import ConfigurationError
-from tracker_bridge.ports import TrackerSandbox
-from tracker_bridge.testing.keys import (
+from tracker_bridge.demo.keys import (
     TestKey,
     export_public_key,
     generate_key,
@@ -26,8 +24,10 @@ from tracker_bridge.testing.keys import (
     remove_gnupghome,
     stop_agent,
 )
-from tracker_bridge.testing.mail_shapes import MailShapes
-from tracker_bridge.testing.smtp import MailCatcher
+from tracker_bridge.demo.mail_shapes import MailShapes
+from tracker_bridge.demo.sandbox import TrackerSandbox
+from tracker_bridge.demo.smtp import MailCatcher
+from tracker_bridge.errors import ConfigurationError
 
 PACKAGED_MAPPINGS = Path(__file__).resolve().parent.parent / "default_mappings"
 BRIDGE_ADDRESS = "security@example.org"
