@@ -112,6 +112,8 @@ def generate_key(
     name: str,
     address: str,
     passphrase: str | None = None,
+    *,
+    s2k_count: int | None = None,
 ) -> TestKey:
     """Generate a modern-curve key (ed25519 + cv25519) that never expires.
 
@@ -120,19 +122,37 @@ def generate_key(
         name: The real-name part of the user id.
         address: The mail address of the user id.
         passphrase: Protects the secret key; None for no protection.
+        s2k_count: The S2K iteration count gpg-agent protects this key with (65536, its
+            minimum, is what ``init`` uses for a generated passphrase); None keeps the agent's
+            calibration (about 100 ms of hashing on every unlock). The home's
+            ``gpg-agent.conf`` is left as it was, so it still records the calibrated choice.
 
     Returns:
         The new key's description.
     """
-    gpg_command(
-        gnupghome,
-        "--quick-gen-key",
-        f"{name} <{address}>",
-        "future-default",
-        "default",
-        "never",
-        passphrase=passphrase,
-    )
+    conf = Path(gnupghome, "gpg-agent.conf")
+    kept = conf.read_text(encoding="ascii") if conf.exists() else None
+    if s2k_count is not None:
+        # The agent reads s2k-count when it starts: restart it before and after the key is made.
+        conf.write_text(f"{kept or ''}s2k-count {s2k_count}\n", encoding="ascii")
+        stop_agent(gnupghome)
+    try:
+        gpg_command(
+            gnupghome,
+            "--quick-gen-key",
+            f"{name} <{address}>",
+            "future-default",
+            "default",
+            "never",
+            passphrase=passphrase,
+        )
+    finally:
+        if s2k_count is not None:
+            if kept is None:
+                conf.unlink()
+            else:
+                conf.write_text(kept, encoding="ascii")
+            stop_agent(gnupghome)
     listing = gpg_command(
         gnupghome, "--with-colons", "--list-secret-keys", f"<{address}>"
     ).stdout.decode("utf-8")
