@@ -58,6 +58,7 @@ from floors import (
 
 from tracker_bridge._testsupport.keys import TestKey, remove_gnupghome
 from tracker_bridge.app import build_program
+from tracker_bridge.clock import SystemClock
 from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
 from tracker_bridge.mappings import load_mappings
@@ -78,14 +79,6 @@ DEFAULT_LIMIT = ReaderLimits().max_message_bytes
 LARGE_LIMIT = 64 * _MIB
 CHUNK = 50
 GOAL = 1.5
-
-
-class SystemClock:
-    """The wall clock in UTC."""
-
-    def now(self) -> datetime:
-        """Now."""
-        return datetime.now(UTC)
 
 
 @dataclass

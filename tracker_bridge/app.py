@@ -7,13 +7,11 @@ the parts through ``PartWrappers``; production code never imports test support.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from tracker_bridge.bridge_key import unlock_problem
 from tracker_bridge.calendars import working_calendar
+from tracker_bridge.clock import SystemClock
 from tracker_bridge.config import (
     ENV_PREFIX,
     LoadedConfig,
@@ -36,6 +35,7 @@ from tracker_bridge.intake.sources import (
     ImapSettings,
     ImapSource,
     MaildirSource,
+    closing_archives,
 )
 from tracker_bridge.locks import step_lock
 from tracker_bridge.mail.compose import PgpMimeComposer
@@ -160,14 +160,6 @@ def passphrase_setting(config: LoadedConfig) -> str:
         if re.search(rf"^\s*{key}\s*=", text, re.MULTILINE):
             return locate_key(config.path, text, ("openpgp", key))
     return "openpgp.passphrase (not set)"
-
-
-class SystemClock:
-    """The real clock, in UTC."""
-
-    def now(self) -> datetime:
-        """The current moment."""
-        return datetime.now(UTC)
 
 
 def build_program(mappings: Mappings) -> Program:
@@ -528,11 +520,7 @@ def purge_step(bridge: Bridge) -> Callable[[PassSummary], None]:
     """The purge step of a pass: delete what retention says is due, in store and mailboxes."""
 
     def step(summary: PassSummary) -> None:
-        with contextlib.ExitStack() as stack:
-            archives = mailbox_archives(bridge)
-            for archive in archives:
-                if isinstance(archive, ImapSource):
-                    stack.enter_context(archive)
+        with closing_archives(mailbox_archives(bridge)) as archives:
             privacy_service(bridge, archives).purge(summary)
 
     return step

@@ -93,6 +93,41 @@ class ForeignIssueError(FatalError):
     of the store before it; a person decides which store the issue belongs to.
     """
 
+    @classmethod
+    def not_adopted(
+        cls,
+        issue: str,
+        report_id: str,
+        *,
+        marker_prefix: str,
+        store_prefix: str,
+        theirs: str | None,
+        ours: str | None,
+    ) -> ForeignIssueError:
+        """The error for ``issue`` (e.g. ``GitLab issue <url> in project security/cvd``).
+
+        The one text every tracker (the GitLab and Jira plugins, the fake tracker) raises.
+
+        Args:
+            issue: Which issue, as the tracker names it (its URL or key, and its project).
+            report_id: The report whose marker the issue carries (``CVD-2026-0007``).
+            marker_prefix: The tracker's report-marker label prefix (``cvd-report::``).
+            store_prefix: The tracker's store label prefix (``cvd-store::``).
+            theirs: The store id on the issue's store label; None when it carries none.
+            ours: This store's id; None (or empty) when this store has none.
+        """
+        return cls(
+            f"{issue} carries the marker of {report_id} but was opened by store "
+            f"{theirs or '(none: no cvd-store label)'}, not by this store {ours or '(none)'}; "
+            "it is not adopted. "
+            + cls.advice(
+                report_id,
+                marker_prefix + report_id,
+                theirs and store_prefix + theirs,
+                store_prefix + (ours or "(none)"),
+            )
+        )
+
     @staticmethod
     def advice(report_id: str, marker_label: str, theirs: str | None, ours: str) -> str:
         """What the operator does, for the end of the message (labels spelled as the tracker's).

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tracker_bridge._testsupport.keys import gpg_command, remove_gnupghome
-from tracker_bridge.demo.installation import Installation, create_installation
+from tests.installations import running_installation
+from tracker_bridge._testsupport.keys import gpg_command
+from tracker_bridge.demo.installation import Installation
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"
@@ -39,18 +38,8 @@ CliRunner = Callable[..., CliResult]
 @pytest.fixture(scope="module")
 def installation() -> Iterator[Installation]:
     """Keys, the GitLab sandbox, SMTP, a Maildir and a config file, shared by one test module."""
-    directory = Path(tempfile.mkdtemp(prefix="tbe2e", dir="/tmp"))
-    created = create_installation(directory, "gitlab")
-    try:
+    with running_installation("gitlab", prefix="tbe2e") as created:
         yield created
-    finally:
-        created.stop()
-        for home in [
-            created.bridge.gnupghome,
-            *(k.gnupghome for k in created.researchers.values()),
-        ]:
-            remove_gnupghome(home)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

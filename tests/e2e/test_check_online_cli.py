@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
-from tracker_bridge._testsupport.keys import remove_gnupghome
-from tracker_bridge.demo.installation import Installation, create_installation
+from tests.installations import running_installation
+from tracker_bridge.demo.installation import Installation
 from tracker_bridge.demo.smtp import MailCatcher
 
 OWN_ADDRESS = "security@bridge-owner.test"
@@ -24,21 +21,16 @@ OWN_ADDRESS = "security@bridge-owner.test"
 @pytest.fixture(scope="module", params=["gitlab", "jira"])
 def site(request: pytest.FixtureRequest) -> Iterator[Installation]:
     """One installation per tracker, its starter placeholders replaced by the operator's values."""
-    directory = Path(tempfile.mkdtemp(prefix="tbon", dir="/tmp"))
-    installation = create_installation(directory, request.param)
-    for path in (installation.config_path, directory / "mappings" / "program.toml"):
-        text = path.read_text(encoding="utf-8").replace("security@example.org", OWN_ADDRESS)
-        path.write_text(text.replace('"Example Organisation"', '"Owner B.V."'), encoding="utf-8")
-    try:
+    with running_installation(request.param, prefix="tbon") as installation:
+        for path in (
+            installation.config_path,
+            installation.directory / "mappings" / "program.toml",
+        ):
+            text = path.read_text(encoding="utf-8").replace("security@example.org", OWN_ADDRESS)
+            path.write_text(
+                text.replace('"Example Organisation"', '"Owner B.V."'), encoding="utf-8"
+            )
         yield installation
-    finally:
-        installation.stop()
-        for home in [
-            installation.bridge.gnupghome,
-            *(k.gnupghome for k in installation.researchers.values()),
-        ]:
-            remove_gnupghome(home)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def check_online(site: Installation, **env: str) -> tuple[int, dict[str, Any]]:

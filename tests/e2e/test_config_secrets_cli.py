@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from tracker_bridge._testsupport.keys import remove_gnupghome
-from tracker_bridge.cli import main
+from tests.installations import init_installation, invoke
 
 # How Thunderbird sends a plain report (header order and line endings as it writes them).
 PLAIN_REPORT = (
@@ -33,23 +29,13 @@ PLAIN_REPORT = (
 @pytest.fixture(scope="module")
 def installation() -> Iterator[Path]:
     """A fresh `init` installation: the tracker token file it names was never written."""
-    directory = Path(tempfile.mkdtemp(prefix="tbc", dir="/tmp")) / "cvd"
-    result = CliRunner().invoke(main, ["init", str(directory), "--no-interactive"])
-    assert 0 == result.exit_code, result.output
-    try:
-        yield directory / "tracker-bridge.toml"
-    finally:
-        remove_gnupghome(str(directory / "gnupg"))
-        shutil.rmtree(directory.parent, ignore_errors=True)
-
-
-def _run(config: Path, *args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(main, ["--config", str(config), *args], env=env)
+    with init_installation("tbc") as config:
+        yield config
 
 
 def test_reports_needs_no_tracker_token(installation: Path) -> None:
     """`reports` reads the store only: it runs although the tracker token file does not exist."""
-    result = _run(installation, "reports")
+    result = invoke(installation, "reports")
     assert (0, "no open reports\n") == (result.exit_code, result.stdout), result.output
 
 
@@ -57,13 +43,13 @@ def test_inspect_needs_no_tracker_token(installation: Path, tmp_path: Path) -> N
     """`inspect` reads one message: it runs although the tracker token file does not exist."""
     message = tmp_path / "plain.eml"
     message.write_bytes(PLAIN_REPORT)
-    result = _run(installation, "inspect", str(message), "--json")
+    result = invoke(installation, "inspect", str(message), "--json")
     assert (0, True) == (result.exit_code, '"verdict": "report"' in result.stdout), result.output
 
 
 def test_a_command_using_the_tracker_still_needs_its_token(installation: Path) -> None:
     """`db upgrade` reads every secret: the missing token file is an error naming its line."""
-    result = _run(installation, "db", "upgrade")
+    result = invoke(installation, "db", "upgrade")
     assert (2, True) == (
         result.exit_code,
         "tracker.gitlab.token_file: cannot read secret file 'secrets/gitlab-token'"
@@ -102,10 +88,10 @@ def test_environment_secret_wins_over_a_missing_file(
     token = {"TRACKER_BRIDGE_TRACKER__GITLAB__TOKEN": "glpat-from-the-environment"}
     without: dict[str, str | None] = {**token, variable: None}
     given = {**token, variable: passphrase if "OPENPGP" in variable else "from-the-environment"}
-    refused = CliRunner().invoke(main, ["--config", str(config), "db", "upgrade"], env=without)
-    accepted = _run(config, "db", "upgrade", env=given)
+    refused = invoke(config, "db", "upgrade", env=without)
+    accepted = invoke(config, "db", "upgrade", env=given)
     # check proves the passphrase from the environment really opens the bridge key.
-    checked = _run(config, "check", env=given)
+    checked = invoke(config, "check", env=given)
     assert (2, True, 0, 0) == (
         refused.exit_code,
         "cannot read secret file 'secrets/never-written'" in refused.output,

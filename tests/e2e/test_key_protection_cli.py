@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
+from tests.installations import init_installation, invoke
 from tracker_bridge._testsupport.keys import gpg_command, remove_gnupghome
 from tracker_bridge.bridge_key import MINIMUM_S2K_COUNT, create_bridge_key, secret_keys
-from tracker_bridge.cli import main
 
 
 @pytest.fixture(scope="module")
 def installation() -> Iterator[Path]:
     """A fresh installation made by `init` without a terminal; its config path."""
-    directory = Path(tempfile.mkdtemp(prefix="tbk", dir="/tmp")) / "cvd"
-    result = CliRunner().invoke(main, ["init", str(directory), "--no-interactive"])
-    assert 0 == result.exit_code, result.output
-    try:
-        yield directory / "tracker-bridge.toml"
-    finally:
-        remove_gnupghome(str(directory / "gnupg"))
-        shutil.rmtree(directory.parent, ignore_errors=True)
-
-
-def _run(config: Path, *args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(main, ["--config", str(config), *args], env=env)
+    with init_installation("tbk") as config:
+        yield config
 
 
 def _counts(config: Path) -> list[tuple[int | None, ...]]:
@@ -50,12 +38,12 @@ def test_init_protects_its_generated_passphrase_with_the_minimum_work_factor(
 
 def test_reprotect_migrates_a_calibrated_key_to_the_minimum(installation: Path) -> None:
     """A key with the calibrated count (as older installs have): check warns, reprotect fixes it."""
-    slowed = _run(installation, "key", "reprotect", "--work-factor", "calibrated")
+    slowed = invoke(installation, "key", "reprotect", "--work-factor", "calibrated")
     calibrated = _counts(installation)
-    warned = _run(installation, "check")
-    migrated = _run(installation, "key", "reprotect")
-    quiet = _run(installation, "check")
-    signed = _run(installation, "security-txt", "--sign")
+    warned = invoke(installation, "check")
+    migrated = invoke(installation, "key", "reprotect")
+    quiet = invoke(installation, "check")
+    signed = invoke(installation, "security-txt", "--sign")
     assert (
         0,
         True,
@@ -81,9 +69,9 @@ def test_rotation_keeps_the_minimum_and_check_warns_30_days_before_expiry(
     installation: Path,
 ) -> None:
     """A successor expiring in 10 days: protected with the minimum, and `check` warns (exit 0)."""
-    rotated = _run(installation, "key", "rotate", "--expires", "10d")
+    rotated = invoke(installation, "key", "rotate", "--expires", "10d")
     new = secret_keys(installation.parent / "gnupg")[-1]
-    checked = _run(installation, "check")
+    checked = invoke(installation, "check")
     expected = (
         f"warning: openpgp.fingerprint: bridge key {new.fingerprint} expires on "
         f"{new.expires:%Y-%m-%d}; make its successor with `tracker-bridge key rotate`"
@@ -102,7 +90,7 @@ def test_security_txt_sign_refuses_an_expires_after_the_key_expiry(
     """Signing a file that outlives the signing key is refused with both dates; nothing is written."""
     key = secret_keys(installation.parent / "gnupg")[-1]
     output = tmp_path / "security.txt"
-    result = _run(installation, "security-txt", "--sign", "--output", str(output))
+    result = invoke(installation, "security-txt", "--sign", "--output", str(output))
     assert key.expires is not None, "the key rotated in with --expires 10d"
     reason = (
         f"the signing key {key.fingerprint} expires ({key.expires:%Y-%m-%dT%H:%M:%SZ}); "
@@ -134,7 +122,7 @@ def test_check_warns_when_the_encryption_subkey_expires_before_the_primary(
         passphrase=passphrase,
     )
     key = next(key for key in secret_keys(home) if key.uid == uid)
-    result = _run(
+    result = invoke(
         installation, "check", env={"TRACKER_BRIDGE_OPENPGP__FINGERPRINT": key.fingerprint}
     )
     expected = (
@@ -161,7 +149,7 @@ def test_check_errors_when_the_bridge_key_has_expired(installation: Path) -> Non
         passphrase=passphrase,
     )
     expired = next(key for key in secret_keys(home) if key.created.year == 2025)
-    result = _run(
+    result = invoke(
         installation, "check", env={"TRACKER_BRIDGE_OPENPGP__FINGERPRINT": expired.fingerprint}
     )
     expected = (

@@ -8,19 +8,15 @@ receiving researcher's own key, as their client would.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 
-from tracker_bridge._testsupport.keys import remove_gnupghome
+from tests.installations import run_cli, running_installation
 from tracker_bridge.app import Bridge
-from tracker_bridge.demo.installation import Installation, create_installation
+from tracker_bridge.demo.installation import Installation
 from tracker_bridge.demo.researcher_mail import ResearcherView, read_as_researcher
 from tracker_bridge.domain.report import State
 
@@ -45,29 +41,13 @@ MONTHS = [
 @pytest.fixture(scope="module", params=["gitlab", "jira"])
 def installation(request: pytest.FixtureRequest) -> Iterator[Installation]:
     """Keys, the tracker's sandbox, SMTP, a Maildir and a config file, per tracker."""
-    directory = Path(tempfile.mkdtemp(prefix="tbpr", dir="/tmp"))
-    created = create_installation(directory, str(request.param))
-    try:
+    with running_installation(str(request.param), prefix="tbpr") as created:
         yield created
-    finally:
-        created.stop()
-        for home in [
-            created.bridge.gnupghome,
-            *(k.gnupghome for k in created.researchers.values()),
-        ]:
-            remove_gnupghome(home)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def run_pass(installation: Installation) -> str:
     """One ``tracker-bridge run`` as its own process; its output (exit 0 or 3 expected)."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "tracker_bridge", "--config", str(installation.config_path), "run"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    completed = run_cli(installation.config_path, "run")
     assert completed.returncode in (0, 3), completed.stderr[-3000:]
     return completed.stdout
 
@@ -211,23 +191,7 @@ def test_forget_erases_the_researcher_from_the_issue_and_the_keyring(
     _, key = report_of(installation, ADA)
     fingerprint = installation.researchers[ADA].fingerprint
     before = issue_text(installation, key)
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tracker_bridge",
-            "--config",
-            str(installation.config_path),
-            "researcher",
-            "forget",
-            ADA,
-            "--yes",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    completed = run_cli(installation.config_path, "researcher", "forget", ADA, "--yes")
     after = issue_text(installation, key)
     listing = subprocess.run(
         ["gpg", "--homedir", installation.bridge.gnupghome, "--list-keys", "--with-colons"],

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tracker_bridge._testsupport.keys import remove_gnupghome
-from tracker_bridge.demo.installation import Installation, create_installation
+from tests.installations import run_cli, running_installation
+from tracker_bridge.demo.installation import Installation
 from tracker_bridge.starter import PACKAGED_MAPPINGS
 
 JAN = "jan@onderzoek.example"
@@ -29,26 +28,12 @@ def legal_installation() -> Iterator[Installation]:
     program.write_text(
         program.read_text(encoding="utf-8").replace("cra = false", "cra = true"), encoding="utf-8"
     )
-    installation = create_installation(directory, "gitlab")
-    try:
+    with running_installation("gitlab", directory=directory) as installation:
         yield installation
-    finally:
-        installation.stop()
-        for home in [installation.bridge.gnupghome] + [
-            k.gnupghome for k in installation.researchers.values()
-        ]:
-            remove_gnupghome(home)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _cli(installation: Installation, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tracker_bridge", "--config", str(installation.config_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(installation.config_path, *args)
 
 
 def test_reports_lists_clocks_first_and_draft_holds_the_fields(

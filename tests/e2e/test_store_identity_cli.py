@@ -9,26 +9,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from tracker_bridge._testsupport.keys import remove_gnupghome
+from tests.installations import run_cli, running_installation
 from tracker_bridge._testsupport.postgres import (
     DEFAULT_POSTGRES_URL,
     POSTGRES_ENV,
     fresh_database,
     postgres_admin_url,
 )
-from tracker_bridge.demo.installation import Installation, create_installation
+from tracker_bridge.demo.installation import Installation
 from tracker_bridge.demo.researcher_mail import read_as_researcher
 from tracker_bridge.store import tables
 
@@ -40,29 +36,13 @@ POSTGRES_URL = os.environ.get(POSTGRES_ENV, DEFAULT_POSTGRES_URL)
 @pytest.fixture(params=["gitlab", "jira"])
 def site(request: pytest.FixtureRequest) -> Iterator[Installation]:
     """A fresh installation on the given tracker's sandbox, SQLite store, aiosmtpd."""
-    directory = Path(tempfile.mkdtemp(prefix="tbid", dir="/tmp"))
-    installation = create_installation(directory, request.param)
-    try:
+    with running_installation(request.param, prefix="tbid") as installation:
         yield installation
-    finally:
-        installation.stop()
-        for home in [
-            installation.bridge.gnupghome,
-            *(k.gnupghome for k in installation.researchers.values()),
-        ]:
-            remove_gnupghome(home)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def cli(site: Installation, *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``tracker-bridge --config <site> ARGS`` as its own process."""
-    return subprocess.run(
-        [sys.executable, "-m", "tracker_bridge", "--config", str(site.config_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(site.config_path, *args)
 
 
 def report(site: Installation, address: str, subject: str, body: str) -> None:
@@ -211,9 +191,7 @@ def other_store_issue(site: Installation, report_id: str, store: str) -> None:
 
 def test_ids_another_store_holds_are_skipped_for_every_new_report() -> None:
     """Three mails in one run skip ids another store holds (adjacent and further on); all open."""
-    directory = Path(tempfile.mkdtemp(prefix="tbid", dir="/tmp"))
-    site = create_installation(directory, "gitlab")
-    try:
+    with running_installation("gitlab", prefix="tbid") as site:
         year = datetime.now(UTC).year
         for number in (2, 4):
             other_store_issue(site, f"CVD-{year}-{number:04d}", "0ther0ther0ther0")
@@ -224,8 +202,3 @@ def test_ids_another_store_holds_are_skipped_for_every_new_report() -> None:
         assert 0 == ran.returncode, ran.stdout + ran.stderr
         assert [f"CVD-{year}-{n:04d}" for n in (1, 3, 5)] == sorted(r["report_id"] for r in rows)
         assert [True, True, True] == [r["issue"] is not None for r in rows]
-    finally:
-        site.stop()
-        for home in [site.bridge.gnupghome, *(k.gnupghome for k in site.researchers.values())]:
-            remove_gnupghome(home)
-        shutil.rmtree(directory, ignore_errors=True)

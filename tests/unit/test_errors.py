@@ -53,3 +53,23 @@ def test_there_is_one_transition_error() -> None:
         hasattr(errors, "LifecycleViolation"),
         str(errors.TransitionNotAllowed("received", "published", report_id="CVD-2026-0001")),
     )
+
+
+def test_a_foreign_issue_names_the_issue_both_stores_and_what_to_do() -> None:
+    """ForeignIssueError.not_adopted: one text for every tracker, ending with the advice."""
+    err = errors.ForeignIssueError.not_adopted(
+        "GitLab issue https://gitlab.example/security/cvd/-/issues/7 in project security/cvd",
+        "CVD-2026-0007",
+        marker_prefix="cvd-report::",
+        store_prefix="cvd-store::",
+        theirs=None,
+        ours="0ur5t0r3",
+    )
+    assert (
+        "GitLab issue https://gitlab.example/security/cvd/-/issues/7 in project security/cvd "
+        "carries the marker of CVD-2026-0007 but was opened by store (none: no cvd-store label), "
+        "not by this store 0ur5t0r3; it is not adopted. "
+        + errors.ForeignIssueError.advice(
+            "CVD-2026-0007", "cvd-report::CVD-2026-0007", None, "cvd-store::0ur5t0r3"
+        )
+    ) == str(err)

@@ -25,19 +25,14 @@ def purge(invocation: Invocation, dry_run: bool, as_json: bool) -> None:
     and Quarantine folders go too; each affected tracker issue gets a note once.
     """
     from tracker_bridge.app import audit_tracker_writes, mailbox_archives, privacy_service
+    from tracker_bridge.intake.sources import closing_archives
 
     bridge = invocation.bridge()
     try:
         if not dry_run:
             audit_tracker_writes(bridge, "purge")
-        archives = mailbox_archives(bridge)
-        try:
+        with closing_archives(mailbox_archives(bridge)) as archives:
             result = privacy_service(bridge, archives).purge(dry_run=dry_run)
-        finally:
-            for archive in archives:
-                close = getattr(archive, "close", None)
-                if callable(close):
-                    close()
     finally:
         bridge.close()
     if as_json:
@@ -108,6 +103,7 @@ def forget(invocation: Invocation, address: str, yes: bool) -> None:
     each issue gets a note; their public key leaves the bridge keyring.
     """
     from tracker_bridge.app import audit_tracker_writes, mailbox_archives, privacy_service
+    from tracker_bridge.intake.sources import closing_archives
 
     if not yes:
         click.confirm(
@@ -118,14 +114,8 @@ def forget(invocation: Invocation, address: str, yes: bool) -> None:
     bridge = invocation.bridge()
     try:
         audit_tracker_writes(bridge, "forget")
-        archives = mailbox_archives(bridge)
-        try:
+        with closing_archives(mailbox_archives(bridge)) as archives:
             result = privacy_service(bridge, archives).forget(address)
-        finally:
-            for archive in archives:
-                close = getattr(archive, "close", None)
-                if callable(close):
-                    close()
     finally:
         bridge.close()
     for problem in result.problems:

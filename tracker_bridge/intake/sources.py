@@ -24,8 +24,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
+from tracker_bridge.domain.message_ids import is_synthetic, normalise_message_id
 from tracker_bridge.errors import ConfigurationError, RetriableError, SkippableError
 from tracker_bridge.files import (
     PRIVATE_FILE_MODE,
@@ -35,25 +36,26 @@ from tracker_bridge.files import (
 )
 from tracker_bridge.ports.intake import MailboxItem, Verdict
 
-__all__ = ["FileSource", "ImapSecurity", "ImapSettings", "ImapSource", "MaildirSource"]
+__all__ = [
+    "FileSource",
+    "ImapSecurity",
+    "ImapSettings",
+    "ImapSource",
+    "MaildirSource",
+    "closing_archives",
+]
+
+Archives = TypeVar("Archives", bound=Sequence[object])
 
 
 def _target_is_quarantine(verdict: Verdict) -> bool:
     return verdict == Verdict.QUARANTINE
 
 
-def _normalised_id(message_id: str) -> str:
-    return message_id.strip().strip("<>").strip()
-
-
 def _header_message_id(raw: bytes) -> str:
     # Headers only, compat32: a broken body must not stop the match.
     parsed = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
-    return _normalised_id(str(parsed.get("Message-ID", "")))
-
-
-# The id the reader gives a message without one: the digest of its bytes.
-_SYNTHETIC_ID = "@tracker-bridge.invalid"
+    return normalise_message_id(str(parsed.get("Message-ID", "")))
 
 
 class FileSource:
@@ -135,15 +137,7 @@ class MaildirSource:
     def fetch(self) -> Iterator[MailboxItem]:
         """Yield messages from ``new/`` then ``cur/``, oldest file name first, without moving them."""
         for sub in ("new", "cur"):
-            folder = self.root / sub
-            for entry in sorted(folder.iterdir()):
-                if entry.name.startswith(".") or not entry.is_file():
-                    continue
-                try:
-                    raw = entry.read_bytes()
-                except FileNotFoundError:
-                    # Another reader (a mail client, a second run) moved it meanwhile.
-                    continue
+            for entry, raw in _message_files(self.root / sub):
                 yield MailboxItem(self.name, f"{sub}/{entry.name}", raw)
 
     def settle(self, item: MailboxItem, verdict: Verdict) -> None:
@@ -174,7 +168,7 @@ class MaildirSource:
         Returns how many files were (or, with ``dry_run``, would be) deleted. The inbox
         itself is never touched: what waits there is not settled yet.
         """
-        wanted_ids = {_normalised_id(m) for m in message_ids if _normalised_id(m)}
+        wanted_ids = {normalise_message_id(m) for m in message_ids if normalise_message_id(m)}
         wanted_digests = {d.lower() for d in digests}
         deleted = 0
         for folder in (self.processed, self.quarantine):
@@ -182,13 +176,7 @@ class MaildirSource:
                 directory = folder / sub
                 if not directory.is_dir():
                     continue
-                for entry in sorted(directory.iterdir()):
-                    if entry.name.startswith(".") or not entry.is_file():
-                        continue
-                    try:
-                        raw = entry.read_bytes()
-                    except FileNotFoundError:
-                        continue
+                for entry, raw in _message_files(directory):
                     matches = hashlib.sha256(raw).hexdigest() in wanted_digests or (
                         _header_message_id(raw) in wanted_ids
                     )
@@ -206,6 +194,22 @@ class MaildirSource:
         write_private_bytes(temporary, raw)
         os.replace(temporary, self.root / "new" / unique)
         return f"new/{unique}"
+
+
+def _message_files(directory: Path) -> Iterator[tuple[Path, bytes]]:
+    """Each message file of a Maildir folder, oldest file name first, with its bytes.
+
+    Dot files and subfolders are passed over; a file another reader (a mail client, a second
+    run) moved away meanwhile is skipped.
+    """
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        try:
+            raw = entry.read_bytes()
+        except FileNotFoundError:
+            continue
+        yield entry, raw
 
 
 class ImapSecurity(StrEnum):
@@ -388,10 +392,26 @@ class ImapSource:
         return _imap_delete_copies(self, message_ids, digests, dry_run)
 
 
+@contextlib.contextmanager
+def closing_archives(archives: Archives) -> Iterator[Archives]:
+    """``archives`` for the ``with`` block; the IMAP ones are logged out when it ends.
+
+    The one way mailbox archives (``ports.MailboxArchive``: the Maildir and IMAP sources whose
+    Processed and Quarantine folders hold settled mail) are closed after a purge or erasure,
+    whether the block returns or raises. A Maildir holds nothing open.
+    """
+    try:
+        yield archives
+    finally:
+        for archive in archives:
+            if isinstance(archive, ImapSource):
+                archive.close()
+
+
 def _imap_delete_copies(
     source: ImapSource, message_ids: Sequence[str], digests: Sequence[str], dry_run: bool
 ) -> int:
-    wanted = sorted({_normalised_id(m) for m in message_ids if _normalised_id(m)})
+    wanted = sorted({normalise_message_id(m) for m in message_ids if normalise_message_id(m)})
     wanted_digests = {d.lower() for d in digests}
     deleted = 0
     for folder in (source.settings.processed_folder, source.settings.quarantine_folder):
@@ -400,14 +420,14 @@ def _imap_delete_copies(
             continue  # never created: nothing was settled there
         uids: set[bytes] = set()
         for message_id in wanted:
-            if message_id.endswith(_SYNTHETIC_ID):
+            if is_synthetic(message_id):
                 continue  # no Message-ID header to search for; matched by digest below
             typ, data = source._call(
                 "uid", "SEARCH", None, "HEADER", "Message-ID", source._quote(message_id)
             )
             if typ == "OK":
                 uids.update(u for chunk in data if isinstance(chunk, bytes) for u in chunk.split())
-        if any(m.endswith(_SYNTHETIC_ID) for m in wanted):
+        if any(is_synthetic(m) for m in wanted):
             uids.update(_uids_by_digest(source, wanted_digests))
         for uid in sorted(uids, key=int):
             if not dry_run:

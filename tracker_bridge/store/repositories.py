@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tracker_bridge.domain.message_ids import normalise_message_id
 from tracker_bridge.domain.report import Report, ReportId, State, StateChange
 from tracker_bridge.domain.researcher import CreditWish, Language, Researcher
 from tracker_bridge.domain.severity import Severity
@@ -134,11 +135,6 @@ _LINKS_OF = select(
     t.tracker_links.c.url,
     t.tracker_links.c.labels,
 ).where(t.tracker_links.c.report_id.in_(bindparam("ids", expanding=True)))
-
-
-def normalise_message_id(message_id: str) -> str:
-    """A Message-ID without surrounding space and angle brackets, as the threading index keys it."""
-    return message_id.strip().strip("<>").strip()
 
 
 @dataclass

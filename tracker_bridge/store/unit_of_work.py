@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from sqlalchemy import Connection, Engine
 
+from tracker_bridge.clock import SystemClock
 from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.privacy import AuditRepository, PrivacyRepository
 from tracker_bridge.ports.store import (
@@ -33,15 +33,7 @@ from tracker_bridge.store.repositories import (
     StoreContext,
 )
 
-__all__ = ["SqlUnitOfWork", "Store", "SystemClock"]
-
-
-class SystemClock:
-    """The real time, in UTC."""
-
-    def now(self) -> datetime:
-        """The current moment, time-zone aware."""
-        return datetime.now(UTC)
+__all__ = ["SqlUnitOfWork", "Store"]
 
 
 class SqlUnitOfWork:

@@ -79,16 +79,13 @@ class FakeTracker:
         if ref is not None:
             theirs = self._installation(self.issues[ref.key])
             if theirs != (draft.installation or None):
-                raise ForeignIssueError(
-                    f"fake tracker issue {ref.key} carries the marker of {draft.report_id} but "
-                    f"was made by store {theirs or '(none)'}, not this store "
-                    f"{draft.installation or '(none)'}; it is not adopted. "
-                    + ForeignIssueError.advice(
-                        draft.report_id,
-                        self.marker_prefix + draft.report_id,
-                        theirs and self.store_prefix + theirs,
-                        self.store_prefix + (draft.installation or "(none)"),
-                    )
+                raise ForeignIssueError.not_adopted(
+                    f"fake tracker issue {ref.key}",
+                    draft.report_id,
+                    marker_prefix=self.marker_prefix,
+                    store_prefix=self.store_prefix,
+                    theirs=theirs,
+                    ours=draft.installation,
                 )
         if ref is None:
             key = str(self._next_key)

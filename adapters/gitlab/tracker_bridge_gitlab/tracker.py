@@ -35,6 +35,7 @@ from tracker_bridge.ports import (
     TextErasure,
     TrackerNote,
 )
+from tracker_bridge.retry import BackoffRule, backoff_hook
 from tracker_bridge_gitlab.markup import inert_block, inert_inline, inert_title, withhold_addresses
 
 T = TypeVar("T")
@@ -144,17 +145,14 @@ class GitLabTracker:
         if found is not None:
             theirs = _installation(str(label) for label in found.labels)
             if theirs != (draft.installation or None):
-                raise ForeignIssueError(
+                raise ForeignIssueError.not_adopted(
                     f"GitLab issue {found.attributes.get('web_url') or found.iid} in project "
-                    f"{self.settings.project} carries the marker of {draft.report_id} but was "
-                    f"opened by store {theirs or '(none: no cvd-store label)'}, not by this store "
-                    f"{draft.installation or '(none)'}; it is not adopted. "
-                    + ForeignIssueError.advice(
-                        draft.report_id,
-                        MARKER_PREFIX + draft.report_id,
-                        theirs and STORE_PREFIX + theirs,
-                        STORE_PREFIX + (draft.installation or "(none)"),
-                    )
+                    f"{self.settings.project}",
+                    draft.report_id,
+                    marker_prefix=MARKER_PREFIX,
+                    store_prefix=STORE_PREFIX,
+                    theirs=theirs,
+                    ours=draft.installation,
                 )
         if found is None:
             # A 5xx or timeout on a POST may still have created the issue; resending it could
@@ -573,22 +571,27 @@ class GitLabTracker:
         raise AssertionError("stamina ended without an answer or an error")  # pragma: no cover
 
     def _backoff(self, idempotent: bool) -> Callable[[Exception], bool | float]:
-        """Stamina's hook: False to stop, True for exponential backoff, a float to wait that long."""
-
-        def hook(err: Exception) -> bool | float:
-            if isinstance(err, gitlab.exceptions.GitlabError):
-                code = err.response_code or 0
-                if code not in (_TRANSIENT if idempotent else _NOT_PROCESSED):
-                    return False
-                if code == 429 and self._retry_after is not None:
-                    return min(self._retry_after, self.settings.retry_wait_max_seconds)
-                return True
-            # A read timeout on a POST may have been applied: only a failed connect is resent.
-            if isinstance(err, requests.ConnectTimeout):
-                return True
-            return idempotent and isinstance(err, requests.Timeout | requests.ConnectionError)
-
-        return hook
+        """Stamina's hook (``tracker_bridge.retry``); a 429's Retry-After is obeyed."""
+        return backoff_hook(
+            BackoffRule(
+                transient=_TRANSIENT,
+                not_processed=_NOT_PROCESSED,
+                connect_failed=(requests.ConnectTimeout,),
+                dropped=(requests.Timeout, requests.ConnectionError),
+                status=lambda err: (
+                    (err.response_code or 0)
+                    if isinstance(err, gitlab.exceptions.GitlabError)
+                    else None
+                ),
+                retry_after=lambda err: (
+                    self._retry_after
+                    if isinstance(err, gitlab.exceptions.GitlabError) and err.response_code == 429
+                    else None
+                ),
+                wait_max_seconds=self.settings.retry_wait_max_seconds,
+            ),
+            idempotent=idempotent,
+        )
 
     def _translate(
         self,

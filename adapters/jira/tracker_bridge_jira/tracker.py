@@ -30,6 +30,7 @@ from tracker_bridge.ports import (
     TextErasure,
     TrackerNote,
 )
+from tracker_bridge.retry import BackoffRule, backoff_hook
 from tracker_bridge_jira.markup import (
     adf_document,
     adf_map_text,
@@ -156,17 +157,13 @@ class JiraTracker:
             ref = self._ref(str(found["key"]))
             theirs = _installation((found.get("fields") or {}).get("labels") or [])
             if theirs != (draft.installation or None):
-                raise ForeignIssueError(
-                    f"Jira issue {ref.url} in project {self.settings.project} carries the marker "
-                    f"of {draft.report_id} but was opened by store "
-                    f"{theirs or '(none: no cvd-store label)'}, not by this store "
-                    f"{draft.installation or '(none)'}; it is not adopted. "
-                    + ForeignIssueError.advice(
-                        draft.report_id,
-                        MARKER_PREFIX + draft.report_id,
-                        theirs and STORE_PREFIX + theirs,
-                        STORE_PREFIX + (draft.installation or "(none)"),
-                    )
+                raise ForeignIssueError.not_adopted(
+                    f"Jira issue {ref.url} in project {self.settings.project}",
+                    draft.report_id,
+                    marker_prefix=MARKER_PREFIX,
+                    store_prefix=STORE_PREFIX,
+                    theirs=theirs,
+                    ours=draft.installation,
                 )
         if ref is None:
             ref = self._create_placeholder(draft.report_id, markers)
@@ -738,22 +735,23 @@ class JiraTracker:
         raise AssertionError("stamina ended without an answer or an error")  # pragma: no cover
 
     def _backoff(self, idempotent: bool) -> Callable[[Exception], bool | float]:
-        """Stamina's hook: False to stop, True for exponential backoff, a float to wait that long."""
-
-        def hook(err: Exception) -> bool | float:
-            if isinstance(err, JIRAError):
-                if (err.status_code or 0) not in (_RETRIABLE if idempotent else _NOT_PROCESSED):
-                    return False
-                retry_after = _retry_after(err)
-                if retry_after is None or self.settings.retry_wait_seconds <= 0:
-                    return True
-                return min(retry_after, self.settings.retry_wait_max_seconds)
-            # A read timeout on a POST may have been applied: only a failed connect is resent.
-            if isinstance(err, requests.ConnectTimeout):
-                return True
-            return idempotent and isinstance(err, requests.Timeout | requests.ConnectionError)
-
-        return hook
+        """Stamina's hook (``tracker_bridge.retry``); Retry-After is obeyed unless waits are 0."""
+        return backoff_hook(
+            BackoffRule(
+                transient=_RETRIABLE,
+                not_processed=_NOT_PROCESSED,
+                connect_failed=(requests.ConnectTimeout,),
+                dropped=(requests.Timeout, requests.ConnectionError),
+                status=lambda err: (err.status_code or 0) if isinstance(err, JIRAError) else None,
+                retry_after=lambda err: (
+                    _retry_after(err)
+                    if isinstance(err, JIRAError) and self.settings.retry_wait_seconds > 0
+                    else None
+                ),
+                wait_max_seconds=self.settings.retry_wait_max_seconds,
+            ),
+            idempotent=idempotent,
+        )
 
     def _translate(
         self,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tracker_bridge._testsupport.keys import remove_gnupghome
-from tracker_bridge.demo.installation import Installation, create_installation
+from tests.installations import running_installation
+from tracker_bridge.demo.installation import Installation
 
 DEPLOY = Path(__file__).resolve().parents[3] / "docs" / "deploy"
 VENV_BIN = Path(sys.executable).parent
@@ -165,16 +165,8 @@ def test_gitlab_ci_jobs_give_the_runner_a_shell() -> None:
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Installation]:
     """An installation on the GitLab sandbox and aiosmtpd."""
-    installation = create_installation(tmp_path / "site", "gitlab")
-    try:
+    with running_installation("gitlab", directory=tmp_path / "site") as installation:
         yield installation
-    finally:
-        installation.stop()
-        for home in [
-            installation.bridge.gnupghome,
-            *(k.gnupghome for k in installation.researchers.values()),
-        ]:
-            remove_gnupghome(home)
 
 
 def test_gitlab_ci_run_job_script_runs_under_the_images_shell(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import email
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,9 @@ from tracker_bridge._testsupport.dovecot import start_dovecot
 from tracker_bridge._testsupport.keys import remove_gnupghome
 from tracker_bridge.app import Bridge
 from tracker_bridge.demo.installation import Installation, create_installation, write_config
+from tracker_bridge.ports.intake import MailboxItem, Verdict
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.services.ingest import Ingest, IngestOutcome
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"
@@ -46,6 +51,62 @@ class World:
         """Change one section of the config file (e.g. limits, an IMAP mailbox)."""
         self.sections.setdefault(section, {}).update(values)
         write_config(self.config_path, self.sections)
+
+
+@dataclass
+class ListSource:
+    """A mailbox holding the given messages; remembers how each was settled."""
+
+    messages: list[bytes]
+    name: str = "test"
+    settled: list[tuple[str, Verdict]] = field(default_factory=list)
+
+    def fetch(self) -> Iterator[MailboxItem]:
+        """Every message, handle = its position."""
+        for number, raw in enumerate(self.messages):
+            yield MailboxItem(self.name, str(number), raw)
+
+    def settle(self, item: MailboxItem, verdict: Verdict) -> None:
+        """Record the verdict the message was settled with."""
+        self.settled.append((item.handle, verdict))
+
+
+def run_ingest(
+    world: World, *messages: bytes, service: Ingest | None = None
+) -> list[IngestOutcome]:
+    """One ingest step over ``messages`` with a Bridge built from the config (or ``service``)."""
+    bridge = world.bridge()
+    try:
+        ingest = service or bridge.ingest_service()
+        return ingest.run([ListSource(list(messages))], PassSummary("ingest"))
+    finally:
+        bridge.close()
+
+
+def query_store(world: World, sql: str, *params: object) -> list[tuple[object, ...]]:
+    """Rows of ``sql`` on the store's SQLite file."""
+    with sqlite3.connect(world.database) as db:
+        return list(db.execute(sql, params))
+
+
+def last_message_id_for(world: World, report_id: str, what: str) -> str:
+    """The Message-ID of the last mail the SMTP server caught with ``report_id`` in its Reply-To.
+
+    Raises:
+        AssertionError: None was delivered (``what`` names the mail that was expected).
+    """
+    for mail in reversed(world.installation.smtp.messages):
+        parsed = email.message_from_bytes(mail.data)
+        if report_id in str(parsed.get("Reply-To", "")):
+            return str(parsed["Message-ID"])
+    raise AssertionError(f"no {what} for {report_id} was delivered")
+
+
+def issue_iid(world: World, report_id: str) -> int:
+    """The iid of the one sandbox issue carrying ``report_id``'s marker."""
+    found = [i.iid for i in world.gitlab.team.issues() if f"cvd-report::{report_id}" in i.labels]
+    assert 1 == len(found), found
+    return int(found[0])
 
 
 def _sections(installation: Installation, gitlab: GitLabSandbox) -> dict[str, dict[str, object]]:

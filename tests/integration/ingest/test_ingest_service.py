@@ -2,84 +2,41 @@
 
 from __future__ import annotations
 
-import email
-import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-
 import pytest
 
+from tests.integration.ingest.conftest import (
+    World,
+    issue_iid,
+    last_message_id_for,
+    query_store,
+    run_ingest,
+)
 from tracker_bridge.demo.installation import BRIDGE_ADDRESS
 from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
-from tracker_bridge.ports.intake import MailboxItem, Verdict
+from tracker_bridge.ports.intake import Verdict
 from tracker_bridge.ports.summary import PassSummary
-from tracker_bridge.services.ingest import Ingest, IngestOutcome
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"
 
 
-@dataclass
-class ListSource:
-    """A mailbox holding the given messages; remembers how each was settled."""
-
-    messages: list[bytes]
-    name: str = "test"
-    settled: list[tuple[str, Verdict]] = field(default_factory=list)
-
-    def fetch(self) -> Iterator[MailboxItem]:
-        """Every message, handle = its position."""
-        for number, raw in enumerate(self.messages):
-            yield MailboxItem(self.name, str(number), raw)
-
-    def settle(self, item: MailboxItem, verdict: Verdict) -> None:
-        """Record the verdict the message was settled with."""
-        self.settled.append((item.handle, verdict))
-
-
-def _ingest(world: object, *messages: bytes, service: Ingest | None = None) -> list[IngestOutcome]:
-    bridge = world.bridge()  # type: ignore[attr-defined]
-    try:
-        ingest = service or bridge.ingest_service()
-        return ingest.run([ListSource(list(messages))], PassSummary("ingest"))
-    finally:
-        bridge.close()
-
-
-def _query(world: object, sql: str, *params: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(world.database) as db:  # type: ignore[attr-defined]
-        return list(db.execute(sql, params))
-
-
-def _issue_iid(world: object, report_id: str) -> int:
-    gitlab = world.gitlab  # type: ignore[attr-defined]
-    found = [i.iid for i in gitlab.team.issues() if f"cvd-report::{report_id}" in i.labels]
-    assert 1 == len(found), found
-    return int(found[0])
-
-
-def _acknowledge(world: object, report_id: str) -> str:
+def _acknowledge(world: World, report_id: str) -> str:
     """Deliver the outbox over SMTP; the Message-ID of the acknowledgement for ``report_id``."""
-    bridge = world.bridge()  # type: ignore[attr-defined]
+    bridge = world.bridge()
     try:
         bridge.notify_step()(PassSummary("notify"))
     finally:
         bridge.close()
-    smtp = world.installation.smtp  # type: ignore[attr-defined]
-    for mail in reversed(smtp.messages):
-        parsed = email.message_from_bytes(mail.data)
-        if report_id in str(parsed.get("Reply-To", "")):
-            return str(parsed["Message-ID"])
-    raise AssertionError(f"no acknowledgement for {report_id} was delivered")
+    return last_message_id_for(world, report_id, "acknowledgement")
 
 
-def _outbox_count(world: object) -> int:
-    return int(_query(world, "SELECT count(*) FROM outbox")[0][0])
+def _outbox_count(world: World) -> int:
+    return int(query_store(world, "SELECT count(*) FROM outbox")[0][0])
 
 
-def _new_report(world: object, shapes: MailShapes, subject: str) -> str:
-    outcome = _ingest(world, shapes.kmail(subject, "Steps to reproduce: ...").raw)[0]
+def _new_report(world: World, shapes: MailShapes, subject: str) -> str:
+    outcome = run_ingest(world, shapes.kmail(subject, "Steps to reproduce: ...").raw)[0]
     assert (Verdict.REPORT, "new report") == (outcome.verdict, outcome.reason)
     assert outcome.report_id is not None
     return outcome.report_id
@@ -89,9 +46,9 @@ HOSTILE_REPLY = "/close\n/confidential false\n@all it also works on /account\n"
 
 
 @pytest.mark.parametrize("threading", ["plus_address", "subject", "in_reply_to"])
-def test_reply_becomes_an_inert_internal_note_on_the_issue(world: object, threading: str) -> None:
+def test_reply_becomes_an_inert_internal_note_on_the_issue(world: World, threading: str) -> None:
     """A reply found by plus-address, subject or In-Reply-To is a neutralised internal note."""
-    shapes = world.installation.shapes(JAN)  # type: ignore[attr-defined]
+    shapes = world.installation.shapes(JAN)
     report_id = _new_report(world, shapes, f"Reflected XSS ({threading})")
     acknowledgement = _acknowledge(world, report_id)
     subject, headers = "More details", [("In-Reply-To", acknowledgement)]
@@ -101,14 +58,14 @@ def test_reply_becomes_an_inert_internal_note_on_the_issue(world: object, thread
     elif threading == "subject":
         subject, headers = f"Re: [{report_id}] update", []
     reply = shapes.pgp_mime(subject, shapes.text_part(HOSTILE_REPLY), extra_headers=headers)
-    outcome = _ingest(world, reply)[0]
+    outcome = run_ingest(world, reply)[0]
     assert (Verdict.REPLY, report_id, "reply from the researcher") == (
         outcome.verdict,
         outcome.report_id,
         outcome.reason,
     )
-    gitlab = world.gitlab  # type: ignore[attr-defined]
-    iid = _issue_iid(world, report_id)
+    gitlab = world.gitlab
+    iid = issue_iid(world, report_id)
     with gitlab.state.lock:
         notes = [n for n in gitlab.state.notes_of(iid) if not n.system]
     assert [True] == [n.internal for n in notes]
@@ -117,9 +74,9 @@ def test_reply_becomes_an_inert_internal_note_on_the_issue(world: object, thread
     assert ("opened", True, []) == (issue.state, issue.confidential, gitlab.team.side_effects())
 
 
-def test_auto_reply_to_our_mail_is_recorded_and_not_acknowledged(world: object) -> None:
+def test_auto_reply_to_our_mail_is_recorded_and_not_acknowledged(world: World) -> None:
     """An out-of-office answer to the acknowledgement is attached to the report, with no ack."""
-    shapes = world.installation.shapes(ADA)  # type: ignore[attr-defined]
+    shapes = world.installation.shapes(ADA)
     report_id = _new_report(world, shapes, "Broken access control")
     acknowledgement = _acknowledge(world, report_id)
     outbox = _outbox_count(world)
@@ -128,26 +85,26 @@ def test_auto_reply_to_our_mail_is_recorded_and_not_acknowledged(world: object) 
         "I am away until Monday.",
         extra_headers=[("Auto-Submitted", "auto-replied"), ("In-Reply-To", acknowledgement)],
     )
-    outcome = _ingest(world, vacation.raw)[0]
+    outcome = run_ingest(world, vacation.raw)[0]
     assert (Verdict.REPLY, report_id) == (outcome.verdict, outcome.report_id)
     assert outbox == _outbox_count(world)
 
 
-def test_automatic_mail_belonging_to_no_report_gets_no_acknowledgement(world: object) -> None:
+def test_automatic_mail_belonging_to_no_report_gets_no_acknowledgement(world: World) -> None:
     """Auto-submitted or list mail that threads to nothing is quarantined and not answered."""
-    shapes = world.installation.shapes(ADA)  # type: ignore[attr-defined]
-    outbox, reports = _outbox_count(world), _query(world, "SELECT count(*) FROM reports")
+    shapes = world.installation.shapes(ADA)
+    outbox, reports = _outbox_count(world), query_store(world, "SELECT count(*) FROM reports")
     automatic = [
         shapes.plaintext("Weekly digest", "news", extra_headers=[("Precedence", "bulk")]).raw,
         shapes.plaintext("Alert", "cron", extra_headers=[("Auto-Submitted", "auto-generated")]).raw,
         shapes.plaintext("List", "post", extra_headers=[("List-Id", "<dev.lists.example>")]).raw,
     ]
-    outcomes = _ingest(world, *automatic)
+    outcomes = run_ingest(world, *automatic)
     assert [Verdict.QUARANTINE] * 3 == [o.verdict for o in outcomes]
     assert all("automatic message" in o.reason for o in outcomes)
     assert (outbox, reports) == (
         _outbox_count(world),
-        _query(world, "SELECT count(*) FROM reports"),
+        query_store(world, "SELECT count(*) FROM reports"),
     )
 
 
@@ -185,28 +142,28 @@ def _postfix_bounce(original_message_id: str, recipient: str) -> bytes:
     ).encode("ascii")
 
 
-def test_bounce_of_our_acknowledgement_is_recorded_against_its_report(world: object) -> None:
+def test_bounce_of_our_acknowledgement_is_recorded_against_its_report(world: World) -> None:
     """A Postfix bounce naming our acknowledgement's Message-ID becomes a bounce event on it."""
-    shapes = world.installation.shapes(JAN)  # type: ignore[attr-defined]
+    shapes = world.installation.shapes(JAN)
     report_id = _new_report(world, shapes, "Server-side request forgery")
     acknowledgement = _acknowledge(world, report_id)
     outbox = _outbox_count(world)
-    outcome = _ingest(world, _postfix_bounce(acknowledgement, JAN))[0]
+    outcome = run_ingest(world, _postfix_bounce(acknowledgement, JAN))[0]
     assert (Verdict.REPLY, report_id, "bounce of our mail") == (
         outcome.verdict,
         outcome.report_id,
         outcome.reason,
     )
-    events = _query(
+    events = query_store(
         world, "SELECT kind FROM report_events WHERE report_id = ? AND kind = 'bounce'", report_id
     )
     assert ([("bounce",)], outbox) == (events, _outbox_count(world))
 
 
-def test_limits_quarantine_with_a_reason_and_the_run_goes_on(world: object) -> None:
+def test_limits_quarantine_with_a_reason_and_the_run_goes_on(world: World) -> None:
     """Too big, too deep and too many parts are each quarantined; the next message still lands."""
-    shapes = world.installation.shapes(ADA)  # type: ignore[attr-defined]
-    bridge = world.bridge()  # type: ignore[attr-defined]
+    shapes = world.installation.shapes(ADA)
+    bridge = world.bridge()
     limits = ReaderLimits(max_message_bytes=100_000, max_mime_depth=5, max_parts=20)
     service = bridge.ingest_service()
     service.reader = MailReader(bridge.openpgp(), limits)
@@ -218,7 +175,7 @@ def test_limits_quarantine_with_a_reason_and_the_run_goes_on(world: object) -> N
         shapes.multipart("mixed", [shapes.text_part(f"part {n}") for n in range(30)]),
     )
     good = shapes.kmail("Still read", "after the bad ones").raw
-    outcomes = _ingest(world, big, deep, many, good, service=service)
+    outcomes = run_ingest(world, big, deep, many, good, service=service)
     bridge.close()
     verdicts = [o.verdict for o in outcomes]
     assert [Verdict.QUARANTINE] * 3 + [Verdict.REPORT] == verdicts
@@ -240,19 +197,19 @@ def _headers_then(shapes: MailShapes, subject: str, entity: bytes) -> bytes:
     return shapes.headers(subject, content_type=content_type).encode() + entity[head_end + 4 :]
 
 
-def test_unencrypted_report_is_stored_encrypted_to_the_bridge_key(world: object) -> None:
+def test_unencrypted_report_is_stored_encrypted_to_the_bridge_key(world: World) -> None:
     """Mail that arrived in clear is kept at rest only as ciphertext that the bridge key opens."""
-    shapes = world.installation.shapes(ADA)  # type: ignore[attr-defined]
+    shapes = world.installation.shapes(ADA)
     marker = "PLAINTEXT-EXPLOIT-MARKER-7f3a"
     sent = shapes.plaintext("Unencrypted SQL injection", f"Payload: ' OR 1=1 -- {marker}").raw
-    outcome = _ingest(world, sent)[0]
+    outcome = run_ingest(world, sent)[0]
     assert (Verdict.REPORT, "new report") == (outcome.verdict, outcome.reason)
-    rows = _query(
+    rows = query_store(
         world, "SELECT encrypted_raw FROM raw_messages WHERE report_id = ?", outcome.report_id
     )
-    stored = bytes(rows[0][0])  # type: ignore[arg-type]
+    stored = bytes(rows[0][0])  # type: ignore[call-overload]
     assert (False, True) == (marker.encode() in stored, stored.startswith(b"-----BEGIN PGP"))
-    bridge = world.bridge()  # type: ignore[attr-defined]
+    bridge = world.bridge()
     try:
         assert sent == bridge.openpgp().decrypt_own(stored)
     finally:

@@ -11,12 +11,19 @@ import base64
 import email
 import email.policy
 import json
-import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import pytest
 
+from tests.integration.ingest.conftest import (
+    ListSource,
+    World,
+    issue_iid,
+    last_message_id_for,
+    query_store,
+    run_ingest,
+)
 from tracker_bridge._testsupport.keys import (
     TestKey,
     export_public_key,
@@ -30,9 +37,8 @@ from tracker_bridge.demo.installation import BRIDGE_ADDRESS
 from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.demo.researcher_mail import read_as_researcher
 from tracker_bridge.demo.smtp import MailCatcher
-from tracker_bridge.ports.intake import MailboxItem, Verdict
+from tracker_bridge.ports.intake import Verdict
 from tracker_bridge.ports.summary import PassSummary
-from tracker_bridge.services.ingest import IngestOutcome
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"
@@ -40,26 +46,8 @@ TRUSTED_MTA = "mx.example.org"
 CRLF = "\r\n"
 
 
-@dataclass
-class ListSource:
-    """A mailbox holding the given messages; remembers how each was settled."""
-
-    messages: list[bytes]
-    name: str = "test"
-    settled: list[tuple[str, Verdict]] = field(default_factory=list)
-
-    def fetch(self) -> Iterator[MailboxItem]:
-        """Every message, handle = its position."""
-        for number, raw in enumerate(self.messages):
-            yield MailboxItem(self.name, str(number), raw)
-
-    def settle(self, item: MailboxItem, verdict: Verdict) -> None:
-        """Record the verdict the message was settled with."""
-        self.settled.append((item.handle, verdict))
-
-
 @pytest.fixture(scope="module")
-def new_key(world: object) -> Iterator[object]:
+def new_key(world: World) -> Iterator[object]:
     """Makes a fresh key pair (its own GnuPG home, holding the bridge's public key)."""
     homes: list[str] = []
 
@@ -67,7 +55,7 @@ def new_key(world: object) -> Iterator[object]:
         home = make_gnupghome("tbt")
         homes.append(home)
         key = generate_key(home, name, address)
-        bridge = world.installation.bridge  # type: ignore[attr-defined]
+        bridge = world.installation.bridge
         import_key(home, export_public_key(bridge.gnupghome, bridge.fingerprint))
         return key
 
@@ -77,12 +65,12 @@ def new_key(world: object) -> Iterator[object]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _trusted_mta(world: object) -> None:
+def _trusted_mta(world: World) -> None:
     """The installation believes only Authentication-Results written by mx.example.org."""
-    world.configure("intake", trusted_authserv_id=TRUSTED_MTA)  # type: ignore[attr-defined]
+    world.configure("intake", trusted_authserv_id=TRUSTED_MTA)
     # Jan gets more than ten mails an hour here; the per-recipient limit is not under test.
-    world.configure("smtp", per_recipient_per_hour=1000)  # type: ignore[attr-defined]
-    bridge = world.bridge()  # type: ignore[attr-defined]
+    world.configure("smtp", per_recipient_per_hour=1000)
+    bridge = world.bridge()
     try:
         with bridge.store().unit_of_work():
             pass  # the SQLite file exists (and is migrated) before a test counts rows in it
@@ -93,16 +81,8 @@ def _trusted_mta(world: object) -> None:
 # ---------------------------------------------------------------------------- passes
 
 
-def _ingest(world: object, *messages: bytes) -> list[IngestOutcome]:
-    bridge = world.bridge()  # type: ignore[attr-defined]
-    try:
-        return bridge.ingest_service().run([ListSource(list(messages))], PassSummary("ingest"))
-    finally:
-        bridge.close()
-
-
-def _sync(world: object) -> PassSummary:
-    bridge = world.bridge()  # type: ignore[attr-defined]
+def _sync(world: World) -> PassSummary:
+    bridge = world.bridge()
     summary = PassSummary("sync")
     try:
         bridge.sync_service().run(summary)
@@ -111,8 +91,8 @@ def _sync(world: object) -> PassSummary:
     return summary
 
 
-def _notify(world: object) -> PassSummary:
-    bridge = world.bridge()  # type: ignore[attr-defined]
+def _notify(world: World) -> PassSummary:
+    bridge = world.bridge()
     summary = PassSummary("notify")
     try:
         bridge.notify_step()(summary)
@@ -121,60 +101,43 @@ def _notify(world: object) -> PassSummary:
     return summary
 
 
-def _query(world: object, sql: str, *params: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(world.database) as db:  # type: ignore[attr-defined]
-        return list(db.execute(sql, params))
+def _notes(world: World, report_id: str) -> list[str]:
+    return list(world.gitlab.team.notes(issue_iid(world, report_id)))
 
 
-def _iid(world: object, report_id: str) -> int:
-    gitlab = world.gitlab  # type: ignore[attr-defined]
-    found = [i.iid for i in gitlab.team.issues() if f"cvd-report::{report_id}" in i.labels]
-    assert 1 == len(found), found
-    return int(found[0])
+def _state(world: World, report_id: str) -> str:
+    return str(query_store(world, "SELECT state FROM reports WHERE report_id = ?", report_id)[0][0])
 
 
-def _notes(world: object, report_id: str) -> list[str]:
-    return list(world.gitlab.team.notes(_iid(world, report_id)))  # type: ignore[attr-defined]
-
-
-def _state(world: object, report_id: str) -> str:
-    return str(_query(world, "SELECT state FROM reports WHERE report_id = ?", report_id)[0][0])
-
-
-def _mails_to(world: object, address: str) -> list[bytes]:
-    smtp = world.installation.smtp  # type: ignore[attr-defined]
+def _mails_to(world: World, address: str) -> list[bytes]:
+    smtp = world.installation.smtp
     return [m.data for m in smtp.messages if address in m.recipients]
 
 
-def _report_count(world: object) -> int:
-    return int(_query(world, "SELECT count(*) FROM reports")[0][0])
+def _report_count(world: World) -> int:
+    return int(query_store(world, "SELECT count(*) FROM reports")[0][0])
 
 
-def _audit_details(world: object) -> list[str]:
-    return [str(row[0]) for row in _query(world, "SELECT detail FROM audit_log ORDER BY id")]
+def _audit_details(world: World) -> list[str]:
+    return [str(row[0]) for row in query_store(world, "SELECT detail FROM audit_log ORDER BY id")]
 
 
-def _shapes_as(world: object, key_owner: str, name: str, address: str) -> MailShapes:
+def _shapes_as(world: World, key_owner: str, name: str, address: str) -> MailShapes:
     """Mail written from ``address`` by a client holding ``key_owner``'s key."""
-    shapes = world.installation.shapes(key_owner)  # type: ignore[attr-defined]
+    shapes = world.installation.shapes(key_owner)
     return replace(shapes, researcher=replace(shapes.researcher, name=name, address=address))
 
 
-def _ask_for_information(world: object, report_id: str, question: str) -> str:
+def _ask_for_information(world: World, report_id: str, question: str) -> str:
     """The team sets needs_info with a question; sync and notify mail it. Its Message-ID."""
-    gitlab = world.gitlab  # type: ignore[attr-defined]
-    iid = _iid(world, report_id)
+    gitlab = world.gitlab
+    iid = issue_iid(world, report_id)
     gitlab.team.set_labels(iid, add={"cvd::needs_info"})
     gitlab.team.comment(iid, f"[to researcher] {question}", internal=True)
     _sync(world)
     _notify(world)
     assert "needs_info" == _state(world, report_id)
-    smtp = world.installation.smtp  # type: ignore[attr-defined]
-    for mail in reversed(smtp.messages):
-        parsed = email.message_from_bytes(mail.data)
-        if report_id in str(parsed.get("Reply-To", "")):
-            return str(parsed["Message-ID"])
-    raise AssertionError(f"no question for {report_id} was delivered")
+    return last_message_id_for(world, report_id, "question")
 
 
 def _outlook(
@@ -227,7 +190,7 @@ def _gmail_results(domain: str, *, dmarc: str, dkim: str, spf: str) -> str:
 # ---------------------------------------------------------------------------- item 1
 
 
-def test_outlook_encoded_display_name_with_a_comma_is_one_sender(world: object) -> None:
+def test_outlook_encoded_display_name_with_a_comma_is_one_sender(world: World) -> None:
     """'de Vriës, Jan' (B-encoded by Outlook) is a display name; the address is the addr-spec."""
     raw = _outlook(
         f"{_encoded_word('de Vriës, Jan')} <jan.devries@lab.example>",
@@ -235,9 +198,9 @@ def test_outlook_encoded_display_name_with_a_comma_is_one_sender(world: object) 
         "Stappen: open /portal?q=<script>",
         message_id="<AM0PR07MB4321A1@AM0PR07MB4321.eurprd07.prod.outlook.com>",
     )
-    outcome = _ingest(world, raw)[0]
+    outcome = run_ingest(world, raw)[0]
     assert (Verdict.REPORT, "new report") == (outcome.verdict, outcome.reason)
-    researcher = _query(
+    researcher = query_store(
         world,
         "SELECT r.email, r.display_name FROM researchers r JOIN reports p "
         "ON p.researcher_id = r.id WHERE p.report_id = ?",
@@ -249,11 +212,11 @@ def test_outlook_encoded_display_name_with_a_comma_is_one_sender(world: object) 
     assert [] == _mails_to(world, "de")
 
 
-def test_encoded_display_name_cannot_carry_the_researchers_address(world: object) -> None:
+def test_encoded_display_name_cannot_carry_the_researchers_address(world: World) -> None:
     """'=?utf-8?q?jan=40onderzoek.example?= <mallory@evil.example>' is Mallory, a third party."""
-    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
+    jan = world.installation.shapes(JAN)
     report_id = str(
-        _ingest(world, jan.thunderbird("IDOR in invoices", "GET /invoice/2").raw)[0].report_id
+        run_ingest(world, jan.thunderbird("IDOR in invoices", "GET /invoice/2").raw)[0].report_id
     )
     question = _ask_for_information(world, report_id, "Which account did you use?")
     mallory = _outlook(
@@ -263,7 +226,7 @@ def test_encoded_display_name_cannot_carry_the_researchers_address(world: object
         message_id="<mallory-1@evil.example>",
         extra=(("In-Reply-To", question), ("References", question)),
     )
-    outcome = _ingest(world, mallory)[0]
+    outcome = run_ingest(world, mallory)[0]
     assert (Verdict.REPLY, report_id) == (outcome.verdict, outcome.report_id)
     assert outcome.reason.startswith("third-party mail naming")
     assert "needs_info" == _state(world, report_id)
@@ -274,7 +237,7 @@ def test_encoded_display_name_cannot_carry_the_researchers_address(world: object
     _notify(world)
     assert [] == _mails_to(world, "mallory@evil.example")
     assert "needs_info" == _state(world, report_id)
-    recipients = _query(
+    recipients = query_store(
         world, "SELECT DISTINCT recipient FROM outbox WHERE report_id = ?", report_id
     )
     assert [(JAN,)] == recipients
@@ -290,17 +253,17 @@ def test_encoded_display_name_cannot_carry_the_researchers_address(world: object
     ],
 )
 def test_a_from_that_is_not_one_mailbox_is_quarantined_with_the_reason(
-    world: object, from_header: str, reason: str
+    world: World, from_header: str, reason: str
 ) -> None:
     """CR/LF in a decoded name, two mailboxes or a group: quarantined, reason audited, no mail."""
-    reports, mails = _report_count(world), len(world.installation.smtp.messages)  # type: ignore[attr-defined]
+    reports, mails = _report_count(world), len(world.installation.smtp.messages)
     raw = _outlook(from_header, "Report", "text", message_id=f"<odd-{hash(reason)}@lab.example>")
-    outcome = _ingest(world, raw)[0]
+    outcome = run_ingest(world, raw)[0]
     assert Verdict.QUARANTINE == outcome.verdict
     assert reason in outcome.reason
     assert any(reason in line for line in _audit_details(world))
     _notify(world)
-    assert (reports, mails) == (_report_count(world), len(world.installation.smtp.messages))  # type: ignore[attr-defined]
+    assert (reports, mails) == (_report_count(world), len(world.installation.smtp.messages))
 
 
 # ---------------------------------------------------------------------------- item 2
@@ -321,7 +284,7 @@ def _apple_mail_utf8(address: str, name: str, subject: str, body: str, message_i
     return (CRLF.join(lines) + CRLF + CRLF + body + CRLF).encode("utf-8")
 
 
-def test_a_raw_utf8_subject_is_read_as_utf8_and_bidi_made_visible(world: object) -> None:
+def test_a_raw_utf8_subject_is_read_as_utf8_and_bidi_made_visible(world: World) -> None:
     """An RFC 6532 Subject (8-bit UTF-8, no encoded words) keeps its accents; U+202E is shown."""
     raw = _apple_mail_utf8(
         "noor@lab.example",
@@ -330,14 +293,14 @@ def test_a_raw_utf8_subject_is_read_as_utf8_and_bidi_made_visible(world: object)
         "De upload accepteert alles.",
         "<n1@lab.example>",
     )
-    outcome = _ingest(world, raw)[0]
-    issue = world.gitlab.team.issue(_iid(world, str(outcome.report_id)))  # type: ignore[attr-defined]
+    outcome = run_ingest(world, raw)[0]
+    issue = world.gitlab.team.issue(issue_iid(world, str(outcome.report_id)))
     assert "Sécurité: facture [\u2060U+202E]exe.fdp" in issue.title
 
 
-def test_internationalised_address_fails_alone_without_smtputf8(world: object) -> None:
+def test_internationalised_address_fails_alone_without_smtputf8(world: World) -> None:
     """No SMTPUTF8 offered: that row fails with the reason, the team is told, the others go."""
-    ada = world.installation.shapes(ADA)  # type: ignore[attr-defined]
+    ada = world.installation.shapes(ADA)
     before = ada.kmail("Open redirect before", "first").raw
     alice = _apple_mail_utf8(
         "ålice@résearch.example",
@@ -347,7 +310,7 @@ def test_internationalised_address_fails_alone_without_smtputf8(world: object) -
         "<a1@résearch.example>",
     )
     after = ada.kmail("Open redirect after", "last").raw
-    outcomes = _ingest(world, before, alice, after)
+    outcomes = run_ingest(world, before, alice, after)
     assert [Verdict.REPORT] * 3 == [o.verdict for o in outcomes]
     sent_before = len(_mails_to(world, ADA))
     summary = _notify(world)
@@ -355,7 +318,7 @@ def test_internationalised_address_fails_alone_without_smtputf8(world: object) -
     assert [] == _mails_to(world, "ålice@résearch.example")
     alice_report = str(outcomes[1].report_id)
     # Ålice has no key: her acknowledgement waits, the key request is what could not go out.
-    failed = _query(
+    failed = query_store(
         world,
         "SELECT template, last_error FROM outbox WHERE report_id = ? AND status = 'failed'",
         alice_report,
@@ -367,11 +330,11 @@ def test_internationalised_address_fails_alone_without_smtputf8(world: object) -
     assert 1 == summary.counts.get("failed")
 
 
-def test_internationalised_address_is_delivered_with_smtputf8(world: object) -> None:
+def test_internationalised_address_is_delivered_with_smtputf8(world: World) -> None:
     """A server offering SMTPUTF8 (RFC 6531) gets the mail with the UTF-8 envelope recipient."""
     utf8_server = MailCatcher(smtputf8=True)
-    original_port = world.sections["smtp"]["port"]  # type: ignore[attr-defined]
-    world.configure("smtp", port=utf8_server.port)  # type: ignore[attr-defined]
+    original_port = world.sections["smtp"]["port"]
+    world.configure("smtp", port=utf8_server.port)
     try:
         raw = _apple_mail_utf8(
             "björn@résearch.example",
@@ -380,7 +343,7 @@ def test_internationalised_address_is_delivered_with_smtputf8(world: object) -> 
             "http://169.254.169.254/",
             "<b1@résearch.example>",
         )
-        outcome = _ingest(world, raw)[0]
+        outcome = run_ingest(world, raw)[0]
         assert Verdict.REPORT == outcome.verdict
         _notify(world)
         delivered = [m for m in utf8_server.messages if m.recipients == ("björn@résearch.example",)]
@@ -393,7 +356,7 @@ def test_internationalised_address_is_delivered_with_smtputf8(world: object) -> 
         ]
         assert {"To: björn@résearch.example".encode()} == set(to_lines)  # outer and protected
     finally:
-        world.configure("smtp", port=original_port)  # type: ignore[attr-defined]
+        world.configure("smtp", port=original_port)
         utf8_server.stop()
 
 
@@ -401,7 +364,7 @@ def test_internationalised_address_is_delivered_with_smtputf8(world: object) -> 
 
 
 def test_spoofed_new_report_is_quarantined_even_with_a_forged_pass_lower_down(
-    world: object,
+    world: World,
 ) -> None:
     """DMARC fail from the trusted MTA quarantines; the sender's own 'pass' field is not read."""
     spoofer = _shapes_as(world, ADA, "Bank CISO", "ciso@bank.example")
@@ -425,16 +388,16 @@ def test_spoofed_new_report_is_quarantined_even_with_a_forged_pass_lower_down(
         + "Received: from attacker.example (attacker.example [203.0.113.9])\r\n"
         f"\tby {TRUSTED_MTA} with ESMTPS id 4Tq; Mon, 2 Nov 2026 09:00:01 +0000\r\n"
     ).encode("ascii") + raw
-    reports, mails = _report_count(world), len(world.installation.smtp.messages)  # type: ignore[attr-defined]
-    outcome = _ingest(world, received)[0]
+    reports, mails = _report_count(world), len(world.installation.smtp.messages)
+    outcome = run_ingest(world, received)[0]
     assert Verdict.QUARANTINE == outcome.verdict
     assert f"spoofed sender: DMARC fail for bank.example (per {TRUSTED_MTA})" == outcome.reason
     assert any("spoofed sender" in line for line in _audit_details(world))
     _notify(world)
-    assert (reports, mails) == (_report_count(world), len(world.installation.smtp.messages))  # type: ignore[attr-defined]
+    assert (reports, mails) == (_report_count(world), len(world.installation.smtp.messages))
 
 
-def test_fastmail_style_pass_and_untrusted_ids_leave_the_report_alone(world: object) -> None:
+def test_fastmail_style_pass_and_untrusted_ids_leave_the_report_alone(world: World) -> None:
     """A passing verdict from our MTA, and a failing one from another authserv-id, open a report."""
     sender = _shapes_as(world, ADA, "Grace", "grace@lab.example")
     results = [
@@ -452,17 +415,17 @@ def test_fastmail_style_pass_and_untrusted_ids_leave_the_report_alone(world: obj
         ),
     ]
     raw = sender.plaintext("CSRF on settings", "POST /settings", extra_headers=results).raw
-    outcome = _ingest(world, raw)[0]
+    outcome = run_ingest(world, raw)[0]
     assert (Verdict.REPORT, "new report") == (outcome.verdict, outcome.reason)
     _notify(world)
     assert 1 == len(_mails_to(world, "grace@lab.example"))
 
 
-def test_spoofed_reply_from_the_researchers_address_is_a_third_party_note(world: object) -> None:
+def test_spoofed_reply_from_the_researchers_address_is_a_third_party_note(world: World) -> None:
     """A reply in Jan's name that DMARC fails changes nothing: note only, needs_info stays."""
-    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
+    jan = world.installation.shapes(JAN)
     report_id = str(
-        _ingest(world, jan.kmail("Stored XSS in chat", "<img onerror>").raw)[0].report_id
+        run_ingest(world, jan.kmail("Stored XSS in chat", "<img onerror>").raw)[0].report_id
     )
     question = _ask_for_information(world, report_id, "Which browser?")
     spoof = jan.plaintext(
@@ -476,12 +439,12 @@ def test_spoofed_reply_from_the_researchers_address_is_a_third_party_note(world:
             ("In-Reply-To", question),
         ],
     ).raw
-    outcome = _ingest(world, spoof)[0]
+    outcome = run_ingest(world, spoof)[0]
     assert (Verdict.REPLY, report_id) == (outcome.verdict, outcome.report_id)
     assert "spoofed sender" in outcome.reason
     assert "needs_info" == _state(world, report_id)
     assert "Third-party mail, NOT from the researcher" in _notes(world, report_id)[-1]
-    pauses = _query(
+    pauses = query_store(
         world,
         "SELECT count(*) FROM report_history WHERE report_id = ? AND target = 'triaging'",
         report_id,
@@ -490,11 +453,11 @@ def test_spoofed_reply_from_the_researchers_address_is_a_third_party_note(world:
 
 
 def test_a_strangers_reply_naming_a_report_only_in_the_subject_is_a_third_party_note(
-    world: object,
+    world: World,
 ) -> None:
     """`Re: Report <id>: update` from another address, no thread ids: note, no report, no mail."""
-    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
-    report_id = str(_ingest(world, jan.kmail("CSRF on settings", "no token").raw)[0].report_id)
+    jan = world.installation.shapes(JAN)
+    report_id = str(run_ingest(world, jan.kmail("CSRF on settings", "no token").raw)[0].report_id)
     _notify(world)
     reports = _report_count(world)
     raw = _outlook(
@@ -503,7 +466,7 @@ def test_a_strangers_reply_naming_a_report_only_in_the_subject_is_a_third_party_
         "I can confirm this, please tell me the fix date.",
         message_id="<eve-1@outsider.example>",
     )
-    outcome = _ingest(world, raw)[0]
+    outcome = run_ingest(world, raw)[0]
     _notify(world)
     assert (Verdict.REPLY, report_id) == (outcome.verdict, outcome.report_id)
     assert reports == _report_count(world)
@@ -511,25 +474,25 @@ def test_a_strangers_reply_naming_a_report_only_in_the_subject_is_a_third_party_
     assert [] == _mails_to(world, "eve@outsider.example")
 
 
-def test_a_new_report_citing_another_in_its_subject_is_a_new_report(world: object) -> None:
+def test_a_new_report_citing_another_in_its_subject_is_a_new_report(world: World) -> None:
     """A stranger's subject that is not a reply ("Similar to <id>") still opens a new report."""
-    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
-    cited = str(_ingest(world, jan.kmail("Open redirect", "next=").raw)[0].report_id)
+    jan = world.installation.shapes(JAN)
+    cited = str(run_ingest(world, jan.kmail("Open redirect", "next=").raw)[0].report_id)
     raw = _outlook(
         "Fay Finder <fay@finder.example>",
         f"Similar to {cited} in the API",
         "Same bug in /api/login?next=",
         message_id="<fay-1@finder.example>",
     )
-    outcome = _ingest(world, raw)[0]
+    outcome = run_ingest(world, raw)[0]
     assert Verdict.REPORT == outcome.verdict
     assert cited != str(outcome.report_id)
 
 
-def test_the_researchers_own_reply_ends_the_pause(world: object) -> None:
+def test_the_researchers_own_reply_ends_the_pause(world: World) -> None:
     """The genuine reply (their address, DMARC pass) is theirs: needs_info goes back to triage."""
-    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
-    report_id = str(_ingest(world, jan.kmail("Clickjacking", "frame it").raw)[0].report_id)
+    jan = world.installation.shapes(JAN)
+    report_id = str(run_ingest(world, jan.kmail("Clickjacking", "frame it").raw)[0].report_id)
     question = _ask_for_information(world, report_id, "Which page?")
     reply = jan.pgp_mime(
         "Re: Clickjacking",
@@ -542,7 +505,7 @@ def test_the_researchers_own_reply_ends_the_pause(world: object) -> None:
             ("In-Reply-To", question),
         ],
     )
-    outcome = _ingest(world, reply)[0]
+    outcome = run_ingest(world, reply)[0]
     assert (Verdict.REPLY, "reply from the researcher") == (outcome.verdict, outcome.reason)
     assert "triaging" == _state(world, report_id)
     assert _notes(world, report_id)[-1].startswith("The researcher replied (encrypted, ")
@@ -551,21 +514,25 @@ def test_the_researchers_own_reply_ends_the_pause(world: object) -> None:
 # ---------------------------------------------------------------------------- item 5
 
 
-def _fingerprint_of(world: object, address: str) -> object:
-    rows = _query(world, "SELECT fingerprint FROM researchers WHERE email_key = ?", address.lower())
+def _fingerprint_of(world: World, address: str) -> object:
+    rows = query_store(
+        world, "SELECT fingerprint FROM researchers WHERE email_key = ?", address.lower()
+    )
     return rows[0][0] if rows else "no researcher"
 
 
-def test_a_key_cannot_be_planted_for_a_keyless_researcher(world: object, new_key: object) -> None:
+def test_a_key_cannot_be_planted_for_a_keyless_researcher(world: World, new_key: object) -> None:
     """A spoofed 'reply' in Kees's name with a key for his address teaches the bridge nothing."""
     kees = _shapes_as(world, ADA, "Kees", "kees@lab.example")
-    report_id = str(_ingest(world, kees.plaintext("Weak TLS", "TLS 1.0 on :8443").raw)[0].report_id)
+    report_id = str(
+        run_ingest(world, kees.plaintext("Weak TLS", "TLS 1.0 on :8443").raw)[0].report_id
+    )
     _notify(world)
     key_request = str(
         email.message_from_bytes(_mails_to(world, "kees@lab.example")[-1])["Message-ID"]
     )
     attacker_key = new_key("Kees", "kees@lab.example")  # type: ignore[operator]
-    attacker = MailShapes(attacker_key, world.installation.bridge.fingerprint, BRIDGE_ADDRESS)  # type: ignore[attr-defined]
+    attacker = MailShapes(attacker_key, world.installation.bridge.fingerprint, BRIDGE_ADDRESS)
     spoofed = attacker.plaintext(
         "Re: Weak TLS",
         "Here is my key, please encrypt to it from now on.",
@@ -578,37 +545,37 @@ def test_a_key_cannot_be_planted_for_a_keyless_researcher(world: object, new_key
             ("In-Reply-To", key_request),
         ],
     ).raw
-    outcome = _ingest(world, spoofed)[0]
+    outcome = run_ingest(world, spoofed)[0]
     assert (Verdict.REPLY, report_id) == (outcome.verdict, outcome.report_id)
     assert "third-party mail" in outcome.reason
     assert None is _fingerprint_of(world, "kees@lab.example")
     kinds = [
         str(r[0])
-        for r in _query(world, "SELECT kind FROM report_events WHERE report_id = ?", report_id)
+        for r in query_store(world, "SELECT kind FROM report_events WHERE report_id = ?", report_id)
     ]
     assert "key_learned" not in kinds
     assert "Third-party mail, NOT from the researcher" in _notes(world, report_id)[-1]
 
 
 def test_a_different_key_is_shown_and_used_only_after_the_team_confirms(
-    world: object, new_key: object
+    world: World, new_key: object
 ) -> None:
     """Jan's new key is recorded and announced; mail uses the old key until [confirm key]."""
-    old = world.installation.researchers[JAN]  # type: ignore[attr-defined]
-    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
+    old = world.installation.researchers[JAN]
+    jan = world.installation.shapes(JAN)
     report_id = str(
-        _ingest(world, jan.thunderbird("Cache poisoning", "X-Forwarded-Host").raw)[0].report_id
+        run_ingest(world, jan.thunderbird("Cache poisoning", "X-Forwarded-Host").raw)[0].report_id
     )
     assert old.fingerprint == _fingerprint_of(world, JAN)
     _notify(world)
     acknowledgement = str(email.message_from_bytes(_mails_to(world, JAN)[-1])["Message-ID"])
     fresh = new_key("Jan de Vries", JAN)  # type: ignore[operator]
-    jan_new = MailShapes(fresh, world.installation.bridge.fingerprint, BRIDGE_ADDRESS)  # type: ignore[attr-defined]
+    jan_new = MailShapes(fresh, world.installation.bridge.fingerprint, BRIDGE_ADDRESS)
     reply = jan_new.thunderbird("Re: Cache poisoning", "New laptop, new key.").raw
     reply = reply.replace(
         b"MIME-Version: 1.0", f"In-Reply-To: {acknowledgement}\r\nMIME-Version: 1.0".encode(), 1
     )
-    outcome = _ingest(world, reply)[0]
+    outcome = run_ingest(world, reply)[0]
     assert (Verdict.REPLY, "reply from the researcher") == (outcome.verdict, outcome.reason)
     assert old.fingerprint == _fingerprint_of(world, JAN)
     assert any(
@@ -616,8 +583,8 @@ def test_a_different_key_is_shown_and_used_only_after_the_team_confirms(
     )
     replied = [n for n in _notes(world, report_id) if n.startswith("The researcher replied")]
     assert "not the researcher's confirmed key" in replied[-1]
-    gitlab = world.gitlab  # type: ignore[attr-defined]
-    iid = _iid(world, report_id)
+    gitlab = world.gitlab
+    iid = issue_iid(world, report_id)
     gitlab.team.comment(iid, "[to researcher] Which version did you test?", internal=True)
     _sync(world)
     _notify(world)
@@ -645,11 +612,11 @@ def _pgp_mime_ciphertext(raw: bytes) -> bytes:
     return data
 
 
-def test_a_replayed_ciphertext_is_quarantined_as_a_note_on_the_original(world: object) -> None:
+def test_a_replayed_ciphertext_is_quarantined_as_a_note_on_the_original(world: World) -> None:
     """Jan's ciphertext resent by Mallory (PGP/MIME and inline) opens nothing, mails nobody."""
-    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
+    jan = world.installation.shapes(JAN)
     original = jan.thunderbird("RCE in upload", "Upload shell.php.jpg").raw
-    report_id = str(_ingest(world, original)[0].report_id)
+    report_id = str(run_ingest(world, original)[0].report_id)
     ciphertext = _pgp_mime_ciphertext(original)
     mallory = _shapes_as(world, JAN, "Mallory", "mallory@evil.example")
     as_pgp_mime = mallory.pgp_mime("My finding", b"", ciphertext=ciphertext)
@@ -660,7 +627,7 @@ def test_a_replayed_ciphertext_is_quarantined_as_a_note_on_the_original(world: o
     as_inline = mallory.plaintext("My other finding", rewrapped.decode("ascii")).raw
     reports = _report_count(world)
     source = ListSource([as_pgp_mime, as_inline])
-    bridge = world.bridge()  # type: ignore[attr-defined]
+    bridge = world.bridge()
     try:
         outcomes = bridge.ingest_service().run([source], PassSummary("ingest"))
     finally:
@@ -680,12 +647,12 @@ def test_a_replayed_ciphertext_is_quarantined_as_a_note_on_the_original(world: o
     assert 2 == sum(expected in line for line in _audit_details(world))
 
 
-def test_a_replay_after_forget_still_points_to_the_original_report(world: object) -> None:
+def test_a_replay_after_forget_still_points_to_the_original_report(world: World) -> None:
     """`forget` keeps the ciphertext digest: a later replay is a quarantined note, no report."""
     grace = _shapes_as(world, JAN, "Grace Hopper", "grace@lab.example")
     original = grace.thunderbird("IDOR in invoices", "invoice 42 of another tenant").raw
-    report_id = str(_ingest(world, original)[0].report_id)
-    bridge = world.bridge()  # type: ignore[attr-defined]
+    report_id = str(run_ingest(world, original)[0].report_id)
+    bridge = world.bridge()
     try:
         privacy_service(bridge).forget("grace@lab.example")
     finally:
@@ -693,8 +660,8 @@ def test_a_replay_after_forget_still_points_to_the_original_report(world: object
     mallory = _shapes_as(world, JAN, "Mallory", "mallory.forget@evil.example")
     ciphertext = _pgp_mime_ciphertext(original)
     reports = _report_count(world)
-    outcomes = _ingest(world, mallory.pgp_mime("My finding", b"", ciphertext=ciphertext))
-    outcomes += _ingest(world, mallory.pgp_mime("My finding again", b"", ciphertext=ciphertext))
+    outcomes = run_ingest(world, mallory.pgp_mime("My finding", b"", ciphertext=ciphertext))
+    outcomes += run_ingest(world, mallory.pgp_mime("My finding again", b"", ciphertext=ciphertext))
     expected = f"replayed ciphertext of {report_id} from a different sender"
     assert [(Verdict.QUARANTINE, report_id, expected)] * 2 == [
         (o.verdict, o.report_id, o.reason) for o in outcomes
@@ -704,15 +671,17 @@ def test_a_replay_after_forget_still_points_to_the_original_report(world: object
     assert [] == _mails_to(world, "mallory.forget@evil.example")
 
 
-def test_forget_erases_the_whole_credit_name_from_the_issue_and_the_store(world: object) -> None:
+def test_forget_erases_the_whole_credit_name_from_the_issue_and_the_store(world: World) -> None:
     """`forget` after a `[credit]` answer: no part of the credit name in the bridge's notes or store."""
     rosa = _shapes_as(world, JAN, "Rosa Franklin", "rosa@lab.example")
-    report_id = str(_ingest(world, rosa.thunderbird("XXE in import", "doctype").raw)[0].report_id)
+    report_id = str(
+        run_ingest(world, rosa.thunderbird("XXE in import", "doctype").raw)[0].report_id
+    )
     credit = 'Rosa F. "<b>" R\u202eosa [site](http://rosa.example)'
-    world.gitlab.team.comment(_iid(world, report_id), f"[credit] {credit}", internal=True)  # type: ignore[attr-defined]
+    world.gitlab.team.comment(issue_iid(world, report_id), f"[credit] {credit}", internal=True)
     _sync(world)
     before = [n for n in _notes(world, report_id) if n.startswith("Credit recorded")]
-    bridge = world.bridge()  # type: ignore[attr-defined]
+    bridge = world.bridge()
     try:
         privacy_service(bridge).forget("rosa@lab.example")
         with bridge.store().unit_of_work() as uow:
@@ -728,20 +697,20 @@ def test_forget_erases_the_whole_credit_name_from_the_issue_and_the_store(world:
 # ---------------------------------------------------------------------------- item 7
 
 
-def test_a_valid_signature_by_someone_else_is_not_the_senders(world: object) -> None:
+def test_a_valid_signature_by_someone_else_is_not_the_senders(world: World) -> None:
     """Signed with Ada's key from ada.work@: 'valid signature by ..., not the sender', ack unsigned."""
-    ada = world.installation.shapes(ADA)  # type: ignore[attr-defined]
-    _ingest(world, ada.thunderbird("Session fixation", "cookie stays").raw)
+    ada = world.installation.shapes(ADA)
+    run_ingest(world, ada.thunderbird("Session fixation", "cookie stays").raw)
     work = _shapes_as(world, ADA, "Ada Lovelace", "ada.work@lab.example")
-    outcome = _ingest(world, work.thunderbird("JWT none algorithm", "alg: none").raw)[0]
+    outcome = run_ingest(world, work.thunderbird("JWT none algorithm", "alg: none").raw)[0]
     assert Verdict.REPORT == outcome.verdict
-    issue = world.gitlab.team.issue(_iid(world, str(outcome.report_id)))  # type: ignore[attr-defined]
-    fingerprint = world.installation.researchers[ADA].fingerprint  # type: ignore[attr-defined]
+    issue = world.gitlab.team.issue(issue_iid(world, str(outcome.report_id)))
+    fingerprint = world.installation.researchers[ADA].fingerprint
     assert (
         f"valid signature by [address withheld] ({fingerprint}), not the sender"
         in issue.description
     )
-    params = _query(
+    params = query_store(
         world,
         "SELECT params FROM outbox WHERE report_id = ? AND kind = 'acknowledgement'",
         outcome.report_id,
@@ -764,7 +733,7 @@ def test_a_valid_signature_by_someone_else_is_not_the_senders(world: object) -> 
     ],
 )
 def test_automatic_mail_by_one_marker_gets_no_report_and_no_mail(
-    world: object, marker: tuple[str, str]
+    world: World, marker: tuple[str, str]
 ) -> None:
     """Out-of-office mail marked only by one non-RFC-3834 header: quarantined, nobody mailed."""
     vacation = _shapes_as(world, ADA, "Piet", f"piet.{marker[0].lower()}@lab.example")
@@ -772,7 +741,7 @@ def test_automatic_mail_by_one_marker_gets_no_report_and_no_mail(
         "Automatic reply: Out of office", "Back on 9 November.", extra_headers=[marker]
     ).raw
     reports = _report_count(world)
-    outcome = _ingest(world, raw)[0]
+    outcome = run_ingest(world, raw)[0]
     assert Verdict.QUARANTINE == outcome.verdict
     assert outcome.reason.startswith("automatic message")
     _notify(world)
@@ -782,38 +751,38 @@ def test_automatic_mail_by_one_marker_gets_no_report_and_no_mail(
     )
 
 
-def test_an_out_of_office_never_ends_a_needs_info_pause(world: object) -> None:
+def test_an_out_of_office_never_ends_a_needs_info_pause(world: World) -> None:
     """An X-Autoreply answer to our question is a note; the report stays in needs_info."""
-    jan = world.installation.shapes(JAN)  # type: ignore[attr-defined]
-    report_id = str(_ingest(world, jan.kmail("Race in coupons", "apply twice").raw)[0].report_id)
+    jan = world.installation.shapes(JAN)
+    report_id = str(run_ingest(world, jan.kmail("Race in coupons", "apply twice").raw)[0].report_id)
     question = _ask_for_information(world, report_id, "How many requests in parallel?")
-    outbox = len(_query(world, "SELECT 1 FROM outbox WHERE report_id = ?", report_id))
+    outbox = len(query_store(world, "SELECT 1 FROM outbox WHERE report_id = ?", report_id))
     reply = jan.plaintext(
         "Automatisch antwoord: Re: Race in coupons",
         "Ik ben afwezig tot 9 november.",
         extra_headers=[("X-Autoreply", "yes"), ("In-Reply-To", question)],
     ).raw
-    outcome = _ingest(world, reply)[0]
+    outcome = run_ingest(world, reply)[0]
     assert (Verdict.REPLY, report_id) == (outcome.verdict, outcome.report_id)
     assert "automatic reply (out-of-office or similar)" == outcome.reason
     assert "needs_info" == _state(world, report_id)
     assert _notes(world, report_id)[-1].startswith("An automatic reply or bounce")
     _sync(world)
     _notify(world)
-    assert outbox == len(_query(world, "SELECT 1 FROM outbox WHERE report_id = ?", report_id))
+    assert outbox == len(query_store(world, "SELECT 1 FROM outbox WHERE report_id = ?", report_id))
 
 
 # ---------------------------------------------------------------------------- one run pass
 
 
 def test_one_run_pass_handles_every_hostile_message_and_delivers_the_good_ones(
-    world: object,
+    world: World,
 ) -> None:
     """Hostile and unusual mail before a good report in the Maildir: one run pass settles all."""
-    installation = world.installation  # type: ignore[attr-defined]
+    installation = world.installation
     jan = installation.shapes(JAN)
     target = jan.thunderbird("Auth bypass via header", "X-Original-URL: /admin")
-    report_id = str(_ingest(world, target.raw)[0].report_id)
+    report_id = str(run_ingest(world, target.raw)[0].report_id)
     mallory = _shapes_as(world, JAN, "Mallory", "mallory@evil.example")
     hostile = {
         "outlook_comma": _outlook(
@@ -863,14 +832,14 @@ def test_one_run_pass_handles_every_hostile_message_and_delivers_the_good_ones(
     for raw in [*hostile.values(), good.raw]:
         installation.deliver(raw)
     mails_before = len(installation.smtp.messages)
-    bridge = world.bridge()  # type: ignore[attr-defined]
+    bridge = world.bridge()
     try:
         summaries = bridge.scheduled_pass().run()
     finally:
         bridge.close()
     assert [] == list((installation.maildir / "new").iterdir())
     assert [] == [p for s in summaries for p in s.problems if "Traceback" in p]
-    titles = [i.title for i in world.gitlab.team.issues()]  # type: ignore[attr-defined]
+    titles = [i.title for i in world.gitlab.team.issues()]
     assert any("Good report after the hostile ones" in t for t in titles)
     assert any("Open redirect" in t for t in titles)
     assert any("[\u2060U+202E]" in t for t in titles)
@@ -883,7 +852,7 @@ def test_one_run_pass_handles_every_hostile_message_and_delivers_the_good_ones(
     assert "mallory@evil.example" not in recipients
     notes = "\n".join(_notes(world, report_id))
     assert ("Third-party mail, NOT" in notes, "Replayed ciphertext" in notes) == (True, True)
-    assert [] == world.gitlab.team.side_effects()  # type: ignore[attr-defined]
+    assert [] == world.gitlab.team.side_effects()
     counts = {s.step: s.counts for s in summaries}
     assert 1 == counts["notify"].get("failed")  # zoë: no SMTPUTF8 on this server, team told
     audit = "\n".join(_audit_details(world))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.mailboxes import imap_source
+from tracker_bridge._testsupport.dovecot import Dovecot
 from tracker_bridge.intake.sources import (
     FileSource,
     ImapSecurity,
@@ -68,66 +70,54 @@ def test_maildir_unsettled_message_is_seen_again_by_a_new_run(tmp_path: Path) ->
     assert [] == list(MaildirSource(tmp_path / "inbox").fetch())
 
 
-def _imap(dovecot: object, user: str) -> ImapSource:
-    return ImapSource(
-        ImapSettings(
-            host=dovecot.host,  # type: ignore[attr-defined]
-            port=dovecot.port,  # type: ignore[attr-defined]
-            user=user,
-            password="secret",
-            security=ImapSecurity.PLAIN,
-        )
-    )
-
-
-def test_imap_fetch_does_not_move_and_settle_moves(dovecot: object) -> None:
+def test_imap_fetch_does_not_move_and_settle_moves(dovecot: Dovecot) -> None:
     """IMAP fetch leaves mail in INBOX; settle moves to Processed / Quarantine (created)."""
-    dovecot.append("alice", REPORT)  # type: ignore[attr-defined]
-    dovecot.append("alice", JUNK)  # type: ignore[attr-defined]
-    with _imap(dovecot, "alice") as source:
+    dovecot.append("alice", REPORT)
+    dovecot.append("alice", JUNK)
+    with imap_source(dovecot, "alice") as source:
         items = list(source.fetch())
         assert [REPORT, JUNK] == [item.raw for item in items]
-        assert 2 == dovecot.count("alice", "INBOX")  # type: ignore[attr-defined]
+        assert 2 == dovecot.count("alice", "INBOX")
         source.settle(items[0], Verdict.REPORT)
         source.settle(items[1], Verdict.QUARANTINE)
-    counts = [dovecot.count("alice", f) for f in ("INBOX", "Processed", "Quarantine")]  # type: ignore[attr-defined]
+    counts = [dovecot.count("alice", f) for f in ("INBOX", "Processed", "Quarantine")]
     assert [0, 1, 1] == counts
 
 
-def test_imap_unsettled_message_stays_for_the_next_run(dovecot: object) -> None:
+def test_imap_unsettled_message_stays_for_the_next_run(dovecot: Dovecot) -> None:
     """A process that fetched and died before settling leaves the message in INBOX."""
-    dovecot.append("bob", REPORT)  # type: ignore[attr-defined]
-    first = _imap(dovecot, "bob")
+    dovecot.append("bob", REPORT)
+    first = imap_source(dovecot, "bob")
     assert [REPORT] == [item.raw for item in first.fetch()]
     first.close()  # the "killed" run: never settled
-    with _imap(dovecot, "bob") as second:
+    with imap_source(dovecot, "bob") as second:
         items = list(second.fetch())
         assert [REPORT] == [item.raw for item in items]
         second.settle(items[0], Verdict.REPORT)
         assert [] == list(second.fetch())
 
 
-def test_imap_copy_fallback_when_move_is_not_offered(dovecot: object) -> None:
+def test_imap_copy_fallback_when_move_is_not_offered(dovecot: Dovecot) -> None:
     """Without the MOVE capability settle copies, flags Deleted and expunges."""
-    dovecot.append("carol", REPORT)  # type: ignore[attr-defined]
-    with _imap(dovecot, "carol") as source:
+    dovecot.append("carol", REPORT)
+    with imap_source(dovecot, "carol") as source:
         items = list(source.fetch())
         imap = source._imap
         assert imap is not None
         imap.capabilities = tuple(c for c in imap.capabilities if c != "MOVE")
         source.settle(items[0], Verdict.REPORT)
-    counts = [dovecot.count("carol", f) for f in ("INBOX", "Processed")]  # type: ignore[attr-defined]
+    counts = [dovecot.count("carol", f) for f in ("INBOX", "Processed")]
     assert [0, 1] == counts
 
 
-def test_imap_wrong_password_is_a_configuration_error(dovecot: object) -> None:
+def test_imap_wrong_password_is_a_configuration_error(dovecot: Dovecot) -> None:
     """A refused login names the user and server, not the password."""
     from tracker_bridge.errors import ConfigurationError
 
     source = ImapSource(
         ImapSettings(
-            host=dovecot.host,  # type: ignore[attr-defined]
-            port=dovecot.port,  # type: ignore[attr-defined]
+            host=dovecot.host,
+            port=dovecot.port,
             user="dave",
             password="wrong-password",
             security=ImapSecurity.PLAIN,

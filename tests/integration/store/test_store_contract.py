@@ -59,6 +59,16 @@ def store_report(
         uow.commit()
 
 
+def move_report(backend: Backend, report_id: str, state: State, at: datetime) -> None:
+    """Load ``report_id``, move it to ``state`` at ``at``, save and commit."""
+    with backend.store.unit_of_work() as uow:
+        report = uow.reports.get(report_id)
+        assert report is not None
+        report.transition(state, at)
+        uow.reports.save(report)
+        uow.commit()
+
+
 def an_outbox_item(
     outbox_id: str,
     *,
@@ -195,12 +205,7 @@ def test_open_reports_leave_out_closed_ones_oldest_first(backend: Backend) -> No
     store_report(backend, "CVD-2026-0001", at=T0 + timedelta(days=1))
     store_report(backend, "CVD-2026-0003", at=T0)
     store_report(backend, "WID-2026-0001", at=T0, program="widgets")
-    with backend.store.unit_of_work() as uow:
-        spam = uow.reports.get("CVD-2026-0003")
-        assert spam is not None
-        spam.transition(State.SPAM, T0 + timedelta(hours=1))
-        uow.reports.save(spam)
-        uow.commit()
+    move_report(backend, "CVD-2026-0003", State.SPAM, T0 + timedelta(hours=1))
     with backend.store.unit_of_work() as uow:
         acme = [str(r.report_id) for r in uow.reports.open_reports("acme")]
         everything = [str(r.report_id) for r in uow.reports.open_reports()]
@@ -233,12 +238,7 @@ def test_open_reports_page_walks_every_open_report_once(backend: Backend) -> Non
     """Keyset pages of two cover all open reports in id order, skip closed ones, end empty."""
     for sequence in range(1, 6):
         store_report(backend, f"CVD-2026-000{sequence}", at=T0 + timedelta(days=sequence))
-    with backend.store.unit_of_work() as uow:
-        spam = uow.reports.get("CVD-2026-0003")
-        assert spam is not None
-        spam.transition(State.SPAM, T0 + timedelta(days=9))
-        uow.reports.save(spam)
-        uow.commit()
+    move_report(backend, "CVD-2026-0003", State.SPAM, T0 + timedelta(days=9))
     pages: list[list[str]] = []
     after: str | None = None
     with backend.store.unit_of_work() as uow:
@@ -296,12 +296,7 @@ def test_set_next_due_refuses_a_report_changed_since_it_was_read(backend: Backen
     with backend.store.unit_of_work() as uow:
         stale = uow.reports.get("CVD-2026-0001")
         assert stale is not None
-    with backend.store.unit_of_work() as uow:
-        fresh = uow.reports.get("CVD-2026-0001")
-        assert fresh is not None
-        fresh.transition(State.ACKNOWLEDGED, T0 + timedelta(hours=1))
-        uow.reports.save(fresh)
-        uow.commit()
+    move_report(backend, "CVD-2026-0001", State.ACKNOWLEDGED, T0 + timedelta(hours=1))
     with backend.store.unit_of_work() as uow:
         assert not uow.reports.set_next_due(stale, T0 + timedelta(days=1))
         uow.commit()
@@ -325,12 +320,7 @@ def test_set_next_due_matches_a_fix_date_in_another_zone(backend: Backend) -> No
 def test_closed_reports_are_never_due(backend: Backend) -> None:
     """Closing a report (a save) leaves it out of the due reports: time changes it no more."""
     store_report(backend, "CVD-2026-0001")
-    with backend.store.unit_of_work() as uow:
-        report = uow.reports.get("CVD-2026-0001")
-        assert report is not None
-        report.transition(State.SPAM, T0 + timedelta(hours=1))
-        uow.reports.save(report)
-        uow.commit()
+    move_report(backend, "CVD-2026-0001", State.SPAM, T0 + timedelta(hours=1))
     assert [] == due_ids(backend, T0 + timedelta(days=1))
 
 
@@ -422,12 +412,7 @@ def test_owed_notes_lists_each_unnoted_purge_of_a_linked_report_once(backend: Ba
 def test_closed_reports_are_due_for_retention_after_a_change(backend: Backend) -> None:
     """A saved closed report is due among the closed ones (retention), not among the open."""
     store_report(backend)
-    with backend.store.unit_of_work() as uow:
-        report = uow.reports.get("CVD-2026-0001")
-        assert report is not None
-        report.transition(State.SPAM, T0 + timedelta(hours=1))
-        uow.reports.save(report)
-        uow.commit()
+    move_report(backend, "CVD-2026-0001", State.SPAM, T0 + timedelta(hours=1))
     with backend.store.unit_of_work() as uow:
         closed = [str(r.report_id) for r in uow.reports.due_reports_page(T0, None, 5, closed=True)]
         opened = [str(r.report_id) for r in uow.reports.due_reports_page(T0, None, 5)]
@@ -876,8 +861,8 @@ def test_first_message_id_is_the_mail_that_opened_the_report(backend: Backend) -
     assert expected == roots
 
 
-def test_a_ciphertext_digest_finds_the_report_that_first_carried_it(backend: Backend) -> None:
-    """The earliest mail with a report and that digest wins; unknown or unlinked digests do not."""
+def one_ciphertext_in_two_reports(backend: Backend) -> tuple[StoredMessage, StoredMessage]:
+    """Reports 0001 and 0002 stored; a mail for each carrying one ciphertext, the first earlier."""
     store_report(backend, "CVD-2026-0001")
     store_report(backend, "CVD-2026-0002")
     first = replace(
@@ -888,6 +873,12 @@ def test_a_ciphertext_digest_finds_the_report_that_first_carried_it(backend: Bac
         ciphertext_digest="c" * 64,
         received_at=T0 + timedelta(hours=1),
     )
+    return first, later
+
+
+def test_a_ciphertext_digest_finds_the_report_that_first_carried_it(backend: Backend) -> None:
+    """The earliest mail with a report and that digest wins; unknown or unlinked digests do not."""
+    first, later = one_ciphertext_in_two_reports(backend)
     loose = replace(a_message("<loose@x>", "q"), ciphertext_digest="e" * 64)
     with backend.store.unit_of_work() as uow:
         for message in (later, first, loose):
@@ -906,16 +897,7 @@ def test_a_ciphertext_digest_finds_the_report_that_first_carried_it(backend: Bac
 
 def test_a_ciphertext_digest_outlives_the_purge_of_its_mail(backend: Backend) -> None:
     """After purge_content the mail is gone, but its digest still names the original report."""
-    store_report(backend, "CVD-2026-0001")
-    store_report(backend, "CVD-2026-0002")
-    first = replace(
-        a_message("<first@x>", "f", report_id="CVD-2026-0001"), ciphertext_digest="c" * 64
-    )
-    later = replace(
-        a_message("<later@x>", "l", report_id="CVD-2026-0002"),
-        ciphertext_digest="c" * 64,
-        received_at=T0 + timedelta(hours=1),
-    )
+    first, later = one_ciphertext_in_two_reports(backend)
     with backend.store.unit_of_work() as uow:
         for message in (first, later):
             uow.messages.add(message)

@@ -6,7 +6,7 @@ import email
 
 import pytest
 
-from tracker_bridge.intake.reader import parse_from
+from tracker_bridge.intake.headers import parse_from
 
 
 def _from(value: bytes) -> tuple[str | None, str, str | None]:

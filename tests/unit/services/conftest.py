@@ -17,8 +17,9 @@ from tracker_bridge._testsupport.fakes import (
 from tracker_bridge._testsupport.memory_store import MemoryStore
 from tracker_bridge.app import build_program
 from tracker_bridge.mappings import load_mappings
+from tracker_bridge.ports.intake import InboundMessage
 from tracker_bridge.ports.summary import PassSummary
-from tracker_bridge.services.ingest import Ingest
+from tracker_bridge.services.ingest import Ingest, IngestOutcome
 from tracker_bridge.services.notify import Notify
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.testing.clock import FakeClock
@@ -44,6 +45,10 @@ class World:
     def summary(self, step: str = "test") -> PassSummary:
         """A fresh pass summary."""
         return PassSummary(step)
+
+    def receive(self, message: InboundMessage) -> IngestOutcome:
+        """The reader hands ``message`` to ingest, as if it had just arrived in the mailbox."""
+        return self.ingest.ingest(self.reader.add(message), self.summary())
 
     def deliver(self) -> PassSummary:
         """Run notify once."""

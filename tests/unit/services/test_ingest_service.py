@@ -31,7 +31,7 @@ def test_new_mail_becomes_a_report_with_an_issue_and_an_acknowledgement(world: W
 
 def test_researcher_address_stays_out_of_the_tracker(world: World) -> None:
     """The issue shows the researcher's name but not their mail address."""
-    world.ingest.ingest(world.reader.add(inbound()), world.summary())
+    world.receive(inbound())
     issue = world.tracker.issues["1"]
     assert "ada@example.org" not in issue.body + issue.title
     assert "Ada" in issue.body
@@ -66,14 +66,14 @@ def test_unencrypted_mail_is_stored_encrypted(world: World) -> None:
 
 def test_reply_by_plus_address_attaches_to_the_report(world: World) -> None:
     """A reply to security+CVD-2026-0001@ from the same researcher is a reply, not a report."""
-    world.ingest.ingest(world.reader.add(inbound()), world.summary())
+    world.receive(inbound())
     reply = inbound(
         "More detail: the id parameter too.",
         message_id="<m2@example.org>",
         subject="Re: your acknowledgement",
         recipients=("security+CVD-2026-0001@example.org",),
     )
-    outcome = world.ingest.ingest(world.reader.add(reply), world.summary())
+    outcome = world.receive(reply)
     assert (outcome.verdict, outcome.report_id) == (Verdict.REPLY, "CVD-2026-0001")
     assert len(world.tracker.issues) == 1
     notes = [n.body for n in world.tracker.issues["1"].notes]
@@ -82,14 +82,14 @@ def test_reply_by_plus_address_attaches_to_the_report(world: World) -> None:
 
 def test_report_id_in_reply_subject_from_a_stranger_is_a_third_party_note(world: World) -> None:
     """A stranger's "Re: <id>" is filed on that report as third-party mail, not as the researcher's."""
-    world.ingest.ingest(world.reader.add(inbound()), world.summary())
+    world.receive(inbound())
     stranger = inbound(
         "I am not Ada",
         sender="mallory@example.net",
         message_id="<m3@example.net>",
         subject="Re: CVD-2026-0001",
     )
-    outcome = world.ingest.ingest(world.reader.add(stranger), world.summary())
+    outcome = world.receive(stranger)
     assert (Verdict.REPLY, "CVD-2026-0001", True) == (
         outcome.verdict,
         outcome.report_id,
@@ -99,7 +99,7 @@ def test_report_id_in_reply_subject_from_a_stranger_is_a_third_party_note(world:
 
 def test_reply_in_needs_info_restarts_the_clock(world: World) -> None:
     """The researcher answering our question moves the report from needs_info back to triaging."""
-    world.ingest.ingest(world.reader.add(inbound()), world.summary())
+    world.receive(inbound())
     with world.store.unit_of_work() as uow:
         report = uow.reports.get("CVD-2026-0001")
         assert report is not None
@@ -107,7 +107,7 @@ def test_reply_in_needs_info_restarts_the_clock(world: World) -> None:
         uow.reports.save(report)
         uow.commit()
     reply = inbound("answer", message_id="<m4@example.org>", subject="Re: CVD-2026-0001")
-    world.ingest.ingest(world.reader.add(reply), world.summary())
+    world.receive(reply)
     with world.store.unit_of_work() as uow:
         report = uow.reports.get("CVD-2026-0001")
     assert report is not None
@@ -117,7 +117,7 @@ def test_reply_in_needs_info_restarts_the_clock(world: World) -> None:
 def test_quarantined_message_is_kept_with_its_reason(world: World) -> None:
     """A message the reader refuses is stored with the reason and creates no report."""
     bad = inbound(verdict=Verdict.QUARANTINE, reason="no integrity protection (no MDC)")
-    outcome = world.ingest.ingest(world.reader.add(bad), world.summary())
+    outcome = world.receive(bad)
     assert (outcome.verdict, outcome.reason) == (
         Verdict.QUARANTINE,
         "no integrity protection (no MDC)",
@@ -128,7 +128,7 @@ def test_quarantined_message_is_kept_with_its_reason(world: World) -> None:
 def test_auto_submitted_mail_gets_no_acknowledgement(world: World) -> None:
     """An out-of-office or bounce that belongs to no report is quarantined and answered never."""
     auto = inbound(auto_submitted=True, sender="mailer-daemon@example.org")
-    outcome = world.ingest.ingest(world.reader.add(auto), world.summary())
+    outcome = world.receive(auto)
     assert outcome.verdict is Verdict.QUARANTINE
     assert "automatic message" in outcome.reason
 
@@ -158,9 +158,9 @@ def test_unconfirmed_confidentiality_stops_tracker_work_and_keeps_the_report(wor
 def test_key_from_the_reader_is_learned_but_never_swapped(world: World) -> None:
     """A matched key is adopted for a new researcher; a different one later is only recorded."""
     first = inbound(keys_found=("C" * 40,))
-    world.ingest.ingest(world.reader.add(first), world.summary())
+    world.receive(first)
     second = replace(inbound(message_id="<m9@example.org>", keys_found=("D" * 40,)))
-    world.ingest.ingest(world.reader.add(second), world.summary())
+    world.receive(second)
     with world.store.unit_of_work() as uow:
         researcher = uow.researchers.get("ada@example.org")
         events = uow.reports.events("CVD-2026-0002")

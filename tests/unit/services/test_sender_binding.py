@@ -34,7 +34,7 @@ def test_an_offered_key_is_used_only_after_a_team_member_confirms_it(world: Worl
         keys_found=(OFFERED,),
         in_reply_to=("<m1@example.org>",),
     )
-    outcome = world.ingest.ingest(world.reader.add(reply), world.summary())
+    outcome = world.receive(reply)
     assert (Verdict.REPLY, KNOWN) == (outcome.verdict, _fingerprint(world))
     announced = [n.body for n in world.tracker.issues["1"].notes if OFFERED in n.body]
     assert 1 == len(announced)
@@ -63,7 +63,7 @@ def test_mail_from_another_address_naming_a_report_changes_nothing(world: World)
         signature=SignatureCheck(SignatureStatus.VALID, "E" * 40),
         in_reply_to=("<m1@example.org>",),
     )
-    outcome = world.ingest.ingest(world.reader.add(stranger), world.summary())
+    outcome = world.receive(stranger)
     assert Verdict.REPLY == outcome.verdict
     assert outcome.reason.startswith("third-party mail naming CVD-2026-0001")
     with world.store.unit_of_work() as uow:
@@ -87,14 +87,14 @@ def test_a_signature_by_the_known_key_makes_mail_from_another_address_theirs(
         message_id="<m3@example.org>",
         in_reply_to=("<m1@example.org>",),
     )
-    outcome = world.ingest.ingest(world.reader.add(reply), world.summary())
+    outcome = world.receive(reply)
     assert (Verdict.REPLY, "reply from the researcher") == (outcome.verdict, outcome.reason)
 
 
 def test_a_spoofed_report_is_quarantined_and_unanswered(world: World) -> None:
     """The trusted MTA's DMARC fail: no report, no acknowledgement, the reason kept."""
     spoofed = inbound(origin=OriginCheck(Origin.SPOOFED, "DMARC fail for example.org (per mx)"))
-    outcome = world.ingest.ingest(world.reader.add(spoofed), world.summary())
+    outcome = world.receive(spoofed)
     assert (Verdict.QUARANTINE, "spoofed sender: DMARC fail for example.org (per mx)") == (
         outcome.verdict,
         outcome.reason,
