@@ -52,11 +52,12 @@ class Program:
 
     @property
     def policy_digest(self) -> str:
-        """A digest of what stored next moments were computed from (deadlines, labels, zone).
+        """A digest of what stored next moments were computed from (deadlines, labels, zone,
+        legal clocks).
 
         A pass that finds no record of this digest recomputes every report once.
         """
-        basis = repr((self.policy, self.labels, self.calendar.tz))
+        basis = repr((self.policy, self.labels, self.calendar.tz, self.regulatory))
         return hashlib.sha256(basis.encode()).hexdigest()[:16]
 
     def next_change(self, report: Report, now: datetime) -> datetime | None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 
+from tracker_bridge.domain.regulatory import RegulatoryPolicy
 from tracker_bridge.domain.report import Report, State
 from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import BridgeError, NotFoundError, RetriableError
@@ -36,6 +37,7 @@ from tracker_bridge.ports import (
     Tracker,
     UnitOfWork,
 )
+from tracker_bridge.services.regulatory import next_moment
 
 __all__ = [
     "CLOSED_STATES",
@@ -46,6 +48,7 @@ __all__ = [
     "RetentionPolicy",
     "closed_since",
     "message_reference",
+    "retention_moments",
 ]
 
 CLOSED_STATES: frozenset[State] = frozenset(state for state in State if state.is_closed)
@@ -106,6 +109,22 @@ class RetentionPolicy:
     contact_days_after_close: int = 90
 
 
+def retention_moments(report: Report, retention: RetentionPolicy) -> list[datetime]:
+    """When a closed report's content, then its researcher's contact details, fall due.
+
+    Returns:
+        ``[content moment, contact moment]`` (UTC-aware, past ones included), counted from
+        ``closed_since``; ``[]`` while the report is open.
+    """
+    since = closed_since(report)
+    if since is None:
+        return []
+    return [
+        since + timedelta(days=retention.content_days_after_close),
+        since + timedelta(days=retention.contact_days_after_close),
+    ]
+
+
 @dataclass
 class PurgeResult:
     """What a purge deleted (or, in a dry run, would delete): counts and report ids only."""
@@ -160,6 +179,9 @@ class Privacy:
         tracker: where notes go; None leaves them owed until a tracker is given.
         archives: Processed/Quarantine folders holding settled copies of the mail.
         keyring: the bridge keyring; ``forget`` removes the researcher's key from it.
+        page_size: closed reports read per page.
+        regulatory: the program's legal clocks (``[regulatory]``); their moments are kept too.
+        tz: the program's time zone (a legal month period ends at its local midnight).
     """
 
     unit_of_work: Callable[[], UnitOfWork]
@@ -171,6 +193,9 @@ class Privacy:
     keyring: Keyring | None = None
     # Closed reports are read in pages of this many: memory follows the page, not the total.
     page_size: int = 500
+    # The program's legal clocks and time zone: a closed report's next moment is also theirs.
+    regulatory: RegulatoryPolicy = field(default_factory=RegulatoryPolicy)
+    tz: tzinfo = UTC
 
     # ------------------------------------------------------------------ purge
 
@@ -179,7 +204,9 @@ class Privacy:
 
         Only closed reports whose retention moment has come are read: each stores when its
         content and its researcher's contact details fall due next (the store makes a report
-        due again when it changes or gets new mail), so a quiet purge reads no report.
+        due again when it changes or gets new mail), so a quiet purge reads no report. The
+        moment stored is the earlier of retention's and the report's running legal clocks'
+        (``services.regulatory.next_moment``): the column is shared with the sync.
         """
         now = self.clock.now()
         result = PurgeResult(dry_run)
@@ -208,7 +235,9 @@ class Privacy:
             if moments and not dry_run:
                 with self.unit_of_work() as uow:
                     for report, moment in moments:
-                        uow.reports.set_next_due(report, moment)
+                        legal = self._legal_moment(uow, report)
+                        found = [m for m in (moment, legal) if m is not None]
+                        uow.reports.set_next_due(report, min(found, default=None))
                     uow.commit()
             if len(page) < self.page_size:
                 break
@@ -223,6 +252,17 @@ class Privacy:
                     summary.bump(key, value)
             summary.problems.extend(result.problems)
         return result
+
+    def _legal_moment(self, uow: UnitOfWork, report: Report) -> datetime | None:
+        """The closed report's legal clocks' next moment (past: a reminder is owed to the sync).
+
+        ``reports.next_due_at`` is shared with the sync: storing only retention's moment would
+        silence a GDPR or CRA clock still running after the report closed.
+        """
+        if not self.regulatory.enabled:
+            return None
+        events = uow.reports.events(str(report.report_id))
+        return next_moment(report, events, self.regulatory, self.tz)
 
     def _retention_changed(self, now: datetime, *, mark: bool) -> bool:
         """Whether stored moments came from other retention periods; ``mark`` makes all due."""

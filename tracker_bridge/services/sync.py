@@ -43,6 +43,7 @@ from tracker_bridge.services.ingest import (
     new_outbox_item,
     offered_keys,
 )
+from tracker_bridge.services.privacy import RetentionPolicy, retention_moments
 from tracker_bridge.services.refusals import Refusals
 from tracker_bridge.services.regulatory import RegulatoryClocks
 
@@ -128,6 +129,8 @@ class Sync:
     bookmark_name: str
     # Open reports are walked in pages of this many: memory follows the page, not the total.
     page_size: int = 500
+    # The program's retention periods: a closed report's next moment is also retention's.
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     _moved: set[str] = field(default_factory=set, init=False)
     _regulatory: RegulatoryClocks | None = field(default=None, init=False)
 
@@ -604,14 +607,17 @@ class Sync:
     # -- deadlines
 
     def refresh_deadlines(self, summary: PassSummary) -> None:
-        """Look at every open report whose next time-driven change has come, a page at a time.
+        """Look at every report whose next time-driven change has come, a page at a time.
 
         Only those are read: each report stores the next moment anything about it changes by
         time alone, and every change to it (this pass's tracker changes included) makes it due
-        at once, so a quiet pass reads nothing. For each: the deadline label (written only when
-        it changed), missed-deadline notes, a progress update falling due, then the next moment.
-        Reports this pass moved are looked at too (a report that just closed still needs its
-        closing state label, or a stale label would later read as a team move).
+        at once, so a quiet pass reads nothing. For an open report: the deadline label (written
+        only when it changed), missed-deadline notes, a progress update falling due, its legal
+        clocks, then the next moment. A closed report is read too: its legal clocks keep
+        running (GDPR art. 33(1), CRA art. 14(2)(c) after a fix), so their labels and reminders
+        are kept; one this pass closed also gets its closing state label (a stale label would
+        later read as a team move). A closed report's next moment is the earlier of its legal
+        clocks' and retention's (``services.privacy``), so neither step hides the other's.
         """
         now = self.clock.now()
         moved, self._moved = self._moved, set()
@@ -620,25 +626,17 @@ class Sync:
         after: str | None = None
         while True:
             with self.unit_of_work() as uow:
-                page = uow.reports.due_reports_page(now, after, self.page_size)
-                extra = (
-                    []
-                    if after is not None
-                    else [
-                        report
-                        for report_id in sorted(moved)
-                        if (report := uow.reports.get(report_id)) is not None
-                        and report.state.is_closed
-                    ]
-                )
-                batch = page + extra
-                links = uow.links.links_of([str(r.report_id) for r in batch])
+                page = uow.reports.due_reports_page(now, after, self.page_size, closed=None)
+                links = uow.links.links_of([str(r.report_id) for r in page])
             checked: list[Report] = []
-            for report in batch:
+            for report in page:
                 link = links.get(str(report.report_id))
                 if link is not None:
                     try:
-                        self._refresh_one(report, *link, now, summary)
+                        if report.state.is_open or str(report.report_id) in moved:
+                            self._refresh_one(report, *link, now, summary)
+                        else:
+                            self.regulatory.refresh(report, *link, now, summary)
                     except SKIPPABLE as err:
                         # A label or field this issue refuses, or an issue deleted by hand:
                         # only this report waits (it stays due: the next pass tries again);
@@ -677,13 +675,18 @@ class Sync:
             return
         with self.unit_of_work() as uow:
             for report in checked:
-                self._queue_progress(uow, report, now, summary)
-                if report.state.is_open:  # a closed report's next moment is retention's
-                    # The legal clocks' next moment too (services/regulatory.py), the earlier.
-                    legal = self.regulatory.next_moments.pop(str(report.report_id), None)
-                    policy = self.program.next_change(report, now)
-                    moments = [m for m in (policy, legal) if m is not None]
-                    uow.reports.set_next_due(report, min(moments) if moments else None)
+                # The legal clocks' next moment (services/regulatory.py), open or closed.
+                legal = self.regulatory.next_moments.pop(str(report.report_id), None)
+                if report.state.is_open:
+                    self._queue_progress(uow, report, now, summary)
+                    moments = [self.program.next_change(report, now), legal]
+                else:
+                    # Retention's moments as they are, past ones too: the sync cannot tell
+                    # whether the purge has done them, so a past one leaves the report due and
+                    # the purge, which runs after the sync, stores its own next moment.
+                    moments = [*retention_moments(report, self.retention), legal]
+                found = [m for m in moments if m is not None]
+                uow.reports.set_next_due(report, min(found) if found else None)
             uow.commit()
         self.reports_checked += len(checked)
 
