@@ -30,6 +30,7 @@ from datetime import datetime, timedelta, tzinfo
 from tracker_bridge.domain.regulatory import (
     DRAFT_FACTS,
     STEP_IDS,
+    USERS_INFORMED_SOURCE,
     Regime,
     RegulatoryClock,
     RegulatoryPolicy,
@@ -608,7 +609,7 @@ def draft(
         decision = "open"
     elif done.not_notifiable_reason:
         decision = (
-            f"not notifiable (art. 33(5)), decided by {done.by} at {local(done.at)}: "
+            f"not notifiable (GDPR art. 33(5)), decided by {done.by} at {local(done.at)}: "
             f"{done.not_notifiable_reason}"
         )
     else:
@@ -662,7 +663,11 @@ def draft_markdown(fields: dict[str, str]) -> str:
         "Draft by tracker-bridge; nothing has been sent to any authority.",
         "",
     ]
-    lines += [f"- **{label}**: {fields[key] or '-'}" for key, label in _DRAFT_LABELS.items()]
+    labels = dict(_DRAFT_LABELS)
+    source = USERS_INFORMED_SOURCE.get(step_rule(fields["step"]).regime)
+    if source is not None:
+        labels["users_informed"] = f"Users informed ({source})"
+    lines += [f"- **{label}**: {fields[key] or '-'}" for key, label in labels.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -338,5 +338,5 @@ def test_gdpr_draft_documents_the_not_notifiable_decision(legal_world: World) ->
         program.calendar.tz,
         program.regulatory,
     )
-    assert fields["decision"].startswith("not notifiable (art. 33(5)), decided by alice at ")
+    assert fields["decision"].startswith("not notifiable (GDPR art. 33(5)), decided by alice at ")
     assert fields["decision"].endswith(": only public profile names were exposed")
