@@ -52,8 +52,7 @@ class Program:
 
     @property
     def policy_digest(self) -> str:
-        """A digest of what stored next moments were computed from (deadlines, labels, zone,
-        legal clocks).
+        """A digest of what stored next moments came from (deadlines, labels, zone, legal clocks).
 
         A pass that finds no record of this digest recomputes every report once.
         """
