@@ -132,6 +132,9 @@ class Sync:
     # The program's retention periods: a closed report's next moment is also retention's.
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     _moved: set[str] = field(default_factory=set, init=False)
+    # Each refreshed report's deadlines at this pass's "now": computed once per report, used for
+    # its label, missed-deadline notes, progress update and next moment.
+    _deadlines: dict[str, list[Deadline]] = field(default_factory=dict, init=False)
     _regulatory: RegulatoryClocks | None = field(default=None, init=False)
 
     @property
@@ -621,6 +624,7 @@ class Sync:
         """
         now = self.clock.now()
         moved, self._moved = self._moved, set()
+        self._deadlines.clear()
         self.reports_checked = 0
         self._recompute_after_policy_change(now)
         after: str | None = None
@@ -641,6 +645,7 @@ class Sync:
                         # A label or field this issue refuses, or an issue deleted by hand:
                         # only this report waits (it stays due: the next pass tries again);
                         # the team hears it once.
+                        self._deadlines.pop(str(report.report_id), None)
                         Refusals(self.unit_of_work, self.tracker, self.clock).set_aside(
                             str(report.report_id), "update the issue", err, summary, link[0]
                         )
@@ -675,11 +680,15 @@ class Sync:
             return
         with self.unit_of_work() as uow:
             for report in checked:
+                report_id = str(report.report_id)
                 # The legal clocks' next moment (services/regulatory.py), open or closed.
-                legal = self.regulatory.next_moments.pop(str(report.report_id), None)
+                legal = self.regulatory.next_moments.pop(report_id, None)
+                deadlines = self._deadlines.pop(report_id, None)
                 if report.state.is_open:
-                    self._queue_progress(uow, report, now, summary)
-                    moments = [self.program.next_change(report, now), legal]
+                    if deadlines is None:  # a report without an issue was not refreshed
+                        deadlines = self.program.deadlines(report, now)
+                    self._queue_progress(uow, report, now, summary, deadlines)
+                    moments = [self.program.next_change(report, now, deadlines), legal]
                 else:
                     # Retention's moments as they are, past ones too: the sync cannot tell
                     # whether the purge has done them, so a past one leaves the report due and
@@ -699,8 +708,10 @@ class Sync:
         summary: PassSummary,
     ) -> None:
         report_id = str(report.report_id)
-        # Computed once per report: the label, the fix date and the overdue check all use them.
+        # Computed once per report: the label, the fix date, the overdue check, the progress
+        # update and the next moment all use them (the caller reads them back).
         deadlines = self.program.deadlines(report, now)
+        self._deadlines[report_id] = deadlines
         status = self.program.status_of(deadlines, now)
         desired = self.program.labels.for_report(report.severity, report.state, status)
         add, remove = self.program.labels.exclusive_update(current, desired)
@@ -771,9 +782,14 @@ class Sync:
             summary.bump("overdue_noted")
 
     def _queue_progress(
-        self, uow: UnitOfWork, report: Report, now: datetime, summary: PassSummary
+        self,
+        uow: UnitOfWork,
+        report: Report,
+        now: datetime,
+        summary: PassSummary,
+        deadlines: list[Deadline],
     ) -> None:
-        deadline = self.program.deadline(report, DeadlineKind.PROGRESS_UPDATE, now)
+        deadline = next((d for d in deadlines if d.kind is DeadlineKind.PROGRESS_UPDATE), None)
         if deadline is None or report.state is State.RECEIVED:
             return
         status = deadline.status(now, self.program.calendar, self.program.policy)
