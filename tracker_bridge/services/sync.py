@@ -43,9 +43,9 @@ from tracker_bridge.services.ingest import (
     new_outbox_item,
     offered_keys,
 )
-from tracker_bridge.services.privacy import RetentionPolicy, retention_moments
 from tracker_bridge.services.refusals import Refusals
 from tracker_bridge.services.regulatory import RegulatoryClocks
+from tracker_bridge.services.retention import RetentionPolicy, retention_moments
 
 # States whose arrival the researcher hears about (each has a state_<name> template).
 MAILED_STATES = frozenset(
@@ -620,7 +620,7 @@ class Sync:
         running (GDPR art. 33(1), CRA art. 14(2)(c) after a fix), so their labels and reminders
         are kept; one this pass closed also gets its closing state label (a stale label would
         later read as a team move). A closed report's next moment is the earlier of its legal
-        clocks' and retention's (``services.privacy``), so neither step hides the other's.
+        clocks' and retention's (``services.retention``), so neither step hides the other's.
         """
         now = self.clock.now()
         moved, self._moved = self._moved, set()

@@ -23,7 +23,7 @@ from tracker_bridge.ports import (
     SignatureStatus,
     Verdict,
 )
-from tracker_bridge.services.privacy import RetentionPolicy
+from tracker_bridge.services.retention import RetentionPolicy
 from tracker_bridge.store import Store
 from tracker_bridge.store.tables import metadata
 from tracker_bridge.testing.fakes import FakeOpenPGP, inbound

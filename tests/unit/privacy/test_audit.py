@@ -11,9 +11,9 @@ from tracker_bridge.app import build_program
 from tracker_bridge.errors import TrackerUnavailable
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.ports import AuditEntry, IssueUpdate, PassSummary, Verdict
+from tracker_bridge.services.audit import AuditedTracker, message_reference
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.services.notify import Notify
-from tracker_bridge.services.privacy import AuditedTracker, message_reference
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.testing.clock import FakeClock
 from tracker_bridge.testing.fake_tracker import FakeTracker

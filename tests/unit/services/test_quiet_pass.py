@@ -25,7 +25,8 @@ from tracker_bridge.ports import (
     SignatureStatus,
 )
 from tracker_bridge.services.context import Program
-from tracker_bridge.services.privacy import Privacy, RetentionPolicy
+from tracker_bridge.services.privacy import Privacy
+from tracker_bridge.services.retention import RetentionPolicy
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.testing.clock import FakeClock
 from tracker_bridge.testing.fake_tracker import FakeTracker
