@@ -8,6 +8,9 @@ load hits every line alike, it times
 
 - ingest (the product): the real MailReader + GnuPG adapter + Ingest service write every
   report to a new SQLite store, with the fake tracker opening issues, key as init protects it;
+- ingest one message at a time: the same, each message read only when the one before is
+  stored (``Ingest.ingest`` in a loop, no read-ahead), into a second store: what overlapping
+  the next message's gpg work with this one's bookkeeping gains;
 - per-process gpg, unlocked key: one ``gpg --decrypt`` per message (the goal's floor:
   ingest <= 1.5x this);
 - one gpg for many messages, unlocked key: one ``gpg --decrypt-files`` per 50 messages;
@@ -38,25 +41,32 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from floors import PRODUCT_OPTIONS, BridgeKeys, Timings, export_secret_key, init_bridge_key, sequoia
+from floors import (
+    PRODUCT_OPTIONS,
+    BridgeKeys,
+    Goal,
+    Timings,
+    add_key_options,
+    agent_pids,
+    export_secret_key,
+    init_bridge_key,
+    print_figures,
+    researcher_key,
+    run_rotated,
+    sequoia,
+)
 
+from tracker_bridge._testsupport.keys import TestKey, remove_gnupghome
 from tracker_bridge.app import build_program
+from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.openpgp import GnuPG
-from tracker_bridge.ports import MailboxItem, PassSummary, Verdict
+from tracker_bridge.ports.intake import MailboxItem, Verdict
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.store import open_store
 from tracker_bridge.testing.fake_tracker import FakeTracker
-from tracker_bridge.testing.keys import (
-    TestKey,
-    export_public_key,
-    generate_key,
-    import_key,
-    make_gnupghome,
-    remove_gnupghome,
-)
-from tracker_bridge.testing.mail_shapes import MailShapes
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "tracker_bridge" / "default_mappings"
 BRIDGE_UID = "Bench bridge <security@bench.example>"
@@ -92,16 +102,6 @@ class ListSource:
 
     def settle(self, item: MailboxItem, verdict: Verdict) -> None:
         """Nothing to move."""
-
-
-def _researcher(keys: BridgeKeys) -> TestKey:
-    researcher = generate_key(make_gnupghome("tbbr"), "Bench researcher", "rita@bench.example")
-    import_key(researcher.gnupghome, export_public_key(keys.home, keys.fingerprint))
-    researcher_public = export_public_key(researcher.gnupghome, researcher.fingerprint)
-    # Both bridge homes know the researcher, so every line verifies the signature.
-    import_key(keys.home, researcher_public)
-    import_key(keys.unlocked_home, researcher_public)
-    return researcher
 
 
 def _service(gnupg: GnuPG, database: Path, limits: ReaderLimits | None = None) -> Ingest:
@@ -166,17 +166,22 @@ def throughput(
 
     gnupg = GnuPG(keys.home, keys.passphrase)
     service = _service(gnupg, workdir / "bench.sqlite3")
+    serial = _service(gnupg, workdir / "serial.sqlite3")
     # Start both agents (and cache the product's passphrase) and load the holiday calendar
     # (on first use since the fixed-cost change) before anything is timed.
     gnupg.decrypt(ciphertexts[0])
-    service.program.calendar.nth_working_day_after(datetime.now(UTC).date(), 1)
+    for warmed in (service, serial):
+        warmed.program.calendar.nth_working_day_after(datetime.now(UTC).date(), 1)
     _gpg_decrypt(keys.unlocked_home, ciphertexts[:1])
+    locked_agent = tuple(agent_pids(keys.home))
+    unlocked_agent = tuple(agent_pids(keys.unlocked_home))
 
-    product = Timings("ingest (product; key as init protects it)")
-    per_process = Timings("per-process gpg --decrypt, unlocked key")
-    batch = Timings(f"one gpg --decrypt-files per {CHUNK}, unlocked key")
+    product = Timings("ingest (product; key as init protects it)", agents=locked_agent)
+    one_by_one = Timings("ingest one message at a time (no read-ahead)", agents=locked_agent)
+    per_process = Timings("per-process gpg --decrypt, unlocked key", agents=unlocked_agent)
+    batch = Timings(f"one gpg --decrypt-files per {CHUNK}, unlocked key", agents=unlocked_agent)
     in_process = Timings("in-process pysequoia decrypt (no verify)")
-    locked = Timings("per-process gpg --decrypt, key as init has it")
+    locked = Timings("per-process gpg --decrypt, key as init has it", agents=locked_agent)
     library = sequoia()
     decryptor = None
     if library is None:
@@ -187,6 +192,7 @@ def throughput(
         locked.note = f"(timed on 1 message in {locked_every})"
 
     summary = PassSummary("ingest")
+    serial_summary = PassSummary("ingest")
     reports = 0
     for number, start in enumerate(range(0, count, CHUNK)):
         chunk = slice(start, start + CHUNK)
@@ -197,9 +203,15 @@ def throughput(
             outcomes = service.run([ListSource(messages[chunk])], summary)
             reports += sum(1 for o in outcomes if o.verdict is Verdict.REPORT)
 
+        def run_one_by_one(chunk: slice = chunk) -> None:
+            for item in ListSource(messages[chunk]).fetch():
+                serial.ingest(item, serial_summary)
+            serial.open_pending_issues(serial_summary)
+
         sampled = ciphertexts[chunk][::locked_every] if locked_every else []
         steps = [
             lambda chunk=chunk, size=size: product.time(size, run_product),
+            lambda chunk=chunk, size=size: one_by_one.time(size, run_one_by_one),
             lambda chunk=chunk, size=size: per_process.time(
                 size, lambda: _gpg_decrypt(keys.unlocked_home, ciphertexts[chunk])
             ),
@@ -219,23 +231,19 @@ def throughput(
                     len(sampled), lambda: _gpg_decrypt(keys.home, sampled, keys.passphrase)
                 )
             )
-        # Rotate the order per chunk: no line always runs right after another's cache warm-up.
-        for step in steps[number % len(steps) :] + steps[: number % len(steps)]:
-            step()
-    if reports != count:
-        raise SystemExit(f"only {reports} of {count} messages became reports: {summary.counts}")
+        run_rotated(steps, number)
+    if reports != count or serial_summary.counts.get("report") != count:
+        raise SystemExit(
+            f"not every message became a report: {summary.counts}, {serial_summary.counts}"
+        )
 
-    print(
-        f"ingest: {count} KMail-shaped PGP/MIME reports (signed + encrypted), {CHUNK} per chunk, interleaved"
-    )
-    print(f"  bridge key: {keys.protection}")
-    print(product.line())
-    for floor in (per_process, batch, in_process, locked):
-        print(floor.line(product))
-    ratio = product.seconds / product.count / (per_process.seconds / per_process.count)
-    verdict = "met" if ratio <= GOAL else "MISSED"
-    print(
-        f"  goal: ingest <= {GOAL}x per-process gpg with the unlocked key: {ratio:.2f}x ({verdict})"
+    print_figures(
+        f"ingest: {count} KMail-shaped PGP/MIME reports (signed + encrypted), {CHUNK} per chunk, "
+        "interleaved",
+        keys,
+        product,
+        (one_by_one, per_process, batch, in_process, locked),
+        Goal(GOAL, per_process, "ingest vs per-process gpg with the unlocked key"),
     )
 
 
@@ -319,21 +327,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000, help="reports to ingest")
     parser.add_argument("--skip-memory", action="store_true", help="skip the large-message runs")
     parser.add_argument("--skip-throughput", action="store_true", help="only the memory runs")
-    parser.add_argument(
-        "--locked-every",
-        type=int,
-        default=10,
-        help="time the protected-key gpg floor on one message in this many (0: not at all)",
-    )
-    parser.add_argument(
-        "--s2k-count",
-        type=int,
-        default=None,
-        help="re-protect init's key at this S2K count (e.g. 400000000: about the calibration a chosen passphrase keeps)",
-    )
+    add_key_options(parser)
     arguments = parser.parse_args()
     keys = init_bridge_key(BRIDGE_UID, arguments.s2k_count)
-    researcher = _researcher(keys)
+    # Both bridge homes know the researcher, so every line verifies the signature.
+    researcher = researcher_key(keys, "Bench researcher", "rita@bench.example", "tbbr")
     workdir = Path(tempfile.mkdtemp(prefix="tbbench", dir="/tmp"))
     try:
         if not arguments.skip_throughput:

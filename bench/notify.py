@@ -41,6 +41,14 @@ from floors import (
     sequoia,
 )
 
+from tracker_bridge._testsupport.keys import (
+    TestKey,
+    export_public_key,
+    generate_key,
+    import_key,
+    make_gnupghome,
+    remove_gnupghome,
+)
 from tracker_bridge.app import build_program
 from tracker_bridge.domain.report import Report, ReportId
 from tracker_bridge.domain.researcher import Language, Researcher
@@ -49,26 +57,14 @@ from tracker_bridge.mail.smtp import SmtpTransport
 from tracker_bridge.mail.templates import TemplateSet
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.openpgp import GnuPG
-from tracker_bridge.ports import (
-    NotificationKind,
-    OutboxItem,
-    PassSummary,
-    ReportContent,
-    SignatureCheck,
-    SignatureStatus,
-)
+from tracker_bridge.ports.mail import NotificationKind, OutboxItem
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.store import ReportContent
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.ingest import new_outbox_item
 from tracker_bridge.services.notify import Notify
 from tracker_bridge.store import Store, open_store
 from tracker_bridge.testing.clock import FakeClock
-from tracker_bridge.testing.keys import (
-    TestKey,
-    export_public_key,
-    generate_key,
-    import_key,
-    make_gnupghome,
-    remove_gnupghome,
-)
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "mappings" / "templates"
 UPDATES = ("state_triaged", "team_message", "fix_date_changed", "progress_update")

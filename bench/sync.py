@@ -38,21 +38,18 @@ from tracker_bridge_gitlab.sandbox.state import Issue, _stamp
 from tracker_bridge_gitlab.tracker import MARKER_PREFIX, PER_PAGE, GitLabSettings, GitLabTracker
 
 from tracker_bridge.app import build_program
+from tracker_bridge.demo.installation import PACKAGED_MAPPINGS
 from tracker_bridge.domain.report import Report, ReportId, State
 from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.mappings import load_mappings
-from tracker_bridge.ports import (
-    IssueRef,
-    PassSummary,
-    ReportContent,
-    SignatureCheck,
-    SignatureStatus,
-)
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.store import ReportContent
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import IssueRef
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.store import Store, open_store
-from tracker_bridge.testing.installation import PACKAGED_MAPPINGS
 
 CHANGED = 100
 PROJECT = "security/cvd"

@@ -61,15 +61,12 @@ from tracker_bridge.mail.templates import TemplateSet, validate_templates
 from tracker_bridge.mappings import Mappings, load_mappings, policy_warnings
 from tracker_bridge.openpgp import GnuPG
 from tracker_bridge.plugins import load_tracker_plugin
-from tracker_bridge.ports import (
-    Clock,
-    MailboxArchive,
-    MailSource,
-    MailTransport,
-    PassSummary,
-    Tracker,
-    TrackerAccessCheck,
-)
+from tracker_bridge.ports.clock import Clock
+from tracker_bridge.ports.intake import MailSource
+from tracker_bridge.ports.mail import MailTransport
+from tracker_bridge.ports.privacy import MailboxArchive
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import Tracker, TrackerAccessCheck
 from tracker_bridge.scoring import severity_from_vector
 from tracker_bridge.security_txt import security_txt_warnings
 from tracker_bridge.services.context import Program

@@ -21,7 +21,7 @@ from tracker_bridge.errors import (
 if TYPE_CHECKING:
     from tracker_bridge.app import Bridge
     from tracker_bridge.config import LoadedConfig
-    from tracker_bridge.ports import PassSummary
+    from tracker_bridge.ports.summary import PassSummary
 
 # Documented once, in the README's "Exit codes"; every recipe in docs/deploy alerts on them.
 EXIT_OK = 0
@@ -466,7 +466,7 @@ def ingest(config_path: Path | None, messages: tuple[str, ...], as_json: bool) -
     Prints one line per message and exits 3 when something was quarantined or deferred.
     """
     from tracker_bridge.intake.sources import FileSource
-    from tracker_bridge.ports import PassSummary
+    from tracker_bridge.ports.summary import PassSummary
 
     bridge = _bridge(config_path)
     summary = PassSummary("ingest")
@@ -585,7 +585,7 @@ def sync(config_path: Path | None, as_json: bool) -> None:
         note_tracker_reachable,
     )
     from tracker_bridge.errors import TrackerUnavailable
-    from tracker_bridge.ports import PassSummary
+    from tracker_bridge.ports.summary import PassSummary
 
     bridge = _bridge(config_path)
     summary = PassSummary("sync")
@@ -795,7 +795,7 @@ def run(config_path: Path | None, every: str | None, as_json: bool) -> None:
 @click.pass_obj
 def notify(config_path: Path | None, as_json: bool) -> None:
     """Deliver queued researcher mail over one SMTP connection; exit 3 when some was deferred."""
-    from tracker_bridge.ports import PassSummary
+    from tracker_bridge.ports.summary import PassSummary
 
     bridge = _bridge(config_path)
     summary = PassSummary("notify")
@@ -819,7 +819,7 @@ def notify(config_path: Path | None, as_json: bool) -> None:
 )
 def demo(tracker: str, directory: Path | None) -> None:
     """Run the whole pipeline against a sandbox tracker and local SMTP, narrating each step."""
-    from tracker_bridge.demo import default_directory, run_demo
+    from tracker_bridge.demo.narration import default_directory, run_demo
 
     run_demo(directory or default_directory(), tracker)
 

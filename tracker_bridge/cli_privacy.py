@@ -83,7 +83,7 @@ def export(config_path: Path | None, address: str, output: Path | None) -> None:
     """Write everything held about the researcher with ADDRESS as JSON (an access request)."""
     from tracker_bridge.app import privacy_service
     from tracker_bridge.mail.templates import TemplateSet
-    from tracker_bridge.ports import OutboxItem
+    from tracker_bridge.ports.mail import OutboxItem
 
     bridge = _bridge(config_path)
     templates = TemplateSet(bridge.mappings.templates_dir)

@@ -13,7 +13,7 @@ from typing import Literal
 from tracker_bridge.domain.report import Report, State
 from tracker_bridge.domain.researcher import ANONYMOUS_CREDIT, CreditWish, Language
 from tracker_bridge.policy import html_page
-from tracker_bridge.ports import UnitOfWork
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 __all__ = [
     "CREDITED_STATES",

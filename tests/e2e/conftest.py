@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tracker_bridge.testing.installation import Installation, create_installation
-from tracker_bridge.testing.keys import gpg_command, remove_gnupghome
+from tracker_bridge._testsupport.keys import gpg_command, remove_gnupghome
+from tracker_bridge.demo.installation import Installation, create_installation
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

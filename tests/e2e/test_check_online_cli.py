@@ -14,9 +14,9 @@ from typing import Any, cast
 
 import pytest
 
-from tracker_bridge.testing.installation import Installation, create_installation
-from tracker_bridge.testing.keys import remove_gnupghome
-from tracker_bridge.testing.smtp import MailCatcher
+from tracker_bridge._testsupport.keys import remove_gnupghome
+from tracker_bridge.demo.installation import Installation, create_installation
+from tracker_bridge.demo.smtp import MailCatcher
 
 OWN_ADDRESS = "security@bridge-owner.test"
 

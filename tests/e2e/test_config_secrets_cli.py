@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from tracker_bridge._testsupport.keys import remove_gnupghome
 from tracker_bridge.cli import main
-from tracker_bridge.testing.keys import remove_gnupghome
 
 # How Thunderbird sends a plain report (header order and line endings as it writes them).
 PLAIN_REPORT = (

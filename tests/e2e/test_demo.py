@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tracker_bridge.testing.keys import remove_gnupghome
-from tracker_bridge.testing.researcher_mail import read_as_researcher
+from tracker_bridge._testsupport.keys import remove_gnupghome
+from tracker_bridge.demo.researcher_mail import read_as_researcher
 
 
 @pytest.fixture(scope="module", params=["gitlab", "jira"])

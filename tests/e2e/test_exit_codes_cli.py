@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import make_url
 
-from tracker_bridge.testing.installation import Installation
+from tracker_bridge.demo.installation import Installation
 
 from .test_store_identity_cli import JAN, POSTGRES_URL, cli, report, use_store
 from .test_store_identity_cli import site as site

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tracker_bridge.intake.sources import MaildirSource
-from tracker_bridge.ports import MailboxItem, Verdict
+from tracker_bridge.ports.intake import MailboxItem, Verdict
 from tracker_bridge.store import open_store
 
 UMASKS = [0o022, 0o002]

@@ -8,9 +8,9 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from tracker_bridge.testing.installation import Installation
-from tracker_bridge.testing.keys import gpg_command
-from tracker_bridge.testing.mail_shapes import MailShapes
+from tracker_bridge._testsupport.keys import gpg_command
+from tracker_bridge.demo.installation import Installation
+from tracker_bridge.demo.mail_shapes import MailShapes
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from tracker_bridge.testing.installation import BRIDGE_ADDRESS, Installation
+from tracker_bridge.demo.installation import BRIDGE_ADDRESS, Installation
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.e2e.conftest import JAN, CliResult
-from tracker_bridge.testing.installation import Installation
-from tracker_bridge.testing.keys import gpg_command
+from tracker_bridge._testsupport.keys import gpg_command
+from tracker_bridge.demo.installation import Installation
 
 
 def _cli(config: Path, *args: str, env: dict[str, str] | None = None) -> CliResult:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from tracker_bridge._testsupport.keys import gpg_command, remove_gnupghome
 from tracker_bridge.bridge_key import MINIMUM_S2K_COUNT, secret_keys
 from tracker_bridge.cli import main
-from tracker_bridge.testing.keys import gpg_command, remove_gnupghome
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,10 @@ from email import policy
 import pytest
 
 from tests.e2e.conftest import ADA, JAN, CliResult
-from tracker_bridge.testing.installation import Installation
-from tracker_bridge.testing.keys import gpg_command, import_key
-from tracker_bridge.testing.mail_shapes import MailShapes
-from tracker_bridge.testing.researcher_mail import read_as_researcher
+from tracker_bridge._testsupport.keys import gpg_command, import_key
+from tracker_bridge.demo.installation import Installation
+from tracker_bridge.demo.mail_shapes import MailShapes
+from tracker_bridge.demo.researcher_mail import read_as_researcher
 
 
 @dataclass(frozen=True)

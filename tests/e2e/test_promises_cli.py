@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from tracker_bridge._testsupport.keys import remove_gnupghome
 from tracker_bridge.app import Bridge
+from tracker_bridge.demo.installation import Installation, create_installation
+from tracker_bridge.demo.researcher_mail import ResearcherView, read_as_researcher
 from tracker_bridge.domain.report import State
-from tracker_bridge.testing.installation import Installation, create_installation
-from tracker_bridge.testing.keys import remove_gnupghome
-from tracker_bridge.testing.researcher_mail import ResearcherView, read_as_researcher
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

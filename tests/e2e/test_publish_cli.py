@@ -14,13 +14,14 @@ import pytest
 from click.testing import CliRunner
 
 from tests.unit.publish.rfc9116 import parse_security_txt
+from tracker_bridge._testsupport.keys import gpg_command, remove_gnupghome
 from tracker_bridge.cli import main
 from tracker_bridge.domain.report import Report, ReportId, State
 from tracker_bridge.domain.researcher import CreditWish, Researcher
-from tracker_bridge.ports import ReportContent, SignatureCheck, SignatureStatus
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.store import ReportContent
 from tracker_bridge.security_txt import security_txt_warnings
 from tracker_bridge.store import open_store
-from tracker_bridge.testing.keys import gpg_command, remove_gnupghome
 
 INIT_FLAGS = [
     "--org",

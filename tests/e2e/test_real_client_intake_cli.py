@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import CliResult
-from tracker_bridge.testing.installation import BRIDGE_PASSPHRASE, Installation
-from tracker_bridge.testing.keys import (
+from tracker_bridge._testsupport.keys import (
     WHILE_OLD_KEY_VALID,
     TestKey,
     export_public_key,
@@ -24,7 +23,8 @@ from tracker_bridge.testing.keys import (
     remove_gnupghome,
     revoke_key,
 )
-from tracker_bridge.testing.mail_shapes import MailShapes
+from tracker_bridge.demo.installation import BRIDGE_PASSPHRASE, Installation
+from tracker_bridge.demo.mail_shapes import MailShapes
 
 JAN = "jan@onderzoek.example"
 BODY = "IDOR on /api/invoices/{id}: any logged-in user reads every invoice."

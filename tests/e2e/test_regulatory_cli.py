@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tracker_bridge._testsupport.keys import remove_gnupghome
+from tracker_bridge.demo.installation import Installation, create_installation
 from tracker_bridge.starter import PACKAGED_MAPPINGS
-from tracker_bridge.testing.installation import Installation, create_installation
-from tracker_bridge.testing.keys import remove_gnupghome
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

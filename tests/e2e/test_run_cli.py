@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tracker_bridge.testing.installation import create_installation
+from tracker_bridge.demo.installation import create_installation
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

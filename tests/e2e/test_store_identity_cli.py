@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -19,21 +18,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-import psycopg
 import pytest
 from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import make_url
 
+from tracker_bridge._testsupport.keys import remove_gnupghome
+from tracker_bridge._testsupport.postgres import (
+    DEFAULT_POSTGRES_URL,
+    POSTGRES_ENV,
+    fresh_database,
+    postgres_admin_url,
+)
+from tracker_bridge.demo.installation import Installation, create_installation
+from tracker_bridge.demo.researcher_mail import read_as_researcher
 from tracker_bridge.store import tables
-from tracker_bridge.testing.installation import Installation, create_installation
-from tracker_bridge.testing.keys import remove_gnupghome
-from tracker_bridge.testing.researcher_mail import read_as_researcher
 
 from .conftest import ADA, JAN
 
-POSTGRES_URL = os.environ.get(
-    "TRACKER_BRIDGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+POSTGRES_URL = os.environ.get(POSTGRES_ENV, DEFAULT_POSTGRES_URL)
 
 
 @pytest.fixture(params=["gitlab", "jira"])
@@ -149,15 +150,8 @@ def test_report_not_opened_confidentially_is_retried_and_alerts(site: Installati
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped afterwards."""
-    admin = make_url(POSTGRES_URL).render_as_string(hide_password=False)
-    name = f"tb_copy_{secrets.token_hex(6)}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_admin_url(), "tb_copy") as url:
+        yield url
 
 
 def row_counts(url: str) -> dict[str, int]:

@@ -22,12 +22,8 @@ from typing import Any
 
 import pytest
 
-from tracker_bridge.domain.report import State
-from tracker_bridge.ports import OutboxStatus
-from tracker_bridge.store import open_store
-from tracker_bridge.store.url import parse_store_url
-from tracker_bridge.testing.failpoints import CRASH_AT_ENV, CRASH_TRACE_ENV
-from tracker_bridge.testing.installation import (
+from tracker_bridge._testsupport.keys import make_gnupghome
+from tracker_bridge.demo.installation import (
     BRIDGE_ADDRESS,
     BRIDGE_PASSPHRASE,
     Installation,
@@ -36,15 +32,16 @@ from tracker_bridge.testing.installation import (
     start_sandbox,
     write_config,
 )
-from tracker_bridge.testing.keys import make_gnupghome
-from tracker_bridge.testing.smtp import MailCatcher
+from tracker_bridge.demo.smtp import MailCatcher
+from tracker_bridge.domain.report import State
+from tracker_bridge.ports.mail import OutboxStatus
+from tracker_bridge.store import open_store
+from tracker_bridge.testing.failpoints import CRASH_AT_ENV, CRASH_TRACE_ENV
 
 JAN = ResearcherSpec("Jan de Vries", "jan@onderzoek.example")
 ADA = ResearcherSpec("Ada Lovelace", "ada@research.example")
 PIET = ResearcherSpec("Piet Jansen", "piet@example.net")
 CVSS = "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:H/I:H/A:N"
-POSTGRES_ENV = "TRACKER_BRIDGE_TEST_POSTGRES_URL"
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @dataclass
@@ -55,7 +52,7 @@ class Site:
     config_path: Path
     maildir: Path
     store_url: str
-    sandbox: Any  # the plugin's demo sandbox (tracker_bridge.ports.TrackerSandbox)
+    sandbox: Any  # the plugin's demo sandbox (tracker_bridge.demo.sandbox.TrackerSandbox)
     smtp: MailCatcher
     delivered: list[str] = field(default_factory=list)
 
@@ -424,23 +421,3 @@ def settled(site: Site) -> list[str]:
             if path.is_dir():
                 names += [p.name.split(":", 1)[0] for p in path.iterdir()]
     return sorted(names)
-
-
-def postgres_admin_url() -> str | None:
-    """The PostgreSQL server for throwaway databases, or None (with the reason printed)."""
-    import psycopg
-
-    configured = os.environ.get(POSTGRES_ENV)
-    # The store's own parser, so any spelling the store accepts works here too; libpq wants
-    # the bare scheme.
-    url = parse_store_url(configured or DEFAULT_POSTGRES_URL).url.set(drivername="postgresql")
-    libpq = url.render_as_string(hide_password=False)
-    try:
-        with psycopg.connect(libpq, connect_timeout=3, autocommit=True):
-            pass
-    except psycopg.OperationalError as err:
-        if configured:
-            pytest.fail(f"{POSTGRES_ENV} is set but PostgreSQL does not answer: {err}")
-        print(f"no PostgreSQL at {DEFAULT_POSTGRES_URL} and {POSTGRES_ENV} unset: {err}")
-        return None
-    return libpq

@@ -26,7 +26,7 @@ from tests.reliability.conftest import (
 )
 from tracker_bridge.app import Bridge, run_pass
 from tracker_bridge.domain.report import State
-from tracker_bridge.ports import OutboxStatus
+from tracker_bridge.ports.mail import OutboxStatus
 from tracker_bridge.store import open_store
 
 SEED = 7

@@ -8,15 +8,12 @@ skips that step, says which, and exits 3.
 from __future__ import annotations
 
 import json
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.reliability.conftest import (
     Keys,
@@ -25,14 +22,13 @@ from tests.reliability.conftest import (
     caught_message_ids,
     end_state,
     mailbox_leftovers,
-    postgres_admin_url,
     reply_mail,
     sent_rows,
     settled,
     team_moves,
 )
+from tracker_bridge._testsupport.postgres import fresh_database, postgres_admin_url
 from tracker_bridge.locks import step_lock
-from tracker_bridge.testing.unavailable import unavailable
 
 WORKERS = 4
 MAX_SETTLING_RUNS = 6
@@ -41,17 +37,8 @@ MAX_SETTLING_RUNS = 6
 @pytest.fixture
 def postgres_store_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards; skips when none answers."""
-    admin = postgres_admin_url()
-    if admin is None:
-        unavailable("no PostgreSQL server (set TRACKER_BRIDGE_TEST_POSTGRES_URL)")
-    name = f"tb_test_{secrets.token_hex(6)}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_admin_url()) as url:
+        yield url
 
 
 def run_together(site: Site, workers: int) -> list[subprocess.CompletedProcess[str]]:

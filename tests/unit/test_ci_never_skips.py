@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 NEEDS_MISSING_PART = '''
-from tracker_bridge.testing.unavailable import unavailable
+from tracker_bridge._testsupport.unavailable import unavailable
 
 
 def test_needs_dovecot():

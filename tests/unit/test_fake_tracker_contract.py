@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from tracker_bridge.ports import IssueRef
+from tracker_bridge.ports.tracker import IssueRef
 from tracker_bridge.testing.contract import ObservedIssue, TrackerContract
 from tracker_bridge.testing.fake_tracker import FakeTracker
 

@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tracker_bridge.ports import Origin, OriginCheck
+from tracker_bridge.ports.intake import Origin, OriginCheck
 
 __all__ = ["AuthResult", "check_origin", "ciphertext_digest", "parse_authentication_results"]
 

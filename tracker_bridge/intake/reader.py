@@ -56,16 +56,8 @@ from tracker_bridge.intake.armour import (
     normalise_text,
 )
 from tracker_bridge.intake.provenance import check_origin, ciphertext_digest
-from tracker_bridge.ports import (
-    BRIDGE_NOTE_PREFIX,
-    Attachment,
-    Decryption,
-    InboundMessage,
-    OpenPGP,
-    SignatureCheck,
-    SignatureStatus,
-    Verdict,
-)
+from tracker_bridge.ports.intake import BRIDGE_NOTE_PREFIX, Attachment, InboundMessage, Verdict
+from tracker_bridge.ports.openpgp import Decryption, OpenPGP, SignatureCheck, SignatureStatus
 
 __all__ = ["DEFAULT_LIMITS", "MailReader", "ReaderLimits"]
 

@@ -33,7 +33,7 @@ from tracker_bridge.files import (
     make_private_dir,
     write_private_bytes,
 )
-from tracker_bridge.ports import MailboxItem, Verdict
+from tracker_bridge.ports.intake import MailboxItem, Verdict
 
 __all__ = ["FileSource", "ImapSecurity", "ImapSettings", "ImapSource", "MaildirSource"]
 

@@ -27,13 +27,9 @@ from typing import Literal
 from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import ConfigurationError, RecipientKeyMissing, SkippableError
 from tracker_bridge.mail.templates import KEY_REQUEST_PARAMETERS, RenderedTemplate, TemplateSet
-from tracker_bridge.ports import (
-    Clock,
-    ComposedMail,
-    NotificationKind,
-    OpenPGP,
-    OutboxItem,
-)
+from tracker_bridge.ports.clock import Clock
+from tracker_bridge.ports.mail import ComposedMail, NotificationKind, OutboxItem
+from tracker_bridge.ports.openpgp import OpenPGP
 
 __all__ = [
     "NEUTRAL_SUBJECTS",

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Literal
 
 from tracker_bridge.errors import ConfigurationError
-from tracker_bridge.ports import TEMPLATE_PARAMETERS
+from tracker_bridge.ports.mail import TEMPLATE_PARAMETERS
 
 __all__ = [
     "FALLBACK_LANGUAGE",

@@ -13,17 +13,17 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from tracker_bridge.errors import BridgeError
-from tracker_bridge.ports import (
-    AuditEntry,
-    Clock,
+from tracker_bridge.ports.clock import Clock
+from tracker_bridge.ports.privacy import AuditEntry
+from tracker_bridge.ports.tracker import (
     IssueDraft,
     IssueRef,
     IssueSnapshot,
     IssueUpdate,
     TextErasure,
     Tracker,
-    UnitOfWork,
 )
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 __all__ = ["AuditedTracker", "audit_json", "issue_name", "message_reference"]
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -32,29 +33,23 @@ from tracker_bridge.errors import (
     SkippableError,
     TrackerAuthError,
 )
-from tracker_bridge.ports import (
+from tracker_bridge.ports.clock import Clock
+from tracker_bridge.ports.intake import (
     BRIDGE_NOTE_PREFIX,
-    AuditEntry,
-    Clock,
     InboundMessage,
-    IssueDraft,
     MailboxItem,
     MailSource,
     MessageReader,
-    NotificationKind,
-    OpenPGP,
     Origin,
-    OutboxItem,
-    PassSummary,
-    ReportContent,
-    ReportEvent,
-    SignatureCheck,
-    SignatureStatus,
-    StoredMessage,
-    Tracker,
-    UnitOfWork,
     Verdict,
 )
+from tracker_bridge.ports.mail import NotificationKind, OutboxItem
+from tracker_bridge.ports.openpgp import OpenPGP, SignatureCheck, SignatureStatus
+from tracker_bridge.ports.privacy import AuditEntry
+from tracker_bridge.ports.store import ReportContent, ReportEvent, StoredMessage
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import IssueDraft, Tracker
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.privacy import message_reference
 from tracker_bridge.services.refusals import Refusals
@@ -70,7 +65,27 @@ THIRD_PARTY = "third-party mail"
 # sv/da, de forwards): a subject starting so answers the report it names.
 _REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|antw|sv|vs|fwd?|wg|doorst)\s*:", re.IGNORECASE)
 REPLAY = "replayed ciphertext"
+# ``run`` fetches and reads the next message while it stores one of at most this size (bytes).
+READ_AHEAD_MAX_BYTES = 1024 * 1024
 _OFFERED = re.compile(r"offered ([0-9A-F]{40}|[0-9A-F]{64})")
+
+
+@dataclass(frozen=True)
+class _NewReport:
+    """A report the open transaction added, and its content as added."""
+
+    report: Report
+    content: ReportContent
+
+
+@dataclass(frozen=True)
+class _IssueOpening:
+    """What a new report's issue is drafted from, read in the transaction that stored it."""
+
+    report: Report
+    content: ReportContent
+    researcher: Researcher | None
+    installation: str
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,12 @@ class Ingest:
     _tracker_down: str | None = field(default=None, init=False)
     # Credit answers recorded in the open transaction, noted on the issue after it commits.
     _credit_notes: list[tuple[str, CreditAnswer]] = field(default_factory=list, init=False)
+    # The report the open transaction created, with what its issue is drafted from.
+    _created: _NewReport | None = field(default=None, init=False)
+    # Whether the open transaction recorded a different key offered (a note for the team).
+    _key_offered: bool = field(default=False, init=False)
+    # The store's id (``installation.store_id``): fixed for a store, read once.
+    _installation: str | None = field(default=None, init=False)
 
     # -- whole sources
 
@@ -113,30 +134,48 @@ class Ingest:
         # A new pass: whatever stopped tracker work last time gets one more try.
         self._tracker_stopped = None
         outcomes = []
-        for source in sources:
-            for item in source.fetch():
-                outcome = self.ingest(item, summary)
-                outcomes.append(outcome)
-                if outcome.note_pending:
-                    # A reply whose note the tracker did not take yet stays in the inbox: the
-                    # next pass reads it again as already seen and retries only the note.
-                    continue
-                try:
-                    source.settle(item, outcome.verdict)
-                except SkippableError as err:
-                    # The outcome is committed; the copy stays where it is and the next pass
-                    # reads it again as already seen. One stuck message never stops the others.
-                    summary.bump("settle_deferred")
-                    summary.problems.append(f"{item.source} {item.handle}: not moved yet: {err}")
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as pool:
+            for source in sources:
+                outcomes += self._run_source(source, summary, pool)
         self.open_pending_issues(summary)
+        return outcomes
+
+    def _run_source(
+        self, source: MailSource, summary: PassSummary, pool: ThreadPoolExecutor
+    ) -> list[IngestOutcome]:
+        """Ingest and settle every message of ``source``, reading each next one ahead."""
+        outcomes = []
+        for item, inbound in _read_ahead(source.fetch(), self.reader, pool):
+            outcome = self.ingest(item, summary, inbound)
+            outcomes.append(outcome)
+            if outcome.note_pending:
+                # A reply whose note the tracker did not take yet stays in the inbox: the
+                # next pass reads it again as already seen and retries only the note.
+                continue
+            try:
+                source.settle(item, outcome.verdict)
+            except SkippableError as err:
+                # The outcome is committed; the copy stays where it is and the next pass
+                # reads it again as already seen. One stuck message never stops the others.
+                summary.bump("settle_deferred")
+                summary.problems.append(f"{item.source} {item.handle}: not moved yet: {err}")
         return outcomes
 
     # -- one message
 
-    def ingest(self, item: MailboxItem, summary: PassSummary) -> IngestOutcome:
-        """Decide on one message and commit the outcome (tracker work happens after commit)."""
-        inbound = self.reader.read(item.raw)
+    def ingest(
+        self, item: MailboxItem, summary: PassSummary, inbound: InboundMessage | None = None
+    ) -> IngestOutcome:
+        """Decide on one message and commit the outcome (tracker work happens after commit).
+
+        ``inbound`` is ``item`` as the reader already read it (``run`` reads ahead); None
+        reads it here.
+        """
+        if inbound is None:
+            inbound = self.reader.read(item.raw)
         now = self.clock.now()
+        probe = inbound.verdict is Verdict.REPORT and self._may_probe()
+        last_sequence = 0
         with self.unit_of_work() as uow:
             stored = uow.messages.seen(inbound.message_id, inbound.digest)
             unnoted = (
@@ -146,6 +185,11 @@ class Ingest:
                 and f"reply_noted:{inbound.message_id}"
                 not in {e.dedupe_key for e in uow.reports.events(stored.report_id)}
             )
+            if stored is None and probe:
+                # Read here, not in a transaction of its own: the probe below starts from it.
+                last_sequence = uow.reports.last_sequence(
+                    self.program.id_prefix, self.program.local_date(now).year
+                )
         if stored is not None:
             summary.bump("already_seen")
             pending = False
@@ -161,8 +205,10 @@ class Ingest:
                 already_seen=True,
                 note_pending=pending,
             )
-        if inbound.verdict is Verdict.REPORT:
-            self._move_sequence_past_tracker(now, summary)
+        if probe:
+            self._move_sequence_past_tracker(now, summary, last_sequence)
+        self._created, self._key_offered = None, False
+        opening: _IssueOpening | None = None
         with self.unit_of_work() as uow:
             outcome = self._decide(uow, item, inbound, now)
             detail = f"{message_reference(inbound.message_id)} via {item.source}"
@@ -179,10 +225,21 @@ class Ingest:
                     detail,
                 )
             )
+            created = self._created
+            if created is not None and self.tracker is not None:
+                # What the issue is drafted from, read in this transaction rather than a new
+                # one after it: the report and content as just added, the researcher as stored.
+                opening = _IssueOpening(
+                    created.report,
+                    created.content,
+                    uow.reports.researcher_of(str(created.report.report_id)),
+                    self._store_id(uow),
+                )
             uow.commit()
         summary.bump(outcome.verdict.value)
+        key_offered, self._created = self._key_offered, None
         if outcome.verdict is Verdict.REPORT and outcome.report_id is not None:
-            self._open_issue(outcome.report_id, summary)
+            self._open_issue(outcome.report_id, summary, opening)
         elif (
             outcome.verdict in (Verdict.REPLY, Verdict.QUARANTINE)
             and outcome.report_id is not None
@@ -190,10 +247,20 @@ class Ingest:
         ):
             self._note_credits(summary)
             return replace(outcome, note_pending=True)
-        if outcome.report_id is not None:
+        if outcome.report_id is not None and (outcome.verdict is not Verdict.REPORT or key_offered):
+            # A new report has no earlier events: only a key offered just now needs a note.
             self._announce_offered_keys(outcome.report_id, summary)
         self._note_credits(summary)
         return outcome
+
+    def _may_probe(self) -> bool:
+        """Whether ``_move_sequence_past_tracker`` would ask the tracker anything now."""
+        return self.tracker is not None and self._tracker_stopped is None
+
+    def _store_id(self, uow: UnitOfWork) -> str:
+        if self._installation is None:
+            self._installation = uow.installation.store_id()
+        return self._installation
 
     def _decide(
         self, uow: UnitOfWork, item: MailboxItem, inbound: InboundMessage, now: datetime
@@ -347,6 +414,7 @@ class Ingest:
             attachments=inbound.attachments,
         )
         uow.reports.add(report, researcher.email, content)
+        self._created = _NewReport(report, content)
         self._learn_key(uow, inbound, str(report_id), now)
         outcome = self._store(uow, item, inbound, now, Verdict.REPORT, "new report", str(report_id))
         if not inbound.auto_submitted:
@@ -422,6 +490,7 @@ class Ingest:
                 )
         elif researcher.fingerprint != offered:
             # Recorded and shown to the team; used only after a team member confirms it.
+            self._key_offered = True
             uow.reports.add_event(
                 ReportEvent(
                     report_id,
@@ -531,7 +600,9 @@ class Ingest:
 
     # -- report ids the tracker already holds
 
-    def _move_sequence_past_tracker(self, now: datetime, summary: PassSummary) -> None:
+    def _move_sequence_past_tracker(
+        self, now: datetime, summary: PassSummary, last: int | None = None
+    ) -> None:
         """Move the id sequence past ids the tracker already holds (before every new report).
 
         A store pointed at a tracker that an earlier store filled (a new database, a restored
@@ -540,13 +611,15 @@ class Ingest:
         bisects to the first free id after it: one marker look-up per new report when the id
         is free, about 2 log2(n) when n ids in a row are taken. Asked again for every new
         report, so a taken id further on (the tracker holds 0030 while the store is at 0018)
-        is skipped when the sequence reaches it, never handed out.
+        is skipped when the sequence reaches it, never handed out. ``last`` is the store's
+        last sequence for ``now``'s year when the caller has read it; None reads it here.
         """
         if self.tracker is None or self._tracker_stopped is not None:
             return
         prefix, year = self.program.id_prefix, self.program.local_date(now).year
-        with self.unit_of_work() as uow:
-            last = uow.reports.last_sequence(prefix, year)
+        if last is None:
+            with self.unit_of_work() as uow:
+                last = uow.reports.last_sequence(prefix, year)
         tracker = self.tracker
 
         def taken(sequence: int) -> bool:
@@ -608,19 +681,32 @@ class Ingest:
                 return
             after = page[-1]
 
-    def _open_issue(self, report_id: str, summary: PassSummary) -> None:
+    def _open_issue(
+        self, report_id: str, summary: PassSummary, opening: _IssueOpening | None = None
+    ) -> None:
+        """Open the report's issue and link it; ``opening`` carries a report created just now.
+
+        A report read back from the store is skipped when it is linked already. One created
+        by this pass's last commit has no link yet unless another worker's
+        ``open_pending_issues`` got to it in between; then the tracker finds that issue by
+        its marker (plugins are idempotent by report id) and the link is written again.
+        """
         if self.tracker is None:
             summary.bump("issue_deferred")
             return
-        with self.unit_of_work() as uow:
-            if uow.links.get(report_id) is not None:
+        if opening is None:
+            with self.unit_of_work() as uow:
+                if uow.links.get(report_id) is not None:
+                    return
+                report = uow.reports.get(report_id)
+                content = uow.reports.content(report_id)
+                researcher = uow.reports.researcher_of(report_id)
+                installation = self._store_id(uow)
+            if report is None or content is None:
                 return
-            report = uow.reports.get(report_id)
-            content = uow.reports.content(report_id)
-            researcher = uow.reports.researcher_of(report_id)
-            installation = uow.installation.store_id()
-        if report is None or content is None:
-            return
+        else:
+            report, content = opening.report, opening.content
+            researcher, installation = opening.researcher, opening.installation
         if self._tracker_stopped is not None:
             # The tracker refused an earlier report of this pass for a reason a person must
             # fix; this one waits for the same fix and says so.
@@ -870,6 +956,49 @@ class Ingest:
             )
             uow.commit()
         return True
+
+
+def _read_ahead(
+    items: Iterator[MailboxItem], reader: MessageReader, pool: ThreadPoolExecutor
+) -> Iterator[tuple[MailboxItem, InboundMessage]]:
+    """Each item with the reader's verdict on it; the next item is read while this one is stored.
+
+    Reading (parse, gpg decrypt and verify) depends on no stored state, and it stores
+    nothing, so reading message n+1 in ``pool``'s one thread while the caller records message
+    n changes no outcome: gpg runs in its own process on the other core meanwhile. Reads stay
+    in mailbox order, and the mailbox (fetch, settle) is used from the caller's thread only.
+    A crash loses at most a read whose message was neither stored nor moved: the next pass
+    reads it again. The next message is fetched early only after a message of at most
+    ``READ_AHEAD_MAX_BYTES``, so two large messages are never held at once. An error from
+    the mailbox while fetching ahead is raised after the message in hand is handled.
+    """
+    iterator = iter(items)
+    try:
+        item: MailboxItem | None = next(iterator)
+    except StopIteration:
+        return
+    reading: Future[InboundMessage] | None = None
+    while item is not None:
+        if reading is None:
+            reading = pool.submit(reader.read, item.raw)
+        following: MailboxItem | None = None
+        fetch_error: Exception | None = None
+        following_read: Future[InboundMessage] | None = None
+        if len(item.raw) <= READ_AHEAD_MAX_BYTES:
+            try:
+                following = next(iterator)
+            except StopIteration:
+                pass
+            except Exception as err:  # noqa: BLE001 - raised below, after this message
+                fetch_error = err
+            else:
+                following_read = pool.submit(reader.read, following.raw)
+        yield item, reading.result()
+        if fetch_error is not None:
+            raise fetch_error
+        if following is None and following_read is None and len(item.raw) > READ_AHEAD_MAX_BYTES:
+            following = next(iterator, None)
+        item, reading = following, following_read
 
 
 def offered_keys(events: Iterable[ReportEvent]) -> set[str]:

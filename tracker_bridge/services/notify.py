@@ -22,20 +22,19 @@ from tracker_bridge.errors import (
     RecipientKeyMissing,
     RetriableError,
 )
-from tracker_bridge.ports import (
-    AuditEntry,
-    Clock,
-    IssueRef,
+from tracker_bridge.ports.clock import Clock
+from tracker_bridge.ports.mail import (
     MailComposer,
     MailTransport,
     NotificationKind,
     OutboxItem,
     OutboxStatus,
-    PassSummary,
-    ReportEvent,
-    Tracker,
-    UnitOfWork,
 )
+from tracker_bridge.ports.privacy import AuditEntry
+from tracker_bridge.ports.store import ReportEvent
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import IssueRef, Tracker
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import common_params, new_outbox_item
 

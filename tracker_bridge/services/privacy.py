@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tracker_bridge.ports import AuditEntry
+from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.services.audit import AuditedTracker, audit_json, message_reference
 from tracker_bridge.services.retention import (
     CLOSED_STATES,

@@ -15,7 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tracker_bridge.errors import SKIPPABLE, RetriableError
-from tracker_bridge.ports import Clock, IssueRef, PassSummary, ReportEvent, Tracker, UnitOfWork
+from tracker_bridge.ports.clock import Clock
+from tracker_bridge.ports.store import ReportEvent
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import IssueRef, Tracker
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 __all__ = ["Refusals"]
 

@@ -44,17 +44,11 @@ from tracker_bridge.domain.regulatory import (
     step_rule,
 )
 from tracker_bridge.domain.report import Report, State
-from tracker_bridge.ports import (
-    AuditEntry,
-    IssueRef,
-    IssueSnapshot,
-    IssueUpdate,
-    PassSummary,
-    ReportEvent,
-    Tracker,
-    TrackerNote,
-    UnitOfWork,
-)
+from tracker_bridge.ports.privacy import AuditEntry
+from tracker_bridge.ports.store import ReportEvent
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import IssueRef, IssueSnapshot, IssueUpdate, Tracker, TrackerNote
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 _FIX_STATES = frozenset({State.FIX_AVAILABLE})
 # How each reminder note starts (also how the bridge recognises its own after a crash).

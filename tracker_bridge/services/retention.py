@@ -17,18 +17,12 @@ from typing import Any
 from tracker_bridge.domain.regulatory import RegulatoryPolicy
 from tracker_bridge.domain.report import Report, State
 from tracker_bridge.errors import NotFoundError, RetriableError
-from tracker_bridge.ports import (
-    AuditEntry,
-    Clock,
-    HeldContent,
-    IssueRef,
-    Keyring,
-    MailboxArchive,
-    PassSummary,
-    ReportEvent,
-    Tracker,
-    UnitOfWork,
-)
+from tracker_bridge.ports.clock import Clock
+from tracker_bridge.ports.privacy import AuditEntry, HeldContent, Keyring, MailboxArchive
+from tracker_bridge.ports.store import ReportEvent
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import IssueRef, Tracker
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.services.regulatory import next_moment
 
 __all__ = [

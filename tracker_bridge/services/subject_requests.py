@@ -15,13 +15,10 @@ from typing import Any
 
 from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import BridgeError, NotFoundError
-from tracker_bridge.ports import (
-    AuditEntry,
-    IssueRef,
-    OutboxItem,
-    TextErasure,
-    UnitOfWork,
-)
+from tracker_bridge.ports.mail import OutboxItem
+from tracker_bridge.ports.privacy import AuditEntry
+from tracker_bridge.ports.tracker import IssueRef, TextErasure
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.services.audit import audit_json, issue_name
 from tracker_bridge.services.retention import (
     PURGE_COUNTS,

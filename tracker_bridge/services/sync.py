@@ -24,18 +24,12 @@ from tracker_bridge.domain.researcher import (
 )
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import SKIPPABLE, DomainError, RetriableError
-from tracker_bridge.ports import (
-    Clock,
-    IssueRef,
-    IssueSnapshot,
-    IssueUpdate,
-    NotificationKind,
-    PassSummary,
-    ReportEvent,
-    Tracker,
-    TrackerNote,
-    UnitOfWork,
-)
+from tracker_bridge.ports.clock import Clock
+from tracker_bridge.ports.mail import NotificationKind
+from tracker_bridge.ports.store import ReportEvent
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import IssueRef, IssueSnapshot, IssueUpdate, Tracker, TrackerNote
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import (
     CONFIRM_KEY_MARKER,

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from tracker_bridge.ports import Clock
+from tracker_bridge.ports.clock import Clock
 from tracker_bridge.store.engine import BUSY_TIMEOUT_MS, create_store_engine
 from tracker_bridge.store.errors import StoreError, StoreUnavailable, redact_url
 from tracker_bridge.store.migrate import current_revision, head_revision, migrate

@@ -9,17 +9,17 @@ from datetime import datetime
 from sqlalchemy import Column, Connection, Table, and_, case, delete, exists, func, select, tuple_
 
 from tracker_bridge.domain.researcher import CreditWish
-from tracker_bridge.ports import (
+from tracker_bridge.ports.mail import OutboxStatus
+from tracker_bridge.ports.privacy import (
     PURGE_NOTE_KINDS,
     AuditEntry,
     ContactHolder,
     ErasedContact,
     HeldContent,
-    OutboxStatus,
     OwedNote,
     ResearcherRecord,
-    StoredMessage,
 )
+from tracker_bridge.ports.store import StoredMessage
 from tracker_bridge.store import tables as t
 from tracker_bridge.store.repositories import (
     StoreContext,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,20 +28,11 @@ from tracker_bridge.domain.report import Report, ReportId, State, StateChange
 from tracker_bridge.domain.researcher import CreditWish, Language, Researcher
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import NotFoundError, StoreError
-from tracker_bridge.ports import (
-    DUE_NOW,
-    Attachment,
-    IssueRef,
-    NotificationKind,
-    OutboxItem,
-    OutboxStatus,
-    ReportContent,
-    ReportEvent,
-    SignatureCheck,
-    SignatureStatus,
-    StoredMessage,
-    Verdict,
-)
+from tracker_bridge.ports.intake import Attachment, Verdict
+from tracker_bridge.ports.mail import NotificationKind, OutboxItem, OutboxStatus
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.store import DUE_NOW, ReportContent, ReportEvent, StoredMessage
+from tracker_bridge.ports.tracker import IssueRef
 from tracker_bridge.store import tables as t
 from tracker_bridge.store.errors import translate_error
 from tracker_bridge.store.types import UTCDateTime
@@ -136,6 +127,8 @@ _SET_NEXT_DUE = (
     )
     .values(next_due_at=bindparam("b_moment", type_=UTCDateTime()))
 )
+_INSERT_REPORT = t.reports.insert()
+_INSERT_CONTENT = t.report_contents.insert()
 _HISTORIES = (
     select(t.report_history)
     .where(t.report_history.c.report_id.in_(bindparam("ids", expanding=True)))
@@ -163,6 +156,9 @@ class StoreContext:
     connection: Connection
     engine: Engine
     now: Callable[[], datetime]
+    # Reports this unit of work made due now (``next_due_at`` = DUE_NOW) and nothing has moved
+    # since: marking them due again is a statement that changes nothing.
+    due_now: set[str] = field(default_factory=set)
 
     @property
     def dialect(self) -> str:
@@ -175,6 +171,69 @@ def _insert(context: StoreContext, table: Table) -> postgresql.Insert | sqlite.I
     if context.dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+# Statements ingest runs for every message, built once per dialect and run with parameters: a
+# statement built per call costs SQLAlchemy its construction and cache key each time (about a
+# third of the store's CPU per message), one built once only the execution.
+_PREBUILT: dict[tuple[str, str], Any] = {}
+
+
+def _prebuilt(
+    context: StoreContext,
+    name: str,
+    build: Callable[[Callable[[Table], postgresql.Insert | sqlite.Insert]], Any],
+) -> Any:
+    """The statement ``build`` makes for this dialect (given ``_insert``), built on first use."""
+    key = (name, context.dialect)
+    found = _PREBUILT.get(key)
+    if found is None:
+        found = _PREBUILT[key] = build(lambda table: _insert(context, table))
+    return found
+
+
+def _mark_due(context: StoreContext, report_id: str) -> None:
+    """Make the report due at the next pass, unless this unit of work just did."""
+    if report_id not in context.due_now:
+        context.connection.execute(_MARK_DUE, {"b_id": report_id})
+
+
+_SEEN = select(t.raw_messages).where(
+    t.raw_messages.c.message_id == bindparam("b_message_id"),
+    t.raw_messages.c.digest == bindparam("b_digest"),
+)
+_LAST_SEQUENCE = select(t.report_id_counters.c.last_sequence).where(
+    t.report_id_counters.c.prefix == bindparam("b_prefix"),
+    t.report_id_counters.c.year == bindparam("b_year"),
+)
+_RESEARCHER_BY_KEY = select(t.researchers).where(t.researchers.c.email_key == bindparam("b_key"))
+_RESEARCHER_ID_BY_KEY = select(t.researchers.c.id).where(
+    t.researchers.c.email_key == bindparam("b_key")
+)
+_RESEARCHER_OF = (
+    select(t.researchers)
+    .join(t.reports, t.reports.c.researcher_id == t.researchers.c.id)
+    .where(t.reports.c.report_id == bindparam("b_id"))
+    .where(t.researchers.c.removed_at.is_(None))
+)
+_LINK_OF = select(
+    t.tracker_links.c.tracker,
+    t.tracker_links.c.project,
+    t.tracker_links.c.key,
+    t.tracker_links.c.url,
+).where(t.tracker_links.c.report_id == bindparam("b_id"))
+_SET_LABELS = (
+    t.tracker_links.update()
+    .where(t.tracker_links.c.report_id == bindparam("b_id"))
+    .values(labels=bindparam("b_labels", type_=t.tracker_links.c.labels.type))
+)
+_CIPHERTEXT_REPORTS = tuple(
+    select(table.c.received_at, table.c.report_id)
+    .where(table.c.ciphertext_digest == bindparam("b_digest"), table.c.report_id.is_not(None))
+    .order_by(table.c.received_at, table.c.id)
+    .limit(1)
+    for table in (t.seen_ciphertexts, t.raw_messages)
+)
 
 
 # SQLite copies a bound blob twice (the bound value, then the record it builds): 2x a 25 MiB
@@ -215,8 +274,12 @@ def _fill_blob(
 
 
 def _ensure_program(context: StoreContext, connection: Connection, program: str) -> None:
-    statement = _insert(context, t.programs).values(name=program, created_at=context.now())
-    connection.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
+    statement = _prebuilt(
+        context,
+        "ensure_program",
+        lambda insert: insert(t.programs).on_conflict_do_nothing(index_elements=["name"]),
+    )
+    connection.execute(statement, {"name": program, "created_at": context.now()})
 
 
 # ---------------------------------------------------------------------------- reports
@@ -310,24 +373,25 @@ class SqlReportRepository:
         # Touches only the counter row: the programs row is written by ``add`` in this unit
         # of work, and an autonomous write to it could wait on our own uncommitted insert.
         counter = t.report_id_counters
-        statement = (
-            _insert(self._context, counter)
-            .values(prefix=prefix, year=year, last_sequence=1)
-            .on_conflict_do_update(
-                index_elements=["prefix", "year"],
-                set_={"last_sequence": counter.c.last_sequence + 1},
-            )
-            .returning(counter.c.last_sequence)
+        statement = _prebuilt(
+            self._context,
+            "increment",
+            lambda insert: (
+                insert(counter)
+                .on_conflict_do_update(
+                    index_elements=["prefix", "year"],
+                    set_={"last_sequence": counter.c.last_sequence + 1},
+                )
+                .returning(counter.c.last_sequence)
+            ),
         )
-        return int(connection.execute(statement).scalar_one())
+        parameters = {"prefix": prefix, "year": year, "last_sequence": 1}
+        return int(connection.execute(statement, parameters).scalar_one())
 
     def last_sequence(self, prefix: str, year: int) -> int:
         """The highest sequence number handed out for the prefix and year (0 before the first)."""
-        counter = t.report_id_counters
         found = self._context.connection.execute(
-            select(counter.c.last_sequence).where(
-                counter.c.prefix == prefix, counter.c.year == year
-            )
+            _LAST_SEQUENCE, {"b_prefix": prefix, "b_year": year}
         ).scalar_one_or_none()
         return int(found or 0)
 
@@ -358,34 +422,37 @@ class SqlReportRepository:
             self._researchers.save(Researcher(email=researcher_email))
             researcher_id = self._researchers.id_for(researcher_email)
         connection.execute(
-            t.reports.insert().values(
-                report_id=report_id,
-                program=report.program,
-                state=report.state.value,
-                severity=report.severity.value,
-                cvss_vector=report.cvss_vector,
-                received_at=report.received_at,
-                expected_fix_date=report.expected_fix_date,
-                last_researcher_update_at=report.last_researcher_update_at,
-                researcher_id=researcher_id,
-                next_due_at=_due_after_change(report),
-            )
+            _INSERT_REPORT,
+            {
+                "report_id": report_id,
+                "program": report.program,
+                "state": report.state.value,
+                "severity": report.severity.value,
+                "cvss_vector": report.cvss_vector,
+                "received_at": report.received_at,
+                "expected_fix_date": report.expected_fix_date,
+                "last_researcher_update_at": report.last_researcher_update_at,
+                "researcher_id": researcher_id,
+                "next_due_at": _due_after_change(report),
+            },
         )
+        self._context.due_now.add(report_id)
         if report.history:
             connection.execute(
                 t.report_history.insert(),
                 [_history_row(report_id, i, c) for i, c in enumerate(report.history)],
             )
         connection.execute(
-            t.report_contents.insert().values(
-                report_id=report_id,
-                subject=content.subject,
-                body=content.body,
-                encrypted=content.encrypted,
-                signature_status=content.signature.status.value,
-                signature_fingerprint=content.signature.fingerprint,
-                unencrypted_parts=list(content.unencrypted_parts),
-            )
+            _INSERT_CONTENT,
+            {
+                "report_id": report_id,
+                "subject": content.subject,
+                "body": content.body,
+                "encrypted": content.encrypted,
+                "signature_status": content.signature.status.value,
+                "signature_fingerprint": content.signature.fingerprint,
+                "unencrypted_parts": list(content.unencrypted_parts),
+            },
         )
         for position, attachment in enumerate(content.attachments):
             inserted: CursorResult[Any] = connection.execute(
@@ -497,12 +564,7 @@ class SqlReportRepository:
     def researcher_of(self, report_id: str) -> Researcher | None:
         """Who reported it, or None once forgotten."""
         row = (
-            self._context.connection.execute(
-                select(t.researchers)
-                .join(t.reports, t.reports.c.researcher_id == t.researchers.c.id)
-                .where(t.reports.c.report_id == report_id)
-                .where(t.researchers.c.removed_at.is_(None))
-            )
+            self._context.connection.execute(_RESEARCHER_OF, {"b_id": report_id})
             .mappings()
             .one_or_none()
         )
@@ -584,6 +646,7 @@ class SqlReportRepository:
 
     def set_next_due(self, report: Report, moment: datetime | None) -> bool:
         """Store the next moment unless the stored report changed since ``report`` was read."""
+        self._context.due_now.discard(str(report.report_id))
         result = self._context.connection.execute(
             _SET_NEXT_DUE,
             {
@@ -611,17 +674,30 @@ class SqlReportRepository:
 
     def add_event(self, event: ReportEvent) -> bool:
         """Record an event; False (and nothing stored) when its dedupe key was seen."""
-        statement = _insert(self._context, t.report_events).values(
-            report_id=event.report_id,
-            at=event.at,
-            kind=event.kind,
-            detail=event.detail,
-            dedupe_key=event.dedupe_key,
-        )
-        if event.dedupe_key is not None:
-            statement = statement.on_conflict_do_nothing(index_elements=["dedupe_key"])
+        events = t.report_events
+        if event.dedupe_key is None:
+            statement = _prebuilt(
+                self._context, "event", lambda insert: insert(events).returning(events.c.id)
+            )
+        else:
+            statement = _prebuilt(
+                self._context,
+                "event_once",
+                lambda insert: (
+                    insert(events)
+                    .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                    .returning(events.c.id)
+                ),
+            )
+        parameters = {
+            "report_id": event.report_id,
+            "at": event.at,
+            "kind": event.kind,
+            "detail": event.detail,
+            "dedupe_key": event.dedupe_key,
+        }
         # RETURNING, not rowcount: PostgreSQL reports no count for an implicit-RETURNING insert.
-        inserted = self._context.connection.execute(statement.returning(t.report_events.c.id))
+        inserted = self._context.connection.execute(statement, parameters)
         return inserted.first() is not None
 
     def events(self, report_id: str) -> list[ReportEvent]:
@@ -648,16 +724,14 @@ class SqlResearcherRepository:
     def id_for(self, email: str) -> int | None:
         """The row id of the researcher with this address, or None."""
         found = self._context.connection.execute(
-            select(t.researchers.c.id).where(t.researchers.c.email_key == email.strip().lower())
+            _RESEARCHER_ID_BY_KEY, {"b_key": email.strip().lower()}
         ).scalar_one_or_none()
         return None if found is None else int(found)
 
     def get(self, email: str) -> Researcher | None:
         """The researcher with this address (any letter case), or None."""
         row = (
-            self._context.connection.execute(
-                select(t.researchers).where(t.researchers.c.email_key == email.strip().lower())
-            )
+            self._context.connection.execute(_RESEARCHER_BY_KEY, {"b_key": email.strip().lower()})
             .mappings()
             .one_or_none()
         )
@@ -694,12 +768,9 @@ class SqlMessageRepository:
 
     def seen(self, message_id: str, digest: str) -> StoredMessage | None:
         """The stored message with this Message-ID and digest, or None."""
-        messages = t.raw_messages
         row = (
             self._context.connection.execute(
-                select(messages).where(
-                    and_(messages.c.message_id == message_id, messages.c.digest == digest)
-                )
+                _SEEN, {"b_message_id": message_id, "b_digest": digest}
             )
             .mappings()
             .one_or_none()
@@ -711,24 +782,38 @@ class SqlMessageRepository:
 
         A message that belongs to a report also enters the threading index.
         """
-        statement = _insert(self._context, t.raw_messages).values(
-            message_id=message.message_id,
-            digest=message.digest,
-            received_at=message.received_at,
-            verdict=message.verdict.value,
-            reason=message.reason,
-            encrypted_raw=_blob_value(self._context, message.encrypted_raw),
-            report_id=message.report_id,
-            source=message.source,
-            ciphertext_digest=message.ciphertext_digest,
-        )
-        inserted: CursorResult[Any] = self._context.connection.execute(
-            statement.on_conflict_do_nothing(index_elements=["message_id", "digest"])
-        )
+        values = {
+            "message_id": message.message_id,
+            "digest": message.digest,
+            "received_at": message.received_at,
+            "verdict": message.verdict.value,
+            "reason": message.reason,
+            "encrypted_raw": _blob_value(self._context, message.encrypted_raw),
+            "report_id": message.report_id,
+            "source": message.source,
+            "ciphertext_digest": message.ciphertext_digest,
+        }
+        conflict = ["message_id", "digest"]
+        if isinstance(values["encrypted_raw"], bytes):
+            statement = _prebuilt(
+                self._context,
+                "raw_message",
+                lambda insert: insert(t.raw_messages).on_conflict_do_nothing(
+                    index_elements=conflict
+                ),
+            )
+            inserted: CursorResult[Any] = self._context.connection.execute(statement, values)
+        else:
+            # A streamed blob's zeroblob(n) is SQL, not a parameter.
+            inserted = self._context.connection.execute(
+                _insert(self._context, t.raw_messages)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=conflict)
+            )
         _fill_blob(self._context, t.raw_messages, "encrypted_raw", inserted, message.encrypted_raw)
         if message.report_id is not None:
             index_message_id(self._context, message.message_id, message.report_id, "inbound")
-            self._context.connection.execute(_MARK_DUE, {"b_id": message.report_id})
+            _mark_due(self._context, message.report_id)
 
     def report_for_message_ids(self, message_ids: Sequence[str]) -> str | None:
         """The report of the first id in ``message_ids`` the index knows (pass In-Reply-To first)."""
@@ -763,20 +848,9 @@ class SqlMessageRepository:
         Digests of purged or forgotten mails are kept in ``seen_ciphertexts``: a replay after
         erasure still points to the original report.
         """
-        messages, seen = t.raw_messages, t.seen_ciphertexts
         candidates = [
-            self._context.connection.execute(
-                select(table.c.received_at, table.c.report_id)
-                .where(
-                    and_(
-                        table.c.ciphertext_digest == ciphertext_digest,
-                        table.c.report_id.is_not(None),
-                    )
-                )
-                .order_by(table.c.received_at, table.c.id)
-                .limit(1)
-            ).first()
-            for table in (seen, messages)
+            self._context.connection.execute(statement, {"b_digest": ciphertext_digest}).first()
+            for statement in _CIPHERTEXT_REPORTS
         ]
         found = min((c for c in candidates if c is not None), key=lambda c: c[0], default=None)
         return None if found is None else str(found[1])
@@ -789,10 +863,13 @@ def index_message_id(
     key = normalise_message_id(message_id)
     if not key:
         return
-    statement = _insert(context, t.message_ids).values(
-        message_id=key, report_id=report_id, direction=direction
+    statement = _prebuilt(
+        context,
+        "message_id",
+        lambda insert: insert(t.message_ids).on_conflict_do_nothing(index_elements=["message_id"]),
     )
-    context.connection.execute(statement.on_conflict_do_nothing(index_elements=["message_id"]))
+    parameters = {"message_id": key, "report_id": report_id, "direction": direction}
+    context.connection.execute(statement, parameters)
 
 
 # ---------------------------------------------------------------------------- tracker links
@@ -806,23 +883,25 @@ class SqlTrackerLinkRepository:
 
     def get(self, report_id: str) -> IssueRef | None:
         """The linked issue, or None."""
-        links = t.tracker_links
-        row = self._context.connection.execute(
-            select(links.c.tracker, links.c.project, links.c.key, links.c.url).where(
-                links.c.report_id == report_id
-            )
-        ).one_or_none()
+        row = self._context.connection.execute(_LINK_OF, {"b_id": report_id}).one_or_none()
         return None if row is None else IssueRef(row[0], row[1], row[2], row[3])
 
     def link(self, report_id: str, ref: IssueRef) -> None:
         """Remember the issue for a report; linking again points it at ``ref`` (labels kept)."""
         existing = self.get(report_id)
         where = {"tracker": ref.tracker, "project": ref.project, "key": ref.key, "url": ref.url}
-        statement = _insert(self._context, t.tracker_links).values(
-            report_id=report_id, labels=[], **where
-        )
+
+        def build(insert: Callable[[Table], postgresql.Insert | sqlite.Insert]) -> Any:
+            statement = insert(t.tracker_links)
+            return statement.on_conflict_do_update(
+                index_elements=["report_id"],
+                set_={
+                    name: statement.excluded[name] for name in ("tracker", "project", "key", "url")
+                },
+            )
+
         self._context.connection.execute(
-            statement.on_conflict_do_update(index_elements=["report_id"], set_=where)
+            _prebuilt(self._context, "link", build), {"report_id": report_id, "labels": [], **where}
         )
         if existing != ref:
             # A newly linked issue needs its labels checked: the report is due at the next pass.
@@ -862,9 +941,7 @@ class SqlTrackerLinkRepository:
             NotFoundError: the report has no linked issue.
         """
         result = self._context.connection.execute(
-            t.tracker_links.update()
-            .where(t.tracker_links.c.report_id == report_id)
-            .values(labels=sorted(labels))
+            _SET_LABELS, {"b_id": report_id, "b_labels": sorted(labels)}
         )
         if result.rowcount == 0:
             raise NotFoundError(f"report {report_id} has no tracker issue to remember labels for")
@@ -961,30 +1038,37 @@ class SqlOutboxRepository:
         The mail's Message-ID enters the threading index, so the researcher's reply finds
         the report.
         """
-        statement = _insert(self._context, t.outbox).values(
-            outbox_id=item.outbox_id,
-            report_id=item.report_id,
-            recipient=item.recipient,
-            kind=item.kind.value,
-            template=item.template,
-            language=item.language,
-            params=dict(item.params),
-            message_id=item.message_id,
-            dedupe_key=item.dedupe_key,
-            created_at=item.created_at,
-            status=item.status.value,
-            attempts=item.attempts,
-            next_attempt_at=item.next_attempt_at,
-            sent_at=item.sent_at,
-            last_error=item.last_error,
+        statement = _prebuilt(
+            self._context,
+            "outbox",
+            lambda insert: (
+                insert(t.outbox)
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(t.outbox.c.id)
+            ),
         )
-        inserted = self._context.connection.execute(
-            statement.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(t.outbox.c.id)
-        )
+        values = {
+            "outbox_id": item.outbox_id,
+            "report_id": item.report_id,
+            "recipient": item.recipient,
+            "kind": item.kind.value,
+            "template": item.template,
+            "language": item.language,
+            "params": dict(item.params),
+            "message_id": item.message_id,
+            "dedupe_key": item.dedupe_key,
+            "created_at": item.created_at,
+            "status": item.status.value,
+            "attempts": item.attempts,
+            "next_attempt_at": item.next_attempt_at,
+            "sent_at": item.sent_at,
+            "last_error": item.last_error,
+        }
+        inserted = self._context.connection.execute(statement, values)
         if inserted.first() is None:
             return False
         index_message_id(self._context, item.message_id, item.report_id, "outbound")
-        self._context.connection.execute(_MARK_DUE, {"b_id": item.report_id})
+        _mark_due(self._context, item.report_id)
         return True
 
     def due(self, now: datetime, limit: int) -> list[OutboxItem]:

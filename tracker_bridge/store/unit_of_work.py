@@ -8,19 +8,18 @@ from typing import TYPE_CHECKING, Self
 
 from sqlalchemy import Connection, Engine
 
-from tracker_bridge.ports import (
-    AuditRepository,
+from tracker_bridge.ports.clock import Clock
+from tracker_bridge.ports.privacy import AuditRepository, PrivacyRepository
+from tracker_bridge.ports.store import (
     BookmarkRepository,
-    Clock,
     InstallationRepository,
     MessageRepository,
     OutboxRepository,
-    PrivacyRepository,
     ReportRepository,
     ResearcherRepository,
     TrackerLinkRepository,
-    UnitOfWork,
 )
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.store.errors import redact_url
 from tracker_bridge.store.privacy import SqlAuditRepository, SqlPrivacyRepository
 from tracker_bridge.store.repositories import (

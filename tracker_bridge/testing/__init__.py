@@ -1,4 +1,8 @@
-"""Public kit for plugin authors and our own tests: the Tracker contract suite and fakes."""
+"""Public kit for plugin authors: the Tracker contract suite, a fake tracker, a clock and payloads.
+
+The contract suite is ``tracker_bridge.testing.contract`` (it imports pytest); our own test support
+lives in the private ``tracker_bridge._testsupport`` and the demo in ``tracker_bridge.demo``.
+"""
 
 from tracker_bridge.testing.clock import FakeClock
 from tracker_bridge.testing.fake_tracker import FakeTracker

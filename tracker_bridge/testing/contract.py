@@ -21,9 +21,9 @@ from typing import Protocol
 import pytest
 
 from tracker_bridge.errors import ConfidentialityError, ForeignIssueError, RetriableError
-from tracker_bridge.ports import (
+from tracker_bridge.ports.intake import AttachmentInfo
+from tracker_bridge.ports.tracker import (
     ERASED_ON_REQUEST,
-    AttachmentInfo,
     IssueDraft,
     IssueRef,
     IssueUpdate,

@@ -20,17 +20,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypeVar
 
-from tracker_bridge.ports import (
-    IssueDraft,
-    IssueRef,
-    IssueSnapshot,
-    IssueUpdate,
-    MailboxItem,
-    MailSource,
-    MailTransport,
-    Tracker,
-    Verdict,
-)
+from tracker_bridge.ports.intake import MailboxItem, MailSource, Verdict
+from tracker_bridge.ports.mail import MailTransport
+from tracker_bridge.ports.tracker import IssueDraft, IssueRef, IssueSnapshot, IssueUpdate, Tracker
 from tracker_bridge.store import SqlUnitOfWork, Store
 
 CRASH_AT_ENV = "TRACKER_BRIDGE_TEST_CRASH_AT"

@@ -14,7 +14,7 @@ from tracker_bridge.errors import (
     TrackerRefused,
     TrackerUnavailable,
 )
-from tracker_bridge.ports import (
+from tracker_bridge.ports.tracker import (
     IssueDraft,
     IssueRef,
     IssueSnapshot,

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import gitlab
@@ -182,6 +183,18 @@ def test_updated_at_moves_on_every_change(gl: gitlab.Gitlab) -> None:
     issue.notes.create({"body": "seen"})
     stamps.append(project.issues.get(issue.iid).updated_at)
     assert sorted(set(stamps)) == stamps
+
+
+def test_advanced_clock_stamps_later_changes_later(
+    gl: gitlab.Gitlab, sandbox: GitLabSandbox
+) -> None:
+    """After advance_clock(days=2), a new issue's created_at is two days after the last one's."""
+    project = gl.projects.get(1, lazy=True)
+    before = project.issues.create({"title": "before"})
+    sandbox.team.advance_clock(days=2)
+    after = project.issues.create({"title": "after"})
+    gap = datetime.fromisoformat(after.created_at) - datetime.fromisoformat(before.created_at)
+    assert timedelta(days=2) == gap - gap % timedelta(minutes=1)
 
 
 def test_events_list_note_bodies(gl: gitlab.Gitlab) -> None:

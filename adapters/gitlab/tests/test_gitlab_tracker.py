@@ -10,7 +10,8 @@ from tracker_bridge_gitlab import GitLabSettings, GitLabTracker
 from tracker_bridge_gitlab.sandbox import GitLabSandbox
 
 from tracker_bridge.errors import ConfidentialityError, TrackerAuthError, TrackerUnavailable
-from tracker_bridge.ports import Attachment, AttachmentInfo, IssueDraft, IssueUpdate
+from tracker_bridge.ports.intake import Attachment, AttachmentInfo
+from tracker_bridge.ports.tracker import IssueDraft, IssueUpdate
 from tracker_bridge.testing import CANARY
 
 TOKEN = "sandbox-token"

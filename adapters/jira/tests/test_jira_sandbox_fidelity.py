@@ -13,7 +13,7 @@ from jira import JIRA, JIRAError
 from jsonschema import Draft7Validator
 from tracker_bridge_jira.sandbox import JiraSandbox, start_sandbox
 
-from tracker_bridge.testing.unavailable import unavailable
+from tracker_bridge._testsupport.unavailable import unavailable
 
 # The shared data sits beside the repository: ../shared/specs from the repository root.
 REPOSITORY = Path(__file__).resolve().parents[3]
@@ -61,16 +61,21 @@ def problems(schema: dict[str, Any], instance: Any) -> list[str]:
     ]
 
 
+def cloud_client(sandbox: JiraSandbox, max_retries: int = 0) -> JIRA:
+    """A jira REST v3 client on a Cloud sandbox, with the sandbox user's API token."""
+    return JIRA(
+        sandbox.url,
+        options={"rest_api_version": "3"},
+        basic_auth=(sandbox.email, sandbox.token),
+        max_retries=max_retries,
+    )
+
+
 @pytest.fixture
 def cloud() -> Iterator[tuple[JiraSandbox, JIRA]]:
     """A Cloud sandbox and a v3 client with an API token."""
     sandbox = start_sandbox(flavor="cloud")
-    client = JIRA(
-        sandbox.url,
-        options={"rest_api_version": "3"},
-        basic_auth=(sandbox.email, sandbox.token),
-        max_retries=0,
-    )
+    client = cloud_client(sandbox, max_retries=0)
     yield sandbox, client
     client.close()
     sandbox.stop()
@@ -232,12 +237,7 @@ def test_error_bodies_and_create_screen_checks(cloud: tuple[JiraSandbox, JIRA]) 
         create(client, "x", ["two words"])
     off_screen = start_sandbox(flavor="cloud", security_field=False)
     try:
-        other = JIRA(
-            off_screen.url,
-            options={"rest_api_version": "3"},
-            basic_auth=(off_screen.email, off_screen.token),
-            max_retries=0,
-        )
+        other = cloud_client(off_screen, max_retries=0)
         with pytest.raises(JIRAError) as refused:
             create(other, "x", ["a"])
         other.close()
@@ -254,22 +254,12 @@ def test_rate_limit_answers_429_with_integer_retry_after(cloud: tuple[JiraSandbo
     """An injected 429 carries an integer Retry-After; the library's own retry then succeeds."""
     sandbox, _ = cloud
     sandbox.team.inject(429, path=r"/myself", times=1, retry_after=1)
-    plain = JIRA(
-        sandbox.url,
-        options={"rest_api_version": "3"},
-        basic_auth=(sandbox.email, sandbox.token),
-        max_retries=0,
-    )
+    plain = cloud_client(sandbox, max_retries=0)
     with pytest.raises(JIRAError) as caught:
         plain.myself()
     assert (caught.value.status_code, caught.value.response.headers["Retry-After"]) == (429, "1")
     sandbox.team.inject(429, path=r"/myself", times=1, retry_after=0)
-    resilient = JIRA(
-        sandbox.url,
-        options={"rest_api_version": "3"},
-        basic_auth=(sandbox.email, sandbox.token),
-        max_retries=1,
-    )
+    resilient = cloud_client(sandbox, max_retries=1)
     assert sandbox.email == resilient.myself()["emailAddress"]
     assert sandbox.team.request_count(path=r"/myself") == 3
 

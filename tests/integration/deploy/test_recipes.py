@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tracker_bridge.testing.installation import Installation, create_installation
-from tracker_bridge.testing.keys import remove_gnupghome
+from tracker_bridge._testsupport.keys import remove_gnupghome
+from tracker_bridge.demo.installation import Installation, create_installation
 
 DEPLOY = Path(__file__).resolve().parents[3] / "docs" / "deploy"
 VENV_BIN = Path(sys.executable).parent

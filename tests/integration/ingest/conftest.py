@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from tracker_bridge_gitlab.sandbox.server import GitLabSandbox, start_sandbox
 
+from tracker_bridge._testsupport.dovecot import start_dovecot
+from tracker_bridge._testsupport.keys import remove_gnupghome
 from tracker_bridge.app import Bridge
-from tracker_bridge.testing.dovecot import start_dovecot
-from tracker_bridge.testing.installation import Installation, create_installation, write_config
-from tracker_bridge.testing.keys import remove_gnupghome
+from tracker_bridge.demo.installation import Installation, create_installation, write_config
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tracker_bridge.demo.installation import BRIDGE_ADDRESS
+from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
-from tracker_bridge.ports import MailboxItem, PassSummary, Verdict
+from tracker_bridge.ports.intake import MailboxItem, Verdict
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.ingest import Ingest, IngestOutcome
-from tracker_bridge.testing.installation import BRIDGE_ADDRESS
-from tracker_bridge.testing.mail_shapes import MailShapes
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from tracker_bridge.testing.installation import Installation
+from tracker_bridge.demo.installation import Installation
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

@@ -17,11 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from tracker_bridge.app import privacy_service, run_pass
-from tracker_bridge.ports import MailboxItem, PassSummary, Verdict
-from tracker_bridge.services.ingest import IngestOutcome
-from tracker_bridge.testing.installation import BRIDGE_ADDRESS
-from tracker_bridge.testing.keys import (
+from tracker_bridge._testsupport.keys import (
     TestKey,
     export_public_key,
     generate_key,
@@ -29,9 +25,14 @@ from tracker_bridge.testing.keys import (
     make_gnupghome,
     remove_gnupghome,
 )
-from tracker_bridge.testing.mail_shapes import MailShapes
-from tracker_bridge.testing.researcher_mail import read_as_researcher
-from tracker_bridge.testing.smtp import MailCatcher
+from tracker_bridge.app import privacy_service, run_pass
+from tracker_bridge.demo.installation import BRIDGE_ADDRESS
+from tracker_bridge.demo.mail_shapes import MailShapes
+from tracker_bridge.demo.researcher_mail import read_as_researcher
+from tracker_bridge.demo.smtp import MailCatcher
+from tracker_bridge.ports.intake import MailboxItem, Verdict
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.services.ingest import IngestOutcome
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

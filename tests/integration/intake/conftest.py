@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tracker_bridge.openpgp import GnuPG
-from tracker_bridge.testing.dovecot import start_dovecot
-from tracker_bridge.testing.keys import (
+from tracker_bridge._testsupport.dovecot import start_dovecot
+from tracker_bridge._testsupport.keys import (
     TestKey,
     export_public_key,
     generate_key,
@@ -17,7 +16,8 @@ from tracker_bridge.testing.keys import (
     make_gnupghome,
     remove_gnupghome,
 )
-from tracker_bridge.testing.mail_shapes import MailShapes
+from tracker_bridge.demo.mail_shapes import MailShapes
+from tracker_bridge.openpgp import GnuPG
 
 BRIDGE_PASSPHRASE = "bridge-test-passphrase"
 

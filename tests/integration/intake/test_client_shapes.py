@@ -10,10 +10,11 @@ from email.mime.text import MIMEText
 
 import pytest
 
+from tracker_bridge.demo.mail_shapes import CLIENT_SHAPES, MailShapes, Shape
 from tracker_bridge.intake.reader import MailReader
 from tracker_bridge.openpgp import GnuPG
-from tracker_bridge.ports import SignatureStatus, Verdict
-from tracker_bridge.testing.mail_shapes import CLIENT_SHAPES, MailShapes, Shape
+from tracker_bridge.ports.intake import Verdict
+from tracker_bridge.ports.openpgp import SignatureStatus
 
 SUBJECT = "Stored XSS in /admin/report — ünïcode"
 BODY = "Steps:\n1. open /admin/report?q=<script>\n2. observe alert\n\nPrice: 5 €, naïve café\n"

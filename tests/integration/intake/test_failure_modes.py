@@ -6,12 +6,12 @@ import base64
 
 import pytest
 
+from tracker_bridge._testsupport.keys import gpg_command
+from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.errors import QuarantineError
 from tracker_bridge.intake.reader import MailReader
 from tracker_bridge.openpgp import GnuPG
-from tracker_bridge.ports import Verdict
-from tracker_bridge.testing.keys import gpg_command
-from tracker_bridge.testing.mail_shapes import MailShapes
+from tracker_bridge.ports.intake import Verdict
 
 SECRET = "the secret exploit details"
 

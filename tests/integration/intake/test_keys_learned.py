@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import subprocess
 
-from tracker_bridge.intake.reader import MailReader
-from tracker_bridge.openpgp import GnuPG
-from tracker_bridge.testing.keys import (
+from tracker_bridge._testsupport.keys import (
     export_public_key,
     generate_key,
     gpg_command,
     make_gnupghome,
     remove_gnupghome,
 )
-from tracker_bridge.testing.mail_shapes import MailShapes
+from tracker_bridge.demo.mail_shapes import MailShapes
+from tracker_bridge.intake.reader import MailReader
+from tracker_bridge.openpgp import GnuPG
 
 
 def _uids(home: str, fingerprint: str) -> list[str]:
@@ -102,8 +102,8 @@ def test_autocrypt_key_verifies_the_signature_of_the_first_mail(
     sam_mail: MailShapes, intake_keys: object
 ) -> None:
     """A first Thunderbird mail announcing its key via Autocrypt verifies as signed by that key."""
-    from tracker_bridge.ports import SignatureStatus
-    from tracker_bridge.testing.keys import export_secret_key, import_key
+    from tracker_bridge._testsupport.keys import export_secret_key, import_key
+    from tracker_bridge.ports.openpgp import SignatureStatus
 
     keys = intake_keys  # the session's bridge keyring must stay without Sam's key
     bridge = keys.bridge  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.integration.intake.conftest import BRIDGE_PASSPHRASE, IntakeKeys
-from tracker_bridge.testing.mail_shapes import MailShapes
+from tracker_bridge.demo.mail_shapes import MailShapes
 
 _MIB = 1024 * 1024
 

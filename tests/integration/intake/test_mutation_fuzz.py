@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.intake.reader import MailReader
 from tracker_bridge.openpgp import GnuPG
-from tracker_bridge.ports import Verdict
-from tracker_bridge.testing.mail_shapes import MailShapes
+from tracker_bridge.ports.intake import Verdict
 
 BODY = "original report text\n"
 

@@ -11,13 +11,13 @@ import base64
 
 import pytest
 
+from tracker_bridge._testsupport.keys import gpg_command
 from tracker_bridge.intake.provenance import (
     check_origin,
     ciphertext_digest,
     parse_authentication_results,
 )
-from tracker_bridge.ports import Origin
-from tracker_bridge.testing.keys import gpg_command
+from tracker_bridge.ports.intake import Origin
 
 TRUSTED = "mx.google.com"
 

@@ -13,11 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.integration.intake.conftest import BRIDGE_PASSPHRASE, IntakeKeys
-from tracker_bridge.errors import QuarantineError
-from tracker_bridge.intake.reader import MailReader
-from tracker_bridge.openpgp import GnuPG, GpgStatus
-from tracker_bridge.ports import SignatureStatus, Verdict
-from tracker_bridge.testing.keys import (
+from tracker_bridge._testsupport.keys import (
     WHILE_OLD_KEY_VALID,
     TestKey,
     export_public_key,
@@ -29,7 +25,12 @@ from tracker_bridge.testing.keys import (
     remove_gnupghome,
     revoke_key,
 )
-from tracker_bridge.testing.mail_shapes import MailShapes
+from tracker_bridge.demo.mail_shapes import MailShapes
+from tracker_bridge.errors import QuarantineError
+from tracker_bridge.intake.reader import MailReader
+from tracker_bridge.openpgp import GnuPG, GpgStatus
+from tracker_bridge.ports.intake import Verdict
+from tracker_bridge.ports.openpgp import SignatureStatus
 
 BODY = "Heap overflow in /api/upload\n1. send 70000 bytes\n2. observe the crash\n"
 

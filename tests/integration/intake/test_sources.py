@@ -14,7 +14,7 @@ from tracker_bridge.intake.sources import (
     ImapSource,
     MaildirSource,
 )
-from tracker_bridge.ports import Verdict
+from tracker_bridge.ports.intake import Verdict
 
 REPORT = b"From: rita@research.example\r\nSubject: Bug\r\nMessage-ID: <a@x>\r\n\r\nbody\r\n"
 JUNK = b"From: x@y\r\nSubject: Junk\r\nMessage-ID: <b@x>\r\n\r\nbad\r\n"

@@ -15,8 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tracker_bridge.openpgp import GnuPG
-from tracker_bridge.testing.keys import (
+from tracker_bridge._testsupport.keys import (
     TestKey,
     export_public_key,
     generate_key,
@@ -24,6 +23,7 @@ from tracker_bridge.testing.keys import (
     make_gnupghome,
     remove_gnupghome,
 )
+from tracker_bridge.openpgp import GnuPG
 
 SMTP_USER = "bridge"
 SMTP_PASSWORD = "s3cret-smtp-password"

@@ -14,15 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from tracker_bridge._testsupport.keys import gpg_command
 from tracker_bridge.domain.researcher import Language, Researcher
 from tracker_bridge.errors import RecipientKeyMissing
 from tracker_bridge.mail.compose import PgpMimeComposer
 from tracker_bridge.mail.smtp import SmtpTransport
 from tracker_bridge.mail.templates import TemplateSet
 from tracker_bridge.openpgp import GnuPG, GpgStatus
-from tracker_bridge.ports import NotificationKind, OutboxItem, SignatureStatus
+from tracker_bridge.ports.mail import NotificationKind, OutboxItem
+from tracker_bridge.ports.openpgp import SignatureStatus
 from tracker_bridge.testing import FakeClock
-from tracker_bridge.testing.keys import gpg_command
 
 from .conftest import MailKeys, SmtpServer
 

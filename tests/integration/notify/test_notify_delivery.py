@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from tracker_bridge.app import Bridge
-from tracker_bridge.ports import OutboxStatus, PassSummary
+from tracker_bridge.demo.installation import Installation, create_installation
+from tracker_bridge.demo.researcher_mail import read_as_researcher
+from tracker_bridge.ports.mail import OutboxStatus
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.testing.clock import FakeClock
-from tracker_bridge.testing.installation import Installation, create_installation
-from tracker_bridge.testing.researcher_mail import read_as_researcher
 
 JAN = "jan@onderzoek.example"
 

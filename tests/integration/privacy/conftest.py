@@ -15,9 +15,17 @@ from tests.integration.store.conftest import (  # noqa: F401 - fixtures re-expor
     postgres_url,
     sqlite_url,
 )
+from tracker_bridge._testsupport.fakes import (
+    FakeComposer,
+    FakeOpenPGP,
+    FakeReader,
+    RecordingTransport,
+)
+from tracker_bridge._testsupport.memory_store import MemoryStore
 from tracker_bridge.app import build_program
 from tracker_bridge.mappings import load_mappings
-from tracker_bridge.ports import MailboxArchive, PassSummary
+from tracker_bridge.ports.privacy import MailboxArchive
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.audit import AuditedTracker
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.services.notify import Notify
@@ -27,8 +35,6 @@ from tracker_bridge.services.sync import Sync
 from tracker_bridge.store import Store, open_store
 from tracker_bridge.testing.clock import FakeClock
 from tracker_bridge.testing.fake_tracker import FakeTracker
-from tracker_bridge.testing.fakes import FakeComposer, FakeOpenPGP, FakeReader, RecordingTransport
-from tracker_bridge.testing.memory_store import MemoryStore
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
 

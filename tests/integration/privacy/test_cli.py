@@ -12,7 +12,9 @@ from click.testing import CliRunner
 from tracker_bridge.app import Bridge
 from tracker_bridge.cli import main
 from tracker_bridge.domain.report import Report, ReportId, State
-from tracker_bridge.ports import AuditEntry, ReportContent, SignatureCheck, SignatureStatus
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.privacy import AuditEntry
+from tracker_bridge.ports.store import ReportContent
 
 ADDRESS = "ada.cli@example.org"
 TEXT = "CANARY-CLI the reset token is predictable"

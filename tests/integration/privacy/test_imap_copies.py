@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tracker_bridge._testsupport.dovecot import start_dovecot
 from tracker_bridge.intake.sources import ImapSecurity, ImapSettings, ImapSource
-from tracker_bridge.ports import Verdict
-from tracker_bridge.testing.dovecot import start_dovecot
+from tracker_bridge.ports.intake import Verdict
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tracker_bridge._testsupport.fakes import inbound
+from tracker_bridge._testsupport.memory_store import MemoryStore
 from tracker_bridge.domain.report import State
 from tracker_bridge.intake.sources import MaildirSource
-from tracker_bridge.ports import MailboxItem, PassSummary, Verdict
+from tracker_bridge.ports.intake import MailboxItem, Verdict
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.testing.clock import FakeClock
-from tracker_bridge.testing.fakes import inbound
-from tracker_bridge.testing.memory_store import MemoryStore
 
 from .conftest import World, build_world
 

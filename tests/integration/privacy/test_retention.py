@@ -11,23 +11,17 @@ from typing import Any
 
 from sqlalchemy import select
 
+from tracker_bridge._testsupport.fakes import FakeOpenPGP, inbound
+from tracker_bridge._testsupport.memory_store import MemoryStore
 from tracker_bridge.domain.report import State
 from tracker_bridge.domain.researcher import CreditWish
-from tracker_bridge.ports import (
-    Attachment,
-    InboundMessage,
-    MailboxItem,
-    OutboxStatus,
-    PassSummary,
-    SignatureCheck,
-    SignatureStatus,
-    Verdict,
-)
+from tracker_bridge.ports.intake import Attachment, InboundMessage, MailboxItem, Verdict
+from tracker_bridge.ports.mail import OutboxStatus
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.retention import RetentionPolicy
 from tracker_bridge.store import Store
 from tracker_bridge.store.tables import metadata
-from tracker_bridge.testing.fakes import FakeOpenPGP, inbound
-from tracker_bridge.testing.memory_store import MemoryStore
 
 from .conftest import World
 

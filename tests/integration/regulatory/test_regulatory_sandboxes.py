@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tracker_bridge._testsupport.keys import remove_gnupghome
 from tracker_bridge.app import Bridge, run_pass
+from tracker_bridge.demo.installation import Installation, create_installation
 from tracker_bridge.services.regulatory import clock_rows, draft, draft_markdown
 from tracker_bridge.starter import PACKAGED_MAPPINGS
 from tracker_bridge.testing.clock import FakeClock
-from tracker_bridge.testing.installation import Installation, create_installation
-from tracker_bridge.testing.keys import remove_gnupghome
 
 JAN = "jan@onderzoek.example"
 

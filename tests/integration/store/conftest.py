@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
+from tracker_bridge._testsupport.memory_store import MemoryStore
+from tracker_bridge._testsupport.postgres import fresh_database
+from tracker_bridge._testsupport.postgres import postgres_admin_url as probe_postgres
 from tracker_bridge.store import Store, open_store
-from tracker_bridge.store.url import parse_store_url
 from tracker_bridge.testing.clock import FakeClock
-from tracker_bridge.testing.memory_store import MemoryStore
-from tracker_bridge.testing.unavailable import unavailable
-
-POSTGRES_ENV = "TRACKER_BRIDGE_TEST_POSTGRES_URL"
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @dataclass
@@ -30,41 +23,17 @@ class Backend:
     url: str | None = None
 
 
-def _libpq_url(url: str) -> str:
-    # psycopg speaks plain postgresql:// URIs; SQLAlchemy spellings carry a driver suffix.
-    return (
-        parse_store_url(url).url.set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-
-
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
     """The PostgreSQL server to make test databases on; skips locally when none answers."""
-    configured = os.environ.get(POSTGRES_ENV)
-    url = _libpq_url(configured or DEFAULT_POSTGRES_URL)
-    try:
-        with psycopg.connect(url, connect_timeout=3, autocommit=True):
-            pass
-    except psycopg.OperationalError as err:
-        if configured:
-            pytest.fail(f"{POSTGRES_ENV} is set but PostgreSQL does not answer: {err}")
-        reason = f"no PostgreSQL at {DEFAULT_POSTGRES_URL} and {POSTGRES_ENV} unset: {err}"
-        print(reason)
-        unavailable(reason)
-    return url
+    return probe_postgres()
 
 
 @pytest.fixture
 def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh, empty database (tb_test_<random>), dropped after the test."""
-    name = f"tb_test_{secrets.token_hex(6)}"
-    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture

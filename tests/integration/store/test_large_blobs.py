@@ -7,14 +7,9 @@ import os
 from datetime import UTC, datetime
 
 from tracker_bridge.domain.report import Report, ReportId
-from tracker_bridge.ports import (
-    Attachment,
-    ReportContent,
-    SignatureCheck,
-    SignatureStatus,
-    StoredMessage,
-    Verdict,
-)
+from tracker_bridge.ports.intake import Attachment, Verdict
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.store import ReportContent, StoredMessage
 from tracker_bridge.store import open_store
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

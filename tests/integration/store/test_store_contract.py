@@ -12,19 +12,11 @@ from tracker_bridge.domain.report import Report, ReportId, State, StateChange
 from tracker_bridge.domain.researcher import CreditWish, Language, Researcher
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import NotFoundError
-from tracker_bridge.ports import (
-    Attachment,
-    IssueRef,
-    NotificationKind,
-    OutboxItem,
-    OutboxStatus,
-    ReportContent,
-    ReportEvent,
-    SignatureCheck,
-    SignatureStatus,
-    StoredMessage,
-    Verdict,
-)
+from tracker_bridge.ports.intake import Attachment, Verdict
+from tracker_bridge.ports.mail import NotificationKind, OutboxItem, OutboxStatus
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.store import ReportContent, ReportEvent, StoredMessage
+from tracker_bridge.ports.tracker import IssueRef
 from tracker_bridge.store import StoreError
 
 from .conftest import Backend

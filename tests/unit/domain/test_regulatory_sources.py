@@ -25,7 +25,7 @@ from tracker_bridge.domain.regulatory import (
     step_rule,
 )
 from tracker_bridge.domain.report import Report, ReportId
-from tracker_bridge.ports import ReportEvent
+from tracker_bridge.ports.store import ReportEvent
 from tracker_bridge.services.regulatory import draft, draft_markdown
 
 ROOT = Path(__file__).resolve().parents[3]

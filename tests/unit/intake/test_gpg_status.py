@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tracker_bridge.openpgp import GpgStatus, judge_decryption
-from tracker_bridge.ports import SignatureStatus
+from tracker_bridge.ports.openpgp import SignatureStatus
 
 BRIDGE = "B" * 40
 GOOD = f"""\

@@ -9,7 +9,8 @@ import pytest
 
 from tracker_bridge.errors import QuarantineError
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
-from tracker_bridge.ports import Decryption, SignatureCheck, SignatureStatus, Verdict
+from tracker_bridge.ports.intake import Verdict
+from tracker_bridge.ports.openpgp import Decryption, SignatureCheck, SignatureStatus
 
 ARMOUR = (
     "-----BEGIN PGP MESSAGE-----\n\nhQEMA1234567890abcdefABCDEF\nZZZZ\n=abcd\n"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.unit.intake.test_reader import FakeOpenPGP
 from tracker_bridge.intake.reader import MailReader
-from tracker_bridge.ports import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
 
 HEAD = (
     "From: Rita <rita@research.example>\r\nTo: security@vendor.example\r\nSubject: Dump\r\n"

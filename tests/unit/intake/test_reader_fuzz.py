@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
-from tracker_bridge.ports import InboundMessage, Verdict
+from tracker_bridge.ports.intake import InboundMessage, Verdict
 
 FRAGMENTS = [
     b"From: a@b.example\r\n",
@@ -50,7 +50,7 @@ class RefusingOpenPGP:
         raise QuarantineError("refused")
 
     def verify_detached(self, signed: bytes, signature: bytes) -> object:
-        from tracker_bridge.ports import SignatureCheck, SignatureStatus
+        from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
 
         return SignatureCheck(SignatureStatus.BAD)
 

@@ -16,7 +16,8 @@ from tracker_bridge.domain.researcher import Language, Researcher
 from tracker_bridge.errors import RecipientKeyMissing, SkippableError
 from tracker_bridge.mail.compose import PgpMimeComposer, plus_address, signature_micalg
 from tracker_bridge.mail.templates import TemplateSet
-from tracker_bridge.ports import Decryption, NotificationKind, OutboxItem, SignatureCheck
+from tracker_bridge.ports.mail import NotificationKind, OutboxItem
+from tracker_bridge.ports.openpgp import Decryption, SignatureCheck
 from tracker_bridge.testing import FakeClock
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "mappings" / "templates"

@@ -17,7 +17,7 @@ from tracker_bridge.mail.templates import (
     template_problems,
     validate_templates,
 )
-from tracker_bridge.ports import TEMPLATE_PARAMETERS
+from tracker_bridge.ports.mail import TEMPLATE_PARAMETERS
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "mappings" / "templates"
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from tracker_bridge._testsupport.memory_store import MemoryStore
 from tracker_bridge.credits import collect_credits, render_credits
 from tracker_bridge.domain.report import Report, ReportId, State
 from tracker_bridge.domain.researcher import CreditWish, Language, Researcher
-from tracker_bridge.ports import ReportContent, SignatureCheck, SignatureStatus
-from tracker_bridge.testing.memory_store import MemoryStore
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.store import ReportContent
 
 RECEIVED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -8,16 +8,21 @@ from pathlib import Path
 
 import pytest
 
+from tracker_bridge._testsupport.fakes import (
+    FakeComposer,
+    FakeOpenPGP,
+    FakeReader,
+    RecordingTransport,
+)
+from tracker_bridge._testsupport.memory_store import MemoryStore
 from tracker_bridge.app import build_program
 from tracker_bridge.mappings import load_mappings
-from tracker_bridge.ports import PassSummary
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.services.notify import Notify
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.testing.clock import FakeClock
 from tracker_bridge.testing.fake_tracker import FakeTracker
-from tracker_bridge.testing.fakes import FakeComposer, FakeOpenPGP, FakeReader, RecordingTransport
-from tracker_bridge.testing.memory_store import MemoryStore
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.services.conftest import World
+from tracker_bridge._testsupport.fakes import inbound
 from tracker_bridge.credits import collect_credits
 from tracker_bridge.domain.researcher import (
     CreditAnswer,
     CreditWish,
     parse_credit_answer,
 )
-from tracker_bridge.ports import Verdict
-from tracker_bridge.testing.fakes import inbound
+from tracker_bridge.ports.intake import Verdict
 
 QUOTED_QUESTION = (
     "> May we thank you in our advisory? Reply to this mail with one line at\n"

@@ -6,16 +6,12 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from tests.unit.services.conftest import World
+from tracker_bridge._testsupport.fakes import inbound
 from tracker_bridge.domain.report import State
 from tracker_bridge.errors import SkippableError
-from tracker_bridge.ports import (
-    MailboxItem,
-    OutboxStatus,
-    SignatureCheck,
-    SignatureStatus,
-    Verdict,
-)
-from tracker_bridge.testing.fakes import inbound
+from tracker_bridge.ports.intake import MailboxItem, Verdict
+from tracker_bridge.ports.mail import OutboxStatus
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
 
 
 def test_new_mail_becomes_a_report_with_an_issue_and_an_acknowledgement(world: World) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.services.conftest import World
+from tracker_bridge._testsupport.fakes import inbound
 from tracker_bridge.domain.report import State
 from tracker_bridge.errors import ConfigurationError
-from tracker_bridge.ports import OutboxStatus, SignatureCheck, SignatureStatus, Verdict
-from tracker_bridge.testing.fakes import inbound
+from tracker_bridge.ports.intake import Verdict
+from tracker_bridge.ports.mail import OutboxStatus
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
 
 
 def ingest_one(world: World, message_id: str = "<m1@example.org>") -> None:

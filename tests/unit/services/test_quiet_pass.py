@@ -10,28 +10,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.services.conftest import MAPPINGS, World
+from tracker_bridge._testsupport.fakes import inbound
+from tracker_bridge._testsupport.memory_store import MemoryStore
 from tracker_bridge.app import build_program
 from tracker_bridge.domain.regulatory import STEPS, Regime
 from tracker_bridge.domain.report import TRANSITIONS, Report, ReportId, State
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import TrackerUnavailable
 from tracker_bridge.mappings import load_mappings
-from tracker_bridge.ports import (
-    IssueDraft,
-    PassSummary,
-    ReportContent,
-    ReportEvent,
-    SignatureCheck,
-    SignatureStatus,
-)
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+from tracker_bridge.ports.store import ReportContent, ReportEvent
+from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.ports.tracker import IssueDraft
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.privacy import Privacy
 from tracker_bridge.services.retention import RetentionPolicy
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.testing.clock import FakeClock
 from tracker_bridge.testing.fake_tracker import FakeTracker
-from tracker_bridge.testing.fakes import inbound
-from tracker_bridge.testing.memory_store import MemoryStore
 
 PROGRAM: Program = build_program(load_mappings(MAPPINGS, "fake"))
 REPORT_ID = "CVD-2026-0001"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.unit.services.conftest import World
-from tracker_bridge.testing.fakes import inbound
+from tracker_bridge._testsupport.fakes import inbound
 
 REFUSAL_NOTE = "tracker-bridge could not"
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.unit.services.conftest import MAPPINGS, World
+from tracker_bridge._testsupport.fakes import inbound
 from tracker_bridge.app import build_program
 from tracker_bridge.domain.regulatory import Regime
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.services.regulatory import draft, next_moment
 from tracker_bridge.services.sync import Sync
-from tracker_bridge.testing.fakes import inbound
 
 
 @pytest.fixture

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from tests.unit.services.conftest import World
+from tracker_bridge._testsupport.fakes import inbound
 from tracker_bridge.domain.report import State
-from tracker_bridge.ports import Origin, OriginCheck, SignatureCheck, SignatureStatus, Verdict
-from tracker_bridge.testing.fakes import inbound
+from tracker_bridge.ports.intake import Origin, OriginCheck, Verdict
+from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
 
 KNOWN = "A" * 40
 OFFERED = "C" * 40

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tests.unit.services.conftest import World
-from tracker_bridge.ports import IssueDraft
-from tracker_bridge.testing.fakes import inbound
+from tracker_bridge._testsupport.fakes import inbound
+from tracker_bridge.ports.tracker import IssueDraft
 
 OLD_STORE = "01d01d01d01d01d0"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 from tests.unit.services.conftest import World
+from tracker_bridge._testsupport.fakes import inbound
 from tracker_bridge.domain.report import State
 from tracker_bridge.domain.severity import Severity
-from tracker_bridge.testing.fakes import inbound
 
 
 def open_report(world: World) -> str:

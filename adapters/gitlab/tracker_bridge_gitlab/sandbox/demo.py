@@ -5,17 +5,14 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from tracker_bridge.testing.sandbox.demo import DemoSandbox, demo_files
 from tracker_bridge_gitlab.sandbox.server import GitLabSandbox, start_sandbox
 
 
-class GitLabDemoSandbox:
+class GitLabDemoSandbox(DemoSandbox[GitLabSandbox]):
     """A started GitLab sandbox with the team's hands keyed by issue iid strings."""
 
     kind = "gitlab"
-
-    def __init__(self, sandbox: GitLabSandbox) -> None:
-        self._sandbox = sandbox
-        self.url = sandbox.url
 
     def tracker_section(self) -> dict[str, object]:
         """Settings for the GitLab plugin: the sandbox's default project and token."""
@@ -50,10 +47,6 @@ class GitLabDemoSandbox:
             *(("Note", body) for body in self._sandbox.team.notes(int(key))),
         ]
 
-    def side_effects(self) -> list[str]:
-        """Quick actions run, people notified and images fetched because of stored text."""
-        return list(self._sandbox.team.side_effects())
-
     def refuse_confidentiality(self, refuse: bool = True) -> None:
         """Drop the confidential flag on create and edit (a token lacking the permission)."""
         if refuse:
@@ -61,16 +54,8 @@ class GitLabDemoSandbox:
         else:
             self._sandbox.team.heal()
 
-    def stop(self) -> None:
-        """Stop serving."""
-        self._sandbox.stop()
-
 
 def start(directory: Path) -> GitLabDemoSandbox:
     """Start a GitLab sandbox whose state and request log live in ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    return GitLabDemoSandbox(
-        start_sandbox(
-            state_file=directory / "gitlab-state.json", log_file=directory / "gitlab-requests.jsonl"
-        )
-    )
+    state_file, log_file = demo_files(directory, GitLabDemoSandbox.kind)
+    return GitLabDemoSandbox(start_sandbox(state_file=state_file, log_file=log_file))

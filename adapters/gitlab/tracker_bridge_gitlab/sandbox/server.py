@@ -1,7 +1,8 @@
-"""The GitLab REST API v4 on loopback: routing, auth, pagination, faults, request log; and the team's hands.
+"""The GitLab REST API v4 on loopback: authentication, faults, request bodies; and the team's hands.
 
-Answers python-gitlab the way GitLab 17.x does for the endpoints the plugin uses. Project
-paths are routed on the raw, URL-encoded segment (``security%2Fcvd``), as GitLab's router does.
+Answers python-gitlab the way GitLab 17.x does for the endpoints the plugin uses; the resources
+are in ``routes``, the project in ``state``, and the HTTP plumbing (server, fault schedule,
+request log) is the plugin kit's (:mod:`tracker_bridge.testing.sandbox`).
 """
 
 from __future__ import annotations
@@ -10,20 +11,28 @@ import email
 import email.policy
 import json
 import re
-import socket
-import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs
 
+from tracker_bridge.testing.sandbox import (
+    Answer,
+    Fault,
+    FaultSchedule,
+    LoggedRequest,
+    RequestLog,
+    SandboxApp,
+    SandboxRequest,
+    SandboxServer,
+    ServedSandbox,
+    answer_with_fault,
+)
+from tracker_bridge_gitlab.sandbox.routes import GITLAB_VERSION, route
 from tracker_bridge_gitlab.sandbox.state import (
     BRIDGE_USER,
     TEAM_TOKEN,
@@ -31,48 +40,16 @@ from tracker_bridge_gitlab.sandbox.state import (
     ApiError,
     Issue,
     ProjectState,
-    issue_json,
-    note_json,
-    user_json,
 )
 
-GITLAB_VERSION = "17.11.0"
-
-
-@dataclass
-class Fault:
-    """An injected failure: the next ``remaining`` matching requests answer ``status`` or stall."""
-
-    status: int
-    remaining: int
-    method: str | None = None
-    path_pattern: str | None = None
-    retry_after: int | None = 0
-    delay: float = 0.0
-    applied: bool = False  # do the request, then stall or fail: the answer is lost
-
-    def matches(self, method: str, path: str) -> bool:
-        """Whether this fault applies to the request."""
-        if self.method is not None and self.method.upper() != method:
-            return False
-        return self.path_pattern is None or re.search(self.path_pattern, path) is not None
-
-
-@dataclass(frozen=True)
-class LoggedRequest:
-    """One request as the sandbox answered it."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    status: int
-
-
-@dataclass
-class _Answer:
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
+__all__ = [
+    "GITLAB_VERSION",
+    "Fault",
+    "GitLabSandbox",
+    "LoggedRequest",
+    "Team",
+    "start_sandbox",
+]
 
 
 class Team:
@@ -165,22 +142,15 @@ class Team:
 
     def requests(self) -> list[LoggedRequest]:
         """Every request answered so far."""
-        with self._sandbox.log_lock:
-            return list(self._sandbox.requests)
+        return self._sandbox.request_log.entries()
 
     def request_count(self, method: str | None = None, path_contains: str | None = None) -> int:
         """How many requests matched."""
-        return sum(
-            1
-            for r in self.requests()
-            if (method is None or r.method == method.upper())
-            and (path_contains is None or path_contains in r.path)
-        )
+        return self._sandbox.request_log.count(method, path_contains=path_contains)
 
     def reset_request_log(self) -> None:
         """Forget the requests answered so far (for counting one step)."""
-        with self._sandbox.log_lock:
-            self._sandbox.requests.clear()
+        self._sandbox.request_log.clear()
 
     # -- breaking things
 
@@ -201,10 +171,17 @@ class Team:
         ``applied`` does the request first and then stalls or fails, so the change is made but
         the client never hears of it (a create that timed out but succeeded).
         """
-        with self._sandbox.log_lock:
-            self._sandbox.faults.append(
-                Fault(status, count, method, path_pattern, retry_after, delay, applied)
+        self._sandbox.faults.add(
+            Fault(
+                status,
+                count,
+                method,
+                re.compile(path_pattern) if path_pattern else None,
+                retry_after,
+                delay,
+                applied,
             )
+        )
 
     def refuse_edits(
         self, iid: int, *, status: int = 422, field: str = "labels", reason: str = "is invalid"
@@ -226,17 +203,24 @@ class Team:
         with self._state.lock:
             self._state.drop_fields = set(names)
 
+    # -- time
+
+    def advance_clock(self, **delta: float) -> None:
+        """Move the sandbox clock (``created_at``, ``updated_at``) forward by ``timedelta(**delta)``."""
+        self._state.clock.advance(timedelta(**delta))
+
     def heal(self) -> None:
         """Remove every fault and dropped field."""
-        with self._sandbox.log_lock:
-            self._sandbox.faults.clear()
+        self._sandbox.faults.clear()
         with self._state.lock:
             self._state.drop_fields = set()
             self._state.refused_edits.clear()
 
 
-class GitLabSandbox:
+class GitLabSandbox(SandboxApp, ServedSandbox):
     """A running sandbox: ``url`` to point python-gitlab at, ``team`` to play the security team."""
+
+    server_version = "gitlab-sandbox"
 
     def __init__(
         self,
@@ -249,73 +233,55 @@ class GitLabSandbox:
         drop_fields: tuple[str, ...] = (),
         team_token: str = TEAM_TOKEN,
     ) -> None:
+        super().__init__(RequestLog(log_file, file_fields=("method", "path", "query", "status")))
         self.token = token
         self.team_token = team_token
         # Every token the sandbox accepts and whose account it acts as.
         self.accounts = {token: BRIDGE_USER, team_token: TEAM_USER}
         self.state = ProjectState(state_file=state_file, drop_fields=drop_fields)
         self.log_file = log_file
-        self.log_lock = threading.Lock()
-        self.requests: list[LoggedRequest] = []
-        self.faults: list[Fault] = []
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        self.url = f"http://{host}:{self._server.server_address[1]}"
+        self.faults = FaultSchedule()
+        self._server = SandboxServer(self, host=host, port=port, name="gitlab-sandbox")
+        self.url = self._server.url
         self.team = Team(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="gitlab-sandbox",
-            daemon=True,
-        )
 
-    def start(self) -> GitLabSandbox:
-        """Serve in a background thread."""
-        self._thread.start()
-        return self
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        """Every request answered so far, oldest first (a copy)."""
+        return self.request_log.entries()
 
-    def serve_forever(self) -> None:
-        """Serve in this thread until :meth:`stop` is called from another one."""
-        self._server.serve_forever()
+    def respond(self, request: SandboxRequest) -> Answer:
+        """Faults first (the team's own requests are exempt), then authentication and routing."""
+        body = _read_body(request)
+        caller = self._caller(request)
+        base_url = f"http://{request.header('Host')}" if request.header("Host") else self.url
+        # Injected faults play GitLab failing the bridge; the team's hands stay unaffected.
+        fault = None if caller == TEAM_USER else self.faults.take(request.method, request.path)
 
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> GitLabSandbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def take_fault(self, method: str, path: str) -> Fault | None:
-        """The fault that applies to this request, used up by one."""
-        with self.log_lock:
-            for fault in self.faults:
-                if fault.remaining > 0 and fault.matches(method, path):
-                    fault.remaining -= 1
-                    return fault
-        return None
-
-    def record(self, entry: LoggedRequest) -> None:
-        """Remember a request and append it to the JSON-lines log."""
-        with self.log_lock:
-            self.requests.append(entry)
-            if self.log_file is not None:
-                with self.log_file.open("a", encoding="utf-8") as log:
-                    log.write(
-                        json.dumps(
-                            {
-                                "method": entry.method,
-                                "path": entry.path,
-                                "query": entry.query,
-                                "status": entry.status,
-                            }
-                        )
-                        + "\n"
+        def serve() -> Answer:
+            if caller is None:
+                return Answer(401, {"message": "401 Unauthorized"})
+            try:
+                with self.state.lock:
+                    self.state.caller = caller
+                    answer = route(
+                        self.state, base_url, request.method, request.path, request.query, body
                     )
+            except ApiError as err:
+                return Answer(err.status, {"message": err.message})
+            if answer.status < 300:
+                self.faults.succeeded(request.method, request.path)
+            return answer
+
+        return answer_with_fault(fault, serve, _fault_answer)
+
+    def _caller(self, request: SandboxRequest) -> str | None:
+        """The account of the request's token (bridge or team member), or None when unknown."""
+        token = request.headers.get("PRIVATE-TOKEN")
+        bearer = request.header("Authorization")
+        if bearer.startswith("Bearer "):
+            token = bearer.removeprefix("Bearer ")
+        return self.accounts.get(str(token or ""))
 
 
 def start_sandbox(
@@ -349,135 +315,29 @@ def start_sandbox(
     ).start()
 
 
-# ---------------------------------------------------------------------------- HTTP
-
-
-def _handler_for(sandbox: GitLabSandbox) -> type[BaseHTTPRequestHandler]:
-    class Handler(_Handler):
-        pass
-
-    Handler.sandbox = sandbox
-    return Handler
-
-
-class _Handler(BaseHTTPRequestHandler):
-    sandbox: GitLabSandbox
-    protocol_version = "HTTP/1.1"
-    server_version = "gitlab-sandbox"
-
-    def setup(self) -> None:
-        """Send headers and body without Nagle's delay (each answer is two small writes)."""
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: requests go to the JSON-lines log instead."""
-
-    def do_GET(self) -> None:
-        """Answer a GET."""
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        """Answer a POST."""
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        """Answer a PUT."""
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        """Answer a DELETE."""
-        self._serve("DELETE")
-
-    def _serve(self, method: str) -> None:
-        split = urlsplit(self.path)
-        raw_path = split.path
-        query = parse_qs(split.query, keep_blank_values=True)
-        body = self._read_body()
-        answer = self._answer(method, raw_path, query, body)
-        self.sandbox.record(LoggedRequest(method, raw_path, query, answer.status))
-        payload = b"" if answer.body is None else json.dumps(answer.body).encode("utf-8")
+def _read_body(request: SandboxRequest) -> dict[str, Any]:
+    """Request parameters from a JSON, form or multipart body, as Grape reads them."""
+    raw = request.body
+    if not raw:
+        return {}
+    content_type = request.header("Content-Type")
+    if content_type.startswith("multipart/form-data"):
+        return _multipart_fields(content_type, raw)
+    if "json" in content_type:
         try:
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            # The client gave up (a timeout it asked for); nothing left to tell it.
-            self.close_connection = True
-
-    def _read_body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        if not length:
+            decoded = json.loads(raw or b"{}")
+        except ValueError:
             return {}
-        raw = self.rfile.read(length)
-        content_type = self.headers.get("Content-Type", "")
-        if content_type.startswith("multipart/form-data"):
-            return _multipart_fields(content_type, raw)
-        if "json" in content_type:
-            try:
-                decoded = json.loads(raw or b"{}")
-            except ValueError:
-                return {}
-            return decoded if isinstance(decoded, dict) else {}
-        form = parse_qs(raw.decode("utf-8"), keep_blank_values=True)
-        return {k.removesuffix("[]"): v if k.endswith("[]") else v[-1] for k, v in form.items()}
-
-    def _answer(
-        self, method: str, raw_path: str, query: dict[str, list[str]], body: dict[str, Any]
-    ) -> _Answer:
-        caller = self._caller()
-        # Injected faults play GitLab failing the bridge; the team's hands stay unaffected.
-        fault = None if caller == TEAM_USER else self.sandbox.take_fault(method, raw_path)
-        if fault is not None and fault.applied:
-            self._route_or_error(method, raw_path, query, body, caller)
-            if fault.delay:
-                time.sleep(fault.delay)
-            return _fault_answer(fault) if fault.status else _Answer(504, {"message": "timeout"})
-        if fault is not None:
-            if fault.delay:
-                time.sleep(fault.delay)
-            if fault.status:
-                return _fault_answer(fault)
-        if caller is None:
-            return _Answer(401, {"message": "401 Unauthorized"})
-        return self._route_or_error(method, raw_path, query, body, caller)
-
-    def _route_or_error(
-        self,
-        method: str,
-        raw_path: str,
-        query: dict[str, list[str]],
-        body: dict[str, Any],
-        caller: str | None,
-    ) -> _Answer:
-        try:
-            with self.sandbox.state.lock:
-                self.sandbox.state.caller = caller or BRIDGE_USER
-                return _route(self.sandbox, self._base_url(), method, raw_path, query, body)
-        except ApiError as err:
-            return _Answer(err.status, {"message": err.message})
-
-    def _caller(self) -> str | None:
-        """The account of the request's token (bridge or team member), or None when unknown."""
-        token = self.headers.get("PRIVATE-TOKEN")
-        bearer = self.headers.get("Authorization", "")
-        if bearer.startswith("Bearer "):
-            token = bearer.removeprefix("Bearer ")
-        return self.sandbox.accounts.get(token or "")
-
-    def _base_url(self) -> str:
-        host = self.headers.get("Host")
-        return f"http://{host}" if host else self.sandbox.url
+        return decoded if isinstance(decoded, dict) else {}
+    form = parse_qs(raw.decode("utf-8"), keep_blank_values=True)
+    return {k.removesuffix("[]"): v if k.endswith("[]") else v[-1] for k, v in form.items()}
 
 
-def _fault_answer(fault: Fault) -> _Answer:
-    headers: dict[str, str] = {}
-    if fault.retry_after is not None:
-        headers["Retry-After"] = str(int(fault.retry_after))
+def _fault_answer(fault: Fault, lost: bool) -> Answer:
+    """An injected failure in GitLab's shape; a lost answer without a status is a timeout."""
+    if lost and not fault.status:
+        return Answer(504, {"message": "timeout"})
+    headers = fault.retry_after_header()
     messages = {
         401: "401 Unauthorized",
         403: "403 Forbidden",
@@ -499,8 +359,8 @@ def _fault_answer(fault: Fault) -> _Answer:
                 "RateLimit-ResetTime": formatdate(reset, usegmt=True),
             }
         )
-        return _Answer(429, {"message": messages[429]}, headers)
-    return _Answer(fault.status, {"message": messages.get(fault.status, "error")}, headers)
+        return Answer(429, {"message": messages[429]}, headers)
+    return Answer(fault.status, {"message": messages.get(fault.status, "error")}, headers)
 
 
 def _multipart_fields(content_type: str, raw: bytes) -> dict[str, Any]:
@@ -518,411 +378,3 @@ def _multipart_fields(content_type: str, raw: bytes) -> dict[str, Any]:
         filename = part.get_filename()
         fields[name] = (filename, data) if filename is not None else data.decode("utf-8", "replace")
     return fields
-
-
-def _upload_file(request: _Request) -> _Answer:
-    """POST /projects/:id/uploads: store the file, answer as GitLab does (doc/api/project_markdown_uploads.md)."""
-    field = request.body.get("file")
-    if not isinstance(field, tuple):
-        raise ApiError(400, "400 Bad request - file is missing")
-    filename, data = field
-    upload = request.state.add_upload(str(filename), bytes(data))
-    image = str(filename).lower().endswith((".png", ".jpg", ".jpeg", ".gif", ".webp"))
-    link = f"{'!' if image else ''}[{upload.alt}]({upload.url})"
-    return _Answer(
-        201,
-        {
-            "id": upload.id,
-            "alt": upload.alt,
-            "url": upload.url,
-            "full_path": f"/-/project/{request.state.project_id}{upload.url}",
-            "markdown": link,
-        },
-    )
-
-
-# ---------------------------------------------------------------------------- routes
-
-_Route = Callable[["_Request"], _Answer]
-
-
-@dataclass
-class _Request:
-    sandbox: GitLabSandbox
-    base_url: str
-    method: str
-    query: dict[str, list[str]]
-    body: dict[str, Any]
-    params: list[str]
-    raw_path: str
-
-    @property
-    def state(self) -> ProjectState:
-        return self.sandbox.state
-
-    def arg(self, name: str, default: str | None = None) -> str | None:
-        """A query or body parameter (query first, as Grape merges them)."""
-        if name in self.query:
-            return self.query[name][-1]
-        value = self.body.get(name, default)
-        return (
-            None
-            if value is None
-            else str(value)
-            if not isinstance(value, list)
-            else ",".join(map(str, value))
-        )
-
-
-def _route(
-    sandbox: GitLabSandbox,
-    base_url: str,
-    method: str,
-    raw_path: str,
-    query: dict[str, list[str]],
-    body: dict[str, Any],
-) -> _Answer:
-    if not raw_path.startswith("/api/v4/"):
-        raise ApiError(404, "404 Not Found")
-    # Split on the raw path so "security%2Fcvd" stays one segment, as in GitLab's router.
-    segments = [unquote(s) for s in raw_path[len("/api/v4/") :].strip("/").split("/")]
-    for pattern, verb, route in _ROUTES:
-        if verb != method or len(pattern) != len(segments):
-            continue
-        params: list[str] = []
-        for want, got in zip(pattern, segments, strict=True):
-            if want == "*":
-                params.append(got)
-            elif want != got:
-                break
-        else:
-            request = _Request(sandbox, base_url, method, query, body, params, raw_path)
-            if pattern[0] == "projects":
-                _check_project(request.state, params[0])
-            return route(request)
-    raise ApiError(404, "404 Not Found")
-
-
-def _check_project(state: ProjectState, ident: str) -> None:
-    if ident not in (str(state.project_id), state.path):
-        raise ApiError(404, "404 Project Not Found")
-
-
-def _iid(request: _Request) -> int:
-    try:
-        return int(request.params[1])
-    except ValueError as err:
-        raise ApiError(404, "404 Issue Not Found") from err
-
-
-def _get_user(request: _Request) -> _Answer:
-    caller = request.state.caller
-    user = user_json(caller, request.base_url)
-    return _Answer(200, {**user, "email": f"{caller}@sandbox.example", "bot": False})
-
-
-def _get_version(request: _Request) -> _Answer:
-    return _Answer(200, {"version": GITLAB_VERSION, "revision": "sandbox", "enterprise": False})
-
-
-def _get_project(request: _Request) -> _Answer:
-    state = request.state
-    namespace, _, name = state.path.rpartition("/")
-    return _Answer(
-        200,
-        {
-            "id": state.project_id,
-            "name": name,
-            "path": name,
-            "path_with_namespace": state.path,
-            "name_with_namespace": f"{namespace} / {name}",
-            "namespace": {"id": 10, "name": namespace, "path": namespace, "kind": "group"},
-            "default_branch": "main",
-            "visibility": "private",
-            "web_url": f"{request.base_url}/{state.path}",
-            "issues_enabled": True,
-            "created_at": "2026-01-05T09:00:00.000Z",
-            # The caller's role: the bridge is a Developer (30), alice a Maintainer (40); a
-            # bridge token whose confidential flag is dropped is a Guest (10), as in GitLab.
-            "permissions": {
-                "project_access": {"access_level": _access_level(state), "notification_level": 3},
-                "group_access": None,
-            },
-        },
-    )
-
-
-def _access_level(state: ProjectState) -> int:
-    if state.caller == TEAM_USER:
-        return 40
-    return 10 if "confidential" in state.drop_fields else 30
-
-
-def _issue_answer(request: _Request, issue: Issue, status: int = 200) -> _Answer:
-    state = request.state
-    return _Answer(status, issue_json(issue, request.base_url, state.project_id, state.path))
-
-
-def _create_issue(request: _Request) -> _Answer:
-    caller = request.state.caller
-    issue = request.state.create_issue(request.body | _flat(request.query), author=caller)
-    request.state.record_title(issue, caller)
-    return _issue_answer(request, issue, 201)
-
-
-def _get_issue(request: _Request) -> _Answer:
-    return _issue_answer(request, request.state.issue(_iid(request)))
-
-
-def _edit_issue(request: _Request) -> _Answer:
-    refused = request.state.refused_edits.get(_iid(request))
-    if refused is not None and request.state.caller != TEAM_USER:  # the team's edits still work
-        status, field_name, reason = refused
-        raise ApiError(status, {field_name: [reason]})
-    fields = request.body | _flat(request.query)
-    issue = request.state.edit_issue(_iid(request), fields, author=request.state.caller)
-    if "title" in fields:
-        request.state.record_title(issue, request.state.caller)
-    return _issue_answer(request, issue)
-
-
-def _flat(query: dict[str, list[str]]) -> dict[str, Any]:
-    return {k: v[-1] for k, v in query.items()}
-
-
-def _list_issues(request: _Request) -> _Answer:
-    issues = list(request.state.issues.values())
-    state_filter = request.arg("state") or "all"
-    if state_filter in ("opened", "closed"):
-        issues = [i for i in issues if i.state == state_filter]
-    labels = request.arg("labels")
-    if labels:
-        wanted = [lab.strip() for lab in labels.split(",") if lab.strip()]
-        if wanted == ["None"]:
-            issues = [i for i in issues if not i.labels]
-        elif wanted == ["Any"]:
-            issues = [i for i in issues if i.labels]
-        else:
-            issues = [i for i in issues if all(w in i.labels for w in wanted)]
-    if request.arg("confidential") is not None:
-        flag = request.arg("confidential") == "true"
-        issues = [i for i in issues if i.confidential is flag]
-    for bound, keep in (("updated_after", True), ("updated_before", False)):
-        value = request.arg(bound)
-        if value:
-            moment = _parse_time(value)
-            issues = [
-                i
-                for i in issues
-                if (_parse_time(i.updated_at) >= moment) is keep
-                or (not keep and _parse_time(i.updated_at) == moment)
-            ]
-    order_by = request.arg("order_by") or "created_at"
-    if order_by not in ("created_at", "updated_at"):
-        raise ApiError(400, "order_by does not have a valid value")
-    descending = (request.arg("sort") or "desc") == "desc"
-    issues.sort(key=lambda i: (getattr(i, order_by), i.id), reverse=descending)
-    rows = [
-        issue_json(i, request.base_url, request.state.project_id, request.state.path)
-        for i in issues
-    ]
-    return _paginate(request, rows)
-
-
-def _parse_time(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
-    except ValueError as err:
-        raise ApiError(400, "updated_after is invalid") from err
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _paginate(request: _Request, rows: list[Any]) -> _Answer:
-    """Offset pagination with GitLab's headers (X-Page ... and an RFC 8288 ``Link``)."""
-    try:
-        per_page = min(max(int(request.arg("per_page") or 20), 1), 100)
-        page = max(int(request.arg("page") or 1), 1)
-    except ValueError as err:
-        raise ApiError(400, "page is invalid") from err
-    total = len(rows)
-    pages = max(1, -(-total // per_page))
-    chunk = rows[(page - 1) * per_page : page * per_page]
-
-    def link(target: int) -> str:
-        params = {k: v[-1] for k, v in request.query.items()}
-        params.update({"page": str(target), "per_page": str(per_page)})
-        return f"{request.base_url}{request.raw_path}?{urlencode(params)}"
-
-    links = []
-    if page > 1:
-        links.append(f'<{link(page - 1)}>; rel="prev"')
-    if page < pages:
-        links.append(f'<{link(page + 1)}>; rel="next"')
-    links.append(f'<{link(1)}>; rel="first"')
-    links.append(f'<{link(pages)}>; rel="last"')
-    headers = {
-        "X-Page": str(page),
-        "X-Per-Page": str(per_page),
-        "X-Total": str(total),
-        "X-Total-Pages": str(pages),
-        "X-Next-Page": str(page + 1) if page < pages else "",
-        "X-Prev-Page": str(page - 1) if page > 1 else "",
-        "Link": ", ".join(links),
-    }
-    return _Answer(200, chunk, headers)
-
-
-def _list_notes(request: _Request) -> _Answer:
-    iid = _iid(request)
-    issue = request.state.issue(iid)
-    notes = request.state.notes_of(iid)
-    # Notes are never edited here, so updated_at equals created_at for either order_by.
-    notes.sort(
-        key=lambda n: (n.created_at, n.id), reverse=(request.arg("sort") or "desc") == "desc"
-    )
-    rows = [note_json(n, issue, request.base_url, request.state.project_id) for n in notes]
-    return _paginate(request, rows)
-
-
-def _create_note(request: _Request) -> _Answer:
-    iid = _iid(request)
-    body = request.arg("body") or ""
-    if not body.strip():
-        raise ApiError(400, "400 Bad request - body is missing")
-    internal = (request.arg("internal") or request.arg("confidential") or "false").lower() == "true"
-    note = request.state.add_note(iid, body, author=request.state.caller, internal=internal)
-    if note is None:
-        # Only quick actions: GitLab answers 202 with what the commands changed.
-        return _Answer(202, {"commands_changes": {}, "summary": ["Commands applied"]})
-    return _Answer(
-        201, note_json(note, request.state.issue(iid), request.base_url, request.state.project_id)
-    )
-
-
-def _edit_note(request: _Request) -> _Answer:
-    iid = _iid(request)
-    body = request.arg("body") or ""
-    if not body.strip():
-        raise ApiError(400, "400 Bad request - body is missing")
-    try:
-        note_id = int(request.params[2])
-    except ValueError as err:
-        raise ApiError(404, "404 Note Not Found") from err
-    note = request.state.edit_note(iid, note_id, body, author=BRIDGE_USER)
-    return _Answer(
-        200, note_json(note, request.state.issue(iid), request.base_url, request.state.project_id)
-    )
-
-
-def _resource_events(kind: str) -> _Route:
-    def answer(request: _Request) -> _Answer:
-        iid = _iid(request)
-        issue = request.state.issue(iid)
-        rows = []
-        for event in request.state.events:
-            if event.kind != kind or event.issue_iid != iid:
-                continue
-            row: dict[str, Any] = {
-                "id": event.id,
-                "user": user_json(event.user, request.base_url),
-                "created_at": event.created_at,
-                "resource_type": "Issue",
-                "resource_id": issue.id,
-            }
-            if kind == "state":
-                row["state"] = event.action
-            else:
-                label = request.state.labels.get(event.label or "", {"id": 0, "name": event.label})
-                row["label"] = {k: label.get(k) for k in ("id", "name", "color", "description")}
-                row["action"] = event.action
-            rows.append(row)
-        return _paginate(request, rows)
-
-    return answer
-
-
-def _list_labels(request: _Request) -> _Answer:
-    return _paginate(request, sorted(request.state.labels.values(), key=lambda lab: lab["name"]))
-
-
-def _create_label(request: _Request) -> _Answer:
-    name = request.arg("name") or ""
-    if not name:
-        raise ApiError(400, "name is missing")
-    if name in request.state.labels:
-        raise ApiError(409, "Label already exists")
-    label = request.state._ensure_label(name)
-    if request.arg("color"):
-        label["color"] = request.arg("color")
-    return _Answer(201, label)
-
-
-def _list_events(request: _Request) -> _Answer:
-    state = request.state
-    target_type = (request.arg("target_type") or "").lower()
-    action = (request.arg("action") or "").lower()
-    after = request.arg("after")
-    before = request.arg("before")
-    rows = []
-    notes = {n.id: n for n in state.notes}
-    for event in state.events:
-        if event.kind != "project":
-            continue
-        is_note = event.note_id is not None
-        if target_type == "note" and not is_note:
-            continue
-        if target_type == "issue" and is_note:
-            continue
-        if action:
-            wanted = {"commented": "commented on", "created": "opened"}.get(action, action)
-            if event.action != wanted:
-                continue
-        day = event.created_at[:10]
-        if after and not day > after:
-            continue
-        if before and not day < before:
-            continue
-        issue = state.issues[event.issue_iid]
-        row: dict[str, Any] = {
-            "id": event.id,
-            "title": None,
-            "project_id": state.project_id,
-            "action_name": event.action,
-            "target_id": event.note_id if is_note else issue.id,
-            "target_iid": event.note_id if is_note else issue.iid,
-            "target_type": "Note" if is_note else "Issue",
-            "author_id": user_json(event.user, request.base_url)["id"],
-            "target_title": issue.title,
-            "created_at": event.created_at,
-            "author": user_json(event.user, request.base_url),
-            "imported": False,
-            "imported_from": "none",
-            "author_username": event.user,
-        }
-        if is_note and event.note_id in notes:
-            row["note"] = note_json(notes[event.note_id], issue, request.base_url, state.project_id)
-        rows.append(row)
-    rows.sort(
-        key=lambda r: (r["created_at"], r["id"]), reverse=(request.arg("sort") or "desc") == "desc"
-    )
-    return _paginate(request, rows)
-
-
-_ROUTES: list[tuple[tuple[str, ...], str, _Route]] = [
-    (("user",), "GET", _get_user),
-    (("version",), "GET", _get_version),
-    (("projects", "*"), "GET", _get_project),
-    (("projects", "*", "issues"), "GET", _list_issues),
-    (("projects", "*", "issues"), "POST", _create_issue),
-    (("projects", "*", "issues", "*"), "GET", _get_issue),
-    (("projects", "*", "issues", "*"), "PUT", _edit_issue),
-    (("projects", "*", "issues", "*", "notes"), "GET", _list_notes),
-    (("projects", "*", "issues", "*", "notes"), "POST", _create_note),
-    (("projects", "*", "issues", "*", "notes", "*"), "PUT", _edit_note),
-    (("projects", "*", "issues", "*", "resource_state_events"), "GET", _resource_events("state")),
-    (("projects", "*", "issues", "*", "resource_label_events"), "GET", _resource_events("label")),
-    (("projects", "*", "labels"), "GET", _list_labels),
-    (("projects", "*", "labels"), "POST", _create_label),
-    (("projects", "*", "events"), "GET", _list_events),
-    (("projects", "*", "uploads"), "POST", _upload_file),
-]

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tracker_bridge.testing.sandbox import SandboxClock
 from tracker_bridge_gitlab.sandbox.markdown import QuickAction, extract_quick_actions, scan
 
 USERS: dict[str, dict[str, Any]] = {
@@ -137,7 +138,7 @@ class ProjectState:
         # Uploaded files live only in memory; the --state file keeps issues, not uploads.
         self.uploads: list[Upload] = []
         self._next_id = 1
-        self._last_tick = datetime.min.replace(tzinfo=UTC)
+        self.clock = SandboxClock()
         if state_file is not None and state_file.exists():
             self._load(state_file)
 
@@ -156,10 +157,7 @@ class ProjectState:
 
     def tick(self) -> str:
         """A strictly increasing ``updated_at`` (GitLab shows milliseconds)."""
-        now = datetime.now(UTC).replace(microsecond=datetime.now(UTC).microsecond // 1000 * 1000)
-        moment = max(now, self._last_tick + timedelta(milliseconds=1))
-        self._last_tick = moment
-        return _stamp(moment)
+        return _stamp(self.clock.now())
 
     def _new_id(self) -> int:
         value = self._next_id
@@ -248,7 +246,7 @@ class ProjectState:
         }:
             return False
         last = datetime.fromisoformat(issue.updated_at.replace("Z", "+00:00"))
-        return datetime.now(UTC) - last < self.sticky_updated_at
+        return self.clock.peek() - last < self.sticky_updated_at
 
     def _set_state(self, issue: Issue, state: str, author: str) -> None:
         if issue.state == state:

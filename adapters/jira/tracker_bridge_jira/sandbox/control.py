@@ -5,23 +5,17 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import urllib.request
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tracker_bridge.testing.sandbox import Fault, SandboxServer, ServedSandbox
 from tracker_bridge_jira.markup import adf_to_text
-from tracker_bridge_jira.sandbox.server import (
-    PRIORITIES,
-    STATUSES,
-    TEAM_TOKEN,
-    Fault,
-    JiraHTTPServer,
-    SandboxIssue,
-    SandboxState,
-)
+from tracker_bridge_jira.sandbox.models import PRIORITIES, STATUSES, TEAM_TOKEN, SandboxIssue
+from tracker_bridge_jira.sandbox.server import JiraApp
+from tracker_bridge_jira.sandbox.state import SandboxState
 
 
 @dataclass(frozen=True)
@@ -155,13 +149,8 @@ class SandboxTeam:
         return self.notifications + self.fetches
 
     def request_count(self, method: str | None = None, path: str | None = None) -> int:
-        """How many requests arrived, optionally only those matching a method and path regex."""
-        pattern = re.compile(path) if path else None
-        return sum(
-            1
-            for verb, seen in list(self._state.requests)
-            if (method is None or verb == method) and (pattern is None or pattern.search(seen))
-        )
+        """How many requests were answered, optionally only those matching a method and path regex."""
+        return self._state.request_log.count(method, path_pattern=path)
 
     # -- faults and settings
 
@@ -194,15 +183,13 @@ class SandboxTeam:
             status=status,
             method=method,
             path=re.compile(path) if path else None,
-            times=times,
+            remaining=times,
             retry_after=retry_after,
             delay=delay,
-            armed=after is None,
             arm_on=(after[0], re.compile(after[1])) if after else None,
             applied=applied,
         )
-        with self._state.lock:
-            self._state.faults.append(fault)
+        self._state.faults.add(fault)
 
     def lag_search(self, seconds: float) -> None:
         """Cloud search/jql leaves out issues created or changed in the last ``seconds``.
@@ -253,31 +240,19 @@ class SandboxTeam:
             raise KeyError(f"no sandbox issue {key}") from None
 
 
-class JiraSandbox:
+class JiraSandbox(ServedSandbox):
     """A running sandbox: ``url`` to point clients at, ``team`` to act and inspect, ``stop``."""
 
-    def __init__(self, server: JiraHTTPServer, thread: threading.Thread) -> None:
-        self._server = server
-        self._thread = thread
-        host, port = server.server_address[:2]
-        self.url = f"http://{host!s}:{port}"
-        server.state.base_url = self.url
-        self.team = SandboxTeam(server.state)
-        self.flavor = server.state.flavor
-        self.token = server.state.token
-        self.email = server.state.bridge.email
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> JiraSandbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def __init__(self, state: SandboxState, *, port: int = 0) -> None:
+        self._server = SandboxServer(
+            JiraApp(state), host="127.0.0.1", port=port, name=f"jira-sandbox-{state.flavor}"
+        )
+        self.url = self._server.url
+        state.base_url = self.url
+        self.team = SandboxTeam(state)
+        self.flavor = state.flavor
+        self.token = state.token
+        self.email = state.bridge.email
 
 
 def start_sandbox(
@@ -297,12 +272,16 @@ def start_sandbox(
         token: The API token (Cloud, basic auth with the user's email) or personal access
             token (Data Center, bearer) the sandbox accepts.
         state_file: JSON file to keep issues in across restarts.
-        log_file: File to append one JSON line per request to.
+        log_file: File to append one JSON line per request to (method, path, status, ms).
         security_field: False takes ``security`` off the create screen.
         team_token: The team member's (alice@example.org) token; the team's hands use it.
 
     Returns:
         The running sandbox.
+
+    Raises:
+        ValueError: ``flavor`` is neither ``cloud`` nor ``datacenter``.
+        OSError: The port cannot be bound.
     """
     state = SandboxState(
         flavor=flavor,
@@ -312,9 +291,4 @@ def start_sandbox(
         log_file=Path(log_file) if log_file else None,
     )
     state.team_token = team_token
-    server = JiraHTTPServer(("127.0.0.1", port), state)
-    thread = threading.Thread(
-        target=server.serve_forever, args=(0.05,), name=f"jira-sandbox-{flavor}", daemon=True
-    )
-    thread.start()
-    return JiraSandbox(server, thread)
+    return JiraSandbox(state, port=port).start()

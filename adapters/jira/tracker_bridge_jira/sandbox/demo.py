@@ -5,17 +5,14 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from tracker_bridge.testing.sandbox.demo import DemoSandbox, demo_files
 from tracker_bridge_jira.sandbox.control import JiraSandbox, start_sandbox
 
 
-class JiraDemoSandbox:
+class JiraDemoSandbox(DemoSandbox[JiraSandbox]):
     """A started Jira Cloud sandbox with the team's hands keyed by issue key."""
 
     kind = "jira"
-
-    def __init__(self, sandbox: JiraSandbox) -> None:
-        self._sandbox = sandbox
-        self.url = sandbox.url
 
     def tracker_section(self) -> dict[str, object]:
         """Settings for the Jira plugin: project SEC, level "Security team", the sandbox user."""
@@ -57,24 +54,12 @@ class JiraDemoSandbox:
             *(("Comment", body) for body in issue.comments),
         ]
 
-    def side_effects(self) -> list[str]:
-        """Mentions notified and images fetched because of stored text."""
-        return list(self._sandbox.team.side_effects())
-
     def refuse_confidentiality(self, refuse: bool = True) -> None:
         """Ignore the security level (a token without Set Issue Security)."""
         self._sandbox.team.drop_security(refuse)
 
-    def stop(self) -> None:
-        """Stop serving."""
-        self._sandbox.stop()
-
 
 def start(directory: Path) -> JiraDemoSandbox:
     """Start a Jira Cloud sandbox whose state and request log live in ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    return JiraDemoSandbox(
-        start_sandbox(
-            state_file=directory / "jira-state.json", log_file=directory / "jira-requests.jsonl"
-        )
-    )
+    state_file, log_file = demo_files(directory, JiraDemoSandbox.kind)
+    return JiraDemoSandbox(start_sandbox(state_file=state_file, log_file=log_file))

@@ -13,34 +13,35 @@ from typing import TYPE_CHECKING, Self
 from tracker_bridge.domain.report import Report, ReportId, State, StateChange
 from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import NotFoundError, StoreError
-from tracker_bridge.ports import (
-    DUE_NOW,
+from tracker_bridge.ports.clock import Clock
+from tracker_bridge.ports.mail import OutboxItem, OutboxStatus
+from tracker_bridge.ports.openpgp import SignatureCheck
+from tracker_bridge.ports.privacy import (
     PURGE_NOTE_KINDS,
     AuditEntry,
     AuditRepository,
-    BookmarkRepository,
-    Clock,
     ContactHolder,
     ErasedContact,
     HeldContent,
-    InstallationRepository,
-    IssueRef,
-    MessageRepository,
-    OutboxItem,
-    OutboxRepository,
-    OutboxStatus,
     OwedNote,
     PrivacyRepository,
+    ResearcherRecord,
+)
+from tracker_bridge.ports.store import (
+    DUE_NOW,
+    BookmarkRepository,
+    InstallationRepository,
+    MessageRepository,
+    OutboxRepository,
     ReportContent,
     ReportEvent,
     ReportRepository,
-    ResearcherRecord,
     ResearcherRepository,
-    SignatureCheck,
     StoredMessage,
     TrackerLinkRepository,
-    UnitOfWork,
 )
+from tracker_bridge.ports.tracker import IssueRef
+from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.store.privacy import KEY_EVENTS, REMOVED_EVENT_DETAIL, scrub
 from tracker_bridge.store.repositories import normalise_message_id
 from tracker_bridge.store.types import as_utc

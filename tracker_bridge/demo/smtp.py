@@ -1,4 +1,8 @@
-"""A local SMTP server (aiosmtpd) that keeps what it receives and can refuse like a real one."""
+"""A local SMTP server (aiosmtpd) that keeps what it receives and can refuse like a real one.
+
+aiosmtpd is an optional dependency (the ``demo`` and ``dev`` extras): importing this module
+without it raises ``FatalError`` naming ``pip install 'tracker-bridge[demo]'``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from tracker_bridge.errors import FatalError
+
+DEMO_EXTRA_HINT = "pip install 'tracker-bridge[demo]'"
+
+try:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+except ModuleNotFoundError as err:  # aiosmtpd comes with the demo (and dev) extra only
+    if err.name is None or err.name.split(".")[0] != "aiosmtpd":
+        raise
+    raise FatalError(
+        "the demo's local SMTP server needs aiosmtpd, which is not installed in "
+        f"this Python environment; install the demo extra: {DEMO_EXTRA_HINT}"
+    ) from err
 
 
 @dataclass(frozen=True)

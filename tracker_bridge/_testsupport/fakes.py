@@ -13,16 +13,9 @@ from tracker_bridge.errors import (
     MailUnavailable,
     RecipientKeyMissing,
 )
-from tracker_bridge.ports import (
-    ComposedMail,
-    Decryption,
-    InboundMessage,
-    MailboxItem,
-    OutboxItem,
-    SignatureCheck,
-    SignatureStatus,
-    Verdict,
-)
+from tracker_bridge.ports.intake import InboundMessage, MailboxItem, Verdict
+from tracker_bridge.ports.mail import ComposedMail, OutboxItem
+from tracker_bridge.ports.openpgp import Decryption, SignatureCheck, SignatureStatus
 
 
 def inbound(

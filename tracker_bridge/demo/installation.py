@@ -15,9 +15,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from tracker_bridge.errors import ConfigurationError
-from tracker_bridge.ports import TrackerSandbox
-from tracker_bridge.testing.keys import (
+from tracker_bridge.demo.keys import (
     TestKey,
     export_public_key,
     generate_key,
@@ -26,12 +24,19 @@ from tracker_bridge.testing.keys import (
     remove_gnupghome,
     stop_agent,
 )
-from tracker_bridge.testing.mail_shapes import MailShapes
-from tracker_bridge.testing.smtp import MailCatcher
+from tracker_bridge.demo.mail_shapes import MailShapes
+from tracker_bridge.demo.sandbox import TrackerSandbox
+from tracker_bridge.demo.smtp import MailCatcher
+from tracker_bridge.errors import ConfigurationError
 
 PACKAGED_MAPPINGS = Path(__file__).resolve().parent.parent / "default_mappings"
 BRIDGE_ADDRESS = "security@example.org"
 BRIDGE_PASSPHRASE = "demo-bridge-passphrase"  # noqa: S105 (a throwaway demo key)
+# The S2K count ``init`` protects its key with (gpg-agent's minimum, bridge_key.MINIMUM_S2K_COUNT):
+# every decryption and signature of a test or the demo then costs milliseconds, not the ~100 ms
+# of gpg-agent's calibration. The short passphrase stands for one a person chose (``key
+# reprotect`` refuses the minimum for it), so the home's gpg-agent.conf keeps the calibration.
+BRIDGE_S2K_COUNT = 65536
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,13 @@ def create_installation(
     directory.mkdir(parents=True, exist_ok=True)
     # gpg-agent's socket path must stay short: homes live under /tmp, linked from the directory.
     bridge_home = make_gnupghome("tbb")
-    bridge = generate_key(bridge_home, "Example security team", BRIDGE_ADDRESS, BRIDGE_PASSPHRASE)
+    bridge = generate_key(
+        bridge_home,
+        "Example security team",
+        BRIDGE_ADDRESS,
+        BRIDGE_PASSPHRASE,
+        s2k_count=BRIDGE_S2K_COUNT,
+    )
     _link(directory / "gnupg", Path(bridge_home))
     bridge_public = export_public_key(bridge_home, bridge.fingerprint)
     (directory / "bridge-public-key.asc").write_bytes(bridge_public)

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from email.header import Header
 from email.utils import format_datetime
 
-from tracker_bridge.testing.keys import TestKey, export_public_key, gpg_command
+from tracker_bridge.demo.keys import TestKey, export_public_key, gpg_command
 
 __all__ = ["CLIENT_SHAPES", "MailShapes", "Shape", "openpgpjs_armour"]
 

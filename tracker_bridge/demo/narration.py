@@ -21,16 +21,16 @@ from rich.panel import Panel
 from rich.table import Table
 
 from tracker_bridge.app import Bridge, run_pass
-from tracker_bridge.domain.report import State
-from tracker_bridge.ports import PassSummary
-from tracker_bridge.testing.installation import (
+from tracker_bridge.demo.installation import (
     BRIDGE_ADDRESS,
     Installation,
     ResearcherSpec,
     create_installation,
 )
+from tracker_bridge.demo.researcher_mail import compact, read_as_researcher
+from tracker_bridge.domain.report import State
+from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.testing.payloads import INJECTION_PAYLOADS
-from tracker_bridge.testing.researcher_mail import compact, read_as_researcher
 
 JAN = ResearcherSpec("Jan de Vries", "jan@onderzoek.example")
 ADA = ResearcherSpec("Ada Lovelace", "ada@research.example")

@@ -1,4 +1,8 @@
-"""Throwaway GnuPG homes and keys for tests, the demo and benchmarks (real gpg, fast curves)."""
+"""Throwaway GnuPG homes and keys for the demo, tests and benchmarks (real gpg, fast curves).
+
+Test-only key helpers (older, revoked and exported secret keys) are in
+``tracker_bridge._testsupport.keys``.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,12 @@ from pathlib import Path
 __all__ = [
     "TestKey",
     "export_public_key",
-    "export_secret_key",
     "generate_key",
-    "generate_older_key",
     "gpg_command",
     "import_key",
     "make_gnupghome",
     "remove_gnupghome",
-    "revoke_key",
+    "stop_agent",
 ]
 
 # Key generation and export never need more than a few seconds; a hang means a prompt slipped through.
@@ -110,6 +112,8 @@ def generate_key(
     name: str,
     address: str,
     passphrase: str | None = None,
+    *,
+    s2k_count: int | None = None,
 ) -> TestKey:
     """Generate a modern-curve key (ed25519 + cv25519) that never expires.
 
@@ -118,19 +122,37 @@ def generate_key(
         name: The real-name part of the user id.
         address: The mail address of the user id.
         passphrase: Protects the secret key; None for no protection.
+        s2k_count: The S2K iteration count gpg-agent protects this key with (65536, its
+            minimum, is what ``init`` uses for a generated passphrase); None keeps the agent's
+            calibration (about 100 ms of hashing on every unlock). The home's
+            ``gpg-agent.conf`` is left as it was, so it still records the calibrated choice.
 
     Returns:
         The new key's description.
     """
-    gpg_command(
-        gnupghome,
-        "--quick-gen-key",
-        f"{name} <{address}>",
-        "future-default",
-        "default",
-        "never",
-        passphrase=passphrase,
-    )
+    conf = Path(gnupghome, "gpg-agent.conf")
+    kept = conf.read_text(encoding="ascii") if conf.exists() else None
+    if s2k_count is not None:
+        # The agent reads s2k-count when it starts: restart it before and after the key is made.
+        conf.write_text(f"{kept or ''}s2k-count {s2k_count}\n", encoding="ascii")
+        stop_agent(gnupghome)
+    try:
+        gpg_command(
+            gnupghome,
+            "--quick-gen-key",
+            f"{name} <{address}>",
+            "future-default",
+            "default",
+            "never",
+            passphrase=passphrase,
+        )
+    finally:
+        if s2k_count is not None:
+            if kept is None:
+                conf.unlink()
+            else:
+                conf.write_text(kept, encoding="ascii")
+            stop_agent(gnupghome)
     listing = gpg_command(
         gnupghome, "--with-colons", "--list-secret-keys", f"<{address}>"
     ).stdout.decode("utf-8")
@@ -146,82 +168,9 @@ def export_public_key(gnupghome: str, fingerprint: str, *, armor: bool = True) -
     return gpg_command(gnupghome, *args).stdout
 
 
-def export_secret_key(
-    gnupghome: str, fingerprint: str, passphrase: str | None = None, *, armor: bool = True
-) -> bytes:
-    """Export one secret key (armoured by default)."""
-    args = ["--export-secret-keys", fingerprint]
-    if armor:
-        args.insert(0, "--armor")
-    return gpg_command(gnupghome, *args, passphrase=passphrase).stdout
-
-
 def import_key(gnupghome: str, key_data: bytes, passphrase: str | None = None) -> None:
     """Import public or secret key material into ``gnupghome``."""
     gpg_command(gnupghome, "--import", stdin=key_data, passphrase=passphrase)
-
-
-# A key made at this (faked) time with a one-year life expired on 2025-01-01.
-OLD_KEY_CREATED = "20240101T000000"
-WHILE_OLD_KEY_VALID = "20240601T000000"
-
-
-def generate_older_key(
-    gnupghome: str, name: str, address: str, passphrase: str | None, *, state: str
-) -> TestKey:
-    """A second secret key in ``gnupghome``, as a rotated-out bridge key is kept for decryption.
-
-    Args:
-        gnupghome: The home that already holds the current key.
-        name: The real-name part of the user id.
-        address: The mail address of the user id.
-        passphrase: Protects the secret key.
-        state: ``expired`` (made on 2024-01-01, valid one year) or ``revoked`` (valid
-            until ``revoke_key`` imports the revocation certificate gpg wrote for it).
-
-    Returns:
-        The older key's description.
-    """
-    before = set(_primary_fingerprints(gnupghome))
-    if state == "expired":
-        when = ["--faked-system-time", OLD_KEY_CREATED]
-        expiry = "1y"
-    elif state == "revoked":
-        when, expiry = [], "never"
-    else:
-        raise ValueError(f"unknown key state {state!r}: expired or revoked")
-    gpg_command(
-        gnupghome,
-        *when,
-        "--quick-gen-key",
-        f"{name} ({state} key) <{address}>",
-        "future-default",
-        "default",
-        expiry,
-        passphrase=passphrase,
-    )
-    (fingerprint,) = set(_primary_fingerprints(gnupghome)) - before
-    return TestKey(gnupghome, fingerprint, address, name, passphrase)
-
-
-def revoke_key(gnupghome: str, fingerprint: str) -> None:
-    """Import the revocation certificate gpg wrote when it generated ``fingerprint``."""
-    certificate = Path(gnupghome, "openpgp-revocs.d", f"{fingerprint}.rev").read_bytes()
-    # gpg prefixes the armour with ":" so the certificate is not imported by accident.
-    import_key(gnupghome, certificate.replace(b":-----BEGIN", b"-----BEGIN"))
-
-
-def _primary_fingerprints(gnupghome: str) -> list[str]:
-    """Primary fingerprints of every secret key in ``gnupghome``."""
-    listing = gpg_command(gnupghome, "--with-colons", "--list-secret-keys", check=False)
-    found: list[str] = []
-    previous = ""
-    for line in listing.stdout.decode("utf-8", "replace").splitlines():
-        fields = line.split(":")
-        if fields[0] == "fpr" and previous == "sec":
-            found.append(fields[9])
-        previous = fields[0]
-    return found
 
 
 def _first_fingerprint(colons: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracker_bridge.testing.unavailable import unavailable
+from tracker_bridge._testsupport.unavailable import unavailable
 
 PASSWORD = "secret"  # noqa: S105 (the throwaway test server accepts any user with this)
 
