@@ -2,7 +2,9 @@
 
 A *site* is one installation (store, Maildir, GitLab sandbox, SMTP catcher, config file) built
 in milliseconds from the session's keys, so hundreds of crash trials do not each pay for key
-generation. The bridge runs exactly as cron would run it: ``python -m tracker_bridge run``.
+generation. The bridge runs as cron would run it, through the harness's entry point
+``python -m tracker_bridge._testsupport.crash_run run``: the same command line, with the crash
+checkpoints injected into the composition root (``app.PartWrappers``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tracker_bridge._testsupport.failpoints import CRASH_AT_ENV, CRASH_TRACE_ENV
 from tracker_bridge._testsupport.keys import make_gnupghome
 from tracker_bridge.demo.installation import (
     BRIDGE_ADDRESS,
@@ -36,7 +39,6 @@ from tracker_bridge.demo.smtp import MailCatcher
 from tracker_bridge.domain.report import State
 from tracker_bridge.ports.mail import OutboxStatus
 from tracker_bridge.store import open_store
-from tracker_bridge.testing.failpoints import CRASH_AT_ENV, CRASH_TRACE_ENV
 
 JAN = ResearcherSpec("Jan de Vries", "jan@onderzoek.example")
 ADA = ResearcherSpec("Ada Lovelace", "ada@research.example")
@@ -71,7 +73,12 @@ class Site:
     def run(
         self, *, crash_at: int | None = None, trace: Path | None = None, timeout: float = 90
     ) -> RunResult:
-        """``python -m tracker_bridge run --json`` against this site, optionally crashing."""
+        """``run --json`` against this site through the crash harness's entry point, optionally crashing.
+
+        The entry point (``tracker_bridge._testsupport.crash_run``) is the command line with
+        checkpoint proxies around the tracker, store, sources and transport; it crashes or
+        traces only when ``crash_at`` or ``trace`` sets its environment variables.
+        """
         env = {k: v for k, v in os.environ.items() if k not in (CRASH_AT_ENV, CRASH_TRACE_ENV)}
         if crash_at is not None:
             env[CRASH_AT_ENV] = str(crash_at)
@@ -81,7 +88,7 @@ class Site:
             [
                 sys.executable,
                 "-m",
-                "tracker_bridge",
+                "tracker_bridge._testsupport.crash_run",
                 "--config",
                 str(self.config_path),
                 "run",

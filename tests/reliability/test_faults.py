@@ -24,7 +24,7 @@ from tests.reliability.conftest import (
     sent_rows,
     team_moves,
 )
-from tracker_bridge.app import Bridge, run_pass
+from tracker_bridge.app import Bridge
 from tracker_bridge.domain.report import State
 from tracker_bridge.ports.mail import OutboxStatus
 from tracker_bridge.store import open_store
@@ -58,7 +58,7 @@ def one_pass(site: Site) -> dict[str, dict[str, int]]:
     """One scheduled pass in this process; its counts per step."""
     bridge = Bridge.from_config(site.config_path)
     try:
-        return {s.step: dict(s.counts) for s in run_pass(bridge, bridge.notify_step())}
+        return {s.step: dict(s.counts) for s in bridge.scheduled_pass().run()}
     finally:
         bridge.close()
 

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from tracker_bridge.app import Bridge, run_pass
+from tracker_bridge.app import Bridge
 from tracker_bridge.demo.installation import (
     BRIDGE_ADDRESS,
     Installation,
@@ -199,7 +199,7 @@ def _narrate(installation: Installation, out: Console, result: DemoResult) -> No
 def _pass(bridge: Bridge, out: Console, title: str) -> list[PassSummary]:
     out.print(Panel.fit(title, style="bold"))
     with out.status("gpg decrypts, verifies, encrypts and signs ..."):
-        summaries = run_pass(bridge, bridge.notify_step())
+        summaries = bridge.scheduled_pass().run()
     for summary in summaries:
         counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(summary.counts.items()))
         out.print(f"  [bold]{summary.step}[/]: {counts or 'nothing to do'}")

@@ -25,7 +25,7 @@ from tracker_bridge._testsupport.keys import (
     make_gnupghome,
     remove_gnupghome,
 )
-from tracker_bridge.app import privacy_service, run_pass
+from tracker_bridge.app import privacy_service
 from tracker_bridge.demo.installation import BRIDGE_ADDRESS
 from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.demo.researcher_mail import read_as_researcher
@@ -865,7 +865,7 @@ def test_one_run_pass_handles_every_hostile_message_and_delivers_the_good_ones(
     mails_before = len(installation.smtp.messages)
     bridge = world.bridge()  # type: ignore[attr-defined]
     try:
-        summaries = run_pass(bridge, bridge.notify_step())
+        summaries = bridge.scheduled_pass().run()
     finally:
         bridge.close()
     assert [] == list((installation.maildir / "new").iterdir())

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tracker_bridge._testsupport.keys import remove_gnupghome
-from tracker_bridge.app import Bridge, run_pass
+from tracker_bridge.app import Bridge
 from tracker_bridge.demo.installation import Installation, create_installation
 from tracker_bridge.services.regulatory import clock_rows, draft, draft_markdown
 from tracker_bridge.starter import PACKAGED_MAPPINGS
@@ -33,11 +33,11 @@ class LegalWorld:
 
     def run(self) -> list[object]:
         """One scheduled pass (ingest, sync, notify, purge); the per-step summaries."""
-        return list(run_pass(self.bridge, self.bridge.notify_step()))
+        return list(self.bridge.scheduled_pass().run())
 
     def counts(self) -> dict[str, int]:
         """The sync step's counts of one pass."""
-        summaries = run_pass(self.bridge, self.bridge.notify_step())
+        summaries = self.bridge.scheduled_pass().run()
         return next(s.counts for s in summaries if s.step == "sync")
 
     def issue_key(self) -> str:

@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from tracker_bridge.app import Bridge
+from tracker_bridge.cli.common import Invocation, exit_with
+from tracker_bridge.services.pass_outcome import ExitCode
 
-__all__ = ["register"]
-
-EXIT_DEFERRED = 3
-
-
-def _bridge(config_path: Path | None) -> Bridge:
-    from tracker_bridge.app import Bridge
-
-    return Bridge.from_config(config_path)
+__all__ = ["audit", "purge", "researcher"]
 
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Count what is due and change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def purge(config_path: Path | None, dry_run: bool, as_json: bool) -> None:
+def purge(invocation: Invocation, dry_run: bool, as_json: bool) -> None:
     """Delete report text, mail and contact details whose retention period has passed.
 
     Prints counts and report ids, never content or addresses. Mailbox copies in the Processed
@@ -35,7 +26,7 @@ def purge(config_path: Path | None, dry_run: bool, as_json: bool) -> None:
     """
     from tracker_bridge.app import audit_tracker_writes, mailbox_archives, privacy_service
 
-    bridge = _bridge(config_path)
+    bridge = invocation.bridge()
     try:
         if not dry_run:
             audit_tracker_writes(bridge, "purge")
@@ -62,7 +53,7 @@ def purge(config_path: Path | None, dry_run: bool, as_json: bool) -> None:
         if result.contact_reports:
             click.echo(f"contact details {verb} for: {' '.join(result.contact_reports)}")
     if result.problems:
-        sys.exit(EXIT_DEFERRED)
+        exit_with(ExitCode.DEFERRED)
 
 
 @click.group()
@@ -79,13 +70,13 @@ def researcher() -> None:
     help="Write the JSON to FILE (default: standard output).",
 )
 @click.pass_obj
-def export(config_path: Path | None, address: str, output: Path | None) -> None:
+def export(invocation: Invocation, address: str, output: Path | None) -> None:
     """Write everything held about the researcher with ADDRESS as JSON (an access request)."""
     from tracker_bridge.app import privacy_service
     from tracker_bridge.mail.templates import TemplateSet
     from tracker_bridge.ports.mail import OutboxItem
 
-    bridge = _bridge(config_path)
+    bridge = invocation.bridge()
     templates = TemplateSet(bridge.mappings.templates_dir)
 
     def subject_of(item: OutboxItem) -> str:
@@ -109,7 +100,7 @@ def export(config_path: Path | None, address: str, output: Path | None) -> None:
 @click.argument("address")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
-def forget(config_path: Path | None, address: str, yes: bool) -> None:
+def forget(invocation: Invocation, address: str, yes: bool) -> None:
     """Erase the researcher's contact details and messages now; their reports stay, pseudonymised.
 
     Pending mail to them is cancelled; on their issues the text the bridge wrote loses their
@@ -124,7 +115,7 @@ def forget(config_path: Path | None, address: str, yes: bool) -> None:
             "This cannot be undone",
             abort=True,
         )
-    bridge = _bridge(config_path)
+    bridge = invocation.bridge()
     try:
         audit_tracker_writes(bridge, "forget")
         archives = mailbox_archives(bridge)
@@ -143,19 +134,19 @@ def forget(config_path: Path | None, address: str, yes: bool) -> None:
     click.echo(f"forgotten: {counts}")
     click.echo(f"reports kept, pseudonymised: {' '.join(result.report_ids) or '(none)'}")
     if result.problems:
-        sys.exit(EXIT_DEFERRED)
+        exit_with(ExitCode.DEFERRED)
 
 
 @click.command()
 @click.option("--report", "report_id", default=None, help="Only this report's entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
 @click.pass_obj
-def audit(config_path: Path | None, report_id: str | None, as_json: bool) -> None:
+def audit(invocation: Invocation, report_id: str | None, as_json: bool) -> None:
     """Show the audit log: every tracker write and every mail received, sent or refused."""
     from tracker_bridge.app import privacy_service
     from tracker_bridge.services.privacy import audit_json
 
-    bridge = _bridge(config_path)
+    bridge = invocation.bridge()
     try:
         entries = privacy_service(bridge, with_tracker=False).audit(report_id)
     finally:
@@ -171,10 +162,3 @@ def audit(config_path: Path | None, report_id: str | None, as_json: bool) -> Non
             f"{row['at']}  {row['report_id'] or '-':<16} {row['actor']:<10} "
             f"{row['action']:<18} {row['outcome']:<14} {row['detail']}"
         )
-
-
-def register(main: click.Group) -> None:
-    """Add the privacy commands to the ``tracker-bridge`` group."""
-    main.add_command(purge)
-    main.add_command(researcher)
-    main.add_command(audit)

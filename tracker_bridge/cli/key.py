@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-__all__ = ["register"]
+from tracker_bridge.cli.common import Invocation
+
+__all__ = ["key_group"]
 
 _WORK_FACTOR = click.Choice(["minimum", "calibrated"])
 
@@ -18,11 +18,11 @@ def key_group() -> None:
 
 @key_group.command("list")
 @click.pass_obj
-def key_list(config_path: Path | None) -> None:
+def key_list(invocation: Invocation) -> None:
     """Every secret key in the bridge home: which signs, expiry, protection."""
-    from tracker_bridge.app import list_bridge_keys
+    from tracker_bridge.key_management import list_bridge_keys
 
-    listing = list_bridge_keys(config_path)
+    listing = list_bridge_keys(invocation.config_path)
     click.echo(f"{listing.home} (new keys protected: {listing.work_factor.value} work factor)")
     for key in listing.keys:
         role = "signs, decrypts" if key.fingerprint == listing.bridge_fingerprint else "decrypts"
@@ -51,16 +51,16 @@ def key_list(config_path: Path | None) -> None:
     help="Protection of the new key (default: what the home's gpg-agent.conf says).",
 )
 @click.pass_obj
-def key_rotate(config_path: Path | None, expires: str, factor: str | None) -> None:
+def key_rotate(invocation: Invocation, expires: str, factor: str | None) -> None:
     """Make a new bridge key; the old one keeps decrypting, the new one signs and is published.
 
     Sets openpgp.fingerprint in the config file and rewrites the public key file beside it.
     """
-    from tracker_bridge.app import rotate_bridge_key
     from tracker_bridge.bridge_key import WorkFactor
+    from tracker_bridge.key_management import rotate_bridge_key
 
     rotation = rotate_bridge_key(
-        config_path, expire=expires, factor=WorkFactor(factor) if factor else None
+        invocation.config_path, expire=expires, factor=WorkFactor(factor) if factor else None
     )
     click.echo(f"new bridge key {rotation.new_fingerprint}")
     click.echo(f"old bridge key {rotation.old_fingerprint} stays in the keyring for decryption")
@@ -82,19 +82,14 @@ def key_rotate(config_path: Path | None, expires: str, factor: str | None) -> No
     help="minimum for the passphrase init generated; calibrated for one a person chose.",
 )
 @click.pass_obj
-def key_reprotect(config_path: Path | None, factor: str) -> None:
+def key_reprotect(invocation: Invocation, factor: str) -> None:
     """Protect every bridge key again with the same passphrase and the chosen work factor.
 
     The migration for keys made before init chose the minimum work factor: each decryption and
     signature then costs milliseconds instead of gpg-agent's calibrated hundreds.
     """
-    from tracker_bridge.app import reprotect_bridge_keys
     from tracker_bridge.bridge_key import WorkFactor
+    from tracker_bridge.key_management import reprotect_bridge_keys
 
-    for fingerprint in reprotect_bridge_keys(config_path, WorkFactor(factor)):
+    for fingerprint in reprotect_bridge_keys(invocation.config_path, WorkFactor(factor)):
         click.echo(f"re-protected {fingerprint} ({factor} work factor)")
-
-
-def register(main: click.Group) -> None:
-    """Add the ``key`` group to the ``tracker-bridge`` group."""
-    main.add_command(key_group)

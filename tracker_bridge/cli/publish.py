@@ -7,23 +7,22 @@ from typing import TYPE_CHECKING, Literal, cast
 
 import click
 
+from tracker_bridge.cli.common import Invocation
 from tracker_bridge.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from tracker_bridge.app import Bridge
 
-__all__ = ["register"]
+__all__ = ["credits_command", "policy_command", "security_txt_command"]
 
 
-def _bridge(config_path: Path | None) -> Bridge:
+def _bridge(invocation: Invocation) -> Bridge:
     """The installation, tolerating secrets not provided yet (tracker token right after init).
 
     Publishing needs the mappings, the bridge key and the store, never the tracker, so a
     missing tracker token must not stop it; signing checks its passphrase itself.
     """
-    from tracker_bridge.app import Bridge
-
-    return Bridge.from_config(config_path, missing_secrets=[])
+    return invocation.bridge(missing_secrets=[])
 
 
 def _fingerprint(bridge: Bridge) -> str:
@@ -69,13 +68,13 @@ _OUTPUT = click.option(
 @_OUTPUT
 @click.pass_obj
 def policy_command(
-    config_path: Path | None, language: str, page_format: str, output: Path | None
+    invocation: Invocation, language: str, page_format: str, output: Path | None
 ) -> None:
     """Render the disclosure policy page from the numbers the bridge enforces."""
     from tracker_bridge.domain.researcher import Language
     from tracker_bridge.policy import render_policy
 
-    bridge = _bridge(config_path)
+    bridge = _bridge(invocation)
     try:
         page = render_policy(
             bridge.mappings,
@@ -92,10 +91,10 @@ def policy_command(
 @_OUTPUT
 @click.option("--sign", is_flag=True, help="Clear-sign it with the bridge key (RFC 9116 2.3).")
 @click.pass_obj
-def security_txt_command(config_path: Path | None, output: Path | None, sign: bool) -> None:
+def security_txt_command(invocation: Invocation, output: Path | None, sign: bool) -> None:
     """Write an RFC 9116 security.txt; Expires is security_txt_days (at most 365) ahead."""
-    from tracker_bridge.app import bridge_key_expires
     from tracker_bridge.config import MISSING_SECRET
+    from tracker_bridge.key_management import bridge_key_expires
     from tracker_bridge.security_txt import (
         build_security_txt,
         render_security_txt,
@@ -103,7 +102,7 @@ def security_txt_command(config_path: Path | None, output: Path | None, sign: bo
         signing_refusal,
     )
 
-    bridge = _bridge(config_path)
+    bridge = _bridge(invocation)
     try:
         program = bridge.mappings.program
         fields = build_security_txt(program, bridge.clock.now())
@@ -144,13 +143,13 @@ def security_txt_command(config_path: Path | None, output: Path | None, sign: bo
 @_OUTPUT
 @click.pass_obj
 def credits_command(
-    config_path: Path | None, credits_format: str, language: str, output: Path | None
+    invocation: Invocation, credits_format: str, language: str, output: Path | None
 ) -> None:
     """List researchers who asked for credit, for resolved and published reports."""
     from tracker_bridge.credits import collect_credits, render_credits
     from tracker_bridge.domain.researcher import Language
 
-    bridge = _bridge(config_path)
+    bridge = _bridge(invocation)
     try:
         found = collect_credits(bridge.store().unit_of_work)
     finally:
@@ -162,9 +161,3 @@ def credits_command(
         language=Language(language),
     )
     _write(page, output, "credits page")
-
-
-def register(main: click.Group) -> None:
-    """Add ``policy``, ``security-txt`` and ``credits`` to the ``tracker-bridge`` group."""
-    for command in (policy_command, security_txt_command, credits_command):
-        main.add_command(command)

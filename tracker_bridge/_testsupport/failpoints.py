@@ -1,14 +1,16 @@
 """Crash points for the reliability harness: ports wrapped so a process can die between any two I/O steps.
 
-The composition root wraps the tracker, the mail transport, the mail sources and the store's
-commits with these proxies when ``TRACKER_BRIDGE_TEST_CRASH_AT`` or ``TRACKER_BRIDGE_TEST_CRASH_TRACE``
-is set. Every proxied call passes a checkpoint before and after the real call; checkpoints are
+The harness's entry module (``tracker_bridge._testsupport.crash_run``) hands the composition
+root these proxies for the tracker, the mail transport, the mail sources and the store's commits
+(``app.PartWrappers``) when ``TRACKER_BRIDGE_TEST_CRASH_AT`` or ``TRACKER_BRIDGE_TEST_CRASH_TRACE``
+is set; production code never imports this module. Every proxied call passes a checkpoint before and after the real call; checkpoints are
 counted per process, and the one whose number equals ``TRACKER_BRIDGE_TEST_CRASH_AT`` kills the
 process with SIGKILL (no cleanup, no ``finally``: what a power cut or the OOM killer does).
 ``TRACKER_BRIDGE_TEST_CRASH_TRACE=path`` appends each checkpoint's name to ``path``, so a harness can
 count the points of a complete run and then pick where to crash.
 
 Unset, both variables cost one environment lookup when a part is built and nothing per call.
+``crash_wrappers`` gives the four wraps as the ``PartWrappers`` the CLI takes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypeVar
 
+from tracker_bridge.app import PartWrappers
 from tracker_bridge.ports.intake import MailboxItem, MailSource, Verdict
 from tracker_bridge.ports.mail import MailTransport
 from tracker_bridge.ports.tracker import IssueDraft, IssueRef, IssueSnapshot, IssueUpdate, Tracker
@@ -181,6 +184,16 @@ def _between_checkpoints(name: str, items: Iterator[Any]) -> Iterator[Any]:
             return
         checkpoint(f"after {name}")
         yield item
+
+
+def crash_wrappers() -> PartWrappers:
+    """The composition root's wrappers with checkpoints (each a no-op unless ``armed``)."""
+    return PartWrappers(
+        tracker=crashing_tracker,
+        store=crashing_store,
+        sources=crashing_sources,
+        transport=crashing_transport,
+    )
 
 
 def crashing_tracker(tracker: Tracker) -> Tracker:
