@@ -371,6 +371,7 @@ class Bridge:
             tracker,
             self.clock,
             bookmark_name=f"{self.settings.tracker.kind}:{project}",
+            retention=retention_policy(self),
         )
 
     def notify_step(self) -> Callable[[PassSummary], None]:
@@ -493,16 +494,23 @@ def privacy_service(
 
     ``with_tracker`` False leaves the tracker alone (export and audit only read the store).
     """
-    retention = bridge.mappings.retention
     return Privacy(
         bridge.store().unit_of_work,
         bridge.clock,
-        RetentionPolicy(retention.content_days_after_close, retention.contact_days_after_close),
+        retention_policy(bridge),
         bridge.program.local_date,
         tracker=bridge.tracker() if with_tracker else None,
         archives=archives,
         keyring=_BridgeKeyring(bridge) if with_tracker else None,
+        regulatory=bridge.program.regulatory,
+        tz=bridge.program.calendar.tz,
     )
+
+
+def retention_policy(bridge: Bridge) -> RetentionPolicy:
+    """The program's retention periods (mappings ``[retention]``)."""
+    retention = bridge.mappings.retention
+    return RetentionPolicy(retention.content_days_after_close, retention.contact_days_after_close)
 
 
 class _BridgeKeyring:

@@ -7,7 +7,9 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -107,3 +109,32 @@ def test_draft_refuses_a_step_whose_regime_has_not_started(
     result = _cli(installation, "regulatory", "draft", report_id, "--step", "cra-notification")
     assert (2, "") == (result.returncode, result.stdout)
     assert "the cra clock has not started" in result.stderr
+
+
+def test_plain_reports_list_clocks_first_in_the_program_time_zone(
+    legal_installation: Installation,
+) -> None:
+    """Without --json the report with a running clock comes first, one line per step, local time."""
+    installation = legal_installation
+    listed = _cli(installation, "reports")
+    assert 0 == listed.returncode, listed.stderr
+    rows = json.loads(_cli(installation, "reports", "--json").stdout)
+    clocked = next(r for r in rows if r["regulatory"])
+    lines = listed.stdout.splitlines()
+    assert lines[0].startswith(f"{clocked['report_id']} "), listed.stdout
+    amsterdam = ZoneInfo("Europe/Amsterdam")  # program.toml timezone
+    expected = []
+    for clock in clocked["regulatory"]:
+        due = clock["due"]
+        if due:
+            moment = datetime.fromisoformat(due)
+            assert moment.astimezone(amsterdam).utcoffset() == moment.utcoffset(), due
+        expected.append(
+            f"{'':<16} {clock['step']} ({clock['source']}): {due or '-'} ({clock['status']})"
+        )
+    assert [
+        f"{'':<16} cra-early-warning (CRA art. 14(2)(a))",
+        f"{'':<16} cra-notification (CRA art. 14(2)(b))",
+        f"{'':<16} cra-final-report (CRA art. 14(2)(c)): - (waiting)",
+    ] == [line.partition(": ")[0] if i < 2 else line for i, line in enumerate(expected)]
+    assert expected == lines[1 : 1 + len(expected)]

@@ -277,14 +277,14 @@ class _Reports:
         return found[:limit]
 
     def due_reports_page(
-        self, now: datetime, after: str | None, limit: int, *, closed: bool = False
+        self, now: datetime, after: str | None, limit: int, *, closed: bool | None = False
     ) -> list[Report]:
         tables = self._uow.tables
         found = sorted(
             (
                 report
                 for report_id, report in tables.reports.items()
-                if report.state.is_closed is closed
+                if (closed is None or report.state.is_closed is closed)
                 and (after is None or report_id > after)
                 and (moment := tables.next_due.get(report_id)) is not None
                 and moment <= as_utc(now)

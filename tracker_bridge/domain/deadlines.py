@@ -289,7 +289,11 @@ def next_status_change(
 
 
 def next_time_change(
-    report: Report, policy: DeadlinePolicy, calendar: WorkingCalendar, now: datetime
+    report: Report,
+    policy: DeadlinePolicy,
+    calendar: WorkingCalendar,
+    now: datetime,
+    deadlines: Sequence[Deadline] | None = None,
 ) -> datetime | None:
     """The next moment at which anything about ``report`` changes by time alone, or None.
 
@@ -301,14 +305,15 @@ def next_time_change(
     While the report waits in needs_info its clocks are paused, so every due moment moves
     with time and the status can change at any moment: the answer is ``now`` itself (look
     again at the next pass).
+
+    ``deadlines``, when given, are ``compute_deadlines(report, policy, calendar, now)`` already
+    computed by the caller (a pass computes them once per report).
     """
     if report.state is State.NEEDS_INFO:
         return _aware(now)
-    watched = [
-        deadline
-        for deadline in compute_deadlines(report, policy, calendar, now)
-        if deadline.kind not in _UNWATCHED
-    ]
+    if deadlines is None:
+        deadlines = compute_deadlines(report, policy, calendar, now)
+    watched = [deadline for deadline in deadlines if deadline.kind not in _UNWATCHED]
     return next_status_change(watched, now, calendar, policy)
 
 

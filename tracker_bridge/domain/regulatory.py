@@ -13,7 +13,8 @@ Sources:
       notification of point (b) was submitted.
     * CRA (Regulation (EU) 2024/2847) art. 14(2)(a) early warning within 24 hours, (b)
       vulnerability notification within 72 hours, (c) final report no later than 14 days after a
-      corrective or mitigating measure is available.
+      corrective or mitigating measure is available; art. 14(8): the impacted users are informed
+      (the drafts' "users informed"). Art. 14 applies from 11 September 2026 (art. 71(2)).
     * "One month" follows Regulation (EEC, Euratom) No 1182/71 art. 3(2)(c): the period ends with
       the expiry of the last hour of the day in the following month with the same date as the day
       from which it runs (the last day of that month when it has no such date). We do not apply
@@ -25,7 +26,7 @@ from __future__ import annotations
 import calendar as _calendar
 from dataclasses import dataclass, field
 from datetime import UTC as _UTC
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
 
@@ -140,6 +141,12 @@ STEPS: tuple[StepRule, ...] = (
 )
 
 STEP_IDS = frozenset(rule.step for rule in STEPS)
+
+CRA_REPORTING_APPLIES_FROM = date(2026, 9, 11)
+"""CRA art. 14's reporting obligations apply from this date (Regulation (EU) 2024/2847 art. 71(2))."""
+
+USERS_INFORMED_SOURCE: dict[Regime, str] = {Regime.CRA: "CRA art. 14(8)"}
+"""Where the law asks that users be told, per regime (the drafts' "users informed" line)."""
 
 # Facts the team gives with ``[fact] <name>: <text>`` for the drafts (the rest the bridge knows).
 DRAFT_FACTS = ("product", "assessment", "measures", "users-informed")

@@ -142,11 +142,12 @@ class ReportRepository(Protocol):
         ...
 
     def due_reports_page(
-        self, now: datetime, after: str | None, limit: int, *, closed: bool = False
+        self, now: datetime, after: str | None, limit: int, *, closed: bool | None = False
     ) -> list[Report]:
         """Up to ``limit`` open reports whose next moment is at or before ``now``, in id order.
 
-        With ``closed`` the closed ones instead (retention). Keyset paging on the report id,
+        With ``closed`` True the closed ones instead (retention); with None both (the sync:
+        a closed report's legal clocks keep running). Keyset paging on the report id,
         like ``open_reports_page``; reports whose next moment is None or later than ``now``
         are not read at all.
         """

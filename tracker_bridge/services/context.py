@@ -52,16 +52,21 @@ class Program:
 
     @property
     def policy_digest(self) -> str:
-        """A digest of what stored next moments were computed from (deadlines, labels, zone).
+        """A digest of what stored next moments came from (deadlines, labels, zone, legal clocks).
 
         A pass that finds no record of this digest recomputes every report once.
         """
-        basis = repr((self.policy, self.labels, self.calendar.tz))
+        basis = repr((self.policy, self.labels, self.calendar.tz, self.regulatory))
         return hashlib.sha256(basis.encode()).hexdigest()[:16]
 
-    def next_change(self, report: Report, now: datetime) -> datetime | None:
-        """The next moment anything about ``report`` changes by time alone (None: never)."""
-        return next_time_change(report, self.policy, self.calendar, now)
+    def next_change(
+        self, report: Report, now: datetime, deadlines: list[Deadline] | None = None
+    ) -> datetime | None:
+        """The next moment anything about ``report`` changes by time alone (None: never).
+
+        ``deadlines``: ``self.deadlines(report, now)`` when the caller has them already.
+        """
+        return next_time_change(report, self.policy, self.calendar, now, deadlines)
 
     def deadline_status(self, report: Report, now: datetime) -> DeadlineStatus:
         """The status one label shows: the worst of the deadlines still running."""

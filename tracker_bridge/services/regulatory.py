@@ -25,11 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from tracker_bridge.domain.regulatory import (
     DRAFT_FACTS,
     STEP_IDS,
+    USERS_INFORMED_SOURCE,
     Regime,
     RegulatoryClock,
     RegulatoryPolicy,
@@ -39,7 +40,6 @@ from tracker_bridge.domain.regulatory import (
     StepStatus,
     current_due_name,
     find_step,
-    next_change,
     step_deadlines,
     step_rule,
 )
@@ -381,17 +381,6 @@ class RegulatoryClocks:
         if not clocks:
             return current
         steps = [s for c in clocks for s in step_deadlines(c, now, self.policy.due_soon, self.tz)]
-        moments = [
-            m
-            for c in clocks
-            if (
-                m := next_change(
-                    step_deadlines(c, now, self.policy.due_soon, self.tz), self.policy.due_soon
-                )
-            )
-            is not None
-        ]
-        self.next_moments[report_id] = min(moments) if moments else None
         for key, status in (
             ("regulatory_due_soon", StepStatus.DUE_SOON),
             ("regulatory_missed", StepStatus.OVERDUE),
@@ -412,11 +401,13 @@ class RegulatoryClocks:
         noted = {e.dedupe_key for e in events}
         for clock in clocks:
             self._note_start(report_id, ref, clock, noted, now)
-        if report.state.is_closed:
-            self._note_closed(report_id, ref, steps, noted, now, len(report.history))
-            return labels
+        # A closed report's legal clocks keep running (the law's periods do not stop when the
+        # disclosure report closes): its steps are reminded like an open report's.
         for step in steps:
             self._remind(report_id, ref, step, noted, now, summary)
+        self.next_moments[report_id] = _pending_moment(
+            report_id, clocks, noted, self.policy.due_soon, self.tz
+        )
         return labels
 
     def _note_start(
@@ -445,39 +436,6 @@ class RegulatoryClocks:
         with self.unit_of_work() as uow:
             uow.reports.add_event(
                 ReportEvent(report_id, now, "reg_start_noted", clock.regime.value, dedupe_key=key)
-            )
-            uow.commit()
-
-    def _note_closed(
-        self,
-        report_id: str,
-        ref: IssueRef,
-        steps: list[StepDeadline],
-        noted: set[str | None],
-        now: datetime,
-        closing: int,
-    ) -> None:
-        """Say once per closing that a closed report's open legal steps are no longer reminded.
-
-        Only open reports are walked each pass (cost follows open work); the law's clocks do
-        not stop when the report closes, so the team is told which dates to keep.
-        """
-        open_steps = [s for s in steps if s.status is not StepStatus.DONE]
-        key = f"reg_closed_noted:{report_id}:{closing}"
-        if not open_steps or key in noted:
-            return
-        lines = [
-            "Report closed with regulatory steps still open; the bridge stops reminding:",
-            *(
-                f"- {s.rule.title} ({s.rule.source}): "
-                + (self._local(s.due) if s.due else _WAITING.get(s.rule.step, "not started"))
-                for s in open_steps
-            ),
-        ]
-        self.tracker.add_note(ref, "\n".join(lines))
-        with self.unit_of_work() as uow:
-            uow.reports.add_event(
-                ReportEvent(report_id, now, "reg_closed_noted", "", dedupe_key=key)
             )
             uow.commit()
 
@@ -518,6 +476,7 @@ class RegulatoryClocks:
         with self.unit_of_work() as uow:
             uow.reports.add_event(ReportEvent(report_id, now, kind, step.rule.step, dedupe_key=key))
             uow.commit()
+        noted.add(key)
         summary.bump("regulatory_reminders")
 
 
@@ -525,22 +484,49 @@ def next_moment(
     report: Report,
     events: list[ReportEvent],
     policy: RegulatoryPolicy,
-    now: datetime,
     tz: tzinfo,
 ) -> datetime | None:
-    """The next moment ``report``'s legal clocks change by time alone (due soon, missed), or None.
+    """The next moment ``report``'s legal clocks need a pass (a reminder or label due), or None.
 
-    For the pass scheduler's "next moment anything changes" (``reports.next_due_at``).
+    For the pass scheduler's "next moment anything changes" (``reports.next_due_at``), open or
+    closed. It depends on the report's events only, not on the time of asking: a step's
+    due-soon moment until its due-soon reminder is recorded, then its due moment until its
+    missed reminder is recorded, then nothing; a done step never. A moment already past means a
+    reminder is owed, so whichever step stores it (sync or the retention purge) leaves the
+    report due for the sync to write it. The label moves only at these same moments.
+
+    Args:
+        report: the report, open or closed, with its state history.
+        events: its events (``clocks_of``'s input and the ``reg_due_soon``/``reg_missed`` marks).
+        policy: the program's regulatory settings; regimes not enabled are ignored.
+        tz: the program's time zone (a month period ends at its local midnight).
     """
-    moments = [
-        moment
-        for clock in clocks_of(report, events)
-        if clock.regime in policy.enabled
-        and (
-            moment := next_change(step_deadlines(clock, now, policy.due_soon, tz), policy.due_soon)
-        )
-        is not None
-    ]
+    report_id = str(report.report_id)
+    clocks = [c for c in clocks_of(report, events) if c.regime in policy.enabled]
+    noted = {e.dedupe_key for e in events}
+    return _pending_moment(report_id, clocks, noted, policy.due_soon, tz)
+
+
+def _pending_moment(
+    report_id: str,
+    clocks: list[RegulatoryClock],
+    noted: set[str | None],
+    due_soon: timedelta,
+    tz: tzinfo,
+) -> datetime | None:
+    """``next_moment`` for clocks already rebuilt and the dedupe keys already recorded."""
+    moments: list[datetime] = []
+    for clock in clocks:
+        # Any "now" gives the same due moments; the status is not used here.
+        for step in step_deadlines(clock, clock.aware_at, due_soon, tz):
+            if step.due is None or step.rule.step in clock.done:
+                continue
+            if f"reg_missed:{report_id}:{step.rule.step}" in noted:
+                continue
+            if f"reg_due_soon:{report_id}:{step.rule.step}" in noted:
+                moments.append(step.due)
+            else:
+                moments.append(step.due - due_soon)
     return min(moments) if moments else None
 
 
@@ -617,7 +603,7 @@ def draft(
         decision = "open"
     elif done.not_notifiable_reason:
         decision = (
-            f"not notifiable (art. 33(5)), decided by {done.by} at {local(done.at)}: "
+            f"not notifiable (GDPR art. 33(5)), decided by {done.by} at {local(done.at)}: "
             f"{done.not_notifiable_reason}"
         )
     else:
@@ -671,7 +657,11 @@ def draft_markdown(fields: dict[str, str]) -> str:
         "Draft by tracker-bridge; nothing has been sent to any authority.",
         "",
     ]
-    lines += [f"- **{label}**: {fields[key] or '-'}" for key, label in _DRAFT_LABELS.items()]
+    labels = dict(_DRAFT_LABELS)
+    source = USERS_INFORMED_SOURCE.get(step_rule(fields["step"]).regime)
+    if source is not None:
+        labels["users_informed"] = f"Users informed ({source})"
+    lines += [f"- **{label}**: {fields[key] or '-'}" for key, label in labels.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -39,6 +39,7 @@ from tracker_bridge.services.ingest import (
 )
 from tracker_bridge.services.refusals import Refusals
 from tracker_bridge.services.regulatory import RegulatoryClocks
+from tracker_bridge.services.retention import RetentionPolicy, retention_moments
 
 # States whose arrival the researcher hears about (each has a state_<name> template).
 MAILED_STATES = frozenset(
@@ -122,7 +123,12 @@ class Sync:
     bookmark_name: str
     # Open reports are walked in pages of this many: memory follows the page, not the total.
     page_size: int = 500
+    # The program's retention periods: a closed report's next moment is also retention's.
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     _moved: set[str] = field(default_factory=set, init=False)
+    # Each refreshed report's deadlines at this pass's "now": computed once per report, used for
+    # its label, missed-deadline notes, progress update and next moment.
+    _deadlines: dict[str, list[Deadline]] = field(default_factory=dict, init=False)
     _regulatory: RegulatoryClocks | None = field(default=None, init=False)
 
     @property
@@ -598,45 +604,42 @@ class Sync:
     # -- deadlines
 
     def refresh_deadlines(self, summary: PassSummary) -> None:
-        """Look at every open report whose next time-driven change has come, a page at a time.
+        """Look at every report whose next time-driven change has come, a page at a time.
 
         Only those are read: each report stores the next moment anything about it changes by
         time alone, and every change to it (this pass's tracker changes included) makes it due
-        at once, so a quiet pass reads nothing. For each: the deadline label (written only when
-        it changed), missed-deadline notes, a progress update falling due, then the next moment.
-        Reports this pass moved are looked at too (a report that just closed still needs its
-        closing state label, or a stale label would later read as a team move).
+        at once, so a quiet pass reads nothing. For an open report: the deadline label (written
+        only when it changed), missed-deadline notes, a progress update falling due, its legal
+        clocks, then the next moment. A closed report is read too: its legal clocks keep
+        running (GDPR art. 33(1), CRA art. 14(2)(c) after a fix), so their labels and reminders
+        are kept; one this pass closed also gets its closing state label (a stale label would
+        later read as a team move). A closed report's next moment is the earlier of its legal
+        clocks' and retention's (``services.retention``), so neither step hides the other's.
         """
         now = self.clock.now()
         moved, self._moved = self._moved, set()
+        self._deadlines.clear()
         self.reports_checked = 0
         self._recompute_after_policy_change(now)
         after: str | None = None
         while True:
             with self.unit_of_work() as uow:
-                page = uow.reports.due_reports_page(now, after, self.page_size)
-                extra = (
-                    []
-                    if after is not None
-                    else [
-                        report
-                        for report_id in sorted(moved)
-                        if (report := uow.reports.get(report_id)) is not None
-                        and report.state.is_closed
-                    ]
-                )
-                batch = page + extra
-                links = uow.links.links_of([str(r.report_id) for r in batch])
+                page = uow.reports.due_reports_page(now, after, self.page_size, closed=None)
+                links = uow.links.links_of([str(r.report_id) for r in page])
             checked: list[Report] = []
-            for report in batch:
+            for report in page:
                 link = links.get(str(report.report_id))
                 if link is not None:
                     try:
-                        self._refresh_one(report, *link, now, summary)
+                        if report.state.is_open or str(report.report_id) in moved:
+                            self._refresh_one(report, *link, now, summary)
+                        else:
+                            self.regulatory.refresh(report, *link, now, summary)
                     except SKIPPABLE as err:
                         # A label or field this issue refuses, or an issue deleted by hand:
                         # only this report waits (it stays due: the next pass tries again);
                         # the team hears it once.
+                        self._deadlines.pop(str(report.report_id), None)
                         Refusals(self.unit_of_work, self.tracker, self.clock).set_aside(
                             str(report.report_id), "update the issue", err, summary, link[0]
                         )
@@ -671,13 +674,22 @@ class Sync:
             return
         with self.unit_of_work() as uow:
             for report in checked:
-                self._queue_progress(uow, report, now, summary)
-                if report.state.is_open:  # a closed report's next moment is retention's
-                    # The legal clocks' next moment too (services/regulatory.py), the earlier.
-                    legal = self.regulatory.next_moments.pop(str(report.report_id), None)
-                    policy = self.program.next_change(report, now)
-                    moments = [m for m in (policy, legal) if m is not None]
-                    uow.reports.set_next_due(report, min(moments) if moments else None)
+                report_id = str(report.report_id)
+                # The legal clocks' next moment (services/regulatory.py), open or closed.
+                legal = self.regulatory.next_moments.pop(report_id, None)
+                deadlines = self._deadlines.pop(report_id, None)
+                if report.state.is_open:
+                    if deadlines is None:  # a report without an issue was not refreshed
+                        deadlines = self.program.deadlines(report, now)
+                    self._queue_progress(uow, report, now, summary, deadlines)
+                    moments = [self.program.next_change(report, now, deadlines), legal]
+                else:
+                    # Retention's moments as they are, past ones too: the sync cannot tell
+                    # whether the purge has done them, so a past one leaves the report due and
+                    # the purge, which runs after the sync, stores its own next moment.
+                    moments = [*retention_moments(report, self.retention), legal]
+                found = [m for m in moments if m is not None]
+                uow.reports.set_next_due(report, min(found) if found else None)
             uow.commit()
         self.reports_checked += len(checked)
 
@@ -690,8 +702,10 @@ class Sync:
         summary: PassSummary,
     ) -> None:
         report_id = str(report.report_id)
-        # Computed once per report: the label, the fix date and the overdue check all use them.
+        # Computed once per report: the label, the fix date, the overdue check, the progress
+        # update and the next moment all use them (the caller reads them back).
         deadlines = self.program.deadlines(report, now)
+        self._deadlines[report_id] = deadlines
         status = self.program.status_of(deadlines, now)
         desired = self.program.labels.for_report(report.severity, report.state, status)
         add, remove = self.program.labels.exclusive_update(current, desired)
@@ -762,9 +776,14 @@ class Sync:
             summary.bump("overdue_noted")
 
     def _queue_progress(
-        self, uow: UnitOfWork, report: Report, now: datetime, summary: PassSummary
+        self,
+        uow: UnitOfWork,
+        report: Report,
+        now: datetime,
+        summary: PassSummary,
+        deadlines: list[Deadline],
     ) -> None:
-        deadline = self.program.deadline(report, DeadlineKind.PROGRESS_UPDATE, now)
+        deadline = next((d for d in deadlines if d.kind is DeadlineKind.PROGRESS_UPDATE), None)
         if deadline is None or report.state is State.RECEIVED:
             return
         status = deadline.status(now, self.program.calendar, self.program.policy)

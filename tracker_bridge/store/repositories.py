@@ -71,6 +71,14 @@ _DUE_PAGE_FIRST = (
     .limit(bindparam("limit"))
 )
 _DUE_PAGE_AFTER = _DUE_PAGE_FIRST.where(t.reports.c.report_id > bindparam("after"))
+# Open and closed alike (the sync: legal clocks keep running after a report closes).
+_ANY_DUE_PAGE_FIRST = (
+    select(t.reports)
+    .where(t.reports.c.next_due_at <= bindparam("now"))
+    .order_by(t.reports.c.report_id.concat(literal_column("''")))
+    .limit(bindparam("limit"))
+)
+_ANY_DUE_PAGE_AFTER = _ANY_DUE_PAGE_FIRST.where(t.reports.c.report_id > bindparam("after"))
 _DUE_ON_LINK = (
     t.reports.update()
     .where(t.reports.c.report_id == bindparam("id"))
@@ -610,10 +618,12 @@ class SqlReportRepository:
         return [str(row[0]) for row in rows]
 
     def due_reports_page(
-        self, now: datetime, after: str | None, limit: int, *, closed: bool = False
+        self, now: datetime, after: str | None, limit: int, *, closed: bool | None = False
     ) -> list[Report]:
-        """Up to ``limit`` open (or closed) reports whose next moment has come, in id order."""
-        if closed:
+        """Up to ``limit`` open (closed; with None: any) reports whose moment came, in id order."""
+        if closed is None:
+            statement = _ANY_DUE_PAGE_FIRST if after is None else _ANY_DUE_PAGE_AFTER
+        elif closed:
             statement = _CLOSED_DUE_PAGE_FIRST if after is None else _CLOSED_DUE_PAGE_AFTER
         else:
             statement = _DUE_PAGE_FIRST if after is None else _DUE_PAGE_AFTER

@@ -26,9 +26,11 @@ from tracker_bridge.app import build_program
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.ports.privacy import MailboxArchive
 from tracker_bridge.ports.summary import PassSummary
+from tracker_bridge.services.audit import AuditedTracker
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.services.notify import Notify
-from tracker_bridge.services.privacy import AuditedTracker, Privacy, RetentionPolicy
+from tracker_bridge.services.privacy import Privacy
+from tracker_bridge.services.retention import RetentionPolicy
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.store import Store, open_store
 from tracker_bridge.testing.clock import FakeClock

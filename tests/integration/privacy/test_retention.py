@@ -19,7 +19,7 @@ from tracker_bridge.ports.intake import Attachment, InboundMessage, MailboxItem,
 from tracker_bridge.ports.mail import OutboxStatus
 from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
 from tracker_bridge.ports.summary import PassSummary
-from tracker_bridge.services.privacy import RetentionPolicy
+from tracker_bridge.services.retention import RetentionPolicy
 from tracker_bridge.store import Store
 from tracker_bridge.store.tables import metadata
 

@@ -15,7 +15,7 @@ import pytest
 from tracker_bridge._testsupport.keys import remove_gnupghome
 from tracker_bridge.app import Bridge
 from tracker_bridge.demo.installation import Installation, create_installation
-from tracker_bridge.services.regulatory import draft, draft_markdown
+from tracker_bridge.services.regulatory import clock_rows, draft, draft_markdown
 from tracker_bridge.starter import PACKAGED_MAPPINGS
 from tracker_bridge.testing.clock import FakeClock
 
@@ -179,3 +179,61 @@ def test_gdpr_not_notifiable_and_nis2_started_earlier_by_marker(legal: LegalWorl
         ]
     assert ("regulatory_not_notifiable", "gdpr-notification") in decided
     assert ("regulatory_step_reported", "nis2-notification") in decided
+
+
+def _state_labels(legal: LegalWorld) -> set[str]:
+    """The issue's lifecycle labels (``cvd::`` in GitLab, ``cvd-`` in Jira)."""
+    rows = dict(legal.installation.sandbox.describe(legal.issue_key()))
+    prefix = _label(legal, "cvd::")
+    return {x.strip() for x in rows["Labels"].split(",") if x.strip().startswith(prefix)}
+
+
+def _step_due(legal: LegalWorld, step: str) -> datetime:
+    """The due moment of ``step`` as the store's events give it."""
+    with legal.bridge.store().unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+        events = uow.reports.events("CVD-2026-0001")
+    assert report is not None
+    program = legal.bridge.program
+    rows = clock_rows(report, events, program.regulatory, legal.clock.now(), program.calendar.tz)
+    [due] = [row["due"] for row in rows if row["step"] == step]
+    return datetime.fromisoformat(due)
+
+
+def test_a_closed_report_keeps_its_legal_clock(legal: LegalWorld) -> None:
+    """Closed with the NIS2 final report open: due-soon and missed reminders once; done stops them."""
+    key = legal.issue_key()
+    sandbox = legal.installation.sandbox
+    for state in ("triaging", "triaged", "resolved"):
+        sandbox.team_set_labels(key, {_label(legal, f"cvd::{state}")}, _state_labels(legal))
+        if state == "resolved":
+            sandbox.team_close(key)
+        legal.run()
+    with legal.bridge.store().unit_of_work() as uow:
+        report = uow.reports.get("CVD-2026-0001")
+    assert report is not None
+    assert report.state.is_closed, report.state
+    soon, missed = (
+        len(legal.notes("Regulatory step due soon")),
+        len(legal.notes("Regulatory step missed")),
+    )
+    due = _step_due(legal, "nis2-final-report")
+    legal.clock.current = due - timedelta(hours=5)
+    legal.run()
+    legal.run()
+    assert soon + 1 == len(legal.notes("Regulatory step due soon"))
+    legal.clock.current = due + timedelta(minutes=1)
+    legal.run()
+    legal.run()
+    assert missed + 1 == len(legal.notes("Regulatory step missed"))
+    assert _label(legal, "reg-due::overdue") in legal.labels()
+    sandbox.team_comment(key, "[reported] nis2-final-report")
+    legal.run()
+    legal.clock.advance(days=20)  # the CRA final report waits for a measure: no clock runs
+    legal.run()
+    legal.run()
+    assert (soon + 1, missed + 1) == (
+        len(legal.notes("Regulatory step due soon")),
+        len(legal.notes("Regulatory step missed")),
+    )
+    assert _label(legal, "reg-due::waiting") in legal.labels()

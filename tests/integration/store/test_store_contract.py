@@ -419,6 +419,28 @@ def test_closed_reports_are_due_for_retention_after_a_change(backend: Backend) -
     assert (["CVD-2026-0001"], []) == (closed, opened)
 
 
+def test_due_reports_of_any_state_page_open_and_closed_together(backend: Backend) -> None:
+    """closed=None (the sync's walk: legal clocks outlive closing) pages due open and closed alike."""
+    for report_id in ("CVD-2026-0001", "CVD-2026-0002", "CVD-2026-0003"):
+        store_report(backend, report_id)
+    with backend.store.unit_of_work() as uow:
+        closed = uow.reports.get("CVD-2026-0002")
+        assert closed is not None
+        closed.transition(State.SPAM, T0 + timedelta(hours=1))
+        uow.reports.save(closed)
+        later = uow.reports.get("CVD-2026-0003")
+        assert later is not None
+        assert uow.reports.set_next_due(later, T0 + timedelta(days=1))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        first = uow.reports.due_reports_page(T0, None, 1, closed=None)
+        rest = uow.reports.due_reports_page(T0, str(first[0].report_id), 5, closed=None)
+    assert (["CVD-2026-0001"], ["CVD-2026-0002"]) == (
+        [str(r.report_id) for r in first],
+        [str(r.report_id) for r in rest],
+    )
+
+
 def test_mail_stored_or_queued_for_a_report_makes_it_due(backend: Backend) -> None:
     """A stored mail or a queued one is content retention must see: the report becomes due."""
     store_report(backend)

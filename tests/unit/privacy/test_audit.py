@@ -22,9 +22,9 @@ from tracker_bridge.ports.intake import Verdict
 from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import IssueUpdate
+from tracker_bridge.services.audit import AuditedTracker, message_reference
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.services.notify import Notify
-from tracker_bridge.services.privacy import AuditedTracker, message_reference
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.testing.clock import FakeClock
 from tracker_bridge.testing.fake_tracker import FakeTracker

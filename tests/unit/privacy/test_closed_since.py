@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tracker_bridge.domain.report import Report, ReportId, State
-from tracker_bridge.services.privacy import closed_since
+from tracker_bridge.services.retention import closed_since
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

@@ -13,15 +13,18 @@ from tests.unit.services.conftest import MAPPINGS, World
 from tracker_bridge._testsupport.fakes import inbound
 from tracker_bridge._testsupport.memory_store import MemoryStore
 from tracker_bridge.app import build_program
+from tracker_bridge.domain.regulatory import STEPS, Regime
 from tracker_bridge.domain.report import TRANSITIONS, Report, ReportId, State
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import TrackerUnavailable
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
-from tracker_bridge.ports.store import ReportContent
+from tracker_bridge.ports.store import ReportContent, ReportEvent
 from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import IssueDraft
 from tracker_bridge.services.context import Program
+from tracker_bridge.services.privacy import Privacy
+from tracker_bridge.services.retention import RetentionPolicy
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.testing.clock import FakeClock
 from tracker_bridge.testing.fake_tracker import FakeTracker
@@ -216,3 +219,150 @@ def test_a_changed_policy_makes_every_report_due(world: World) -> None:
     assert 3 == world.sync.reports_checked
     world.pass_sync()
     assert 0 == world.sync.reports_checked
+
+
+# ------------------------------------------------- property: legal clocks and retention
+
+LEGAL_PROGRAM: Program = replace(
+    PROGRAM, regulatory=replace(PROGRAM.regulatory, enabled=frozenset(Regime))
+)
+LEGAL_STEPS = [rule.step for rule in STEPS]
+
+
+@dataclass
+class LegalScene:
+    """One report, open or closed, with running legal clocks; sync and retention over it."""
+
+    clock: FakeClock
+    store: MemoryStore
+    tracker: FakeTracker
+    sync: Sync
+    privacy: Privacy
+
+    def moment(self) -> datetime | None:
+        """The report's stored next moment."""
+        return self.store.committed.next_due[REPORT_ID]
+
+    def state(self) -> tuple[object, ...]:
+        """Everything a pass could change: calls, labels, notes, events, mail, audit."""
+        issue = self.tracker.issues["1"]
+        with self.store.unit_of_work() as uow:
+            events = [(e.kind, e.detail, e.dedupe_key) for e in uow.reports.events(REPORT_ID)]
+            outbox = [item.dedupe_key for item in uow.outbox.for_report(REPORT_ID)]
+            audit = [(a.action, a.detail) for a in uow.audit.entries(REPORT_ID)]
+        return (
+            list(self.tracker.calls),
+            set(issue.labels),
+            [n.body for n in issue.notes],
+            events,
+            outbox,
+            audit,
+        )
+
+    def run(self) -> tuple[int, dict[str, int]]:
+        """The time-driven steps of a pass, sync then purge: reports read, purge counts."""
+        self.sync.refresh_deadlines(PassSummary("sync"))
+        result = self.privacy.purge(PassSummary("purge"))
+        return self.sync.reports_checked, {k: v for k, v in result.counts.items() if v}
+
+
+@st.composite
+def legal_cases(
+    draw: st.DrawFn,
+) -> tuple[Report, datetime, list[tuple[str, datetime, str]], RetentionPolicy]:
+    """A report walked through any allowed moves (closures too), clocks started and steps done."""
+    received = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=draw(st.integers(0, 777_600)))
+    report = Report(ReportId("CVD", 2026, 1), "default", received)
+    at = received
+    for _ in range(draw(st.integers(0, 6))):
+        targets = sorted(TRANSITIONS[report.state], key=str)
+        if not targets:
+            break
+        at += timedelta(minutes=draw(st.integers(1, 28_800)))
+        report.transition(draw(st.sampled_from(targets)), at)
+    events: list[tuple[str, datetime, str]] = []
+    for regime in draw(st.sets(st.sampled_from(list(Regime)), min_size=1)):
+        aware = received + timedelta(minutes=draw(st.integers(0, 20_000)))
+        events.append(("reg_started", aware, f"{regime.value}|{aware.isoformat()}|team"))
+    for step in draw(st.sets(st.sampled_from(LEGAL_STEPS))):
+        done_at = received + timedelta(minutes=draw(st.integers(0, 60_000)))
+        events.append(("reg_done", done_at, f"{step}|team|"))
+    now = max([at, *(e[1] for e in events)]) + timedelta(minutes=draw(st.integers(0, 200_000)))
+    retention = RetentionPolicy(draw(st.integers(1, 120)), draw(st.integers(1, 120)))
+    return report, now, events, retention
+
+
+def legal_scene(
+    report: Report,
+    now: datetime,
+    events: list[tuple[str, datetime, str]],
+    retention: RetentionPolicy,
+) -> LegalScene:
+    """The report stored with its clock events, its issue carrying the regimes' start labels."""
+    clock = FakeClock(now)
+    store = MemoryStore(clock)
+    tracker = FakeTracker(now=clock.now)
+    content = ReportContent(REPORT_ID, "s", "b", True, SignatureCheck(SignatureStatus.NONE))
+    ref = tracker.open_issue(IssueDraft(REPORT_ID, "s", "b"))
+    policy = LEGAL_PROGRAM.regulatory
+    tracker.issues[ref.key].labels |= {
+        policy.start_labels[Regime(detail.split("|")[0])]
+        for kind, _, detail in events
+        if kind == "reg_started"
+    }
+    with store.unit_of_work() as uow:
+        uow.reports.add(report, "ada@example.org", content)
+        for number, (kind, at, detail) in enumerate(events):
+            uow.reports.add_event(ReportEvent(REPORT_ID, at, kind, detail, f"e{number}"))
+        uow.links.link(REPORT_ID, ref)
+        uow.links.set_labels(REPORT_ID, frozenset(tracker.issues[ref.key].labels))
+        uow.commit()
+    sync = Sync(LEGAL_PROGRAM, store.unit_of_work, tracker, clock, "fake", retention=retention)
+    privacy = Privacy(
+        store.unit_of_work,
+        clock,
+        retention,
+        LEGAL_PROGRAM.local_date,
+        tracker=tracker,
+        regulatory=policy,
+        tz=LEGAL_PROGRAM.calendar.tz,
+    )
+    return LegalScene(clock, store, tracker, sync, privacy)
+
+
+@settings(max_examples=150, deadline=None)
+@given(legal_cases(), st.floats(0, 1, exclude_max=True))
+def test_recomputing_legal_and_retention_steps_before_the_stored_moment_changes_nothing(
+    case: tuple[Report, datetime, list[tuple[str, datetime, str]], RetentionPolicy],
+    fraction: float,
+) -> None:
+    """Open or closed, with legal clocks and retention: before the stored moment nothing is owed.
+
+    A pass (sync, then purge) at a random moment before the stored one reads no report; one that
+    recomputes the report from scratch writes no label, note, event, mail or audit row and
+    purges nothing.
+    """
+    report, now, events, retention = case
+    scene = legal_scene(report, now, events, retention)
+    scene.run()  # the first purge under these periods makes every report due once
+    scene.run()  # stores the report's next moment
+    moment = scene.moment()
+    with scene.store.unit_of_work() as uow:
+        stored = uow.reports.get(REPORT_ID)
+    assert stored is not None
+    policy_moment = LEGAL_PROGRAM.next_change(stored, now) if stored.state.is_open else None
+    if policy_moment is not None and policy_moment <= now:
+        return  # paused policy clocks: looked at every pass, nothing to hold to
+    assert moment is None or moment > now
+    horizon = moment if moment is not None else now + timedelta(days=800)
+    later = now + (horizon - now) * fraction
+    scene.clock.current = later if now <= later < horizon else now
+    before = scene.state()
+
+    assert (0, {}) == scene.run()
+    with scene.store.unit_of_work() as uow:
+        uow.reports.save(stored)  # any save makes it due: the next pass recomputes from scratch
+        uow.commit()
+    checked, purged = scene.run()
+    assert (1, {}) == (checked, purged)
+    assert before == scene.state()

@@ -225,7 +225,7 @@ def test_next_moment_is_when_the_earliest_step_becomes_due_soon(legal_world: Wor
     started = min(e.at for e in events if e.kind == "reg_started")
     policy = world.sync.program.regulatory
     assert started + timedelta(hours=18) == next_moment(
-        report, events, policy, world.clock.now(), world.sync.program.calendar.tz
+        report, events, policy, world.sync.program.calendar.tz
     )
 
 
@@ -246,8 +246,8 @@ def test_start_note_lists_each_steps_deadline_once(legal_world: World) -> None:
     ] == note.splitlines()[1:4]
 
 
-def test_closing_with_open_steps_says_so_once(legal_world: World) -> None:
-    """Closing a report whose GDPR step is open writes one note naming the step and its due time."""
+def test_a_closed_report_is_still_reminded_once(legal_world: World) -> None:
+    """A GDPR clock outlives the report's closing: due-soon and missed reminders once each."""
     world = legal_world
     key = open_report(world)
     world.tracker.team_set_labels(key, {"reg::personal-data-breach"})
@@ -257,10 +257,15 @@ def test_closing_with_open_steps_says_so_once(legal_world: World) -> None:
     summary = world.pass_sync()
     world.pass_sync()
     assert 1 == summary.counts.get("state_changes"), summary.problems
-    [note] = bridge_notes(world, key, "Report closed with regulatory steps still open")
-    assert note.splitlines()[1].startswith(
-        "- personal data breach notification (GDPR art. 33(1)): "
-    )
+    world.clock.advance(hours=67)
+    world.pass_sync()
+    world.pass_sync()
+    assert 1 == len(bridge_notes(world, key, "Regulatory step due soon"))
+    world.clock.advance(hours=6)
+    world.pass_sync()
+    world.pass_sync()
+    assert 1 == len(bridge_notes(world, key, "Regulatory step missed"))
+    assert "reg-due::overdue" in reg_labels(world, key)
 
 
 def test_reported_label_records_the_step_done(legal_world: World) -> None:
@@ -333,5 +338,5 @@ def test_gdpr_draft_documents_the_not_notifiable_decision(legal_world: World) ->
         program.calendar.tz,
         program.regulatory,
     )
-    assert fields["decision"].startswith("not notifiable (art. 33(5)), decided by alice at ")
+    assert fields["decision"].startswith("not notifiable (GDPR art. 33(5)), decided by alice at ")
     assert fields["decision"].endswith(": only public profile names were exposed")
