@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
+from tracker_bridge.domain.message_ids import normalise_message_id
 from tracker_bridge.errors import BridgeError
 from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.privacy import AuditEntry
@@ -30,7 +31,7 @@ __all__ = ["AuditedTracker", "audit_json", "issue_name", "message_reference"]
 
 def message_reference(message_id: str) -> str:
     """A short digest of a Message-ID for the audit log (their ids may carry their address)."""
-    normalised = message_id.strip().strip("<>").strip()
+    normalised = normalise_message_id(message_id)
     digest = hashlib.sha256(normalised.encode()).hexdigest()
     return f"message-id sha256:{digest[:16]}"
 
