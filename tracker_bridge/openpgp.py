@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import gnupg
@@ -849,11 +848,3 @@ def _encryption_capable_keys(colons: str, mbox: str) -> list[tuple[str, int]]:
 def _uid_mbox(uid: str) -> str:
     match = re.search(r"<([^<>]+)>\s*$", uid)
     return (match.group(1) if match else uid).strip().lower()
-
-
-def keyring_exists(gnupghome: str | os.PathLike[str]) -> bool:
-    """Whether ``gnupghome`` looks like a GnuPG home (used by configuration checks)."""
-    home = Path(gnupghome)
-    return home.is_dir() and any(
-        (home / name).exists() for name in ("pubring.kbx", "pubring.gpg", "private-keys-v1.d")
-    )

@@ -9,15 +9,11 @@ from tracker_bridge.errors import ConfigurationError
 
 TRACKERS_GROUP = "tracker_bridge.trackers"
 SANDBOXES_GROUP = "tracker_bridge.sandboxes"
+DEMO_SANDBOXES_GROUP = "tracker_bridge.demo_sandboxes"
 
 
 def _entry_points(group: str) -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=group)}
-
-
-def tracker_kinds() -> list[str]:
-    """Names of the installed tracker plugins."""
-    return sorted(_entry_points(TRACKERS_GROUP))
 
 
 def load_tracker_plugin(kind: str) -> Any:
@@ -51,3 +47,21 @@ def load_sandbox_command(kind: str) -> Any:
     """The click command that serves the ``kind`` sandbox, or None if none is installed."""
     found = _entry_points(SANDBOXES_GROUP)
     return found[kind].load() if kind in found else None
+
+
+def load_demo_sandbox_factory(kind: str) -> Any:
+    """The ``kind`` plugin's demo sandbox factory (``directory -> TrackerSandbox``).
+
+    Raises:
+        ConfigurationError: no installed distribution registers ``kind`` in the
+            ``tracker_bridge.demo_sandboxes`` group; the message names the distribution to install
+            (``tracker-bridge-gitlab``, ``tracker-bridge-jira``).
+    """
+    found = _entry_points(DEMO_SANDBOXES_GROUP)
+    if kind not in found:
+        installed = ", ".join(sorted(found)) or "none"
+        raise ConfigurationError(
+            f"demo --tracker {kind}: no sandbox for tracker {kind!r} is installed "
+            f"(installed: {installed}); install the distribution tracker-bridge-{kind}"
+        )
+    return found[kind].load()

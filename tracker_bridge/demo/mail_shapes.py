@@ -22,7 +22,6 @@ part from Enigmail, the outer Subject replaced by ``...``) and what each client 
 from __future__ import annotations
 
 import base64
-import hashlib
 import quopri
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -714,8 +713,3 @@ def _encode_header(value: str) -> str:
     if value.isascii():
         return value
     return Header(value, "utf-8").encode(linesep="\r\n")
-
-
-def sha256_hex(data: bytes) -> str:
-    """The sha256 hex digest, as the reader records it for attachments."""
-    return hashlib.sha256(data).hexdigest()

@@ -38,7 +38,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import Message
-from typing import Protocol
 
 from tracker_bridge.errors import QuarantineError
 from tracker_bridge.intake.headers import (
@@ -75,14 +74,6 @@ class ReaderLimits:
 
 
 DEFAULT_LIMITS = ReaderLimits()
-
-
-class KeyPeeker(Protocol):
-    """An OpenPGP adapter that can tell which key would be learned without importing it."""
-
-    def matching_key(self, key_data: bytes, address: str) -> str | None:
-        """The fingerprint ``learn_key`` would import, without importing it."""
-        ...
 
 
 class MailReader:

@@ -58,7 +58,7 @@ class PassCounter(StrEnum):
     RATE_LIMITED = "rate_limited"
     FAILED = "failed"
     NOTE_REFUSED = "note_refused"
-    # purge (``services.privacy.PURGE_COUNTS``)
+    # purge (``services.retention.PURGE_COUNTS``)
     REPORTS = "reports"
     CONTENTS = "contents"
     ATTACHMENTS = "attachments"

@@ -14,19 +14,10 @@ from tracker_bridge.files import create_private_file, make_private_dir
 from tracker_bridge.store.errors import translate_error
 from tracker_bridge.store.url import parse_store_url
 
-__all__ = ["BUSY_TIMEOUT_MS", "create_store_engine", "normalise_url"]
+__all__ = ["BUSY_TIMEOUT_MS", "create_store_engine"]
 
 # How long a SQLite writer waits for another worker's transaction before StoreBusy.
 BUSY_TIMEOUT_MS = 5000
-
-
-def normalise_url(url: str) -> URL:
-    """Parse ``url`` and pick our driver: ``postgresql://`` becomes ``postgresql+psycopg://``.
-
-    Raises:
-        ConfigurationError: the URL cannot be read or names a database we do not support.
-    """
-    return parse_store_url(url).url
 
 
 def sqlite_path(url: URL) -> Path | None:
