@@ -242,6 +242,10 @@ def check(invocation: Invocation, as_json: bool, online: bool) -> None:
 )
 def demo(tracker: str, directory: Path | None) -> None:
     """Run the whole pipeline against a sandbox tracker and local SMTP, narrating each step."""
+    # Importing the demo checks for aiosmtpd; the plugin's sandbox is checked next, both before
+    # any key or folder is made.
     from tracker_bridge.demo.narration import default_directory, run_demo
+    from tracker_bridge.plugins import load_demo_sandbox_factory
 
+    load_demo_sandbox_factory(tracker)
     run_demo(directory or default_directory(), tracker)

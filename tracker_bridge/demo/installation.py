@@ -11,7 +11,6 @@ import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from tracker_bridge.demo.keys import (
 from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.demo.sandbox import TrackerSandbox
 from tracker_bridge.demo.smtp import MailCatcher
-from tracker_bridge.errors import ConfigurationError
+from tracker_bridge.plugins import load_demo_sandbox_factory
 
 PACKAGED_MAPPINGS = Path(__file__).resolve().parent.parent / "default_mappings"
 BRIDGE_ADDRESS = "security@example.org"
@@ -96,13 +95,13 @@ class Installation:
 
 
 def start_sandbox(kind: str, directory: Path) -> TrackerSandbox:
-    """Start the ``kind`` tracker's sandbox through the plugin's entry point."""
-    found = {ep.name: ep for ep in entry_points(group="tracker_bridge.demo_sandboxes")}
-    if kind not in found:
-        raise ConfigurationError(
-            f"no sandbox for tracker {kind!r} is installed (found: {', '.join(sorted(found)) or 'none'})"
-        )
-    sandbox: TrackerSandbox = found[kind].load()(directory)
+    """Start the ``kind`` tracker's sandbox through the plugin's entry point.
+
+    Raises:
+        ConfigurationError: no installed plugin offers a ``kind`` sandbox (the message names
+            the distribution to install, ``plugins.load_demo_sandbox_factory``).
+    """
+    sandbox: TrackerSandbox = load_demo_sandbox_factory(kind)(directory)
     return sandbox
 
 
@@ -131,7 +130,16 @@ def create_installation(
     *,
     store_url: str | None = None,
 ) -> Installation:
-    """Create keys, start the sandbox and SMTP, write mappings, a Maildir and the config."""
+    """Create keys, start the sandbox and SMTP, write mappings, a Maildir and the config.
+
+    The tracker plugin's sandbox is looked up before anything is made, so a missing plugin
+    leaves no keys or folders behind (aiosmtpd is checked when this module is imported).
+
+    Raises:
+        ConfigurationError: no installed plugin offers a ``tracker`` sandbox.
+        FatalError: aiosmtpd is missing (raised on import, ``demo.smtp``).
+    """
+    sandbox_factory = load_demo_sandbox_factory(tracker)
     directory.mkdir(parents=True, exist_ok=True)
     # gpg-agent's socket path must stay short: homes live under /tmp, linked from the directory.
     bridge_home = make_gnupghome("tbb")
@@ -161,7 +169,7 @@ def create_installation(
     mappings = directory / "mappings"
     if not mappings.exists():
         shutil.copytree(PACKAGED_MAPPINGS, mappings)
-    sandbox = start_sandbox(tracker, directory / "tracker")
+    sandbox: TrackerSandbox = sandbox_factory(directory / "tracker")
     smtp = MailCatcher(directory / "delivered")
     config_path = directory / "tracker-bridge.toml"
     write_config(
