@@ -71,7 +71,7 @@ def fail(message: str, code: ExitCode) -> NoReturn:
 
 
 class BridgeGroup(click.Group):
-    """Turns the exception tree into exit codes: 5 refused token, 2 configuration, 1 failure."""
+    """Turns the exception tree into exit codes: 5 refused token, 2 configuration, 1 any other error."""
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command, translating our errors into messages and exit codes."""

@@ -1,4 +1,4 @@
-"""The ``sandbox`` commands: tracker sandboxes the installed plugins offer, served on loopback."""
+"""Plugins' ``tracker_bridge.sandboxes`` commands, built on tracker_bridge.testing.sandbox.cli."""
 
 from __future__ import annotations
 

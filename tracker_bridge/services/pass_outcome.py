@@ -80,8 +80,12 @@ class ExitCode(IntEnum):
     """The process exit codes of every command (README "Exit codes")."""
 
     OK = 0
+    # an unexpected error, a store error, the store or mail server temporarily unavailable
+    # (RetriableError), or any other FatalError (e.g. demo without aiosmtpd)
     FAILURE = 1
-    USAGE = 2  # usage, configuration or another fatal error a person must fix
+    # usage or configuration a person must fix: a wrong command line, a missing --config file,
+    # a ConfigurationError, `check` finding problems, a report id not in the store
+    USAGE = 2
     DEFERRED = 3  # finished; something deferred, quarantined or skipped is retried next pass
     TRACKER_OUTAGE = 4  # unreachable longer than tracker.outage_alert_after
     TRACKER_AUTH = 5  # the tracker refused the token
