@@ -47,15 +47,17 @@ from tracker_bridge.plugins import load_tracker_plugin
 from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.intake import MailSource
 from tracker_bridge.ports.mail import MailTransport
-from tracker_bridge.ports.privacy import MailboxArchive
+from tracker_bridge.ports.privacy import AuditEntry, MailboxArchive
 from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import Tracker
 from tracker_bridge.scoring import severity_from_vector
+from tracker_bridge.services.audit import AuditedTracker, read_audit
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.services.notify import Notify
-from tracker_bridge.services.privacy import AuditedTracker, Privacy, RetentionPolicy
+from tracker_bridge.services.retention import Retention, RetentionPolicy
 from tracker_bridge.services.scheduled_pass import ScheduledPass, Step, TrackerOutage
+from tracker_bridge.services.subject_requests import SubjectRequests
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.store import Store, open_store
 from tracker_bridge.store.url import parse_store_url
@@ -487,14 +489,22 @@ def mailbox_archives(bridge: Bridge) -> list[MailboxArchive]:
     return [s for s in bridge.sources() if isinstance(s, MaildirSource | ImapSource)]
 
 
-def privacy_service(
-    bridge: Bridge, archives: Sequence[MailboxArchive] = (), *, with_tracker: bool = True
-) -> Privacy:
-    """Retention, access and erasure wired to the store, the tracker and ``archives``.
+def open_mailbox_archives(bridge: Bridge) -> AbstractContextManager[list[MailboxArchive]]:
+    """``mailbox_archives`` for a ``with`` block that logs the IMAP ones out when it ends."""
+    return closing_archives(mailbox_archives(bridge))
 
-    ``with_tracker`` False leaves the tracker alone (export and audit only read the store).
-    """
-    return Privacy(
+
+_ServiceT = TypeVar("_ServiceT", Retention, SubjectRequests)
+
+
+def _over_store(
+    service: type[_ServiceT],
+    bridge: Bridge,
+    archives: Sequence[MailboxArchive],
+    *,
+    with_tracker: bool,
+) -> _ServiceT:
+    return service(
         bridge.store().unit_of_work,
         bridge.clock,
         retention_policy(bridge),
@@ -505,6 +515,26 @@ def privacy_service(
         regulatory=bridge.program.regulatory,
         tz=bridge.program.calendar.tz,
     )
+
+
+def retention_service(bridge: Bridge, archives: Sequence[MailboxArchive] = ()) -> Retention:
+    """Retention purges (``purge``) wired to the store, the tracker and ``archives``."""
+    return _over_store(Retention, bridge, archives, with_tracker=True)
+
+
+def subject_requests_service(
+    bridge: Bridge, archives: Sequence[MailboxArchive] = (), *, with_tracker: bool = True
+) -> SubjectRequests:
+    """Access and erasure requests (``researcher export`` / ``forget``) wired like retention.
+
+    ``with_tracker`` False leaves the tracker and keyring alone (``export`` only reads the store).
+    """
+    return _over_store(SubjectRequests, bridge, archives, with_tracker=with_tracker)
+
+
+def audit_entries(bridge: Bridge, report_id: str | None = None) -> list[AuditEntry]:
+    """The audit log (of one report when given), oldest first (``audit``)."""
+    return read_audit(bridge.store().unit_of_work, report_id)
 
 
 def retention_policy(bridge: Bridge) -> RetentionPolicy:
@@ -528,7 +558,7 @@ def purge_step(bridge: Bridge) -> Callable[[PassSummary], None]:
     """The purge step of a pass: delete what retention says is due, in store and mailboxes."""
 
     def step(summary: PassSummary) -> None:
-        with closing_archives(mailbox_archives(bridge)) as archives:
-            privacy_service(bridge, archives).purge(summary)
+        with open_mailbox_archives(bridge) as archives:
+            retention_service(bridge, archives).purge(summary)
 
     return step

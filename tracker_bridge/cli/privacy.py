@@ -24,15 +24,14 @@ def purge(invocation: Invocation, dry_run: bool, as_json: bool) -> None:
     Prints counts and report ids, never content or addresses. Mailbox copies in the Processed
     and Quarantine folders go too; each affected tracker issue gets a note once.
     """
-    from tracker_bridge.app import audit_tracker_writes, mailbox_archives, privacy_service
-    from tracker_bridge.intake.sources import closing_archives
+    from tracker_bridge.app import audit_tracker_writes, open_mailbox_archives, retention_service
 
     bridge = invocation.bridge()
     try:
         if not dry_run:
             audit_tracker_writes(bridge, "purge")
-        with closing_archives(mailbox_archives(bridge)) as archives:
-            result = privacy_service(bridge, archives).purge(dry_run=dry_run)
+        with open_mailbox_archives(bridge) as archives:
+            result = retention_service(bridge, archives).purge(dry_run=dry_run)
     finally:
         bridge.close()
     if as_json:
@@ -67,7 +66,7 @@ def researcher() -> None:
 @click.pass_obj
 def export(invocation: Invocation, address: str, output: Path | None) -> None:
     """Write everything held about the researcher with ADDRESS as JSON (an access request)."""
-    from tracker_bridge.app import privacy_service
+    from tracker_bridge.app import subject_requests_service
     from tracker_bridge.mail.templates import TemplateSet
     from tracker_bridge.ports.mail import OutboxItem
 
@@ -79,7 +78,7 @@ def export(invocation: Invocation, address: str, output: Path | None) -> None:
         return subject
 
     try:
-        data = privacy_service(bridge, with_tracker=False).export(address, subject_of)
+        data = subject_requests_service(bridge, with_tracker=False).export(address, subject_of)
     finally:
         bridge.close()
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
@@ -102,8 +101,11 @@ def forget(invocation: Invocation, address: str, yes: bool) -> None:
     name, address, key fingerprint and the replies it copied there ("erased on request"), and
     each issue gets a note; their public key leaves the bridge keyring.
     """
-    from tracker_bridge.app import audit_tracker_writes, mailbox_archives, privacy_service
-    from tracker_bridge.intake.sources import closing_archives
+    from tracker_bridge.app import (
+        audit_tracker_writes,
+        open_mailbox_archives,
+        subject_requests_service,
+    )
 
     if not yes:
         click.confirm(
@@ -114,8 +116,8 @@ def forget(invocation: Invocation, address: str, yes: bool) -> None:
     bridge = invocation.bridge()
     try:
         audit_tracker_writes(bridge, "forget")
-        with closing_archives(mailbox_archives(bridge)) as archives:
-            result = privacy_service(bridge, archives).forget(address)
+        with open_mailbox_archives(bridge) as archives:
+            result = subject_requests_service(bridge, archives).forget(address)
     finally:
         bridge.close()
     for problem in result.problems:
@@ -133,12 +135,12 @@ def forget(invocation: Invocation, address: str, yes: bool) -> None:
 @click.pass_obj
 def audit(invocation: Invocation, report_id: str | None, as_json: bool) -> None:
     """Show the audit log: every tracker write and every mail received, sent or refused."""
-    from tracker_bridge.app import privacy_service
-    from tracker_bridge.services.privacy import audit_json
+    from tracker_bridge.app import audit_entries
+    from tracker_bridge.services.audit import audit_json
 
     bridge = invocation.bridge()
     try:
-        entries = privacy_service(bridge, with_tracker=False).audit(report_id)
+        entries = audit_entries(bridge, report_id)
     finally:
         bridge.close()
     rows: list[dict[str, Any]] = audit_json(entries)

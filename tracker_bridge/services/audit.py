@@ -26,7 +26,7 @@ from tracker_bridge.ports.tracker import (
 )
 from tracker_bridge.ports.unit_of_work import UnitOfWork
 
-__all__ = ["AuditedTracker", "audit_json", "issue_name", "message_reference"]
+__all__ = ["AuditedTracker", "audit_json", "issue_name", "message_reference", "read_audit"]
 
 
 def message_reference(message_id: str) -> str:
@@ -45,6 +45,14 @@ def _audit_json(entry: AuditEntry) -> dict[str, Any]:
         "outcome": entry.outcome,
         "detail": entry.detail,
     }
+
+
+def read_audit(
+    unit_of_work: Callable[[], UnitOfWork], report_id: str | None = None
+) -> list[AuditEntry]:
+    """The audit log (of one report when given), oldest first."""
+    with unit_of_work() as uow:
+        return uow.audit.entries(report_id)
 
 
 def audit_json(entries: Sequence[AuditEntry]) -> list[dict[str, Any]]:

@@ -51,8 +51,8 @@ from tracker_bridge.ports.store import ReportContent, ReportEvent, StoredMessage
 from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import IssueDraft, Tracker
 from tracker_bridge.ports.unit_of_work import UnitOfWork
+from tracker_bridge.services.audit import message_reference
 from tracker_bridge.services.context import Program
-from tracker_bridge.services.privacy import message_reference
 from tracker_bridge.services.refusals import Refusals
 
 PROGRAM = "default"

@@ -32,7 +32,7 @@ from tracker_bridge._testsupport.keys import (
     make_gnupghome,
     remove_gnupghome,
 )
-from tracker_bridge.app import privacy_service
+from tracker_bridge.app import subject_requests_service
 from tracker_bridge.demo.installation import BRIDGE_ADDRESS
 from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.demo.researcher_mail import read_as_researcher
@@ -654,7 +654,7 @@ def test_a_replay_after_forget_still_points_to_the_original_report(world: World)
     report_id = str(run_ingest(world, original)[0].report_id)
     bridge = world.bridge()
     try:
-        privacy_service(bridge).forget("grace@lab.example")
+        subject_requests_service(bridge).forget("grace@lab.example")
     finally:
         bridge.close()
     mallory = _shapes_as(world, JAN, "Mallory", "mallory.forget@evil.example")
@@ -683,7 +683,7 @@ def test_forget_erases_the_whole_credit_name_from_the_issue_and_the_store(world:
     before = [n for n in _notes(world, report_id) if n.startswith("Credit recorded")]
     bridge = world.bridge()
     try:
-        privacy_service(bridge).forget("rosa@lab.example")
+        subject_requests_service(bridge).forget("rosa@lab.example")
         with bridge.store().unit_of_work() as uow:
             stored = uow.reports.credit_name_of(report_id)
     finally:

@@ -29,8 +29,8 @@ from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.audit import AuditedTracker
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.services.notify import Notify
-from tracker_bridge.services.privacy import Privacy
 from tracker_bridge.services.retention import RetentionPolicy
+from tracker_bridge.services.subject_requests import SubjectRequests
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.store import Store, open_store
 from tracker_bridge.testing.clock import FakeClock
@@ -52,9 +52,9 @@ class World:
     ingest: Ingest
     sync: Sync
     notify: Notify
-    privacy: Privacy
+    privacy: SubjectRequests
 
-    def with_archives(self, *archives: MailboxArchive) -> Privacy:
+    def with_archives(self, *archives: MailboxArchive) -> SubjectRequests:
         """The privacy service deleting mailbox copies in ``archives`` too."""
         self.privacy.archives = archives
         return self.privacy
@@ -84,7 +84,7 @@ def build_world(name: str, store: MemoryStore | Store, clock: FakeClock) -> Worl
         ingest=Ingest(program, store.unit_of_work, reader, FakeOpenPGP(), clock, tracker),
         sync=Sync(program, store.unit_of_work, tracker, clock, "fake:security/cvd"),
         notify=Notify(program, store.unit_of_work, FakeComposer(), transport, clock, tracker),
-        privacy=Privacy(
+        privacy=SubjectRequests(
             store.unit_of_work,
             clock,
             RetentionPolicy(content_days_after_close=90, contact_days_after_close=120),

@@ -140,12 +140,15 @@ def test_empty_page_says_so() -> None:
 
 def test_forget_erases_the_credit_name_too() -> None:
     """After `forget` (an erasure request) no name is credited, not even a consented one."""
-    from tracker_bridge.services.privacy import Privacy, RetentionPolicy
+    from tracker_bridge.services.retention import RetentionPolicy
+    from tracker_bridge.services.subject_requests import SubjectRequests
     from tracker_bridge.testing.clock import FakeClock
 
     store = _store((1, ANNA, State.RESOLVED), (2, SHY, State.RESOLVED))
     clock = FakeClock(RECEIVED + timedelta(days=200))
-    privacy = Privacy(store.unit_of_work, clock, RetentionPolicy(), lambda moment: moment.date())
+    privacy = SubjectRequests(
+        store.unit_of_work, clock, RetentionPolicy(), lambda moment: moment.date()
+    )
     privacy.forget("anna@example.net")
     privacy.forget("shy@example.net")
     assert [] == collect_credits(store.unit_of_work)

@@ -23,8 +23,8 @@ from tracker_bridge.ports.store import ReportContent, ReportEvent
 from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import IssueDraft
 from tracker_bridge.services.context import Program
-from tracker_bridge.services.privacy import Privacy
 from tracker_bridge.services.retention import RetentionPolicy
+from tracker_bridge.services.subject_requests import SubjectRequests
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.testing.clock import FakeClock
 from tracker_bridge.testing.fake_tracker import FakeTracker
@@ -237,7 +237,7 @@ class LegalScene:
     store: MemoryStore
     tracker: FakeTracker
     sync: Sync
-    privacy: Privacy
+    privacy: SubjectRequests
 
     def moment(self) -> datetime | None:
         """The report's stored next moment."""
@@ -318,7 +318,7 @@ def legal_scene(
         uow.links.set_labels(REPORT_ID, frozenset(tracker.issues[ref.key].labels))
         uow.commit()
     sync = Sync(LEGAL_PROGRAM, store.unit_of_work, tracker, clock, "fake", retention=retention)
-    privacy = Privacy(
+    privacy = SubjectRequests(
         store.unit_of_work,
         clock,
         retention,
