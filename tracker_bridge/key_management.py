@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tracker_bridge.app import load_config, passphrase_setting
+from tracker_bridge.app import Bridge, load_config, passphrase_setting
 from tracker_bridge.bridge_key import (
     SecretKey,
     WorkFactor,
@@ -27,6 +27,7 @@ from tracker_bridge.bridge_key import (
 )
 from tracker_bridge.config import ENV_PREFIX, MISSING_SECRET, LoadedConfig
 from tracker_bridge.errors import ConfigurationError
+from tracker_bridge.security_txt import signed_security_txt, signing_refusal
 
 PUBLIC_KEY_FILE = "bridge-public-key.asc"  # beside the config, where `init` writes it
 
@@ -163,3 +164,46 @@ def reprotect_bridge_keys(config_path: Path | None, factor: WorkFactor) -> list[
     fingerprints = [key.fingerprint for key in secret_keys(home)]
     reprotect(home, fingerprints, passphrase, factor)
     return fingerprints
+
+
+def published_fingerprint(bridge: Bridge) -> str:
+    """The bridge key's fingerprint as published (policy page, security.txt signature).
+
+    ``openpgp.fingerprint`` when set, else the only secret key in ``openpgp.home``.
+
+    Raises:
+        ConfigurationError: no fingerprint is configured and ``openpgp.home`` does not exist
+            (named before gpg is started).
+    """
+    configured = bridge.settings.openpgp.fingerprint
+    if configured:
+        return configured
+    home = bridge.config.resolve(bridge.settings.openpgp.home)
+    if not home.is_dir():
+        raise ConfigurationError(
+            f"openpgp.home: {home} does not exist; the policy prints the bridge key's "
+            "fingerprint (create the key with `tracker-bridge init`, or set openpgp.fingerprint)"
+        )
+    return bridge.openpgp().bridge_fingerprint
+
+
+def sign_security_txt(bridge: Bridge, text: str, expires: datetime) -> str:
+    """``text`` (a rendered security.txt expiring at ``expires``) clear-signed by the bridge key.
+
+    Raises:
+        ConfigurationError: the passphrase file is missing, ``openpgp.home`` does not exist, or
+            the bridge key expires before ``expires`` (``security_txt.signing_refusal``, RFC 9116
+            2.3 and 2.5.5).
+    """
+    passphrase = bridge.settings.openpgp.passphrase
+    if passphrase is not None and passphrase.get_secret_value() == MISSING_SECRET:
+        raise ConfigurationError(
+            "openpgp.passphrase_file: the passphrase file is missing; "
+            "signing needs the bridge key's passphrase"
+        )
+    published_fingerprint(bridge)  # a missing GnuPG home is named before gpg is started
+    fingerprint = bridge.openpgp().bridge_fingerprint
+    refusal = signing_refusal(expires, bridge_key_expires(bridge.config, fingerprint), fingerprint)
+    if refusal is not None:
+        raise ConfigurationError(refusal)
+    return signed_security_txt(text, bridge.openpgp().clearsign)

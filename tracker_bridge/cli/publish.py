@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Literal, cast
 import click
 
 from tracker_bridge.cli.common import Invocation
-from tracker_bridge.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from tracker_bridge.app import Bridge
@@ -23,19 +22,6 @@ def _bridge(invocation: Invocation) -> Bridge:
     missing tracker token must not stop it; signing checks its passphrase itself.
     """
     return invocation.bridge(missing_secrets=[])
-
-
-def _fingerprint(bridge: Bridge) -> str:
-    configured = bridge.settings.openpgp.fingerprint
-    if configured:
-        return configured
-    home = bridge.config.resolve(bridge.settings.openpgp.home)
-    if not home.is_dir():
-        raise ConfigurationError(
-            f"openpgp.home: {home} does not exist; the policy prints the bridge key's "
-            "fingerprint (create the key with `tracker-bridge init`, or set openpgp.fingerprint)"
-        )
-    return bridge.openpgp().bridge_fingerprint
 
 
 def _write(text: str, output: Path | None, what: str) -> None:
@@ -72,6 +58,7 @@ def policy_command(
 ) -> None:
     """Render the disclosure policy page from the numbers the bridge enforces."""
     from tracker_bridge.domain.researcher import Language
+    from tracker_bridge.key_management import published_fingerprint
     from tracker_bridge.policy import render_policy
 
     bridge = _bridge(invocation)
@@ -80,7 +67,7 @@ def policy_command(
             bridge.mappings,
             Language(language),
             cast(Literal["md", "html"], page_format),
-            fingerprint=_fingerprint(bridge),
+            fingerprint=published_fingerprint(bridge),
         )
     finally:
         bridge.close()
@@ -93,14 +80,8 @@ def policy_command(
 @click.pass_obj
 def security_txt_command(invocation: Invocation, output: Path | None, sign: bool) -> None:
     """Write an RFC 9116 security.txt; Expires is security_txt_days (at most 365) ahead."""
-    from tracker_bridge.config import MISSING_SECRET
-    from tracker_bridge.key_management import bridge_key_expires
-    from tracker_bridge.security_txt import (
-        build_security_txt,
-        render_security_txt,
-        signed_security_txt,
-        signing_refusal,
-    )
+    from tracker_bridge.key_management import sign_security_txt
+    from tracker_bridge.security_txt import build_security_txt, render_security_txt
 
     bridge = _bridge(invocation)
     try:
@@ -110,20 +91,7 @@ def security_txt_command(invocation: Invocation, output: Path | None, sign: bool
             click.echo(f"warning: {note}", err=True)
         text = render_security_txt(fields, program.name)
         if sign:
-            passphrase = bridge.settings.openpgp.passphrase
-            if passphrase is not None and passphrase.get_secret_value() == MISSING_SECRET:
-                raise ConfigurationError(
-                    "openpgp.passphrase_file: the passphrase file is missing; "
-                    "signing needs the bridge key's passphrase"
-                )
-            _fingerprint(bridge)  # a missing GnuPG home is named before gpg is started
-            fingerprint = bridge.openpgp().bridge_fingerprint
-            refusal = signing_refusal(
-                fields.expires, bridge_key_expires(bridge.config, fingerprint), fingerprint
-            )
-            if refusal is not None:
-                raise ConfigurationError(refusal)
-            text = signed_security_txt(text, bridge.openpgp().clearsign)
+            text = sign_security_txt(bridge, text, fields.expires)
     finally:
         bridge.close()
     _write(text, output, "security.txt")
