@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import Connection, Integer, Table, func, select
-from sqlalchemy.engine import make_url
 
 from tracker_bridge.errors import ConfigurationError
 from tracker_bridge.store import tables as t
 from tracker_bridge.store.engine import create_store_engine
 from tracker_bridge.store.errors import redact_url
 from tracker_bridge.store.migrate import current_revision, head_revision, migrate
+from tracker_bridge.store.url import parse_store_url
 
 __all__ = ["CopiedStore", "copy_store"]
 
@@ -41,12 +40,8 @@ def copy_store(source_url: str, target_url: str) -> CopiedStore:
             target already holds reports, mail or audit entries (nothing is written then),
             or the source is a SQLite file that does not exist (nothing is created then).
     """
-    source_db = make_url(source_url)
-    if (
-        source_db.get_backend_name() == "sqlite"
-        and source_db.database not in (None, "", ":memory:")
-        and not Path(str(source_db.database)).exists()
-    ):
+    source_file = parse_store_url(source_url).sqlite_path
+    if source_file is not None and not source_file.exists():
         raise ConfigurationError(
             f"db copy: source {redact_url(source_url)} does not exist; nothing was copied "
             "or created"
