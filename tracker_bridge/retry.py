@@ -13,14 +13,74 @@ every HTTP tracker:
   that timed out may have been applied.
 
 The core does not depend on any HTTP library: each plugin says how to read its own errors.
+``RetrySettings`` are the three settings every plugin's section shares, and ``retry_attempts``
+the one stamina loop over them: ``retry_wait_seconds = 0`` switches every wait off, a
+Retry-After's too (the plugins' tests run so).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
-__all__ = ["BackoffRule", "backoff_hook"]
+import stamina
+from pydantic import BaseModel, Field
+
+__all__ = ["BackoffRule", "RetrySettings", "backoff_hook", "retry_attempts"]
+
+
+class RetrySettings(BaseModel):
+    """The retry settings of a tracker plugin's ``[tracker.<kind>]`` section (subclass it).
+
+    A plugin may declare ``retry_wait_seconds`` again to change its default (Jira: 1 s).
+    """
+
+    max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Retries after 429, 5xx or a timeout (stamina's exponential backoff with "
+        "jitter, Retry-After honoured); 0 switches retries and their waits off",
+    )
+    retry_wait_seconds: float = Field(
+        default=0.1,
+        ge=0,
+        description="First backoff wait; doubles per retry; 0 switches every wait off, "
+        "a Retry-After's too",
+    )
+    retry_wait_max_seconds: float = Field(
+        default=30.0, ge=0, description="Longest single wait, also for a Retry-After"
+    )
+
+    @property
+    def longest_wait_seconds(self) -> float:
+        """The cap on one wait, also a Retry-After's: 0 when ``retry_wait_seconds`` is 0."""
+        return self.retry_wait_max_seconds if self.retry_wait_seconds > 0 else 0.0
+
+
+def retry_attempts(
+    settings: RetrySettings, on: Callable[[Exception], bool | float]
+) -> Iterator[stamina.Attempt]:
+    """Stamina's attempts for one tracker call under ``settings``: use each as a ``with`` block.
+
+    Args:
+        settings: The plugin's retry settings (``max_retries`` + 1 attempts, no overall timeout).
+        on: The backoff hook (``backoff_hook``) deciding which exceptions are resent.
+
+    Returns:
+        ``stamina.retry_context``'s iterator; the last attempt's exception propagates.
+    """
+    wait = settings.retry_wait_seconds
+    return iter(
+        stamina.retry_context(
+            on=on,
+            attempts=settings.max_retries + 1,
+            timeout=None,
+            wait_initial=wait,
+            wait_max=settings.longest_wait_seconds,
+            wait_jitter=wait,
+        )
+    )
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tracker_bridge.retry import BackoffRule, backoff_hook
+from tracker_bridge.retry import BackoffRule, RetrySettings, backoff_hook, retry_attempts
 
 
 class HttpAnswer(Exception):
@@ -61,3 +61,28 @@ def test_retry_after_is_obeyed_up_to_the_longest_wait() -> None:
     """A Retry-After becomes the wait in seconds, capped at wait_max_seconds."""
     hook = backoff_hook(rule(wait_max_seconds=10.0), idempotent=False)
     assert (4.0, 10.0) == (hook(HttpAnswer(429, 4.0)), hook(HttpAnswer(429, 60.0)))
+
+
+def test_zero_first_wait_switches_every_wait_off() -> None:
+    """retry_wait_seconds 0 caps every wait, a Retry-After's too, at 0 seconds."""
+    settings = RetrySettings(retry_wait_seconds=0, retry_wait_max_seconds=30)
+    hook = backoff_hook(rule(settings.longest_wait_seconds), idempotent=True)
+    assert (0.0, 0.0) == (settings.longest_wait_seconds, hook(HttpAnswer(429, retry_after=20)))
+
+
+def test_retry_attempts_try_once_more_than_max_retries() -> None:
+    """retry_attempts gives max_retries + 1 attempts, then lets the last exception through."""
+    tried: list[int] = []
+
+    def always_unavailable() -> None:
+        for attempt in retry_attempts(
+            RetrySettings(max_retries=2, retry_wait_seconds=0),
+            backoff_hook(rule(0), idempotent=True),
+        ):
+            with attempt:
+                tried.append(attempt.num)
+                raise HttpAnswer(503)
+
+    with pytest.raises(HttpAnswer):
+        always_unavailable()
+    assert [1, 2, 3] == tried

@@ -12,9 +12,8 @@ from typing import Any, ClassVar, TypeVar
 import gitlab
 import gitlab.exceptions
 import requests
-import stamina
 from gitlab.v4.objects import Project, ProjectIssue
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr
 
 from tracker_bridge.errors import (
     ConfidentialityError,
@@ -35,7 +34,7 @@ from tracker_bridge.ports import (
     TextErasure,
     TrackerNote,
 )
-from tracker_bridge.retry import BackoffRule, backoff_hook
+from tracker_bridge.retry import BackoffRule, RetrySettings, backoff_hook, retry_attempts
 from tracker_bridge_gitlab.markup import inert_block, inert_inline, inert_title, withhold_addresses
 
 T = TypeVar("T")
@@ -53,7 +52,7 @@ _TRANSIENT = frozenset({429, 500, 502, 503, 504})
 _NO_LIBRARY_RETRIES: dict[str, Any] = {"max_retries": 0, "obey_rate_limit": False}
 
 
-class GitLabSettings(BaseModel):
+class GitLabSettings(RetrySettings):
     """The ``[tracker.gitlab]`` section."""
 
     model_config = ConfigDict(extra="forbid")
@@ -62,19 +61,6 @@ class GitLabSettings(BaseModel):
     project: str = Field(description="Project path (group/project) or numeric id")
     token: SecretStr = Field(description="Access token with api scope (the core reads token_file)")
     timeout: float = Field(default=10.0, gt=0, description="Seconds before one request times out")
-    max_retries: int = Field(
-        default=3,
-        ge=0,
-        le=10,
-        description="Retries after 429, 5xx or a timeout (stamina's exponential backoff with "
-        "jitter, Retry-After honoured); 0 switches retries and their waits off",
-    )
-    retry_wait_seconds: float = Field(
-        default=0.1, ge=0, description="First backoff wait; doubles per retry; 0 disables waits"
-    )
-    retry_wait_max_seconds: float = Field(
-        default=30.0, ge=0, description="Longest single wait, also for a Retry-After"
-    )
     overlap_minutes: float = Field(
         default=2.0,
         ge=0,
@@ -554,16 +540,8 @@ class GitLabTracker:
         (429) or a request that never connected. ``issue`` names the issue the call is about:
         its 404 means the issue is gone (skippable); without it a 404 is the project.
         """
-        settings = self.settings
         try:
-            for attempt in stamina.retry_context(
-                on=self._backoff(idempotent),
-                attempts=settings.max_retries + 1,
-                timeout=None,
-                wait_initial=settings.retry_wait_seconds,
-                wait_max=settings.retry_wait_max_seconds,
-                wait_jitter=settings.retry_wait_seconds,
-            ):
+            for attempt in retry_attempts(self.settings, self._backoff(idempotent)):
                 with attempt:
                     return action()
         except (gitlab.exceptions.GitlabError, requests.RequestException) as err:
@@ -588,7 +566,7 @@ class GitLabTracker:
                     if isinstance(err, gitlab.exceptions.GitlabError) and err.response_code == 429
                     else None
                 ),
-                wait_max_seconds=self.settings.retry_wait_max_seconds,
+                wait_max_seconds=self.settings.longest_wait_seconds,
             ),
             idempotent=idempotent,
         )

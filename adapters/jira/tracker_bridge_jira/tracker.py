@@ -30,7 +30,7 @@ from tracker_bridge.ports import (
     TextErasure,
     TrackerNote,
 )
-from tracker_bridge.retry import BackoffRule, backoff_hook
+from tracker_bridge.retry import BackoffRule, RetrySettings, backoff_hook, retry_attempts
 from tracker_bridge_jira.markup import (
     adf_document,
     adf_map_text,
@@ -62,7 +62,7 @@ class CommentVisibility(BaseModel):
     value: str = Field(min_length=1)
 
 
-class JiraSettings(BaseModel):
+class JiraSettings(RetrySettings):
     """The ``[tracker.jira]`` section."""
 
     model_config = ConfigDict(extra="forbid")
@@ -95,11 +95,13 @@ class JiraSettings(BaseModel):
         "are sent as reconcileIssues, and a create whose answer was lost is looked for this long",
     )
     timeout: float = Field(default=30.0, gt=0, description="Seconds per HTTP request")
-    max_retries: int = Field(default=3, ge=0, le=10, description="Retries for 429/5xx/timeouts")
+    # The one default Jira keeps apart from RetrySettings: its first wait is 1 s (GitLab 0.1 s).
     retry_wait_seconds: float = Field(
-        default=1.0, ge=0, description="First backoff wait; doubles per retry; 0 disables waits"
+        default=1.0,
+        ge=0,
+        description="First backoff wait; doubles per retry; 0 switches every wait off, "
+        "a Retry-After's too",
     )
-    retry_wait_max_seconds: float = Field(default=30.0, ge=0, description="Longest single wait")
     page_size: int = Field(default=50, ge=1, le=100, description="Issues per search page")
 
 
@@ -711,16 +713,8 @@ class JiraTracker:
         means the configured project is wrong (fatal).
         """
         settings = self.settings
-        wait = settings.retry_wait_seconds
         try:
-            for attempt in stamina.retry_context(
-                on=self._backoff(idempotent),
-                attempts=settings.max_retries + 1,
-                timeout=None,
-                wait_initial=wait,
-                wait_max=settings.retry_wait_max_seconds if wait > 0 else 0,
-                wait_jitter=wait,
-            ):
+            for attempt in retry_attempts(settings, self._backoff(idempotent)):
                 with attempt:
                     client = None if connect else self._connected()
                     return action(client)  # type: ignore[arg-type]
@@ -743,12 +737,8 @@ class JiraTracker:
                 connect_failed=(requests.ConnectTimeout,),
                 dropped=(requests.Timeout, requests.ConnectionError),
                 status=lambda err: (err.status_code or 0) if isinstance(err, JIRAError) else None,
-                retry_after=lambda err: (
-                    _retry_after(err)
-                    if isinstance(err, JIRAError) and self.settings.retry_wait_seconds > 0
-                    else None
-                ),
-                wait_max_seconds=self.settings.retry_wait_max_seconds,
+                retry_after=lambda err: _retry_after(err) if isinstance(err, JIRAError) else None,
+                wait_max_seconds=self.settings.longest_wait_seconds,
             ),
             idempotent=idempotent,
         )
