@@ -12,6 +12,7 @@ import re
 __all__ = [
     "MSG_ID",
     "SYNTHETIC_DOMAIN",
+    "bracketed_message_id",
     "is_synthetic",
     "normalise_message_id",
     "synthetic_message_id",
@@ -29,6 +30,15 @@ def normalise_message_id(message_id: str) -> str:
     ``" <a@b> "`` -> ``"a@b"``; an empty or blank id gives ``""``.
     """
     return message_id.strip().strip("<>").strip()
+
+
+def bracketed_message_id(message_id: str) -> str:
+    """``message_id`` as a header writes it (RFC 5322 ``msg-id``): in angle brackets.
+
+    ``" a@b "`` -> ``"<a@b>"``; an id that already starts with ``<`` is only stripped of space.
+    """
+    stripped = message_id.strip()
+    return stripped if stripped.startswith("<") else f"<{stripped}>"
 
 
 def synthetic_message_id(digest: str) -> str:

@@ -24,6 +24,7 @@ from email.utils import format_datetime, formataddr
 from typing import Literal
 
 from tracker_bridge.clock import SystemClock
+from tracker_bridge.domain.message_ids import bracketed_message_id
 from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import ConfigurationError, RecipientKeyMissing, SkippableError
 from tracker_bridge.mail.templates import KEY_REQUEST_PARAMETERS, RenderedTemplate, TemplateSet
@@ -36,7 +37,6 @@ __all__ = [
     "CleartextPolicy",
     "PgpMimeComposer",
     "WithoutKeyPolicy",
-    "carries_free_text",
     "pgp_mime_encrypted",
     "pgp_mime_signed",
     "plus_address",
@@ -57,13 +57,6 @@ _KEY_REQUEST = "key_request"
 # RFC 4880 section 9.4 hash algorithm ids, as RFC 3156 names them in micalg.
 _MICALG = {1: "pgp-md5", 2: "pgp-sha1", 3: "pgp-ripemd160", 8: "pgp-sha256", 9: "pgp-sha384"}
 _MICALG |= {10: "pgp-sha512", 11: "pgp-sha224", 12: "pgp-sha3-256", 14: "pgp-sha3-512"}
-
-
-def carries_free_text(item: OutboxItem) -> bool:
-    """Whether the mail holds the team's own words (a team message, or a state mail quoting one)."""
-    return item.kind is NotificationKind.TEAM_MESSAGE or bool(
-        str(item.params.get("team_message", "")).strip()
-    )
 
 
 def plus_address(contact_address: str, report_id: str) -> str:
@@ -153,11 +146,6 @@ def _quoted_printable(text: str) -> bytes:
     # RFC 3156 section 3: a line starting "From " gets mangled by mbox writers; encode the F.
     lines = [b"=46" + line[1:] if line.startswith(b"From ") else line for line in lines]
     return _CRLF.join(lines)
-
-
-def _message_id(value: str) -> str:
-    stripped = value.strip()
-    return stripped if stripped.startswith("<") else f"<{stripped}>"
 
 
 def _boundary() -> str:
@@ -368,7 +356,7 @@ class PgpMimeComposer:
         """Whether ``item`` may go out signed but unencrypted under the ``cleartext`` policy."""
         if item.template == _KEY_REQUEST or self.cleartext == "all":
             return True
-        return self.cleartext == "without-details" and not carries_free_text(item)
+        return self.cleartext == "without-details" and not item.carries_team_words
 
     # ------------------------------------------------------------------ parts
 
@@ -398,10 +386,10 @@ class PgpMimeComposer:
             _address_header("To", item.recipient or researcher.email),
             _header("Subject", subject),
             _header("Date", date),
-            _header("Message-ID", _message_id(item.message_id)),
+            _header("Message-ID", bracketed_message_id(item.message_id)),
             _header("Reply-To", plus_address(self.contact_address, item.report_id)),
         ]
-        ids = [_message_id(ref) for ref in references if ref.strip()]
+        ids = [bracketed_message_id(ref) for ref in references if ref.strip()]
         if ids:
             headers.append(_header("In-Reply-To", ids[-1]))
             headers.append(_header("References", " ".join(ids)))

@@ -62,6 +62,17 @@ class OutboxItem:
     sent_at: datetime | None = None
     last_error: str | None = None
 
+    @property
+    def carries_team_words(self) -> bool:
+        """Whether the mail holds the team's own words (a team message or a state mail quoting one).
+
+        Such a mail is never sent in clear text (``mail.compose``), and its delivery is noted on
+        the issue (``services.notify``).
+        """
+        return self.kind is NotificationKind.TEAM_MESSAGE or bool(
+            str(self.params.get("team_message", "")).strip()
+        )
+
 
 TEMPLATE_PARAMETERS: frozenset[str] = frozenset(
     {

@@ -207,7 +207,7 @@ class Notify:
             ref = uow.links.get(report_id)
             uow.commit()
         summary.bump("withheld")
-        if carries_team_words(item) and ref is not None:
+        if item.carries_team_words and ref is not None:
             self._tell_team(
                 ref,
                 f"Withheld until the researcher sends a key: they have no usable OpenPGP key, "
@@ -243,7 +243,7 @@ class Notify:
                 ReportEvent(item.report_id, now, "mail_sent", f"{item.template} {item.message_id}")
             )
             uow.audit.record(_mail_audit(now, item, "mail_sent", "ok"))
-            noted = carries_team_words(item) and self.tracker is not None
+            noted = item.carries_team_words and self.tracker is not None
             ref = uow.links.get(item.report_id) if noted else None
             uow.commit()
         summary.bump("sent")
@@ -314,13 +314,6 @@ class Notify:
             # The issue refuses notes or was deleted; the mail itself is settled either way.
             summary.bump("note_refused")
             summary.problems.append(f"{ref.key}: note to the team refused by the tracker: {err}")
-
-
-def carries_team_words(item: OutboxItem) -> bool:
-    """Whether the mail holds the team's own words (a team message or a state mail quoting one)."""
-    return item.kind is NotificationKind.TEAM_MESSAGE or bool(
-        str(item.params.get("team_message", "")).strip()
-    )
 
 
 def _mail_audit(now: datetime, item: OutboxItem, action: str, outcome: str) -> AuditEntry:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tracker_bridge.domain.message_ids import (
+    bracketed_message_id,
     is_synthetic,
     normalise_message_id,
     synthetic_message_id,
@@ -24,3 +25,10 @@ def test_a_synthetic_id_is_the_digest_at_the_reserved_domain_and_known_as_such()
         is_synthetic(made),
         is_synthetic("<m1@example.org>"),
     )
+
+
+def test_bracketing_adds_angle_brackets_only_where_missing() -> None:
+    """A header's msg-id is the id in angle brackets, never bracketed twice, space dropped."""
+    assert ["<a@b>", "<a@b>", "<a@b>"] == [
+        bracketed_message_id(value) for value in (" a@b ", "<a@b>", " <a@b> ")
+    ]
