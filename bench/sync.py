@@ -50,22 +50,12 @@ from tracker_bridge.ports.tracker import IssueRef
 from tracker_bridge.services.context import Program
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.store import Store, open_store
+from tracker_bridge.testing.sandbox.clock import SandboxClock
 
 CHANGED = 100
 PROJECT = "security/cvd"
 QUIET_GOAL_SECONDS = 1.0
 SANDBOX = "http://127.0.0.1"  # stored issue URLs only; the plugin addresses issues by key
-
-
-class OffsetClock:
-    """The system clock moved forward by ``offset``: the bench lets time pass without waiting."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def now(self) -> datetime:
-        """Now plus the offset."""
-        return datetime.now(UTC) + self.offset
 
 
 def bench_report(program: Program, n: int, count: int, due: int, now: datetime) -> Report:
@@ -154,14 +144,14 @@ def seed_sandbox(
 
 def build(
     seeded: Path, directory: Path, count: int, due: int, now: datetime
-) -> tuple[GitLabSandbox, Store, Sync, OffsetClock]:
+) -> tuple[GitLabSandbox, Store, Sync, SandboxClock]:
     """A copy of the seeded store, a seeded sandbox, and the Sync service wired to them."""
     sandbox = start_sandbox()
     seed_sandbox(sandbox, packaged_program(), count, due, now)
     return (sandbox, *wire(seeded, directory, sandbox.url))
 
 
-def wire(seeded: Path, directory: Path, url: str) -> tuple[Store, Sync, OffsetClock]:
+def wire(seeded: Path, directory: Path, url: str) -> tuple[Store, Sync, SandboxClock]:
     """A copy of the seeded store and the Sync service with the GitLab plugin at ``url``."""
     copy = directory / "bench.sqlite3"
     shutil.copyfile(seeded, copy)
@@ -174,7 +164,7 @@ def wire(seeded: Path, directory: Path, url: str) -> tuple[Store, Sync, OffsetCl
             bridge_username="tracker-bridge",
         )
     )
-    clock = OffsetClock()
+    clock = SandboxClock()
     sync = Sync(
         packaged_program(), store.unit_of_work, tracker, clock, bookmark_name=f"gitlab:{PROJECT}"
     )
