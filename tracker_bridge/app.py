@@ -295,7 +295,11 @@ class Bridge:
             return
         gnupg = self.openpgp()
         problem = unlock_problem(
-            Path(gnupg.gnupghome), gnupg.bridge_fingerprint, self._passphrase(), sign=False
+            Path(gnupg.gnupghome),
+            gnupg.bridge_fingerprint,
+            self._passphrase(),
+            now=self.clock.now(),
+            sign=False,
         )
         if problem is not None:
             raise ConfigurationError(

@@ -443,13 +443,14 @@ def _bad_passphrase(status: list[tuple[str, str]]) -> bool:
 
 
 def unlock_problem(
-    home: Path, fingerprint: str, passphrase: str | None, *, sign: bool = True
+    home: Path, fingerprint: str, passphrase: str | None, *, now: datetime, sign: bool = True
 ) -> str | None:
     """Why ``passphrase`` does not open key ``fingerprint`` in ``home``, or None when it does.
 
     Decrypts a probe encrypted to the key (its encryption subkey) and, with ``sign``, signs one
     with it (its primary key), after making gpg-agent forget any cached passphrase. Nothing
-    the probe holds is secret.
+    the probe holds is secret. ``now`` (aware) decides whether the key has expired: the probe
+    to an expired key is encrypted as of its creation.
     """
     keys = {key.fingerprint: key for key in secret_keys(home)}
     key = keys.get(fingerprint.upper())
@@ -459,7 +460,7 @@ def unlock_problem(
     gpg = _gpg(home)
     # An expired key still decrypts what was sent while it was valid; gpg only encrypts to it
     # as of a moment in its lifetime, so the probe is written "then".
-    expired = key.expired(datetime.now(UTC))
+    expired = key.expired(now)
     then = ["--faked-system-time", str(int(key.created.timestamp()) + 1)] if expired else []
     probe = gpg.encrypt(
         b"tracker-bridge passphrase probe", [key.fingerprint], armor=True, extra_args=then

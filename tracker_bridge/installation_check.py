@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from tracker_bridge.bridge_key import (
     unlock_problem,
 )
 from tracker_bridge.calendars import working_calendar
+from tracker_bridge.clock import SystemClock
 from tracker_bridge.config import MISSING_SECRET, LoadedConfig
 from tracker_bridge.errors import ConfigurationError, MailUnavailable
 from tracker_bridge.files import readable_by_others
@@ -34,6 +35,7 @@ from tracker_bridge.intake.sources import PROCESSED_FOLDER, QUARANTINE_FOLDER
 from tracker_bridge.key_management import bridge_fingerprint, configured_passphrase
 from tracker_bridge.mail.templates import validate_templates
 from tracker_bridge.mappings import policy_warnings
+from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.tracker import TrackerAccessCheck
 from tracker_bridge.security_txt import security_txt_warnings
 from tracker_bridge.store.url import StoreUrl, parse_store_url
@@ -56,13 +58,16 @@ class CheckReport:
         return {"ok": self.ok, "problems": self.problems, "warnings": self.warnings}
 
 
-def check(config_path: Path | None, *, online: bool = False) -> CheckReport:
+def check(
+    config_path: Path | None, *, online: bool = False, clock: Clock | None = None
+) -> CheckReport:
     """Validate configuration, mappings, plugin settings and local files without network.
 
     With ``online``, and only when nothing offline is wrong, also ask the outside world what
-    only it can answer (see ``check_online``).
+    only it can answer (see ``check_online``). ``clock`` says when "now" is (key and
+    security.txt expiry); None is the system clock.
     """
-    report = check_offline(config_path)
+    report = check_offline(config_path, clock or SystemClock())
     if online and report.ok:
         check_online(config_path, report)
     return report
@@ -115,8 +120,12 @@ def check_online(config_path: Path | None, report: CheckReport) -> None:
         report.problems.append(f"smtp: {err}")
 
 
-def check_offline(config_path: Path | None) -> CheckReport:
-    """Validate configuration, mappings, plugin settings and local files without network."""
+def check_offline(config_path: Path | None, clock: Clock) -> CheckReport:
+    """Validate configuration, mappings, plugin settings and local files without network.
+
+    ``clock`` says when "now" is for the expiry of the bridge keys and a published security.txt.
+    """
+    now = clock.now()
     report = CheckReport()
     missing: list[str] = []
     try:
@@ -138,7 +147,7 @@ def check_offline(config_path: Path | None) -> CheckReport:
         report.warnings.extend(policy_warnings(mappings))
         if program.security_txt_file:
             published = config.resolve(Path(program.security_txt_file))
-            report.warnings.extend(security_txt_warnings(published, datetime.now(UTC)))
+            report.warnings.extend(security_txt_warnings(published, now))
         for line in validate_templates(
             mappings.templates_dir, [str(lang) for lang in program.languages]
         ):
@@ -164,7 +173,7 @@ def check_offline(config_path: Path | None) -> CheckReport:
     elif not any(home.glob("private-keys-v1.d/*.key")):
         report.problems.append(f"openpgp.home: {home} holds no secret key for the bridge")
     else:
-        check_bridge_keys(config, home, datetime.now(UTC), report)
+        check_bridge_keys(config, home, now, report)
     if settings.intake.maildir is not None:
         maildir = config.resolve(settings.intake.maildir)
         if not (maildir / "new").is_dir():
@@ -258,7 +267,7 @@ def check_bridge_keys(config: LoadedConfig, home: Path, now: datetime, report: C
             )
         if passphrase == MISSING_SECRET or key.revoked:
             continue  # a missing file is already reported; gpg encrypts to no revoked key
-        problem = unlock_problem(home, key.fingerprint, passphrase, sign=signing)
+        problem = unlock_problem(home, key.fingerprint, passphrase, now=now, sign=signing)
         if problem is not None:
             report.problems.append(
                 f"{where}: does not unlock {'bridge' if signing else 'old bridge'} key "

@@ -25,6 +25,7 @@ from tracker_bridge.bridge_key import (
     set_fingerprint_in_config,
     unlock_problem,
 )
+from tracker_bridge.clock import SystemClock
 from tracker_bridge.config import ENV_PREFIX, MISSING_SECRET, LoadedConfig
 from tracker_bridge.errors import ConfigurationError
 from tracker_bridge.security_txt import signed_security_txt, signing_refusal
@@ -140,7 +141,7 @@ def rotate_bridge_key(
         )
     home = config.resolve(config.settings.openpgp.home)
     current = bridge_fingerprint(config, secret_keys(home))
-    problem = unlock_problem(home, current, passphrase)
+    problem = unlock_problem(home, current, passphrase, now=SystemClock().now())
     if problem is not None:
         raise ConfigurationError(
             f"{passphrase_setting(config)}: does not unlock bridge key {current} ({problem}); "

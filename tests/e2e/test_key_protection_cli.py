@@ -12,6 +12,8 @@ import pytest
 from tests.installations import init_installation, invoke
 from tracker_bridge._testsupport.keys import gpg_command, remove_gnupghome
 from tracker_bridge.bridge_key import MINIMUM_S2K_COUNT, create_bridge_key, secret_keys
+from tracker_bridge.installation_check import check
+from tracker_bridge.testing.clock import FakeClock
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +176,31 @@ def test_the_key_init_makes_has_its_self_signatures_marked_checked() -> None:
     # Ring trust packets (GnuPG doc/DETAILS): sigcache 03 is "checked and valid", 00 unchecked.
     caches = [line.split("sigcache=")[1] for line in packets.splitlines() if "sigcache=" in line]
     assert (["03", "03"], [made.fingerprint]) == (caches, secret)
+
+
+def test_check_reads_expiry_against_the_clock_it_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The clock given to check decides expiry: 20 days on, a key valid for 10 is a problem."""
+    with init_installation("tbc") as config:
+        home = config.parent / "gnupg"
+        passphrase = (config.parent / "secrets" / "openpgp-passphrase").read_text().strip()
+        uid = "Ten days <security@example.org>"
+        gpg_command(
+            str(home),
+            "--quick-gen-key",
+            uid,
+            "future-default",
+            "default",
+            "10d",
+            passphrase=passphrase,
+        )
+        key = next(key for key in secret_keys(home) if key.uid == uid)
+        assert key.expires is not None, "the key was made to expire"
+        monkeypatch.setenv("TRACKER_BRIDGE_OPENPGP__FINGERPRINT", key.fingerprint)
+        report = check(config, clock=FakeClock(datetime.now(UTC) + timedelta(days=20)))
+    expected = (
+        f"openpgp.fingerprint: bridge key {key.fingerprint} expired on {key.expires:%Y-%m-%d}; "
+        "make its successor with `tracker-bridge key rotate`"
+    )
+    assert True is (expected in report.problems), report.problems
