@@ -343,6 +343,9 @@ class _Reports:
         found = [e for e in self._uow.tables.events if e.report_id == report_id]
         return sorted(found, key=lambda e: e.at)  # stable: insertion order among equal times
 
+    def report_ids_with_event(self, kind: str) -> list[str]:
+        return sorted({e.report_id for e in self._uow.tables.events if e.kind == kind})
+
 
 def _utc_change(change: StateChange) -> StateChange:
     return StateChange(at=as_utc(change.at), source=change.source, target=change.target)

@@ -189,6 +189,14 @@ class ReportRepository(Protocol):
         """A report's events, oldest first."""
         ...
 
+    def report_ids_with_event(self, kind: str) -> list[str]:
+        """The ids of the reports with at least one event of ``kind``, sorted, each once.
+
+        Read through the events' (kind, report id) index, so its cost follows the reports with
+        such an event (e.g. ``reg_started``: the few with a legal clock), not all reports.
+        """
+        ...
+
 
 class ResearcherRepository(Protocol):
     """Researchers, keyed by mail address (case-insensitive)."""

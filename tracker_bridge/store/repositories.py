@@ -707,6 +707,17 @@ class SqlReportRepository:
             for row in rows
         ]
 
+    def report_ids_with_event(self, kind: str) -> list[str]:
+        """The ids of the reports with an event of ``kind``, sorted (the (kind, report) index)."""
+        events = t.report_events
+        statement = (
+            select(events.c.report_id)
+            .where(events.c.kind == kind)
+            .distinct()
+            .order_by(events.c.report_id)
+        )
+        return [str(row[0]) for row in self._context.connection.execute(statement)]
+
 
 # ---------------------------------------------------------------------------- researchers
 

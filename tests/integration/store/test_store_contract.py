@@ -528,6 +528,26 @@ def test_events_with_the_same_dedupe_key_are_recorded_once(backend: Backend) -> 
     assert details == ["c", "received -> triaging", "a", "b"]
 
 
+def test_report_ids_with_event_names_each_report_with_that_kind_once(backend: Backend) -> None:
+    """Only reports with an event of the kind are named, sorted, each once whatever its count."""
+    for report_id in ("CVD-2026-0001", "CVD-2026-0002", "CVD-2026-0003"):
+        store_report(backend, report_id)
+    with backend.store.unit_of_work() as uow:
+        for report_id, kind in (
+            ("CVD-2026-0003", "reg_started"),
+            ("CVD-2026-0001", "reg_started"),
+            ("CVD-2026-0001", "reg_started"),
+            ("CVD-2026-0002", "label_sync"),
+        ):
+            uow.reports.add_event(ReportEvent(report_id, T0, kind, "gdpr"))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        started = uow.reports.report_ids_with_event("reg_started")
+        nothing = uow.reports.report_ids_with_event("reg_moved")
+    assert ["CVD-2026-0001", "CVD-2026-0003"] == started
+    assert [] == nothing
+
+
 # ---------------------------------------------------------------------------- researchers
 
 
