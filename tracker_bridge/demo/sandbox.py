@@ -48,6 +48,10 @@ class TrackerSandbox(Protocol):
         """Everything the tracker did on its own (commands run, people notified, images fetched)."""
         ...
 
+    def advance_clock(self, **delta: float) -> None:
+        """Move the tracker's clock (issues' and notes' times) by ``timedelta(**delta)``."""
+        ...
+
     def stop(self) -> None:
         """Stop serving."""
         ...

@@ -12,6 +12,9 @@ class SideEffectSource(Protocol):
     def side_effects(self) -> list[str]:
         """Every side effect so far, oldest first."""
 
+    def advance_clock(self, **delta: float) -> None:
+        """Move the sandbox's clock (its notes' and issues' times) forward by ``timedelta(**delta)``."""
+
 
 class RunningSandbox(Protocol):
     """A started sandbox as the demo needs it."""
@@ -59,6 +62,10 @@ class DemoSandbox(Generic[SandboxT]):
     def side_effects(self) -> list[str]:
         """What the tracker did because of stored text: quick actions, notifications, fetches."""
         return list(self._sandbox.team.side_effects())
+
+    def advance_clock(self, **delta: float) -> None:
+        """Move the tracker's clock forward by ``timedelta(**delta)``, as a test's clock moves."""
+        self._sandbox.team.advance_clock(**delta)
 
     def stop(self) -> None:
         """Stop serving."""
