@@ -138,3 +138,14 @@ def test_plain_reports_list_clocks_first_in_the_program_time_zone(
         f"{'':<16} cra-final-report (CRA art. 14(2)(c)): - (waiting)",
     ] == [line.partition(": ")[0] if i < 2 else line for i, line in enumerate(expected)]
     assert expected == lines[1 : 1 + len(expected)]
+
+
+def test_help_lists_the_regulatory_group_with_its_whole_short_help(
+    legal_installation: Installation,
+) -> None:
+    """`--help` shows the regulatory group's short help whole, not cut at "GDPR art."."""
+    result = _cli(legal_installation, "--help")
+    [line] = [x for x in result.stdout.splitlines() if x.strip().startswith("regulatory ")]
+    assert "regulatory Legal reporting clocks: drafts of GDPR, NIS2 and CRA reports." == " ".join(
+        line.split()
+    )

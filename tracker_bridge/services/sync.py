@@ -149,6 +149,8 @@ class Sync:
         """Apply changes since the bookmark, then refresh deadlines and progress updates."""
         self.apply_changes(summary)
         self.refresh_deadlines(summary)
+        # Counted from every running legal clock, so a quiet pass reports them too.
+        self.regulatory.count_steps(self.clock.now(), summary)
 
     # -- changes from the tracker
 
