@@ -9,11 +9,19 @@ Everything the clocks need lives in the report's event history (no table of its 
   ``fix_available`` counts the same, read from the report's state history.
 * ``reg_due_soon`` / ``reg_missed`` ``<step>``: a reminder note was written (dedupe keys make
   it once per step, whatever the number of passes).
+* ``reg_start_noted`` / ``reg_moved`` ``<regime>``: the start note, and a "clock moved" note,
+  was written; ``reg_moved``'s key is a digest of the deadlines the note shows, so each new set
+  of deadlines (an earlier ``[aware]``, a final report's period starting or moving) is noted once.
+
+A start label counts from the snapshot's ``updated_at`` (never later than the pass), the best
+moment the tracker gives without another request; ``[aware]`` gives an earlier one. A moment
+before the regime applies (``domain.regulatory.APPLIES_FROM``) is refused as a named problem.
 
 Marker comments (first line of a team comment, markers from program.toml ``[regulatory]``)::
 
-    [aware] 2026-11-28T09:00+01:00 personal-data-breach   (ISO 8601 with offset; regime by
-                                                           its label's name or gdpr/nis2/cra)
+    [aware] 2026-11-28T09:00+01:00 personal-data-breach   (ISO 8601 with offset; regime as
+                                                           gdpr/nis2/cra, its start label or
+                                                           the label's name after its scope)
     [reported] early warning                               (a step title or id)
     [not notifiable] <reason>                              (GDPR art. 33(5))
     [measure available]                                    (CRA art. 14(2)(c) clock starts)
