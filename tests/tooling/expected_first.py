@@ -46,6 +46,7 @@ LITERAL = 2
 BUILT_FROM_LITERALS = 1
 COMPUTED = 0
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _UPPER_CASE = re.compile(r"^_?[A-Z][A-Z0-9_]*$")
 _CAP_WORDS = re.compile(r"^_?[A-Z][a-zA-Z0-9]*$")
 _EXPECTED_NAME = re.compile(r"^(expected|want)(_|$|[A-Z])")
@@ -183,8 +184,9 @@ def literal_parts(node: ast.expr) -> int:
 def _offsets(source: str) -> list[int]:
     """Character offset of the start of each 1-based line (index 0 unused)."""
     starts = [0, 0]
-    for line in source.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
+    # Python's own line ends only: str.splitlines would also split on \x85 and \x1c, which
+    # occur inside UTF-8 sequences once the bytes are read as latin-1.
+    starts.extend(match.end() for match in _LINE_END.finditer(source))
     return starts
 
 

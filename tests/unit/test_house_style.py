@@ -25,7 +25,7 @@ def test_every_assertion_puts_the_expected_value_first() -> None:
 def test_the_codemod_swaps_only_operands_that_are_out_of_order() -> None:
     """The codemod moves literals, constants and built values to the left and leaves the rest."""
     source = (
-        "assert len(x) == 3\n"
+        "assert len(x) == 3  # zoë Å\n"
         "assert (a.b, c) != ('é', State.OPEN), 'why'\n"
         "assert due == ams(2026, 1, 2)\n"
         "assert got == uow.reports.get('r1')\n"
@@ -34,7 +34,7 @@ def test_the_codemod_swaps_only_operands_that_are_out_of_order() -> None:
     )
     swaps = list(out_of_order(ast.parse(source), Path("snippet.py")))
     expected = (
-        "assert 3 == len(x)\n"
+        "assert 3 == len(x)  # zoë Å\n"
         "assert ('é', State.OPEN) != (a.b, c), 'why'\n"
         "assert ams(2026, 1, 2) == due\n"
         "assert got == uow.reports.get('r1')\n"
