@@ -35,11 +35,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from floors import (
     PRODUCT_OPTIONS,
@@ -68,6 +67,9 @@ from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.store import open_store
 from tracker_bridge.testing.fake_tracker import FakeTracker
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "tracker_bridge" / "default_mappings"
 BRIDGE_UID = "Bench bridge <security@bench.example>"
@@ -119,7 +121,8 @@ def _gpg_decrypt(home: str, ciphertexts: list[bytes], passphrase: str | None = N
             [*command, "--decrypt"], input=ciphertext, capture_output=True, check=False
         )
         if done.returncode != 0 or not done.stdout:
-            raise SystemExit(f"floor: gpg --decrypt failed: {done.stderr[-300:]!r}")
+            msg = f"floor: gpg --decrypt failed: {done.stderr[-300:]!r}"
+            raise SystemExit(msg)
 
 
 def _gpg_decrypt_files(home: str, paths: list[Path]) -> None:
@@ -128,7 +131,8 @@ def _gpg_decrypt_files(home: str, paths: list[Path]) -> None:
         [*command, "--decrypt-files", *map(str, paths)], capture_output=True, check=False
     )
     if done.returncode != 0 or not all(p.with_suffix("").stat().st_size for p in paths):
-        raise SystemExit(f"floor: gpg --decrypt-files failed: {done.stderr[-300:]!r}")
+        msg = f"floor: gpg --decrypt-files failed: {done.stderr[-300:]!r}"
+        raise SystemExit(msg)
 
 
 def _in_process(library: Any, decryptor: Any, ciphertexts: list[bytes]) -> None:
@@ -136,7 +140,8 @@ def _in_process(library: Any, decryptor: Any, ciphertexts: list[bytes]) -> None:
         # Decryption only: pysequoia's verifying helper refuses the compressed signed layout gpg
         # (and so KMail) writes ("Unexpected message structure"), so signatures go unchecked.
         if not library.decrypt(ciphertext, decryptor=decryptor).bytes:
-            raise SystemExit("floor: pysequoia did not decrypt a message")
+            msg = "floor: pysequoia did not decrypt a message"
+            raise SystemExit(msg)
 
 
 def throughput(
@@ -226,9 +231,8 @@ def throughput(
             )
         run_rotated(steps, number)
     if reports != count or serial_summary.counts.get("report") != count:
-        raise SystemExit(
-            f"not every message became a report: {summary.counts}, {serial_summary.counts}"
-        )
+        msg = f"not every message became a report: {summary.counts}, {serial_summary.counts}"
+        raise SystemExit(msg)
 
     print_figures(
         f"ingest: {count} KMail-shaped PGP/MIME reports (signed + encrypted), {CHUNK} per chunk, "
@@ -278,9 +282,8 @@ def memory(keys: BridgeKeys, researcher: TestKey, workdir: Path) -> None:
             timeout=900,
         )
         if completed.returncode != 0:
-            raise SystemExit(
-                f"memory run failed:\n{completed.stderr.decode(errors='replace')[-2000:]}"
-            )
+            msg = f"memory run failed:\n{completed.stderr.decode(errors='replace')[-2000:]}"
+            raise SystemExit(msg)
         print(f"memory, {label}: {completed.stdout.decode().strip()}")
 
 
@@ -288,7 +291,8 @@ def _resident(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
-    raise SystemExit(f"no {field} in /proc/self/status")
+    msg = f"no {field} in /proc/self/status"
+    raise SystemExit(msg)
 
 
 def _measure_one(message: Path, gnupghome: str, workdir: Path, limit: int) -> None:
@@ -303,7 +307,8 @@ def _measure_one(message: Path, gnupghome: str, workdir: Path, limit: int) -> No
     outcome = service.run([ListSource([raw])], PassSummary("ingest"))[0]
     growth = _resident("VmHWM") - before
     if outcome.verdict is not Verdict.REPORT:
-        raise SystemExit(f"large message was not ingested: {outcome.reason}")
+        msg = f"large message was not ingested: {outcome.reason}"
+        raise SystemExit(msg)
     ratio = growth / len(raw)
     print(
         f"message {len(raw) / _MIB:.1f} MiB; peak RSS grew by {growth / _MIB:.1f} MiB = "

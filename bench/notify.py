@@ -38,9 +38,8 @@ import socket
 import subprocess
 import tempfile
 from datetime import UTC, datetime
-from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.controller import Controller
 from floors import (
@@ -77,6 +76,9 @@ from tracker_bridge.services.ingest import new_outbox_item
 from tracker_bridge.services.notify import Notify
 from tracker_bridge.store import Store, open_store
 from tracker_bridge.testing.clock import FakeClock
+
+if TYPE_CHECKING:
+    from multiprocessing.synchronize import Event
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "mappings" / "templates"
 UPDATES = ("state_triaged", "team_message", "fix_date_changed", "progress_update")
@@ -228,7 +230,8 @@ def _gpg_sign_encrypt(
     for body in bodies:
         done = subprocess.run(command, input=body, capture_output=True, check=False)
         if done.returncode != 0 or b"SIG_CREATED" not in done.stderr:
-            raise SystemExit(f"floor: gpg --encrypt --sign failed: {done.stderr[-300:]!r}")
+            msg = f"floor: gpg --encrypt --sign failed: {done.stderr[-300:]!r}"
+            raise SystemExit(msg)
 
 
 def _gpg_encrypt_files(keys: BridgeKeys, researcher: str, paths: list[Path]) -> None:
@@ -238,13 +241,15 @@ def _gpg_encrypt_files(keys: BridgeKeys, researcher: str, paths: list[Path]) -> 
         [*command, "--encrypt-files", *map(str, paths)], capture_output=True, check=False
     )
     if done.returncode != 0:
-        raise SystemExit(f"floor: gpg --encrypt-files failed: {done.stderr[-300:]!r}")
+        msg = f"floor: gpg --encrypt-files failed: {done.stderr[-300:]!r}"
+        raise SystemExit(msg)
 
 
 def _in_process(library: Any, signer: Any, recipients: list[Any], bodies: list[bytes]) -> None:
     for body in bodies:
         if not library.encrypt(body, recipients=recipients, signer=signer):
-            raise SystemExit("floor: pysequoia produced no ciphertext")
+            msg = "floor: pysequoia produced no ciphertext"
+            raise SystemExit(msg)
 
 
 def _researcher_key(keys: BridgeKeys) -> TestKey:
@@ -265,7 +270,8 @@ def run(
     sink = spawn.Process(target=_smtp_sink, args=(port, ready, stop, received), daemon=True)
     sink.start()
     if not ready.wait(60):
-        raise SystemExit(f"the SMTP sink on 127.0.0.1:{port} did not start within 60 s")
+        msg = f"the SMTP sink on 127.0.0.1:{port} did not start within 60 s"
+        raise SystemExit(msg)
     try:
         openpgp = GnuPG(keys.home, keys.passphrase, bridge_fingerprint=keys.fingerprint)
         templates = TemplateSet(TEMPLATES)
@@ -392,9 +398,8 @@ def run(
         stop.set()
         sink.join(60)
     if summary.counts.get("sent") != 2 * count or received.value != 3 * count:
-        raise SystemExit(
-            f"notify sent {summary.counts}, server received {received.value} of {3 * count}"
-        )
+        msg = f"notify sent {summary.counts}, server received {received.value} of {3 * count}"
+        raise SystemExit(msg)
 
     print(f"notify: {count} queued updates delivered as PGP/MIME, {CHUNK} per pass, interleaved")
     print(f"  bridge key: {keys.protection}")

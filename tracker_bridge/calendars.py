@@ -41,7 +41,8 @@ def working_calendar(
     try:
         tz = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as err:
-        raise ConfigurationError(f"unknown time zone {timezone!r}") from err
+        msg = f"unknown time zone {timezone!r}"
+        raise ConfigurationError(msg) from err
     if country not in _country_codes():
         raise _unknown(country, None)
 

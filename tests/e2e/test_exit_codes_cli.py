@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy.engine import make_url
 
-from tracker_bridge.demo.installation import Installation
-
 from .test_store_identity_cli import JAN, POSTGRES_URL, cli, report, use_store
 from .test_store_identity_cli import site as site
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tracker_bridge.demo.installation import Installation
 
 
 def set_in_section(site: Installation, section: str, line: str) -> None:

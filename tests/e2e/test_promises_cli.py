@@ -9,16 +9,20 @@ receiving researcher's own key, as their client would.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.installations import run_cli, running_installation
 from tracker_bridge.app import Bridge
-from tracker_bridge.demo.installation import Installation
 from tracker_bridge.demo.researcher_mail import ResearcherView, read_as_researcher
 from tracker_bridge.domain.report import State
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tracker_bridge.demo.installation import Installation
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"
@@ -65,7 +69,8 @@ def report_of(installation: Installation, address: str) -> tuple[str, str]:
                     return report_id, ref.key
     finally:
         bridge.close()
-    raise AssertionError(f"no report with an issue for {address}")
+    msg = f"no report with an issue for {address}"
+    raise AssertionError(msg)
 
 
 def state_label(installation: Installation, state: State) -> str:
@@ -201,7 +206,7 @@ def test_forget_erases_the_researcher_from_the_issue_and_the_keyring(
     ).stdout
 
     assert 0 == completed.returncode, completed.stderr[-3000:]
-    assert ("Ada Lovelace" in before, "Firefox. Key attached." in before) == (True, True)
+    assert (True, True) == ("Ada Lovelace" in before, "Firefox. Key attached." in before)
     assert [] == [t for t in ("Ada Lovelace", "Firefox. Key attached.", ADA) if t in after]
     assert "erased on request" in after.lower()
     assert fingerprint not in listing

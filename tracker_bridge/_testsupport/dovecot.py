@@ -9,11 +9,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracker_bridge._testsupport.unavailable import unavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PASSWORD = "secret"  # noqa: S105 (the throwaway test server accepts any user with this)
 

@@ -17,16 +17,25 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
-from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 from tracker_bridge.app import PartWrappers
-from tracker_bridge.ports.intake import MailboxItem, MailSource, Verdict
 from tracker_bridge.ports.mail import MailTransport
-from tracker_bridge.ports.tracker import IssueDraft, IssueRef, IssueSnapshot, IssueUpdate, Tracker
 from tracker_bridge.store import SqlUnitOfWork, Store
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from datetime import datetime
+    from types import TracebackType
+
+    from tracker_bridge.ports.intake import MailboxItem, MailSource, Verdict
+    from tracker_bridge.ports.tracker import (
+        IssueDraft,
+        IssueRef,
+        IssueSnapshot,
+        IssueUpdate,
+        Tracker,
+    )
 
 CRASH_AT_ENV = "TRACKER_BRIDGE_TEST_CRASH_AT"
 CRASH_TRACE_ENV = "TRACKER_BRIDGE_TEST_CRASH_TRACE"

@@ -36,9 +36,8 @@ def _checked_languages(value: str) -> tuple[str, ...]:
     codes = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
     known = {language.value for language in Language}
     if not codes or any(code not in known for code in codes):
-        raise click.BadParameter(
-            f"{value!r}: give a comma-separated list of {', '.join(sorted(known))}"
-        )
+        msg = f"{value!r}: give a comma-separated list of {', '.join(sorted(known))}"
+        raise click.BadParameter(msg)
     return codes
 
 

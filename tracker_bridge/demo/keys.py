@@ -178,4 +178,5 @@ def _first_fingerprint(colons: str) -> str:
         fields = line.split(":")
         if fields[0] == "fpr":
             return fields[9]
-    raise ValueError("gpg listed no fingerprint for the key just generated")
+    msg = "gpg listed no fingerprint for the key just generated"
+    raise ValueError(msg)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker_bridge.errors import FatalError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DEMO_EXTRA_HINT = "pip install 'tracker-bridge[demo]'"
 
@@ -21,10 +23,11 @@ try:
 except ModuleNotFoundError as err:  # aiosmtpd comes with the demo (and dev) extra only
     if err.name is None or err.name.split(".")[0] != "aiosmtpd":
         raise
-    raise FatalError(
+    msg = (
         "the demo's local SMTP server needs aiosmtpd, which is not installed in "
         f"this Python environment; install the demo extra: {DEMO_EXTRA_HINT}"
-    ) from err
+    )
+    raise FatalError(msg) from err
 
 
 @dataclass(frozen=True)

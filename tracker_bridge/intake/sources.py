@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Self, TypeVar
 
 from tracker_bridge.domain.message_ids import is_synthetic, normalise_message_id
 from tracker_bridge.errors import ConfigurationError, RetriableError, SkippableError
@@ -92,7 +92,8 @@ class FileSource:
                 with open(path, "rb") as handle:
                     raw = self._read(handle)
             except OSError as err:
-                raise SkippableError(f"cannot read message file {path}: {err.strerror}") from err
+                msg = f"cannot read message file {path}: {err.strerror}"
+                raise SkippableError(msg) from err
             yield MailboxItem(self.name, path, raw)
 
     def _read(self, stream: BinaryIO) -> bytes:
@@ -132,7 +133,8 @@ class MaildirSource:
         self.quarantine = self.root / quarantine
         for sub in ("new", "cur"):
             if not (self.root / sub).is_dir():
-                raise ConfigurationError(f"{self.root} is not a Maildir (no {sub}/ folder)")
+                msg = f"{self.root} is not a Maildir (no {sub}/ folder)"
+                raise ConfigurationError(msg)
 
     def fetch(self) -> Iterator[MailboxItem]:
         """Yield messages from ``new/`` then ``cur/``, oldest file name first, without moving them."""
@@ -156,7 +158,8 @@ class MaildirSource:
         except FileNotFoundError as err:
             if destination.exists():
                 return  # settled before a crash; nothing left to do
-            raise SkippableError(f"message {item.handle} vanished from {self.root}") from err
+            msg = f"message {item.handle} vanished from {self.root}"
+            raise SkippableError(msg) from err
         with contextlib.suppress(PermissionError):  # a copy the MTA's user owns keeps its mode
             os.chmod(destination, PRIVATE_FILE_MODE)
 
@@ -280,13 +283,15 @@ class ImapSource:
                 if s.security == ImapSecurity.STARTTLS:
                     imap.starttls(ssl_context=context)
         except (OSError, imaplib.IMAP4.error) as err:
-            raise RetriableError(f"IMAP server {where} unreachable: {err}") from err
+            msg = f"IMAP server {where} unreachable: {err}"
+            raise RetriableError(msg) from err
         try:
             imap.login(s.user, s.password)
         except imaplib.IMAP4.error as err:
             with contextlib.suppress(Exception):
                 imap.logout()
-            raise ConfigurationError(f"IMAP login as {s.user!r} at {where} refused") from err
+            msg = f"IMAP login as {s.user!r} at {where} refused"
+            raise ConfigurationError(msg) from err
         self._imap = imap
         return imap
 
@@ -298,7 +303,7 @@ class ImapSource:
             self._imap = None
             self._folders_ready = False
 
-    def __enter__(self) -> ImapSource:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -310,9 +315,11 @@ class ImapSource:
             typ, data = getattr(imap, what)(*args)
         except (OSError, imaplib.IMAP4.abort) as err:
             self._imap = None
-            raise RetriableError(f"IMAP {what} failed at {self.settings.host}: {err}") from err
+            msg = f"IMAP {what} failed at {self.settings.host}: {err}"
+            raise RetriableError(msg) from err
         except imaplib.IMAP4.error as err:
-            raise SkippableError(f"IMAP {what} refused at {self.settings.host}: {err}") from err
+            msg = f"IMAP {what} refused at {self.settings.host}: {err}"
+            raise SkippableError(msg) from err
         return str(typ), list(data)
 
     @staticmethod
@@ -327,18 +334,18 @@ class ImapSource:
             if typ != "OK":
                 typ, data = self._call("create", self._quote(folder))
                 if typ != "OK":
-                    raise ConfigurationError(
-                        f"cannot create IMAP folder {folder!r} at {self.settings.host}: {data!r}"
-                    )
+                    msg = f"cannot create IMAP folder {folder!r} at {self.settings.host}: {data!r}"
+                    raise ConfigurationError(msg)
         self._folders_ready = True
 
     def _select_inbox(self) -> None:
         typ, data = self._call("select", self._quote(self.settings.folder))
         if typ != "OK":
-            raise ConfigurationError(
+            msg = (
                 f"IMAP folder {self.settings.folder!r} at {self.settings.host} cannot be "
                 f"selected: {data!r}"
             )
+            raise ConfigurationError(msg)
 
     # ------------------------------------------------------------------ MailSource
 
@@ -348,7 +355,8 @@ class ImapSource:
         self._select_inbox()
         typ, data = self._call("uid", "SEARCH", None, "ALL")
         if typ != "OK":
-            raise RetriableError(f"IMAP SEARCH failed at {self.settings.host}: {data!r}")
+            msg = f"IMAP SEARCH failed at {self.settings.host}: {data!r}"
+            raise RetriableError(msg)
         uids = [u for chunk in data if isinstance(chunk, bytes) for u in chunk.split()]
         for uid in uids:
             typ, fetched = self._call("uid", "FETCH", uid.decode("ascii"), "(UID BODY.PEEK[])")
@@ -373,7 +381,8 @@ class ImapSource:
                 return
         typ, data = self._call("uid", "COPY", item.handle, self._quote(target))
         if typ != "OK":
-            raise SkippableError(f"IMAP COPY of UID {item.handle} to {target!r} failed: {data!r}")
+            msg = f"IMAP COPY of UID {item.handle} to {target!r} failed: {data!r}"
+            raise SkippableError(msg)
         self._call("uid", "STORE", item.handle, "+FLAGS.SILENT", "(\\Deleted)")
         if "UIDPLUS" in getattr(imap, "capabilities", ()):
             # Expunge only this message, not others a person flagged \Deleted meanwhile.

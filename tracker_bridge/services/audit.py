@@ -8,22 +8,25 @@ by a digest, since ids may carry the sender's address.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tracker_bridge.errors import BridgeError
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.privacy import AuditEntry
-from tracker_bridge.ports.tracker import (
-    IssueDraft,
-    IssueRef,
-    IssueSnapshot,
-    IssueUpdate,
-    TextErasure,
-    Tracker,
-)
-from tracker_bridge.ports.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from datetime import datetime
+
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.tracker import (
+        IssueDraft,
+        IssueRef,
+        IssueSnapshot,
+        IssueUpdate,
+        TextErasure,
+        Tracker,
+    )
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 __all__ = ["AuditedTracker", "audit_json", "issue_name", "message_reference"]
 

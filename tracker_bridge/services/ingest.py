@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tracker_bridge.domain.deadlines import DeadlineKind
 from tracker_bridge.domain.report import REPORT_ID_SEARCH, Report, ReportId, State
@@ -33,7 +32,6 @@ from tracker_bridge.errors import (
     SkippableError,
     TrackerAuthError,
 )
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.intake import (
     BRIDGE_NOTE_PREFIX,
     InboundMessage,
@@ -47,12 +45,18 @@ from tracker_bridge.ports.mail import NotificationKind, OutboxItem
 from tracker_bridge.ports.openpgp import OpenPGP, SignatureCheck, SignatureStatus
 from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.ports.store import ReportContent, ReportEvent, StoredMessage
-from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import IssueDraft, Tracker
-from tracker_bridge.ports.unit_of_work import UnitOfWork
-from tracker_bridge.services.context import Program
 from tracker_bridge.services.privacy import message_reference
 from tracker_bridge.services.refusals import Refusals
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from datetime import datetime
+
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.summary import PassSummary
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
+    from tracker_bridge.services.context import Program
 
 PROGRAM = "default"
 # The event that records why a report is not in the tracker yet (``reports`` shows it).

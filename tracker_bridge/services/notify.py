@@ -7,13 +7,12 @@ marked failed and the team is told on the issue.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from tracker_bridge.domain.report import State
-from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import (
     SKIPPABLE,
     BridgeError,
@@ -23,7 +22,6 @@ from tracker_bridge.errors import (
     RecipientKeyMissing,
     RetriableError,
 )
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.mail import (
     ComposedMail,
     MailComposer,
@@ -34,11 +32,17 @@ from tracker_bridge.ports.mail import (
 )
 from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.ports.store import ReportEvent
-from tracker_bridge.ports.summary import PassSummary
-from tracker_bridge.ports.tracker import IssueRef, Tracker
-from tracker_bridge.ports.unit_of_work import UnitOfWork
-from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import common_params, new_outbox_item
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from tracker_bridge.domain.researcher import Researcher
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.summary import PassSummary
+    from tracker_bridge.ports.tracker import IssueRef, Tracker
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
+    from tracker_bridge.services.context import Program
 
 
 def exponential_backoff(attempts: int) -> timedelta:

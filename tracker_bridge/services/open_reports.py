@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tracker_bridge.ports.unit_of_work import UnitOfWork
-from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import NOT_IN_TRACKER_EVENT
 from tracker_bridge.services.regulatory import clock_rows
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
+    from tracker_bridge.services.context import Program
 
 NO_REASON_RECORDED = "the issue is opened by the next pass"
 """Why a report has no issue when no pass recorded a reason (``NOT_IN_TRACKER_EVENT``)."""

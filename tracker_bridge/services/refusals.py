@@ -11,15 +11,19 @@ pass, so a fix in the tracker heals it without anyone touching the bridge).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tracker_bridge.errors import SKIPPABLE, RetriableError
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.store import ReportEvent
-from tracker_bridge.ports.summary import PassSummary
-from tracker_bridge.ports.tracker import IssueRef, Tracker
-from tracker_bridge.ports.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.summary import PassSummary
+    from tracker_bridge.ports.tracker import IssueRef, Tracker
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 __all__ = ["Refusals"]
 

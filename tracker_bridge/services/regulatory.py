@@ -23,9 +23,9 @@ The researcher never hears of any of this: nothing here queues mail.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
 from tracker_bridge.domain.regulatory import (
     DRAFT_FACTS,
@@ -46,9 +46,13 @@ from tracker_bridge.domain.regulatory import (
 from tracker_bridge.domain.report import Report, State
 from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.ports.store import ReportEvent
-from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import IssueRef, IssueSnapshot, IssueUpdate, Tracker, TrackerNote
-from tracker_bridge.ports.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tracker_bridge.ports.summary import PassSummary
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 _FIX_STATES = frozenset({State.FIX_AVAILABLE})
 # How each reminder note starts (also how the bridge recognises its own after a crash).
@@ -429,8 +433,10 @@ class RegulatoryClocks:
                 + (self._local(s.due) if s.due else _WAITING.get(s.rule.step, "not started"))
                 for s in step_deadlines(clock, now, self.policy.due_soon, self.tz)
             ),
-            f"Record a step with `{self.policy.reported_marker} <step>`; an earlier moment of "
-            f"awareness with `{self.policy.aware_marker} <ISO 8601 moment> {clock.regime.value}`.",
+            (
+                f"Record a step with `{self.policy.reported_marker} <step>`; an earlier moment of "
+                f"awareness with `{self.policy.aware_marker} <ISO 8601 moment> {clock.regime.value}`."
+            ),
         ]
         self.tracker.add_note(ref, "\n".join(lines))
         with self.unit_of_work() as uow:

@@ -9,21 +9,24 @@ Message-IDs. The erasure mechanics (contact details, owed notes) serve erasure r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker_bridge.domain.regulatory import RegulatoryPolicy
 from tracker_bridge.domain.report import Report, State
 from tracker_bridge.errors import NotFoundError, RetriableError
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.privacy import AuditEntry, HeldContent, Keyring, MailboxArchive
 from tracker_bridge.ports.store import ReportEvent
-from tracker_bridge.ports.summary import PassSummary
-from tracker_bridge.ports.tracker import IssueRef, Tracker
-from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.services.regulatory import next_moment
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.summary import PassSummary
+    from tracker_bridge.ports.tracker import IssueRef, Tracker
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 __all__ = [
     "CLOSED_STATES",

@@ -9,9 +9,9 @@ state and every queued mail carries a dedupe key.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import TYPE_CHECKING
 
 from tracker_bridge.domain.deadlines import Deadline, DeadlineKind, DeadlineStatus
 from tracker_bridge.domain.report import Report, State, can_transition
@@ -24,13 +24,9 @@ from tracker_bridge.domain.researcher import (
 )
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import SKIPPABLE, DomainError, RetriableError
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.mail import NotificationKind
 from tracker_bridge.ports.store import ReportEvent
-from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import IssueRef, IssueSnapshot, IssueUpdate, Tracker, TrackerNote
-from tracker_bridge.ports.unit_of_work import UnitOfWork
-from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import (
     CONFIRM_KEY_MARKER,
     common_params,
@@ -40,6 +36,14 @@ from tracker_bridge.services.ingest import (
 from tracker_bridge.services.refusals import Refusals
 from tracker_bridge.services.regulatory import RegulatoryClocks
 from tracker_bridge.services.retention import RetentionPolicy, retention_moments
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.summary import PassSummary
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
+    from tracker_bridge.services.context import Program
 
 # States whose arrival the researcher hears about (each has a state_<name> template).
 MAILED_STATES = frozenset(

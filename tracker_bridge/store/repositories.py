@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
@@ -37,6 +35,10 @@ from tracker_bridge.ports.tracker import IssueRef
 from tracker_bridge.store import tables as t
 from tracker_bridge.store.errors import translate_error
 from tracker_bridge.store.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from datetime import datetime
 
 __all__ = [
     "SqlBookmarkRepository",
@@ -509,7 +511,8 @@ class SqlReportRepository:
             )
         )
         if result.rowcount == 0:
-            raise NotFoundError(f"report {report_id} cannot be saved: it was never added")
+            msg = f"report {report_id} cannot be saved: it was never added"
+            raise NotFoundError(msg)
         stored = connection.execute(
             select(func.count())
             .select_from(t.report_history)
@@ -940,7 +943,8 @@ class SqlTrackerLinkRepository:
             _SET_LABELS, {"b_id": report_id, "b_labels": sorted(labels)}
         )
         if result.rowcount == 0:
-            raise NotFoundError(f"report {report_id} has no tracker issue to remember labels for")
+            msg = f"report {report_id} has no tracker issue to remember labels for"
+            raise NotFoundError(msg)
 
 
 # ---------------------------------------------------------------------------- bookmarks
@@ -977,7 +981,8 @@ class SqlInstallationRepository:
         """This store's id, made by migration 0004_identity."""
         found = self.get("store_id")
         if found is None:
-            raise StoreError("the store has no store_id; run `tracker-bridge db upgrade`")
+            msg = "the store has no store_id; run `tracker-bridge db upgrade`"
+            raise StoreError(msg)
         return found
 
     def get(self, key: str) -> str | None:
@@ -1101,7 +1106,8 @@ class SqlOutboxRepository:
             )
         )
         if result.rowcount == 0:
-            raise NotFoundError(f"outbox row {item.outbox_id} cannot be saved: it was never queued")
+            msg = f"outbox row {item.outbox_id} cannot be saved: it was never queued"
+            raise NotFoundError(msg)
 
     def for_report(self, report_id: str) -> list[OutboxItem]:
         """Every row of one report, oldest first."""

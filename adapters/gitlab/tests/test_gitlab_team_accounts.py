@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import requests
 from tracker_bridge_gitlab import GitLabSettings, GitLabTracker
-from tracker_bridge_gitlab.sandbox import GitLabSandbox
 
 from tracker_bridge.testing.contract import make_draft
+
+if TYPE_CHECKING:
+    from tracker_bridge_gitlab.sandbox import GitLabSandbox
 
 
 def plugin(sandbox: GitLabSandbox, token: str) -> GitLabTracker:

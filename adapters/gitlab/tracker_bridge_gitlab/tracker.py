@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import gitlab
 import gitlab.exceptions
 import requests
 import stamina
-from gitlab.v4.objects import Project, ProjectIssue
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tracker_bridge.errors import (
@@ -37,6 +35,11 @@ from tracker_bridge.ports import (
 )
 from tracker_bridge.retry import BackoffRule, backoff_hook
 from tracker_bridge_gitlab.markup import inert_block, inert_inline, inert_title, withhold_addresses
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+
+    from gitlab.v4.objects import Project, ProjectIssue
 
 T = TypeVar("T")
 
@@ -122,7 +125,8 @@ class GitLabTracker:
     def from_settings(cls, settings: object) -> GitLabTracker:
         """Build from a validated ``GitLabSettings`` (no network until the first call)."""
         if not isinstance(settings, GitLabSettings):
-            raise TypeError("GitLabTracker needs GitLabSettings")
+            msg = "GitLabTracker needs GitLabSettings"
+            raise TypeError(msg)
         return cls(settings)
 
     # ------------------------------------------------------------------ the Tracker protocol
@@ -145,9 +149,12 @@ class GitLabTracker:
         if found is not None:
             theirs = _installation(str(label) for label in found.labels)
             if theirs != (draft.installation or None):
-                raise ForeignIssueError.not_adopted(
+                msg = (
                     f"GitLab issue {found.attributes.get('web_url') or found.iid} in project "
-                    f"{self.settings.project}",
+                    f"{self.settings.project}"
+                )
+                raise ForeignIssueError.not_adopted(
+                    msg,
                     draft.report_id,
                     marker_prefix=MARKER_PREFIX,
                     store_prefix=STORE_PREFIX,
@@ -193,10 +200,11 @@ class GitLabTracker:
             )
         ref = self._ref(issue)
         if issue.confidential is not True:
-            raise ConfidentialityError(
+            msg = (
                 f"GitLab issue {ref.url} for {draft.report_id} is not confidential (the token "
                 "may lack permission to set it); no report text was written"
             )
+            raise ConfidentialityError(msg)
         if found is not None and issue.description:
             # Already complete: a second open must not undo the team's later edits.
             return ref
@@ -351,8 +359,10 @@ class GitLabTracker:
         level = max(levels)
         if level < REPORTER:
             return [
-                f"{where}: the token's account {username!r} has access level {level}; making "
-                f"issues confidential and labelling them needs Reporter ({REPORTER}) or higher"
+                (
+                    f"{where}: the token's account {username!r} has access level {level}; making "
+                    f"issues confidential and labelling them needs Reporter ({REPORTER}) or higher"
+                )
             ]
         return []
 
@@ -568,7 +578,8 @@ class GitLabTracker:
                     return action()
         except (gitlab.exceptions.GitlabError, requests.RequestException) as err:
             raise self._translate(operation, err, issue) from err
-        raise AssertionError("stamina ended without an answer or an error")  # pragma: no cover
+        msg = "stamina ended without an answer or an error"
+        raise AssertionError(msg)  # pragma: no cover
 
     def _backoff(self, idempotent: bool) -> Callable[[Exception], bool | float]:
         """Stamina's hook (``tracker_bridge.retry``); a 429's Retry-After is obeyed."""
@@ -617,7 +628,7 @@ class GitLabTracker:
                 f"tracker.gitlab.project: {where}: {what}: the project was not found (HTTP "
                 f"{code}); check the project path and that the token's user is a member"
             )
-        if code is None or code == 408 or code == 429 or code >= 500:
+        if code is None or code in {408, 429} or code >= 500:
             return TrackerUnavailable(
                 f"{where}: {what}: HTTP {code} {tries}", retry_after=self._retry_after
             )
@@ -634,7 +645,8 @@ def _installation(labels: Iterable[str]) -> str | None:
 def _gitlab_time(moment: datetime) -> str:
     """An ISO 8601 UTC time as GitLab reads it; milliseconds are rounded down (inclusive bound)."""
     if moment.tzinfo is None:
-        raise ValueError("changes_since needs a time-zone aware datetime")
+        msg = "changes_since needs a time-zone aware datetime"
+        raise ValueError(msg)
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
@@ -665,7 +677,7 @@ def _refused_fields(err: gitlab.exceptions.GitlabError) -> str:
 
 
 def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 __all__ = ["MARKER_PREFIX", "STORE_PREFIX", "GitLabSettings", "GitLabTracker"]

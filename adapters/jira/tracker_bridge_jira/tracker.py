@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import requests
 import stamina
@@ -38,6 +37,9 @@ from tracker_bridge_jira.markup import (
     one_line_summary,
     wiki_document,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
 T = TypeVar("T")
 
@@ -134,7 +136,8 @@ class JiraTracker:
     def from_settings(cls, settings: object) -> JiraTracker:
         """Build from a validated ``JiraSettings``; no network until the first call."""
         if not isinstance(settings, JiraSettings):
-            raise TypeError("JiraTracker needs JiraSettings")
+            msg = "JiraTracker needs JiraSettings"
+            raise TypeError(msg)
         return cls(settings)
 
     # ------------------------------------------------------------------ the Tracker protocol
@@ -157,8 +160,9 @@ class JiraTracker:
             ref = self._ref(str(found["key"]))
             theirs = _installation((found.get("fields") or {}).get("labels") or [])
             if theirs != (draft.installation or None):
+                msg = f"Jira issue {ref.url} in project {self.settings.project}"
                 raise ForeignIssueError.not_adopted(
-                    f"Jira issue {ref.url} in project {self.settings.project}",
+                    msg,
                     draft.report_id,
                     marker_prefix=MARKER_PREFIX,
                     store_prefix=STORE_PREFIX,
@@ -352,7 +356,8 @@ class JiraTracker:
         clauses = [f'project = "{self.settings.project}"']
         if since is not None:
             if since.tzinfo is None:
-                raise ValueError("changes_since needs a time-zone aware bookmark")
+                msg = "changes_since needs a time-zone aware bookmark"
+                raise ValueError(msg)
             window = since - timedelta(minutes=self.settings.overlap_minutes)
             clauses.append(f"updated >= {int(window.timestamp() * 1000)}")
         jql = " AND ".join(clauses) + " ORDER BY updated ASC"
@@ -386,8 +391,10 @@ class JiraTracker:
             ):
                 return [str(err)]
             return [
-                f"Jira {self.settings.url}: project {self.settings.project} does not exist or "
-                "the token cannot see it"
+                (
+                    f"Jira {self.settings.url}: project {self.settings.project} does not exist or "
+                    "the token cannot see it"
+                )
             ]
         except BridgeError as err:
             return [str(err)]
@@ -542,11 +549,12 @@ class JiraTracker:
 
     def _verify_security(self, ref: IssueRef, report_id: str) -> None:
         if not self._has_level(ref):
-            raise ConfidentialityError(
+            msg = (
                 f"Jira issue {ref.key} for {report_id} in project {self.settings.project} "
                 f"came back without security level {self.settings.security_level!r} (the token "
                 "may lack the Set Issue Security permission); no report text was written"
             )
+            raise ConfidentialityError(msg)
 
     def _edit(
         self, ref: IssueRef, *, fields: dict[str, Any], update: dict[str, Any], doing: str
@@ -600,10 +608,11 @@ class JiraTracker:
         self._cloud = client.deploymentType == "Cloud"
         if self._cloud:
             if not settings.email:
-                raise ConfigurationError(
+                msg = (
                     f"tracker.jira: {settings.url} is Jira Cloud, which needs `email` with the "
                     "API token; set tracker.jira.email"
                 )
+                raise ConfigurationError(msg)
             client.close()  # type: ignore[no-untyped-call]  # untyped in jira 3.10
             client = JIRA(settings.url, options={"rest_api_version": "3"}, **common)
         me = client.myself()
@@ -655,10 +664,11 @@ class JiraTracker:
         wanted = self.settings.issue_type
         issue_type = next((t for t in listed if wanted in (t.get("name"), t.get("id"))), None)
         if issue_type is None:
-            raise ConfigurationError(
+            msg = (
                 f"tracker.jira.issue_type: project {key} has no issue type {wanted!r} on its "
                 f"create screen (it has {sorted(str(t.get('name')) for t in listed)})"
             )
+            raise ConfigurationError(msg)
         self._issue_type_id = str(issue_type["id"])
         metas = self._call(
             f"reading the create screen of {key}",
@@ -673,21 +683,23 @@ class JiraTracker:
         }
         if "security" not in screen:
             # Without the field, Jira would create the issue visible to everyone on the project.
-            raise ConfidentialityError(
+            msg = (
                 f"Jira project {key}: the Security Level field is not on the create screen of "
                 f"issue type {wanted!r} for this account, so no issue can be opened confidential; "
                 "add it to the screen and grant Set Issue Security"
             )
+            raise ConfidentialityError(msg)
         levels = screen["security"].get("allowedValues") or []
         level = next(
             (x for x in levels if self.settings.security_level in (x.get("name"), x.get("id"))),
             None,
         )
         if level is None:
-            raise ConfigurationError(
+            msg = (
                 f"tracker.jira.security_level: {self.settings.security_level!r} is not a security "
                 f"level of project {key} (it has {sorted(str(x.get('name')) for x in levels)})"
             )
+            raise ConfigurationError(msg)
         self._level_id = str(level["id"])
         self._screen = screen
 
@@ -728,11 +740,13 @@ class JiraTracker:
             status = err.status_code or 0
             raise self._translate(doing, status, err, _retry_after(err), issue, project) from err
         except (requests.Timeout, requests.ConnectionError) as err:
-            raise TrackerUnavailable(
+            msg = (
                 f"Jira at {settings.url} did not answer while {doing} "
                 f"({type(err).__name__}, after at most {settings.max_retries + 1} attempts)"
-            ) from err
-        raise AssertionError("stamina ended without an answer or an error")  # pragma: no cover
+            )
+            raise TrackerUnavailable(msg) from err
+        msg = "stamina ended without an answer or an error"
+        raise AssertionError(msg)  # pragma: no cover
 
     def _backoff(self, idempotent: bool) -> Callable[[Exception], bool | float]:
         """Stamina's hook (``tracker_bridge.retry``); Retry-After is obeyed unless waits are 0."""
@@ -765,7 +779,7 @@ class JiraTracker:
         where = f"Jira at {self.settings.url} answered {status} while {doing}"
         if status in (401, 403):
             return TrackerAuthError(f"{where}: the token was refused or lacks permission")
-        if status in _RETRIABLE or status == 408 or status == 0:
+        if status in _RETRIABLE or status in {408, 0}:
             return TrackerUnavailable(
                 f"{where} (after at most {self.settings.max_retries + 1} attempts)",
                 retry_after=retry_after,
@@ -799,10 +813,11 @@ class JiraTracker:
     @staticmethod
     def _check_label(label: str) -> None:
         if not label or any(ch.isspace() or ch == '"' for ch in label):
-            raise ConfigurationError(
+            msg = (
                 f"Jira label {label!r} is empty or has a space or quote, which Jira refuses; "
                 "check the label names in mappings/jira.toml and the report id format"
             )
+            raise ConfigurationError(msg)
 
 
 def _installation(labels: Iterable[object]) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from tests.integration.ingest.conftest import (
@@ -12,10 +14,12 @@ from tests.integration.ingest.conftest import (
     run_ingest,
 )
 from tracker_bridge.demo.installation import BRIDGE_ADDRESS
-from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
 from tracker_bridge.ports.intake import Verdict
 from tracker_bridge.ports.summary import PassSummary
+
+if TYPE_CHECKING:
+    from tracker_bridge.demo.mail_shapes import MailShapes
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tracker_bridge._testsupport.keys import gpg_command
-from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.errors import QuarantineError
 from tracker_bridge.intake.reader import MailReader
 from tracker_bridge.openpgp import GnuPG
 from tracker_bridge.ports.intake import Verdict
+
+if TYPE_CHECKING:
+    from tracker_bridge.demo.mail_shapes import MailShapes
 
 SECRET = "the secret exploit details"
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -31,6 +31,9 @@ from tracker_bridge.intake.reader import MailReader
 from tracker_bridge.openpgp import GnuPG, GpgStatus
 from tracker_bridge.ports.intake import Verdict
 from tracker_bridge.ports.openpgp import SignatureStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 BODY = "Heap overflow in /api/upload\n1. send 70000 bytes\n2. observe the crash\n"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,6 +17,9 @@ from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.testing.clock import FakeClock
 
 from .conftest import World, build_world
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def raw_mail(message_id: str, body: str) -> bytes:

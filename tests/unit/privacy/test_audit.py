@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,7 +20,6 @@ from tracker_bridge.app import build_program
 from tracker_bridge.errors import TrackerUnavailable
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.ports.intake import Verdict
-from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import IssueUpdate
 from tracker_bridge.services.audit import AuditedTracker, message_reference
@@ -28,6 +28,9 @@ from tracker_bridge.services.notify import Notify
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.testing.clock import FakeClock
 from tracker_bridge.testing.fake_tracker import FakeTracker
+
+if TYPE_CHECKING:
+    from tracker_bridge.ports.privacy import AuditEntry
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
 SECRET_TEXT = "CANARY-TEXT the admin panel has no password"

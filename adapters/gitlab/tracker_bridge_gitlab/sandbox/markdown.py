@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from markdown_it import MarkdownIt
-from markdown_it.token import Token
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
 
 # Issue quick actions (GitLab 17.x, Free and paid tiers). Any of these found live counts
 # as executed: the sandbox wants every neutraliser failure to show.

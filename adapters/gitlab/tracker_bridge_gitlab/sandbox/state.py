@@ -15,11 +15,13 @@ import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker_bridge.testing.sandbox import SandboxClock
 from tracker_bridge_gitlab.sandbox.markdown import QuickAction, extract_quick_actions, scan
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 USERS: dict[str, dict[str, Any]] = {
     "tracker-bridge": {"id": 2, "username": "tracker-bridge", "name": "Tracker Bridge"},
@@ -245,7 +247,7 @@ class ProjectState:
             "remove_labels",
         }:
             return False
-        last = datetime.fromisoformat(issue.updated_at.replace("Z", "+00:00"))
+        last = datetime.fromisoformat(issue.updated_at)
         return self.clock.peek() - last < self.sticky_updated_at
 
     def _set_state(self, issue: Issue, state: str, author: str) -> None:

@@ -8,7 +8,6 @@ plugin that starts relying on more JQL fails loudly against the sandbox.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -16,6 +15,8 @@ from zoneinfo import ZoneInfo
 from tracker_bridge_jira.sandbox.models import PROJECT_ID, ApiError, SandboxIssue
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tracker_bridge_jira.sandbox.state import SandboxState
 
 
