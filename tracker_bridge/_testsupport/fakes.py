@@ -95,6 +95,46 @@ class FakeOpenPGP:
         """Undo encrypt_to_self, as if gpg had verified it."""
         return Decryption(self.decrypt_own(ciphertext), SignatureCheck(SignatureStatus.NONE))
 
+    def verify_detached(self, signed: bytes, signature: bytes) -> SignatureCheck:
+        """Not faked: services that only store bytes never verify.
+
+        Raises:
+            NotImplementedError: always.
+        """
+        msg = "FakeOpenPGP.verify_detached: not faked; use a real GnuPG for signatures"
+        raise NotImplementedError(msg)
+
+    def encrypt_and_sign(self, plaintext: bytes, recipient_fingerprints: Sequence[str]) -> bytes:
+        """Not faked: services that only store bytes never encrypt to a researcher.
+
+        Raises:
+            NotImplementedError: always.
+        """
+        msg = "FakeOpenPGP.encrypt_and_sign: not faked; use a real GnuPG for outgoing mail"
+        raise NotImplementedError(msg)
+
+    def sign_detached(self, data: bytes) -> bytes:
+        """Not faked: services that only store bytes never sign.
+
+        Raises:
+            NotImplementedError: always.
+        """
+        msg = "FakeOpenPGP.sign_detached: not faked; use a real GnuPG for signatures"
+        raise NotImplementedError(msg)
+
+    def learn_key(self, key_data: bytes, address: str) -> str | None:
+        """Not faked: services that only store bytes never import keys.
+
+        Raises:
+            NotImplementedError: always.
+        """
+        msg = f"FakeOpenPGP.learn_key: not faked (key for {address}); use a real GnuPG"
+        raise NotImplementedError(msg)
+
+    def has_key(self, fingerprint: str) -> bool:
+        """Whether ``fingerprint`` is in the fake keyring."""
+        return fingerprint in self.keys
+
 
 @dataclass
 class FakeComposer:

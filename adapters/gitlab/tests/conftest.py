@@ -31,7 +31,7 @@ class GitLabHarness:
             GitLabSettings(
                 url=sandbox.url,
                 project="security/cvd",
-                token=TOKEN,  # type: ignore[arg-type]
+                token=TOKEN,
                 timeout=5,
                 max_retries=max_retries,
             )

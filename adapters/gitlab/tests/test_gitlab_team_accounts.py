@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def plugin(sandbox: GitLabSandbox, token: str) -> GitLabTracker:
     """The plugin with ``token``; the account is read from GET /user."""
     return GitLabTracker(
-        GitLabSettings(url=sandbox.url, project="security/cvd", token=token, max_retries=0)  # type: ignore[arg-type]
+        GitLabSettings(url=sandbox.url, project="security/cvd", token=token, max_retries=0)
     )
 
 

@@ -250,7 +250,7 @@ def test_forbidden_is_an_auth_error(sandbox: GitLabSandbox) -> None:
 def test_from_settings_makes_no_request() -> None:
     """Building the tracker contacts nothing (the URL points at a closed port)."""
     tracker = GitLabTracker.from_settings(
-        GitLabSettings(url="http://127.0.0.1:9", project="security/cvd", token=TOKEN)  # type: ignore[arg-type]
+        GitLabSettings(url="http://127.0.0.1:9", project="security/cvd", token=TOKEN)
     )
     assert "gitlab" == tracker.kind
 

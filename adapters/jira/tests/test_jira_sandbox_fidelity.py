@@ -79,7 +79,7 @@ def cloud() -> Iterator[tuple[JiraSandbox, JIRA]]:
     sandbox = start_sandbox(flavor="cloud")
     client = cloud_client(sandbox, max_retries=0)
     yield sandbox, client
-    client.close()
+    client.close()  # type: ignore[no-untyped-call]  # untyped in jira 3.10
     sandbox.stop()
 
 
@@ -89,7 +89,7 @@ def datacenter() -> Iterator[tuple[JiraSandbox, JIRA]]:
     sandbox = start_sandbox(flavor="datacenter")
     client = JIRA(sandbox.url, token_auth=sandbox.token, max_retries=0)
     yield sandbox, client
-    client.close()
+    client.close()  # type: ignore[no-untyped-call]  # untyped in jira 3.10
     sandbox.stop()
 
 
@@ -143,7 +143,7 @@ def test_cloud_issue_comment_transition_shapes(cloud: tuple[JiraSandbox, JIRA]) 
     """Issue, comment, transitions and changelog answers match IssueBean and friends."""
     _, client = cloud
     key = create(client, "CVD-2026-0001", ["cvd-report-CVD-2026-0001"], ADF)
-    comment = client.add_comment(key, ADF, visibility={"type": "role", "value": "Administrators"})  # type: ignore[arg-type]
+    comment = client.add_comment(key, ADF, visibility={"type": "role", "value": "Administrators"})
     client.transition_issue(key, "31")
     issue = client.issue(key, expand="changelog").raw
     fields = issue["fields"]
@@ -193,6 +193,7 @@ def test_cloud_old_search_is_gone(cloud: tuple[JiraSandbox, JIRA]) -> None:
     with pytest.raises(JIRAError) as caught:
         client._session.get(client._get_url("search"), params={"jql": "project = SEC"})
     assert 410 == caught.value.status_code
+    assert caught.value.text is not None
     assert "search/jql" in caught.value.text
 
 
@@ -242,10 +243,12 @@ def test_error_bodies_and_create_screen_checks(cloud: tuple[JiraSandbox, JIRA]) 
         other = cloud_client(off_screen, max_retries=0)
         with pytest.raises(JIRAError) as refused:
             create(other, "x", ["a"])
-        other.close()
+        other.close()  # type: ignore[no-untyped-call]  # untyped in jira 3.10
     finally:
         off_screen.stop()
     schema = response_schema("/rest/api/3/issue", "post", "400")
+    assert spaced.value.response is not None
+    assert refused.value.response is not None
     bodies = [spaced.value.response.json(), refused.value.response.json()]
     assert [[], []] == [problems(schema, body) for body in bodies]
     assert [400, 400] == [spaced.value.status_code, refused.value.status_code]
@@ -259,6 +262,7 @@ def test_rate_limit_answers_429_with_integer_retry_after(cloud: tuple[JiraSandbo
     plain = cloud_client(sandbox, max_retries=0)
     with pytest.raises(JIRAError) as caught:
         plain.myself()
+    assert caught.value.response is not None
     assert (429, "1") == (caught.value.status_code, caught.value.response.headers["Retry-After"])
     sandbox.team.inject(429, path=r"/myself", times=1, retry_after=0)
     resilient = cloud_client(sandbox, max_retries=1)

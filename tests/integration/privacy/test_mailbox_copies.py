@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -56,7 +56,7 @@ def world() -> World:
 
 
 def deliver(
-    world: World, maildir: MaildirSource, message_id: str, body: str, **changes: object
+    world: World, maildir: MaildirSource, message_id: str, body: str, **changes: Any
 ) -> None:
     """Put a mail in the inbox and teach the fake reader what it says."""
     raw = raw_mail(message_id, body)

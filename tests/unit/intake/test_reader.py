@@ -57,6 +57,10 @@ class FakeOpenPGP:
     def has_key(self, fingerprint: str) -> bool:
         return False
 
+    def delete_public_key(self, fingerprint: str) -> bool:
+        msg = f"fake: deleting key {fingerprint} is not part of this test"
+        raise NotImplementedError(msg)
+
     @property
     def bridge_fingerprint(self) -> str:
         return "B" * 40

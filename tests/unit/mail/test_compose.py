@@ -57,6 +57,10 @@ class FakeOpenPGP:
     def has_key(self, fingerprint: str) -> bool:
         return fingerprint in self.keys
 
+    def delete_public_key(self, fingerprint: str) -> bool:
+        msg = f"fake: deleting key {fingerprint} is not part of this test"
+        raise NotImplementedError(msg)
+
     def encrypt_and_sign(self, plaintext: bytes, recipient_fingerprints: Sequence[str]) -> bytes:
         if self.unusable or not set(recipient_fingerprints) <= self.keys:
             # What GnuPG does for a missing, expired or revoked recipient key.
