@@ -69,7 +69,7 @@ from tracker_bridge.store import open_store
 from tracker_bridge.testing.fake_tracker import FakeTracker
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "tracker_bridge" / "default_mappings"
 BRIDGE_UID = "Bench bridge <security@bench.example>"
@@ -207,28 +207,35 @@ def throughput(
             serial.open_pending_issues(serial_summary)
 
         sampled = ciphertexts[chunk][::locked_every] if locked_every else []
-        steps = [
-            lambda chunk=chunk, size=size: product.time(size, run_product),
-            lambda chunk=chunk, size=size: one_by_one.time(size, run_one_by_one),
-            lambda chunk=chunk, size=size: per_process.time(
-                size, lambda: _gpg_decrypt(keys.unlocked_home, ciphertexts[chunk])
-            ),
-            lambda chunk=chunk, size=size: batch.time(
-                size, lambda: _gpg_decrypt_files(keys.unlocked_home, paths[chunk])
-            ),
+
+        def product_step(size: int = size) -> None:
+            product.time(size, run_product)
+
+        def one_by_one_step(size: int = size) -> None:
+            one_by_one.time(size, run_one_by_one)
+
+        def per_process_step(chunk: slice = chunk, size: int = size) -> None:
+            per_process.time(size, lambda: _gpg_decrypt(keys.unlocked_home, ciphertexts[chunk]))
+
+        def batch_step(chunk: slice = chunk, size: int = size) -> None:
+            batch.time(size, lambda: _gpg_decrypt_files(keys.unlocked_home, paths[chunk]))
+
+        def in_process_step(chunk: slice = chunk, size: int = size) -> None:
+            in_process.time(size, lambda: _in_process(library, decryptor, ciphertexts[chunk]))
+
+        def locked_step(sampled: list[bytes] = sampled) -> None:
+            locked.time(len(sampled), lambda: _gpg_decrypt(keys.home, sampled, keys.passphrase))
+
+        steps: list[Callable[[], object]] = [
+            product_step,
+            one_by_one_step,
+            per_process_step,
+            batch_step,
         ]
         if library is not None:
-            steps.append(
-                lambda chunk=chunk, size=size: in_process.time(
-                    size, lambda: _in_process(library, decryptor, ciphertexts[chunk])
-                )
-            )
+            steps.append(in_process_step)
         if sampled:
-            steps.append(
-                lambda sampled=sampled: locked.time(
-                    len(sampled), lambda: _gpg_decrypt(keys.home, sampled, keys.passphrase)
-                )
-            )
+            steps.append(locked_step)
         run_rotated(steps, number)
     if reports != count or serial_summary.counts.get("report") != count:
         msg = f"not every message became a report: {summary.counts}, {serial_summary.counts}"

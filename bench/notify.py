@@ -78,6 +78,7 @@ from tracker_bridge.store import Store, open_store
 from tracker_bridge.testing.clock import FakeClock
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from multiprocessing.synchronize import Event
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "mappings" / "templates"
@@ -349,47 +350,63 @@ def run(
             chunk = slice(start, start + CHUNK)
             size = len(items[chunk])
             sampled = bodies[chunk][::locked_every] if locked_every else []
-            steps = [
-                lambda size=size: cpu.time(product, size, lambda: notify_pass(notify), keys.home),
-                lambda size=size: cpu.time(no_ahead, size, lambda: notify_pass(serial), keys.home),
-                lambda chunk=chunk, size=size: cpu.time(
-                    half, size, lambda: mail_half(chunk), keys.home
-                ),
-                lambda chunk=chunk, size=size: cpu.time(
+
+            def product_step(size: int = size) -> None:
+                cpu.time(product, size, lambda: notify_pass(notify), keys.home)
+
+            def no_ahead_step(size: int = size) -> None:
+                cpu.time(no_ahead, size, lambda: notify_pass(serial), keys.home)
+
+            def half_step(chunk: slice = chunk, size: int = size) -> None:
+                cpu.time(half, size, lambda: mail_half(chunk), keys.home)
+
+            def per_process_step(chunk: slice = chunk, size: int = size) -> None:
+                cpu.time(
                     per_process,
                     size,
                     lambda: _gpg_sign_encrypt(
                         keys, keys.unlocked_home, researcher.fingerprint, bodies[chunk], None
                     ),
                     keys.unlocked_home,
-                ),
-                lambda chunk=chunk, size=size: cpu.time(
+                )
+
+            def batch_step(chunk: slice = chunk, size: int = size) -> None:
+                cpu.time(
                     batch,
                     size,
                     lambda: _gpg_encrypt_files(keys, researcher.fingerprint, paths[chunk]),
                     keys.unlocked_home,
-                ),
+                )
+
+            def in_process_step(chunk: slice = chunk, size: int = size) -> None:
+                cpu.time(
+                    in_process,
+                    size,
+                    lambda: _in_process(library, signer, recipients, bodies[chunk]),
+                    None,
+                )
+
+            def locked_step(sampled: list[bytes] = sampled) -> None:
+                cpu.time(
+                    locked,
+                    len(sampled),
+                    lambda: _gpg_sign_encrypt(
+                        keys, keys.home, researcher.fingerprint, sampled, keys.passphrase
+                    ),
+                    keys.home,
+                )
+
+            steps: list[Callable[[], None]] = [
+                product_step,
+                no_ahead_step,
+                half_step,
+                per_process_step,
+                batch_step,
             ]
             if library is not None:
-                steps.append(
-                    lambda chunk=chunk, size=size: cpu.time(
-                        in_process,
-                        size,
-                        lambda: _in_process(library, signer, recipients, bodies[chunk]),
-                        None,
-                    )
-                )
+                steps.append(in_process_step)
             if sampled:
-                steps.append(
-                    lambda sampled=sampled: cpu.time(
-                        locked,
-                        len(sampled),
-                        lambda: _gpg_sign_encrypt(
-                            keys, keys.home, researcher.fingerprint, sampled, keys.passphrase
-                        ),
-                        keys.home,
-                    )
-                )
+                steps.append(locked_step)
             # Rotate the order per chunk: no line always runs right after another's warm-up.
             for step in steps[number % len(steps) :] + steps[: number % len(steps)]:
                 step()

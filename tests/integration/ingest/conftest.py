@@ -8,7 +8,7 @@ import sqlite3
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from tracker_bridge_gitlab.sandbox.server import GitLabSandbox, start_sandbox
@@ -87,7 +87,7 @@ def run_ingest(
         bridge.close()
 
 
-def query_store(world: World, sql: str, *params: object) -> list[tuple[object, ...]]:
+def query_store(world: World, sql: str, *params: object) -> list[tuple[Any, ...]]:
     """Rows of ``sql`` on the store's SQLite file."""
     with sqlite3.connect(world.database) as db:
         return list(db.execute(sql, params))

@@ -211,7 +211,7 @@ def test_unencrypted_report_is_stored_encrypted_to_the_bridge_key(world: World) 
     rows = query_store(
         world, "SELECT encrypted_raw FROM raw_messages WHERE report_id = ?", outcome.report_id
     )
-    stored = bytes(rows[0][0])  # type: ignore[call-overload]
+    stored = bytes(rows[0][0])
     assert (False, True) == (marker.encode() in stored, stored.startswith(b"-----BEGIN PGP"))
     bridge = world.bridge()
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import email
+import email.message
 import email.policy
 import json
 from dataclasses import replace
@@ -614,7 +615,9 @@ def _pgp_mime_ciphertext(raw: bytes) -> bytes:
     parsed = email.message_from_bytes(raw)
     parts = parsed.get_payload()
     assert isinstance(parts, list)
-    data = parts[1].get_payload(decode=True)
+    encrypted = parts[1]
+    assert isinstance(encrypted, email.message.Message)
+    data = encrypted.get_payload(decode=True)
     assert isinstance(data, bytes)
     return data
 

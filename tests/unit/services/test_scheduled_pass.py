@@ -170,7 +170,7 @@ def test_before_step_hears_each_step_once_its_lock_is_held(
     store: MemoryStore, clock: FakeClock
 ) -> None:
     """The root credits tracker writes to the step: told only for steps that run."""
-    steps, heard = Steps(), []
+    steps, heard = Steps(), list[str]()
     runner = ScheduledPass(
         [steps.step("ingest"), steps.step("sync")],
         Locks("tracker-bridge:ingest").lock,
