@@ -256,10 +256,11 @@ def memory(keys: BridgeKeys, researcher: TestKey, workdir: Path) -> None:
     shapes = MailShapes(researcher, keys.fingerprint, "security@bench.example")
     # At the limit: an attachment whose mail (base64, compressed, armoured) just fits 25 MiB.
     attachment_bytes = int(DEFAULT_LIMIT / 1.45)
-    for label, size, limit in (
+    for label, first_size, limit in (
         ("at the 25 MiB limit", attachment_bytes, DEFAULT_LIMIT),
         ("20 MiB attachment, limits raised to 64 MiB", ATTACHMENT_BYTES, LARGE_LIMIT),
     ):
+        size = first_size
         raw = shapes.mailvelope("Crash dump attached", "See the core file.", os.urandom(size)).raw
         while len(raw) > limit:  # shrink until the mail fits its limit
             size = int(size * 0.99 * limit / len(raw))

@@ -93,7 +93,7 @@ class _CountingHandler:
     def __init__(self) -> None:
         self.received = 0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: ARG002 - aiosmtpd calls the hook with these arguments
         self.received += 1
         return "250 OK"
 

@@ -167,7 +167,7 @@ def set_work_factor(home: Path, factor: WorkFactor) -> None:
     already stored keep theirs until ``reprotect``.
     """
     make_private_dir(home)
-    os.chmod(home, PRIVATE_DIR_MODE)  # gpg warns about (and the agent refuses) an open home
+    home.chmod(PRIVATE_DIR_MODE)  # gpg warns about (and the agent refuses) an open home
     conf = home / _AGENT_CONF
     text = conf.read_text(encoding="utf-8") if conf.exists() else ""
     lines = [line for line in text.splitlines() if line.strip() and not _S2K_LINE.match(line)]

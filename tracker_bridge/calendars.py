@@ -10,7 +10,7 @@ with a subdivision is loaded when built: a wrong one still fails at start, never
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -56,7 +56,7 @@ def working_calendar(
         return day in holidays_in(day.year)
 
     if load_now or subdivision is not None:
-        holidays_in(date.today().year)
+        holidays_in(datetime.now(tz).year)  # this year where the calendar works
     return WorkingCalendar(tz=tz, is_holiday=is_holiday)
 
 

@@ -62,7 +62,7 @@ def test_every_report_has_a_confidential_issue(
     assert 4 == len(issues)
     field = "Confidential" if kind == "gitlab" else "Security level"
     for rows in issues.values():
-        value = {name: text for name, text in rows}[field]
+        value = dict(rows)[field]
         assert value not in ("NO", "NONE", "")
 
 
@@ -74,7 +74,7 @@ def test_triaged_and_closed_report_carries_the_right_labels(
     reports: list[dict[str, object]] = summary["reports"]  # type: ignore[assignment]
     jan = next(r for r in reports if r["researcher"] == "jan@onderzoek.example")
     assert ("resolved", "critical") == (jan["state"], jan["severity"])
-    rows = {n: t for n, t in summary["issues"][jan["report_id"]]}  # type: ignore[index]
+    rows = dict(summary["issues"][jan["report_id"]])  # type: ignore[index]
     sep = "::" if kind == "gitlab" else "-"
     labels = set(rows["Labels"].split(", "))
     assert {

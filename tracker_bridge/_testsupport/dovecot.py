@@ -110,7 +110,7 @@ def start_dovecot() -> Iterator[Dovecot]:
         unavailable("the throwaway Dovecot needs root to switch to the dovecot users")
     directory = tempfile.mkdtemp(prefix="tbdovecot", dir="/tmp")
     # The recipe: Dovecot's unprivileged processes must be able to reach the directory.
-    os.chmod(directory, 0o755)  # noqa: S103
+    Path(directory).chmod(0o755)
     mail = Path(directory, "mail")
     mail.mkdir()
     shutil.chown(mail, "dovecot", "dovecot")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 from tracker_bridge.app import PartWrappers
@@ -51,11 +52,11 @@ def armed() -> bool:
 
 def checkpoint(name: str) -> None:
     """Count one checkpoint; trace it, and die with SIGKILL when it is the chosen one."""
-    global _passed  # one counter per process is the point
+    global _passed  # noqa: PLW0603 - one counter per process is the point
     _passed += 1
     trace = os.environ.get(CRASH_TRACE_ENV)
     if trace:
-        with open(trace, "a", encoding="utf-8") as log:
+        with Path(trace).open("a", encoding="utf-8") as log:
             log.write(f"{name}\n")
     crash_at = os.environ.get(CRASH_AT_ENV)
     if crash_at and _passed == int(crash_at):
@@ -230,4 +231,4 @@ def crashing_store(store: Store) -> Store:
     if not armed() or isinstance(store, CrashingStore):
         return store
     # Same engine and clock: only the commits gain checkpoints.
-    return CrashingStore(store.engine, store._url, store._clock)
+    return CrashingStore(store.engine, store._url, store._clock)  # noqa: SLF001 - the crashing store rebuilds the same store around its engine

@@ -53,7 +53,7 @@ class _Handler:
     messages: list[CaughtMail] = field(default_factory=list)
     refuse_with: str | None = None
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: ARG002 - aiosmtpd calls the hook with these arguments
         if self.refuse_with:
             return self.refuse_with
         content = bytes(envelope.original_content or envelope.content)
@@ -91,7 +91,12 @@ class MailCatcher:
             wanted = LoginPassword(credentials[0].encode(), credentials[1].encode())
 
             def authenticator(
-                server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+                # aiosmtpd's authenticator signature: only the credentials are checked.
+                server: Any,  # noqa: ARG001
+                session: Any,  # noqa: ARG001
+                envelope: Any,  # noqa: ARG001
+                mechanism: str,  # noqa: ARG001
+                auth_data: Any,
             ) -> AuthResult:
                 return AuthResult(success=auth_data == wanted, handled=False)
 

@@ -326,9 +326,9 @@ def _clip(
 ) -> list[tuple[datetime, datetime]]:
     """The parts of each pause that fall after ``start`` and before ``met_at``."""
     clipped = []
-    for begin, end in pauses:
-        begin = max(_aware(begin), start)
-        end = _aware(end) if met_at is None else min(_aware(end), _aware(met_at))
+    for paused, resumed in pauses:
+        begin = max(_aware(paused), start)
+        end = _aware(resumed) if met_at is None else min(_aware(resumed), _aware(met_at))
         if end > begin:
             clipped.append((begin, end))
     return clipped

@@ -89,7 +89,7 @@ class FileSource:
                 yield MailboxItem(self.name, "-", self._read(stream))
                 continue
             try:
-                with open(path, "rb") as handle:
+                with Path(path).open("rb") as handle:
                     raw = self._read(handle)
             except OSError as err:
                 msg = f"cannot read message file {path}: {err.strerror}"
@@ -154,14 +154,14 @@ class MaildirSource:
         base = source.name.split(":", 1)[0]
         destination = target / "cur" / f"{base}:2,S"
         try:
-            os.replace(source, destination)
+            source.replace(destination)
         except FileNotFoundError as err:
             if destination.exists():
                 return  # settled before a crash; nothing left to do
             msg = f"message {item.handle} vanished from {self.root}"
             raise SkippableError(msg) from err
         with contextlib.suppress(PermissionError):  # a copy the MTA's user owns keeps its mode
-            os.chmod(destination, PRIVATE_FILE_MODE)
+            destination.chmod(PRIVATE_FILE_MODE)
 
     def delete_copies(
         self, message_ids: Sequence[str], digests: Sequence[str], *, dry_run: bool = False
@@ -195,7 +195,7 @@ class MaildirSource:
         unique = f"{time.time_ns()}.P{os.getpid()}.{socket.gethostname()}"
         temporary = self.root / "tmp" / unique
         write_private_bytes(temporary, raw)
-        os.replace(temporary, self.root / "new" / unique)
+        temporary.replace(self.root / "new" / unique)
         return f"new/{unique}"
 
 
@@ -424,15 +424,20 @@ def _imap_delete_copies(
     wanted_digests = {d.lower() for d in digests}
     deleted = 0
     for folder in (source.settings.processed_folder, source.settings.quarantine_folder):
-        typ, _ = source._call("select", source._quote(folder), dry_run)
+        typ, _ = source._call("select", source._quote(folder), dry_run)  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
         if typ != "OK":
             continue  # never created: nothing was settled there
         uids: set[bytes] = set()
         for message_id in wanted:
             if is_synthetic(message_id):
                 continue  # no Message-ID header to search for; matched by digest below
-            typ, data = source._call(
-                "uid", "SEARCH", None, "HEADER", "Message-ID", source._quote(message_id)
+            typ, data = source._call(  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
+                "uid",
+                "SEARCH",
+                None,
+                "HEADER",
+                "Message-ID",
+                source._quote(message_id),  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
             )
             if typ == "OK":
                 uids.update(u for chunk in data if isinstance(chunk, bytes) for u in chunk.split())
@@ -440,24 +445,24 @@ def _imap_delete_copies(
             uids.update(_uids_by_digest(source, wanted_digests))
         for uid in sorted(uids, key=int):
             if not dry_run:
-                source._call("uid", "STORE", uid.decode("ascii"), "+FLAGS.SILENT", "(\\Deleted)")
+                source._call("uid", "STORE", uid.decode("ascii"), "+FLAGS.SILENT", "(\\Deleted)")  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
             deleted += 1
         if uids and not dry_run:
-            imap = source._connect()
+            imap = source._connect()  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
             if "UIDPLUS" in getattr(imap, "capabilities", ()):
-                source._call("uid", "EXPUNGE", b",".join(sorted(uids, key=int)).decode("ascii"))
+                source._call("uid", "EXPUNGE", b",".join(sorted(uids, key=int)).decode("ascii"))  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
             else:
-                source._call("expunge")
+                source._call("expunge")  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
     return deleted
 
 
 def _uids_by_digest(source: ImapSource, digests: set[str]) -> set[bytes]:
-    typ, data = source._call("uid", "SEARCH", None, "ALL")
+    typ, data = source._call("uid", "SEARCH", None, "ALL")  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
     if typ != "OK":
         return set()
     found: set[bytes] = set()
     for uid in [u for chunk in data if isinstance(chunk, bytes) for u in chunk.split()]:
-        typ, fetched = source._call("uid", "FETCH", uid.decode("ascii"), "(UID BODY.PEEK[])")
+        typ, fetched = source._call("uid", "FETCH", uid.decode("ascii"), "(UID BODY.PEEK[])")  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
         raw = _fetched_body(fetched)
         if raw is not None and hashlib.sha256(raw).hexdigest() in digests:
             found.add(uid)

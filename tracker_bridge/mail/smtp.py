@@ -143,12 +143,12 @@ class SmtpTransport:
                         f"SMTP server {self.server} does not offer STARTTLS; "
                         "set smtp.security to tls or none"
                     )
-                    raise ConfigurationError(msg)
+                    raise ConfigurationError(msg)  # noqa: TRY301 - the handler below closes the connection for this refusal too
                 connection.starttls(context=self._tls_context())
                 connection.ehlo()
             if self.user:
                 self._login(connection, self.user, self._password or "")
-            return connection
+            return connection  # noqa: TRY300 - the connection is returned only if every step above succeeded
         except ConfigurationError:
             _close_quietly(connection)
             raise

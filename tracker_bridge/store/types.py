@@ -49,7 +49,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return moment.strftime(_SQLITE_FORMAT)
         return moment
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:  # noqa: ARG002 - SQLAlchemy's TypeDecorator signature
         """Read back as an aware UTC datetime."""
         if value is None:
             return None

@@ -63,7 +63,7 @@ def test_status_change_a_minute_before_sync_in_another_zone_is_seen_once(
 ) -> None:
     """A status change one minute before a sync is listed once, though Jira's zone is not ours."""
     tracker = make_tracker()  # default 2-minute overlap; the bridge works in UTC
-    assert "America/Los_Angeles" == tracker._connected().myself()["timeZone"]
+    assert "America/Los_Angeles" == tracker._connected().myself()["timeZone"]  # noqa: SLF001 - the test reads the zone the tracker's own client sees
     ref = tracker.open_issue(draft())
     team = sandbox.team
     team.advance_clock(minutes=30)
@@ -179,7 +179,7 @@ def test_500_on_create_is_not_resent(make_tracker: Build, sandbox: JiraSandbox) 
 def test_timeout_is_retried_then_unavailable(make_tracker: Build, sandbox: JiraSandbox) -> None:
     """A request slower than the timeout counts as unavailable after the bounded retries."""
     tracker = make_tracker(timeout=0.2, max_retries=1)
-    tracker._connected()
+    tracker._connected()  # noqa: SLF001 - connect first, so only the search is slowed
     sandbox.team.inject(0, path=r"/search", times=2, delay=0.5)
     with pytest.raises(TrackerUnavailable, match="did not answer"):
         tracker.find_issue("CVD-2026-0042")

@@ -240,7 +240,7 @@ class JiraTracker:
                 with attempt:
                     found = self.find_issue(report_id)
                     if found is None:
-                        raise _NotYetSearchable(report_id)
+                        raise _NotYetSearchable(report_id)  # noqa: TRY301 - raising inside the attempt is how stamina retries a not-yet-indexed issue
                     return found
         except (_NotYetSearchable, TrackerUnavailable):
             return None

@@ -87,7 +87,9 @@ def test_kubernetes_check_passes_with_exactly_the_secret_and_configmap(tmp_path:
     data.mkdir()
     shutil.copytree(seeded / "mappings", data / "mappings")
     shutil.copytree(seeded / "gnupg", data / "gnupg", ignore=shutil.ignore_patterns("S.*"))
-    subprocess.run(["gpgconf", "--homedir", str(seeded / "gnupg"), "--kill", "gpg-agent"])
+    subprocess.run(
+        ["gpgconf", "--homedir", str(seeded / "gnupg"), "--kill", "gpg-agent"], check=False
+    )
 
     def mounted(text: str) -> str:
         return text.replace(mounts["data"], str(data))
@@ -109,7 +111,9 @@ def test_kubernetes_check_passes_with_exactly_the_secret_and_configmap(tmp_path:
             check=False,
             env=clean_environment(environment),
         )
-        subprocess.run(["gpgconf", "--homedir", str(data / "gnupg"), "--kill", "gpg-agent"])
+        subprocess.run(
+            ["gpgconf", "--homedir", str(data / "gnupg"), "--kill", "gpg-agent"], check=False
+        )
         return checked
 
     placeholder = check(env)

@@ -106,7 +106,7 @@ def test_imap_copy_fallback_when_move_is_not_offered(dovecot: Dovecot) -> None:
     dovecot.append("carol", REPORT)
     with imap_source(dovecot, "carol") as source:
         items = list(source.fetch())
-        imap = source._imap
+        imap = source._imap  # noqa: SLF001 - the test reads the server's flags over the source's own connection
         assert imap is not None
         imap.capabilities = tuple(c for c in imap.capabilities if c != "MOVE")
         source.settle(items[0], Verdict.REPORT)

@@ -161,4 +161,4 @@ def test_closed_report_drops_unmet_deadlines() -> None:
 def test_naive_times_are_refused() -> None:
     """Deadline arithmetic refuses times without a zone."""
     with pytest.raises(ValueError, match="naive datetime"):
-        CAL.add(datetime(2026, 11, 2, 10), calendar_days(1))
+        CAL.add(datetime(2026, 11, 2, 10), calendar_days(1))  # noqa: DTZ001 - the naive datetime is the input under test

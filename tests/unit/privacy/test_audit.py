@@ -158,7 +158,7 @@ def test_failed_tracker_write_is_recorded_and_still_raised(world: Pass) -> None:
     """A tracker outage is recorded with its error type, and the caller still sees it."""
     world.reader.add(inbound(SECRET_TEXT))
     world.run()
-    ref = world.fake._ref("1")
+    ref = world.fake._ref("1")  # noqa: SLF001 - the fake tracker's issue reference, to look the issue up
     world.fake.fail_calls = 1
     with pytest.raises(TrackerUnavailable):
         world.tracker.update_issue(ref, IssueUpdate(add_labels=frozenset({"x"})))

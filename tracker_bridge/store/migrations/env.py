@@ -13,7 +13,7 @@ if not isinstance(connection, Connection):
         "tracker-bridge migrations run through `tracker-bridge db upgrade` "
         "(tracker_bridge.store.upgrade), which passes the connection in"
     )
-    raise RuntimeError(msg)
+    raise RuntimeError(msg)  # noqa: TRY004 - not a type check: Alembic was started without the connection
 context.configure(
     connection=connection,
     target_metadata=metadata,

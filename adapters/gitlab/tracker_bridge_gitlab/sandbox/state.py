@@ -15,13 +15,11 @@ import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from tracker_bridge.testing.sandbox import SandboxClock
 from tracker_bridge_gitlab.sandbox.markdown import QuickAction, extract_quick_actions, scan
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 USERS: dict[str, dict[str, Any]] = {
     "tracker-bridge": {"id": 2, "username": "tracker-bridge", "name": "Tracker Bridge"},
@@ -445,7 +443,7 @@ class ProjectState:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".sandbox-state-")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(payload, handle, indent=1)
-        os.replace(tmp, self.state_file)
+        Path(tmp).replace(self.state_file)
 
     def _load(self, path: Path) -> None:
         payload = json.loads(path.read_text(encoding="utf-8"))
