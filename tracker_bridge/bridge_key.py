@@ -313,7 +313,7 @@ def _mark_signatures_checked(home: Path) -> None:
         rebuilt.unlink(missing_ok=True)
         msg = f"gpg could not rebuild the keybox in {home}: its import failed"
         raise ConfigurationError(msg)
-    os.replace(rebuilt, keybox)
+    rebuilt.replace(keybox)
     Path(f"{rebuilt}~").unlink(missing_ok=True)
 
 

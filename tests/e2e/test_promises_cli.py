@@ -9,7 +9,7 @@ receiving researcher's own key, as their client would.
 from __future__ import annotations
 
 import subprocess
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,6 +21,7 @@ from tracker_bridge.domain.report import State
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from datetime import date
 
     from tracker_bridge.demo.installation import Installation
 
@@ -154,7 +155,7 @@ def test_due_date_moves_are_mailed_from_the_date_last_told(installation: Install
     installation.deliver(shapes.thunderbird("Stored XSS in search", "q=<script>").raw)
     run_pass(installation)
     report_id, key = report_of(installation, JAN)
-    first = date.today() + timedelta(days=40)
+    first = datetime.now().astimezone().date() + timedelta(days=40)  # today, local time
     second, third = first + timedelta(days=7), first + timedelta(days=14)
     received, acknowledged = (
         state_label(installation, State.RECEIVED),

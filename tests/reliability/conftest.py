@@ -63,7 +63,7 @@ class Site:
     @property
     def team(self) -> Any:
         """The sandbox's team hands and request log (fault injection, issues; GitLab by default)."""
-        return self.sandbox._sandbox.team
+        return self.sandbox._sandbox.team  # noqa: SLF001 - the harness reaches the wrapped sandbox's team hands
 
     def deliver(self, name: str, raw: bytes) -> None:
         """Put a message into new/ as an MTA would; ``name`` fixes the fetch order."""

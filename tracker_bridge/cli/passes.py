@@ -146,7 +146,7 @@ def run(invocation: Invocation, every: str | None, as_json: bool) -> None:
     interval = parse_interval(every) if every else None
     stopping = threading.Event()
 
-    def request_stop(signum: int, frame: object) -> None:
+    def request_stop(signum: int, frame: object) -> None:  # noqa: ARG001 - signal handler signature
         stopping.set()
 
     if interval is not None:

@@ -305,8 +305,8 @@ def _recipients(message: Message) -> tuple[str, ...]:
     values = [header_text(message, name) for name in ("To", "Cc")]
     values += [str(v) for v in message.get_all("Delivered-To", [])]
     addresses: list[str] = []
-    for _, address in email.utils.getaddresses(values):
-        address = address.strip()
+    for _, raw_address in email.utils.getaddresses(values):
+        address = raw_address.strip()
         if address and address not in addresses:
             addresses.append(address)
     return tuple(addresses)

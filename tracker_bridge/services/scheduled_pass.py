@@ -102,7 +102,7 @@ class ScheduledPass:
         steps: Sequence[Step],
         lock: StepLock,
         outage: TrackerOutage,
-        before_step: Callable[[str], object] = lambda step: None,
+        before_step: Callable[[str], object] = lambda step: None,  # noqa: ARG005 - the hook's signature
     ) -> None:
         """A pass of ``steps`` in order.
 
