@@ -42,3 +42,18 @@ def test_the_codemod_swaps_only_operands_that_are_out_of_order() -> None:
         "assert [\n    1,\n] == [\n    thing\n]\n"
     )
     assert expected == swap_source(source, swaps)
+
+
+def test_pass_counts_are_bumped_by_their_pass_counter_member() -> None:
+    """No ``summary.bump("name")`` in the package: every count is named by a ``PassCounter`` member."""
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in python_files([str(ROOT / "tracker_bridge")])
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and "bump" == node.func.attr
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    ]
+    assert [] == found

@@ -46,6 +46,7 @@ from tracker_bridge.ports.openpgp import OpenPGP, SignatureCheck, SignatureStatu
 from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.ports.store import ReportContent, ReportEvent, StoredMessage
 from tracker_bridge.ports.tracker import IssueDraft, Tracker
+from tracker_bridge.services.pass_outcome import PassCounter
 from tracker_bridge.services.privacy import message_reference
 from tracker_bridge.services.refusals import Refusals
 
@@ -161,7 +162,7 @@ class Ingest:
             except SkippableError as err:
                 # The outcome is committed; the copy stays where it is and the next pass
                 # reads it again as already seen. One stuck message never stops the others.
-                summary.bump("settle_deferred")
+                summary.bump(PassCounter.SETTLE_DEFERRED)
                 summary.problems.append(f"{item.source} {item.handle}: not moved yet: {err}")
         return outcomes
 
@@ -195,7 +196,7 @@ class Ingest:
                     self.program.id_prefix, self.program.local_date(now).year
                 )
         if stored is not None:
-            summary.bump("already_seen")
+            summary.bump(PassCounter.ALREADY_SEEN)
             pending = False
             if unnoted and stored.report_id is not None:
                 # Stored before a crash or a tracker outage, but its note never reached the issue.
@@ -240,7 +241,7 @@ class Ingest:
                     self._store_id(uow),
                 )
             uow.commit()
-        summary.bump(outcome.verdict.value)
+        summary.bump(PassCounter(outcome.verdict.value))
         key_offered, self._created = self._key_offered, None
         if outcome.verdict is Verdict.REPORT and outcome.report_id is not None:
             self._open_issue(outcome.report_id, summary, opening)
@@ -650,7 +651,7 @@ class Ingest:
             # The report is still stored; its issue waits (and says why) like any other.
             self._tracker_stopped = str(err)
             if isinstance(err, TrackerAuthError):
-                summary.bump("tracker_auth_refused")
+                summary.bump(PassCounter.TRACKER_AUTH_REFUSED)
             summary.problems.append(f"report ids: the tracker refused the look-up: {err}")
             return
         with self.unit_of_work() as uow:
@@ -667,7 +668,7 @@ class Ingest:
                 )
             )
             uow.commit()
-        summary.bump("report_ids_moved")
+        summary.bump(PassCounter.REPORT_IDS_MOVED)
 
     # -- tracker work after commit
 
@@ -696,7 +697,7 @@ class Ingest:
         its marker (plugins are idempotent by report id) and the link is written again.
         """
         if self.tracker is None:
-            summary.bump("issue_deferred")
+            summary.bump(PassCounter.ISSUE_DEFERRED)
             return
         if opening is None:
             with self.unit_of_work() as uow:
@@ -717,7 +718,7 @@ class Ingest:
             self._not_in_tracker(report_id, self._tracker_stopped, summary)
             return
         if self._tracker_down is not None:
-            summary.bump("issue_deferred")
+            summary.bump(PassCounter.ISSUE_DEFERRED)
             summary.problems.append(
                 f"{report_id}: issue not opened yet, will retry: {self._tracker_down}"
             )
@@ -726,7 +727,7 @@ class Ingest:
         try:
             ref = self.tracker.open_issue(draft)
         except RetriableError as err:
-            summary.bump("issue_deferred")
+            summary.bump(PassCounter.ISSUE_DEFERRED)
             summary.problems.append(f"{report_id}: issue not opened yet, will retry: {err}")
             return
         except FatalError as err:
@@ -734,9 +735,9 @@ class Ingest:
                 # Refused token or confidentiality: every report waits for the same fix.
                 # Another store's issue on this report's id concerns this report alone.
                 self._tracker_stopped = str(err)
-            summary.bump("issue_failed")
+            summary.bump(PassCounter.ISSUE_FAILED)
             if isinstance(err, TrackerAuthError):
-                summary.bump("tracker_auth_refused")
+                summary.bump(PassCounter.TRACKER_AUTH_REFUSED)
             self._not_in_tracker(report_id, str(err), summary)
             return
         except SKIPPABLE as err:
@@ -760,7 +761,7 @@ class Ingest:
                 )
             )
             uow.commit()
-        summary.bump("issue_opened")
+        summary.bump(PassCounter.ISSUE_OPENED)
 
     def _not_in_tracker(self, report_id: str, reason: str, summary: PassSummary) -> None:
         """Say, in this pass's summary and on the report, why it is not in the tracker yet.
@@ -768,7 +769,7 @@ class Ingest:
         The report stays unlinked, so every pass tries again; ``reports`` shows the reason
         from the latest ``issue_not_opened`` event (one event per distinct reason).
         """
-        summary.bump("not_in_tracker")
+        summary.bump(PassCounter.NOT_IN_TRACKER)
         summary.problems.append(f"{report_id}: not yet in the tracker: {reason}")
         digest = hashlib.sha256(reason.encode("utf-8")).hexdigest()[:16]
         with self.unit_of_work() as uow:
@@ -893,13 +894,13 @@ class Ingest:
         third-party mail or a replayed ciphertext; each note says which in its first line.
         """
         if self.tracker is None or self._tracker_stopped is not None:
-            summary.bump("note_deferred")
+            summary.bump(PassCounter.NOTE_DEFERRED)
             return False
         with self.unit_of_work() as uow:
             ref = uow.links.get(report_id)
             researcher = uow.reports.researcher_of(report_id)
         if ref is None:
-            summary.bump("note_deferred")
+            summary.bump(PassCounter.NOTE_DEFERRED)
             return False
         protection = "encrypted" if inbound.decrypted else "UNENCRYPTED"
         # Addresses, key uids and words of others go into the inert block, never into our own
@@ -938,7 +939,7 @@ class Ingest:
         try:
             self.tracker.add_note(ref, text, untrusted=untrusted)
         except RetriableError as err:
-            summary.bump("note_deferred")
+            summary.bump(PassCounter.NOTE_DEFERRED)
             summary.problems.append(f"{report_id}: reply not added to the issue yet: {err}")
             return False
         except SKIPPABLE as err:

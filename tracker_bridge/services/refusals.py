@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from tracker_bridge.errors import SKIPPABLE, RetriableError
 from tracker_bridge.ports.store import ReportEvent
+from tracker_bridge.services.pass_outcome import PassCounter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,9 +67,9 @@ class Refusals:
             )
             uow.commit()
         if not first:
-            summary.bump("still_refused")
+            summary.bump(PassCounter.STILL_REFUSED)
             return False
-        summary.bump("tracker_refused")
+        summary.bump(PassCounter.TRACKER_REFUSED)
         summary.problems.append(
             f"{report_id}: the tracker refused to {operation}; set aside, retried every pass: "
             f"{reason}"

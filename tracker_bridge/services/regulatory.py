@@ -47,6 +47,7 @@ from tracker_bridge.domain.report import Report, State
 from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.ports.store import ReportEvent
 from tracker_bridge.ports.tracker import IssueRef, IssueSnapshot, IssueUpdate, Tracker, TrackerNote
+from tracker_bridge.services.pass_outcome import PassCounter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -359,7 +360,7 @@ class RegulatoryClocks:
         if recorded:
             action = "regulatory_not_notifiable" if reason else "regulatory_step_reported"
             uow.audit.record(AuditEntry(at, by, action, "ok", report_id, rule.step))
-            summary.bump("regulatory_steps_done")
+            summary.bump(PassCounter.REGULATORY_STEPS_DONE)
 
     # -- time-driven: labels and reminders
 
@@ -386,8 +387,8 @@ class RegulatoryClocks:
             return current
         steps = [s for c in clocks for s in step_deadlines(c, now, self.policy.due_soon, self.tz)]
         for key, status in (
-            ("regulatory_due_soon", StepStatus.DUE_SOON),
-            ("regulatory_missed", StepStatus.OVERDUE),
+            (PassCounter.REGULATORY_DUE_SOON, StepStatus.DUE_SOON),
+            (PassCounter.REGULATORY_MISSED, StepStatus.OVERDUE),
         ):
             count = sum(s.status is status for s in steps)
             if count:
@@ -483,7 +484,7 @@ class RegulatoryClocks:
             uow.reports.add_event(ReportEvent(report_id, now, kind, step.rule.step, dedupe_key=key))
             uow.commit()
         noted.add(key)
-        summary.bump("regulatory_reminders")
+        summary.bump(PassCounter.REGULATORY_REMINDERS)
 
 
 def next_moment(

@@ -18,6 +18,7 @@ from tracker_bridge.domain.report import Report, State
 from tracker_bridge.errors import NotFoundError, RetriableError
 from tracker_bridge.ports.privacy import AuditEntry, HeldContent, Keyring, MailboxArchive
 from tracker_bridge.ports.store import ReportEvent
+from tracker_bridge.services.pass_outcome import PassCounter
 from tracker_bridge.services.regulatory import next_moment
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ class Retention:
         if summary is not None:
             for key, value in result.counts.items():
                 if value:
-                    summary.bump(key, value)
+                    summary.bump(PassCounter(key), value)
             summary.problems.extend(result.problems)
         return result
 

@@ -33,6 +33,7 @@ from tracker_bridge.services.ingest import (
     new_outbox_item,
     offered_keys,
 )
+from tracker_bridge.services.pass_outcome import PassCounter
 from tracker_bridge.services.refusals import Refusals
 from tracker_bridge.services.regulatory import RegulatoryClocks
 from tracker_bridge.services.retention import RetentionPolicy, retention_moments
@@ -164,7 +165,7 @@ class Sync:
             store_id = uow.installation.store_id()
         newest: datetime | None = None
         for snapshot in self.tracker.changes_since(since):
-            summary.bump("changes_read")
+            summary.bump(PassCounter.CHANGES_READ)
             with self.unit_of_work() as uow:
                 self._apply(uow, snapshot, summary, store_id)
                 uow.commit()
@@ -197,13 +198,13 @@ class Sync:
         if linked is not None:
             return linked
         if snapshot.report_id is None:
-            summary.bump("unknown_issue")
+            summary.bump(PassCounter.UNKNOWN_ISSUE)
             return None
         if snapshot.installation != store_id:
-            summary.bump("foreign_issue")
+            summary.bump(PassCounter.FOREIGN_ISSUE)
             return None
         if not snapshot.confidential or uow.links.get(snapshot.report_id) is not None:
-            summary.bump("unknown_issue")
+            summary.bump(PassCounter.UNKNOWN_ISSUE)
             return None
         return snapshot.report_id
 
@@ -215,12 +216,12 @@ class Sync:
         report = uow.reports.get(report_id) if report_id else None
         if report_id is None or report is None:
             if report_id is not None:
-                summary.bump("unknown_issue")
+                summary.bump(PassCounter.UNKNOWN_ISSUE)
             return
         if uow.links.get(report_id) is None:
             # A placeholder whose open did not finish (refused, or a crash before the link):
             # ingest completes it by its marker; adopting it here would leave it empty.
-            summary.bump("issue_not_opened_yet")
+            summary.bump(PassCounter.ISSUE_NOT_OPENED_YET)
             return
         before = _facts(report)
         researcher = uow.reports.researcher_of(report_id)
@@ -279,7 +280,7 @@ class Sync:
                 )
             )
             if queued:
-                summary.bump("mail_queued")
+                summary.bump(PassCounter.MAIL_QUEUED)
 
     def _confirm_keys(
         self,
@@ -353,7 +354,7 @@ class Sync:
         pending, self._credit_notes = self._credit_notes, []
         day = self.program.local_date(self.clock.now()).isoformat()
         for ref, answer in pending:
-            summary.bump("credit_recorded")
+            summary.bump(PassCounter.CREDIT_RECORDED)
             try:
                 self.tracker.add_note(
                     ref,
@@ -462,7 +463,7 @@ class Sync:
                 )
             )
             if recorded:
-                summary.bump("transitions_refused")
+                summary.bump(PassCounter.TRANSITIONS_REFUSED)
                 summary.problems.append(
                     f"{report_id}: the tracker moved it from {report.state.value} to "
                     f"{target.value}, which the lifecycle does not allow; not applied"
@@ -471,7 +472,7 @@ class Sync:
         report.transition(target, now)
         self._moved.add(report_id)
         uow.reports.add_event(ReportEvent(report_id, now, "state_changed", target.value))
-        summary.bump("state_changes")
+        summary.bump(PassCounter.STATE_CHANGES)
         if target not in MAILED_STATES or researcher is None:
             return False, None
         carried = to_researcher[-1] if to_researcher and target in CARRIES_TEAM_MESSAGE else None
@@ -510,7 +511,7 @@ class Sync:
         )
         if target in QUOTES_FIX_DATE:
             self._record_told(uow, report_id, params["expected_fix_date"], now)
-        summary.bump("mail_queued")
+        summary.bump(PassCounter.MAIL_QUEUED)
         return True, carried
 
     def _fix_date(self, report: Report) -> str:
@@ -734,7 +735,7 @@ class Sync:
                         # The caller stores the next moment only for the report as stored.
                         report.expected_fix_date = stored.expected_fix_date
                 uow.commit()
-            summary.bump("labels_updated")
+            summary.bump(PassCounter.LABELS_UPDATED)
             current = (current - remove) | add
         self._note_overdue(report, ref, deadlines, now, summary)
         self.regulatory.refresh(report, ref, current, now, summary)
@@ -777,7 +778,7 @@ class Sync:
                     )
                 )
                 uow.commit()
-            summary.bump("overdue_noted")
+            summary.bump(PassCounter.OVERDUE_NOTED)
 
     def _queue_progress(
         self,
@@ -814,4 +815,4 @@ class Sync:
             )
         ):
             self._record_told(uow, report_id, params["expected_fix_date"], now)
-            summary.bump("progress_queued")
+            summary.bump(PassCounter.PROGRESS_QUEUED)
