@@ -123,7 +123,11 @@ class GitLabTracker:
 
     @classmethod
     def from_settings(cls, settings: object) -> GitLabTracker:
-        """Build from a validated ``GitLabSettings`` (no network until the first call)."""
+        """Build from a validated ``GitLabSettings`` (no network until the first call).
+
+        Raises:
+            TypeError: ``settings`` is not a ``GitLabSettings``.
+        """
         if not isinstance(settings, GitLabSettings):
             msg = "GitLabTracker needs GitLabSettings"
             raise TypeError(msg)
@@ -138,9 +142,21 @@ class GitLabTracker:
         only when no issue carries the marker; it is read back, and the content is written
         only once GitLab shows it confidential.
 
+        Returns:
+            The issue's reference (``key`` is the project-scoped iid).
+
         Raises:
-            ConfidentialityError: GitLab does not show the issue as confidential.
-            TrackerUnavailable: GitLab is rate limiting, failing or slow, after retries.
+            ForeignIssueError: an issue carries the report's marker label with another store id
+                (``cvd-store::`` label) or none where this installation has one.
+            ConfidentialityError: GitLab does not show the issue as confidential after the
+                placeholder was written; no report text was sent.
+            TrackerRefused: GitLab refused a write (HTTP 400, 409, 422, ...; field names only).
+            NotFoundError: the issue was deleted while it was being completed (HTTP 404/410).
+            TrackerAuthError: the token was refused (HTTP 401) or lacks permission (403).
+            ConfigurationError: the project was not found (HTTP 404/410 on the project).
+            TrackerUnavailable: GitLab is rate limiting (429), failing (5xx) or slow (408,
+                timeouts) after ``max_retries`` + 1 attempts; a create whose answer was lost
+                is not resent (the marker lookup of the next pass finds it).
         """
         marker = MARKER_PREFIX + draft.report_id
         if draft.installation:
@@ -223,12 +239,26 @@ class GitLabTracker:
         return ref
 
     def find_issue(self, report_id: str) -> IssueRef | None:
-        """The issue carrying the report's marker label, or None."""
+        """The issue carrying the report's marker label, or None.
+
+        Raises:
+            TrackerUnavailable: GitLab rate limiting, failing or slow, after retries.
+            TrackerAuthError: the token was refused (HTTP 401) or lacks permission (403).
+            ConfigurationError: the project was not found (HTTP 404/410).
+            TrackerRefused: any other HTTP 4xx answer.
+        """
         found = self._find(report_id)
         return None if found is None else self._ref(found)
 
     def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
-        """Add and remove labels and set or clear the due date, in one PUT."""
+        """Add and remove labels and set or clear the due date, in one PUT (none when empty).
+
+        Raises:
+            TrackerRefused: GitLab refused the edit (HTTP 400, 409, 422, ...).
+            NotFoundError: the issue was deleted (HTTP 404/410).
+            TrackerAuthError: the token was refused (HTTP 401) or lacks permission (403).
+            TrackerUnavailable: GitLab rate limiting, failing or slow, after retries.
+        """
         if update.is_empty:
             return
         payload: dict[str, Any] = {}
@@ -245,7 +275,15 @@ class GitLabTracker:
         )
 
     def add_note(self, ref: IssueRef, text: str, *, untrusted: str | None = None) -> None:
-        """Add an internal note: the bridge's ``text``, then ``untrusted`` as an inert block."""
+        """Add an internal note: the bridge's ``text``, then ``untrusted`` as an inert block.
+
+        Raises:
+            TrackerRefused: GitLab refused the note (HTTP 400, 409, 422, ...).
+            NotFoundError: the issue was deleted (HTTP 404/410).
+            TrackerAuthError: the token was refused (HTTP 401) or lacks permission (403).
+            TrackerUnavailable: GitLab rate limiting, failing or slow; a note whose answer was
+                lost (5xx, read timeout) is not resent, so it is never doubled.
+        """
         body = text if untrusted is None else f"{text}\n\n{inert_block(untrusted)}"
         issue = self._issues.get(int(ref.key), lazy=True)
         # Not resent after a 5xx or a read timeout: a repeated POST could double the note.
@@ -265,6 +303,17 @@ class GitLabTracker:
         edits (python-gitlab#743), so the listing starts ``overlap_minutes`` before ``since``;
         an issue re-read there is listed again only when its labels, state, due date or
         confidentiality differ from what this tracker listed last.
+
+        Args:
+            since: a time-zone aware moment (the sync bookmark), or None for every issue.
+                ``overlap_minutes`` (minutes) is subtracted before asking GitLab.
+
+        Raises:
+            ValueError: ``since`` is naive (no time zone).
+            TrackerUnavailable: GitLab rate limiting, failing or slow, after retries.
+            TrackerAuthError: the token was refused (HTTP 401) or lacks permission (403).
+            ConfigurationError: the project was not found (HTTP 404/410).
+            TrackerRefused: any other HTTP 4xx answer.
         """
         query: dict[str, Any] = {"order_by": "updated_at", "sort": "asc"}
         if since is not None:
@@ -301,6 +350,16 @@ class GitLabTracker:
         The description is the bridge's own (it opened the issue); the researcher's words in it
         are code spans and fences, so a plain replacement stays inert. Team notes are skipped by
         author. Edits are PUTs of the whole text, so a retried one changes nothing twice.
+
+        Returns:
+            How many texts (the description, notes) were changed; 0 when none held the words.
+
+        Raises:
+            NotFoundError: the issue was deleted (HTTP 404/410).
+            TrackerRefused: GitLab refused a rewrite (HTTP 400, 409, 422, ...).
+            TrackerAuthError: the token was refused (HTTP 401) or lacks permission (403).
+            TrackerUnavailable: GitLab rate limiting, failing or slow; these calls are not
+                retried here (the next pass repeats the erasure).
         """
         iid = int(ref.key)
         with self._seam(f"read issue {ref.key}"):
@@ -339,6 +398,10 @@ class GitLabTracker:
         Reporter role (access level 20) or higher (GitLab's ``admin_issue`` permission,
         https://docs.gitlab.com/user/permissions/); reads ``GET /user`` and
         ``GET /projects/:id``, writes nothing.
+
+        Returns:
+            One line per problem found, naming the instance and project; empty when all is well.
+            Every tracker error is turned into such a line: this method raises nothing of its own.
         """
         where = f"GitLab {self.settings.url} project {self.settings.project}"
         try:

@@ -134,7 +134,11 @@ class JiraTracker:
 
     @classmethod
     def from_settings(cls, settings: object) -> JiraTracker:
-        """Build from a validated ``JiraSettings``; no network until the first call."""
+        """Build from a validated ``JiraSettings``; no network until the first call.
+
+        Raises:
+            TypeError: ``settings`` is not a ``JiraSettings``.
+        """
         if not isinstance(settings, JiraSettings):
             msg = "JiraTracker needs JiraSettings"
             raise TypeError(msg)
@@ -147,6 +151,24 @@ class JiraTracker:
 
         A placeholder carrying only the report id, the marker label and the security level is
         created first and read back; report text is written only once the level is proven.
+
+        Returns:
+            The issue's reference (``key`` is the Jira issue key, e.g. ``SEC-12``).
+
+        Raises:
+            ForeignIssueError: an issue carries the report's marker label with another store id
+                (``cvd-store-`` label) or none where this installation has one.
+            ConfidentialityError: the Security Level field is not on the create screen, or the
+                issue came back without the level; no report text was sent.
+            ConfigurationError: a label has a space or quote, the project, issue type or
+                security level does not exist (HTTP 404/410 on the project), or Jira Cloud
+                is configured without ``email``.
+            TrackerRefused: Jira refused a write (HTTP 400, 409, 422, ...; field names only).
+            NotFoundError: the issue was deleted while it was being completed (HTTP 404/410).
+            TrackerAuthError: the token was refused or lacks permission (HTTP 401/403).
+            TrackerUnavailable: Jira rate limiting, failing or slow after ``max_retries`` + 1
+                attempts; on Cloud, a create whose answer was lost is looked for by its marker
+                for up to ``search_lag_seconds`` (seconds) instead of being resent.
         """
         marker = self._marker(draft.report_id)
         markers = [marker]
@@ -247,7 +269,15 @@ class JiraTracker:
         return None  # pragma: no cover - stamina ends with an answer or an error
 
     def find_issue(self, report_id: str) -> IssueRef | None:
-        """An issue carrying the report's marker label (any installation's), or None."""
+        """An issue carrying the report's marker label (any installation's), or None.
+
+        Raises:
+            ConfigurationError: the report id makes a label Jira refuses (space or quote), or
+                the project was not found (HTTP 404/410).
+            TrackerUnavailable: Jira rate limiting, failing or slow, after retries.
+            TrackerAuthError: the token was refused or lacks permission (HTTP 401/403).
+            TrackerRefused: any other HTTP 4xx answer.
+        """
         found = self._find(report_id)
         return None if found is None else self._ref(str(found["key"]))
 
@@ -258,7 +288,15 @@ class JiraTracker:
         return None
 
     def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
-        """Add and remove labels and set the due date in one PUT."""
+        """Add and remove labels and set the due date in one PUT (none when empty).
+
+        Raises:
+            ConfigurationError: a label to add has a space or quote, which Jira refuses.
+            TrackerRefused: Jira refused the edit (HTTP 400, 409, 422, ...).
+            NotFoundError: the issue was deleted (HTTP 404/410).
+            TrackerAuthError: the token was refused or lacks permission (HTTP 401/403).
+            TrackerUnavailable: Jira rate limiting, failing or slow, after retries.
+        """
         if update.is_empty:
             return
         for label in update.add_labels:
@@ -276,7 +314,15 @@ class JiraTracker:
         )
 
     def add_note(self, ref: IssueRef, text: str, *, untrusted: str | None = None) -> None:
-        """Add a restricted comment: the bridge's ``text``, then ``untrusted`` rendered inert."""
+        """Add a restricted comment: the bridge's ``text``, then ``untrusted`` rendered inert.
+
+        Raises:
+            TrackerRefused: Jira refused the comment (HTTP 400, 409, 422, ...).
+            NotFoundError: the issue was deleted (HTTP 404/410).
+            TrackerAuthError: the token was refused or lacks permission (HTTP 401/403).
+            TrackerUnavailable: Jira rate limiting, failing or slow; a comment whose answer was
+                lost is not resent, so it is never doubled.
+        """
         body = self._rich_text(text.splitlines() or [text], untrusted)
         visibility = (
             self.settings.comment_visibility.model_dump()
@@ -295,6 +341,17 @@ class JiraTracker:
 
         Wiki text (Data Center) is replaced as written; ADF (Cloud) text node by text node, so
         the document stays text-only. Team comments are skipped by author.
+
+        Returns:
+            How many texts (the description, comments) were changed; 0 when none held the words.
+
+        Raises:
+            NotFoundError: an edit found the issue deleted (HTTP 404/410). A 404 on the first
+                read is reported as ConfigurationError (the read names no issue).
+            ConfigurationError: see above; also a 404/410 on reading the comments.
+            TrackerRefused: Jira refused a rewrite (HTTP 400, 409, 422, ...).
+            TrackerAuthError: the token was refused or lacks permission (HTTP 401/403).
+            TrackerUnavailable: Jira rate limiting, failing or slow, after retries.
         """
         client = self._connected()
         raw = self._call(
@@ -352,6 +409,17 @@ class JiraTracker:
         The JQL uses epoch milliseconds, which Jira reads the same in every time zone; the
         overlap window catches changes the search index showed late, and changes already
         listed by this tracker inside that window are not listed again.
+
+        Args:
+            since: a time-zone aware moment (the sync bookmark), or None for every issue.
+                ``overlap_minutes`` (minutes) is subtracted before searching.
+
+        Raises:
+            ValueError: ``since`` is naive (no time zone).
+            ConfigurationError: the project was not found (HTTP 404/410).
+            TrackerUnavailable: Jira rate limiting, failing or slow, after retries.
+            TrackerAuthError: the token was refused or lacks permission (HTTP 401/403).
+            TrackerRefused: any other HTTP 4xx answer.
         """
         clauses = [f'project = "{self.settings.project}"']
         if since is not None:
@@ -381,6 +449,10 @@ class JiraTracker:
         Reads ``myself``, the project and its create screen (createmeta): the security level
         must be offered there for this account, which is how Jira says the token may set it.
         Writes nothing.
+
+        Returns:
+            One line per problem found, naming the instance and project; empty when all is well.
+            Every ``BridgeError`` is turned into such a line: this method raises nothing of its own.
         """
         try:
             self._connected()
