@@ -62,6 +62,10 @@ class AuditedTracker:
 
     Reads pass through unrecorded. The entry is written in its own transaction after the call,
     so a write that reached the tracker is on record even when the caller's work rolls back.
+
+    Every method raises what the wrapped tracker raises (``ports.tracker.Tracker``), after a
+    failed write is recorded; recording itself raises the store's ``RetriableError`` or
+    ``FatalError``.
     """
 
     kind: ClassVar[str] = "audited"

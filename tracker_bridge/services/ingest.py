@@ -135,7 +135,22 @@ class Ingest:
     # -- whole sources
 
     def run(self, sources: Iterable[MailSource], summary: PassSummary) -> list[IngestOutcome]:
-        """Read every waiting message of every source; settle each after its outcome is stored."""
+        """Read every waiting message of every source; settle each after its outcome is stored.
+
+        Tracker errors never leave this method: they are counted in ``summary`` and the issue
+        waits for the next pass. A message the source could not move stays where it is
+        (``settle_deferred``).
+
+        Returns:
+            One outcome per message read, in the sources' order.
+
+        Raises:
+            RetriableError: the mailbox (``MailUnavailable``) or the store (``StoreBusy``,
+                ``StoreUnavailable``) did not answer; what was committed stays, the next pass
+                goes on from there.
+            FatalError: the mailbox or the store is misconfigured or broken
+                (``ConfigurationError``, ``StoreError``).
+        """
         # A new pass: whatever stopped tracker work last time gets one more try.
         self._tracker_stopped = None
         outcomes = []
@@ -175,6 +190,11 @@ class Ingest:
 
         ``inbound`` is ``item`` as the reader already read it (``run`` reads ahead); None
         reads it here.
+
+        Raises:
+            RetriableError: the store did not answer (``StoreBusy``, ``StoreUnavailable``);
+                nothing of this message was committed. Tracker errors are counted, not raised.
+            FatalError: the store is broken (``StoreError``).
         """
         if inbound is None:
             inbound = self.reader.read(item.raw)
@@ -673,7 +693,15 @@ class Ingest:
     # -- tracker work after commit
 
     def open_pending_issues(self, summary: PassSummary) -> None:
-        """Open issues for reports that have none yet (a crash or an outage left them behind)."""
+        """Open issues for reports that have none yet (a crash or an outage left them behind).
+
+        Reads ``page_size`` reports per transaction. Tracker errors are counted in ``summary``
+        (``issue_deferred``, ``issue_failed``, ``tracker_refused``), never raised.
+
+        Raises:
+            RetriableError: the store did not answer (``StoreBusy``, ``StoreUnavailable``).
+            FatalError: the store is broken (``StoreError``).
+        """
         self._tracker_down = None  # worth another try: a few minutes may have passed
         after: str | None = None
         while True:

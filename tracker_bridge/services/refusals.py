@@ -52,6 +52,12 @@ class Refusals:
         marker) tells the team what was refused. Later times: ``still_refused`` is counted,
         nothing else. A note the tracker refuses as well is left at that: the pass summary
         already carries the reason.
+
+        Raises:
+            FatalError: the tracker refused the bridge's token while writing the note
+                (``TrackerAuthError``), or the store is broken. A note the tracker could not
+                take (retriable or skippable) is left unwritten, not raised.
+            RetriableError: the store did not answer.
         """
         reason = str(err)
         digest = hashlib.sha256(f"{type(err).__name__}:{reason}".encode()).hexdigest()[:16]

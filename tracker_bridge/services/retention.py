@@ -174,6 +174,24 @@ class Retention:
         due again when it changes or gets new mail), so a quiet purge reads no report. The
         moment stored is the earlier of retention's and the report's running legal clocks'
         (``services.regulatory.next_moment``): the column is shared with the sync.
+
+        Args:
+            summary: counts (``PURGE_COUNTS``) and problems are added here when given.
+            dry_run: count what is due (days after close: ``content_days_after_close``,
+                ``contact_days_after_close``) and delete nothing.
+
+        Returns:
+            The counts and the report ids whose content or contact details were (or would be)
+            removed; tracker and mailbox failures are in ``problems``, not raised.
+
+        Raises:
+            RetriableError: the store did not answer (``StoreBusy``, ``StoreUnavailable``);
+                an unavailable mailbox or tracker is a problem line instead.
+            FatalError: the store is broken (``StoreError``), a mailbox is misconfigured
+                (``ConfigurationError``), or the tracker refused the bridge's token while
+                writing a purge note (``TrackerAuthError``).
+            SkippableError: the tracker refused a purge note (``TrackerRefused``; a deleted
+                issue is a problem line instead).
         """
         now = self.clock.now()
         result = PurgeResult(dry_run)

@@ -151,14 +151,29 @@ class Sync:
     reports_checked: int = field(default=0, init=False)
 
     def run(self, summary: PassSummary) -> None:
-        """Apply changes since the bookmark, then refresh deadlines and progress updates."""
+        """Apply changes since the bookmark, then refresh deadlines and progress updates.
+
+        Raises:
+            TrackerUnavailable, TrackerAuthError, ConfigurationError, TrackerRefused: as
+                :meth:`apply_changes` and :meth:`refresh_deadlines` raise them.
+            RetriableError, FatalError: the store did not answer or is broken.
+        """
         self.apply_changes(summary)
         self.refresh_deadlines(summary)
 
     # -- changes from the tracker
 
     def apply_changes(self, summary: PassSummary) -> None:
-        """Read every change since the bookmark, oldest first, committing each with the bookmark."""
+        """Read every change since the bookmark, oldest first, committing each with the bookmark.
+
+        Raises:
+            TrackerUnavailable: the tracker's change listing failed after its retries (the
+                bookmark stays where it was; changes applied so far are committed).
+            TrackerAuthError: the token was refused or lacks permission.
+            ConfigurationError: the tracker's project was not found.
+            TrackerRefused: the tracker refused the listing itself.
+            RetriableError, FatalError: the store did not answer or is broken.
+        """
         signpost = self.clock.now()
         with self.unit_of_work() as uow:
             since = uow.bookmarks.get(self.bookmark_name)
@@ -620,6 +635,15 @@ class Sync:
         are kept; one this pass closed also gets its closing state label (a stale label would
         later read as a team move). A closed report's next moment is the earlier of its legal
         clocks' and retention's (``services.retention``), so neither step hides the other's.
+
+        A refused or deleted issue (``SkippableError``) is set aside for that report alone
+        (``services.refusals``); the others go on.
+
+        Raises:
+            TrackerUnavailable: a label or due-date write failed after its retries; the report
+                stays due and the next pass tries again.
+            TrackerAuthError: the token was refused or lacks permission.
+            RetriableError, FatalError: the store did not answer or is broken.
         """
         now = self.clock.now()
         moved, self._moved = self._moved, set()
