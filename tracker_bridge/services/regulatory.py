@@ -376,6 +376,13 @@ class RegulatoryClocks:
 
         Returns:
             The issue's labels after the change (``current`` when nothing changed).
+
+        Raises:
+            TrackerRefused, NotFoundError: the tracker refused the label edit or the reminder
+                note, or the issue is gone (``SkippableError``; the sync sets the report aside).
+            TrackerUnavailable: the tracker did not answer after its retries.
+            TrackerAuthError: the token was refused or lacks permission.
+            RetriableError, FatalError: the store did not answer or is broken.
         """
         report_id = str(report.report_id)
         if not self.active or not (report_id in self.touched or self._carries_clock(current)):
