@@ -18,11 +18,11 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from datetime import UTC, datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
 from typing import TYPE_CHECKING, Literal
 
+from tracker_bridge.clock import SystemClock
 from tracker_bridge.errors import ConfigurationError, RecipientKeyMissing, SkippableError
 from tracker_bridge.mail.templates import KEY_REQUEST_PARAMETERS, RenderedTemplate, TemplateSet
 from tracker_bridge.ports.mail import ComposedMail, NotificationKind, OutboxItem
@@ -67,11 +67,6 @@ def carries_free_text(item: OutboxItem) -> bool:
     return item.kind is NotificationKind.TEAM_MESSAGE or bool(
         str(item.params.get("team_message", "")).strip()
     )
-
-
-class _UtcClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def plus_address(contact_address: str, report_id: str) -> str:
@@ -325,7 +320,7 @@ class PgpMimeComposer:
         self.cleartext: CleartextPolicy = cleartext or (
             "all" if without_key == "cleartext" else "none"
         )
-        self._clock: Clock = clock or _UtcClock()
+        self._clock: Clock = clock or SystemClock()
         self.policy_url = policy_url or ""
         self._autocrypt_key = dearmor(autocrypt_key) if autocrypt_key else None
         export: Callable[[], bytes] | None = getattr(openpgp, "export_public_key", None)

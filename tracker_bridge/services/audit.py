@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from tracker_bridge.domain.message_ids import normalise_message_id
 from tracker_bridge.errors import BridgeError
 from tracker_bridge.ports.privacy import AuditEntry
 
@@ -33,7 +34,7 @@ __all__ = ["AuditedTracker", "audit_json", "issue_name", "message_reference"]
 
 def message_reference(message_id: str) -> str:
     """A short digest of a Message-ID for the audit log (their ids may carry their address)."""
-    normalised = message_id.strip().strip("<>").strip()
+    normalised = normalise_message_id(message_id)
     digest = hashlib.sha256(normalised.encode()).hexdigest()
     return f"message-id sha256:{digest[:16]}"
 

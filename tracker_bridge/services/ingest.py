@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from tracker_bridge.domain.deadlines import DeadlineKind
+from tracker_bridge.domain.message_ids import SYNTHETIC_DOMAIN
 from tracker_bridge.domain.report import REPORT_ID_SEARCH, Report, ReportId, State
 from tracker_bridge.domain.researcher import (
     CreditAnswer,
@@ -1069,7 +1070,7 @@ def new_outbox_item(
 ) -> OutboxItem:
     """An outbox row with a Message-ID fixed now, so a resend after a crash carries the same id."""
     outbox_id = uuid.uuid4().hex
-    domain = program.contact.partition("@")[2] or "tracker-bridge.invalid"
+    domain = program.contact.partition("@")[2] or SYNTHETIC_DOMAIN
     return OutboxItem(
         outbox_id=outbox_id,
         report_id=report_id,

@@ -1,9 +1,10 @@
-"""The open reports as ``tracker-bridge reports`` shows them: state, deadlines, issue, legal clocks."""
+"""The reports ``tracker-bridge reports`` shows: open ones, and closed ones whose legal clock runs."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tracker_bridge.domain.report import Report, State
 from tracker_bridge.services.ingest import NOT_IN_TRACKER_EVENT
 from tracker_bridge.services.regulatory import clock_rows
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from tracker_bridge.ports.unit_of_work import UnitOfWork
     from tracker_bridge.services.context import Program
 
+_CLOSED_STATES = frozenset(state for state in State if state.is_closed)
+
 NO_REASON_RECORDED = "the issue is opened by the next pass"
 """Why a report has no issue when no pass recorded a reason (``NOT_IN_TRACKER_EVENT``)."""
 
@@ -21,7 +24,11 @@ NO_REASON_RECORDED = "the issue is opened by the next pass"
 def open_report_rows(
     unit_of_work: Callable[[], UnitOfWork], program: Program, now: datetime
 ) -> list[dict[str, Any]]:
-    """One row per open report at ``now``, reports with a running legal clock first.
+    """One row per open report at ``now``, plus each closed report whose legal clock still runs.
+
+    A regulatory clock keeps running after the disclosure report closes (a GDPR assessment or a
+    NIS2/CRA final report is owed regardless), so such a closed report is listed too; reports with
+    a running legal clock come first.
 
     Each row is ``{"report_id", "state", "severity", "received", "issue", "not_in_tracker",
     "deadlines", "regulatory"}``: ``received`` ISO 8601; ``issue`` the issue URL or None;
@@ -34,7 +41,10 @@ def open_report_rows(
     rows: list[dict[str, Any]] = []
     regulatory = program.regulatory
     with unit_of_work() as uow:
-        for report in uow.reports.open_reports():
+        closed: list[Report] = (
+            list(uow.reports.reports_in(_CLOSED_STATES)) if regulatory.enabled else []
+        )
+        for report in [*uow.reports.open_reports(), *closed]:
             report_id = str(report.report_id)
             ref = uow.links.get(report_id)
             clocks = (
@@ -48,6 +58,8 @@ def open_report_rows(
                 if regulatory.enabled
                 else []
             )
+            if report.state.is_closed and not any(c["status"] != "done" for c in clocks):
+                continue  # a closed report is listed only while its legal clock runs
             deadlines = {
                 d.kind.value: {
                     "due": program.last_day(d.due).isoformat(),

@@ -12,6 +12,7 @@ from tracker_bridge._testsupport.fakes import inbound
 from tracker_bridge.app import build_program
 from tracker_bridge.domain.regulatory import Regime
 from tracker_bridge.mappings import load_mappings
+from tracker_bridge.services.open_reports import open_report_rows
 from tracker_bridge.services.regulatory import draft, next_moment
 from tracker_bridge.services.sync import Sync
 
@@ -340,3 +341,22 @@ def test_gdpr_draft_documents_the_not_notifiable_decision(legal_world: World) ->
     )
     assert fields["decision"].startswith("not notifiable (GDPR art. 33(5)), decided by alice at ")
     assert fields["decision"].endswith(": only public profile names were exposed")
+
+
+def test_reports_lists_a_closed_report_while_its_legal_clock_runs(legal_world: World) -> None:
+    """`reports` keeps a closed report with a running GDPR clock, first, and drops it once done."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"reg::personal-data-breach"})
+    world.pass_sync()
+    _move(world, key, "triaging", "triaged", "in_remediation")
+    world.tracker.team_set_status(key, "closed")
+    world.pass_sync()
+    program = world.sync.program
+    rows = open_report_rows(world.store.unit_of_work, program, world.clock.now())
+    assert ["CVD-2026-0001"] == [row["report_id"] for row in rows]
+    assert "resolved" == rows[0]["state"]
+    assert ["gdpr-notification"] == [c["step"] for c in rows[0]["regulatory"]]
+    world.tracker.team_comment(key, "[not notifiable] no risk: the records were test data")
+    world.pass_sync()
+    assert [] == open_report_rows(world.store.unit_of_work, program, world.clock.now())
