@@ -17,8 +17,11 @@ The core does not depend on any HTTP library: each plugin says how to read its o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
 
 __all__ = ["BackoffRule", "backoff_hook"]
 

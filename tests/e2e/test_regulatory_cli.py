@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.installations import run_cli, running_installation
-from tracker_bridge.demo.installation import Installation
 from tracker_bridge.starter import PACKAGED_MAPPINGS
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Iterator
+
+    from tracker_bridge.demo.installation import Installation
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Literal, cast
 
 import click
 
-from tracker_bridge.cli.common import Invocation
 from tracker_bridge.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from tracker_bridge.app import Bridge
+    from tracker_bridge.cli.common import Invocation
 
 __all__ = ["credits_command", "policy_command", "security_txt_command"]
 
@@ -31,10 +31,11 @@ def _fingerprint(bridge: Bridge) -> str:
         return configured
     home = bridge.config.resolve(bridge.settings.openpgp.home)
     if not home.is_dir():
-        raise ConfigurationError(
+        msg = (
             f"openpgp.home: {home} does not exist; the policy prints the bridge key's "
             "fingerprint (create the key with `tracker-bridge init`, or set openpgp.fingerprint)"
         )
+        raise ConfigurationError(msg)
     return bridge.openpgp().bridge_fingerprint
 
 
@@ -45,7 +46,8 @@ def _write(text: str, output: Path | None, what: str) -> None:
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as err:
-        raise click.ClickException(f"--output {output}: cannot write the {what}: {err}") from err
+        msg = f"--output {output}: cannot write the {what}: {err}"
+        raise click.ClickException(msg) from err
     click.echo(f"wrote {output}", err=True)
 
 
@@ -79,7 +81,7 @@ def policy_command(
         page = render_policy(
             bridge.mappings,
             Language(language),
-            cast(Literal["md", "html"], page_format),
+            cast("Literal['md', 'html']", page_format),
             fingerprint=_fingerprint(bridge),
         )
     finally:
@@ -112,10 +114,11 @@ def security_txt_command(invocation: Invocation, output: Path | None, sign: bool
         if sign:
             passphrase = bridge.settings.openpgp.passphrase
             if passphrase is not None and passphrase.get_secret_value() == MISSING_SECRET:
-                raise ConfigurationError(
+                msg = (
                     "openpgp.passphrase_file: the passphrase file is missing; "
                     "signing needs the bridge key's passphrase"
                 )
+                raise ConfigurationError(msg)
             _fingerprint(bridge)  # a missing GnuPG home is named before gpg is started
             fingerprint = bridge.openpgp().bridge_fingerprint
             refusal = signing_refusal(
@@ -156,7 +159,7 @@ def credits_command(
         bridge.close()
     page = render_credits(
         found,
-        cast(Literal["md", "html", "json"], credits_format),
+        cast("Literal['md', 'html', 'json']", credits_format),
         organisation=bridge.mappings.program.name,
         language=Language(language),
     )

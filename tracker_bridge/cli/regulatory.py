@@ -28,8 +28,9 @@ def regulatory_draft(invocation: Invocation, report_id: str, step: str, fmt: str
     from tracker_bridge.services.regulatory import NoDraft, draft_from_store, draft_markdown
 
     if step not in STEP_IDS:
+        msg = f"{step!r} is not a step; choose one of {', '.join(sorted(STEP_IDS))}"
         raise click.BadParameter(
-            f"{step!r} is not a step; choose one of {', '.join(sorted(STEP_IDS))}",
+            msg,
             param_hint="--step",
         )
     bridge = invocation.bridge()

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker_bridge.demo.keys import (
     TestKey,
@@ -25,9 +24,13 @@ from tracker_bridge.demo.keys import (
     stop_agent,
 )
 from tracker_bridge.demo.mail_shapes import MailShapes
-from tracker_bridge.demo.sandbox import TrackerSandbox
 from tracker_bridge.demo.smtp import MailCatcher
 from tracker_bridge.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tracker_bridge.demo.sandbox import TrackerSandbox
 
 PACKAGED_MAPPINGS = Path(__file__).resolve().parent.parent / "default_mappings"
 BRIDGE_ADDRESS = "security@example.org"
@@ -99,9 +102,8 @@ def start_sandbox(kind: str, directory: Path) -> TrackerSandbox:
     """Start the ``kind`` tracker's sandbox through the plugin's entry point."""
     found = {ep.name: ep for ep in entry_points(group="tracker_bridge.demo_sandboxes")}
     if kind not in found:
-        raise ConfigurationError(
-            f"no sandbox for tracker {kind!r} is installed (found: {', '.join(sorted(found)) or 'none'})"
-        )
+        msg = f"no sandbox for tracker {kind!r} is installed (found: {', '.join(sorted(found)) or 'none'})"
+        raise ConfigurationError(msg)
     sandbox: TrackerSandbox = found[kind].load()(directory)
     return sandbox
 

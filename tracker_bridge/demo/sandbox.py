@@ -6,8 +6,10 @@ Plugins register a factory under the entry-point group ``tracker_bridge.demo_san
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from datetime import date
 
 
 class TrackerSandbox(Protocol):

@@ -8,8 +8,8 @@ log and the audited tracker). The names they export are re-exported here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.services.audit import AuditedTracker, audit_json, message_reference
 from tracker_bridge.services.retention import (
     CLOSED_STATES,
@@ -19,6 +19,9 @@ from tracker_bridge.services.retention import (
     retention_moments,
 )
 from tracker_bridge.services.subject_requests import ForgetResult, SubjectRequests
+
+if TYPE_CHECKING:
+    from tracker_bridge.ports.privacy import AuditEntry
 
 __all__ = [
     "CLOSED_STATES",

@@ -32,9 +32,9 @@ The researcher never hears of any of this: nothing here queues mail.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
 from tracker_bridge.domain.regulatory import (
     DRAFT_FACTS,
@@ -56,9 +56,14 @@ from tracker_bridge.domain.regulatory import (
 from tracker_bridge.domain.report import Report, State
 from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.ports.store import ReportEvent
-from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import IssueRef, IssueSnapshot, IssueUpdate, Tracker, TrackerNote
-from tracker_bridge.ports.unit_of_work import UnitOfWork
+from tracker_bridge.services.pass_outcome import PassCounter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tracker_bridge.ports.summary import PassSummary
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 _FIX_STATES = frozenset({State.FIX_AVAILABLE})
 # How each reminder note starts (also how the bridge recognises its own after a crash).
@@ -402,7 +407,7 @@ class RegulatoryClocks:
         if recorded:
             action = "regulatory_not_notifiable" if reason else "regulatory_step_reported"
             uow.audit.record(AuditEntry(at, by, action, "ok", report_id, rule.step))
-            summary.bump("regulatory_steps_done")
+            summary.bump(PassCounter.REGULATORY_STEPS_DONE)
 
     # -- time-driven: labels and reminders
 
@@ -418,6 +423,13 @@ class RegulatoryClocks:
 
         Returns:
             The issue's labels after the change (``current`` when nothing changed).
+
+        Raises:
+            TrackerRefused, NotFoundError: the tracker refused the label edit or the reminder
+                note, or the issue is gone (``SkippableError``; the sync sets the report aside).
+            TrackerUnavailable: the tracker did not answer after its retries.
+            TrackerAuthError: the token was refused or lacks permission.
+            RetriableError, FatalError: the store did not answer or is broken.
         """
         report_id = str(report.report_id)
         if not self.active or not (report_id in self.touched or self._carries_clock(current)):
@@ -472,8 +484,10 @@ class RegulatoryClocks:
         lines = [
             f"{_STARTED}{clock.regime.value}, aware {aware}):",
             *deadlines,
-            f"Record a step with `{self.policy.reported_marker} <step>`; an earlier moment of "
-            f"awareness with `{self.policy.aware_marker} <ISO 8601 moment> {clock.regime.value}`.",
+            (
+                f"Record a step with `{self.policy.reported_marker} <step>`; an earlier moment of "
+                f"awareness with `{self.policy.aware_marker} <ISO 8601 moment> {clock.regime.value}`."
+            ),
         ]
         self.tracker.add_note(ref, "\n".join(lines))
         moved_key = _moved_key(report_id, clock.regime.value, aware, deadlines)
@@ -552,9 +566,9 @@ class RegulatoryClocks:
                         due_soon += step.status is StepStatus.DUE_SOON
                         missed += step.status is StepStatus.OVERDUE
         if due_soon:
-            summary.bump("regulatory_due_soon", due_soon)
+            summary.bump(PassCounter.REGULATORY_DUE_SOON, due_soon)
         if missed:
-            summary.bump("regulatory_missed", missed)
+            summary.bump(PassCounter.REGULATORY_MISSED, missed)
 
     def _local(self, moment: datetime) -> str:
         return moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M %Z")
@@ -594,7 +608,7 @@ class RegulatoryClocks:
             uow.reports.add_event(ReportEvent(report_id, now, kind, step.rule.step, dedupe_key=key))
             uow.commit()
         noted.add(key)
-        summary.bump("regulatory_reminders")
+        summary.bump(PassCounter.REGULATORY_REMINDERS)
 
 
 def next_moment(
@@ -780,12 +794,14 @@ def draft_from_store(
         report = uow.reports.get(report_id)
         events = uow.reports.events(report_id) if report else []
     if report is None:
-        raise NoDraft(f"{report_id}: no such report in the store")
+        message = f"{report_id}: no such report in the store"
+        raise NoDraft(message)
     if regime not in {clock.regime for clock in clocks_of(report, events)}:
-        raise NoDraft(
+        message = (
             f"{report_id}: the {regime.value} clock has not started (no start label or "
             f"{policy.aware_marker} comment on the issue), so there is no {step} report to draft"
         )
+        raise NoDraft(message)
     return draft(report, events, step, now, tz, policy)
 
 

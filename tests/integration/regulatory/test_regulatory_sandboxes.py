@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,6 +18,9 @@ from tracker_bridge.demo.installation import Installation, create_installation
 from tracker_bridge.services.regulatory import clock_rows, draft, draft_markdown
 from tracker_bridge.starter import PACKAGED_MAPPINGS
 from tracker_bridge.testing.clock import FakeClock
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 JAN = "jan@onderzoek.example"
 
