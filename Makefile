@@ -20,6 +20,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy adapters/jira/tests
 	$(BIN)/lint-imports
 
 test: lint

@@ -16,17 +16,15 @@ less work.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker_bridge import bridge_key
 from tracker_bridge._testsupport.keys import (
@@ -38,6 +36,10 @@ from tracker_bridge._testsupport.keys import (
     remove_gnupghome,
     stop_agent,
 )
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Iterable
 
 _S2K_COUNT = re.compile(rb'\(sha1\s+(?:#[0-9A-Fa-f]+#|"(?:[^"\\]|\\.)*")\s*"(\d+)"\s*\)', re.DOTALL)
 
@@ -137,9 +139,8 @@ def _gpg(home: str, *args: str, stdin: bytes = b"") -> bytes:
         timeout=120,
     )
     if done.returncode != 0:
-        raise SystemExit(
-            f"gpg {' '.join(args[:3])} failed: {done.stderr.decode(errors='replace')[-500:]}"
-        )
+        msg = f"gpg {' '.join(args[:3])} failed: {done.stderr.decode(errors='replace')[-500:]}"
+        raise SystemExit(msg)
     return done.stdout
 
 
@@ -157,7 +158,8 @@ def _unlocked_copy(home: str, fingerprint: str, passphrase: str) -> str:
         b"protected-private-key" in f.read_bytes()
         for f in Path(unlocked).glob("private-keys-v1.d/*.key")
     ):
-        raise SystemExit("could not make an unlocked copy of the bridge key")
+        msg = "could not make an unlocked copy of the bridge key"
+        raise SystemExit(msg)
     return unlocked
 
 

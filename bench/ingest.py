@@ -35,11 +35,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from floors import (
     PRODUCT_OPTIONS,
@@ -68,6 +67,9 @@ from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.ingest import Ingest
 from tracker_bridge.store import open_store
 from tracker_bridge.testing.fake_tracker import FakeTracker
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "tracker_bridge" / "default_mappings"
 BRIDGE_UID = "Bench bridge <security@bench.example>"
@@ -119,7 +121,8 @@ def _gpg_decrypt(home: str, ciphertexts: list[bytes], passphrase: str | None = N
             [*command, "--decrypt"], input=ciphertext, capture_output=True, check=False
         )
         if done.returncode != 0 or not done.stdout:
-            raise SystemExit(f"floor: gpg --decrypt failed: {done.stderr[-300:]!r}")
+            msg = f"floor: gpg --decrypt failed: {done.stderr[-300:]!r}"
+            raise SystemExit(msg)
 
 
 def _gpg_decrypt_files(home: str, paths: list[Path]) -> None:
@@ -128,7 +131,8 @@ def _gpg_decrypt_files(home: str, paths: list[Path]) -> None:
         [*command, "--decrypt-files", *map(str, paths)], capture_output=True, check=False
     )
     if done.returncode != 0 or not all(p.with_suffix("").stat().st_size for p in paths):
-        raise SystemExit(f"floor: gpg --decrypt-files failed: {done.stderr[-300:]!r}")
+        msg = f"floor: gpg --decrypt-files failed: {done.stderr[-300:]!r}"
+        raise SystemExit(msg)
 
 
 def _in_process(library: Any, decryptor: Any, ciphertexts: list[bytes]) -> None:
@@ -136,7 +140,8 @@ def _in_process(library: Any, decryptor: Any, ciphertexts: list[bytes]) -> None:
         # Decryption only: pysequoia's verifying helper refuses the compressed signed layout gpg
         # (and so KMail) writes ("Unexpected message structure"), so signatures go unchecked.
         if not library.decrypt(ciphertext, decryptor=decryptor).bytes:
-            raise SystemExit("floor: pysequoia did not decrypt a message")
+            msg = "floor: pysequoia did not decrypt a message"
+            raise SystemExit(msg)
 
 
 def throughput(
@@ -202,33 +207,39 @@ def throughput(
             serial.open_pending_issues(serial_summary)
 
         sampled = ciphertexts[chunk][::locked_every] if locked_every else []
-        steps = [
-            lambda chunk=chunk, size=size: product.time(size, run_product),
-            lambda chunk=chunk, size=size: one_by_one.time(size, run_one_by_one),
-            lambda chunk=chunk, size=size: per_process.time(
-                size, lambda: _gpg_decrypt(keys.unlocked_home, ciphertexts[chunk])
-            ),
-            lambda chunk=chunk, size=size: batch.time(
-                size, lambda: _gpg_decrypt_files(keys.unlocked_home, paths[chunk])
-            ),
+
+        def product_step(size: int = size) -> None:
+            product.time(size, run_product)
+
+        def one_by_one_step(size: int = size) -> None:
+            one_by_one.time(size, run_one_by_one)
+
+        def per_process_step(chunk: slice = chunk, size: int = size) -> None:
+            per_process.time(size, lambda: _gpg_decrypt(keys.unlocked_home, ciphertexts[chunk]))
+
+        def batch_step(chunk: slice = chunk, size: int = size) -> None:
+            batch.time(size, lambda: _gpg_decrypt_files(keys.unlocked_home, paths[chunk]))
+
+        def in_process_step(chunk: slice = chunk, size: int = size) -> None:
+            in_process.time(size, lambda: _in_process(library, decryptor, ciphertexts[chunk]))
+
+        def locked_step(sampled: list[bytes] = sampled) -> None:
+            locked.time(len(sampled), lambda: _gpg_decrypt(keys.home, sampled, keys.passphrase))
+
+        steps: list[Callable[[], object]] = [
+            product_step,
+            one_by_one_step,
+            per_process_step,
+            batch_step,
         ]
         if library is not None:
-            steps.append(
-                lambda chunk=chunk, size=size: in_process.time(
-                    size, lambda: _in_process(library, decryptor, ciphertexts[chunk])
-                )
-            )
+            steps.append(in_process_step)
         if sampled:
-            steps.append(
-                lambda sampled=sampled: locked.time(
-                    len(sampled), lambda: _gpg_decrypt(keys.home, sampled, keys.passphrase)
-                )
-            )
+            steps.append(locked_step)
         run_rotated(steps, number)
     if reports != count or serial_summary.counts.get("report") != count:
-        raise SystemExit(
-            f"not every message became a report: {summary.counts}, {serial_summary.counts}"
-        )
+        msg = f"not every message became a report: {summary.counts}, {serial_summary.counts}"
+        raise SystemExit(msg)
 
     print_figures(
         f"ingest: {count} KMail-shaped PGP/MIME reports (signed + encrypted), {CHUNK} per chunk, "
@@ -245,10 +256,11 @@ def memory(keys: BridgeKeys, researcher: TestKey, workdir: Path) -> None:
     shapes = MailShapes(researcher, keys.fingerprint, "security@bench.example")
     # At the limit: an attachment whose mail (base64, compressed, armoured) just fits 25 MiB.
     attachment_bytes = int(DEFAULT_LIMIT / 1.45)
-    for label, size, limit in (
+    for label, first_size, limit in (
         ("at the 25 MiB limit", attachment_bytes, DEFAULT_LIMIT),
         ("20 MiB attachment, limits raised to 64 MiB", ATTACHMENT_BYTES, LARGE_LIMIT),
     ):
+        size = first_size
         raw = shapes.mailvelope("Crash dump attached", "See the core file.", os.urandom(size)).raw
         while len(raw) > limit:  # shrink until the mail fits its limit
             size = int(size * 0.99 * limit / len(raw))
@@ -278,9 +290,8 @@ def memory(keys: BridgeKeys, researcher: TestKey, workdir: Path) -> None:
             timeout=900,
         )
         if completed.returncode != 0:
-            raise SystemExit(
-                f"memory run failed:\n{completed.stderr.decode(errors='replace')[-2000:]}"
-            )
+            msg = f"memory run failed:\n{completed.stderr.decode(errors='replace')[-2000:]}"
+            raise SystemExit(msg)
         print(f"memory, {label}: {completed.stdout.decode().strip()}")
 
 
@@ -288,7 +299,8 @@ def _resident(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
-    raise SystemExit(f"no {field} in /proc/self/status")
+    msg = f"no {field} in /proc/self/status"
+    raise SystemExit(msg)
 
 
 def _measure_one(message: Path, gnupghome: str, workdir: Path, limit: int) -> None:
@@ -303,7 +315,8 @@ def _measure_one(message: Path, gnupghome: str, workdir: Path, limit: int) -> No
     outcome = service.run([ListSource([raw])], PassSummary("ingest"))[0]
     growth = _resident("VmHWM") - before
     if outcome.verdict is not Verdict.REPORT:
-        raise SystemExit(f"large message was not ingested: {outcome.reason}")
+        msg = f"large message was not ingested: {outcome.reason}"
+        raise SystemExit(msg)
     ratio = growth / len(raw)
     print(
         f"message {len(raw) / _MIB:.1f} MiB; peak RSS grew by {growth / _MIB:.1f} MiB = "

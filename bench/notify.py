@@ -38,9 +38,8 @@ import socket
 import subprocess
 import tempfile
 from datetime import UTC, datetime
-from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.controller import Controller
 from floors import (
@@ -78,6 +77,10 @@ from tracker_bridge.services.notify import Notify
 from tracker_bridge.store import Store, open_store
 from tracker_bridge.testing.clock import FakeClock
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from multiprocessing.synchronize import Event
+
 TEMPLATES = Path(__file__).resolve().parents[1] / "mappings" / "templates"
 UPDATES = ("state_triaged", "team_message", "fix_date_changed", "progress_update")
 BRIDGE_UID = "Bench Bridge <security@example.org>"
@@ -90,7 +93,7 @@ class _CountingHandler:
     def __init__(self) -> None:
         self.received = 0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: ARG002 - aiosmtpd calls the hook with these arguments
         self.received += 1
         return "250 OK"
 
@@ -228,7 +231,8 @@ def _gpg_sign_encrypt(
     for body in bodies:
         done = subprocess.run(command, input=body, capture_output=True, check=False)
         if done.returncode != 0 or b"SIG_CREATED" not in done.stderr:
-            raise SystemExit(f"floor: gpg --encrypt --sign failed: {done.stderr[-300:]!r}")
+            msg = f"floor: gpg --encrypt --sign failed: {done.stderr[-300:]!r}"
+            raise SystemExit(msg)
 
 
 def _gpg_encrypt_files(keys: BridgeKeys, researcher: str, paths: list[Path]) -> None:
@@ -238,13 +242,15 @@ def _gpg_encrypt_files(keys: BridgeKeys, researcher: str, paths: list[Path]) -> 
         [*command, "--encrypt-files", *map(str, paths)], capture_output=True, check=False
     )
     if done.returncode != 0:
-        raise SystemExit(f"floor: gpg --encrypt-files failed: {done.stderr[-300:]!r}")
+        msg = f"floor: gpg --encrypt-files failed: {done.stderr[-300:]!r}"
+        raise SystemExit(msg)
 
 
 def _in_process(library: Any, signer: Any, recipients: list[Any], bodies: list[bytes]) -> None:
     for body in bodies:
         if not library.encrypt(body, recipients=recipients, signer=signer):
-            raise SystemExit("floor: pysequoia produced no ciphertext")
+            msg = "floor: pysequoia produced no ciphertext"
+            raise SystemExit(msg)
 
 
 def _researcher_key(keys: BridgeKeys) -> TestKey:
@@ -265,7 +271,8 @@ def run(
     sink = spawn.Process(target=_smtp_sink, args=(port, ready, stop, received), daemon=True)
     sink.start()
     if not ready.wait(60):
-        raise SystemExit(f"the SMTP sink on 127.0.0.1:{port} did not start within 60 s")
+        msg = f"the SMTP sink on 127.0.0.1:{port} did not start within 60 s"
+        raise SystemExit(msg)
     try:
         openpgp = GnuPG(keys.home, keys.passphrase, bridge_fingerprint=keys.fingerprint)
         templates = TemplateSet(TEMPLATES)
@@ -343,47 +350,63 @@ def run(
             chunk = slice(start, start + CHUNK)
             size = len(items[chunk])
             sampled = bodies[chunk][::locked_every] if locked_every else []
-            steps = [
-                lambda size=size: cpu.time(product, size, lambda: notify_pass(notify), keys.home),
-                lambda size=size: cpu.time(no_ahead, size, lambda: notify_pass(serial), keys.home),
-                lambda chunk=chunk, size=size: cpu.time(
-                    half, size, lambda: mail_half(chunk), keys.home
-                ),
-                lambda chunk=chunk, size=size: cpu.time(
+
+            def product_step(size: int = size) -> None:
+                cpu.time(product, size, lambda: notify_pass(notify), keys.home)
+
+            def no_ahead_step(size: int = size) -> None:
+                cpu.time(no_ahead, size, lambda: notify_pass(serial), keys.home)
+
+            def half_step(chunk: slice = chunk, size: int = size) -> None:
+                cpu.time(half, size, lambda: mail_half(chunk), keys.home)
+
+            def per_process_step(chunk: slice = chunk, size: int = size) -> None:
+                cpu.time(
                     per_process,
                     size,
                     lambda: _gpg_sign_encrypt(
                         keys, keys.unlocked_home, researcher.fingerprint, bodies[chunk], None
                     ),
                     keys.unlocked_home,
-                ),
-                lambda chunk=chunk, size=size: cpu.time(
+                )
+
+            def batch_step(chunk: slice = chunk, size: int = size) -> None:
+                cpu.time(
                     batch,
                     size,
                     lambda: _gpg_encrypt_files(keys, researcher.fingerprint, paths[chunk]),
                     keys.unlocked_home,
-                ),
+                )
+
+            def in_process_step(chunk: slice = chunk, size: int = size) -> None:
+                cpu.time(
+                    in_process,
+                    size,
+                    lambda: _in_process(library, signer, recipients, bodies[chunk]),
+                    None,
+                )
+
+            def locked_step(sampled: list[bytes] = sampled) -> None:
+                cpu.time(
+                    locked,
+                    len(sampled),
+                    lambda: _gpg_sign_encrypt(
+                        keys, keys.home, researcher.fingerprint, sampled, keys.passphrase
+                    ),
+                    keys.home,
+                )
+
+            steps: list[Callable[[], None]] = [
+                product_step,
+                no_ahead_step,
+                half_step,
+                per_process_step,
+                batch_step,
             ]
             if library is not None:
-                steps.append(
-                    lambda chunk=chunk, size=size: cpu.time(
-                        in_process,
-                        size,
-                        lambda: _in_process(library, signer, recipients, bodies[chunk]),
-                        None,
-                    )
-                )
+                steps.append(in_process_step)
             if sampled:
-                steps.append(
-                    lambda sampled=sampled: cpu.time(
-                        locked,
-                        len(sampled),
-                        lambda: _gpg_sign_encrypt(
-                            keys, keys.home, researcher.fingerprint, sampled, keys.passphrase
-                        ),
-                        keys.home,
-                    )
-                )
+                steps.append(locked_step)
             # Rotate the order per chunk: no line always runs right after another's warm-up.
             for step in steps[number % len(steps) :] + steps[: number % len(steps)]:
                 step()
@@ -392,9 +415,8 @@ def run(
         stop.set()
         sink.join(60)
     if summary.counts.get("sent") != 2 * count or received.value != 3 * count:
-        raise SystemExit(
-            f"notify sent {summary.counts}, server received {received.value} of {3 * count}"
-        )
+        msg = f"notify sent {summary.counts}, server received {received.value} of {3 * count}"
+        raise SystemExit(msg)
 
     print(f"notify: {count} queued updates delivered as PGP/MIME, {CHUNK} per pass, interleaved")
     print(f"  bridge key: {keys.protection}")

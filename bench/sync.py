@@ -29,9 +29,8 @@ import tempfile
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker_bridge_gitlab.sandbox.server import GitLabSandbox, start_sandbox
 from tracker_bridge_gitlab.sandbox.state import Issue, _stamp
@@ -47,10 +46,14 @@ from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
 from tracker_bridge.ports.store import ReportContent
 from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import IssueRef
-from tracker_bridge.services.context import Program
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.store import Store, open_store
 from tracker_bridge.testing.sandbox.clock import SandboxClock
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    from tracker_bridge.services.context import Program
 
 CHANGED = 100
 PROJECT = "security/cvd"

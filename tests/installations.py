@@ -10,15 +10,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from click.testing import CliRunner, Result
 
 from tracker_bridge._testsupport.keys import remove_gnupghome
 from tracker_bridge.cli import main
 from tracker_bridge.demo.installation import Installation, create_installation
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
 
 
 @contextmanager

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from tracker_bridge._testsupport.dovecot import Dovecot
+from typing import TYPE_CHECKING
+
 from tracker_bridge.intake.sources import ImapSecurity, ImapSettings, ImapSource
+
+if TYPE_CHECKING:
+    from tracker_bridge._testsupport.dovecot import Dovecot
 
 
 def imap_source(dovecot: Dovecot, user: str) -> ImapSource:

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Collection, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -44,12 +42,6 @@ from tracker_bridge.mail.templates import TemplateSet
 from tracker_bridge.mappings import Mappings, load_mappings
 from tracker_bridge.openpgp import GnuPG
 from tracker_bridge.plugins import load_tracker_plugin
-from tracker_bridge.ports.clock import Clock
-from tracker_bridge.ports.intake import MailSource
-from tracker_bridge.ports.mail import MailTransport
-from tracker_bridge.ports.privacy import AuditEntry, MailboxArchive
-from tracker_bridge.ports.summary import PassSummary
-from tracker_bridge.ports.tracker import Tracker
 from tracker_bridge.scoring import severity_from_vector
 from tracker_bridge.services.audit import AuditedTracker, read_audit
 from tracker_bridge.services.context import Program
@@ -61,6 +53,17 @@ from tracker_bridge.services.subject_requests import SubjectRequests
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.store import Store, open_store
 from tracker_bridge.store.url import parse_store_url
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Sequence
+    from contextlib import AbstractContextManager
+
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.intake import MailSource
+    from tracker_bridge.ports.mail import MailTransport
+    from tracker_bridge.ports.privacy import AuditEntry, MailboxArchive
+    from tracker_bridge.ports.summary import PassSummary
+    from tracker_bridge.ports.tracker import Tracker
 
 _Part = TypeVar("_Part")
 
@@ -114,10 +117,11 @@ def mappings_for(config: LoadedConfig) -> Mappings:
     """The program's mappings for the configured tracker kind."""
     directory = config.resolve(config.settings.mappings.dir)
     if not directory.is_dir():
-        raise ConfigurationError(
+        msg = (
             f"mappings.dir: folder {directory} does not exist "
             "(create it with `tracker-bridge init`, or point mappings.dir at one)"
         )
+        raise ConfigurationError(msg)
     return load_mappings(directory, config.settings.tracker.kind)
 
 
@@ -302,10 +306,11 @@ class Bridge:
             sign=False,
         )
         if problem is not None:
-            raise ConfigurationError(
+            msg = (
                 f"{passphrase_setting(self.config)}: does not unlock bridge key "
                 f"{gnupg.bridge_fingerprint} in {gnupg.gnupghome} ({problem}); no mail was read"
             )
+            raise ConfigurationError(msg)
         self._key_unlocked = True
 
     def _passphrase(self) -> str | None:

@@ -19,17 +19,19 @@ import os
 import re
 import secrets
 import subprocess
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gnupg
 
 from tracker_bridge.errors import ConfigurationError
 from tracker_bridge.files import PRIVATE_DIR_MODE, make_private_dir
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "MINIMUM_S2K_COUNT",
@@ -134,7 +136,8 @@ def _run(home: Path, args: Sequence[str], stdin: bytes = b"") -> subprocess.Comp
             command, input=stdin, capture_output=True, check=False, timeout=_GPG_TIMEOUT_SECONDS
         )
     except (OSError, subprocess.TimeoutExpired) as err:
-        raise ConfigurationError(f"cannot run gpg with home {home}: {err}") from err
+        msg = f"cannot run gpg with home {home}: {err}"
+        raise ConfigurationError(msg) from err
 
 
 def _stop_agent(home: Path) -> None:
@@ -164,7 +167,7 @@ def set_work_factor(home: Path, factor: WorkFactor) -> None:
     already stored keep theirs until ``reprotect``.
     """
     make_private_dir(home)
-    os.chmod(home, PRIVATE_DIR_MODE)  # gpg warns about (and the agent refuses) an open home
+    home.chmod(PRIVATE_DIR_MODE)  # gpg warns about (and the agent refuses) an open home
     conf = home / _AGENT_CONF
     text = conf.read_text(encoding="utf-8") if conf.exists() else ""
     lines = [line for line in text.splitlines() if line.strip() and not _S2K_LINE.match(line)]
@@ -193,11 +196,12 @@ def refuse_minimum_for_short(passphrase: str | None, factor: WorkFactor) -> None
         and passphrase
         and len(passphrase) < _MINIMUM_FOR_LOW_WORK_FACTOR
     ):
-        raise ConfigurationError(
+        msg = (
             f"the passphrase has {len(passphrase)} characters: a passphrase a person chose keeps "
             "gpg-agent's calibrated work factor (--work-factor calibrated); the minimum is for a "
             f"generated passphrase of at least {_MINIMUM_FOR_LOW_WORK_FACTOR} random characters"
         )
+        raise ConfigurationError(msg)
 
 
 def _s2k_count(key_file: Path) -> int | None:
@@ -239,10 +243,11 @@ def generate_key(
         ConfigurationError: gpg could not make the key, or ``expire`` is not gpg's form.
     """
     if not _EXPIRE.match(expire.strip()):
-        raise ConfigurationError(
+        msg = (
             f"--expires {expire!r}: write never, a number of days (365d), weeks, months, years "
             "(2y) or a date (2028-01-31)"
         )
+        raise ConfigurationError(msg)
     fresh_keybox = not (home / _KEYBOX).exists()
     if factor is not None:
         set_work_factor(home, factor)
@@ -256,7 +261,7 @@ def generate_key(
         "subkey_type": "ECDH",
         "subkey_curve": "cv25519",
         "subkey_usage": "encrypt",
-        "name_real": uid.split("<")[0].strip() or uid,
+        "name_real": uid.split("<", maxsplit=1)[0].strip() or uid,
         "expire_date": "0" if expire.strip() == "never" else expire.strip(),
     }
     if "<" in uid:
@@ -268,7 +273,8 @@ def generate_key(
     fingerprint = str(result.fingerprint or "")
     if not fingerprint:
         # gpg's status text explains the failure; it never contains the passphrase.
-        raise ConfigurationError(f"gpg could not create the bridge key in {home}: {result.status}")
+        msg = f"gpg could not create the bridge key in {home}: {result.status}"
+        raise ConfigurationError(msg)
     if fresh_keybox:
         _mark_signatures_checked(home)
     return fingerprint.upper()
@@ -295,7 +301,8 @@ def _mark_signatures_checked(home: Path) -> None:
     rebuilt.unlink(missing_ok=True)
     exported = _run(home, ["--export-options", "export-local-sigs", "--export"])
     if exported.returncode != 0 or not exported.stdout:
-        raise ConfigurationError(f"gpg could not export the new key from {home} to rebuild it")
+        msg = f"gpg could not export the new key from {home} to rebuild it"
+        raise ConfigurationError(msg)
     imported = _run(
         home,
         [*_in_keyring(rebuilt), "--import-options", "import-local-sigs", "--import"],
@@ -304,8 +311,9 @@ def _mark_signatures_checked(home: Path) -> None:
     wanted = _fingerprints(home, [])
     if imported.returncode != 0 or wanted != _fingerprints(home, _in_keyring(rebuilt)):
         rebuilt.unlink(missing_ok=True)
-        raise ConfigurationError(f"gpg could not rebuild the keybox in {home}: its import failed")
-    os.replace(rebuilt, keybox)
+        msg = f"gpg could not rebuild the keybox in {home}: its import failed"
+        raise ConfigurationError(msg)
+    rebuilt.replace(keybox)
     Path(f"{rebuilt}~").unlink(missing_ok=True)
 
 
@@ -341,7 +349,8 @@ def export_public_key(home: Path, fingerprint: str) -> str:
     """The armoured public key, for the policy page and security.txt ``Encryption:``."""
     armoured = str(_gpg(home).export_keys(fingerprint))
     if "BEGIN PGP PUBLIC KEY BLOCK" not in armoured:
-        raise ConfigurationError(f"no public key {fingerprint} in {home}")
+        msg = f"no public key {fingerprint} in {home}"
+        raise ConfigurationError(msg)
     return armoured
 
 
@@ -499,16 +508,16 @@ def reprotect(
             the message names the key.
     """
     if not passphrase:
-        raise ConfigurationError(
-            "openpgp.passphrase: the bridge key has no passphrase; there is nothing to re-protect"
-        )
+        msg = "openpgp.passphrase: the bridge key has no passphrase; there is nothing to re-protect"
+        raise ConfigurationError(msg)
     refuse_minimum_for_short(passphrase, factor)
     set_work_factor(home, factor)
     by_fingerprint = {key.fingerprint: key for key in secret_keys(home)}
     for fingerprint in fingerprints:
         key = by_fingerprint.get(fingerprint.upper())
         if key is None:
-            raise ConfigurationError(f"no secret key {fingerprint} in {home}")
+            msg = f"no secret key {fingerprint} in {home}"
+            raise ConfigurationError(msg)
         _forget_cached_passphrases(home, key.keygrips)
         done = _run(
             home,
@@ -518,15 +527,17 @@ def reprotect(
         status = _status(done.stderr.decode("utf-8", "replace"))
         # gpg --passwd exits 0 even when it failed: only the status lines tell.
         if _bad_passphrase(status):
-            raise ConfigurationError(
+            msg = (
                 f"key {key.fingerprint}: the configured passphrase does not unlock it; "
                 "nothing was re-protected"
             )
+            raise ConfigurationError(msg)
         if ("SUCCESS", "keyedit.passwd") not in status:
-            raise ConfigurationError(
+            msg = (
                 f"key {key.fingerprint}: gpg did not re-protect it "
                 f"({'; '.join(' '.join(line) for line in status) or 'no status'})"
             )
+            raise ConfigurationError(msg)
 
 
 # ---------------------------------------------------------------------------- rotation
@@ -555,7 +566,8 @@ def rotate(
     keys = {key.fingerprint: key for key in secret_keys(home)}
     old = keys.get(current.upper())
     if old is None:
-        raise ConfigurationError(f"no secret key {current} in {home}")
+        msg = f"no secret key {current} in {home}"
+        raise ConfigurationError(msg)
     refuse_minimum_for_short(passphrase, factor or work_factor(home))
     return generate_key(home, old.uid, passphrase, factor=factor, expire=expire)
 

@@ -10,7 +10,7 @@ with a subdivision is loaded when built: a wrong one still fails at start, never
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,7 +41,8 @@ def working_calendar(
     try:
         tz = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as err:
-        raise ConfigurationError(f"unknown time zone {timezone!r}") from err
+        msg = f"unknown time zone {timezone!r}"
+        raise ConfigurationError(msg) from err
     if country not in _country_codes():
         raise _unknown(country, None)
 
@@ -55,7 +56,7 @@ def working_calendar(
         return day in holidays_in(day.year)
 
     if load_now or subdivision is not None:
-        holidays_in(date.today().year)
+        holidays_in(datetime.now(tz).year)  # this year where the calendar works
     return WorkingCalendar(tz=tz, is_holiday=is_holiday)
 
 

@@ -42,9 +42,11 @@ def interval_seconds(text: str) -> float:
     try:
         seconds = float(number) * _INTERVAL_UNITS[unit]
     except ValueError:
-        raise ValueError(f"{text!r} is not an interval (write e.g. 30m, 1h or 1d)") from None
+        msg = f"{text!r} is not an interval (write e.g. 30m, 1h or 1d)"
+        raise ValueError(msg) from None
     if seconds <= 0:
-        raise ValueError(f"{text!r}: the interval must be positive")
+        msg = f"{text!r}: the interval must be positive"
+        raise ValueError(msg)
     return seconds
 
 
@@ -194,11 +196,11 @@ class Settings(BaseSettings):
     @classmethod
     def settings_customise_sources(
         cls,
-        settings_cls: type[BaseSettings],
+        settings_cls: type[BaseSettings],  # noqa: ARG003 - pydantic-settings' hook signature
         init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - pydantic-settings' hook signature
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - pydantic-settings' hook signature
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - pydantic-settings' hook signature
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """One source: load_settings merges file, environment and *_file secrets beforehand.
 
@@ -259,13 +261,13 @@ def load_settings(
         try:
             text = file_path.read_text(encoding="utf-8")
         except OSError as err:
-            raise ConfigurationError(
-                f"{file_path}: cannot read config file: {err.strerror}"
-            ) from err
+            msg = f"{file_path}: cannot read config file: {err.strerror}"
+            raise ConfigurationError(msg) from err
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
-            raise ConfigurationError(f"{file_path}: invalid TOML: {err}") from err
+            msg = f"{file_path}: invalid TOML: {err}"
+            raise ConfigurationError(msg) from err
     base_dir = (file_path.parent if file_path is not None else Path.cwd()).resolve()
     env_tree = _env_tree(env)
     merged = _deep_merge(_without_overridden_secrets(data, env_tree), env_tree)

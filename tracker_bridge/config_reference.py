@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 
 from tracker_bridge.config import ENV_PREFIX, Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pydantic.fields import FieldInfo
 
 BEGIN = "<!-- config-reference:begin -->"
 END = "<!-- config-reference:end -->"

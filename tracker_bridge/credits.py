@@ -5,15 +5,18 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tracker_bridge.domain.report import Report, State
 from tracker_bridge.domain.researcher import ANONYMOUS_CREDIT, CreditWish, Language
 from tracker_bridge.policy import html_page
-from tracker_bridge.ports.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 __all__ = [
     "CREDITED_STATES",

@@ -11,7 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "PRIVATE_DIR_MODE",
@@ -37,8 +40,8 @@ def make_private_dir(path: Path) -> None:
         current = current.parent
     for folder in reversed(missing):
         with contextlib.suppress(FileExistsError):  # another worker made it meanwhile
-            os.mkdir(folder, PRIVATE_DIR_MODE)
-            os.chmod(folder, PRIVATE_DIR_MODE)
+            folder.mkdir(PRIVATE_DIR_MODE)
+            folder.chmod(PRIVATE_DIR_MODE)
 
 
 def create_private_file(path: Path) -> bool:

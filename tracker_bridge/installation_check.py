@@ -10,7 +10,7 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker_bridge.app import (
     build_tracker,
@@ -35,10 +35,12 @@ from tracker_bridge.intake.sources import PROCESSED_FOLDER, QUARANTINE_FOLDER
 from tracker_bridge.key_management import bridge_fingerprint, configured_passphrase
 from tracker_bridge.mail.templates import validate_templates
 from tracker_bridge.mappings import policy_warnings
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.tracker import TrackerAccessCheck
 from tracker_bridge.security_txt import security_txt_warnings
 from tracker_bridge.store.url import StoreUrl, parse_store_url
+
+if TYPE_CHECKING:
+    from tracker_bridge.ports.clock import Clock
 
 
 @dataclass

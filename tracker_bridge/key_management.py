@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracker_bridge.app import Bridge, load_config, passphrase_setting
 from tracker_bridge.bridge_key import (
@@ -29,6 +27,11 @@ from tracker_bridge.clock import SystemClock
 from tracker_bridge.config import ENV_PREFIX, MISSING_SECRET, LoadedConfig
 from tracker_bridge.errors import ConfigurationError
 from tracker_bridge.security_txt import signed_security_txt, signing_refusal
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+    from pathlib import Path
 
 PUBLIC_KEY_FILE = "bridge-public-key.asc"  # beside the config, where `init` writes it
 
@@ -50,16 +53,18 @@ def bridge_fingerprint(config: LoadedConfig, keys: Sequence[SecretKey]) -> str:
     if configured:
         compact = re.sub(r"\s+", "", configured).upper()
         if compact not in {key.fingerprint for key in keys}:
-            raise ConfigurationError(
+            msg = (
                 f"openpgp.fingerprint: no secret key {compact} in "
                 f"{config.resolve(config.settings.openpgp.home)}"
             )
+            raise ConfigurationError(msg)
         return compact
     if len(keys) != 1:
-        raise ConfigurationError(
+        msg = (
             f"openpgp.fingerprint: {config.resolve(config.settings.openpgp.home)} holds "
             f"{len(keys)} secret keys; name the bridge key's fingerprint"
         )
+        raise ConfigurationError(msg)
     return keys[0].fingerprint
 
 
@@ -105,10 +110,11 @@ def _key_command_config(config_path: Path | None, command: str) -> tuple[LoadedC
     config = load_config(config_path, missing_secrets=[], untouched=("tracker",))
     passphrase = configured_passphrase(config)
     if passphrase == MISSING_SECRET:
-        raise ConfigurationError(
+        msg = (
             f"{passphrase_setting(config)}: the passphrase file is missing; "
             f"`key {command}` needs the bridge key's passphrase"
         )
+        raise ConfigurationError(msg)
     return config, passphrase
 
 
@@ -128,25 +134,27 @@ def rotate_bridge_key(
     """
     config, passphrase = _key_command_config(config_path, "rotate")
     if config.path is None:
-        raise ConfigurationError("key rotate: give --config; it sets openpgp.fingerprint there")
+        msg = "key rotate: give --config; it sets openpgp.fingerprint there"
+        raise ConfigurationError(msg)
     overridden = f"{ENV_PREFIX}OPENPGP__FINGERPRINT"
     if overridden in os.environ:
-        raise ConfigurationError(
+        msg = (
             f"environment {overridden}: the bridge key is chosen in the environment, which "
             "`key rotate` cannot change; unset it, rotate, then set it to the new fingerprint"
         )
+        raise ConfigurationError(msg)
     if not os.access(config.path, os.W_OK):
-        raise ConfigurationError(
-            f"{config.path}: not writable; `key rotate` sets openpgp.fingerprint there"
-        )
+        msg = f"{config.path}: not writable; `key rotate` sets openpgp.fingerprint there"
+        raise ConfigurationError(msg)
     home = config.resolve(config.settings.openpgp.home)
     current = bridge_fingerprint(config, secret_keys(home))
     problem = unlock_problem(home, current, passphrase, now=SystemClock().now())
     if problem is not None:
-        raise ConfigurationError(
+        msg = (
             f"{passphrase_setting(config)}: does not unlock bridge key {current} ({problem}); "
             "nothing was changed"
         )
+        raise ConfigurationError(msg)
     new = rotate(home, current, passphrase, expire=expire, factor=factor)
     public = config.base_dir / PUBLIC_KEY_FILE
     public.write_text(export_public_key(home, new), encoding="utf-8")
@@ -181,10 +189,11 @@ def published_fingerprint(bridge: Bridge) -> str:
         return configured
     home = bridge.config.resolve(bridge.settings.openpgp.home)
     if not home.is_dir():
-        raise ConfigurationError(
+        msg = (
             f"openpgp.home: {home} does not exist; the policy prints the bridge key's "
             "fingerprint (create the key with `tracker-bridge init`, or set openpgp.fingerprint)"
         )
+        raise ConfigurationError(msg)
     return bridge.openpgp().bridge_fingerprint
 
 
@@ -198,10 +207,11 @@ def sign_security_txt(bridge: Bridge, text: str, expires: datetime) -> str:
     """
     passphrase = bridge.settings.openpgp.passphrase
     if passphrase is not None and passphrase.get_secret_value() == MISSING_SECRET:
-        raise ConfigurationError(
+        msg = (
             "openpgp.passphrase_file: the passphrase file is missing; "
             "signing needs the bridge key's passphrase"
         )
+        raise ConfigurationError(msg)
     published_fingerprint(bridge)  # a missing GnuPG home is named before gpg is started
     fingerprint = bridge.openpgp().bridge_fingerprint
     refusal = signing_refusal(expires, bridge_key_expires(bridge.config, fingerprint), fingerprint)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import create_engine, text
 from sqlalchemy import exc as sa_exc
@@ -21,6 +21,9 @@ from sqlalchemy.pool import NullPool
 from tracker_bridge.files import make_private_dir
 from tracker_bridge.store.errors import translate_error
 from tracker_bridge.store.url import parse_store_url
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def _advisory_key(name: str) -> int:

@@ -6,8 +6,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -18,6 +17,9 @@ from tracker_bridge.domain.report import State
 from tracker_bridge.domain.researcher import Language
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,7 +33,8 @@ def parse_span(text: str) -> Span:
     """Read "3 working days" or "14 days"; ValueError explains the accepted forms."""
     match = _SPAN.match(text)
     if match is None:
-        raise ValueError(f'{text!r} is not a span (write e.g. "3 working days" or "14 days")')
+        msg = f'{text!r} is not a span (write e.g. "3 working days" or "14 days")'
+        raise ValueError(msg)
     unit = match["unit"].lower()
     working = unit.startswith(("working", "business"))
     return Span(int(match["n"]), SpanUnit.WORKING_DAYS if working else SpanUnit.CALENDAR_DAYS)
@@ -157,7 +160,8 @@ class LabelsTable(_Table):
     def _all_statuses(cls, value: dict[DeadlineStatus, str]) -> dict[DeadlineStatus, str]:
         missing = sorted(s.value for s in DeadlineStatus if s not in value)
         if missing:
-            raise ValueError(f"missing names for deadline status {', '.join(missing)}")
+            msg = f"missing names for deadline status {', '.join(missing)}"
+            raise ValueError(msg)
         return value
 
 
@@ -188,9 +192,11 @@ class RegulatoryLabelsTable(_Table):
     def _every_regime(cls, value: dict[Regime, str]) -> dict[Regime, str]:
         missing = sorted(r.value for r in Regime if not value.get(r))
         if missing:
-            raise ValueError(f"missing start labels for regime {', '.join(missing)}")
+            msg = f"missing start labels for regime {', '.join(missing)}"
+            raise ValueError(msg)
         if len(set(value.values())) != len(value):
-            raise ValueError("two regimes share one start label")
+            msg = "two regimes share one start label"
+            raise ValueError(msg)
         return value
 
 

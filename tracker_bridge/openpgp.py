@@ -12,14 +12,16 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gnupg
 
 from tracker_bridge.errors import ConfigurationError, FatalError, QuarantineError, SkippableError
 from tracker_bridge.ports.openpgp import Decryption, SignatureCheck, SignatureStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "DEFAULT_GPG_TIMEOUT_SECONDS",
@@ -355,9 +357,8 @@ class GnuPG:
                 ],
             )
         except (OSError, ValueError) as err:
-            raise ConfigurationError(
-                f"cannot run gpg ({gpgbinary}) with home {self._home}: {err}"
-            ) from err
+            msg = f"cannot run gpg ({gpgbinary}) with home {self._home}: {err}"
+            raise ConfigurationError(msg) from err
         self._bridge_fingerprint = self._find_bridge_key(bridge_fingerprint)
         self._secret_keys: dict[str, str] = {}
 
@@ -386,15 +387,15 @@ class GnuPG:
         if wanted is not None:
             compact = re.sub(r"\s+", "", wanted).upper()
             if compact not in secrets:
-                raise ConfigurationError(
-                    f"bridge key {compact} has no secret key in GnuPG home {self._home}"
-                )
+                msg = f"bridge key {compact} has no secret key in GnuPG home {self._home}"
+                raise ConfigurationError(msg)
             return compact
         if len(secrets) != 1:
-            raise ConfigurationError(
+            msg = (
                 f"GnuPG home {self._home} holds {len(secrets)} secret keys; "
                 "name the bridge key fingerprint in the configuration"
             )
+            raise ConfigurationError(msg)
         return secrets[0]
 
     @property
@@ -512,7 +513,8 @@ class GnuPG:
                 command, input=stdin, capture_output=True, check=False, timeout=_GPG_TIMEOUT_SECONDS
             )
         except (OSError, subprocess.TimeoutExpired) as err:
-            raise SkippableError(f"gpg failed while examining an attached key: {err}") from err
+            msg = f"gpg failed while examining an attached key: {err}"
+            raise SkippableError(msg) from err
 
     # ------------------------------------------------------------------ decrypt
 
@@ -526,10 +528,12 @@ class GnuPG:
             run = self._run_bounded_decrypt(ciphertext, collector)
         if run.timed_out:
             collector.discard()
-            raise QuarantineError(f"gpg took longer than {self.gpg_timeout:g} s; stopped")
+            msg = f"gpg took longer than {self.gpg_timeout:g} s; stopped"
+            raise QuarantineError(msg)
         if run.over_limit:
             collector.discard()
-            raise QuarantineError(f"decrypted output exceeds the limit of {limit} bytes")
+            msg = f"decrypted output exceeds the limit of {limit} bytes"
+            raise QuarantineError(msg)
         status = GpgStatus.parse(run.stderr)
         primaries = [
             parts[1].upper()
@@ -608,7 +612,8 @@ class GnuPG:
                 env=self._env,
             )
         except OSError as err:
-            raise QuarantineError(f"gpg could not be run to decrypt: {err}") from err
+            msg = f"gpg could not be run to decrypt: {err}"
+            raise QuarantineError(msg) from err
         run = _GpgRun()
         try:
             self._pump(process, stdin, sink, run)
@@ -710,7 +715,8 @@ class GnuPG:
                 ciphertext, max(self.max_plaintext_bytes, 4 * len(ciphertext))
             ).plaintext
         except QuarantineError as err:
-            raise FatalError(f"stored data does not open with the bridge key: {err}") from err
+            msg = f"stored data does not open with the bridge key: {err}"
+            raise FatalError(msg) from err
 
     # ------------------------------------------------------------------ verify
 
@@ -732,7 +738,8 @@ class GnuPG:
                     passphrase=False,
                 )
         if run.timed_out:
-            raise QuarantineError(f"gpg took longer than {self.gpg_timeout:g} s; stopped")
+            msg = f"gpg took longer than {self.gpg_timeout:g} s; stopped"
+            raise QuarantineError(msg)
         return GpgStatus.parse(run.stderr).signature()
 
     # ------------------------------------------------------------------ encrypt and sign
@@ -764,17 +771,20 @@ class GnuPG:
             )
         status = GpgStatus.parse(str(result.stderr or ""))
         if status.has("INV_RECP") or status.has("KEYEXPIRED") or status.has("KEYREVOKED"):
-            raise SkippableError(
+            msg = (
                 f"cannot encrypt to {', '.join(unique)}: a recipient key is unusable "
                 f"({', '.join(status.values('INV_RECP')) or 'expired or revoked'})"
             )
+            raise SkippableError(msg)
         if sign and (status.has("INV_SGNR") or not status.has("SIG_CREATED")):
-            raise FatalError(
+            msg = (
                 f"bridge key {self._bridge_fingerprint} could not sign "
                 "(missing secret key or wrong passphrase)"
             )
+            raise FatalError(msg)
         if not status.has("END_ENCRYPTION") or not result.data:
-            raise FatalError(f"gpg did not finish encrypting to {', '.join(unique)}")
+            msg = f"gpg did not finish encrypting to {', '.join(unique)}"
+            raise FatalError(msg)
         return bytes(result.data)
 
     def sign_detached(self, data: bytes) -> bytes:
@@ -797,10 +807,11 @@ class GnuPG:
             )
         status = GpgStatus.parse(str(result.stderr or ""))
         if not status.has("SIG_CREATED") or not result.data:
-            raise FatalError(
+            msg = (
                 f"bridge key {self._bridge_fingerprint} could not sign "
                 "(missing secret key or wrong passphrase)"
             )
+            raise FatalError(msg)
         return bytes(result.data)
 
     def export_public_key(self) -> bytes:

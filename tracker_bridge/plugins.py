@@ -21,20 +21,23 @@ def load_tracker_plugin(kind: str) -> Any:
     found = _entry_points(TRACKERS_GROUP)
     if kind not in found:
         installed = ", ".join(sorted(found)) or "none"
-        raise ConfigurationError(
+        msg = (
             f"tracker.kind = {kind!r}: no such tracker plugin is installed (installed: {installed}); "
             f"install the distribution tracker-bridge-{kind}"
         )
+        raise ConfigurationError(msg)
     try:
         plugin = found[kind].load()
     except Exception as err:  # a broken plugin must not take the whole CLI down
-        raise ConfigurationError(f"tracker plugin {kind!r} failed to load: {err}") from err
+        msg = f"tracker plugin {kind!r} failed to load: {err}"
+        raise ConfigurationError(msg) from err
     for attribute in ("kind", "Settings", "from_settings"):
         if not hasattr(plugin, attribute):
-            raise ConfigurationError(
+            msg = (
                 f"tracker plugin {kind!r} ({found[kind].value}) lacks {attribute!r}; "
                 "see the plugin contract in the README"
             )
+            raise ConfigurationError(msg)
     return plugin
 
 
@@ -60,8 +63,9 @@ def load_demo_sandbox_factory(kind: str) -> Any:
     found = _entry_points(DEMO_SANDBOXES_GROUP)
     if kind not in found:
         installed = ", ".join(sorted(found)) or "none"
-        raise ConfigurationError(
+        msg = (
             f"demo --tracker {kind}: no sandbox for tracker {kind!r} is installed "
             f"(installed: {installed}); install the distribution tracker-bridge-{kind}"
         )
+        raise ConfigurationError(msg)
     return found[kind].load()

@@ -25,16 +25,19 @@ from __future__ import annotations
 import html
 import re
 import string
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urljoin
 
 from tracker_bridge.domain.deadlines import Span, SpanUnit
 from tracker_bridge.domain.researcher import Language
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import ConfigurationError
-from tracker_bridge.mappings import Mappings, ProgramTable
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from tracker_bridge.mappings import Mappings, ProgramTable
 
 __all__ = [
     "PACKAGED_POLICY_DIR",
@@ -247,18 +250,19 @@ def render_policy(
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise ConfigurationError(f"{path}: cannot read the policy template: {err}") from err
+        msg = f"{path}: cannot read the policy template: {err}"
+        raise ConfigurationError(msg) from err
     values = policy_values(mappings, language, fingerprint)
     try:
         markdown = string.Template(text).substitute(values)
     except KeyError as err:
         known = ", ".join(f"${name}" for name in sorted(values))
-        raise ConfigurationError(
-            f"{path}: unknown placeholder ${err.args[0]} (known: {known})"
-        ) from err
+        msg = f"{path}: unknown placeholder ${err.args[0]} (known: {known})"
+        raise ConfigurationError(msg) from err
     except ValueError as err:
         # string.Template names the line and column of a stray "$".
-        raise ConfigurationError(f"{path}: {err} (write $$ for a dollar sign)") from err
+        msg = f"{path}: {err} (write $$ for a dollar sign)"
+        raise ConfigurationError(msg) from err
     if page_format == "md":
         return markdown
     return html_page(markdown_to_html(markdown), language.value)

@@ -20,11 +20,14 @@ Retry-After's too (the plugins' tests run so).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import stamina
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterator
 
 __all__ = ["BackoffRule", "RetrySettings", "backoff_hook", "retry_attempts"]
 

@@ -20,10 +20,10 @@ def base_score(vector: str) -> Decimal:
         if text.startswith(("CVSS:3.1/", "CVSS:3.0/")):
             return Decimal(str(CVSS3(text).scores()[0]))
     except CVSSError as err:
-        raise InvalidSeverity(f"invalid CVSS vector {text!r}: {err}") from err
-    raise InvalidSeverity(
-        f"unsupported CVSS vector {text!r} (expected it to start with CVSS:3.1/ or CVSS:4.0/)"
-    )
+        msg = f"invalid CVSS vector {text!r}: {err}"
+        raise InvalidSeverity(msg) from err
+    msg = f"unsupported CVSS vector {text!r} (expected it to start with CVSS:3.1/ or CVSS:4.0/)"
+    raise InvalidSeverity(msg)
 
 
 def severity_from_vector(vector: str) -> Severity:

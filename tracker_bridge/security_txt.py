@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tracker_bridge.mappings import ProgramTable
 from tracker_bridge.policy import acknowledgments_url, canonical_url, encryption_url
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from tracker_bridge.mappings import ProgramTable
 
 __all__ = [
     "EXPIRY_WARNING_DAYS",
@@ -55,7 +59,8 @@ class SecurityTxt:
 def build_security_txt(program: ProgramTable, now: datetime) -> SecurityTxt:
     """The fields for ``program``; Expires is ``security_txt_days`` (at most 365) after ``now``."""
     if now.tzinfo is None:
-        raise ValueError("now must carry a time zone")
+        msg = "now must carry a time zone"
+        raise ValueError(msg)
     contacts = [f"mailto:{program.contact}"]
     if program.contact_url:
         contacts.append(program.contact_url)
@@ -167,12 +172,16 @@ def security_txt_warnings(
     day = expires.astimezone(UTC).date().isoformat()
     if left <= timedelta(0):
         return [
-            f"{path}:{number}: security.txt expired on {day}; "
-            "researchers are told to ignore it (regenerate with `tracker-bridge security-txt`)"
+            (
+                f"{path}:{number}: security.txt expired on {day}; "
+                "researchers are told to ignore it (regenerate with `tracker-bridge security-txt`)"
+            )
         ]
     if left <= timedelta(days=warn_days):
         return [
-            f"{path}:{number}: security.txt expires on {day} (in {_whole_days(left)} days); "
-            "regenerate it with `tracker-bridge security-txt`"
+            (
+                f"{path}:{number}: security.txt expires on {day} (in {_whole_days(left)} days); "
+                "regenerate it with `tracker-bridge security-txt`"
+            )
         ]
     return []

@@ -6,9 +6,9 @@ import json
 import re
 import shutil
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -18,6 +18,9 @@ from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import ConfigurationError
 from tracker_bridge.files import make_private_dir, write_private_bytes
 from tracker_bridge.mappings import ProgramFile, parse_span
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 PACKAGED_MAPPINGS = Path(__file__).parent / "default_mappings"
 
@@ -108,7 +111,8 @@ def _set_value(text: str, table: str, key: str, literal: str) -> str:
             rest = " " * max(1, width - len(literal)) + rest.lstrip()
         lines[index] = f"{match[1]}{literal}{rest}{match[4]}"
         return "".join(lines)
-    raise ConfigurationError(f"program.toml: no key {key} in [{table}] to set")
+    msg = f"program.toml: no key {key} in [{table}] to set"
+    raise ConfigurationError(msg)
 
 
 def program_toml(template: str, choices: InitChoices) -> str:
@@ -130,7 +134,8 @@ def program_toml(template: str, choices: InitChoices) -> str:
     try:
         ProgramFile.model_validate(tomllib.loads(text))
     except (tomllib.TOMLDecodeError, ValidationError) as err:
-        raise ConfigurationError(f"program.toml would not be valid: {err}") from err
+        msg = f"program.toml would not be valid: {err}"
+        raise ConfigurationError(msg) from err
     return text
 
 
@@ -166,7 +171,8 @@ def starter_config(choices: InitChoices) -> str:
     """The commented TOML a new installation starts from."""
     if choices.tracker not in _TRACKER_SECTIONS:
         known = ", ".join(sorted(_TRACKER_SECTIONS))
-        raise ConfigurationError(f"--tracker {choices.tracker!r}: unknown tracker (known: {known})")
+        msg = f"--tracker {choices.tracker!r}: unknown tracker (known: {known})"
+        raise ConfigurationError(msg)
     tracker = _TRACKER_SECTIONS[choices.tracker].format(
         url=choices.tracker_url, project=choices.project
     )
@@ -209,7 +215,8 @@ def initialise(directory: Path, choices: InitChoices) -> list[str]:
     """Create the installation in ``directory``; return the next steps for the operator."""
     config_path = directory / "tracker-bridge.toml"
     if config_path.exists():
-        raise ConfigurationError(f"{config_path} exists already; init never overwrites a config")
+        msg = f"{config_path} exists already; init never overwrites a config"
+        raise ConfigurationError(msg)
     problems = choices.problems()
     if problems:
         raise ConfigurationError("\n".join(problems))

@@ -6,13 +6,17 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.installations import running_installation
 from tracker_bridge._testsupport.keys import gpg_command
-from tracker_bridge.demo.installation import Installation
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tracker_bridge.demo.installation import Installation
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

@@ -6,14 +6,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from tests.installations import running_installation
-from tracker_bridge.demo.installation import Installation
 from tracker_bridge.demo.smtp import MailCatcher
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tracker_bridge.demo.installation import Installation
 
 OWN_ADDRESS = "security@bridge-owner.test"
 
@@ -55,7 +58,7 @@ def tracker_env(site: Installation, key: str, value: str) -> dict[str, str]:
 
 def test_a_working_installation_passes(site: Installation) -> None:
     """Token, project, confidentiality and SMTP all answer as needed: exit 0, no problem."""
-    assert (0, []) == (lambda r: (r[0], r[1]["problems"]))(check_online(site))
+    assert (0, []) == (lambda r: (r[0], r[1]["problems"]))(check_online(site))  # noqa: PLC3002 - binds the result once inside the asserted expression
 
 
 @pytest.mark.parametrize(
@@ -75,7 +78,7 @@ def test_tracker_problems_are_named(
 
 def test_missing_confidentiality_permission_is_named(site: Installation) -> None:
     """GitLab: a Guest token; Jira: a security level that does not exist. Both fail the check."""
-    sandbox = cast(Any, site.sandbox)
+    sandbox = cast("Any", site.sandbox)
     if site.sandbox.kind == "gitlab":
         sandbox.refuse_confidentiality(True)
         try:

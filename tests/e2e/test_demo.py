@@ -7,13 +7,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tracker_bridge._testsupport.keys import remove_gnupghome
 from tracker_bridge.demo.researcher_mail import read_as_researcher
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @pytest.fixture(scope="module", params=["gitlab", "jira"])
@@ -36,7 +39,7 @@ def demo_run(request: pytest.FixtureRequest) -> Iterator[tuple[str, Path, dict[s
         timeout=120,
         check=False,
     )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert 0 == completed.returncode, completed.stdout[-3000:] + completed.stderr[-3000:]
     summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
     yield request.param, directory, summary
     for home in (directory / "gnupg", *(directory / "researchers").iterdir()):
@@ -56,10 +59,10 @@ def test_every_report_has_a_confidential_issue(
     """Four mails became four reports, each with an issue the tracker shows as confidential."""
     kind, _, summary = demo_run
     issues: dict[str, list[list[str]]] = summary["issues"]  # type: ignore[assignment]
-    assert len(issues) == 4
+    assert 4 == len(issues)
     field = "Confidential" if kind == "gitlab" else "Security level"
     for rows in issues.values():
-        value = dict((name, text) for name, text in rows)[field]
+        value = dict(rows)[field]
         assert value not in ("NO", "NONE", "")
 
 
@@ -70,8 +73,8 @@ def test_triaged_and_closed_report_carries_the_right_labels(
     kind, _, summary = demo_run
     reports: list[dict[str, object]] = summary["reports"]  # type: ignore[assignment]
     jan = next(r for r in reports if r["researcher"] == "jan@onderzoek.example")
-    assert (jan["state"], jan["severity"]) == ("resolved", "critical")
-    rows = dict((n, t) for n, t in summary["issues"][jan["report_id"]])  # type: ignore[index]
+    assert ("resolved", "critical") == (jan["state"], jan["severity"])
+    rows = dict(summary["issues"][jan["report_id"]])  # type: ignore[index]
     sep = "::" if kind == "gitlab" else "-"
     labels = set(rows["Labels"].split(", "))
     assert {
@@ -85,10 +88,10 @@ def test_triaged_and_closed_report_carries_the_right_labels(
 def test_hostile_report_is_inert(demo_run: tuple[str, Path, dict[str, object]]) -> None:
     """Mallory's quick actions, mentions and markup caused nothing in the tracker."""
     _, _, summary = demo_run
-    assert summary["side_effects"] == []
+    assert [] == summary["side_effects"]
     reports: list[dict[str, object]] = summary["reports"]  # type: ignore[assignment]
     mallory = next(r for r in reports if r["researcher"] == "mallory@evil.example")
-    assert mallory["state"] != "resolved"
+    assert "resolved" != mallory["state"]
 
 
 def test_researcher_mails_decrypt_with_their_own_key(
@@ -102,7 +105,7 @@ def test_researcher_mails_decrypt_with_their_own_key(
         for path in sorted((directory / "delivered").glob("*.eml"))
         if b"jan@onderzoek.example" in path.read_bytes()
     ]
-    assert len(views) == 4  # acknowledgement, triaged, team message, resolved
+    assert 4 == len(views)  # acknowledgement, triaged, team message, resolved
     assert all(v.encrypted and v.signature_valid for v in views)
     assert all(v.outer_subject.endswith(": update") for v in views)
     assert any("Dank voor je melding" in v.body for v in views)
@@ -116,9 +119,9 @@ def test_researchers_without_a_key_get_no_details(
     _, _, summary = demo_run
     mails: list[dict[str, object]] = summary["mails"]  # type: ignore[assignment]
     keyless = [m for m in mails if m["to"] != "jan@onderzoek.example"]
-    assert len(keyless) == 3
+    assert 3 == len(keyless)
     for mail in keyless:
-        assert (mail["encrypted"], mail["signature_valid"]) == (False, True)
+        assert (False, True) == (mail["encrypted"], mail["signature_valid"])
         body = str(mail["body"])
         assert "redirect" not in body
         assert "Directory listing" not in body

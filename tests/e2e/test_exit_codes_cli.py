@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy.engine import make_url
 
-from tracker_bridge.demo.installation import Installation
-
-from .test_store_identity_cli import JAN, POSTGRES_URL, cli, report, use_store
+from .conftest import JAN
+from .test_store_identity_cli import POSTGRES_URL, cli, report, use_store
 from .test_store_identity_cli import site as site
+
+if TYPE_CHECKING:
+    from tracker_bridge.demo.installation import Installation
 
 
 def set_in_section(site: Installation, section: str, line: str) -> None:
@@ -23,7 +25,7 @@ def set_in_section(site: Installation, section: str, line: str) -> None:
 
 
 @pytest.fixture
-def gitlab_site(site: Installation) -> Iterator[Installation]:
+def gitlab_site(site: Installation) -> Installation:
     """The installation on the GitLab sandbox, retries off so failures come at once."""
     set_in_section(site, "tracker.gitlab", "max_retries = 0")
     return site

@@ -8,15 +8,18 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tracker_bridge.intake.sources import MaildirSource
 from tracker_bridge.ports.intake import MailboxItem, Verdict
 from tracker_bridge.store import open_store
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 UMASKS = [0o022, 0o002]
 OPEN_TO_OTHERS = "open to group or others"
@@ -110,10 +113,14 @@ def test_check_warns_about_a_store_others_can_read(short_dir: Path) -> None:
     (site / "state").chmod(0o755)
     checked = cli("--config", str(site / "tracker-bridge.toml"), "check")
     assert [
-        f"warning: store.url (state folder): {site / 'state'} is mode 0755, {OPEN_TO_OTHERS}; "
-        f"it holds report text, keys or secrets (chmod 0700 {site / 'state'})",
-        f"warning: store.url: {database} is mode 0644, {OPEN_TO_OTHERS}; "
-        f"it holds report text, keys or secrets (chmod 0600 {database})",
+        (
+            f"warning: store.url (state folder): {site / 'state'} is mode 0755, {OPEN_TO_OTHERS}; "
+            f"it holds report text, keys or secrets (chmod 0700 {site / 'state'})"
+        ),
+        (
+            f"warning: store.url: {database} is mode 0644, {OPEN_TO_OTHERS}; "
+            f"it holds report text, keys or secrets (chmod 0600 {database})"
+        ),
     ] == [line for line in checked.stdout.splitlines() if OPEN_TO_OTHERS in line]
 
 

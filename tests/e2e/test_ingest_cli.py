@@ -5,12 +5,16 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracker_bridge._testsupport.keys import gpg_command
-from tracker_bridge.demo.installation import Installation
-from tracker_bridge.demo.mail_shapes import MailShapes
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from tracker_bridge.demo.installation import Installation
+    from tracker_bridge.demo.mail_shapes import MailShapes
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"
@@ -131,4 +135,5 @@ def _message_id(raw: bytes) -> str:
     for line in raw.split(b"\r\n"):
         if line.lower().startswith(b"message-id:"):
             return line.split(b":", 1)[1].strip().decode("ascii")
-    raise AssertionError("test message has no Message-ID")
+    msg = "test message has no Message-ID"
+    raise AssertionError(msg)

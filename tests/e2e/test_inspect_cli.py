@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracker_bridge.demo.installation import BRIDGE_ADDRESS, Installation
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"

@@ -6,12 +6,16 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.e2e.conftest import JAN, CliResult
 from tracker_bridge._testsupport.keys import gpg_command
-from tracker_bridge.demo.installation import Installation
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from tracker_bridge.demo.installation import Installation
 
 
 def _cli(config: Path, *args: str, env: dict[str, str] | None = None) -> CliResult:
@@ -118,9 +122,11 @@ def test_ingest_with_a_key_it_cannot_unlock_stops_and_leaves_the_maildir_as_it_w
     assert (
         2,
         2,
-        f"{config}:{line}: openpgp.passphrase_file: does not unlock bridge key "
-        f"{installation.bridge.fingerprint} in {installation.bridge.gnupghome} "
-        "(the passphrase is wrong); no mail was read",
+        (
+            f"{config}:{line}: openpgp.passphrase_file: does not unlock bridge key "
+            f"{installation.bridge.fingerprint} in {installation.bridge.gnupghome} "
+            "(the passphrase is wrong); no mail was read"
+        ),
         (True, [], before),
         0,
         before + 1,

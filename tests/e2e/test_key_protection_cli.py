@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +14,9 @@ from tracker_bridge._testsupport.keys import gpg_command, remove_gnupghome
 from tracker_bridge.bridge_key import MINIMUM_S2K_COUNT, create_bridge_key, secret_keys
 from tracker_bridge.installation_check import check
 from tracker_bridge.testing.clock import FakeClock
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,21 @@ import email
 import re
 import sqlite3
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.e2e.conftest import ADA, JAN, CliResult
 from tracker_bridge._testsupport.keys import gpg_command, import_key
-from tracker_bridge.demo.installation import Installation
 from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.demo.researcher_mail import read_as_researcher
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tracker_bridge.demo.installation import Installation
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,21 @@ receiving researcher's own key, as their client would.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.installations import run_cli, running_installation
 from tracker_bridge.app import Bridge
-from tracker_bridge.demo.installation import Installation
 from tracker_bridge.demo.researcher_mail import ResearcherView, read_as_researcher
 from tracker_bridge.domain.report import State
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from datetime import date
+
+    from tracker_bridge.demo.installation import Installation
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"
@@ -65,7 +70,8 @@ def report_of(installation: Installation, address: str) -> tuple[str, str]:
                     return report_id, ref.key
     finally:
         bridge.close()
-    raise AssertionError(f"no report with an issue for {address}")
+    msg = f"no report with an issue for {address}"
+    raise AssertionError(msg)
 
 
 def state_label(installation: Installation, state: State) -> str:
@@ -149,7 +155,7 @@ def test_due_date_moves_are_mailed_from_the_date_last_told(installation: Install
     installation.deliver(shapes.thunderbird("Stored XSS in search", "q=<script>").raw)
     run_pass(installation)
     report_id, key = report_of(installation, JAN)
-    first = date.today() + timedelta(days=40)
+    first = datetime.now().astimezone().date() + timedelta(days=40)  # today, local time
     second, third = first + timedelta(days=7), first + timedelta(days=14)
     received, acknowledged = (
         state_label(installation, State.RECEIVED),
@@ -201,7 +207,7 @@ def test_forget_erases_the_researcher_from_the_issue_and_the_keyring(
     ).stdout
 
     assert 0 == completed.returncode, completed.stderr[-3000:]
-    assert ("Ada Lovelace" in before, "Firefox. Key attached." in before) == (True, True)
+    assert (True, True) == ("Ada Lovelace" in before, "Firefox. Key attached." in before)
     assert [] == [t for t in ("Ada Lovelace", "Firefox. Key attached.", ADA) if t in after]
     assert "erased on request" in after.lower()
     assert fingerprint not in listing

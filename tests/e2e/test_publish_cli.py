@@ -6,9 +6,9 @@ import json
 import shutil
 import tempfile
 import tomllib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
@@ -22,6 +22,9 @@ from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
 from tracker_bridge.ports.store import ReportContent
 from tracker_bridge.security_txt import security_txt_warnings
 from tracker_bridge.store import open_store
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 INIT_FLAGS = [
     "--org",

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.installations import run_cli, running_installation
-from tracker_bridge.demo.installation import Installation
 from tracker_bridge.starter import PACKAGED_MAPPINGS
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Iterator
+
+    from tracker_bridge.demo.installation import Installation
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"
@@ -138,3 +142,14 @@ def test_plain_reports_list_clocks_first_in_the_program_time_zone(
         f"{'':<16} cra-final-report (CRA art. 14(2)(c)): - (waiting)",
     ] == [line.partition(": ")[0] if i < 2 else line for i, line in enumerate(expected)]
     assert expected == lines[1 : 1 + len(expected)]
+
+
+def test_help_lists_the_regulatory_group_with_its_whole_short_help(
+    legal_installation: Installation,
+) -> None:
+    """`--help` shows the regulatory group's short help whole, not cut at "GDPR art."."""
+    result = _cli(legal_installation, "--help")
+    [line] = [x for x in result.stdout.splitlines() if x.strip().startswith("regulatory ")]
+    assert "regulatory Legal reporting clocks: drafts of GDPR, NIS2 and CRA reports." == " ".join(
+        line.split()
+    )

@@ -26,13 +26,13 @@ def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
 
 def test_check_names_the_template_line_with_an_unknown_placeholder(tmp_path: Path) -> None:
     """A typo in a researcher mail template fails check with exit 2 and the file and line."""
-    assert _cli("init", str(tmp_path / "x"), "--no-key").returncode == 0
+    assert 0 == _cli("init", str(tmp_path / "x"), "--no-key").returncode
     template = tmp_path / "x" / "mappings" / "templates" / "nl" / "state_triaged.txt"
     lines = template.read_text(encoding="utf-8").splitlines()
     lines.insert(3, "Uw melding $reportid is beoordeeld.")
     template.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = _cli("--config", str(tmp_path / "x" / "tracker-bridge.toml"), "check")
-    assert result.returncode == 2
+    assert 2 == result.returncode
     assert f"{template}:4:" in result.stdout
     assert "reportid" in result.stdout
 
@@ -65,7 +65,7 @@ def test_run_every_stops_on_sigterm_with_exit_0() -> None:
         time.sleep(2.5)
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=60)
-        assert process.returncode == 0, stderr[-2000:]
+        assert 0 == process.returncode, stderr[-2000:]
         passes = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
         assert len(passes) >= 2
         assert {"ingest", "sync", "notify"} <= set(passes[0])
@@ -75,7 +75,7 @@ def test_run_every_stops_on_sigterm_with_exit_0() -> None:
 
 def test_check_warns_while_no_trusted_authserv_id_is_configured(tmp_path: Path) -> None:
     """Without intake.trusted_authserv_id, check says From addresses are believed as written."""
-    assert _cli("init", str(tmp_path / "x"), "--no-key").returncode == 0
+    assert 0 == _cli("init", str(tmp_path / "x"), "--no-key").returncode
     config = tmp_path / "x" / "tracker-bridge.toml"
     before = _cli("--config", str(config), "check")
     text = config.read_text(encoding="utf-8")

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -24,11 +22,16 @@ from tracker_bridge._testsupport.postgres import (
     fresh_database,
     postgres_admin_url,
 )
-from tracker_bridge.demo.installation import Installation
 from tracker_bridge.demo.researcher_mail import read_as_researcher
 from tracker_bridge.store import tables
 
 from .conftest import ADA, JAN
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Iterator
+
+    from tracker_bridge.demo.installation import Installation
 
 POSTGRES_URL = os.environ.get(POSTGRES_ENV, DEFAULT_POSTGRES_URL)
 
@@ -67,7 +70,7 @@ def received_by(site: Installation, address: str) -> list[str]:
     """Every mail ``address`` received, decrypted with their own key: subject and text."""
     key = site.researchers[address]
     return [
-        (lambda view: f"{view.subject}\n{view.body}")(read_as_researcher(key.gnupghome, mail.data))
+        (lambda view: f"{view.subject}\n{view.body}")(read_as_researcher(key.gnupghome, mail.data))  # noqa: PLC3002 - binds the decrypted view once per mail inside the comprehension
         for mail in site.smtp.messages
         if address in mail.recipients
     ]
@@ -107,7 +110,7 @@ def test_a_new_store_never_adopts_the_old_stores_issues(site: Installation) -> N
 
 def test_report_not_opened_confidentially_is_retried_and_alerts(site: Installation) -> None:
     """Refused confidentiality: exit 6 every pass naming the reason, then one full issue."""
-    sandbox = cast(Any, site.sandbox)
+    sandbox = cast("Any", site.sandbox)
     sandbox.refuse_confidentiality(True)
     report(site, JAN, "RCE in upload", "Jan's upload finding.")
     first = cli(site, "run")

@@ -16,11 +16,10 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -39,6 +38,9 @@ from tracker_bridge.demo.smtp import MailCatcher
 from tracker_bridge.domain.report import State
 from tracker_bridge.ports.mail import OutboxStatus
 from tracker_bridge.store import open_store
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 JAN = ResearcherSpec("Jan de Vries", "jan@onderzoek.example")
 ADA = ResearcherSpec("Ada Lovelace", "ada@research.example")
@@ -61,7 +63,7 @@ class Site:
     @property
     def team(self) -> Any:
         """The sandbox's team hands and request log (fault injection, issues; GitLab by default)."""
-        return self.sandbox._sandbox.team
+        return self.sandbox._sandbox.team  # noqa: SLF001 - the harness reaches the wrapped sandbox's team hands
 
     def deliver(self, name: str, raw: bytes) -> None:
         """Put a message into new/ as an MTA would; ``name`` fixes the fetch order."""
@@ -332,7 +334,8 @@ def report_id_for(site: Site, subject: str) -> str:
                     return str(report.report_id)
     finally:
         store.dispose()
-    raise AssertionError(f"no report with subject {subject!r}")
+    msg = f"no report with subject {subject!r}"
+    raise AssertionError(msg)
 
 
 def team_moves(site: Site, scenario: Scenario) -> None:

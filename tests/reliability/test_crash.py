@@ -16,8 +16,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -36,6 +35,9 @@ from tests.reliability.conftest import (
     settled,
     team_moves,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 TRIALS = int(os.environ.get("TRACKER_BRIDGE_TEST_CRASH_TRIALS", "100"))
 SEED = 20260507
@@ -201,7 +203,7 @@ def crash_points(points_per_run: list[int], count: int, seed: int) -> list[tuple
 def test_crash_points_cover_the_whole_scenario() -> None:
     """The sample is deterministic, distinct, and reaches into every scripted run."""
     points = crash_points([120, 60, 30], 100, SEED)
-    assert points == crash_points([120, 60, 30], 100, SEED)
+    assert crash_points([120, 60, 30], 100, SEED) == points
     assert 100 == len(set(points))
     assert {0, 1, 2} == {run for run, _ in points}
 
@@ -215,7 +217,7 @@ def test_every_crash_point_recovers_to_the_baseline(
     """After SIGKILL at any of 100+ checkpoints and re-runs, the end state equals the crash-free one."""
     total = sum(baseline.points_per_run)
     points = crash_points(baseline.points_per_run, min(TRIALS, total), SEED)
-    print(f"\ncheckpoints per scripted run {baseline.points_per_run} (total {total})")
+    print(f"\ncheckpoints per scripted run {baseline.points_per_run} (total {total})")  # noqa: T201 - the trial plan, for the CI log
 
     homes: queue.Queue[str] = queue.Queue()
     for _ in range(WORKERS):
@@ -240,12 +242,12 @@ def test_every_crash_point_recovers_to_the_baseline(
         f"run {t.run_index} point {t.local_point}": problems for t, problems in outcomes if problems
     }
     crashed = sum(1 for t, _ in outcomes if t.crashed)
-    print(
+    print(  # noqa: T201 - the trial summary, for the CI log
         f"{len(points)} trials, {crashed} crashed, {sum(t.runs for t, _ in outcomes)} runs, "
         f"{seconds:.0f} s"
     )
     for where, problems in failures.items():
-        print(f"crash at {where}:", *problems, sep="\n  ")
+        print(f"crash at {where}:", *problems, sep="\n  ")  # noqa: T201 - each failing crash point, before the assertion sums them up
     assert {} == failures
     assert min(TRIALS, total) == len(set(points))
     assert crashed == len(points)

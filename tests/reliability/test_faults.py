@@ -139,12 +139,12 @@ def test_faulty_tracker_and_refusing_smtp_converge_to_the_fault_free_state(
     faulty = site_factory("faulty", tracker_timeout=0.4)
     log = drive(faulty, keys, scenario, faulty=True)
     failed = sum(1 for r in faulty.team.requests() if r.status >= 400)
-    print(f"\n{len(log)} passes, {len(faulty.team.requests())} requests, {failed} failed")
+    print(f"\n{len(log)} passes, {len(faulty.team.requests())} requests, {failed} failed")  # noqa: T201 - the fault summary, for the CI log
     expected, actual = comparable(end_state(clean)), comparable(end_state(faulty))
     for subject, report in expected.items():
         for key, value in report.items():
             if actual.get(subject, {}).get(key) != value:
-                print(f"{subject} {key}: clean {value} faulty {actual.get(subject, {}).get(key)}")
+                print(f"{subject} {key}: clean {value} faulty {actual.get(subject, {}).get(key)}")  # noqa: T201 - each differing field, before the assertion compares the whole state
     assert expected == actual
     assert [] == mailbox_leftovers(faulty)
     assert sorted(sent_rows(clean).values()) == sorted(sent_rows(faulty).values())

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -29,6 +28,9 @@ from tests.reliability.conftest import (
 )
 from tracker_bridge._testsupport.postgres import fresh_database, postgres_admin_url
 from tracker_bridge.locks import step_lock
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 WORKERS = 4
 MAX_SETTLING_RUNS = 6
@@ -65,7 +67,8 @@ def settle(site: Site) -> None:
     for _ in range(MAX_SETTLING_RUNS):
         if not site.run().did_work:
             return
-    raise AssertionError(f"still working after {MAX_SETTLING_RUNS} runs")
+    msg = f"still working after {MAX_SETTLING_RUNS} runs"
+    raise AssertionError(msg)
 
 
 def play(site: Site, keys: Keys, scenario: Scenario, workers: int) -> list[Any]:

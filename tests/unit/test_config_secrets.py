@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tracker_bridge.config import load_settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CONFIG = """[openpgp]
 passphrase_file = "toml-passphrase"

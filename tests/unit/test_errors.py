@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tracker_bridge.errors as errors
+from tracker_bridge import errors
 from tracker_bridge.errors import Recovery, recovery_of
 
 BASES = {"BridgeError", "TrackerError"}  # never raised themselves

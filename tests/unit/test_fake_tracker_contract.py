@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tracker_bridge.ports.tracker import IssueRef
 from tracker_bridge.testing.contract import ObservedIssue, TrackerContract
 from tracker_bridge.testing.fake_tracker import FakeTracker
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from tracker_bridge.ports.tracker import IssueRef
 
 
 class FakeHarness:

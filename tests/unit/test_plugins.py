@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tracker_bridge.demo.installation import create_installation
 from tracker_bridge.errors import ConfigurationError
 from tracker_bridge.plugins import load_demo_sandbox_factory
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_missing_demo_sandbox_names_the_distribution_to_install() -> None:

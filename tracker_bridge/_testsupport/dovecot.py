@@ -9,11 +9,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracker_bridge._testsupport.unavailable import unavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PASSWORD = "secret"  # noqa: S105 (the throwaway test server accepts any user with this)
 
@@ -107,7 +110,7 @@ def start_dovecot() -> Iterator[Dovecot]:
         unavailable("the throwaway Dovecot needs root to switch to the dovecot users")
     directory = tempfile.mkdtemp(prefix="tbdovecot", dir="/tmp")
     # The recipe: Dovecot's unprivileged processes must be able to reach the directory.
-    os.chmod(directory, 0o755)  # noqa: S103
+    Path(directory).chmod(0o755)
     mail = Path(directory, "mail")
     mail.mkdir()
     shutil.chown(mail, "dovecot", "dovecot")

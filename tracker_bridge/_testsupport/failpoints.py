@@ -17,16 +17,26 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
-from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 from tracker_bridge.app import PartWrappers
-from tracker_bridge.ports.intake import MailboxItem, MailSource, Verdict
 from tracker_bridge.ports.mail import MailTransport
-from tracker_bridge.ports.tracker import IssueDraft, IssueRef, IssueSnapshot, IssueUpdate, Tracker
 from tracker_bridge.store import SqlUnitOfWork, Store
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from datetime import datetime
+    from types import TracebackType
+
+    from tracker_bridge.ports.intake import MailboxItem, MailSource, Verdict
+    from tracker_bridge.ports.tracker import (
+        IssueDraft,
+        IssueRef,
+        IssueSnapshot,
+        IssueUpdate,
+        Tracker,
+    )
 
 CRASH_AT_ENV = "TRACKER_BRIDGE_TEST_CRASH_AT"
 CRASH_TRACE_ENV = "TRACKER_BRIDGE_TEST_CRASH_TRACE"
@@ -42,11 +52,11 @@ def armed() -> bool:
 
 def checkpoint(name: str) -> None:
     """Count one checkpoint; trace it, and die with SIGKILL when it is the chosen one."""
-    global _passed  # one counter per process is the point
+    global _passed  # noqa: PLW0603 - one counter per process is the point
     _passed += 1
     trace = os.environ.get(CRASH_TRACE_ENV)
     if trace:
-        with open(trace, "a", encoding="utf-8") as log:
+        with Path(trace).open("a", encoding="utf-8") as log:
             log.write(f"{name}\n")
     crash_at = os.environ.get(CRASH_AT_ENV)
     if crash_at and _passed == int(crash_at):
@@ -221,4 +231,4 @@ def crashing_store(store: Store) -> Store:
     if not armed() or isinstance(store, CrashingStore):
         return store
     # Same engine and clock: only the commits gain checkpoints.
-    return CrashingStore(store.engine, store._url, store._clock)
+    return CrashingStore(store.engine, store._url, store._clock)  # noqa: SLF001 - the crashing store rebuilds the same store around its engine

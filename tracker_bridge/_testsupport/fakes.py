@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import (
     ConfigurationError,
     MailRejected,
@@ -16,6 +15,11 @@ from tracker_bridge.errors import (
 from tracker_bridge.ports.intake import InboundMessage, MailboxItem, Verdict
 from tracker_bridge.ports.mail import ComposedMail, OutboxItem
 from tracker_bridge.ports.openpgp import Decryption, SignatureCheck, SignatureStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from tracker_bridge.domain.researcher import Researcher
 
 
 def inbound(
@@ -91,6 +95,46 @@ class FakeOpenPGP:
         """Undo encrypt_to_self, as if gpg had verified it."""
         return Decryption(self.decrypt_own(ciphertext), SignatureCheck(SignatureStatus.NONE))
 
+    def verify_detached(self, signed: bytes, signature: bytes) -> SignatureCheck:
+        """Not faked: services that only store bytes never verify.
+
+        Raises:
+            NotImplementedError: always.
+        """
+        msg = "FakeOpenPGP.verify_detached: not faked; use a real GnuPG for signatures"
+        raise NotImplementedError(msg)
+
+    def encrypt_and_sign(self, plaintext: bytes, recipient_fingerprints: Sequence[str]) -> bytes:
+        """Not faked: services that only store bytes never encrypt to a researcher.
+
+        Raises:
+            NotImplementedError: always.
+        """
+        msg = "FakeOpenPGP.encrypt_and_sign: not faked; use a real GnuPG for outgoing mail"
+        raise NotImplementedError(msg)
+
+    def sign_detached(self, data: bytes) -> bytes:
+        """Not faked: services that only store bytes never sign.
+
+        Raises:
+            NotImplementedError: always.
+        """
+        msg = "FakeOpenPGP.sign_detached: not faked; use a real GnuPG for signatures"
+        raise NotImplementedError(msg)
+
+    def learn_key(self, key_data: bytes, address: str) -> str | None:
+        """Not faked: services that only store bytes never import keys.
+
+        Raises:
+            NotImplementedError: always.
+        """
+        msg = f"FakeOpenPGP.learn_key: not faked (key for {address}); use a real GnuPG"
+        raise NotImplementedError(msg)
+
+    def has_key(self, fingerprint: str) -> bool:
+        """Whether ``fingerprint`` is in the fake keyring."""
+        return fingerprint in self.keys
+
 
 @dataclass
 class FakeComposer:
@@ -113,7 +157,8 @@ class FakeComposer:
         """A plain mail with the template name, language and parameters."""
         keyless = researcher.fingerprint is None and item.template != "key_request"
         if self.withhold_without_key and keyless:
-            raise RecipientKeyMissing(f"{item.report_id}: no key for the researcher (fake)")
+            msg = f"{item.report_id}: no key for the researcher (fake)"
+            raise RecipientKeyMissing(msg)
         self.composed.append((item, researcher, tuple(references)))
         params = "\n".join(f"{key}={value}" for key, value in sorted(item.params.items()))
         text = (
@@ -138,12 +183,15 @@ class RecordingTransport:
     def send(self, sender: str, recipients: Sequence[str], message: bytes) -> None:
         """Record the mail, or raise as a down, rejecting or misconfigured server would."""
         if self.login_refused:
-            raise ConfigurationError("SMTP 127.0.0.1:25 refused the login: 535 (fake)")
+            msg = "SMTP 127.0.0.1:25 refused the login: 535 (fake)"
+            raise ConfigurationError(msg)
         if self.down:
-            raise MailUnavailable("connection refused by 127.0.0.1:25 (fake)")
+            msg = "connection refused by 127.0.0.1:25 (fake)"
+            raise MailUnavailable(msg)
         refused = [r for r in recipients if r in self.reject]
         if refused:
-            raise MailRejected(f"550 5.1.1 mailbox unavailable: {refused[0]} (fake)")
+            msg = f"550 5.1.1 mailbox unavailable: {refused[0]} (fake)"
+            raise MailRejected(msg)
         self.sent.append((sender, tuple(recipients), message))
 
     def templates(self) -> Iterator[str]:

@@ -74,7 +74,8 @@ def generate_older_key(
     elif state == "revoked":
         when, expiry = [], "never"
     else:
-        raise ValueError(f"unknown key state {state!r}: expired or revoked")
+        msg = f"unknown key state {state!r}: expired or revoked"
+        raise ValueError(msg)
     gpg_command(
         gnupghome,
         *when,

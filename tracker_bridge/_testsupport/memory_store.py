@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import copy
 import secrets
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from tracker_bridge.domain.report import Report, ReportId, State, StateChange
 from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import NotFoundError, StoreError
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.mail import OutboxItem, OutboxStatus
 from tracker_bridge.ports.openpgp import SignatureCheck
 from tracker_bridge.ports.privacy import (
@@ -40,11 +37,17 @@ from tracker_bridge.ports.store import (
     StoredMessage,
     TrackerLinkRepository,
 )
-from tracker_bridge.ports.tracker import IssueRef
-from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.store.privacy import KEY_EVENTS, REMOVED_EVENT_DETAIL, scrub
 from tracker_bridge.store.repositories import normalise_message_id
 from tracker_bridge.store.types import as_utc
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from types import TracebackType
+
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.tracker import IssueRef
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 __all__ = ["MemoryStore", "MemoryUnitOfWork"]
 
@@ -90,7 +93,8 @@ class _Tables:
     def require_report(self, report_id: str, what: str) -> None:
         # The SQL store's foreign keys refuse the same.
         if report_id not in self.reports:
-            raise StoreError(f"{what} refers to report {report_id}, which is not stored")
+            msg = f"{what} refers to report {report_id}, which is not stored"
+            raise StoreError(msg)
 
 
 class MemoryStore:
@@ -181,7 +185,7 @@ class _Reports:
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
 
-    def next_id(self, program: str, prefix: str, year: int) -> ReportId:
+    def next_id(self, program: str, prefix: str, year: int) -> ReportId:  # noqa: ARG002 - the ReportRepository port's signature
         counters = self._uow.store.counters
         sequence = counters.get((prefix, year), 0) + 1
         counters[(prefix, year)] = sequence
@@ -198,7 +202,8 @@ class _Reports:
         tables = self._uow.tables
         report_id = str(report.report_id)
         if report_id in tables.reports:
-            raise StoreError(f"report {report_id} is already stored")
+            msg = f"report {report_id} is already stored"
+            raise StoreError(msg)
         key = researcher_email.strip().lower()
         if key not in tables.researchers:
             self._uow.researchers.save(Researcher(email=researcher_email))
@@ -217,7 +222,8 @@ class _Reports:
         report_id = str(report.report_id)
         stored = tables.reports.get(report_id)
         if stored is None:
-            raise NotFoundError(f"report {report_id} cannot be saved: it was never added")
+            msg = f"report {report_id} cannot be saved: it was never added"
+            raise NotFoundError(msg)
         # History is append-only, as in the SQL store.
         history = stored.history + [_utc_change(c) for c in report.history[len(stored.history) :]]
         saved = _normalised(report)
@@ -343,12 +349,15 @@ class _Reports:
         found = [e for e in self._uow.tables.events if e.report_id == report_id]
         return sorted(found, key=lambda e: e.at)  # stable: insertion order among equal times
 
+    def report_ids_with_event(self, kind: str) -> list[str]:
+        return sorted({e.report_id for e in self._uow.tables.events if e.kind == kind})
+
 
 def _utc_change(change: StateChange) -> StateChange:
     return StateChange(at=as_utc(change.at), source=change.source, target=change.target)
 
 
-def _due_after_change(report: Report) -> datetime:
+def _due_after_change(report: Report) -> datetime:  # noqa: ARG001 - one policy for every report; the parameter keeps the rule's shape
     return DUE_NOW
 
 
@@ -449,7 +458,8 @@ class _Links:
         tables.require_report(report_id, f"tracker link {ref.tracker} {ref.project} {ref.key}")
         holder = self.report_for(ref.tracker, ref.project, ref.key)
         if holder not in (None, report_id):
-            raise StoreError(f"issue {ref.project} {ref.key} is already linked to {holder}")
+            msg = f"issue {ref.project} {ref.key} is already linked to {holder}"
+            raise StoreError(msg)
         existing = tables.links.get(report_id)
         tables.links[report_id] = _Link(ref, existing.labels if existing else frozenset())
         if (existing is None or existing.ref != ref) and tables.reports[report_id].state.is_open:
@@ -472,7 +482,8 @@ class _Links:
     def set_labels(self, report_id: str, labels: frozenset[str]) -> None:
         found = self._uow.tables.links.get(report_id)
         if found is None:
-            raise NotFoundError(f"report {report_id} has no tracker issue to remember labels for")
+            msg = f"report {report_id} has no tracker issue to remember labels for"
+            raise NotFoundError(msg)
         found.labels = frozenset(labels)
 
 
@@ -513,7 +524,8 @@ class _Outbox:
         if any(row.dedupe_key == item.dedupe_key for row in tables.outbox):
             return False
         if any(row.outbox_id == item.outbox_id for row in tables.outbox):
-            raise StoreError(f"outbox row {item.outbox_id} is already queued")
+            msg = f"outbox row {item.outbox_id} is already queued"
+            raise StoreError(msg)
         tables.require_report(item.report_id, f"outbox row {item.outbox_id}")
         stored = copy.deepcopy(item)
         stored.params = dict(item.params)
@@ -544,7 +556,8 @@ class _Outbox:
                 row.sent_at = _utc_or_none(item.sent_at)
                 row.last_error = item.last_error
                 return
-        raise NotFoundError(f"outbox row {item.outbox_id} cannot be saved: it was never queued")
+        msg = f"outbox row {item.outbox_id} cannot be saved: it was never queued"
+        raise NotFoundError(msg)
 
     def for_report(self, report_id: str) -> list[OutboxItem]:
         return [copy.deepcopy(row) for row in self._ordered() if row.report_id == report_id]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -19,6 +19,9 @@ from sqlalchemy.engine import make_url
 
 from tracker_bridge._testsupport.unavailable import unavailable
 from tracker_bridge.store.url import parse_store_url
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["DEFAULT_POSTGRES_URL", "POSTGRES_ENV", "fresh_database", "postgres_admin_url"]
 

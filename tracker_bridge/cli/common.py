@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -21,6 +19,9 @@ from tracker_bridge.errors import (
 from tracker_bridge.services.pass_outcome import ExitCode, PassCounter, exit_code
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+    from pathlib import Path
+
     from tracker_bridge.app import Bridge, PartWrappers
     from tracker_bridge.ports.summary import PassSummary
 

@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tracker_bridge.cli.common import Invocation
-
 if TYPE_CHECKING:
+    from tracker_bridge.cli.common import Invocation
     from tracker_bridge.config import LoadedConfig
 
 __all__ = ["db"]

@@ -24,7 +24,11 @@ def _checked_span(value: str) -> str:
     return value.strip()
 
 
-def _span_flag(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+def _span_flag(
+    ctx: click.Context,  # noqa: ARG001 - click's option callback signature
+    param: click.Parameter,  # noqa: ARG001 - click's option callback signature
+    value: str | None,
+) -> str | None:
     """Refuse a span flag such as ``--ack "1 wrking day"`` at once."""
     return None if value is None else _checked_span(value)
 
@@ -36,14 +40,15 @@ def _checked_languages(value: str) -> tuple[str, ...]:
     codes = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
     known = {language.value for language in Language}
     if not codes or any(code not in known for code in codes):
-        raise click.BadParameter(
-            f"{value!r}: give a comma-separated list of {', '.join(sorted(known))}"
-        )
+        msg = f"{value!r}: give a comma-separated list of {', '.join(sorted(known))}"
+        raise click.BadParameter(msg)
     return codes
 
 
 def _languages_flag(
-    ctx: click.Context, param: click.Parameter, value: str | None
+    ctx: click.Context,  # noqa: ARG001 - click's option callback signature
+    param: click.Parameter,  # noqa: ARG001 - click's option callback signature
+    value: str | None,
 ) -> tuple[str, ...] | None:
     """The ``--languages`` callback."""
     return None if value is None else _checked_languages(value)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from tracker_bridge.cli.common import Invocation
+if TYPE_CHECKING:
+    from tracker_bridge.cli.common import Invocation
 
 __all__ = ["key_group"]
 

@@ -121,11 +121,11 @@ def parse_interval(text: str) -> float:
     try:
         seconds = float(number) * _UNITS[unit]
     except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not an interval (write e.g. 30s, 5m or 1h)"
-        ) from None
+        msg = f"{text!r} is not an interval (write e.g. 30s, 5m or 1h)"
+        raise click.BadParameter(msg) from None
     if seconds <= 0:
-        raise click.BadParameter(f"{text!r}: the interval must be positive")
+        msg = f"{text!r}: the interval must be positive"
+        raise click.BadParameter(msg)
     return seconds
 
 
@@ -146,7 +146,7 @@ def run(invocation: Invocation, every: str | None, as_json: bool) -> None:
     interval = parse_interval(every) if every else None
     stopping = threading.Event()
 
-    def request_stop(signum: int, frame: object) -> None:
+    def request_stop(signum: int, frame: object) -> None:  # noqa: ARG001 - signal handler signature
         stopping.set()
 
     if interval is not None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tracker_bridge.cli.common import Invocation, exit_with
 from tracker_bridge.services.pass_outcome import ExitCode
+
+if TYPE_CHECKING:
+    from tracker_bridge.ports.mail import OutboxItem
 
 __all__ = ["audit", "purge", "researcher"]
 
@@ -68,7 +71,6 @@ def export(invocation: Invocation, address: str, output: Path | None) -> None:
     """Write everything held about the researcher with ADDRESS as JSON (an access request)."""
     from tracker_bridge.app import subject_requests_service
     from tracker_bridge.mail.templates import TemplateSet
-    from tracker_bridge.ports.mail import OutboxItem
 
     bridge = invocation.bridge()
     templates = TemplateSet(bridge.mappings.templates_dir)

@@ -11,6 +11,7 @@ from tracker_bridge.cli.common import Invocation
 
 if TYPE_CHECKING:
     from tracker_bridge.app import Bridge
+    from tracker_bridge.cli.common import Invocation
 
 __all__ = ["credits_command", "policy_command", "security_txt_command"]
 
@@ -31,7 +32,8 @@ def _write(text: str, output: Path | None, what: str) -> None:
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as err:
-        raise click.ClickException(f"--output {output}: cannot write the {what}: {err}") from err
+        msg = f"--output {output}: cannot write the {what}: {err}"
+        raise click.ClickException(msg) from err
     click.echo(f"wrote {output}", err=True)
 
 
@@ -66,7 +68,7 @@ def policy_command(
         page = render_policy(
             bridge.mappings,
             Language(language),
-            cast(Literal["md", "html"], page_format),
+            cast("Literal['md', 'html']", page_format),
             fingerprint=published_fingerprint(bridge),
         )
     finally:
@@ -124,7 +126,7 @@ def credits_command(
         bridge.close()
     page = render_credits(
         found,
-        cast(Literal["md", "html", "json"], credits_format),
+        cast("Literal['md', 'html', 'json']", credits_format),
         organisation=bridge.mappings.program.name,
         language=Language(language),
     )

@@ -12,7 +12,7 @@ from tracker_bridge.services.pass_outcome import ExitCode
 __all__ = ["regulatory"]
 
 
-@click.group()
+@click.group(short_help="Legal reporting clocks: drafts of GDPR, NIS2 and CRA reports.")
 def regulatory() -> None:
     """Legal reporting clocks (GDPR art. 33, NIS2 art. 23, CRA art. 14): drafts, sent nowhere."""
 
@@ -25,40 +25,28 @@ def regulatory() -> None:
 def regulatory_draft(invocation: Invocation, report_id: str, step: str, fmt: str) -> None:
     """Draft REPORT_ID's report for one regulatory step as Markdown or JSON; sends nothing."""
     from tracker_bridge.domain.regulatory import STEP_IDS
-    from tracker_bridge.services.regulatory import draft, draft_markdown
+    from tracker_bridge.services.regulatory import NoDraft, draft_from_store, draft_markdown
 
     if step not in STEP_IDS:
+        msg = f"{step!r} is not a step; choose one of {', '.join(sorted(STEP_IDS))}"
         raise click.BadParameter(
-            f"{step!r} is not a step; choose one of {', '.join(sorted(STEP_IDS))}",
+            msg,
             param_hint="--step",
         )
     bridge = invocation.bridge()
     try:
-        with bridge.store().unit_of_work() as uow:
-            report = uow.reports.get(report_id)
-            events = uow.reports.events(report_id) if report else []
+        fields = draft_from_store(
+            bridge.store().unit_of_work,
+            report_id,
+            step,
+            bridge.clock.now(),
+            bridge.program.calendar.tz,
+            bridge.program.regulatory,
+        )
+    except NoDraft as err:
+        fail(str(err), ExitCode.USAGE)
     finally:
         bridge.close()
-    if report is None:
-        fail(f"{report_id}: no such report in the store", ExitCode.USAGE)
-    from tracker_bridge.domain.regulatory import step_rule
-    from tracker_bridge.services.regulatory import clocks_of
-
-    regime = step_rule(step).regime
-    if regime not in {clock.regime for clock in clocks_of(report, events)}:
-        fail(
-            f"{report_id}: the {regime.value} clock has not started (no start label or "
-            f"[aware] comment on the issue), so there is no {step} report to draft",
-            ExitCode.USAGE,
-        )
-    fields = draft(
-        report,
-        events,
-        step,
-        bridge.clock.now(),
-        bridge.program.calendar.tz,
-        bridge.program.regulatory,
-    )
     if fmt == "json":
         click.echo(json.dumps(fields, indent=2, ensure_ascii=False))
     else:

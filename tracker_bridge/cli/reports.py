@@ -45,13 +45,17 @@ def inspect(invocation: Invocation, message: Path, as_json: bool) -> None:
         f"Message-ID:  {inbound.message_id}",
         f"From:        {inbound.sender}",
         f"Subject:     {inbound.subject}",
-        f"Encrypted:   {'yes' if inbound.encrypted else 'no'}"
-        f" (decrypted: {'yes' if inbound.decrypted else 'no'})",
+        (
+            f"Encrypted:   {'yes' if inbound.encrypted else 'no'}"
+            f" (decrypted: {'yes' if inbound.decrypted else 'no'})"
+        ),
         f"Signature:   {inbound.signature.status.value} {inbound.signature.fingerprint or ''}",
         f"Origin:      {inbound.origin.verdict.value} ({inbound.origin.reason})",
         f"Verdict:     {inspection.verdict.value} ({inspection.reason})",
-        f"Attachments: {len(inbound.attachments)}; unencrypted parts: "
-        f"{len(inbound.unencrypted_parts)}; keys found: {len(inbound.keys_found)}",
+        (
+            f"Attachments: {len(inbound.attachments)}; unencrypted parts: "
+            f"{len(inbound.unencrypted_parts)}; keys found: {len(inbound.keys_found)}"
+        ),
         "",
         inbound.body,
     ]

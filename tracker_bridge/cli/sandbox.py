@@ -10,13 +10,13 @@ __all__ = ["sandbox"]
 class SandboxGroup(click.Group):
     """Subcommands come from installed plugins (entry-point group tracker_bridge.sandboxes)."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: click.Context) -> list[str]:  # noqa: ARG002 - click.Group's signature
         """The installed sandboxes."""
         from tracker_bridge.plugins import sandbox_kinds
 
         return sandbox_kinds()
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:  # noqa: ARG002 - click.Group's signature
         """The sandbox command a plugin registered under ``cmd_name``."""
         from tracker_bridge.plugins import load_sandbox_command
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker_bridge.demo.keys import (
     TestKey,
@@ -24,9 +23,13 @@ from tracker_bridge.demo.keys import (
     stop_agent,
 )
 from tracker_bridge.demo.mail_shapes import MailShapes
-from tracker_bridge.demo.sandbox import TrackerSandbox
 from tracker_bridge.demo.smtp import MailCatcher
 from tracker_bridge.plugins import load_demo_sandbox_factory
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tracker_bridge.demo.sandbox import TrackerSandbox
 
 PACKAGED_MAPPINGS = Path(__file__).resolve().parent.parent / "default_mappings"
 BRIDGE_ADDRESS = "security@example.org"

@@ -6,7 +6,6 @@ Test-only key helpers (older, revoked and exported secret keys) are in
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -51,7 +50,7 @@ def make_gnupghome(prefix: str = "tbg") -> str:
         The directory path (mode 0700).
     """
     home = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
-    os.chmod(home, 0o700)
+    Path(home).chmod(0o700)
     # Tests and benchmarks never talk to a person; loopback lets gpg take passphrases from us.
     Path(home, "gpg-agent.conf").write_text("allow-loopback-pinentry\n", encoding="ascii")
     return home
@@ -178,4 +177,5 @@ def _first_fingerprint(colons: str) -> str:
         fields = line.split(":")
         if fields[0] == "fpr":
             return fields[9]
-    raise ValueError("gpg listed no fingerprint for the key just generated")
+    msg = "gpg listed no fingerprint for the key just generated"
+    raise ValueError(msg)

@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import base64
 import quopri
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header
 from email.utils import format_datetime
+from typing import TYPE_CHECKING
 
 from tracker_bridge.demo.keys import TestKey, export_public_key, gpg_command
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["CLIENT_SHAPES", "MailShapes", "Shape", "openpgpjs_armour"]
 
@@ -611,12 +614,15 @@ class MailShapes:
                 ("Precedence", "list"),
                 (
                     "List-Unsubscribe",
-                    f"<mailto:googlegroups-manage+1234567890+unsubscribe@googlegroups.com>,"
-                    f" <https://groups.google.com/a/{domain}/group/{local}/subscribe>",
+                    (
+                        f"<mailto:googlegroups-manage+1234567890+unsubscribe@googlegroups.com>,"
+                        f" <https://groups.google.com/a/{domain}/group/{local}/subscribe>"
+                    ),
                 ),
             ]
             return body + footer, headers
-        raise ValueError(f"unknown list style {style!r}: mailman3 or google_groups")
+        msg = f"unknown list style {style!r}: mailman3 or google_groups"
+        raise ValueError(msg)
 
     # ------------------------------------------------------------------ charsets and plain
 

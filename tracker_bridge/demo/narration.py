@@ -15,6 +15,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.panel import Panel
@@ -29,8 +30,10 @@ from tracker_bridge.demo.installation import (
 )
 from tracker_bridge.demo.researcher_mail import compact, read_as_researcher
 from tracker_bridge.domain.report import State
-from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.testing.payloads import INJECTION_PAYLOADS
+
+if TYPE_CHECKING:
+    from tracker_bridge.ports.summary import PassSummary
 
 JAN = ResearcherSpec("Jan de Vries", "jan@onderzoek.example")
 ADA = ResearcherSpec("Ada Lovelace", "ada@research.example")

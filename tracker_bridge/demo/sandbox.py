@@ -6,8 +6,10 @@ Plugins register a factory under the entry-point group ``tracker_bridge.demo_san
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from datetime import date
 
 
 class TrackerSandbox(Protocol):
@@ -46,6 +48,10 @@ class TrackerSandbox(Protocol):
 
     def side_effects(self) -> list[str]:
         """Everything the tracker did on its own (commands run, people notified, images fetched)."""
+        ...
+
+    def advance_clock(self, **delta: float) -> None:
+        """Move the tracker's clock (issues' and notes' times) by ``timedelta(**delta)``."""
         ...
 
     def stop(self) -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker_bridge.errors import FatalError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DEMO_EXTRA_HINT = "pip install 'tracker-bridge[demo]'"
 
@@ -21,10 +23,11 @@ try:
 except ModuleNotFoundError as err:  # aiosmtpd comes with the demo (and dev) extra only
     if err.name is None or err.name.split(".")[0] != "aiosmtpd":
         raise
-    raise FatalError(
+    msg = (
         "the demo's local SMTP server needs aiosmtpd, which is not installed in "
         f"this Python environment; install the demo extra: {DEMO_EXTRA_HINT}"
-    ) from err
+    )
+    raise FatalError(msg) from err
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class _Handler:
     messages: list[CaughtMail] = field(default_factory=list)
     refuse_with: str | None = None
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: ARG002 - aiosmtpd calls the hook with these arguments
         if self.refuse_with:
             return self.refuse_with
         content = bytes(envelope.original_content or envelope.content)
@@ -88,7 +91,12 @@ class MailCatcher:
             wanted = LoginPassword(credentials[0].encode(), credentials[1].encode())
 
             def authenticator(
-                server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+                # aiosmtpd's authenticator signature: only the credentials are checked.
+                server: Any,  # noqa: ARG001
+                session: Any,  # noqa: ARG001
+                envelope: Any,  # noqa: ARG001
+                mechanism: str,  # noqa: ARG001
+                auth_data: Any,
             ) -> AuthResult:
                 return AuthResult(success=auth_data == wanted, handled=False)
 

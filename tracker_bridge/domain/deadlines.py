@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tracker_bridge.domain.report import Report, State
 from tracker_bridge.domain.severity import Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
 
 
 class SpanUnit(StrEnum):
@@ -27,7 +30,8 @@ class Span:
 
     def __post_init__(self) -> None:
         if self.amount < 0:
-            raise ValueError(f"a deadline span cannot be negative ({self.amount} {self.unit})")
+            msg = f"a deadline span cannot be negative ({self.amount} {self.unit})"
+            raise ValueError(msg)
 
     def __str__(self) -> str:
         return f"{self.amount} {self.unit.value.replace('_', ' ')}"
@@ -322,9 +326,9 @@ def _clip(
 ) -> list[tuple[datetime, datetime]]:
     """The parts of each pause that fall after ``start`` and before ``met_at``."""
     clipped = []
-    for begin, end in pauses:
-        begin = max(_aware(begin), start)
-        end = _aware(end) if met_at is None else min(_aware(end), _aware(met_at))
+    for paused, resumed in pauses:
+        begin = max(_aware(paused), start)
+        end = _aware(resumed) if met_at is None else min(_aware(resumed), _aware(met_at))
         if end > begin:
             clipped.append((begin, end))
     return clipped
@@ -333,5 +337,6 @@ def _clip(
 def _aware(moment: datetime) -> datetime:
     """Refuse naive datetimes: every time in the bridge carries its zone."""
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment.isoformat()} (times must carry a time zone)")
+        msg = f"naive datetime {moment.isoformat()} (times must carry a time zone)"
+        raise ValueError(msg)
     return moment

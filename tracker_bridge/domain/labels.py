@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from tracker_bridge.domain.deadlines import DeadlineStatus
 from tracker_bridge.domain.report import State
 from tracker_bridge.domain.severity import Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 _K = TypeVar("_K", Severity, State)
 

@@ -15,6 +15,9 @@ Sources:
       vulnerability notification within 72 hours, (c) final report no later than 14 days after a
       corrective or mitigating measure is available; art. 14(8): the impacted users are informed
       (the drafts' "users informed"). Art. 14 applies from 11 September 2026 (art. 71(2)).
+    * When each regime applies: GDPR from 25 May 2018 (art. 99(2)), NIS2's measures from 18 October
+      2024 (art. 41(1)), CRA art. 14 from 11 September 2026 (CRA art. 71(2)). An awareness moment
+      before that is refused (``applies_from``).
     * "One month" follows Regulation (EEC, Euratom) No 1182/71 art. 3(2)(c): the period ends with
       the expiry of the last hour of the day in the following month with the same date as the day
       from which it runs (the last day of that month when it has no such date). We do not apply
@@ -144,6 +147,19 @@ STEP_IDS = frozenset(rule.step for rule in STEPS)
 
 CRA_REPORTING_APPLIES_FROM = date(2026, 9, 11)
 """CRA art. 14's reporting obligations apply from this date (Regulation (EU) 2024/2847 art. 71(2))."""
+
+APPLIES_FROM: dict[Regime, date] = {
+    Regime.GDPR: date(2018, 5, 25),  # Regulation (EU) 2016/679 art. 99(2)
+    Regime.NIS2: date(2024, 10, 18),  # Directive (EU) 2022/2555 art. 41(1)
+    Regime.CRA: CRA_REPORTING_APPLIES_FROM,  # Regulation (EU) 2024/2847 art. 71(2)
+}
+"""The first day each regime's reporting duty applies (a local calendar date)."""
+
+
+def applies_from(regime: Regime) -> date:
+    """The first day ``regime``'s reporting duty applies; an awareness before it starts no clock."""
+    return APPLIES_FROM[regime]
+
 
 USERS_INFORMED_SOURCE: dict[Regime, str] = {Regime.CRA: "CRA art. 14(8)"}
 """Where the law asks that users be told, per regime (the drafts' "users informed" line)."""
@@ -376,3 +392,35 @@ class RegulatoryPolicy:
             if name == label and regime in self.enabled:
                 return regime
         return None
+
+    def regime_named(self, name: str) -> Regime | None:
+        """The enabled regime an ``[aware]`` comment names, or None.
+
+        Accepted, case-insensitive: the regime's value (``gdpr``, ``nis2``, ``cra``), its whole
+        start label (``reg::personal-data-breach``), or the start label's name after its scope
+        (after the last ``::`` on GitLab; after the prefix all start labels share, up to a
+        ``-``, on Jira: ``personal-data-breach``). A mere suffix (``t``, ``breach``) is none.
+        """
+        wanted = name.strip().lower()
+        if not wanted:
+            return None
+        for regime in sorted(self.enabled):
+            label = self.start_labels.get(regime, "").lower()
+            if wanted in (regime.value, label, self._scoped_name(label)):
+                return regime
+        return None
+
+    def _scoped_name(self, label: str) -> str:
+        """``label`` without its scope: after the last ``::``, else after the shared prefix."""
+        if "::" in label:
+            return label.rsplit("::", 1)[1]
+        labels = [x.lower() for x in self.start_labels.values()]
+        shared = min(labels, default="")
+        longest = max(labels, default="")
+        size = next(
+            (i for i, (a, b) in enumerate(zip(shared, longest, strict=False)) if a != b),
+            len(shared),
+        )
+        prefix = shared[:size]
+        cut = max(prefix.rfind("-"), prefix.rfind(":"), prefix.rfind("/"))
+        return label[cut + 1 :] if cut >= 0 and len(self.start_labels) > 1 else label

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tracker_bridge.domain.errors import InvalidReportId, TransitionNotAllowed
 from tracker_bridge.domain.severity import Severity
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 class State(StrEnum):
@@ -119,9 +122,8 @@ class ReportId:
         """Read ``CVD-2026-0007``; raise InvalidReportId naming the text otherwise."""
         match = _REPORT_ID.match(text.strip())
         if match is None:
-            raise InvalidReportId(
-                f"{text!r} is not a report id (expected PREFIX-YYYY-NNNN, e.g. CVD-2026-0007)"
-            )
+            msg = f"{text!r} is not a report id (expected PREFIX-YYYY-NNNN, e.g. CVD-2026-0007)"
+            raise InvalidReportId(msg)
         return cls(match["prefix"], int(match["year"]), int(match["seq"]))
 
 

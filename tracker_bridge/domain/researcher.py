@@ -45,7 +45,8 @@ def normalise_fingerprint(text: str) -> str:
     """Upper-case hex without spaces; a v4 (40) or v5/v6 (64) fingerprint, else DomainError."""
     compact = re.sub(r"\s+", "", text).upper()
     if not _FINGERPRINT.match(compact):
-        raise DomainError(f"{text!r} is not an OpenPGP fingerprint (40 or 64 hex digits)")
+        msg = f"{text!r} is not an OpenPGP fingerprint (40 or 64 hex digits)"
+        raise DomainError(msg)
     return compact
 
 
@@ -63,7 +64,8 @@ class Researcher:
     def __post_init__(self) -> None:
         self.email = self.email.strip()
         if "@" not in self.email:
-            raise DomainError(f"{self.email!r} is not a mail address")
+            msg = f"{self.email!r} is not a mail address"
+            raise DomainError(msg)
         if self.fingerprint is not None:
             self.fingerprint = normalise_fingerprint(self.fingerprint)
 
@@ -101,13 +103,15 @@ class CreditAnswer:
 
 # The answer format the resolved mail asks for (templates' credit question): one line
 # "Credit: <name>" / "Vermelding: <naam>", or "Credit: none" / "Geen vermelding".
-_CREDIT_LINE = re.compile(r"^(?:credit|vermelding|naamsvermelding)\s*:\s*(?P<value>.*)$", re.I)
-_NO_CREDIT_LINE = re.compile(r"^(?:no credit|geen (?:naams)?vermelding)\s*[.!]?$", re.I)
+_CREDIT_LINE = re.compile(
+    r"^(?:credit|vermelding|naamsvermelding)\s*:\s*(?P<value>.*)$", re.IGNORECASE
+)
+_NO_CREDIT_LINE = re.compile(r"^(?:no credit|geen (?:naams)?vermelding)\s*[.!]?$", re.IGNORECASE)
 # Where a quoted earlier mail starts in clients that do not prefix quoted lines with ">".
 _QUOTE_START = re.compile(
     r"^(?:-{2,}\s*(?:original message|oorspronkelijk bericht|forwarded message)"
     r"|on .+ wrote:$|op .+ schreef .+:$|from: .+@)",
-    re.I,
+    re.IGNORECASE,
 )
 _NO_CREDIT_WORDS = frozenset({"none", "no", "nee", "geen", "niet", "-", "no credit"})
 _ANONYMOUS_WORDS = frozenset({"anonymous", "anoniem", "anonymously"})

@@ -27,9 +27,11 @@ class Severity(StrEnum):
         try:
             value = Decimal(str(score))
         except ArithmeticError as err:
-            raise InvalidSeverity(f"CVSS score {score!r} is not a number") from err
+            msg = f"CVSS score {score!r} is not a number"
+            raise InvalidSeverity(msg) from err
         if not Decimal("0.0") <= value <= Decimal("10.0"):
-            raise InvalidSeverity(f"CVSS score {score} is outside 0.0-10.0")
+            msg = f"CVSS score {score} is outside 0.0-10.0"
+            raise InvalidSeverity(msg)
         if value == 0:
             return cls.NONE
         if value < Decimal("4.0"):
@@ -47,4 +49,5 @@ class Severity(StrEnum):
             return cls(name.strip().lower())
         except ValueError:
             names = ", ".join(member.value for member in cls)
-            raise InvalidSeverity(f"unknown severity {name!r} (expected one of {names})") from None
+            msg = f"unknown severity {name!r} (expected one of {names})"
+            raise InvalidSeverity(msg) from None

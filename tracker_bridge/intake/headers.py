@@ -18,13 +18,17 @@ import email.utils
 import re
 from dataclasses import dataclass
 from email.header import decode_header, make_header
-from email.message import Message
+from typing import TYPE_CHECKING
 
 from tracker_bridge.domain.message_ids import MSG_ID, synthetic_message_id
 from tracker_bridge.intake.parts import child_parts, payload_bytes
 from tracker_bridge.intake.provenance import check_origin
 from tracker_bridge.ports.intake import Attachment, InboundMessage, OriginCheck, Verdict
-from tracker_bridge.ports.openpgp import SignatureCheck
+
+if TYPE_CHECKING:
+    from email.message import Message
+
+    from tracker_bridge.ports.openpgp import SignatureCheck
 
 __all__ = [
     "Envelope",
@@ -301,8 +305,8 @@ def _recipients(message: Message) -> tuple[str, ...]:
     values = [header_text(message, name) for name in ("To", "Cc")]
     values += [str(v) for v in message.get_all("Delivered-To", [])]
     addresses: list[str] = []
-    for _, address in email.utils.getaddresses(values):
-        address = address.strip()
+    for _, raw_address in email.utils.getaddresses(values):
+        address = raw_address.strip()
         if address and address not in addresses:
             addresses.append(address)
     return tuple(addresses)
@@ -331,7 +335,7 @@ def _is_automatic(message: Message, sender: str, own: frozenset[str] = frozenset
             return True
     own_list = _is_own_list(message, own)
     suppress = header_text(message, "X-Auto-Response-Suppress").lower()
-    if suppress and suppress not in ("none",) and not own_list:
+    if suppress and suppress != "none" and not own_list:
         # Exchange marks its own automatic replies (OOF, delivery reports) "All" or "OOF".
         return True
     return_path = header_text(message, "Return-Path")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from email.message import Message
+from typing import TYPE_CHECKING
 
 from tracker_bridge.errors import QuarantineError
 from tracker_bridge.intake.armour import (
@@ -33,8 +34,10 @@ from tracker_bridge.intake.parts import (
     payload_bytes,
 )
 from tracker_bridge.intake.provenance import ciphertext_digest
-from tracker_bridge.ports.intake import Attachment
 from tracker_bridge.ports.openpgp import Decryption, OpenPGP, SignatureCheck, SignatureStatus
+
+if TYPE_CHECKING:
+    from tracker_bridge.ports.intake import Attachment
 
 __all__ = ["EncryptedUnit", "LimitExceeded", "MimeContent", "MimeWalker", "find_encrypted_unit"]
 
@@ -88,9 +91,11 @@ class MimeWalker:
         """
         counter[0] += 1
         if counter[0] > self._max_parts:
-            raise LimitExceeded(f"message has more than {self._max_parts} MIME parts")
+            msg = f"message has more than {self._max_parts} MIME parts"
+            raise LimitExceeded(msg)
         if depth > self._max_mime_depth:
-            raise LimitExceeded(f"MIME structure deeper than the limit of {self._max_mime_depth}")
+            msg = f"MIME structure deeper than the limit of {self._max_mime_depth}"
+            raise LimitExceeded(msg)
         if part.is_multipart():
             payload = part.get_payload()
             if isinstance(payload, list):
@@ -118,9 +123,8 @@ class MimeWalker:
                 except QuarantineError as err:
                     if len(unit.blocks) == 1:
                         raise
-                    raise QuarantineError(
-                        f"{unit.kind} block {number} of {len(unit.blocks)}: {err}"
-                    ) from err
+                    msg = f"{unit.kind} block {number} of {len(unit.blocks)}: {err}"
+                    raise QuarantineError(msg) from err
                 if _is_mime_entity(decryption.plaintext):
                     # A PGP/MIME payload whose multipart wrapper a gateway flattened into text:
                     # read it as the MIME entity it is, not as text with headers in it.
@@ -198,7 +202,8 @@ class MimeWalker:
         try:
             decryption = self._openpgp.decrypt(data)
         except QuarantineError as err:
-            raise QuarantineError(f"encrypted attachment {filename!r}: {err}") from err
+            msg = f"encrypted attachment {filename!r}: {err}"
+            raise QuarantineError(msg) from err
         name = filename
         for suffix in _ENCRYPTED_SUFFIXES:
             if name.lower().endswith(suffix):
@@ -393,12 +398,12 @@ def _unit_of(part: Message) -> EncryptedUnit | None:
     if ctype == "multipart/encrypted":
         payload = child_parts(part)
         if len(payload) != 2:
-            raise QuarantineError(
-                "multipart/encrypted does not have the two parts RFC 3156 requires"
-            )
+            msg = "multipart/encrypted does not have the two parts RFC 3156 requires"
+            raise QuarantineError(msg)
         control, data = payload
         if control.get_content_type() != "application/pgp-encrypted":
-            raise QuarantineError("multipart/encrypted is not application/pgp-encrypted (RFC 3156)")
+            msg = "multipart/encrypted is not application/pgp-encrypted (RFC 3156)"
+            raise QuarantineError(msg)
         return EncryptedUnit("PGP/MIME", ciphertext_part=data)
     if ctype == "multipart/alternative":
         children = child_parts(part)
@@ -429,7 +434,8 @@ def _inline_unit(part: Message) -> EncryptedUnit | None:
     if not blocks:
         if not normal.strip().startswith("-----BEGIN PGP MESSAGE-----"):
             return None
-        raise QuarantineError("armoured PGP message is truncated (no END line)")
+        msg = "armoured PGP message is truncated (no END line)"
+        raise QuarantineError(msg)
     around: list[str] = []
     position = 0
     for block in blocks:

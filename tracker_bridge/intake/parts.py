@@ -11,12 +11,15 @@ import binascii
 import codecs
 import hashlib
 import io
-from collections.abc import Sequence
 from email.feedparser import BytesFeedParser
 from email.message import Message
+from typing import TYPE_CHECKING
 
 from tracker_bridge.intake.armour import html_to_text
 from tracker_bridge.ports.intake import Attachment
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "child_parts",

@@ -18,10 +18,13 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tracker_bridge.ports.intake import Origin, OriginCheck
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["AuthResult", "check_origin", "ciphertext_digest", "parse_authentication_results"]
 

@@ -35,9 +35,9 @@ How the reader decides (the rules the ingest service and ``inspect`` rely on):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import Message
+from typing import TYPE_CHECKING
 
 from tracker_bridge.errors import QuarantineError
 from tracker_bridge.intake.headers import (
@@ -52,6 +52,9 @@ from tracker_bridge.intake.mime import LimitExceeded, MimeContent, MimeWalker, f
 from tracker_bridge.intake.parts import parse_message
 from tracker_bridge.ports.intake import BRIDGE_NOTE_PREFIX, InboundMessage, Verdict
 from tracker_bridge.ports.openpgp import OpenPGP, SignatureCheck, SignatureStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["DEFAULT_LIMITS", "MailReader", "ReaderLimits"]
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Self, TypeVar
 
 from tracker_bridge.domain.message_ids import is_synthetic, normalise_message_id
 from tracker_bridge.errors import ConfigurationError, RetriableError, SkippableError
@@ -89,10 +89,11 @@ class FileSource:
                 yield MailboxItem(self.name, "-", self._read(stream))
                 continue
             try:
-                with open(path, "rb") as handle:
+                with Path(path).open("rb") as handle:
                     raw = self._read(handle)
             except OSError as err:
-                raise SkippableError(f"cannot read message file {path}: {err.strerror}") from err
+                msg = f"cannot read message file {path}: {err.strerror}"
+                raise SkippableError(msg) from err
             yield MailboxItem(self.name, path, raw)
 
     def _read(self, stream: BinaryIO) -> bytes:
@@ -132,7 +133,8 @@ class MaildirSource:
         self.quarantine = self.root / quarantine
         for sub in ("new", "cur"):
             if not (self.root / sub).is_dir():
-                raise ConfigurationError(f"{self.root} is not a Maildir (no {sub}/ folder)")
+                msg = f"{self.root} is not a Maildir (no {sub}/ folder)"
+                raise ConfigurationError(msg)
 
     def fetch(self) -> Iterator[MailboxItem]:
         """Yield messages from ``new/`` then ``cur/``, oldest file name first, without moving them."""
@@ -152,13 +154,14 @@ class MaildirSource:
         base = source.name.split(":", 1)[0]
         destination = target / "cur" / f"{base}:2,S"
         try:
-            os.replace(source, destination)
+            source.replace(destination)
         except FileNotFoundError as err:
             if destination.exists():
                 return  # settled before a crash; nothing left to do
-            raise SkippableError(f"message {item.handle} vanished from {self.root}") from err
+            msg = f"message {item.handle} vanished from {self.root}"
+            raise SkippableError(msg) from err
         with contextlib.suppress(PermissionError):  # a copy the MTA's user owns keeps its mode
-            os.chmod(destination, PRIVATE_FILE_MODE)
+            destination.chmod(PRIVATE_FILE_MODE)
 
     def delete_copies(
         self, message_ids: Sequence[str], digests: Sequence[str], *, dry_run: bool = False
@@ -192,7 +195,7 @@ class MaildirSource:
         unique = f"{time.time_ns()}.P{os.getpid()}.{socket.gethostname()}"
         temporary = self.root / "tmp" / unique
         write_private_bytes(temporary, raw)
-        os.replace(temporary, self.root / "new" / unique)
+        temporary.replace(self.root / "new" / unique)
         return f"new/{unique}"
 
 
@@ -280,13 +283,15 @@ class ImapSource:
                 if s.security == ImapSecurity.STARTTLS:
                     imap.starttls(ssl_context=context)
         except (OSError, imaplib.IMAP4.error) as err:
-            raise RetriableError(f"IMAP server {where} unreachable: {err}") from err
+            msg = f"IMAP server {where} unreachable: {err}"
+            raise RetriableError(msg) from err
         try:
             imap.login(s.user, s.password)
         except imaplib.IMAP4.error as err:
             with contextlib.suppress(Exception):
                 imap.logout()
-            raise ConfigurationError(f"IMAP login as {s.user!r} at {where} refused") from err
+            msg = f"IMAP login as {s.user!r} at {where} refused"
+            raise ConfigurationError(msg) from err
         self._imap = imap
         return imap
 
@@ -298,7 +303,7 @@ class ImapSource:
             self._imap = None
             self._folders_ready = False
 
-    def __enter__(self) -> ImapSource:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -310,9 +315,11 @@ class ImapSource:
             typ, data = getattr(imap, what)(*args)
         except (OSError, imaplib.IMAP4.abort) as err:
             self._imap = None
-            raise RetriableError(f"IMAP {what} failed at {self.settings.host}: {err}") from err
+            msg = f"IMAP {what} failed at {self.settings.host}: {err}"
+            raise RetriableError(msg) from err
         except imaplib.IMAP4.error as err:
-            raise SkippableError(f"IMAP {what} refused at {self.settings.host}: {err}") from err
+            msg = f"IMAP {what} refused at {self.settings.host}: {err}"
+            raise SkippableError(msg) from err
         return str(typ), list(data)
 
     @staticmethod
@@ -327,18 +334,18 @@ class ImapSource:
             if typ != "OK":
                 typ, data = self._call("create", self._quote(folder))
                 if typ != "OK":
-                    raise ConfigurationError(
-                        f"cannot create IMAP folder {folder!r} at {self.settings.host}: {data!r}"
-                    )
+                    msg = f"cannot create IMAP folder {folder!r} at {self.settings.host}: {data!r}"
+                    raise ConfigurationError(msg)
         self._folders_ready = True
 
     def _select_inbox(self) -> None:
         typ, data = self._call("select", self._quote(self.settings.folder))
         if typ != "OK":
-            raise ConfigurationError(
+            msg = (
                 f"IMAP folder {self.settings.folder!r} at {self.settings.host} cannot be "
                 f"selected: {data!r}"
             )
+            raise ConfigurationError(msg)
 
     # ------------------------------------------------------------------ MailSource
 
@@ -348,7 +355,8 @@ class ImapSource:
         self._select_inbox()
         typ, data = self._call("uid", "SEARCH", None, "ALL")
         if typ != "OK":
-            raise RetriableError(f"IMAP SEARCH failed at {self.settings.host}: {data!r}")
+            msg = f"IMAP SEARCH failed at {self.settings.host}: {data!r}"
+            raise RetriableError(msg)
         uids = [u for chunk in data if isinstance(chunk, bytes) for u in chunk.split()]
         for uid in uids:
             typ, fetched = self._call("uid", "FETCH", uid.decode("ascii"), "(UID BODY.PEEK[])")
@@ -373,7 +381,8 @@ class ImapSource:
                 return
         typ, data = self._call("uid", "COPY", item.handle, self._quote(target))
         if typ != "OK":
-            raise SkippableError(f"IMAP COPY of UID {item.handle} to {target!r} failed: {data!r}")
+            msg = f"IMAP COPY of UID {item.handle} to {target!r} failed: {data!r}"
+            raise SkippableError(msg)
         self._call("uid", "STORE", item.handle, "+FLAGS.SILENT", "(\\Deleted)")
         if "UIDPLUS" in getattr(imap, "capabilities", ()):
             # Expunge only this message, not others a person flagged \Deleted meanwhile.
@@ -415,15 +424,20 @@ def _imap_delete_copies(
     wanted_digests = {d.lower() for d in digests}
     deleted = 0
     for folder in (source.settings.processed_folder, source.settings.quarantine_folder):
-        typ, _ = source._call("select", source._quote(folder), dry_run)
+        typ, _ = source._call("select", source._quote(folder), dry_run)  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
         if typ != "OK":
             continue  # never created: nothing was settled there
         uids: set[bytes] = set()
         for message_id in wanted:
             if is_synthetic(message_id):
                 continue  # no Message-ID header to search for; matched by digest below
-            typ, data = source._call(
-                "uid", "SEARCH", None, "HEADER", "Message-ID", source._quote(message_id)
+            typ, data = source._call(  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
+                "uid",
+                "SEARCH",
+                None,
+                "HEADER",
+                "Message-ID",
+                source._quote(message_id),  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
             )
             if typ == "OK":
                 uids.update(u for chunk in data if isinstance(chunk, bytes) for u in chunk.split())
@@ -431,24 +445,24 @@ def _imap_delete_copies(
             uids.update(_uids_by_digest(source, wanted_digests))
         for uid in sorted(uids, key=int):
             if not dry_run:
-                source._call("uid", "STORE", uid.decode("ascii"), "+FLAGS.SILENT", "(\\Deleted)")
+                source._call("uid", "STORE", uid.decode("ascii"), "+FLAGS.SILENT", "(\\Deleted)")  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
             deleted += 1
         if uids and not dry_run:
-            imap = source._connect()
+            imap = source._connect()  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
             if "UIDPLUS" in getattr(imap, "capabilities", ()):
-                source._call("uid", "EXPUNGE", b",".join(sorted(uids, key=int)).decode("ascii"))
+                source._call("uid", "EXPUNGE", b",".join(sorted(uids, key=int)).decode("ascii"))  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
             else:
-                source._call("expunge")
+                source._call("expunge")  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
     return deleted
 
 
 def _uids_by_digest(source: ImapSource, digests: set[str]) -> set[bytes]:
-    typ, data = source._call("uid", "SEARCH", None, "ALL")
+    typ, data = source._call("uid", "SEARCH", None, "ALL")  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
     if typ != "OK":
         return set()
     found: set[bytes] = set()
     for uid in [u for chunk in data if isinstance(chunk, bytes) for u in chunk.split()]:
-        typ, fetched = source._call("uid", "FETCH", uid.decode("ascii"), "(UID BODY.PEEK[])")
+        typ, fetched = source._call("uid", "FETCH", uid.decode("ascii"), "(UID BODY.PEEK[])")  # noqa: SLF001 - a helper of ImapSource in its own module, on its IMAP calls
         raw = _fetched_body(fetched)
         if raw is not None and hashlib.sha256(raw).hexdigest() in digests:
             found.add(uid)

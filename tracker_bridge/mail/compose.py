@@ -18,19 +18,22 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from collections.abc import Callable, Sequence
 from email.header import Header
 from email.utils import format_datetime, formataddr
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tracker_bridge.clock import SystemClock
 from tracker_bridge.domain.message_ids import bracketed_message_id
-from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import ConfigurationError, RecipientKeyMissing, SkippableError
 from tracker_bridge.mail.templates import KEY_REQUEST_PARAMETERS, RenderedTemplate, TemplateSet
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.mail import ComposedMail, NotificationKind, OutboxItem
-from tracker_bridge.ports.openpgp import OpenPGP
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from tracker_bridge.domain.researcher import Researcher
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.openpgp import OpenPGP
 
 __all__ = [
     "NEUTRAL_SUBJECTS",
@@ -63,7 +66,8 @@ def plus_address(contact_address: str, report_id: str) -> str:
     """The report's reply address: ``security+CVD-2026-0007@example.org``."""
     local, at, domain = contact_address.rpartition("@")
     if not at or not local:
-        raise ConfigurationError(f"contact address {contact_address!r} is not a mail address")
+        msg = f"contact address {contact_address!r} is not a mail address"
+        raise ConfigurationError(msg)
     return f"{local.split('+', 1)[0]}+{report_id}@{domain}"
 
 
@@ -85,7 +89,7 @@ def dearmor(data: bytes) -> bytes:
                 in_headers = False
                 body.append(line.strip())
             continue
-        if line.startswith("-----END PGP") or line.startswith("="):
+        if line.startswith(("-----END PGP", "=")):
             break
         body.append(line.strip())
     return base64.b64decode("".join(body))
@@ -95,7 +99,8 @@ def signature_micalg(armoured_signature: bytes) -> str:
     """The RFC 3156 ``micalg`` of a detached signature, read from its signature packet."""
     packet = dearmor(armoured_signature)
     if len(packet) < 2:
-        raise ConfigurationError("the bridge produced an empty signature")
+        msg = "the bridge produced an empty signature"
+        raise ConfigurationError(msg)
     tag_byte = packet[0]
     if tag_byte & 0x40:  # new packet format: one to five length octets follow
         first = packet[1]
@@ -108,7 +113,8 @@ def signature_micalg(armoured_signature: bytes) -> str:
     algorithm = packet[hash_index] if len(packet) > hash_index else -1
     micalg = _MICALG.get(algorithm)
     if micalg is None:
-        raise ConfigurationError(f"the bridge key signs with an unknown hash algorithm {algorithm}")
+        msg = f"the bridge key signs with an unknown hash algorithm {algorithm}"
+        raise ConfigurationError(msg)
     return micalg
 
 
@@ -131,7 +137,8 @@ def _address_header(name: str, address: str) -> bytes:
     if address.isascii():
         return _header(name, address)
     if "\r" in address or "\n" in address:
-        raise ConfigurationError(f"the {name} address holds a line break")
+        msg = f"the {name} address holds a line break"
+        raise ConfigurationError(msg)
     return f"{name}: {address}".encode() + _CRLF
 
 
@@ -280,15 +287,17 @@ class PgpMimeComposer:
         autocrypt_key: bytes | None = None,
     ) -> None:
         if without_key not in ("key_request", "cleartext"):
-            raise ConfigurationError(
+            msg = (
                 f"researcher_mail.without_key must be 'key_request' or 'cleartext', "
                 f"not {without_key!r}"
             )
+            raise ConfigurationError(msg)
         if cleartext is not None and cleartext not in _CLEARTEXT_POLICIES:
-            raise ConfigurationError(
+            msg = (
                 f"researcher_mail.cleartext must be one of {', '.join(_CLEARTEXT_POLICIES)}, "
                 f"not {cleartext!r}"
             )
+            raise ConfigurationError(msg)
         plus_address(contact_address, "check")
         self._openpgp = openpgp
         self._templates = templates
@@ -346,10 +355,11 @@ class PgpMimeComposer:
         elif self.allows_cleartext(item):
             rendered = self._templates.render_template(item.template, language, params)
         else:
-            raise RecipientKeyMissing(
+            msg = (
                 f"{item.report_id}: no usable OpenPGP key for the researcher; the "
                 f"'{item.template}' mail waits until they send one"
             )
+            raise RecipientKeyMissing(msg)
         return self._signed(item, researcher, rendered, references)
 
     def allows_cleartext(self, item: OutboxItem) -> bool:

@@ -13,11 +13,13 @@ import contextlib
 import smtplib
 import socket
 import ssl
-from collections.abc import Sequence
-from types import TracebackType
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from tracker_bridge.errors import ConfigurationError, MailRejected, MailUnavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import TracebackType
 
 __all__ = ["SmtpSecurity", "SmtpSession", "SmtpTransport"]
 
@@ -65,9 +67,8 @@ class SmtpTransport:
         local_hostname: str | None = None,
     ) -> None:
         if security not in _DEFAULT_PORTS:
-            raise ConfigurationError(
-                f"smtp.security must be tls, starttls or none, not {security!r}"
-            )
+            msg = f"smtp.security must be tls, starttls or none, not {security!r}"
+            raise ConfigurationError(msg)
         self.host = host
         self.port = port or _DEFAULT_PORTS[security]
         self.security: SmtpSecurity = security
@@ -138,15 +139,16 @@ class SmtpTransport:
             connection.ehlo()
             if self.security == "starttls":
                 if not connection.has_extn("starttls"):
-                    raise ConfigurationError(
+                    msg = (
                         f"SMTP server {self.server} does not offer STARTTLS; "
                         "set smtp.security to tls or none"
                     )
+                    raise ConfigurationError(msg)  # noqa: TRY301 - the handler below closes the connection for this refusal too
                 connection.starttls(context=self._tls_context())
                 connection.ehlo()
             if self.user:
                 self._login(connection, self.user, self._password or "")
-            return connection
+            return connection  # noqa: TRY300 - the connection is returned only if every step above succeeded
         except ConfigurationError:
             _close_quietly(connection)
             raise
@@ -154,33 +156,29 @@ class SmtpTransport:
             _close_quietly(connection)
             detail = f"{err.smtp_code} {_server_text(err.smtp_error)}"
             if 400 <= err.smtp_code < 500:
-                raise MailUnavailable(
-                    f"SMTP server {self.server} refused AUTH for {self.user!r} for now: {detail}"
-                ) from err
-            raise ConfigurationError(
-                f"SMTP server {self.server} refused AUTH for {self.user!r}: {detail}"
-            ) from err
+                msg = f"SMTP server {self.server} refused AUTH for {self.user!r} for now: {detail}"
+                raise MailUnavailable(msg) from err
+            msg = f"SMTP server {self.server} refused AUTH for {self.user!r}: {detail}"
+            raise ConfigurationError(msg) from err
         except smtplib.SMTPNotSupportedError as err:
             _close_quietly(connection)
-            raise ConfigurationError(
-                f"SMTP server {self.server} does not support AUTH for {self.user!r}: {err}"
-            ) from err
+            msg = f"SMTP server {self.server} does not support AUTH for {self.user!r}: {err}"
+            raise ConfigurationError(msg) from err
         except ssl.SSLCertVerificationError as err:
             _close_quietly(connection)
-            raise ConfigurationError(
-                f"SMTP server {self.server}: TLS certificate not trusted: {err.verify_message}"
-            ) from err
+            msg = f"SMTP server {self.server}: TLS certificate not trusted: {err.verify_message}"
+            raise ConfigurationError(msg) from err
         except smtplib.SMTPResponseException as err:
             _close_quietly(connection)
-            raise MailUnavailable(
+            msg = (
                 f"SMTP server {self.server} refused the connection: "
                 f"{err.smtp_code} {_server_text(err.smtp_error)}"
-            ) from err
+            )
+            raise MailUnavailable(msg) from err
         except (smtplib.SMTPException, OSError) as err:
             _close_quietly(connection)
-            raise MailUnavailable(
-                f"SMTP server {self.server} unreachable: {_describe_os_error(err)}"
-            ) from err
+            msg = f"SMTP server {self.server} unreachable: {_describe_os_error(err)}"
+            raise MailUnavailable(msg) from err
 
     @staticmethod
     def _login(connection: smtplib.SMTP, user: str, password: str) -> None:
@@ -254,10 +252,11 @@ class SmtpSession:
             # An internationalised address (RFC 6531/6532) travels only with SMTPUTF8; the
             # error names neither address (it reaches the audit log and the team's note).
             if not connection.has_extn("smtputf8"):
-                raise MailRejected(
+                msg = (
                     f"SMTP server {server} does not offer SMTPUTF8 (RFC 6531), which the "
                     "internationalised address of this mail needs"
                 )
+                raise MailRejected(msg)
             options.append("SMTPUTF8")
         try:
             refused = connection.sendmail(sender, list(recipients), message, mail_options=options)
@@ -272,15 +271,15 @@ class SmtpSession:
             raise _by_code(server, "DATA", err.smtp_code, err.smtp_error) from err
         except smtplib.SMTPServerDisconnected as err:
             self._drop()
-            raise MailUnavailable(f"SMTP server {server} closed the connection: {err}") from err
+            msg = f"SMTP server {server} closed the connection: {err}"
+            raise MailUnavailable(msg) from err
         except smtplib.SMTPResponseException as err:
             self._drop()
             raise _by_code(server, "the transaction", err.smtp_code, err.smtp_error) from err
         except (smtplib.SMTPException, OSError) as err:
             self._drop()
-            raise MailUnavailable(
-                f"SMTP server {server} failed during delivery: {_describe_os_error(err)}"
-            ) from err
+            msg = f"SMTP server {server} failed during delivery: {_describe_os_error(err)}"
+            raise MailUnavailable(msg) from err
         if refused:
             # Some recipients took it, some did not: a retry would duplicate, so report the rest.
             raise _refusal(server, "RCPT TO", refused)

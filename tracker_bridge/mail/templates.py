@@ -36,14 +36,16 @@ import re
 import string
 import textwrap
 import unicodedata
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tracker_bridge.errors import ConfigurationError
 from tracker_bridge.ports.mail import TEMPLATE_PARAMETERS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 __all__ = [
     "FALLBACK_LANGUAGE",
@@ -393,7 +395,8 @@ class TemplateSet:
         key = (name, language)
         if key not in self._cache:
             if not _TEMPLATE_NAME.match(name):
-                raise ConfigurationError(f"{name!r} is not a template name")
+                msg = f"{name!r} is not a template name"
+                raise ConfigurationError(msg)
             path = self.path(name, language)
             self._cache[key] = _parse(path) if path.is_file() else None
         return self._cache[key]
@@ -423,9 +426,8 @@ class TemplateSet:
         used = self.language_for(name, language)
         parsed = self._load(name, used)
         if parsed is None:
-            raise ConfigurationError(
-                f"{self.path(name, FALLBACK_LANGUAGE)}: template {name!r} is missing in English"
-            )
+            msg = f"{self.path(name, FALLBACK_LANGUAGE)}: template {name!r} is missing in English"
+            raise ConfigurationError(msg)
         values = _LenientMapping(localise_parameters(params, used))
         try:
             subject = parsed.subject.substitute(
@@ -433,11 +435,11 @@ class TemplateSet:
             )
             body = parsed.body.substitute(values)
         except KeyError as err:
-            raise ConfigurationError(
-                f"{parsed.path}: unknown placeholder ${err.args[0]} (run `tracker-bridge check`)"
-            ) from err
+            msg = f"{parsed.path}: unknown placeholder ${err.args[0]} (run `tracker-bridge check`)"
+            raise ConfigurationError(msg) from err
         except ValueError as err:
-            raise ConfigurationError(f"{parsed.path}: invalid placeholder: {err}") from err
+            msg = f"{parsed.path}: invalid placeholder: {err}"
+            raise ConfigurationError(msg) from err
         return RenderedTemplate(used, _single_line(subject), _tidy_body(body))
 
 
@@ -445,7 +447,8 @@ def _parse(path: Path) -> _ParsedTemplate:
     text = path.read_text(encoding="utf-8")
     first, _, rest = text.partition("\n")
     if not first.startswith(_SUBJECT_PREFIX):
-        raise ConfigurationError(f"{path}:1: first line must be 'Subject: ...'")
+        msg = f"{path}:1: first line must be 'Subject: ...'"
+        raise ConfigurationError(msg)
     subject = first[len(_SUBJECT_PREFIX) :].strip()
     return _ParsedTemplate(path, string.Template(subject), string.Template(rest.lstrip("\n")))
 

@@ -5,12 +5,14 @@ Implemented by ``tracker_bridge.intake`` (stdin, Maildir, IMAP; RFC 5322 and RFC
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from tracker_bridge.ports.openpgp import SignatureCheck
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tracker_bridge.ports.openpgp import SignatureCheck
 
 
 @dataclass(frozen=True)

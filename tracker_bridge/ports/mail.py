@@ -5,13 +5,15 @@ Implemented by ``tracker_bridge.mail`` (PGP/MIME per RFC 3156, SMTP).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from tracker_bridge.domain.researcher import Researcher
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
+
+    from tracker_bridge.domain.researcher import Researcher
 
 
 class NotificationKind(StrEnum):

@@ -6,13 +6,15 @@ Art. 15 and Art. 17.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from tracker_bridge.domain.researcher import Researcher
-from tracker_bridge.ports.store import StoredMessage
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
+
+    from tracker_bridge.domain.researcher import Researcher
+    from tracker_bridge.ports.store import StoredMessage
 
 
 @dataclass(frozen=True)

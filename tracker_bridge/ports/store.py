@@ -11,17 +11,19 @@ operation). Only the further errors a method raises are listed on it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from tracker_bridge.domain.report import Report, ReportId, State
-from tracker_bridge.domain.researcher import Researcher
-from tracker_bridge.ports.intake import Attachment, Verdict
-from tracker_bridge.ports.mail import OutboxItem
-from tracker_bridge.ports.openpgp import SignatureCheck
-from tracker_bridge.ports.tracker import IssueRef
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from tracker_bridge.domain.report import Report, ReportId, State
+    from tracker_bridge.domain.researcher import Researcher
+    from tracker_bridge.ports.intake import Attachment, Verdict
+    from tracker_bridge.ports.mail import OutboxItem
+    from tracker_bridge.ports.openpgp import SignatureCheck
+    from tracker_bridge.ports.tracker import IssueRef
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,14 @@ class ReportRepository(Protocol):
 
     def events(self, report_id: str) -> list[ReportEvent]:
         """A report's events, oldest first."""
+        ...
+
+    def report_ids_with_event(self, kind: str) -> list[str]:
+        """The ids of the reports with at least one event of ``kind``, sorted, each once.
+
+        Read through the events' (kind, report id) index, so its cost follows the reports with
+        such an event (e.g. ``reg_started``: the few with a legal clock), not all reports.
+        """
         ...
 
 

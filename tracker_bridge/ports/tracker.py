@@ -8,12 +8,14 @@ raise is one of ``tracker_bridge.errors``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
-from tracker_bridge.ports.intake import Attachment, AttachmentInfo
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from datetime import date, datetime
+
+    from tracker_bridge.ports.intake import Attachment, AttachmentInfo
 
 
 @dataclass(frozen=True)

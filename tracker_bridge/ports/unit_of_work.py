@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
-from tracker_bridge.ports.privacy import AuditRepository, PrivacyRepository
-from tracker_bridge.ports.store import (
-    BookmarkRepository,
-    InstallationRepository,
-    MessageRepository,
-    OutboxRepository,
-    ReportRepository,
-    ResearcherRepository,
-    TrackerLinkRepository,
-)
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from tracker_bridge.ports.privacy import AuditRepository, PrivacyRepository
+    from tracker_bridge.ports.store import (
+        BookmarkRepository,
+        InstallationRepository,
+        MessageRepository,
+        OutboxRepository,
+        ReportRepository,
+        ResearcherRepository,
+        TrackerLinkRepository,
+    )
 
 
 class UnitOfWork(Protocol):

@@ -8,23 +8,26 @@ by a digest, since ids may carry the sender's address.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tracker_bridge.domain.message_ids import normalise_message_id
 from tracker_bridge.errors import BridgeError
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.privacy import AuditEntry
-from tracker_bridge.ports.tracker import (
-    IssueDraft,
-    IssueRef,
-    IssueSnapshot,
-    IssueUpdate,
-    TextErasure,
-    Tracker,
-)
-from tracker_bridge.ports.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from datetime import datetime
+
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.tracker import (
+        IssueDraft,
+        IssueRef,
+        IssueSnapshot,
+        IssueUpdate,
+        TextErasure,
+        Tracker,
+    )
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 __all__ = ["AuditedTracker", "audit_json", "issue_name", "message_reference", "read_audit"]
 
@@ -68,6 +71,10 @@ class AuditedTracker:
 
     Reads pass through unrecorded. The entry is written in its own transaction after the call,
     so a write that reached the tracker is on record even when the caller's work rolls back.
+
+    Every method raises what the wrapped tracker raises (``ports.tracker.Tracker``), after a
+    failed write is recorded; recording itself raises the store's ``RetriableError`` or
+    ``FatalError``.
     """
 
     kind: ClassVar[str] = "audited"

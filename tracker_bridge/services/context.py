@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from tracker_bridge.domain.deadlines import (
     Deadline,
@@ -18,8 +18,12 @@ from tracker_bridge.domain.deadlines import (
 )
 from tracker_bridge.domain.labels import LabelScheme, StateRules, worst_status
 from tracker_bridge.domain.regulatory import RegulatoryPolicy
-from tracker_bridge.domain.report import Report
-from tracker_bridge.domain.severity import Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tracker_bridge.domain.report import Report
+    from tracker_bridge.domain.severity import Severity
 
 _EPSILON = timedelta(microseconds=1)
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tracker_bridge.domain.deadlines import DeadlineKind
 from tracker_bridge.domain.message_ids import SYNTHETIC_DOMAIN
@@ -34,7 +33,6 @@ from tracker_bridge.errors import (
     SkippableError,
     TrackerAuthError,
 )
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.intake import (
     BRIDGE_NOTE_PREFIX,
     InboundMessage,
@@ -48,12 +46,19 @@ from tracker_bridge.ports.mail import NotificationKind, OutboxItem
 from tracker_bridge.ports.openpgp import OpenPGP, SignatureCheck, SignatureStatus
 from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.ports.store import ReportContent, ReportEvent, StoredMessage
-from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import IssueDraft, Tracker
-from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.services.audit import message_reference
-from tracker_bridge.services.context import Program
+from tracker_bridge.services.pass_outcome import PassCounter
 from tracker_bridge.services.refusals import Refusals
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from datetime import datetime
+
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.summary import PassSummary
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
+    from tracker_bridge.services.context import Program
 
 PROGRAM = "default"
 # The event that records why a report is not in the tracker yet (``reports`` shows it).
@@ -131,7 +136,22 @@ class Ingest:
     # -- whole sources
 
     def run(self, sources: Iterable[MailSource], summary: PassSummary) -> list[IngestOutcome]:
-        """Read every waiting message of every source; settle each after its outcome is stored."""
+        """Read every waiting message of every source; settle each after its outcome is stored.
+
+        Tracker errors never leave this method: they are counted in ``summary`` and the issue
+        waits for the next pass. A message the source could not move stays where it is
+        (``settle_deferred``).
+
+        Returns:
+            One outcome per message read, in the sources' order.
+
+        Raises:
+            RetriableError: the mailbox (``MailUnavailable``) or the store (``StoreBusy``,
+                ``StoreUnavailable``) did not answer; what was committed stays, the next pass
+                goes on from there.
+            FatalError: the mailbox or the store is misconfigured or broken
+                (``ConfigurationError``, ``StoreError``).
+        """
         # A new pass: whatever stopped tracker work last time gets one more try.
         self._tracker_stopped = None
         outcomes = []
@@ -158,7 +178,7 @@ class Ingest:
             except SkippableError as err:
                 # The outcome is committed; the copy stays where it is and the next pass
                 # reads it again as already seen. One stuck message never stops the others.
-                summary.bump("settle_deferred")
+                summary.bump(PassCounter.SETTLE_DEFERRED)
                 summary.problems.append(f"{item.source} {item.handle}: not moved yet: {err}")
         return outcomes
 
@@ -171,6 +191,11 @@ class Ingest:
 
         ``inbound`` is ``item`` as the reader already read it (``run`` reads ahead); None
         reads it here.
+
+        Raises:
+            RetriableError: the store did not answer (``StoreBusy``, ``StoreUnavailable``);
+                nothing of this message was committed. Tracker errors are counted, not raised.
+            FatalError: the store is broken (``StoreError``).
         """
         if inbound is None:
             inbound = self.reader.read(item.raw)
@@ -192,7 +217,7 @@ class Ingest:
                     self.program.id_prefix, self.program.local_date(now).year
                 )
         if stored is not None:
-            summary.bump("already_seen")
+            summary.bump(PassCounter.ALREADY_SEEN)
             pending = False
             if unnoted and stored.report_id is not None:
                 # Stored before a crash or a tracker outage, but its note never reached the issue.
@@ -237,7 +262,7 @@ class Ingest:
                     self._store_id(uow),
                 )
             uow.commit()
-        summary.bump(outcome.verdict.value)
+        summary.bump(PassCounter(outcome.verdict.value))
         key_offered, self._created = self._key_offered, None
         if outcome.verdict is Verdict.REPORT and outcome.report_id is not None:
             self._open_issue(outcome.report_id, summary, opening)
@@ -647,7 +672,7 @@ class Ingest:
             # The report is still stored; its issue waits (and says why) like any other.
             self._tracker_stopped = str(err)
             if isinstance(err, TrackerAuthError):
-                summary.bump("tracker_auth_refused")
+                summary.bump(PassCounter.TRACKER_AUTH_REFUSED)
             summary.problems.append(f"report ids: the tracker refused the look-up: {err}")
             return
         with self.unit_of_work() as uow:
@@ -664,12 +689,20 @@ class Ingest:
                 )
             )
             uow.commit()
-        summary.bump("report_ids_moved")
+        summary.bump(PassCounter.REPORT_IDS_MOVED)
 
     # -- tracker work after commit
 
     def open_pending_issues(self, summary: PassSummary) -> None:
-        """Open issues for reports that have none yet (a crash or an outage left them behind)."""
+        """Open issues for reports that have none yet (a crash or an outage left them behind).
+
+        Reads ``page_size`` reports per transaction. Tracker errors are counted in ``summary``
+        (``issue_deferred``, ``issue_failed``, ``tracker_refused``), never raised.
+
+        Raises:
+            RetriableError: the store did not answer (``StoreBusy``, ``StoreUnavailable``).
+            FatalError: the store is broken (``StoreError``).
+        """
         self._tracker_down = None  # worth another try: a few minutes may have passed
         after: str | None = None
         while True:
@@ -693,7 +726,7 @@ class Ingest:
         its marker (plugins are idempotent by report id) and the link is written again.
         """
         if self.tracker is None:
-            summary.bump("issue_deferred")
+            summary.bump(PassCounter.ISSUE_DEFERRED)
             return
         if opening is None:
             with self.unit_of_work() as uow:
@@ -714,7 +747,7 @@ class Ingest:
             self._not_in_tracker(report_id, self._tracker_stopped, summary)
             return
         if self._tracker_down is not None:
-            summary.bump("issue_deferred")
+            summary.bump(PassCounter.ISSUE_DEFERRED)
             summary.problems.append(
                 f"{report_id}: issue not opened yet, will retry: {self._tracker_down}"
             )
@@ -723,7 +756,7 @@ class Ingest:
         try:
             ref = self.tracker.open_issue(draft)
         except RetriableError as err:
-            summary.bump("issue_deferred")
+            summary.bump(PassCounter.ISSUE_DEFERRED)
             summary.problems.append(f"{report_id}: issue not opened yet, will retry: {err}")
             return
         except FatalError as err:
@@ -731,9 +764,9 @@ class Ingest:
                 # Refused token or confidentiality: every report waits for the same fix.
                 # Another store's issue on this report's id concerns this report alone.
                 self._tracker_stopped = str(err)
-            summary.bump("issue_failed")
+            summary.bump(PassCounter.ISSUE_FAILED)
             if isinstance(err, TrackerAuthError):
-                summary.bump("tracker_auth_refused")
+                summary.bump(PassCounter.TRACKER_AUTH_REFUSED)
             self._not_in_tracker(report_id, str(err), summary)
             return
         except SKIPPABLE as err:
@@ -757,7 +790,7 @@ class Ingest:
                 )
             )
             uow.commit()
-        summary.bump("issue_opened")
+        summary.bump(PassCounter.ISSUE_OPENED)
 
     def _not_in_tracker(self, report_id: str, reason: str, summary: PassSummary) -> None:
         """Say, in this pass's summary and on the report, why it is not in the tracker yet.
@@ -765,7 +798,7 @@ class Ingest:
         The report stays unlinked, so every pass tries again; ``reports`` shows the reason
         from the latest ``issue_not_opened`` event (one event per distinct reason).
         """
-        summary.bump("not_in_tracker")
+        summary.bump(PassCounter.NOT_IN_TRACKER)
         summary.problems.append(f"{report_id}: not yet in the tracker: {reason}")
         digest = hashlib.sha256(reason.encode("utf-8")).hexdigest()[:16]
         with self.unit_of_work() as uow:
@@ -890,13 +923,13 @@ class Ingest:
         third-party mail or a replayed ciphertext; each note says which in its first line.
         """
         if self.tracker is None or self._tracker_stopped is not None:
-            summary.bump("note_deferred")
+            summary.bump(PassCounter.NOTE_DEFERRED)
             return False
         with self.unit_of_work() as uow:
             ref = uow.links.get(report_id)
             researcher = uow.reports.researcher_of(report_id)
         if ref is None:
-            summary.bump("note_deferred")
+            summary.bump(PassCounter.NOTE_DEFERRED)
             return False
         protection = "encrypted" if inbound.decrypted else "UNENCRYPTED"
         # Addresses, key uids and words of others go into the inert block, never into our own
@@ -935,7 +968,7 @@ class Ingest:
         try:
             self.tracker.add_note(ref, text, untrusted=untrusted)
         except RetriableError as err:
-            summary.bump("note_deferred")
+            summary.bump(PassCounter.NOTE_DEFERRED)
             summary.problems.append(f"{report_id}: reply not added to the issue yet: {err}")
             return False
         except SKIPPABLE as err:

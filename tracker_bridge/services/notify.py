@@ -7,13 +7,12 @@ marked failed and the team is told on the issue.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from tracker_bridge.domain.report import State
-from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import (
     SKIPPABLE,
     BridgeError,
@@ -23,7 +22,6 @@ from tracker_bridge.errors import (
     RecipientKeyMissing,
     RetriableError,
 )
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.mail import (
     ComposedMail,
     MailComposer,
@@ -34,11 +32,18 @@ from tracker_bridge.ports.mail import (
 )
 from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.ports.store import ReportEvent
-from tracker_bridge.ports.summary import PassSummary
-from tracker_bridge.ports.tracker import IssueRef, Tracker
-from tracker_bridge.ports.unit_of_work import UnitOfWork
-from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import common_params, new_outbox_item
+from tracker_bridge.services.pass_outcome import PassCounter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from tracker_bridge.domain.researcher import Researcher
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.summary import PassSummary
+    from tracker_bridge.ports.tracker import IssueRef, Tracker
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
+    from tracker_bridge.services.context import Program
 
 
 def exponential_backoff(attempts: int) -> timedelta:
@@ -114,7 +119,7 @@ class Notify:
                 uow.outbox.save(item)
                 uow.audit.record(_mail_audit(now, item, "mail_cancelled", "no_contact_details"))
                 uow.commit()
-            summary.bump("cancelled")
+            summary.bump(PassCounter.CANCELLED)
             return True
         if item.kind is NotificationKind.KEY_REQUEST:
             with self.unit_of_work() as uow:
@@ -128,14 +133,14 @@ class Notify:
                     uow.outbox.save(item)
                     uow.audit.record(_mail_audit(now, item, "mail_cancelled", "key_arrived"))
                     uow.commit()
-                    summary.bump("cancelled")
+                    summary.bump(PassCounter.CANCELLED)
                     return True
         if lookups.sent_in_last_hour(item.recipient) >= self.per_recipient_per_hour:
             item.next_attempt_at = now + timedelta(hours=1)
             with self.unit_of_work() as uow:
                 uow.outbox.save(item)
                 uow.commit()
-            summary.bump("rate_limited")
+            summary.bump(PassCounter.RATE_LIMITED)
             return True
         pending = ahead.take(item) if ahead is not None else None
         if ahead is not None and following is not None:
@@ -206,7 +211,7 @@ class Notify:
             queued = uow.outbox.add(request)
             ref = uow.links.get(report_id)
             uow.commit()
-        summary.bump("withheld")
+        summary.bump(PassCounter.WITHHELD)
         if item.carries_team_words and ref is not None:
             self._tell_team(
                 ref,
@@ -246,7 +251,7 @@ class Notify:
             noted = item.carries_team_words and self.tracker is not None
             ref = uow.links.get(item.report_id) if noted else None
             uow.commit()
-        summary.bump("sent")
+        summary.bump(PassCounter.SENT)
         if ref is not None and self.tracker:
             day = self.program.local_date(now).isoformat()
             how = "" if encrypted else " in clear (they have no usable OpenPGP key)"
@@ -267,7 +272,7 @@ class Notify:
             uow.outbox.save(item)
             uow.audit.record(_mail_audit(now, item, "mail_deferred", _error(err)))
             uow.commit()
-        summary.bump("deferred")
+        summary.bump(PassCounter.DEFERRED)
         summary.problems.append(f"{item.report_id}: mail deferred: {err}")
 
     def _give_up(
@@ -285,7 +290,7 @@ class Notify:
             ref = uow.links.get(item.report_id)
             uow.commit()
         # Failed for good: no later pass retries this row (the CLI exits 7 to say so).
-        summary.bump("failed")
+        summary.bump(PassCounter.FAILED)
         summary.problems.append(
             f"{item.report_id}: mail {item.template} failed for good, not retried "
             f"(after {item.attempts} attempt(s)); the team is told on the issue: {err}"
@@ -312,7 +317,7 @@ class Notify:
             summary.problems.append(f"note to the team not written yet: {err}")
         except SKIPPABLE as err:
             # The issue refuses notes or was deleted; the mail itself is settled either way.
-            summary.bump("note_refused")
+            summary.bump(PassCounter.NOTE_REFUSED)
             summary.problems.append(f"{ref.key}: note to the team refused by the tracker: {err}")
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker_bridge.domain.report import Report, State
-from tracker_bridge.ports.unit_of_work import UnitOfWork
-from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import NOT_IN_TRACKER_EVENT
 from tracker_bridge.services.regulatory import clock_rows
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
+    from tracker_bridge.services.context import Program
 
 _CLOSED_STATES = frozenset(state for state in State if state.is_closed)
 

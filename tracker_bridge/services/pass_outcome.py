@@ -6,11 +6,15 @@ every recipe in docs/deploy alerts on them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING
 
 from tracker_bridge.ports.intake import Verdict
-from tracker_bridge.ports.summary import PassSummary
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from tracker_bridge.ports.summary import PassSummary
 
 
 class PassCounter(StrEnum):

@@ -11,15 +11,20 @@ pass, so a fix in the tracker heals it without anyone touching the bridge).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tracker_bridge.errors import SKIPPABLE, RetriableError
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.store import ReportEvent
-from tracker_bridge.ports.summary import PassSummary
-from tracker_bridge.ports.tracker import IssueRef, Tracker
-from tracker_bridge.ports.unit_of_work import UnitOfWork
+from tracker_bridge.services.pass_outcome import PassCounter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.summary import PassSummary
+    from tracker_bridge.ports.tracker import IssueRef, Tracker
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 __all__ = ["Refusals"]
 
@@ -47,6 +52,12 @@ class Refusals:
         marker) tells the team what was refused. Later times: ``still_refused`` is counted,
         nothing else. A note the tracker refuses as well is left at that: the pass summary
         already carries the reason.
+
+        Raises:
+            FatalError: the tracker refused the bridge's token while writing the note
+                (``TrackerAuthError``), or the store is broken. A note the tracker could not
+                take (retriable or skippable) is left unwritten, not raised.
+            RetriableError: the store did not answer.
         """
         reason = str(err)
         digest = hashlib.sha256(f"{type(err).__name__}:{reason}".encode()).hexdigest()[:16]
@@ -62,9 +73,9 @@ class Refusals:
             )
             uow.commit()
         if not first:
-            summary.bump("still_refused")
+            summary.bump(PassCounter.STILL_REFUSED)
             return False
-        summary.bump("tracker_refused")
+        summary.bump(PassCounter.TRACKER_REFUSED)
         summary.problems.append(
             f"{report_id}: the tracker refused to {operation}; set aside, retried every pass: "
             f"{reason}"

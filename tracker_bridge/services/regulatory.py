@@ -9,11 +9,19 @@ Everything the clocks need lives in the report's event history (no table of its 
   ``fix_available`` counts the same, read from the report's state history.
 * ``reg_due_soon`` / ``reg_missed`` ``<step>``: a reminder note was written (dedupe keys make
   it once per step, whatever the number of passes).
+* ``reg_start_noted`` / ``reg_moved`` ``<regime>``: the start note, and a "clock moved" note,
+  was written; ``reg_moved``'s key is a digest of the deadlines the note shows, so each new set
+  of deadlines (an earlier ``[aware]``, a final report's period starting or moving) is noted once.
+
+A start label counts from the snapshot's ``updated_at`` (never later than the pass), the best
+moment the tracker gives without another request; ``[aware]`` gives an earlier one. A moment
+before the regime applies (``domain.regulatory.APPLIES_FROM``) is refused as a named problem.
 
 Marker comments (first line of a team comment, markers from program.toml ``[regulatory]``)::
 
-    [aware] 2026-11-28T09:00+01:00 personal-data-breach   (ISO 8601 with offset; regime by
-                                                           its label's name or gdpr/nis2/cra)
+    [aware] 2026-11-28T09:00+01:00 personal-data-breach   (ISO 8601 with offset; regime as
+                                                           gdpr/nis2/cra, its start label or
+                                                           the label's name after its scope)
     [reported] early warning                               (a step title or id)
     [not notifiable] <reason>                              (GDPR art. 33(5))
     [measure available]                                    (CRA art. 14(2)(c) clock starts)
@@ -23,9 +31,10 @@ The researcher never hears of any of this: nothing here queues mail.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
 from tracker_bridge.domain.regulatory import (
     DRAFT_FACTS,
@@ -38,6 +47,7 @@ from tracker_bridge.domain.regulatory import (
     StepDone,
     StepRule,
     StepStatus,
+    applies_from,
     current_due_name,
     find_step,
     step_deadlines,
@@ -46,13 +56,19 @@ from tracker_bridge.domain.regulatory import (
 from tracker_bridge.domain.report import Report, State
 from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.ports.store import ReportEvent
-from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import IssueRef, IssueSnapshot, IssueUpdate, Tracker, TrackerNote
-from tracker_bridge.ports.unit_of_work import UnitOfWork
+from tracker_bridge.services.pass_outcome import PassCounter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tracker_bridge.ports.summary import PassSummary
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 _FIX_STATES = frozenset({State.FIX_AVAILABLE})
 # How each reminder note starts (also how the bridge recognises its own after a crash).
 _STARTED = "Regulatory clock started ("
+_MOVED = "Regulatory clock moved ("
 _WAITING = {"cra-final-report": "14 days after a corrective or mitigating measure is available"}
 _REMINDERS = {"reg_due_soon": "Regulatory step due soon:", "reg_missed": "Regulatory step missed:"}
 
@@ -123,11 +139,21 @@ class RegulatoryClocks:
         report_id = str(report.report_id)
         self.touched.add(report_id)
         before = len(uow.reports.events(report_id))
+        # The label was set at or before the issue's last update: that moment, never later than
+        # ``now``, bounds awareness without another tracker request (the pass that sees the label
+        # may run hours later). ``[aware] <moment> <regime>`` gives an earlier one.
+        labelled_at = _whole_seconds(min(snapshot.updated_at, now))
         for label in sorted(snapshot.labels):
             regime = self.policy.regime_started_by(label)
-            if regime is not None:
+            if regime is not None and self._applies(report_id, regime, labelled_at, label, summary):
                 self._start(
-                    uow, report_id, regime, now, "tracker label", f"label:{regime}", recorded_at=now
+                    uow,
+                    report_id,
+                    regime,
+                    labelled_at,
+                    "tracker label",
+                    f"label:{regime}",
+                    recorded_at=now,
                 )
         running = {c.regime for c in clocks_of(report, uow.reports.events(report_id))}
         for note in sorted(snapshot.notes, key=lambda n: n.created_at):
@@ -148,9 +174,12 @@ class RegulatoryClocks:
         pass's refresh, makes it exactly once even across that crash.
         """
         body = note.body.strip()
-        if body.startswith(_STARTED):
-            regime = body[len(_STARTED) :].split(",", 1)[0]
-            if regime in {r.value for r in Regime}:
+        heading = next((h for h in (_STARTED, _MOVED) if body.startswith(h)), None)
+        if heading is not None:
+            regime, _, rest = body[len(heading) :].partition(",")
+            if regime not in {r.value for r in Regime}:
+                return
+            if heading == _STARTED:
                 uow.reports.add_event(
                     ReportEvent(
                         report_id,
@@ -160,6 +189,12 @@ class RegulatoryClocks:
                         dedupe_key=f"reg_start_noted:{report_id}:{regime}",
                     )
                 )
+            aware = rest.partition("aware ")[2].partition(")")[0]
+            lines = [x for x in body.splitlines()[1:] if x.lstrip().startswith(("-", "*"))]
+            key = _moved_key(report_id, regime, aware, lines)
+            uow.reports.add_event(
+                ReportEvent(report_id, note.created_at, "reg_moved", regime, dedupe_key=key)
+            )
             return
         kind = next((k for k, start in _REMINDERS.items() if body.startswith(start)), None)
         step = body.rsplit(f"{self.policy.reported_marker} ", 1)[-1].rstrip("`.")
@@ -189,6 +224,11 @@ class RegulatoryClocks:
         words = _after(first, policy.not_notifiable_marker)
         if words is not None:
             if Regime.GDPR not in running:
+                summary.problems.append(
+                    f"{report_id}: {policy.not_notifiable_marker} in comment {note.note_id} "
+                    "names 0 running steps: the gdpr clock has not started (add its start label "
+                    f"or '{policy.aware_marker} <moment> gdpr' first); not applied"
+                )
                 return set()
             if not words:
                 summary.problems.append(
@@ -261,7 +301,7 @@ class RegulatoryClocks:
         bridge recorded the start; the awareness moment is in its detail.
         """
         moment_text, _, regime_text = words.partition(" ")
-        regime = self._regime_named(regime_text.strip())
+        regime = self.policy.regime_named(regime_text)
         try:
             moment = datetime.fromisoformat(moment_text)
         except ValueError:
@@ -278,8 +318,10 @@ class RegulatoryClocks:
             summary.problems.append(
                 f"{report_id}: comment {note.note_id} gives an awareness moment "
                 f"{moment.isoformat()} later than the comment itself "
-                f"({note.created_at.isoformat()}); not applied"
+                f"({_iso(note.created_at)}); not applied"
             )
+            return set()
+        if not self._applies(report_id, regime, moment, f"comment {note.note_id}", summary):
             return set()
         self._start(
             uow,
@@ -292,12 +334,22 @@ class RegulatoryClocks:
         )
         return {regime}
 
-    def _regime_named(self, name: str) -> Regime | None:
-        for regime in self.policy.enabled:
-            label = self.policy.start_labels.get(regime, "")
-            if name.lower() == regime.value or (name and label.endswith(name)):
-                return regime
-        return None
+    def _applies(
+        self, report_id: str, regime: Regime, moment: datetime, where: str, summary: PassSummary
+    ) -> bool:
+        """False, with a named problem, when ``moment`` falls before ``regime`` applies.
+
+        Dates from ``domain.regulatory.APPLIES_FROM`` (GDPR art. 99(2), NIS2 art. 41(1), CRA
+        art. 71(2)), compared in the program's time zone; this also catches a mistyped year.
+        """
+        first_day = applies_from(regime)
+        if moment.astimezone(self.tz).date() >= first_day:
+            return True
+        summary.problems.append(
+            f"{report_id}: {where} starts the {regime.value} clock at {_iso(moment)}, before "
+            f"{regime.value} reporting applies ({first_day.isoformat()}); not applied"
+        )
+        return False
 
     def _start(
         self,
@@ -316,7 +368,7 @@ class RegulatoryClocks:
                 report_id,
                 at,
                 "reg_started",
-                f"{regime.value}|{at.isoformat()}|{by}",
+                f"{regime.value}|{_iso(at)}|{by}",
                 dedupe_key=f"reg_started:{report_id}:{regime.value}:{source}",
             )
         )
@@ -328,7 +380,7 @@ class RegulatoryClocks:
                     "regulatory_clock_started",
                     "ok",
                     report_id,
-                    f"{regime.value}, aware {at.isoformat()}",
+                    f"{regime.value}, aware {_iso(at)}",
                 )
             )
 
@@ -355,7 +407,7 @@ class RegulatoryClocks:
         if recorded:
             action = "regulatory_not_notifiable" if reason else "regulatory_step_reported"
             uow.audit.record(AuditEntry(at, by, action, "ok", report_id, rule.step))
-            summary.bump("regulatory_steps_done")
+            summary.bump(PassCounter.REGULATORY_STEPS_DONE)
 
     # -- time-driven: labels and reminders
 
@@ -371,6 +423,13 @@ class RegulatoryClocks:
 
         Returns:
             The issue's labels after the change (``current`` when nothing changed).
+
+        Raises:
+            TrackerRefused, NotFoundError: the tracker refused the label edit or the reminder
+                note, or the issue is gone (``SkippableError``; the sync sets the report aside).
+            TrackerUnavailable: the tracker did not answer after its retries.
+            TrackerAuthError: the token was refused or lacks permission.
+            RetriableError, FatalError: the store did not answer or is broken.
         """
         report_id = str(report.report_id)
         if not self.active or not (report_id in self.touched or self._carries_clock(current)):
@@ -381,13 +440,6 @@ class RegulatoryClocks:
         if not clocks:
             return current
         steps = [s for c in clocks for s in step_deadlines(c, now, self.policy.due_soon, self.tz)]
-        for key, status in (
-            ("regulatory_due_soon", StepStatus.DUE_SOON),
-            ("regulatory_missed", StepStatus.OVERDUE),
-        ):
-            count = sum(s.status is status for s in steps)
-            if count:
-                summary.bump(key, count)
         desired = self.policy.due_label_for(current_due_name(steps))
         stale = frozenset(x for x in current if self.policy.is_due_label(x) and x != desired)
         add = frozenset() if desired in current else frozenset({desired})
@@ -401,6 +453,7 @@ class RegulatoryClocks:
         noted = {e.dedupe_key for e in events}
         for clock in clocks:
             self._note_start(report_id, ref, clock, noted, now)
+            self._note_moved(report_id, ref, clock, noted, now)
         # A closed report's legal clocks keep running (the law's periods do not stop when the
         # disclosure report closes): its steps are reminded like an open report's.
         for step in steps:
@@ -418,26 +471,104 @@ class RegulatoryClocks:
         noted: set[str | None],
         now: datetime,
     ) -> None:
-        """One note per regime listing each step's deadline, the issue's record of the dates."""
+        """One note per regime listing each step's deadline, the issue's record of the dates.
+
+        Its deadlines are remembered too (a ``reg_moved`` key), so ``_note_moved`` writes only
+        when they change later.
+        """
         key = f"reg_start_noted:{report_id}:{clock.regime.value}"
         if key in noted:
             return
+        steps = step_deadlines(clock, now, self.policy.due_soon, self.tz)
+        aware, deadlines = self._local(clock.aware_at), self._deadline_lines(steps)
         lines = [
-            f"{_STARTED}{clock.regime.value}, aware {self._local(clock.aware_at)}):",
-            *(
-                f"- {s.rule.title} ({s.rule.source}): "
-                + (self._local(s.due) if s.due else _WAITING.get(s.rule.step, "not started"))
-                for s in step_deadlines(clock, now, self.policy.due_soon, self.tz)
+            f"{_STARTED}{clock.regime.value}, aware {aware}):",
+            *deadlines,
+            (
+                f"Record a step with `{self.policy.reported_marker} <step>`; an earlier moment of "
+                f"awareness with `{self.policy.aware_marker} <ISO 8601 moment> {clock.regime.value}`."
             ),
-            f"Record a step with `{self.policy.reported_marker} <step>`; an earlier moment of "
-            f"awareness with `{self.policy.aware_marker} <ISO 8601 moment> {clock.regime.value}`.",
         ]
         self.tracker.add_note(ref, "\n".join(lines))
+        moved_key = _moved_key(report_id, clock.regime.value, aware, deadlines)
         with self.unit_of_work() as uow:
             uow.reports.add_event(
                 ReportEvent(report_id, now, "reg_start_noted", clock.regime.value, dedupe_key=key)
             )
+            uow.reports.add_event(
+                ReportEvent(report_id, now, "reg_moved", clock.regime.value, dedupe_key=moved_key)
+            )
             uow.commit()
+        noted.update({key, moved_key})
+
+    def _note_moved(
+        self,
+        report_id: str,
+        ref: IssueRef,
+        clock: RegulatoryClock,
+        noted: set[str | None],
+        now: datetime,
+    ) -> None:
+        """One "Regulatory clock moved" note each time a started regime's deadlines change.
+
+        They change when an earlier ``[aware]`` moment is recorded, when the CRA final report's
+        period starts (``fix_available`` or a measure marker), or when the NIS2 final report's
+        period runs from the notification's submission instead of its due moment. Deduplicated
+        per regime, awareness moment and each step's start (its due moment), so once per change.
+        """
+        if f"reg_start_noted:{report_id}:{clock.regime.value}" not in noted:
+            return
+        steps = step_deadlines(clock, now, self.policy.due_soon, self.tz)
+        aware, deadlines = self._local(clock.aware_at), self._deadline_lines(steps)
+        key = _moved_key(report_id, clock.regime.value, aware, deadlines)
+        if key in noted:
+            return
+        lines = [
+            f"{_MOVED}{clock.regime.value}, aware {aware}); the deadlines now are:",
+            *deadlines,
+        ]
+        self.tracker.add_note(ref, "\n".join(lines))
+        with self.unit_of_work() as uow:
+            uow.reports.add_event(
+                ReportEvent(report_id, now, "reg_moved", clock.regime.value, dedupe_key=key)
+            )
+            uow.commit()
+        noted.add(key)
+
+    def _deadline_lines(self, steps: list[StepDeadline]) -> list[str]:
+        return [
+            f"- {s.rule.title} ({s.rule.source}): "
+            + (self._local(s.due) if s.due else _WAITING.get(s.rule.step, "not started"))
+            for s in steps
+        ]
+
+    # -- the run summary's counts, from every running clock at each pass
+
+    def count_steps(self, now: datetime, summary: PassSummary) -> None:
+        """Add the steps due within ``due_soon`` and the missed ones to ``summary``, every pass.
+
+        Reads only the reports that ever started a regime (a store query on their
+        ``reg_started`` events), not every report, so a quiet pass reports the same counts as
+        the pass that refreshed them (``regulatory_due_soon``, ``regulatory_missed``).
+        """
+        if not self.active:
+            return
+        due_soon = missed = 0
+        with self.unit_of_work() as uow:
+            for report_id in uow.reports.report_ids_with_event("reg_started"):
+                report = uow.reports.get(report_id)
+                if report is None:
+                    continue
+                for clock in clocks_of(report, uow.reports.events(report_id)):
+                    if clock.regime not in self.policy.enabled:
+                        continue
+                    for step in step_deadlines(clock, now, self.policy.due_soon, self.tz):
+                        due_soon += step.status is StepStatus.DUE_SOON
+                        missed += step.status is StepStatus.OVERDUE
+        if due_soon:
+            summary.bump(PassCounter.REGULATORY_DUE_SOON, due_soon)
+        if missed:
+            summary.bump(PassCounter.REGULATORY_MISSED, missed)
 
     def _local(self, moment: datetime) -> str:
         return moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M %Z")
@@ -477,7 +608,7 @@ class RegulatoryClocks:
             uow.reports.add_event(ReportEvent(report_id, now, kind, step.rule.step, dedupe_key=key))
             uow.commit()
         noted.add(key)
-        summary.bump("regulatory_reminders")
+        summary.bump(PassCounter.REGULATORY_REMINDERS)
 
 
 def next_moment(
@@ -548,7 +679,7 @@ def clock_rows(
                     "step": step.rule.step,
                     "title": step.rule.title,
                     "source": step.rule.source,
-                    "due": step.due.astimezone(tz).isoformat() if step.due else "",
+                    "due": _iso(step.due.astimezone(tz)) if step.due else "",
                     "status": step.status.value,
                 }
             )
@@ -588,7 +719,7 @@ def draft(
             facts[name] = rest.partition("|")[2]  # the latest comment wins
 
     def local(moment: datetime | None) -> str:
-        return moment.astimezone(tz).isoformat(timespec="minutes") if moment else ""
+        return _iso(moment.astimezone(tz)) if moment else ""
 
     def fact(name: str) -> str:
         return facts.get(name) or f"(not recorded: add '{policy.fact_marker} {name}: ...')"
@@ -631,6 +762,49 @@ def draft(
     }
 
 
+class NoDraft(LookupError):
+    """A draft cannot be made: no such report, or its step's regime has not started."""
+
+
+def draft_from_store(
+    unit_of_work: Callable[[], UnitOfWork],
+    report_id: str,
+    step: str,
+    now: datetime,
+    tz: tzinfo,
+    policy: RegulatoryPolicy,
+) -> dict[str, str]:
+    """``draft`` of ``report_id``'s ``step`` read from the store (``regulatory draft``).
+
+    Args:
+        unit_of_work: opens a read of the store.
+        report_id: e.g. ``CVD-2026-0007``.
+        step: a step id such as ``cra-notification``.
+        now: the moment of drafting.
+        tz: the program's time zone.
+        policy: the program's regulatory settings.
+
+    Raises:
+        KeyError: ``step`` is not a step id.
+        NoDraft: no report ``report_id`` in the store, or the regime of ``step`` has not started
+            for it (no start label or ``[aware]`` comment); the message names which.
+    """
+    regime = step_rule(step).regime
+    with unit_of_work() as uow:
+        report = uow.reports.get(report_id)
+        events = uow.reports.events(report_id) if report else []
+    if report is None:
+        message = f"{report_id}: no such report in the store"
+        raise NoDraft(message)
+    if regime not in {clock.regime for clock in clocks_of(report, events)}:
+        message = (
+            f"{report_id}: the {regime.value} clock has not started (no start label or "
+            f"{policy.aware_marker} comment on the issue), so there is no {step} report to draft"
+        )
+        raise NoDraft(message)
+    return draft(report, events, step, now, tz, policy)
+
+
 _DRAFT_LABELS = {
     "report_id": "Report",
     "received_at": "Report received",
@@ -663,6 +837,26 @@ def draft_markdown(fields: dict[str, str]) -> str:
         labels["users_informed"] = f"Users informed ({source})"
     lines += [f"- **{label}**: {fields[key] or '-'}" for key, label in labels.items()]
     return "\n".join(lines) + "\n"
+
+
+def _moved_key(report_id: str, regime: str, aware: str, deadline_lines: list[str]) -> str:
+    """Dedupe key of one set of deadlines as a note shows them (awareness and each step's due).
+
+    Built from the note's own text so a note read back after a crash gives the same key.
+    """
+    shown = "\n".join([aware.strip(), *(x.lstrip(" -*").strip() for x in deadline_lines)])
+    digest = hashlib.sha256(shown.encode("utf-8")).hexdigest()[:32]
+    return f"reg_moved:{report_id}:{regime}:{digest}"
+
+
+def _iso(moment: datetime) -> str:
+    """``moment`` as ISO 8601 to the second (drafts, ``reports --json``, problems, audit)."""
+    return moment.isoformat(timespec="seconds")
+
+
+def _whole_seconds(moment: datetime) -> datetime:
+    """``moment`` without its fraction of a second (earlier, so never a later deadline)."""
+    return moment.replace(microsecond=0)
 
 
 def _after(first_line: str, marker: str) -> str | None:

@@ -9,21 +9,25 @@ Message-IDs. The erasure mechanics (contact details, owed notes) serve erasure r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker_bridge.domain.regulatory import RegulatoryPolicy
 from tracker_bridge.domain.report import Report, State
 from tracker_bridge.errors import NotFoundError, RetriableError
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.privacy import AuditEntry, HeldContent, Keyring, MailboxArchive
 from tracker_bridge.ports.store import ReportEvent
-from tracker_bridge.ports.summary import PassSummary
-from tracker_bridge.ports.tracker import IssueRef, Tracker
-from tracker_bridge.ports.unit_of_work import UnitOfWork
+from tracker_bridge.services.pass_outcome import PassCounter
 from tracker_bridge.services.regulatory import next_moment
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.summary import PassSummary
+    from tracker_bridge.ports.tracker import IssueRef, Tracker
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 __all__ = [
     "CLOSED_STATES",
@@ -170,6 +174,24 @@ class Retention:
         due again when it changes or gets new mail), so a quiet purge reads no report. The
         moment stored is the earlier of retention's and the report's running legal clocks'
         (``services.regulatory.next_moment``): the column is shared with the sync.
+
+        Args:
+            summary: counts (``PURGE_COUNTS``) and problems are added here when given.
+            dry_run: count what is due (days after close: ``content_days_after_close``,
+                ``contact_days_after_close``) and delete nothing.
+
+        Returns:
+            The counts and the report ids whose content or contact details were (or would be)
+            removed; tracker and mailbox failures are in ``problems``, not raised.
+
+        Raises:
+            RetriableError: the store did not answer (``StoreBusy``, ``StoreUnavailable``);
+                an unavailable mailbox or tracker is a problem line instead.
+            FatalError: the store is broken (``StoreError``), a mailbox is misconfigured
+                (``ConfigurationError``), or the tracker refused the bridge's token while
+                writing a purge note (``TrackerAuthError``).
+            SkippableError: the tracker refused a purge note (``TrackerRefused``; a deleted
+                issue is a problem line instead).
         """
         now = self.clock.now()
         result = PurgeResult(dry_run)
@@ -212,7 +234,7 @@ class Retention:
         if summary is not None:
             for key, value in result.counts.items():
                 if value:
-                    summary.bump(key, value)
+                    summary.bump(PassCounter(key), value)
             summary.problems.extend(result.problems)
         return result
 

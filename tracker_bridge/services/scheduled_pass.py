@@ -11,12 +11,15 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tracker_bridge.errors import SKIPPABLE, RetriableError, TrackerAuthError, TrackerUnavailable
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.summary import PassSummary
-from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.services.pass_outcome import PassCounter
+
+if TYPE_CHECKING:
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 StepLock = Callable[[str], AbstractContextManager[bool]]
 """Takes the lock named by its argument for a ``with`` block; the block sees False when
@@ -99,7 +102,7 @@ class ScheduledPass:
         steps: Sequence[Step],
         lock: StepLock,
         outage: TrackerOutage,
-        before_step: Callable[[str], object] = lambda step: None,
+        before_step: Callable[[str], object] = lambda step: None,  # noqa: ARG005 - the hook's signature
     ) -> None:
         """A pass of ``steps`` in order.
 

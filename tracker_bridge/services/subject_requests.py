@@ -8,17 +8,12 @@ interruption finishes the job.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import BridgeError, NotFoundError
-from tracker_bridge.ports.mail import OutboxItem
 from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.ports.tracker import IssueRef, TextErasure
-from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.services.audit import audit_json, issue_name
 from tracker_bridge.services.retention import (
     PURGE_COUNTS,
@@ -26,6 +21,14 @@ from tracker_bridge.services.retention import (
     Retention,
     held_detail,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
+
+    from tracker_bridge.domain.researcher import Researcher
+    from tracker_bridge.ports.mail import OutboxItem
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 __all__ = [
     "CREDIT_NOTE_PREFIXES",
@@ -76,9 +79,8 @@ class SubjectRequests(Retention):
                 (h for h in uow.privacy.contact_holders() if h.researcher_key == key), None
             )
             if key is None or holder is None:
-                raise NotFoundError(
-                    "no researcher with that address is held (it may have been forgotten already)"
-                )
+                msg = "no researcher with that address is held (it may have been forgotten already)"
+                raise NotFoundError(msg)
             record = uow.privacy.researcher_record(key)
             held = [uow.privacy.held_content(r) for r in holder.report_ids]
             refs = [(r, ref) for r in holder.report_ids if (ref := uow.links.get(r)) is not None]
@@ -191,7 +193,8 @@ class SubjectRequests(Retention):
             key = uow.privacy.researcher_key_for(address)
             record = None if key is None else uow.privacy.researcher_record(key)
             if key is None or record is None:
-                raise NotFoundError("no researcher with that address is held")
+                msg = "no researcher with that address is held"
+                raise NotFoundError(msg)
             holder = next(h for h in uow.privacy.contact_holders() if h.researcher_key == key)
             researcher = record.researcher
             reports = [self._report_export(uow, r, subject_of) for r in holder.report_ids]
@@ -219,7 +222,8 @@ class SubjectRequests(Retention):
     ) -> dict[str, Any]:
         report = uow.reports.get(report_id)
         if report is None:  # pragma: no cover - the holder listed it in this transaction
-            raise NotFoundError(f"report {report_id} vanished during the export")
+            msg = f"report {report_id} vanished during the export"
+            raise NotFoundError(msg)
         content = uow.reports.content(report_id)
         return {
             "report_id": report_id,

@@ -9,9 +9,9 @@ state and every queued mail carries a dedupe key.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import TYPE_CHECKING
 
 from tracker_bridge.domain.deadlines import Deadline, DeadlineKind, DeadlineStatus
 from tracker_bridge.domain.report import Report, State, can_transition
@@ -24,22 +24,27 @@ from tracker_bridge.domain.researcher import (
 )
 from tracker_bridge.domain.severity import Severity
 from tracker_bridge.errors import SKIPPABLE, DomainError, RetriableError
-from tracker_bridge.ports.clock import Clock
 from tracker_bridge.ports.mail import NotificationKind
 from tracker_bridge.ports.store import ReportEvent
-from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import IssueRef, IssueSnapshot, IssueUpdate, Tracker, TrackerNote
-from tracker_bridge.ports.unit_of_work import UnitOfWork
-from tracker_bridge.services.context import Program
 from tracker_bridge.services.ingest import (
     CONFIRM_KEY_MARKER,
     common_params,
     new_outbox_item,
     offered_keys,
 )
+from tracker_bridge.services.pass_outcome import PassCounter
 from tracker_bridge.services.refusals import Refusals
 from tracker_bridge.services.regulatory import RegulatoryClocks
 from tracker_bridge.services.retention import RetentionPolicy, retention_moments
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.summary import PassSummary
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
+    from tracker_bridge.services.context import Program
 
 # States whose arrival the researcher hears about (each has a state_<name> template).
 MAILED_STATES = frozenset(
@@ -146,21 +151,38 @@ class Sync:
     reports_checked: int = field(default=0, init=False)
 
     def run(self, summary: PassSummary) -> None:
-        """Apply changes since the bookmark, then refresh deadlines and progress updates."""
+        """Apply changes since the bookmark, then refresh deadlines and progress updates.
+
+        Raises:
+            TrackerUnavailable, TrackerAuthError, ConfigurationError, TrackerRefused: as
+                :meth:`apply_changes` and :meth:`refresh_deadlines` raise them.
+            RetriableError, FatalError: the store did not answer or is broken.
+        """
         self.apply_changes(summary)
         self.refresh_deadlines(summary)
+        # Counted from every running legal clock, so a quiet pass reports them too.
+        self.regulatory.count_steps(self.clock.now(), summary)
 
     # -- changes from the tracker
 
     def apply_changes(self, summary: PassSummary) -> None:
-        """Read every change since the bookmark, oldest first, committing each with the bookmark."""
+        """Read every change since the bookmark, oldest first, committing each with the bookmark.
+
+        Raises:
+            TrackerUnavailable: the tracker's change listing failed after its retries (the
+                bookmark stays where it was; changes applied so far are committed).
+            TrackerAuthError: the token was refused or lacks permission.
+            ConfigurationError: the tracker's project was not found.
+            TrackerRefused: the tracker refused the listing itself.
+            RetriableError, FatalError: the store did not answer or is broken.
+        """
         signpost = self.clock.now()
         with self.unit_of_work() as uow:
             since = uow.bookmarks.get(self.bookmark_name)
             store_id = uow.installation.store_id()
         newest: datetime | None = None
         for snapshot in self.tracker.changes_since(since):
-            summary.bump("changes_read")
+            summary.bump(PassCounter.CHANGES_READ)
             with self.unit_of_work() as uow:
                 self._apply(uow, snapshot, summary, store_id)
                 uow.commit()
@@ -193,13 +215,13 @@ class Sync:
         if linked is not None:
             return linked
         if snapshot.report_id is None:
-            summary.bump("unknown_issue")
+            summary.bump(PassCounter.UNKNOWN_ISSUE)
             return None
         if snapshot.installation != store_id:
-            summary.bump("foreign_issue")
+            summary.bump(PassCounter.FOREIGN_ISSUE)
             return None
         if not snapshot.confidential or uow.links.get(snapshot.report_id) is not None:
-            summary.bump("unknown_issue")
+            summary.bump(PassCounter.UNKNOWN_ISSUE)
             return None
         return snapshot.report_id
 
@@ -211,12 +233,12 @@ class Sync:
         report = uow.reports.get(report_id) if report_id else None
         if report_id is None or report is None:
             if report_id is not None:
-                summary.bump("unknown_issue")
+                summary.bump(PassCounter.UNKNOWN_ISSUE)
             return
         if uow.links.get(report_id) is None:
             # A placeholder whose open did not finish (refused, or a crash before the link):
             # ingest completes it by its marker; adopting it here would leave it empty.
-            summary.bump("issue_not_opened_yet")
+            summary.bump(PassCounter.ISSUE_NOT_OPENED_YET)
             return
         before = _facts(report)
         researcher = uow.reports.researcher_of(report_id)
@@ -275,7 +297,7 @@ class Sync:
                 )
             )
             if queued:
-                summary.bump("mail_queued")
+                summary.bump(PassCounter.MAIL_QUEUED)
 
     def _confirm_keys(
         self,
@@ -349,7 +371,7 @@ class Sync:
         pending, self._credit_notes = self._credit_notes, []
         day = self.program.local_date(self.clock.now()).isoformat()
         for ref, answer in pending:
-            summary.bump("credit_recorded")
+            summary.bump(PassCounter.CREDIT_RECORDED)
             try:
                 self.tracker.add_note(
                     ref,
@@ -458,7 +480,7 @@ class Sync:
                 )
             )
             if recorded:
-                summary.bump("transitions_refused")
+                summary.bump(PassCounter.TRANSITIONS_REFUSED)
                 summary.problems.append(
                     f"{report_id}: the tracker moved it from {report.state.value} to "
                     f"{target.value}, which the lifecycle does not allow; not applied"
@@ -467,7 +489,7 @@ class Sync:
         report.transition(target, now)
         self._moved.add(report_id)
         uow.reports.add_event(ReportEvent(report_id, now, "state_changed", target.value))
-        summary.bump("state_changes")
+        summary.bump(PassCounter.STATE_CHANGES)
         if target not in MAILED_STATES or researcher is None:
             return False, None
         carried = to_researcher[-1] if to_researcher and target in CARRIES_TEAM_MESSAGE else None
@@ -506,7 +528,7 @@ class Sync:
         )
         if target in QUOTES_FIX_DATE:
             self._record_told(uow, report_id, params["expected_fix_date"], now)
-        summary.bump("mail_queued")
+        summary.bump(PassCounter.MAIL_QUEUED)
         return True, carried
 
     def _fix_date(self, report: Report) -> str:
@@ -615,6 +637,15 @@ class Sync:
         are kept; one this pass closed also gets its closing state label (a stale label would
         later read as a team move). A closed report's next moment is the earlier of its legal
         clocks' and retention's (``services.retention``), so neither step hides the other's.
+
+        A refused or deleted issue (``SkippableError``) is set aside for that report alone
+        (``services.refusals``); the others go on.
+
+        Raises:
+            TrackerUnavailable: a label or due-date write failed after its retries; the report
+                stays due and the next pass tries again.
+            TrackerAuthError: the token was refused or lacks permission.
+            RetriableError, FatalError: the store did not answer or is broken.
         """
         now = self.clock.now()
         moved, self._moved = self._moved, set()
@@ -730,7 +761,7 @@ class Sync:
                         # The caller stores the next moment only for the report as stored.
                         report.expected_fix_date = stored.expected_fix_date
                 uow.commit()
-            summary.bump("labels_updated")
+            summary.bump(PassCounter.LABELS_UPDATED)
             current = (current - remove) | add
         self._note_overdue(report, ref, deadlines, now, summary)
         self.regulatory.refresh(report, ref, current, now, summary)
@@ -773,7 +804,7 @@ class Sync:
                     )
                 )
                 uow.commit()
-            summary.bump("overdue_noted")
+            summary.bump(PassCounter.OVERDUE_NOTED)
 
     def _queue_progress(
         self,
@@ -810,4 +841,4 @@ class Sync:
             )
         ):
             self._record_told(uow, report_id, params["expected_fix_date"], now)
-            summary.bump("progress_queued")
+            summary.bump(PassCounter.PROGRESS_QUEUED)

@@ -6,11 +6,15 @@
 
 from __future__ import annotations
 
-from tracker_bridge.ports.clock import Clock
+from typing import TYPE_CHECKING
+
 from tracker_bridge.store.engine import BUSY_TIMEOUT_MS, create_store_engine
 from tracker_bridge.store.errors import StoreError, StoreUnavailable, redact_url
 from tracker_bridge.store.migrate import current_revision, head_revision, migrate
 from tracker_bridge.store.unit_of_work import SqlUnitOfWork, Store
+
+if TYPE_CHECKING:
+    from tracker_bridge.ports.clock import Clock
 
 __all__ = [
     "SqlUnitOfWork",

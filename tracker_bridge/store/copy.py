@@ -42,21 +42,23 @@ def copy_store(source_url: str, target_url: str) -> CopiedStore:
     """
     source_file = parse_store_url(source_url).sqlite_path
     if source_file is not None and not source_file.exists():
-        raise ConfigurationError(
+        msg = (
             f"db copy: source {redact_url(source_url)} does not exist; nothing was copied "
             "or created"
         )
+        raise ConfigurationError(msg)
     source = create_store_engine(source_url)
     target = create_store_engine(target_url)
     try:
         with source.connect() as reading:
             revision = current_revision(reading)
             if revision != head_revision():
-                raise ConfigurationError(
+                msg = (
                     f"db copy: source {redact_url(source_url)} is at schema revision "
                     f"{revision or '(none)'}, not {head_revision()}; run `tracker-bridge db "
                     "upgrade` on it first"
                 )
+                raise ConfigurationError(msg)
         migrate(target, target_url, only_if_new=False)
         with source.connect() as reading, target.begin() as writing:
             _require_empty(writing, target_url)
@@ -85,10 +87,11 @@ def _require_empty(connection: Connection, url: str) -> None:
     }
     filled = sorted(name for name, count in held.items() if count)
     if filled:
-        raise ConfigurationError(
+        msg = (
             f"db copy: target {redact_url(url)} already holds data (tables: {', '.join(filled)}); "
             "copy into an empty database so no installation's data is mixed with another's"
         )
+        raise ConfigurationError(msg)
 
 
 def _copy_table(reading: Connection, writing: Connection, name: str) -> int:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL, ExceptionContext
 from sqlalchemy.pool import StaticPool
 
 from tracker_bridge.files import create_private_file, make_private_dir
 from tracker_bridge.store.errors import translate_error
 from tracker_bridge.store.url import parse_store_url
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlalchemy.engine import URL, ExceptionContext
 
 __all__ = ["BUSY_TIMEOUT_MS", "create_store_engine"]
 

@@ -51,7 +51,8 @@ def head_revision() -> str:
     """
     heads = _script_heads()
     if len(heads) != 1:
-        raise RuntimeError(f"expected one head revision in {MIGRATIONS_DIR}, found {heads}")
+        msg = f"expected one head revision in {MIGRATIONS_DIR}, found {heads}"
+        raise RuntimeError(msg)
     return heads[0]
 
 
@@ -146,10 +147,11 @@ def migrate(engine: Engine, url: str, *, only_if_new: bool, revision: str = "hea
         try:
             command.upgrade(alembic_config(connection), revision)
         except CommandError as err:
-            raise ConfigurationError(
+            msg = (
                 f"database {redact_url(url)} cannot be upgraded: {err} "
                 "(was it made by a newer tracker-bridge?)"
-            ) from err
+            )
+            raise ConfigurationError(msg) from err
 
 
 def _check_current(current: str | None, url: str) -> None:
@@ -158,10 +160,11 @@ def _check_current(current: str | None, url: str) -> None:
     if current == head:
         return
     if current is None:
-        raise ConfigurationError(
+        msg = (
             f"database {where} holds tables but no tracker-bridge schema version; "
             "point store.url at an empty database or one tracker-bridge created"
         )
+        raise ConfigurationError(msg)
     from alembic.script import ScriptDirectory
     from alembic.util.exc import CommandError
 
@@ -171,11 +174,13 @@ def _check_current(current: str | None, url: str) -> None:
     except CommandError:
         known = False
     if not known:
-        raise ConfigurationError(
+        msg = (
             f"database {where} is at schema revision {current}, which this tracker-bridge "
             f"does not know (head is {head}); it was probably made by a newer version"
         )
-    raise ConfigurationError(
+        raise ConfigurationError(msg)
+    msg = (
         f"database {where} is at schema revision {current}, this tracker-bridge needs {head}; "
         "run `tracker-bridge db upgrade`"
     )
+    raise ConfigurationError(msg)

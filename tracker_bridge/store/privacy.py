@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, Connection, Table, and_, case, delete, exists, func, select, tuple_
 
@@ -19,13 +18,18 @@ from tracker_bridge.ports.privacy import (
     OwedNote,
     ResearcherRecord,
 )
-from tracker_bridge.ports.store import StoredMessage
 from tracker_bridge.store import tables as t
 from tracker_bridge.store.repositories import (
     StoreContext,
     _researcher_from,
     stored_message_from,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from tracker_bridge.ports.store import StoredMessage
 
 __all__ = [
     "REMOVED_EVENT_DETAIL",

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
@@ -37,6 +35,10 @@ from tracker_bridge.ports.tracker import IssueRef
 from tracker_bridge.store import tables as t
 from tracker_bridge.store.errors import translate_error
 from tracker_bridge.store.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from datetime import datetime
 
 __all__ = [
     "SqlBookmarkRepository",
@@ -331,7 +333,7 @@ def _history_row(report_id: str, position: int, change: StateChange) -> dict[str
     }
 
 
-def _due_after_change(report: Report) -> datetime:
+def _due_after_change(report: Report) -> datetime:  # noqa: ARG001 - one policy for every report; the parameter keeps the rule's shape
     """A changed report is looked at by the next pass: sync while open, retention once closed."""
     return DUE_NOW
 
@@ -343,7 +345,7 @@ class SqlReportRepository:
         self._context = context
         self._researchers = researchers
 
-    def next_id(self, program: str, prefix: str, year: int) -> ReportId:
+    def next_id(self, program: str, prefix: str, year: int) -> ReportId:  # noqa: ARG002 - the ReportRepository port's signature
         """Allocate the next id for the prefix and year; never hands out the same id twice.
 
         On PostgreSQL the counter moves in its own short transaction, committed at once, so a
@@ -509,7 +511,8 @@ class SqlReportRepository:
             )
         )
         if result.rowcount == 0:
-            raise NotFoundError(f"report {report_id} cannot be saved: it was never added")
+            msg = f"report {report_id} cannot be saved: it was never added"
+            raise NotFoundError(msg)
         stored = connection.execute(
             select(func.count())
             .select_from(t.report_history)
@@ -707,6 +710,17 @@ class SqlReportRepository:
             for row in rows
         ]
 
+    def report_ids_with_event(self, kind: str) -> list[str]:
+        """The ids of the reports with an event of ``kind``, sorted (the (kind, report) index)."""
+        events = t.report_events
+        statement = (
+            select(events.c.report_id)
+            .where(events.c.kind == kind)
+            .distinct()
+            .order_by(events.c.report_id)
+        )
+        return [str(row[0]) for row in self._context.connection.execute(statement)]
+
 
 # ---------------------------------------------------------------------------- researchers
 
@@ -821,7 +835,7 @@ class SqlMessageRepository:
                 t.message_ids.c.message_id.in_(wanted)
             )
         )
-        known = {message_id: report_id for message_id, report_id in rows}
+        known = {message_id: report_id for message_id, report_id in rows}  # noqa: C416 - result rows have .keys(), so dict(rows) would read them as a mapping
         for message_id in wanted:
             if message_id in known:
                 return str(known[message_id])
@@ -940,7 +954,8 @@ class SqlTrackerLinkRepository:
             _SET_LABELS, {"b_id": report_id, "b_labels": sorted(labels)}
         )
         if result.rowcount == 0:
-            raise NotFoundError(f"report {report_id} has no tracker issue to remember labels for")
+            msg = f"report {report_id} has no tracker issue to remember labels for"
+            raise NotFoundError(msg)
 
 
 # ---------------------------------------------------------------------------- bookmarks
@@ -977,7 +992,8 @@ class SqlInstallationRepository:
         """This store's id, made by migration 0004_identity."""
         found = self.get("store_id")
         if found is None:
-            raise StoreError("the store has no store_id; run `tracker-bridge db upgrade`")
+            msg = "the store has no store_id; run `tracker-bridge db upgrade`"
+            raise StoreError(msg)
         return found
 
     def get(self, key: str) -> str | None:
@@ -1101,7 +1117,8 @@ class SqlOutboxRepository:
             )
         )
         if result.rowcount == 0:
-            raise NotFoundError(f"outbox row {item.outbox_id} cannot be saved: it was never queued")
+            msg = f"outbox row {item.outbox_id} cannot be saved: it was never queued"
+            raise NotFoundError(msg)
 
     def for_report(self, report_id: str) -> list[OutboxItem]:
         """Every row of one report, oldest first."""

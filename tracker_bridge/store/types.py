@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, String
-from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Dialect
 
 __all__ = ["UTCDateTime", "as_utc"]
 
@@ -18,7 +20,8 @@ _SQLITE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 def as_utc(moment: datetime) -> datetime:
     """``moment`` in UTC; a naive datetime is refused because its zone would be a guess."""
     if moment.tzinfo is None or moment.tzinfo.utcoffset(moment) is None:
-        raise ValueError(f"naive datetime {moment.isoformat()} refused: the store needs time zones")
+        msg = f"naive datetime {moment.isoformat()} refused: the store needs time zones"
+        raise ValueError(msg)
     return moment.astimezone(UTC)
 
 
@@ -46,7 +49,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return moment.strftime(_SQLITE_FORMAT)
         return moment
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:  # noqa: ARG002 - SQLAlchemy's TypeDecorator signature
         """Read back as an aware UTC datetime."""
         if value is None:
             return None
@@ -54,4 +57,5 @@ class UTCDateTime(TypeDecorator[datetime]):
             return datetime.fromisoformat(value).astimezone(UTC)
         if isinstance(value, datetime):
             return as_utc(value)
-        raise TypeError(f"unexpected stored datetime value of type {type(value).__name__}")
+        msg = f"unexpected stored datetime value of type {type(value).__name__}"
+        raise TypeError(msg)

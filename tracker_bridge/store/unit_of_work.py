@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from sqlalchemy import Connection, Engine
-
 from tracker_bridge.clock import SystemClock
-from tracker_bridge.ports.clock import Clock
-from tracker_bridge.ports.privacy import AuditRepository, PrivacyRepository
-from tracker_bridge.ports.store import (
-    BookmarkRepository,
-    InstallationRepository,
-    MessageRepository,
-    OutboxRepository,
-    ReportRepository,
-    ResearcherRepository,
-    TrackerLinkRepository,
-)
-from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.store.errors import redact_url
 from tracker_bridge.store.privacy import SqlAuditRepository, SqlPrivacyRepository
 from tracker_bridge.store.repositories import (
@@ -32,6 +17,24 @@ from tracker_bridge.store.repositories import (
     SqlTrackerLinkRepository,
     StoreContext,
 )
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from sqlalchemy import Connection, Engine
+
+    from tracker_bridge.ports.clock import Clock
+    from tracker_bridge.ports.privacy import AuditRepository, PrivacyRepository
+    from tracker_bridge.ports.store import (
+        BookmarkRepository,
+        InstallationRepository,
+        MessageRepository,
+        OutboxRepository,
+        ReportRepository,
+        ResearcherRepository,
+        TrackerLinkRepository,
+    )
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 __all__ = ["SqlUnitOfWork", "Store"]
 
@@ -62,7 +65,8 @@ class SqlUnitOfWork:
 
     def __enter__(self) -> Self:
         if self._connection is not None:
-            raise RuntimeError("a unit of work cannot be entered twice; ask the store for another")
+            msg = "a unit of work cannot be entered twice; ask the store for another"
+            raise RuntimeError(msg)
         self._connection = self._engine.connect()
         # now=the clock's method, not ours: a bound method of the unit of work would make it and
         # its repositories a reference cycle, left for the cyclic GC after every block.
@@ -109,7 +113,8 @@ class SqlUnitOfWork:
 
     def _require_connection(self) -> Connection:
         if self._connection is None:
-            raise RuntimeError("the unit of work is used outside its `with` block")
+            msg = "the unit of work is used outside its `with` block"
+            raise RuntimeError(msg)
         return self._connection
 
 

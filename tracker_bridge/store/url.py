@@ -71,10 +71,11 @@ def parse_store_url(url: str, *, base: Path | None = None) -> StoreUrl:
     try:
         parsed = make_url(url)
     except sa_exc.ArgumentError as err:
-        raise ConfigurationError(
+        msg = (
             f"store.url {redact_url(url)!r} is not a database URL "
             "(expected sqlite:///path/to/bridge.db or postgresql://user@host/dbname)"
-        ) from err
+        )
+        raise ConfigurationError(msg) from err
     backend, _, driver = parsed.drivername.partition("+")
     if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
         return StoreUrl(parsed.set(drivername="postgresql+psycopg"), "postgresql")
@@ -89,7 +90,8 @@ def parse_store_url(url: str, *, base: Path | None = None) -> StoreUrl:
         ):
             parsed = parsed.set(database=str(base / database))
         return StoreUrl(parsed, "sqlite")
-    raise ConfigurationError(
+    msg = (
         f"store.url {redact_url(url)!r} names an unsupported database driver "
         f"{parsed.drivername!r} (use sqlite:///path or postgresql:// with psycopg 3)"
     )
+    raise ConfigurationError(msg)

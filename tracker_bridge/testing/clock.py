@@ -11,7 +11,8 @@ class FakeClock:
     def __init__(self, start: datetime | None = None) -> None:
         self.current = start or datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
         if self.current.tzinfo is None:
-            raise ValueError("FakeClock needs a time-zone aware start")
+            msg = "FakeClock needs a time-zone aware start"
+            raise ValueError(msg)
 
     def now(self) -> datetime:
         """The current fake moment."""

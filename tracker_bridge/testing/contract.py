@@ -152,7 +152,7 @@ class TrackerContract:
         first = harness.tracker.open_issue(make_draft())
         second = harness.tracker.open_issue(make_draft())
         assert first == second
-        assert harness.issue_count() == 1
+        assert 1 == harness.issue_count()
 
     def test_find_issue_by_report_id(self, harness: TrackerHarness) -> None:
         """find_issue finds an opened issue by report id and returns None for an unknown id."""
@@ -176,7 +176,7 @@ class TrackerContract:
             harness.tracker.open_issue(make_draft())
         harness.heal()
         ref = harness.tracker.open_issue(make_draft())
-        assert harness.issue_count() == 1
+        assert 1 == harness.issue_count()
         assert CANARY in harness.observe(ref).body
 
     @pytest.mark.parametrize("payload", INJECTION_PAYLOADS)
@@ -186,7 +186,7 @@ class TrackerContract:
         ref = harness.tracker.open_issue(make_draft(body=body))
         harness.tracker.add_note(ref, "Researcher replied:", untrusted=body)
         issue = harness.observe(ref)
-        assert harness.side_effects() == []
+        assert [] == harness.side_effects()
         assert issue.confidential is True
         assert issue.status_open is True
         assert CANARY in issue.body
@@ -275,11 +275,11 @@ class TrackerContract:
         harness.team_comment(ref, "[to researcher]\nThanks, we reproduced it.")
         harness.team_close(ref)
         changed = [s for s in harness.tracker.changes_since(since) if s.ref == ref]
-        assert len(changed) == 1
+        assert 1 == len(changed)
         snapshot = changed[0]
-        assert snapshot.report_id == "CVD-2026-0001"
+        assert "CVD-2026-0001" == snapshot.report_id
         assert self.label_a in snapshot.labels
-        assert snapshot.due_date == date(2027, 1, 15)
+        assert date(2027, 1, 15) == snapshot.due_date
         team_notes = [n for n in snapshot.notes if not n.by_bridge]
         assert any("we reproduced it" in n.body for n in team_notes)
         assert snapshot.updated_at >= since
@@ -315,7 +315,7 @@ class TrackerContract:
             STORE_B in message,
             "CVD-2026-0001" in message,
         )
-        assert harness.issue_count() == 1
+        assert 1 == harness.issue_count()
         assert before == harness.observe(ref)
 
     def test_refusal_of_another_stores_issue_says_what_the_operator_does(
@@ -337,7 +337,7 @@ class TrackerContract:
         harness.team_set_labels(ref, set(), {self.store_label_prefix + STORE_A})
         with pytest.raises(ForeignIssueError):
             harness.tracker.open_issue(make_draft(installation=STORE_A))
-        assert harness.issue_count() == 1
+        assert 1 == harness.issue_count()
 
     def test_snapshot_names_the_store_that_opened_the_issue(self, harness: TrackerHarness) -> None:
         """changes_since tells each issue's store id, so the core applies only its own issues."""

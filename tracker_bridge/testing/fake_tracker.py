@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from tracker_bridge.errors import (
     ConfidentialityError,
@@ -23,6 +22,9 @@ from tracker_bridge.ports.tracker import (
     TrackerNote,
 )
 from tracker_bridge.testing.payloads import BIDI_CONTROLS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 
 @dataclass
@@ -54,7 +56,9 @@ class FakeTracker:
     marker_prefix: ClassVar[str] = "cvd-report::"
     store_prefix: ClassVar[str] = "cvd-store::"
 
-    def __init__(self, project: str = "security/cvd", now: Callable[[], datetime] | None = None):
+    def __init__(
+        self, project: str = "security/cvd", now: Callable[[], datetime] | None = None
+    ) -> None:
         self.project = project
         self.issues: dict[str, FakeIssue] = {}
         self.deny_confidentiality = False
@@ -79,8 +83,9 @@ class FakeTracker:
         if ref is not None:
             theirs = self._installation(self.issues[ref.key])
             if theirs != (draft.installation or None):
+                msg = f"fake tracker issue {ref.key}"
                 raise ForeignIssueError.not_adopted(
-                    f"fake tracker issue {ref.key}",
+                    msg,
                     draft.report_id,
                     marker_prefix=self.marker_prefix,
                     store_prefix=self.store_prefix,
@@ -104,13 +109,15 @@ class FakeTracker:
             # Our own empty placeholder: try to make it confidential again.
             issue.confidential = not self.deny_confidentiality
         if not issue.confidential:
-            raise ConfidentialityError(
+            msg = (
                 f"fake tracker issue {ref.key} for {draft.report_id} is not confidential; "
                 "no report text was written"
             )
+            raise ConfidentialityError(msg)
         if self.crash_after_placeholder:
             self.crash_after_placeholder = False
-            raise TrackerUnavailable("fake tracker crashed after the placeholder")
+            msg = "fake tracker crashed after the placeholder"
+            raise TrackerUnavailable(msg)
         self._check_edit(ref.key)
         issue.title = _reveal_bidi(f"{draft.report_id}: {draft.title}")
         summary = "\n".join(f"{label}: {value}" for label, value in draft.summary)
@@ -214,18 +221,21 @@ class FakeTracker:
     def _existing(self, key: str) -> FakeIssue:
         issue = self.issues.get(key)
         if issue is None:
-            raise NotFoundError(f"fake tracker: issue {key} not found (HTTP 404)")
+            msg = f"fake tracker: issue {key} not found (HTTP 404)"
+            raise NotFoundError(msg)
         return issue
 
     def _check_edit(self, key: str) -> None:
         if key in self.refuse_edits:
-            raise TrackerRefused(f"fake tracker: issue {key} refused the edit (HTTP 422: labels)")
+            msg = f"fake tracker: issue {key} refused the edit (HTTP 422: labels)"
+            raise TrackerRefused(msg)
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
         if self.fail_calls > 0:
             self.fail_calls -= 1
-            raise TrackerUnavailable(f"fake tracker: injected failure in {name}")
+            msg = f"fake tracker: injected failure in {name}"
+            raise TrackerUnavailable(msg)
 
     def _tick(self) -> datetime:
         # Strictly increasing, like updated_at in a real tracker, even within one clock tick.

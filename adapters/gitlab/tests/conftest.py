@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
+from typing import TYPE_CHECKING
 
 import gitlab
 import pytest
 from tracker_bridge_gitlab import GitLabSettings, GitLabTracker
 from tracker_bridge_gitlab.sandbox import GitLabSandbox, start_sandbox
 
-from tracker_bridge.ports import IssueRef
 from tracker_bridge.testing.contract import ObservedIssue
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tracker_bridge.ports import IssueRef
 
 TOKEN = "sandbox-token"
 
@@ -27,7 +31,7 @@ class GitLabHarness:
             GitLabSettings(
                 url=sandbox.url,
                 project="security/cvd",
-                token=TOKEN,  # type: ignore[arg-type]
+                token=TOKEN,
                 timeout=5,
                 max_retries=max_retries,
             )

@@ -38,19 +38,19 @@ def live(markdown: str) -> list[str]:
 def test_inert_block_leaves_nothing_live(payload: str) -> None:
     """A payload wrapped by inert_block, with text around it, runs and references nothing."""
     text = f"intro\n{payload}\n{payload}\nend"
-    assert live(f"summary\n\n{inert_block(text)}\n") == []
+    assert [] == live(f"summary\n\n{inert_block(text)}\n")
 
 
 @pytest.mark.parametrize("payload", ALL_PAYLOADS)
 def test_inert_block_closes_where_the_bridge_wants(payload: str) -> None:
     """The block ends at its own fence: a bridge line after it is live again (so it is closed)."""
-    assert live(f"{inert_block(payload)}\n\n/close") == ["close"]
+    assert ["close"] == live(f"{inert_block(payload)}\n\n/close")
 
 
 @pytest.mark.parametrize("payload", ALL_PAYLOADS)
 def test_inert_inline_and_title_leave_nothing_live(payload: str) -> None:
     """Summary values and titles built from a payload run and reference nothing."""
-    assert (live(f"- Credit: {inert_inline(payload)}"), live(inert_title(payload))) == ([], [])
+    assert ([], []) == (live(f"- Credit: {inert_inline(payload)}"), live(inert_title(payload)))
 
 
 def test_inert_block_keeps_the_words() -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import stamina
 from tracker_bridge_gitlab import GitLabSettings, GitLabTracker
-from tracker_bridge_gitlab.sandbox import GitLabSandbox
 
 from tracker_bridge.errors import (
     ConfigurationError,
@@ -18,6 +17,11 @@ from tracker_bridge.errors import (
 )
 from tracker_bridge.ports import IssueDraft, IssueRef, IssueUpdate
 from tracker_bridge.testing import CANARY
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tracker_bridge_gitlab.sandbox import GitLabSandbox
 
 TOKEN = "sandbox-token"
 

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gitlab
 import gitlab.exceptions
@@ -17,6 +17,9 @@ import requests
 from tracker_bridge_gitlab.sandbox import GitLabSandbox, start_sandbox
 
 from tracker_bridge.testing import INJECTION_PAYLOADS
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 TOKEN = "sandbox-token"
 HEADERS = {"PRIVATE-TOKEN": TOKEN}
@@ -27,7 +30,7 @@ def test_close_line_in_description_closes_the_issue(gl: gitlab.Gitlab) -> None:
     project = gl.projects.get("security/cvd", lazy=True)
     issue = project.issues.create({"title": "t", "description": "found a bug\n/close\nthanks"})
     stored = project.issues.get(issue.iid)
-    assert (stored.state, stored.description) == ("closed", "found a bug\nthanks")
+    assert ("closed", "found a bug\nthanks") == (stored.state, stored.description)
 
 
 def test_quick_actions_inside_a_fenced_block_do_nothing(
@@ -67,7 +70,7 @@ def test_note_quick_actions_run_and_mentions_notify(
     issue = gl.projects.get(1, lazy=True).issues.create({"title": "t"})
     note = issue.notes.create({"body": "hi @all\n/label ~public", "internal": True})
     stored = gl.projects.get(1, lazy=True).issues.get(issue.iid)
-    assert (stored.labels, note.body, note.internal) == (["public"], "hi @all", True)
+    assert (["public"], "hi @all", True) == (stored.labels, note.body, note.internal)
     assert any("notify @all" in effect for effect in sandbox.team.side_effects())
 
 
@@ -75,7 +78,7 @@ def test_project_by_id_and_by_encoded_path_is_the_same(gl: gitlab.Gitlab) -> Non
     """GET /projects/1 and /projects/security%2Fcvd answer the same project."""
     by_id = gl.projects.get(1)
     by_path = gl.projects.get("security/cvd")
-    assert (by_path.id, by_path.path_with_namespace) == (1, "security/cvd")
+    assert (1, "security/cvd") == (by_path.id, by_path.path_with_namespace)
     assert by_id.id == by_path.id
 
 
@@ -91,17 +94,17 @@ def test_pagination_headers_match_gitlab(sandbox: GitLabSandbox, gl: gitlab.Gitl
         timeout=5,
     )
     headers = answer.headers
-    assert (
+    assert ("2", "10", "25", "3", "3", "1") == (
         headers["X-Page"],
         headers["X-Per-Page"],
         headers["X-Total"],
         headers["X-Total-Pages"],
         headers["X-Next-Page"],
         headers["X-Prev-Page"],
-    ) == ("2", "10", "25", "3", "3", "1")
+    )
     assert {"next", "prev", "first", "last"} == set(answer.links)
     assert "page=3" in answer.links["next"]["url"]
-    assert len(project.issues.list(get_all=True, per_page=10)) == 25
+    assert 25 == len(project.issues.list(get_all=True, per_page=10))
 
 
 def test_429_then_success_through_python_gitlab_retry(
@@ -110,19 +113,19 @@ def test_429_then_success_through_python_gitlab_retry(
     """Two 429s with Retry-After are retried by python-gitlab and the third request succeeds."""
     sandbox.team.inject_fault(429, count=2, method="GET", path_pattern="/projects/")
     project = gl.projects.get(1)
-    assert project.id == 1
-    assert [r.status for r in sandbox.team.requests()] == [429, 429, 200]
+    assert 1 == project.id
+    assert [429, 429, 200] == [r.status for r in sandbox.team.requests()]
 
 
 def test_429_carries_retry_after_and_ratelimit_headers(sandbox: GitLabSandbox) -> None:
     """A rate-limited answer has an integer Retry-After and RateLimit-* headers."""
     sandbox.team.inject_fault(429, retry_after=7)
     answer = requests.get(f"{sandbox.url}/api/v4/user", headers=HEADERS, timeout=5)
-    assert (
+    assert (429, "7", "0") == (
         answer.status_code,
         answer.headers["Retry-After"],
         answer.headers["RateLimit-Remaining"],
-    ) == (429, "7", "0")
+    )
     assert {"RateLimit-Limit", "RateLimit-Reset", "RateLimit-ResetTime"} <= set(answer.headers)
 
 
@@ -131,11 +134,11 @@ def test_401_body_shape(sandbox: GitLabSandbox) -> None:
     answer = requests.get(
         f"{sandbox.url}/api/v4/user", headers={"PRIVATE-TOKEN": "wrong"}, timeout=5
     )
-    assert (
+    assert (401, "application/json", {"message": "401 Unauthorized"}) == (
         answer.status_code,
         answer.headers["Content-Type"],
         answer.json(),
-    ) == (401, "application/json", {"message": "401 Unauthorized"})
+    )
     with pytest.raises(gitlab.exceptions.GitlabAuthenticationError):
         gitlab.Gitlab(sandbox.url, private_token="wrong").auth()
 
@@ -145,7 +148,7 @@ def test_404_body_shape(sandbox: GitLabSandbox) -> None:
     answer = requests.get(
         f"{sandbox.url}/api/v4/projects/evil%2Fpublic", headers=HEADERS, timeout=5
     )
-    assert (answer.status_code, answer.json()) == (404, {"message": "404 Project Not Found"})
+    assert (404, {"message": "404 Project Not Found"}) == (answer.status_code, answer.json())
 
 
 def test_drop_fields_answers_201_without_the_field(gl: gitlab.Gitlab) -> None:
@@ -156,7 +159,7 @@ def test_drop_fields_answers_201_without_the_field(gl: gitlab.Gitlab) -> None:
         issue = client.projects.get(1, lazy=True).issues.create(
             {"title": "t", "confidential": True}
         )
-        assert (sandbox.team.requests()[-1].status, issue.confidential) == (201, False)
+        assert (201, False) == (sandbox.team.requests()[-1].status, issue.confidential)
     finally:
         sandbox.stop()
 
@@ -222,7 +225,7 @@ def test_resource_state_and_label_events(gl: gitlab.Gitlab, sandbox: GitLabSandb
     fresh = project.issues.get(issue.iid)
     states = [e.state for e in fresh.resourcestateevents.list(get_all=True)]
     labels = [(e.action, e.label["name"]) for e in fresh.resourcelabelevents.list(get_all=True)]
-    assert (states, labels) == (["closed"], [("add", "severity::high")])
+    assert (["closed"], [("add", "severity::high")]) == (states, labels)
 
 
 def test_state_file_keeps_issues_across_restarts(tmp_path: Path) -> None:
@@ -237,7 +240,7 @@ def test_state_file_keeps_issues_across_restarts(tmp_path: Path) -> None:
         first.stop()
     second = start_sandbox(state_file=state)
     try:
-        assert [i.title for i in second.team.issues()] == ["kept"]
+        assert ["kept"] == [i.title for i in second.team.issues()]
     finally:
         second.stop()
 
@@ -251,9 +254,9 @@ def test_log_file_has_one_json_line_per_request(tmp_path: Path) -> None:
     finally:
         sandbox.stop()
     lines = [json.loads(line) for line in log.read_text().splitlines()]
-    assert lines == [
+    assert [
         {"method": "GET", "path": "/api/v4/version", "query": {"x": ["1"]}, "status": 200}
-    ]
+    ] == lines
 
 
 # The GitLab payloads of the shared list (the rest are Jira wiki markup).
@@ -300,11 +303,11 @@ def test_cli_prints_url_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
         answer = requests.get(f"{url}/api/v4/version", headers=HEADERS, timeout=5)
-        assert (answer.status_code, answer.json()["version"]) == (200, "17.11.0")
+        assert (200, "17.11.0") == (answer.status_code, answer.json()["version"])
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
-    assert proc.returncode == 0
+    assert 0 == proc.returncode
 
 
 def test_upload_answers_like_gitlab(gl: gitlab.Gitlab, sandbox: GitLabSandbox) -> None:

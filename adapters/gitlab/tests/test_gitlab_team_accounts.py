@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import requests
 from tracker_bridge_gitlab import GitLabSettings, GitLabTracker
-from tracker_bridge_gitlab.sandbox import GitLabSandbox
 
 from tracker_bridge.testing.contract import make_draft
+
+if TYPE_CHECKING:
+    from tracker_bridge_gitlab.sandbox import GitLabSandbox
 
 
 def plugin(sandbox: GitLabSandbox, token: str) -> GitLabTracker:
     """The plugin with ``token``; the account is read from GET /user."""
     return GitLabTracker(
-        GitLabSettings(url=sandbox.url, project="security/cvd", token=token, max_retries=0)  # type: ignore[arg-type]
+        GitLabSettings(url=sandbox.url, project="security/cvd", token=token, max_retries=0)
     )
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import ValidationError
 from tracker_bridge_gitlab import GitLabSettings, GitLabTracker
-from tracker_bridge_gitlab.sandbox import GitLabSandbox
 
 from tracker_bridge.errors import ConfidentialityError, TrackerAuthError, TrackerUnavailable
 from tracker_bridge.ports.intake import Attachment, AttachmentInfo
 from tracker_bridge.ports.tracker import IssueDraft, IssueUpdate
 from tracker_bridge.testing import CANARY
+
+if TYPE_CHECKING:
+    from tracker_bridge_gitlab.sandbox import GitLabSandbox
 
 TOKEN = "sandbox-token"
 
@@ -49,7 +52,7 @@ def test_no_changes_since_the_bookmark_costs_at_most_two_requests(sandbox: GitLa
         tracker.open_issue(draft(f"CVD-2026-{n:04d}"))
     bookmark = max(s.updated_at for s in tracker.changes_since(None)) + timedelta(milliseconds=1)
     sandbox.team.reset_request_log()
-    assert list(tracker.changes_since(bookmark)) == []
+    assert [] == list(tracker.changes_since(bookmark))
     assert sandbox.team.request_count() <= 2
 
 
@@ -63,7 +66,7 @@ def test_hundred_changed_issues_cost_one_page_plus_two(sandbox: GitLabSandbox) -
         sandbox.team.comment(issue.iid, "triaged")
     sandbox.team.reset_request_log()
     changed = list(tracker.changes_since(bookmark))
-    assert (len(changed), sum(len(s.notes) for s in changed)) == (100, 100)
+    assert (100, 100) == (len(changed), sum(len(s.notes) for s in changed))
     assert sandbox.team.request_count() <= 3
 
 
@@ -74,10 +77,10 @@ def test_changes_since_marks_the_bridges_own_notes(sandbox: GitLabSandbox) -> No
     tracker.add_note(ref, "Acknowledgement sent")
     sandbox.team.comment(int(ref.key), "[to researcher]\nthanks", internal=False)
     (snapshot,) = list(tracker.changes_since(None))
-    assert [(n.body, n.by_bridge, n.internal) for n in snapshot.notes] == [
+    assert [
         ("Acknowledgement sent", True, True),
         ("[to researcher]\nthanks", False, False),
-    ]
+    ] == [(n.body, n.by_bridge, n.internal) for n in snapshot.notes]
 
 
 def test_changes_since_lists_only_notes_after_the_bookmark(sandbox: GitLabSandbox) -> None:
@@ -88,14 +91,14 @@ def test_changes_since_lists_only_notes_after_the_bookmark(sandbox: GitLabSandbo
     bookmark = next(iter(tracker.changes_since(None))).updated_at + timedelta(milliseconds=1)
     sandbox.team.comment(int(ref.key), "new")
     (snapshot,) = list(tracker.changes_since(bookmark))
-    assert [n.body for n in snapshot.notes] == ["new"]
+    assert ["new"] == [n.body for n in snapshot.notes]
 
 
 def test_hostile_title_is_inert(sandbox: GitLabSandbox) -> None:
     """Mentions and references in the researcher's subject notify nobody."""
     tracker = tracker_for(sandbox)
     ref = tracker.open_issue(draft(title="@all see #1 /close ~public %v1 $2 & more"))
-    assert (sandbox.team.side_effects(), sandbox.team.issue(int(ref.key)).state) == ([], "opened")
+    assert ([], "opened") == (sandbox.team.side_effects(), sandbox.team.issue(int(ref.key)).state)
     assert "CVD-2026-0001: @" in sandbox.team.issue(int(ref.key)).title
 
 
@@ -109,7 +112,7 @@ def test_hostile_summary_and_attachment_names_are_inert(sandbox: GitLabSandbox) 
             unencrypted_parts=("<img src=https://evil.example/p.gif>",),
         )
     )
-    assert sandbox.team.side_effects() == []
+    assert [] == sandbox.team.side_effects()
 
 
 def test_researcher_address_is_withheld_unless_configured(sandbox: GitLabSandbox) -> None:
@@ -138,8 +141,8 @@ def test_attachments_are_not_uploaded_unless_configured(sandbox: GitLabSandbox) 
     """By default no upload request is made even when the draft carries the bytes."""
     poc = Attachment("poc.py", "text/x-python", b"print(1)\n", "ab" * 32)
     tracker_for(sandbox).open_issue(draft(attachments=(poc.info,), attachment_files=(poc,)))
-    assert sandbox.team.request_count("POST", "/uploads") == 0
-    assert sandbox.state.uploads == []
+    assert 0 == sandbox.team.request_count("POST", "/uploads")
+    assert [] == sandbox.state.uploads
 
 
 def test_attachments_are_uploaded_when_configured(sandbox: GitLabSandbox) -> None:
@@ -164,7 +167,7 @@ def test_upload_waits_for_confidentiality(sandbox: GitLabSandbox) -> None:
         tracker_for(sandbox, upload_attachments=True).open_issue(
             draft(attachments=(poc.info,), attachment_files=(poc,))
         )
-    assert sandbox.state.uploads == []
+    assert [] == sandbox.state.uploads
 
 
 def test_open_writes_due_date_and_labels(sandbox: GitLabSandbox) -> None:
@@ -173,10 +176,10 @@ def test_open_writes_due_date_and_labels(sandbox: GitLabSandbox) -> None:
         draft(labels=frozenset({"severity::high", "cvd::received"}), due_date=date(2027, 2, 1))
     )
     issue = sandbox.team.issue(int(ref.key))
-    assert (
+    assert (["cvd-report::CVD-2026-0001", "cvd::received", "severity::high"], "2027-02-01") == (
         issue.labels,
         issue.due_date,
-    ) == (["cvd-report::CVD-2026-0001", "cvd::received", "severity::high"], "2027-02-01")
+    )
 
 
 def test_update_issue_is_one_put(sandbox: GitLabSandbox) -> None:
@@ -193,7 +196,7 @@ def test_update_issue_is_one_put(sandbox: GitLabSandbox) -> None:
             due_date=date(2027, 1, 1),
         ),
     )
-    assert [(r.method, r.status) for r in sandbox.team.requests()] == [("PUT", 200)]
+    assert [("PUT", 200)] == [(r.method, r.status) for r in sandbox.team.requests()]
 
 
 def test_rate_limit_once_is_retried(sandbox: GitLabSandbox) -> None:
@@ -220,7 +223,7 @@ def test_server_errors_become_retriable_after_bounded_retries(sandbox: GitLabSan
     sandbox.team.inject_fault(500, count=10, method="GET")
     with pytest.raises(TrackerUnavailable):
         tracker_for(sandbox, max_retries=2).find_issue("CVD-2026-0001")
-    assert sandbox.team.request_count("GET") == 3
+    assert 3 == sandbox.team.request_count("GET")
 
 
 def test_slow_gitlab_times_out_as_retriable(sandbox: GitLabSandbox) -> None:
@@ -247,9 +250,9 @@ def test_forbidden_is_an_auth_error(sandbox: GitLabSandbox) -> None:
 def test_from_settings_makes_no_request() -> None:
     """Building the tracker contacts nothing (the URL points at a closed port)."""
     tracker = GitLabTracker.from_settings(
-        GitLabSettings(url="http://127.0.0.1:9", project="security/cvd", token=TOKEN)  # type: ignore[arg-type]
+        GitLabSettings(url="http://127.0.0.1:9", project="security/cvd", token=TOKEN)
     )
-    assert tracker.kind == "gitlab"
+    assert "gitlab" == tracker.kind
 
 
 def test_settings_refuse_unknown_keys() -> None:
@@ -266,4 +269,4 @@ def test_confidentiality_refused_leaves_only_the_placeholder(sandbox: GitLabSand
     with pytest.raises(Exception, match="not confidential"):
         tracker_for(sandbox).open_issue(draft())
     (issue,) = sandbox.team.issues()
-    assert (issue.title, issue.description, issue.confidential) == ("CVD-2026-0001", "", False)
+    assert ("CVD-2026-0001", "", False) == (issue.title, issue.description, issue.confidential)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import gitlab
 import gitlab.exceptions
 import requests
-from gitlab.v4.objects import Project, ProjectIssue
 from pydantic import ConfigDict, Field, SecretStr
 
 from tracker_bridge.errors import (
@@ -36,6 +34,11 @@ from tracker_bridge.ports import (
 )
 from tracker_bridge.retry import BackoffRule, RetrySettings, backoff_hook, retry_attempts
 from tracker_bridge_gitlab.markup import inert_block, inert_inline, inert_title, withhold_addresses
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+
+    from gitlab.v4.objects import Project, ProjectIssue
 
 T = TypeVar("T")
 
@@ -106,9 +109,14 @@ class GitLabTracker:
 
     @classmethod
     def from_settings(cls, settings: object) -> GitLabTracker:
-        """Build from a validated ``GitLabSettings`` (no network until the first call)."""
+        """Build from a validated ``GitLabSettings`` (no network until the first call).
+
+        Raises:
+            TypeError: ``settings`` is not a ``GitLabSettings``.
+        """
         if not isinstance(settings, GitLabSettings):
-            raise TypeError("GitLabTracker needs GitLabSettings")
+            msg = "GitLabTracker needs GitLabSettings"
+            raise TypeError(msg)
         return cls(settings)
 
     # ------------------------------------------------------------------ the Tracker protocol
@@ -120,9 +128,21 @@ class GitLabTracker:
         only when no issue carries the marker; it is read back, and the content is written
         only once GitLab shows it confidential.
 
+        Returns:
+            The issue's reference (``key`` is the project-scoped iid).
+
         Raises:
-            ConfidentialityError: GitLab does not show the issue as confidential.
-            TrackerUnavailable: GitLab is rate limiting, failing or slow, after retries.
+            ForeignIssueError: an issue carries the report's marker label with another store id
+                (``cvd-store::`` label) or none where this installation has one.
+            ConfidentialityError: GitLab does not show the issue as confidential after the
+                placeholder was written; no report text was sent.
+            TrackerRefused: GitLab refused a write (HTTP 400, 409, 422, ...; field names only).
+            NotFoundError: the issue was deleted while it was being completed (HTTP 404/410).
+            TrackerAuthError: the token was refused (HTTP 401) or lacks permission (403).
+            ConfigurationError: the project was not found (HTTP 404/410 on the project).
+            TrackerUnavailable: GitLab is rate limiting (429), failing (5xx) or slow (408,
+                timeouts) after ``max_retries`` + 1 attempts; a create whose answer was lost
+                is not resent (the marker lookup of the next pass finds it).
         """
         marker = MARKER_PREFIX + draft.report_id
         if draft.installation:
@@ -131,9 +151,12 @@ class GitLabTracker:
         if found is not None:
             theirs = _installation(str(label) for label in found.labels)
             if theirs != (draft.installation or None):
-                raise ForeignIssueError.not_adopted(
+                msg = (
                     f"GitLab issue {found.attributes.get('web_url') or found.iid} in project "
-                    f"{self.settings.project}",
+                    f"{self.settings.project}"
+                )
+                raise ForeignIssueError.not_adopted(
+                    msg,
                     draft.report_id,
                     marker_prefix=MARKER_PREFIX,
                     store_prefix=STORE_PREFIX,
@@ -179,10 +202,11 @@ class GitLabTracker:
             )
         ref = self._ref(issue)
         if issue.confidential is not True:
-            raise ConfidentialityError(
+            msg = (
                 f"GitLab issue {ref.url} for {draft.report_id} is not confidential (the token "
                 "may lack permission to set it); no report text was written"
             )
+            raise ConfidentialityError(msg)
         if found is not None and issue.description:
             # Already complete: a second open must not undo the team's later edits.
             return ref
@@ -201,12 +225,26 @@ class GitLabTracker:
         return ref
 
     def find_issue(self, report_id: str) -> IssueRef | None:
-        """The issue carrying the report's marker label, or None."""
+        """The issue carrying the report's marker label, or None.
+
+        Raises:
+            TrackerUnavailable: GitLab rate limiting, failing or slow, after retries.
+            TrackerAuthError: the token was refused (HTTP 401) or lacks permission (403).
+            ConfigurationError: the project was not found (HTTP 404/410).
+            TrackerRefused: any other HTTP 4xx answer.
+        """
         found = self._find(report_id)
         return None if found is None else self._ref(found)
 
     def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
-        """Add and remove labels and set or clear the due date, in one PUT."""
+        """Add and remove labels and set or clear the due date, in one PUT (none when empty).
+
+        Raises:
+            TrackerRefused: GitLab refused the edit (HTTP 400, 409, 422, ...).
+            NotFoundError: the issue was deleted (HTTP 404/410).
+            TrackerAuthError: the token was refused (HTTP 401) or lacks permission (403).
+            TrackerUnavailable: GitLab rate limiting, failing or slow, after retries.
+        """
         if update.is_empty:
             return
         payload: dict[str, Any] = {}
@@ -223,7 +261,15 @@ class GitLabTracker:
         )
 
     def add_note(self, ref: IssueRef, text: str, *, untrusted: str | None = None) -> None:
-        """Add an internal note: the bridge's ``text``, then ``untrusted`` as an inert block."""
+        """Add an internal note: the bridge's ``text``, then ``untrusted`` as an inert block.
+
+        Raises:
+            TrackerRefused: GitLab refused the note (HTTP 400, 409, 422, ...).
+            NotFoundError: the issue was deleted (HTTP 404/410).
+            TrackerAuthError: the token was refused (HTTP 401) or lacks permission (403).
+            TrackerUnavailable: GitLab rate limiting, failing or slow; a note whose answer was
+                lost (5xx, read timeout) is not resent, so it is never doubled.
+        """
         body = text if untrusted is None else f"{text}\n\n{inert_block(untrusted)}"
         issue = self._issues.get(int(ref.key), lazy=True)
         # Not resent after a 5xx or a read timeout: a repeated POST could double the note.
@@ -243,6 +289,17 @@ class GitLabTracker:
         edits (python-gitlab#743), so the listing starts ``overlap_minutes`` before ``since``;
         an issue re-read there is listed again only when its labels, state, due date or
         confidentiality differ from what this tracker listed last.
+
+        Args:
+            since: a time-zone aware moment (the sync bookmark), or None for every issue.
+                ``overlap_minutes`` (minutes) is subtracted before asking GitLab.
+
+        Raises:
+            ValueError: ``since`` is naive (no time zone).
+            TrackerUnavailable: GitLab rate limiting, failing or slow, after retries.
+            TrackerAuthError: the token was refused (HTTP 401) or lacks permission (403).
+            ConfigurationError: the project was not found (HTTP 404/410).
+            TrackerRefused: any other HTTP 4xx answer.
         """
         query: dict[str, Any] = {"order_by": "updated_at", "sort": "asc"}
         if since is not None:
@@ -279,6 +336,16 @@ class GitLabTracker:
         The description is the bridge's own (it opened the issue); the researcher's words in it
         are code spans and fences, so a plain replacement stays inert. Team notes are skipped by
         author. Edits are PUTs of the whole text, so a retried one changes nothing twice.
+
+        Returns:
+            How many texts (the description, notes) were changed; 0 when none held the words.
+
+        Raises:
+            NotFoundError: the issue was deleted (HTTP 404/410).
+            TrackerRefused: GitLab refused a rewrite (HTTP 400, 409, 422, ...).
+            TrackerAuthError: the token was refused (HTTP 401) or lacks permission (403).
+            TrackerUnavailable: GitLab rate limiting, failing or slow; these calls are not
+                retried here (the next pass repeats the erasure).
         """
         iid = int(ref.key)
         with self._seam(f"read issue {ref.key}"):
@@ -317,6 +384,10 @@ class GitLabTracker:
         Reporter role (access level 20) or higher (GitLab's ``admin_issue`` permission,
         https://docs.gitlab.com/user/permissions/); reads ``GET /user`` and
         ``GET /projects/:id``, writes nothing.
+
+        Returns:
+            One line per problem found, naming the instance and project; empty when all is well.
+            Every tracker error is turned into such a line: this method raises nothing of its own.
         """
         where = f"GitLab {self.settings.url} project {self.settings.project}"
         try:
@@ -337,8 +408,10 @@ class GitLabTracker:
         level = max(levels)
         if level < REPORTER:
             return [
-                f"{where}: the token's account {username!r} has access level {level}; making "
-                f"issues confidential and labelling them needs Reporter ({REPORTER}) or higher"
+                (
+                    f"{where}: the token's account {username!r} has access level {level}; making "
+                    f"issues confidential and labelling them needs Reporter ({REPORTER}) or higher"
+                )
             ]
         return []
 
@@ -546,7 +619,8 @@ class GitLabTracker:
                     return action()
         except (gitlab.exceptions.GitlabError, requests.RequestException) as err:
             raise self._translate(operation, err, issue) from err
-        raise AssertionError("stamina ended without an answer or an error")  # pragma: no cover
+        msg = "stamina ended without an answer or an error"
+        raise AssertionError(msg)  # pragma: no cover
 
     def _backoff(self, idempotent: bool) -> Callable[[Exception], bool | float]:
         """Stamina's hook (``tracker_bridge.retry``); a 429's Retry-After is obeyed."""
@@ -595,7 +669,7 @@ class GitLabTracker:
                 f"tracker.gitlab.project: {where}: {what}: the project was not found (HTTP "
                 f"{code}); check the project path and that the token's user is a member"
             )
-        if code is None or code == 408 or code == 429 or code >= 500:
+        if code is None or code in {408, 429} or code >= 500:
             return TrackerUnavailable(
                 f"{where}: {what}: HTTP {code} {tries}", retry_after=self._retry_after
             )
@@ -612,7 +686,8 @@ def _installation(labels: Iterable[str]) -> str | None:
 def _gitlab_time(moment: datetime) -> str:
     """An ISO 8601 UTC time as GitLab reads it; milliseconds are rounded down (inclusive bound)."""
     if moment.tzinfo is None:
-        raise ValueError("changes_since needs a time-zone aware datetime")
+        msg = "changes_since needs a time-zone aware datetime"
+        raise ValueError(msg)
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
@@ -643,7 +718,7 @@ def _refused_fields(err: gitlab.exceptions.GitlabError) -> str:
 
 
 def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 __all__ = ["MARKER_PREFIX", "STORE_PREFIX", "GitLabSettings", "GitLabTracker"]

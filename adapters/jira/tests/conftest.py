@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from tracker_bridge_jira import JiraSettings, JiraTracker
 from tracker_bridge_jira.sandbox import JiraSandbox, start_sandbox
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 FLAVORS = ["cloud", "datacenter"]
 

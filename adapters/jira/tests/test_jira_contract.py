@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 from tracker_bridge_jira import JiraTracker
 from tracker_bridge_jira.markup import adf_to_text
 from tracker_bridge_jira.sandbox import JiraSandbox, start_sandbox
 
-from tracker_bridge.ports import IssueRef
 from tracker_bridge.testing.contract import ObservedIssue, TrackerContract
 
 from .conftest import FLAVORS, settings_for
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tracker_bridge.ports import IssueRef
 
 OVERLAP = timedelta(seconds=0.3)
 SECURITY_TEAM_LEVEL = "10100"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 from tracker_bridge_jira import JiraSettings, JiraTracker
 from tracker_bridge_jira.sandbox import start_sandbox
-from tracker_bridge_jira.sandbox.control import JiraSandbox
 
 from tracker_bridge.errors import (
     ConfidentialityError,
@@ -19,6 +19,9 @@ from tracker_bridge.errors import (
 from tracker_bridge.ports import IssueDraft, IssueUpdate
 
 from .conftest import FLAVORS, settings_for
+
+if TYPE_CHECKING:
+    from tracker_bridge_jira.sandbox.control import JiraSandbox
 
 Build = Callable[..., JiraTracker]
 
@@ -36,8 +39,8 @@ def test_refuses_when_security_is_not_on_the_create_screen(flavor: str) -> None:
         tracker = JiraTracker.from_settings(settings_for(sandbox))
         with pytest.raises(ConfidentialityError, match="Security Level field is not on the create"):
             tracker.open_issue(draft())
-        assert sandbox.team.issue_keys() == []
-        assert sandbox.team.request_count("POST", r"/issue$") == 0
+        assert [] == sandbox.team.issue_keys()
+        assert 0 == sandbox.team.request_count("POST", r"/issue$")
     finally:
         sandbox.stop()
 
@@ -46,13 +49,13 @@ def test_refuses_an_unknown_security_level(make_tracker: Build, sandbox: JiraSan
     """A security level the project lacks is a configuration error, raised before any create."""
     with pytest.raises(ConfigurationError, match="security_level: 'Nobody'"):
         make_tracker(security_level="Nobody").open_issue(draft())
-    assert sandbox.team.issue_keys() == []
+    assert [] == sandbox.team.issue_keys()
 
 
 def test_security_level_may_be_given_by_id(make_tracker: Build, sandbox: JiraSandbox) -> None:
     """The security level setting accepts the level's id as well as its name."""
     ref = make_tracker(security_level="10100").open_issue(draft())
-    assert sandbox.team.issue(ref.key).security_level == "10100"
+    assert "10100" == sandbox.team.issue(ref.key).security_level
 
 
 def test_status_change_a_minute_before_sync_in_another_zone_is_seen_once(
@@ -60,7 +63,7 @@ def test_status_change_a_minute_before_sync_in_another_zone_is_seen_once(
 ) -> None:
     """A status change one minute before a sync is listed once, though Jira's zone is not ours."""
     tracker = make_tracker()  # default 2-minute overlap; the bridge works in UTC
-    assert tracker._connected().myself()["timeZone"] == "America/Los_Angeles"
+    assert "America/Los_Angeles" == tracker._connected().myself()["timeZone"]  # noqa: SLF001 - the test reads the zone the tracker's own client sees
     ref = tracker.open_issue(draft())
     team = sandbox.team
     team.advance_clock(minutes=30)
@@ -73,7 +76,7 @@ def test_status_change_a_minute_before_sync_in_another_zone_is_seen_once(
     seen = [s for s in tracker.changes_since(first_sync) if s.ref == ref]
     team.advance_clock(seconds=20)
     seen += [s for s in tracker.changes_since(second_sync) if s.ref == ref]
-    assert [(s.status, s.status_category) for s in seen] == [("Done", "done")]
+    assert [("Done", "done")] == [(s.status, s.status_category) for s in seen]
     assert UTC.utcoffset(None) == seen[0].updated_at.utcoffset()
 
 
@@ -98,11 +101,11 @@ def test_bridge_notes_are_restricted_and_marked_as_the_bridges(
     tracker.add_note(ref, "Acknowledgement sent", untrusted="[~admin] thanks")
     sandbox.team.comment(ref.key, "[to researcher]\nFixed in 2.1")
     (snapshot,) = [s for s in tracker.changes_since(since) if s.ref == ref]
-    assert [(n.by_bridge, n.internal) for n in snapshot.notes] == [(True, True), (False, False)]
+    assert [(True, True), (False, False)] == [(n.by_bridge, n.internal) for n in snapshot.notes]
     assert {"type": "role", "value": "Administrators"}.items() <= (
         sandbox.team.issue(ref.key).comment_visibility[0] or {}
     ).items()
-    assert sandbox.team.side_effects() == []
+    assert [] == sandbox.team.side_effects()
 
 
 def test_update_issue_is_one_put(make_tracker: Build, sandbox: JiraSandbox) -> None:
@@ -120,7 +123,7 @@ def test_update_issue_is_one_put(make_tracker: Build, sandbox: JiraSandbox) -> N
         ),
     )
     issue = sandbox.team.issue(ref.key)
-    assert sandbox.team.request_count("PUT") - before == 1
+    assert 1 == sandbox.team.request_count("PUT") - before
     assert {"severity-high", "cvd-report-CVD-2026-0042"} == set(issue.labels)
     assert date(2027, 2, 1) == issue.duedate
 
@@ -139,7 +142,7 @@ def test_priority_follows_severity_when_on_the_screen(
     """priority_by_severity sets the Jira priority from the severity label."""
     tracker = make_tracker(priority_by_severity={"critical": "Highest"})
     ref = tracker.open_issue(draft(labels=frozenset({"severity-critical"})))
-    assert sandbox.team.issue(ref.key).priority == "Highest"
+    assert "Highest" == sandbox.team.issue(ref.key).priority
 
 
 def test_rate_limit_is_retried(make_tracker: Build, sandbox: JiraSandbox) -> None:
@@ -147,7 +150,7 @@ def test_rate_limit_is_retried(make_tracker: Build, sandbox: JiraSandbox) -> Non
     tracker = make_tracker()
     sandbox.team.inject(429, method="POST", path=r"/issue$", times=2, retry_after=1)
     ref = tracker.open_issue(draft())
-    assert sandbox.team.request_count("POST", r"/issue$") == 3
+    assert 3 == sandbox.team.request_count("POST", r"/issue$")
     assert [ref.key] == sandbox.team.issue_keys()
 
 
@@ -159,8 +162,8 @@ def test_persistent_5xx_becomes_tracker_unavailable(
     sandbox.team.inject(503, path=r"/search", times=5, retry_after=7)
     with pytest.raises(TrackerUnavailable) as caught:
         tracker.find_issue("CVD-2026-0042")
-    assert sandbox.team.request_count(path=r"/search") == 3
-    assert caught.value.retry_after == 7.0
+    assert 3 == sandbox.team.request_count(path=r"/search")
+    assert 7.0 == caught.value.retry_after
     assert "sandbox-token" not in str(caught.value)
 
 
@@ -170,13 +173,13 @@ def test_500_on_create_is_not_resent(make_tracker: Build, sandbox: JiraSandbox) 
     sandbox.team.inject(500, method="POST", path=r"/issue$", times=1)
     with pytest.raises(TrackerUnavailable):
         tracker.open_issue(draft())
-    assert sandbox.team.request_count("POST", r"/issue$") == 1
+    assert 1 == sandbox.team.request_count("POST", r"/issue$")
 
 
 def test_timeout_is_retried_then_unavailable(make_tracker: Build, sandbox: JiraSandbox) -> None:
     """A request slower than the timeout counts as unavailable after the bounded retries."""
     tracker = make_tracker(timeout=0.2, max_retries=1)
-    tracker._connected()
+    tracker._connected()  # noqa: SLF001 - connect first, so only the search is slowed
     sandbox.team.inject(0, path=r"/search", times=2, delay=0.5)
     with pytest.raises(TrackerUnavailable, match="did not answer"):
         tracker.find_issue("CVD-2026-0042")
@@ -207,7 +210,7 @@ def test_from_settings_does_no_network() -> None:
     settings = JiraSettings(
         url="http://127.0.0.1:9", project="SEC", token="t", security_level="Security team"
     )
-    assert JiraTracker.from_settings(settings).kind == "jira"
+    assert "jira" == JiraTracker.from_settings(settings).kind
 
 
 def test_settings_forbid_unknown_keys() -> None:
@@ -226,5 +229,5 @@ def test_jql_uses_epoch_milliseconds_not_local_dates(
     ref = tracker.open_issue(draft())
     stamp = sandbox.team.issue(ref.key).updated
     assert [ref] == [s.ref for s in tracker.changes_since(stamp)]
-    assert [s.ref for s in tracker.changes_since(stamp + timedelta(milliseconds=1))] == []
+    assert [] == [s.ref for s in tracker.changes_since(stamp + timedelta(milliseconds=1))]
     assert datetime(2026, 1, 1, tzinfo=UTC) < stamp

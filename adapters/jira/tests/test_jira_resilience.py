@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import stamina
 from tracker_bridge_jira import JiraTracker
 from tracker_bridge_jira.sandbox import start_sandbox
-from tracker_bridge_jira.sandbox.control import JiraSandbox
 
 from tracker_bridge.errors import ConfigurationError, NotFoundError, TrackerRefused
 from tracker_bridge.ports import IssueDraft, IssueRef, IssueUpdate
 
 from .conftest import settings_for
+
+if TYPE_CHECKING:
+    from tracker_bridge_jira.sandbox.control import JiraSandbox
 
 Build = Callable[..., JiraTracker]
 LAG = 1.5  # seconds the lagging sandbox leaves fresh writes out of search/jql

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from jira import JIRA, JIRAError
@@ -14,6 +13,9 @@ from jsonschema import Draft7Validator
 from tracker_bridge_jira.sandbox import JiraSandbox, start_sandbox
 
 from tracker_bridge._testsupport.unavailable import unavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # The shared data sits beside the repository: ../shared/specs from the repository root.
 REPOSITORY = Path(__file__).resolve().parents[3]
@@ -77,7 +79,7 @@ def cloud() -> Iterator[tuple[JiraSandbox, JIRA]]:
     sandbox = start_sandbox(flavor="cloud")
     client = cloud_client(sandbox, max_retries=0)
     yield sandbox, client
-    client.close()
+    client.close()  # type: ignore[no-untyped-call]  # untyped in jira 3.10
     sandbox.stop()
 
 
@@ -87,7 +89,7 @@ def datacenter() -> Iterator[tuple[JiraSandbox, JIRA]]:
     sandbox = start_sandbox(flavor="datacenter")
     client = JIRA(sandbox.url, token_auth=sandbox.token, max_retries=0)
     yield sandbox, client
-    client.close()
+    client.close()  # type: ignore[no-untyped-call]  # untyped in jira 3.10
     sandbox.stop()
 
 
@@ -125,7 +127,7 @@ def test_cloud_metadata_matches_the_openapi_schemas(cloud: tuple[JiraSandbox, JI
     }
     found = {path: problems(response_schema(path), body) for path, body in checks.items()}
     assert {path: [] for path in checks} == found
-    assert client.deploymentType == "Cloud"
+    assert "Cloud" == client.deploymentType
 
 
 def test_cloud_createmeta_fields_match_field_metadata(cloud: tuple[JiraSandbox, JIRA]) -> None:
@@ -141,7 +143,7 @@ def test_cloud_issue_comment_transition_shapes(cloud: tuple[JiraSandbox, JIRA]) 
     """Issue, comment, transitions and changelog answers match IssueBean and friends."""
     _, client = cloud
     key = create(client, "CVD-2026-0001", ["cvd-report-CVD-2026-0001"], ADF)
-    comment = client.add_comment(key, ADF, visibility={"type": "role", "value": "Administrators"})  # type: ignore[arg-type]
+    comment = client.add_comment(key, ADF, visibility={"type": "role", "value": "Administrators"})
     client.transition_issue(key, "31")
     issue = client.issue(key, expand="changelog").raw
     fields = issue["fields"]
@@ -163,8 +165,8 @@ def test_cloud_issue_comment_transition_shapes(cloud: tuple[JiraSandbox, JIRA]) 
     assert issue["self"].startswith("http://127.0.0.1:")
     assert {"type": "role", "value": "Administrators"}.items() <= comment.raw["visibility"].items()
     history_items = [i for h in issue["changelog"]["histories"] for i in h["items"]]
-    assert [(i["field"], i["fromString"], i["toString"]) for i in history_items] == [
-        ("status", "To Do", "Done")
+    assert [("status", "To Do", "Done")] == [
+        (i["field"], i["fromString"], i["toString"]) for i in history_items
     ]
 
 
@@ -178,8 +180,8 @@ def test_cloud_search_jql_pages_with_tokens(cloud: tuple[JiraSandbox, JIRA]) -> 
         jql, nextPageToken=first["nextPageToken"], maxResults=2, fields=["labels"], json_result=True
     )
     schema = response_schema("/rest/api/3/search/jql")
-    assert (problems(schema, first), problems(schema, second)) == ([], [])
-    assert (first["isLast"], second["isLast"]) == (False, True)
+    assert ([], []) == (problems(schema, first), problems(schema, second))
+    assert (False, True) == (first["isLast"], second["isLast"])
     assert keys == [i["key"] for i in first["issues"] + second["issues"]]
     every = client.enhanced_search_issues(jql, maxResults=0)
     assert keys == [i.key for i in every]
@@ -190,7 +192,8 @@ def test_cloud_old_search_is_gone(cloud: tuple[JiraSandbox, JIRA]) -> None:
     _, client = cloud
     with pytest.raises(JIRAError) as caught:
         client._session.get(client._get_url("search"), params={"jql": "project = SEC"})
-    assert caught.value.status_code == 410
+    assert 410 == caught.value.status_code
+    assert caught.value.text is not None
     assert "search/jql" in caught.value.text
 
 
@@ -200,11 +203,11 @@ def test_datacenter_search_pages_by_offset(datacenter: tuple[JiraSandbox, JIRA])
     keys = [create(client, f"CVD-2026-000{n}", [f"cvd-report-CVD-2026-000{n}"]) for n in (1, 2, 3)]
     jql = "project = SEC ORDER BY updated ASC"
     page = client.search_issues(jql, startAt=2, maxResults=2, json_result=True, fields=["labels"])
-    assert problems(response_schema("/rest/api/3/search"), page) == []
-    assert (page["startAt"], page["maxResults"], page["total"]) == (2, 2, 3)
+    assert [] == problems(response_schema("/rest/api/3/search"), page)
+    assert (2, 2, 3) == (page["startAt"], page["maxResults"], page["total"])
     every = client.search_issues(jql, maxResults=False)
     assert keys == [i.key for i in every]
-    assert client.deploymentType == "Server"
+    assert "Server" == client.deploymentType
 
 
 def test_datacenter_has_no_search_jql_or_v3(datacenter: tuple[JiraSandbox, JIRA]) -> None:
@@ -212,7 +215,7 @@ def test_datacenter_has_no_search_jql_or_v3(datacenter: tuple[JiraSandbox, JIRA]
     _, client = datacenter
     with pytest.raises(JIRAError) as caught:
         client._get_json("search/jql", params={"jql": "project = SEC"})
-    assert caught.value.status_code == 404
+    assert 404 == caught.value.status_code
 
 
 def test_jql_minute_form_is_read_in_the_users_time_zone(cloud: tuple[JiraSandbox, JIRA]) -> None:
@@ -240,14 +243,16 @@ def test_error_bodies_and_create_screen_checks(cloud: tuple[JiraSandbox, JIRA]) 
         other = cloud_client(off_screen, max_retries=0)
         with pytest.raises(JIRAError) as refused:
             create(other, "x", ["a"])
-        other.close()
+        other.close()  # type: ignore[no-untyped-call]  # untyped in jira 3.10
     finally:
         off_screen.stop()
     schema = response_schema("/rest/api/3/issue", "post", "400")
+    assert spaced.value.response is not None
+    assert refused.value.response is not None
     bodies = [spaced.value.response.json(), refused.value.response.json()]
-    assert [problems(schema, body) for body in bodies] == [[], []]
-    assert [spaced.value.status_code, refused.value.status_code] == [400, 400]
-    assert [next(iter(body["errors"])) for body in bodies] == ["labels", "security"]
+    assert [[], []] == [problems(schema, body) for body in bodies]
+    assert [400, 400] == [spaced.value.status_code, refused.value.status_code]
+    assert ["labels", "security"] == [next(iter(body["errors"])) for body in bodies]
 
 
 def test_rate_limit_answers_429_with_integer_retry_after(cloud: tuple[JiraSandbox, JIRA]) -> None:
@@ -257,18 +262,19 @@ def test_rate_limit_answers_429_with_integer_retry_after(cloud: tuple[JiraSandbo
     plain = cloud_client(sandbox, max_retries=0)
     with pytest.raises(JIRAError) as caught:
         plain.myself()
-    assert (caught.value.status_code, caught.value.response.headers["Retry-After"]) == (429, "1")
+    assert caught.value.response is not None
+    assert (429, "1") == (caught.value.status_code, caught.value.response.headers["Retry-After"])
     sandbox.team.inject(429, path=r"/myself", times=1, retry_after=0)
     resilient = cloud_client(sandbox, max_retries=1)
     assert sandbox.email == resilient.myself()["emailAddress"]
-    assert sandbox.team.request_count(path=r"/myself") == 3
+    assert 3 == sandbox.team.request_count(path=r"/myself")
 
 
 def test_wiki_mentions_and_images_are_executed(datacenter: tuple[JiraSandbox, JIRA]) -> None:
     """Raw wiki markup notifies mentions and fetches images, so a neutraliser failure shows."""
     sandbox, client = datacenter
     create(client, "x", ["a"], "hi [~admin] !https://evil.example/p.png! {noformat}[~x]{noformat}")
-    assert sandbox.team.side_effects() == ["mention:admin", "image:https://evil.example/p.png"]
+    assert ["mention:admin", "image:https://evil.example/p.png"] == sandbox.team.side_effects()
 
 
 def test_adf_mentions_and_media_are_recorded(cloud: tuple[JiraSandbox, JIRA]) -> None:
@@ -288,10 +294,10 @@ def test_adf_mentions_and_media_are_recorded(cloud: tuple[JiraSandbox, JIRA]) ->
         ],
     }
     create(client, "x", ["a"], document)
-    assert sandbox.team.side_effects() == [
+    assert [
         "mention:5b10a2844c20165700ede21g",
         "fetch:https://evil.example/card",
-    ]
+    ] == sandbox.team.side_effects()
 
 
 def test_v3_refuses_wiki_strings(cloud: tuple[JiraSandbox, JIRA]) -> None:
@@ -299,4 +305,4 @@ def test_v3_refuses_wiki_strings(cloud: tuple[JiraSandbox, JIRA]) -> None:
     _, client = cloud
     with pytest.raises(JIRAError) as caught:
         create(client, "x", ["a"], "plain wiki")
-    assert caught.value.status_code == 400
+    assert 400 == caught.value.status_code

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import requests
-from tracker_bridge_jira import JiraTracker
-from tracker_bridge_jira.sandbox import JiraSandbox
 
 from tracker_bridge.testing.contract import make_draft
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tracker_bridge_jira import JiraTracker
+    from tracker_bridge_jira.sandbox import JiraSandbox
 
 
 def test_sandbox_accepts_the_team_token_as_alice(sandbox: JiraSandbox) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # Characters that open a live wiki construct: [~mention], [text|link], !image!, {macro},
 # table cells and formatting. Backslash comes first so escapes are not doubled.

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import requests
 import stamina
@@ -38,6 +37,9 @@ from tracker_bridge_jira.markup import (
     one_line_summary,
     wiki_document,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
 T = TypeVar("T")
 
@@ -134,9 +136,14 @@ class JiraTracker:
 
     @classmethod
     def from_settings(cls, settings: object) -> JiraTracker:
-        """Build from a validated ``JiraSettings``; no network until the first call."""
+        """Build from a validated ``JiraSettings``; no network until the first call.
+
+        Raises:
+            TypeError: ``settings`` is not a ``JiraSettings``.
+        """
         if not isinstance(settings, JiraSettings):
-            raise TypeError("JiraTracker needs JiraSettings")
+            msg = "JiraTracker needs JiraSettings"
+            raise TypeError(msg)
         return cls(settings)
 
     # ------------------------------------------------------------------ the Tracker protocol
@@ -146,6 +153,24 @@ class JiraTracker:
 
         A placeholder carrying only the report id, the marker label and the security level is
         created first and read back; report text is written only once the level is proven.
+
+        Returns:
+            The issue's reference (``key`` is the Jira issue key, e.g. ``SEC-12``).
+
+        Raises:
+            ForeignIssueError: an issue carries the report's marker label with another store id
+                (``cvd-store-`` label) or none where this installation has one.
+            ConfidentialityError: the Security Level field is not on the create screen, or the
+                issue came back without the level; no report text was sent.
+            ConfigurationError: a label has a space or quote, the project, issue type or
+                security level does not exist (HTTP 404/410 on the project), or Jira Cloud
+                is configured without ``email``.
+            TrackerRefused: Jira refused a write (HTTP 400, 409, 422, ...; field names only).
+            NotFoundError: the issue was deleted while it was being completed (HTTP 404/410).
+            TrackerAuthError: the token was refused or lacks permission (HTTP 401/403).
+            TrackerUnavailable: Jira rate limiting, failing or slow after ``max_retries`` + 1
+                attempts; on Cloud, a create whose answer was lost is looked for by its marker
+                for up to ``search_lag_seconds`` (seconds) instead of being resent.
         """
         marker = self._marker(draft.report_id)
         markers = [marker]
@@ -159,8 +184,9 @@ class JiraTracker:
             ref = self._ref(str(found["key"]))
             theirs = _installation((found.get("fields") or {}).get("labels") or [])
             if theirs != (draft.installation or None):
+                msg = f"Jira issue {ref.url} in project {self.settings.project}"
                 raise ForeignIssueError.not_adopted(
-                    f"Jira issue {ref.url} in project {self.settings.project}",
+                    msg,
                     draft.report_id,
                     marker_prefix=MARKER_PREFIX,
                     store_prefix=STORE_PREFIX,
@@ -238,14 +264,22 @@ class JiraTracker:
                 with attempt:
                     found = self.find_issue(report_id)
                     if found is None:
-                        raise _NotYetSearchable(report_id)
+                        raise _NotYetSearchable(report_id)  # noqa: TRY301 - raising inside the attempt is how stamina retries a not-yet-indexed issue
                     return found
         except (_NotYetSearchable, TrackerUnavailable):
             return None
         return None  # pragma: no cover - stamina ends with an answer or an error
 
     def find_issue(self, report_id: str) -> IssueRef | None:
-        """An issue carrying the report's marker label (any installation's), or None."""
+        """An issue carrying the report's marker label (any installation's), or None.
+
+        Raises:
+            ConfigurationError: the report id makes a label Jira refuses (space or quote), or
+                the project was not found (HTTP 404/410).
+            TrackerUnavailable: Jira rate limiting, failing or slow, after retries.
+            TrackerAuthError: the token was refused or lacks permission (HTTP 401/403).
+            TrackerRefused: any other HTTP 4xx answer.
+        """
         found = self._find(report_id)
         return None if found is None else self._ref(str(found["key"]))
 
@@ -256,7 +290,15 @@ class JiraTracker:
         return None
 
     def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
-        """Add and remove labels and set the due date in one PUT."""
+        """Add and remove labels and set the due date in one PUT (none when empty).
+
+        Raises:
+            ConfigurationError: a label to add has a space or quote, which Jira refuses.
+            TrackerRefused: Jira refused the edit (HTTP 400, 409, 422, ...).
+            NotFoundError: the issue was deleted (HTTP 404/410).
+            TrackerAuthError: the token was refused or lacks permission (HTTP 401/403).
+            TrackerUnavailable: Jira rate limiting, failing or slow, after retries.
+        """
         if update.is_empty:
             return
         for label in update.add_labels:
@@ -274,7 +316,15 @@ class JiraTracker:
         )
 
     def add_note(self, ref: IssueRef, text: str, *, untrusted: str | None = None) -> None:
-        """Add a restricted comment: the bridge's ``text``, then ``untrusted`` rendered inert."""
+        """Add a restricted comment: the bridge's ``text``, then ``untrusted`` rendered inert.
+
+        Raises:
+            TrackerRefused: Jira refused the comment (HTTP 400, 409, 422, ...).
+            NotFoundError: the issue was deleted (HTTP 404/410).
+            TrackerAuthError: the token was refused or lacks permission (HTTP 401/403).
+            TrackerUnavailable: Jira rate limiting, failing or slow; a comment whose answer was
+                lost is not resent, so it is never doubled.
+        """
         body = self._rich_text(text.splitlines() or [text], untrusted)
         visibility = (
             self.settings.comment_visibility.model_dump()
@@ -293,6 +343,17 @@ class JiraTracker:
 
         Wiki text (Data Center) is replaced as written; ADF (Cloud) text node by text node, so
         the document stays text-only. Team comments are skipped by author.
+
+        Returns:
+            How many texts (the description, comments) were changed; 0 when none held the words.
+
+        Raises:
+            NotFoundError: an edit found the issue deleted (HTTP 404/410). A 404 on the first
+                read is reported as ConfigurationError (the read names no issue).
+            ConfigurationError: see above; also a 404/410 on reading the comments.
+            TrackerRefused: Jira refused a rewrite (HTTP 400, 409, 422, ...).
+            TrackerAuthError: the token was refused or lacks permission (HTTP 401/403).
+            TrackerUnavailable: Jira rate limiting, failing or slow, after retries.
         """
         client = self._connected()
         raw = self._call(
@@ -350,11 +411,23 @@ class JiraTracker:
         The JQL uses epoch milliseconds, which Jira reads the same in every time zone; the
         overlap window catches changes the search index showed late, and changes already
         listed by this tracker inside that window are not listed again.
+
+        Args:
+            since: a time-zone aware moment (the sync bookmark), or None for every issue.
+                ``overlap_minutes`` (minutes) is subtracted before searching.
+
+        Raises:
+            ValueError: ``since`` is naive (no time zone).
+            ConfigurationError: the project was not found (HTTP 404/410).
+            TrackerUnavailable: Jira rate limiting, failing or slow, after retries.
+            TrackerAuthError: the token was refused or lacks permission (HTTP 401/403).
+            TrackerRefused: any other HTTP 4xx answer.
         """
         clauses = [f'project = "{self.settings.project}"']
         if since is not None:
             if since.tzinfo is None:
-                raise ValueError("changes_since needs a time-zone aware bookmark")
+                msg = "changes_since needs a time-zone aware bookmark"
+                raise ValueError(msg)
             window = since - timedelta(minutes=self.settings.overlap_minutes)
             clauses.append(f"updated >= {int(window.timestamp() * 1000)}")
         jql = " AND ".join(clauses) + " ORDER BY updated ASC"
@@ -378,6 +451,10 @@ class JiraTracker:
         Reads ``myself``, the project and its create screen (createmeta): the security level
         must be offered there for this account, which is how Jira says the token may set it.
         Writes nothing.
+
+        Returns:
+            One line per problem found, naming the instance and project; empty when all is well.
+            Every ``BridgeError`` is turned into such a line: this method raises nothing of its own.
         """
         try:
             self._connected()
@@ -388,8 +465,10 @@ class JiraTracker:
             ):
                 return [str(err)]
             return [
-                f"Jira {self.settings.url}: project {self.settings.project} does not exist or "
-                "the token cannot see it"
+                (
+                    f"Jira {self.settings.url}: project {self.settings.project} does not exist or "
+                    "the token cannot see it"
+                )
             ]
         except BridgeError as err:
             return [str(err)]
@@ -544,11 +623,12 @@ class JiraTracker:
 
     def _verify_security(self, ref: IssueRef, report_id: str) -> None:
         if not self._has_level(ref):
-            raise ConfidentialityError(
+            msg = (
                 f"Jira issue {ref.key} for {report_id} in project {self.settings.project} "
                 f"came back without security level {self.settings.security_level!r} (the token "
                 "may lack the Set Issue Security permission); no report text was written"
             )
+            raise ConfidentialityError(msg)
 
     def _edit(
         self, ref: IssueRef, *, fields: dict[str, Any], update: dict[str, Any], doing: str
@@ -602,10 +682,11 @@ class JiraTracker:
         self._cloud = client.deploymentType == "Cloud"
         if self._cloud:
             if not settings.email:
-                raise ConfigurationError(
+                msg = (
                     f"tracker.jira: {settings.url} is Jira Cloud, which needs `email` with the "
                     "API token; set tracker.jira.email"
                 )
+                raise ConfigurationError(msg)
             client.close()  # type: ignore[no-untyped-call]  # untyped in jira 3.10
             client = JIRA(settings.url, options={"rest_api_version": "3"}, **common)
         me = client.myself()
@@ -657,10 +738,11 @@ class JiraTracker:
         wanted = self.settings.issue_type
         issue_type = next((t for t in listed if wanted in (t.get("name"), t.get("id"))), None)
         if issue_type is None:
-            raise ConfigurationError(
+            msg = (
                 f"tracker.jira.issue_type: project {key} has no issue type {wanted!r} on its "
                 f"create screen (it has {sorted(str(t.get('name')) for t in listed)})"
             )
+            raise ConfigurationError(msg)
         self._issue_type_id = str(issue_type["id"])
         metas = self._call(
             f"reading the create screen of {key}",
@@ -675,21 +757,23 @@ class JiraTracker:
         }
         if "security" not in screen:
             # Without the field, Jira would create the issue visible to everyone on the project.
-            raise ConfidentialityError(
+            msg = (
                 f"Jira project {key}: the Security Level field is not on the create screen of "
                 f"issue type {wanted!r} for this account, so no issue can be opened confidential; "
                 "add it to the screen and grant Set Issue Security"
             )
+            raise ConfidentialityError(msg)
         levels = screen["security"].get("allowedValues") or []
         level = next(
             (x for x in levels if self.settings.security_level in (x.get("name"), x.get("id"))),
             None,
         )
         if level is None:
-            raise ConfigurationError(
+            msg = (
                 f"tracker.jira.security_level: {self.settings.security_level!r} is not a security "
                 f"level of project {key} (it has {sorted(str(x.get('name')) for x in levels)})"
             )
+            raise ConfigurationError(msg)
         self._level_id = str(level["id"])
         self._screen = screen
 
@@ -722,11 +806,13 @@ class JiraTracker:
             status = err.status_code or 0
             raise self._translate(doing, status, err, _retry_after(err), issue, project) from err
         except (requests.Timeout, requests.ConnectionError) as err:
-            raise TrackerUnavailable(
+            msg = (
                 f"Jira at {settings.url} did not answer while {doing} "
                 f"({type(err).__name__}, after at most {settings.max_retries + 1} attempts)"
-            ) from err
-        raise AssertionError("stamina ended without an answer or an error")  # pragma: no cover
+            )
+            raise TrackerUnavailable(msg) from err
+        msg = "stamina ended without an answer or an error"
+        raise AssertionError(msg)  # pragma: no cover
 
     def _backoff(self, idempotent: bool) -> Callable[[Exception], bool | float]:
         """Stamina's hook (``tracker_bridge.retry``); Retry-After is obeyed unless waits are 0."""
@@ -755,7 +841,7 @@ class JiraTracker:
         where = f"Jira at {self.settings.url} answered {status} while {doing}"
         if status in (401, 403):
             return TrackerAuthError(f"{where}: the token was refused or lacks permission")
-        if status in _RETRIABLE or status == 408 or status == 0:
+        if status in _RETRIABLE or status in {408, 0}:
             return TrackerUnavailable(
                 f"{where} (after at most {self.settings.max_retries + 1} attempts)",
                 retry_after=retry_after,
@@ -789,10 +875,11 @@ class JiraTracker:
     @staticmethod
     def _check_label(label: str) -> None:
         if not label or any(ch.isspace() or ch == '"' for ch in label):
-            raise ConfigurationError(
+            msg = (
                 f"Jira label {label!r} is empty or has a space or quote, which Jira refuses; "
                 "check the label names in mappings/jira.toml and the report id format"
             )
+            raise ConfigurationError(msg)
 
 
 def _installation(labels: Iterable[object]) -> str | None:

@@ -7,15 +7,18 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
 from tests.installations import running_installation
-from tracker_bridge.demo.installation import Installation
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tracker_bridge.demo.installation import Installation
 
 DEPLOY = Path(__file__).resolve().parents[3] / "docs" / "deploy"
 VENV_BIN = Path(sys.executable).parent
@@ -84,7 +87,9 @@ def test_kubernetes_check_passes_with_exactly_the_secret_and_configmap(tmp_path:
     data.mkdir()
     shutil.copytree(seeded / "mappings", data / "mappings")
     shutil.copytree(seeded / "gnupg", data / "gnupg", ignore=shutil.ignore_patterns("S.*"))
-    subprocess.run(["gpgconf", "--homedir", str(seeded / "gnupg"), "--kill", "gpg-agent"])
+    subprocess.run(
+        ["gpgconf", "--homedir", str(seeded / "gnupg"), "--kill", "gpg-agent"], check=False
+    )
 
     def mounted(text: str) -> str:
         return text.replace(mounts["data"], str(data))
@@ -106,7 +111,9 @@ def test_kubernetes_check_passes_with_exactly_the_secret_and_configmap(tmp_path:
             check=False,
             env=clean_environment(environment),
         )
-        subprocess.run(["gpgconf", "--homedir", str(data / "gnupg"), "--kill", "gpg-agent"])
+        subprocess.run(
+            ["gpgconf", "--homedir", str(data / "gnupg"), "--kill", "gpg-agent"], check=False
+        )
         return checked
 
     placeholder = check(env)
@@ -154,7 +161,7 @@ def test_gitlab_ci_jobs_give_the_runner_a_shell() -> None:
     """Every job clears the image's tracker-bridge ENTRYPOINT so the runner's shell runs script."""
     jobs = {name: job for name, job in gitlab_ci().items() if name.startswith("tracker-bridge:")}
     entrypoint = re.search(
-        r"^ENTRYPOINT (.+)$", (DEPLOY / "Containerfile").read_text(encoding="utf-8"), re.M
+        r"^ENTRYPOINT (.+)$", (DEPLOY / "Containerfile").read_text(encoding="utf-8"), re.MULTILINE
     )
     assert entrypoint is not None
     assert {name: [""] for name in jobs} == {
@@ -210,7 +217,9 @@ def test_gitlab_ci_run_job_script_runs_under_the_images_shell(
 def unit_paths(unit: str, key: str) -> list[str]:
     """Every value of ``key=`` in a unit file, split on spaces."""
     text = (DEPLOY / "systemd" / unit).read_text(encoding="utf-8")
-    return [part for line in re.findall(rf"^{key}=(.*)$", text, re.M) for part in line.split()]
+    return [
+        part for line in re.findall(rf"^{key}=(.*)$", text, re.MULTILINE) for part in line.split()
+    ]
 
 
 def test_systemd_units_leave_inits_store_and_key_folders_writable(tmp_path: Path) -> None:
@@ -229,8 +238,8 @@ def test_systemd_units_leave_inits_store_and_key_folders_writable(tmp_path: Path
     )
     assert 0 == made.returncode, made.stderr
     text = (tmp_path / "etc" / "tracker-bridge.toml").read_text(encoding="utf-8")
-    store = re.search(r'^url = "sqlite:///([^"]+)"', text, re.M)
-    home = re.search(r'^home = "([^"]+)"', text, re.M)
+    store = re.search(r'^url = "sqlite:///([^"]+)"', text, re.MULTILINE)
+    home = re.search(r'^home = "([^"]+)"', text, re.MULTILINE)
     assert store is not None
     assert home is not None
     needed = {

@@ -6,9 +6,9 @@ import email
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from tracker_bridge_gitlab.sandbox.server import GitLabSandbox, start_sandbox
@@ -19,7 +19,11 @@ from tracker_bridge.app import Bridge
 from tracker_bridge.demo.installation import Installation, create_installation, write_config
 from tracker_bridge.ports.intake import MailboxItem, Verdict
 from tracker_bridge.ports.summary import PassSummary
-from tracker_bridge.services.ingest import Ingest, IngestOutcome
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tracker_bridge.services.ingest import Ingest, IngestOutcome
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"
@@ -83,7 +87,7 @@ def run_ingest(
         bridge.close()
 
 
-def query_store(world: World, sql: str, *params: object) -> list[tuple[object, ...]]:
+def query_store(world: World, sql: str, *params: object) -> list[tuple[Any, ...]]:
     """Rows of ``sql`` on the store's SQLite file."""
     with sqlite3.connect(world.database) as db:
         return list(db.execute(sql, params))
@@ -99,7 +103,8 @@ def last_message_id_for(world: World, report_id: str, what: str) -> str:
         parsed = email.message_from_bytes(mail.data)
         if report_id in str(parsed.get("Reply-To", "")):
             return str(parsed["Message-ID"])
-    raise AssertionError(f"no {what} for {report_id} was delivered")
+    msg = f"no {what} for {report_id} was delivered"
+    raise AssertionError(msg)
 
 
 def issue_iid(world: World, report_id: str) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from tests.integration.ingest.conftest import (
@@ -12,10 +14,12 @@ from tests.integration.ingest.conftest import (
     run_ingest,
 )
 from tracker_bridge.demo.installation import BRIDGE_ADDRESS
-from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
 from tracker_bridge.ports.intake import Verdict
 from tracker_bridge.ports.summary import PassSummary
+
+if TYPE_CHECKING:
+    from tracker_bridge.demo.mail_shapes import MailShapes
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"
@@ -207,7 +211,7 @@ def test_unencrypted_report_is_stored_encrypted_to_the_bridge_key(world: World) 
     rows = query_store(
         world, "SELECT encrypted_raw FROM raw_messages WHERE report_id = ?", outcome.report_id
     )
-    stored = bytes(rows[0][0])  # type: ignore[call-overload]
+    stored = bytes(rows[0][0])
     assert (False, True) == (marker.encode() in stored, stored.startswith(b"-----BEGIN PGP"))
     bridge = world.bridge()
     try:

@@ -6,9 +6,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tracker_bridge.demo.installation import Installation
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tracker_bridge.demo.installation import Installation
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"
@@ -102,7 +105,7 @@ def test_killed_while_the_tracker_stalls_leaves_the_mail_and_the_next_run_handle
     assert 0 == code, err
     new_reports = set(_report_ids(world)) - before
     assert ([], 2) == (_files(installation.maildir / "new"), len(new_reports))
-    assert {report: 1 for report in new_reports} == {
+    assert dict.fromkeys(new_reports, 1) == {
         report: count
         for report, count in _issues_per_report(world).items()
         if report in new_reports

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import email
+import email.message
 import email.policy
 import json
-from collections.abc import Iterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -39,6 +40,9 @@ from tracker_bridge.demo.researcher_mail import read_as_researcher
 from tracker_bridge.demo.smtp import MailCatcher
 from tracker_bridge.ports.intake import Verdict
 from tracker_bridge.ports.summary import PassSummary
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 JAN = "jan@onderzoek.example"
 ADA = "ada@research.example"
@@ -375,8 +379,10 @@ def test_spoofed_new_report_is_quarantined_even_with_a_forged_pass_lower_down(
             # What the attacker wrote: a passing verdict in our MTA's name.
             (
                 "Authentication-Results",
-                f"{TRUSTED_MTA}; dkim=pass header.d=bank.example; spf=pass "
-                "smtp.mailfrom=bank.example; dmarc=pass header.from=bank.example",
+                (
+                    f"{TRUSTED_MTA}; dkim=pass header.d=bank.example; spf=pass "
+                    "smtp.mailfrom=bank.example; dmarc=pass header.from=bank.example"
+                ),
             )
         ],
     ).raw
@@ -403,11 +409,13 @@ def test_fastmail_style_pass_and_untrusted_ids_leave_the_report_alone(world: Wor
     results = [
         (
             "Authentication-Results",
-            f"{TRUSTED_MTA};\r\n    dkim=pass (2048-bit rsa key sha256) header.d=lab.example "
-            "header.i=@lab.example header.b=Wq0r header.a=rsa-sha256 header.s=fm1 x-bits=2048;\r\n"
-            "    dmarc=pass policy.published-domain-policy=reject header.from=lab.example;\r\n"
-            "    iprev=pass smtp.remote-ip=198.51.100.7 (mail.lab.example);\r\n"
-            "    spf=pass smtp.mailfrom=grace@lab.example smtp.helo=mail.lab.example",
+            (
+                f"{TRUSTED_MTA};\r\n    dkim=pass (2048-bit rsa key sha256) header.d=lab.example "
+                "header.i=@lab.example header.b=Wq0r header.a=rsa-sha256 header.s=fm1 x-bits=2048;\r\n"
+                "    dmarc=pass policy.published-domain-policy=reject header.from=lab.example;\r\n"
+                "    iprev=pass smtp.remote-ip=198.51.100.7 (mail.lab.example);\r\n"
+                "    spf=pass smtp.mailfrom=grace@lab.example smtp.helo=mail.lab.example"
+            ),
         ),
         (
             "Authentication-Results",
@@ -607,7 +615,9 @@ def _pgp_mime_ciphertext(raw: bytes) -> bytes:
     parsed = email.message_from_bytes(raw)
     parts = parsed.get_payload()
     assert isinstance(parts, list)
-    data = parts[1].get_payload(decode=True)
+    encrypted = parts[1]
+    assert isinstance(encrypted, email.message.Message)
+    data = encrypted.get_payload(decode=True)
     assert isinstance(data, bytes)
     return data
 
@@ -851,7 +861,7 @@ def test_one_run_pass_handles_every_hostile_message_and_delivers_the_good_ones(
     )
     assert "mallory@evil.example" not in recipients
     notes = "\n".join(_notes(world, report_id))
-    assert ("Third-party mail, NOT" in notes, "Replayed ciphertext" in notes) == (True, True)
+    assert (True, True) == ("Third-party mail, NOT" in notes, "Replayed ciphertext" in notes)
     assert [] == world.gitlab.team.side_effects()
     counts = {s.step: s.counts for s in summaries}
     assert 1 == counts["notify"].get("failed")  # zoë: no SMTPUTF8 on this server, team told

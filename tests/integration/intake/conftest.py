@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,6 +18,9 @@ from tracker_bridge._testsupport.keys import (
 )
 from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.openpgp import GnuPG
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 BRIDGE_PASSPHRASE = "bridge-test-passphrase"
 

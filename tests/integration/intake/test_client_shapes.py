@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from email.encoders import encode_7or8bit
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tracker_bridge.demo.mail_shapes import CLIENT_SHAPES, MailShapes, Shape
 from tracker_bridge.intake.reader import MailReader
-from tracker_bridge.openpgp import GnuPG
 from tracker_bridge.ports.intake import Verdict
 from tracker_bridge.ports.openpgp import SignatureStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tracker_bridge.openpgp import GnuPG
 
 SUBJECT = "Stored XSS in /admin/report — ünïcode"
 BODY = "Steps:\n1. open /admin/report?q=<script>\n2. observe alert\n\nPrice: 5 €, naïve café\n"
@@ -82,7 +86,7 @@ def test_encrypted_attachment_is_decrypted_with_digest(rita_mail: MailShapes, gn
     message = MailReader(gnupg).read(shape.raw)
     assert [("poc.py", 15)] == [(a.filename, len(a.content)) for a in message.attachments]
     assert b"print('pwned')\n" == message.attachments[0].content
-    assert len(message.attachments[0].sha256) == 64
+    assert 64 == len(message.attachments[0].sha256)
 
 
 def test_inline_mode_decrypts_separately_encrypted_attachment(

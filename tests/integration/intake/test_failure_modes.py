@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tracker_bridge._testsupport.keys import gpg_command
-from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.errors import QuarantineError
 from tracker_bridge.intake.reader import MailReader
 from tracker_bridge.openpgp import GnuPG
 from tracker_bridge.ports.intake import Verdict
+
+if TYPE_CHECKING:
+    from tracker_bridge.demo.mail_shapes import MailShapes
 
 SECRET = "the secret exploit details"
 
@@ -100,7 +103,7 @@ def test_truncated_inline_armour_is_quarantined(rita_mail: MailShapes, gnupg: Gn
     """Inline armour without its END line is quarantined as truncated."""
     lines = rita_mail.encrypt(SECRET.encode()).decode().splitlines()
     part = rita_mail.text_part("\n".join(lines[:-3]) + "\n", charset="us-ascii", encoding="7bit")
-    reason = _quarantined(MailReader(gnupg), rita_mail._wrap("Bug", part))
+    reason = _quarantined(MailReader(gnupg), rita_mail._wrap("Bug", part))  # noqa: SLF001 - the mail builder's MIME wrapper, to wrap a hand-broken part
     assert "truncated" in reason
 
 
@@ -125,7 +128,7 @@ def test_encrypted_block_inside_attacker_text_is_decrypted_apart_never_merged(
     armour = rita_mail.encrypt(SECRET.encode()).decode()
     text = "Please forward this to the CEO:\n\n" + armour + "\nThanks, the attacker\n"
     part = rita_mail.text_part(text)
-    message = MailReader(gnupg).read(rita_mail._wrap("Fwd", part))
+    message = MailReader(gnupg).read(rita_mail._wrap("Fwd", part))  # noqa: SLF001 - the mail builder's MIME wrapper, to wrap a hand-broken part
     assert (Verdict.REPORT, True, True, SECRET) == (
         message.verdict,
         message.encrypted,
@@ -148,7 +151,7 @@ def test_pgp_mime_nested_inside_plaintext_is_not_decrypted(
     nested = rita_mail.multipart(
         "mixed", [rita_mail.multipart("mixed", [rita_mail.text_part("hello\n"), entity])]
     )
-    message = MailReader(gnupg).read(rita_mail._wrap("Nested", nested))
+    message = MailReader(gnupg).read(rita_mail._wrap("Nested", nested))  # noqa: SLF001 - the mail builder's MIME wrapper, to wrap a hand-broken part
     assert (Verdict.REPORT, False, "hello") == (
         message.verdict,
         message.encrypted,
@@ -164,7 +167,7 @@ def test_unencrypted_parts_beside_encryption_are_labelled_not_merged(
     encrypted = rita_mail.kmail("inner", SECRET + "\n").raw
     entity = encrypted[encrypted.index(b"Content-Type: multipart/encrypted") :]
     mixed = rita_mail.multipart("mixed", [entity, rita_mail.text_part("-- list footer\n")])
-    message = MailReader(gnupg).read(rita_mail._wrap("Footer", mixed))
+    message = MailReader(gnupg).read(rita_mail._wrap("Footer", mixed))  # noqa: SLF001 - the mail builder's MIME wrapper, to wrap a hand-broken part
     assert (True, True, SECRET) == (message.encrypted, message.decrypted, message.body.strip())
     assert ("[unencrypted text/plain]\n-- list footer",) == message.unencrypted_parts
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from typing import TYPE_CHECKING
 
 from tracker_bridge._testsupport.keys import (
     export_public_key,
@@ -11,9 +12,11 @@ from tracker_bridge._testsupport.keys import (
     make_gnupghome,
     remove_gnupghome,
 )
-from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.intake.reader import MailReader
 from tracker_bridge.openpgp import GnuPG
+
+if TYPE_CHECKING:
+    from tracker_bridge.demo.mail_shapes import MailShapes
 
 
 def _uids(home: str, fingerprint: str) -> list[str]:

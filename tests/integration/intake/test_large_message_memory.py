@@ -6,10 +6,14 @@ import hashlib
 import os
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.integration.intake.conftest import BRIDGE_PASSPHRASE, IntakeKeys
-from tracker_bridge.demo.mail_shapes import MailShapes
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tracker_bridge.demo.mail_shapes import MailShapes
 
 _MIB = 1024 * 1024
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.intake.reader import MailReader
-from tracker_bridge.openpgp import GnuPG
 from tracker_bridge.ports.intake import Verdict
+
+if TYPE_CHECKING:
+    from tracker_bridge.demo.mail_shapes import MailShapes
+    from tracker_bridge.openpgp import GnuPG
 
 BODY = "original report text\n"
 

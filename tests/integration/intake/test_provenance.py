@@ -78,8 +78,10 @@ def test_exchange_online_fields_have_no_authserv_id_and_are_never_trusted() -> N
         ([GMAIL_DMARC_FAIL, GMAIL_PASS], TRUSTED, Origin.SPOOFED),
         (
             [
-                "mx.google.com; dkim=fail header.d=research.example; spf=fail "
-                "smtp.mailfrom=research.example"
+                (
+                    "mx.google.com; dkim=fail header.d=research.example; spf=fail "
+                    "smtp.mailfrom=research.example"
+                )
             ],
             TRUSTED,
             Origin.SPOOFED,
@@ -87,8 +89,10 @@ def test_exchange_online_fields_have_no_authserv_id_and_are_never_trusted() -> N
         # DKIM passing for a different domain aligns with nothing.
         (
             [
-                "mx.google.com; dkim=pass header.d=mailer.example; spf=fail "
-                "smtp.mailfrom=bounce@mailer.example"
+                (
+                    "mx.google.com; dkim=pass header.d=mailer.example; spf=fail "
+                    "smtp.mailfrom=bounce@mailer.example"
+                )
             ],
             TRUSTED,
             Origin.SPOOFED,

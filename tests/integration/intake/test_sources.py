@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.mailboxes import imap_source
-from tracker_bridge._testsupport.dovecot import Dovecot
 from tracker_bridge.intake.sources import (
     FileSource,
     ImapSecurity,
@@ -17,6 +16,11 @@ from tracker_bridge.intake.sources import (
     MaildirSource,
 )
 from tracker_bridge.ports.intake import Verdict
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tracker_bridge._testsupport.dovecot import Dovecot
 
 REPORT = b"From: rita@research.example\r\nSubject: Bug\r\nMessage-ID: <a@x>\r\n\r\nbody\r\n"
 JUNK = b"From: x@y\r\nSubject: Junk\r\nMessage-ID: <b@x>\r\n\r\nbad\r\n"
@@ -102,7 +106,7 @@ def test_imap_copy_fallback_when_move_is_not_offered(dovecot: Dovecot) -> None:
     dovecot.append("carol", REPORT)
     with imap_source(dovecot, "carol") as source:
         items = list(source.fetch())
-        imap = source._imap
+        imap = source._imap  # noqa: SLF001 - the test reads the server's flags over the source's own connection
         assert imap is not None
         imap.capabilities = tuple(c for c in imap.capabilities if c != "MOVE")
         source.settle(items[0], Verdict.REPORT)

@@ -6,10 +6,9 @@ import socket
 import ssl
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -24,6 +23,9 @@ from tracker_bridge._testsupport.keys import (
     remove_gnupghome,
 )
 from tracker_bridge.openpgp import GnuPG
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 SMTP_USER = "bridge"
 SMTP_PASSWORD = "s3cret-smtp-password"

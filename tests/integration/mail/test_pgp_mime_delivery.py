@@ -7,10 +7,10 @@ import email
 import email.policy
 import re
 import tempfile
-from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -25,7 +25,10 @@ from tracker_bridge.ports.mail import NotificationKind, OutboxItem
 from tracker_bridge.ports.openpgp import SignatureStatus
 from tracker_bridge.testing import FakeClock
 
-from .conftest import MailKeys, SmtpServer
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .conftest import MailKeys, SmtpServer
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "mappings" / "templates"
 CANARY = "Heap overflow in the avatar resizer (CANARY-1d9e)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,6 +19,9 @@ from .conftest import (
     SmtpServer,
     free_port,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 SENDER = "security@example.org"
 RECIPIENT = "rita@researcher.example"

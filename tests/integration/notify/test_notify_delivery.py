@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import email
 import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +16,9 @@ from tracker_bridge.demo.researcher_mail import read_as_researcher
 from tracker_bridge.ports.mail import OutboxStatus
 from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.testing.clock import FakeClock
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 JAN = "jan@onderzoek.example"
 
@@ -57,15 +60,15 @@ def test_temporary_refusal_is_retried_and_delivered_once(installation: Installat
     _ingest(bridge)
     installation.smtp.refuse("451 4.3.0 Mailbox temporarily unavailable")
     first = _notify(bridge)
-    assert first.counts.get("deferred") == 1
-    assert _outbox(bridge) == [OutboxStatus.PENDING]
+    assert 1 == first.counts.get("deferred")
+    assert [OutboxStatus.PENDING] == _outbox(bridge)
     installation.smtp.accept()
     assert _notify(bridge).counts.get("sent") is None  # backoff not over yet
     clock.advance(minutes=5)
     _notify(bridge)
     _notify(bridge)
-    assert _outbox(bridge) == [OutboxStatus.SENT]
-    assert len(installation.smtp.messages) == 1
+    assert [OutboxStatus.SENT] == _outbox(bridge)
+    assert 1 == len(installation.smtp.messages)
     with bridge.store().unit_of_work() as uow:
         queued_id = uow.outbox.for_report("CVD-2026-0001")[0].message_id
     delivered = email.message_from_bytes(installation.smtp.messages[0].data)
@@ -80,7 +83,7 @@ def test_delivered_mail_is_encrypted_signed_and_dutch(installation: Installation
     _notify(bridge)
     key = installation.researchers[JAN]
     view = read_as_researcher(key.gnupghome, installation.smtp.messages[0].data)
-    assert (view.encrypted, view.signature_valid) == (True, True)
+    assert (True, True) == (view.encrypted, view.signature_valid)
     assert installation.bridge.fingerprint == view.signer
     assert "Melding CVD-2026-0001: update" == view.outer_subject
     assert "ontvangen" in view.subject
@@ -96,8 +99,8 @@ def test_permanent_rejection_fails_the_row_and_tells_the_team(installation: Inst
     _ingest(bridge)
     installation.smtp.refuse("550 5.1.1 No such user here")
     summary = _notify(bridge)
-    assert summary.counts.get("failed") == 1
-    assert _outbox(bridge) == [OutboxStatus.FAILED]
+    assert 1 == summary.counts.get("failed")
+    assert [OutboxStatus.FAILED] == _outbox(bridge)
     notes = [value for name, value in installation.sandbox.describe("1") if name == "Note"]
     assert any("could not deliver" in note and "550" in note for note in notes)
     bridge.close()

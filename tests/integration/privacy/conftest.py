@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,7 +24,6 @@ from tracker_bridge._testsupport.fakes import (
 from tracker_bridge._testsupport.memory_store import MemoryStore
 from tracker_bridge.app import build_program
 from tracker_bridge.mappings import load_mappings
-from tracker_bridge.ports.privacy import MailboxArchive
 from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.audit import AuditedTracker
 from tracker_bridge.services.ingest import Ingest
@@ -35,6 +34,11 @@ from tracker_bridge.services.sync import Sync
 from tracker_bridge.store import Store, open_store
 from tracker_bridge.testing.clock import FakeClock
 from tracker_bridge.testing.fake_tracker import FakeTracker
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tracker_bridge.ports.privacy import MailboxArchive
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
 

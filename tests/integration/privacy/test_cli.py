@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
@@ -15,6 +15,9 @@ from tracker_bridge.domain.report import Report, ReportId, State
 from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
 from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.ports.store import ReportContent
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 ADDRESS = "ada.cli@example.org"
 TEXT = "CANARY-CLI the reset token is predictable"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.mailboxes import imap_source
 from tracker_bridge._testsupport.dovecot import Dovecot, start_dovecot
 from tracker_bridge.ports.intake import Verdict
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @pytest.fixture(scope="module")

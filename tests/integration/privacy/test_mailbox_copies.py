@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,6 +17,9 @@ from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.testing.clock import FakeClock
 
 from .conftest import World, build_world
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def raw_mail(message_id: str, body: str) -> bytes:
@@ -53,7 +56,7 @@ def world() -> World:
 
 
 def deliver(
-    world: World, maildir: MaildirSource, message_id: str, body: str, **changes: object
+    world: World, maildir: MaildirSource, message_id: str, body: str, **changes: Any
 ) -> None:
     """Put a mail in the inbox and teach the fake reader what it says."""
     raw = raw_mail(message_id, body)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -23,7 +22,10 @@ from tracker_bridge.services.retention import RetentionPolicy
 from tracker_bridge.store import Store
 from tracker_bridge.store.tables import metadata
 
-from .conftest import World
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from .conftest import World
 
 ADA = "ada.canary@example.org"
 ADA_KEY = "C0FFEE" * 6 + "C0FF"

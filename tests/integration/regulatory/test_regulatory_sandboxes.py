@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,6 +18,9 @@ from tracker_bridge.demo.installation import Installation, create_installation
 from tracker_bridge.services.regulatory import clock_rows, draft, draft_markdown
 from tracker_bridge.starter import PACKAGED_MAPPINGS
 from tracker_bridge.testing.clock import FakeClock
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 JAN = "jan@onderzoek.example"
 
@@ -34,6 +37,11 @@ class LegalWorld:
     def run(self) -> list[object]:
         """One scheduled pass (ingest, sync, notify, purge); the per-step summaries."""
         return list(self.bridge.scheduled_pass().run())
+
+    def advance(self, **delta: float) -> None:
+        """Move the bridge's and the tracker's clocks together (labels start clocks at their time)."""
+        self.clock.advance(**delta)
+        self.installation.sandbox.advance_clock(**delta)
 
     def counts(self) -> dict[str, int]:
         """The sync step's counts of one pass."""
@@ -103,7 +111,7 @@ def test_cra_clock_labels_reminders_done_markers_and_draft(legal: LegalWorld) ->
     assert {_label(legal, "reg::actively-exploited"), _label(legal, "reg-due::24h")} == (
         legal.labels()
     )
-    legal.clock.advance(hours=19)
+    legal.advance(hours=19)
     legal.run()
     legal.run()
     assert 1 == len(legal.notes("Regulatory step due soon"))
@@ -112,7 +120,7 @@ def test_cra_clock_labels_reminders_done_markers_and_draft(legal: LegalWorld) ->
     sandbox.team_comment(key, "[fact] users-informed: advisory mailed to customers")
     legal.run()
     assert _label(legal, "reg-due::72h") in legal.labels()
-    legal.clock.advance(hours=60)
+    legal.advance(hours=60)
     counts = legal.counts()
     legal.run()
     assert 1 == counts.get("regulatory_missed")
@@ -143,7 +151,7 @@ def test_cra_clock_labels_reminders_done_markers_and_draft(legal: LegalWorld) ->
     assert "CVD-2026-0001" == fields["report_id"]
     assert (
         report.received_at.astimezone(legal.bridge.program.calendar.tz).isoformat(
-            timespec="minutes"
+            timespec="seconds"
         )
         == fields["received_at"]
     )
@@ -171,6 +179,9 @@ def test_gdpr_not_notifiable_and_nis2_started_earlier_by_marker(legal: LegalWorl
     legal.run()
     assert missed_before + 1 == len(legal.notes("Regulatory step missed"))
     assert _label(legal, "reg-due::1m") in legal.labels()  # the NIS2 final report is next
+    # Its month now runs from the notification's submission: one note gives the new date.
+    [moved] = legal.notes("Regulatory clock moved (nis2")
+    assert "final report (NIS2 art. 23(4)(d))" in moved
     with legal.bridge.store().unit_of_work() as uow:
         decided = [
             (e.action, e.detail)
@@ -229,7 +240,7 @@ def test_a_closed_report_keeps_its_legal_clock(legal: LegalWorld) -> None:
     assert _label(legal, "reg-due::overdue") in legal.labels()
     sandbox.team_comment(key, "[reported] nis2-final-report")
     legal.run()
-    legal.clock.advance(days=20)  # the CRA final report waits for a measure: no clock runs
+    legal.advance(days=20)  # the CRA final report waits for a measure: no clock runs
     legal.run()
     legal.run()
     assert (soon + 1, missed + 1) == (

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
@@ -23,6 +22,10 @@ from tracker_bridge.testing.sandbox import (
     ServedSandbox,
     answer_with_fault,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 
 class TallyApp(SandboxApp, ServedSandbox):
@@ -42,7 +45,8 @@ class TallyApp(SandboxApp, ServedSandbox):
 
     def _serve(self, request: SandboxRequest) -> Answer:
         if request.path == "/boom":
-            raise RuntimeError("secret detail that must not be answered")
+            msg = "secret detail that must not be answered"
+            raise RuntimeError(msg)
         if request.method == "POST":
             self.items += 1
             self.faults.succeeded("POST", request.path)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -12,6 +12,9 @@ from tracker_bridge._testsupport.postgres import fresh_database
 from tracker_bridge._testsupport.postgres import postgres_admin_url as probe_postgres
 from tracker_bridge.store import Store, open_store
 from tracker_bridge.testing.clock import FakeClock
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @dataclass

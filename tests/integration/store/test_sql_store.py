@@ -91,7 +91,7 @@ def test_new_sqlite_file_is_created_with_wal_and_foreign_keys(tmp_path: Path) ->
             )
     finally:
         store.dispose()
-    assert (path.is_file(), pragmas) == (True, ("wal", 1, 5000))
+    assert (True, ("wal", 1, 5000)) == (path.is_file(), pragmas)
 
 
 def test_concurrent_workers_never_get_the_same_report_id(sql_url: str) -> None:
@@ -134,7 +134,7 @@ def test_postgres_allocation_does_not_wait_for_another_workers_transaction(
             second = fast.reports.next_id("acme", "CVD", 2026)
     finally:
         store.dispose()
-    assert (str(first), str(second)) == ("CVD-2026-0001", "CVD-2026-0002")
+    assert ("CVD-2026-0001", "CVD-2026-0002") == (str(first), str(second))
 
 
 def test_sqlite_lock_held_by_another_worker_is_store_busy(sqlite_url: str) -> None:
@@ -171,7 +171,7 @@ def test_unreachable_server_is_store_unavailable_without_the_password() -> None:
     with pytest.raises(StoreUnavailable) as caught:
         open_store(url)
     message = str(caught.value)
-    assert ("s3cret-pw" in message, "tb:***@127.0.0.1:1/nowhere" in message) == (False, True)
+    assert (False, True) == ("s3cret-pw" in message, "tb:***@127.0.0.1:1/nowhere" in message)
 
 
 def test_constraint_violation_is_store_error_without_statement_parameters(sql_url: str) -> None:
@@ -193,10 +193,10 @@ def test_constraint_violation_is_store_error_without_statement_parameters(sql_ur
             )
     finally:
         store.dispose()
-    assert ("secret-name" in str(caught.value), "2027-03-04" in str(caught.value.__cause__)) == (
+    assert (
         False,
         False,
-    )
+    ) == ("secret-name" in str(caught.value), "2027-03-04" in str(caught.value.__cause__))
 
 
 @pytest.mark.parametrize(
@@ -211,9 +211,8 @@ def test_unsupported_urls_are_configuration_errors(url: str) -> None:
 
 def test_redacted_url_hides_only_the_password() -> None:
     """Messages show user, host and database but never the password."""
-    assert (
-        redact_url("postgresql://tb:hunter2@db.example:5432/bridge")
-        == "postgresql://tb:***@db.example:5432/bridge"
+    assert "postgresql://tb:***@db.example:5432/bridge" == redact_url(
+        "postgresql://tb:hunter2@db.example:5432/bridge"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,7 +20,8 @@ from tracker_bridge.ports.store import ReportContent, ReportEvent, StoredMessage
 from tracker_bridge.ports.tracker import IssueRef
 from tracker_bridge.store import StoreError
 
-from .conftest import Backend
+if TYPE_CHECKING:
+    from .conftest import Backend
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -119,8 +121,8 @@ def test_report_id_is_not_handed_out_again_after_rollback(backend: Backend) -> N
         uow.reports.add(a_report(str(abandoned)), "alice@example.org", a_content(str(abandoned)))
     with backend.store.unit_of_work() as uow:
         allocated = uow.reports.next_id("acme", "CVD", 2026)
-    assert str(abandoned) == "CVD-2026-0001"
-    assert str(allocated) == "CVD-2026-0002"
+    assert "CVD-2026-0001" == str(abandoned)
+    assert "CVD-2026-0002" == str(allocated)
 
 
 # ---------------------------------------------------------------------------- reports
@@ -167,7 +169,7 @@ def test_save_appends_history_and_updates_fields(backend: Backend) -> None:
         loaded = uow.reports.get("CVD-2026-0001")
     expected_history = [StateChange(T0 + timedelta(days=1), State.RECEIVED, State.TRIAGED)]
     assert loaded is not None
-    assert (loaded.state, loaded.severity) == (State.TRIAGED, Severity.CRITICAL)
+    assert (State.TRIAGED, Severity.CRITICAL) == (loaded.state, loaded.severity)
     assert T0 + timedelta(days=14) == loaded.expected_fix_date
     assert expected_history == loaded.history
 
@@ -209,8 +211,8 @@ def test_open_reports_leave_out_closed_ones_oldest_first(backend: Backend) -> No
     with backend.store.unit_of_work() as uow:
         acme = [str(r.report_id) for r in uow.reports.open_reports("acme")]
         everything = [str(r.report_id) for r in uow.reports.open_reports()]
-    assert acme == ["CVD-2026-0001", "CVD-2026-0002"]
-    assert everything == ["WID-2026-0001", "CVD-2026-0001", "CVD-2026-0002"]
+    assert ["CVD-2026-0001", "CVD-2026-0002"] == acme
+    assert ["WID-2026-0001", "CVD-2026-0001", "CVD-2026-0002"] == everything
 
 
 def test_reports_in_lists_the_given_states_oldest_first(backend: Backend) -> None:
@@ -229,9 +231,9 @@ def test_reports_in_lists_the_given_states_oldest_first(backend: Backend) -> Non
     with backend.store.unit_of_work() as uow:
         resolved = list(uow.reports.reports_in(frozenset({State.RESOLVED, State.PUBLISHED})))
         received = [str(r.report_id) for r in uow.reports.reports_in(frozenset({State.RECEIVED}))]
-    assert [str(r.report_id) for r in resolved] == ["CVD-2026-0003", "CVD-2026-0002"]
-    assert [len(r.history) for r in resolved] == [2, 2]
-    assert received == ["CVD-2026-0001"]
+    assert ["CVD-2026-0003", "CVD-2026-0002"] == [str(r.report_id) for r in resolved]
+    assert [2, 2] == [len(r.history) for r in resolved]
+    assert ["CVD-2026-0001"] == received
 
 
 def test_open_reports_page_walks_every_open_report_once(backend: Backend) -> None:
@@ -248,7 +250,7 @@ def test_open_reports_page_walks_every_open_report_once(backend: Backend) -> Non
             if len(page) < 2:
                 break
             after = page[-1]
-    assert pages == [["CVD-2026-0001", "CVD-2026-0002"], ["CVD-2026-0004", "CVD-2026-0005"], []]
+    assert [["CVD-2026-0001", "CVD-2026-0002"], ["CVD-2026-0004", "CVD-2026-0005"], []] == pages
 
 
 def due_ids(backend: Backend, now: datetime, limit: int = 10) -> list[str]:
@@ -503,8 +505,8 @@ def test_links_of_returns_issue_and_labels_for_linked_reports_only(backend: Back
     with backend.store.unit_of_work() as uow:
         found = uow.links.links_of(["CVD-2026-0001", "CVD-2026-0002", "CVD-2026-9999"])
         nothing = uow.links.links_of([])
-    assert found == {"CVD-2026-0001": (ref, frozenset({"cvd::triaged"}))}
-    assert nothing == {}
+    assert {"CVD-2026-0001": (ref, frozenset({"cvd::triaged"}))} == found
+    assert {} == nothing
 
 
 def test_events_with_the_same_dedupe_key_are_recorded_once(backend: Backend) -> None:
@@ -524,8 +526,28 @@ def test_events_with_the_same_dedupe_key_are_recorded_once(backend: Backend) -> 
         uow.commit()
     with backend.store.unit_of_work() as uow:
         details = [event.detail for event in uow.reports.events("CVD-2026-0001")]
-    assert outcomes == [True, False, True, True, True]
-    assert details == ["c", "received -> triaging", "a", "b"]
+    assert [True, False, True, True, True] == outcomes
+    assert ["c", "received -> triaging", "a", "b"] == details
+
+
+def test_report_ids_with_event_names_each_report_with_that_kind_once(backend: Backend) -> None:
+    """Only reports with an event of the kind are named, sorted, each once whatever its count."""
+    for report_id in ("CVD-2026-0001", "CVD-2026-0002", "CVD-2026-0003"):
+        store_report(backend, report_id)
+    with backend.store.unit_of_work() as uow:
+        for report_id, kind in (
+            ("CVD-2026-0003", "reg_started"),
+            ("CVD-2026-0001", "reg_started"),
+            ("CVD-2026-0001", "reg_started"),
+            ("CVD-2026-0002", "label_sync"),
+        ):
+            uow.reports.add_event(ReportEvent(report_id, T0, kind, "gdpr"))
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        started = uow.reports.report_ids_with_event("reg_started")
+        nothing = uow.reports.report_ids_with_event("reg_moved")
+    assert ["CVD-2026-0001", "CVD-2026-0003"] == started
+    assert [] == nothing
 
 
 # ---------------------------------------------------------------------------- researchers
@@ -607,10 +629,9 @@ def test_replies_find_their_report_through_either_sides_message_ids(backend: Bac
         uow.messages.add(a_message("<q1@researcher.example>", digest="q"))
         uow.commit()
     with backend.store.unit_of_work() as uow:
-        assert uow.messages.report_for_message_ids(["r1@researcher.example"]) == "CVD-2026-0001"
-        assert (
-            uow.messages.report_for_message_ids(["<nobody@x>", " <ob1@bridge.example.org>"])
-            == "CVD-2026-0001"
+        assert "CVD-2026-0001" == uow.messages.report_for_message_ids(["r1@researcher.example"])
+        assert "CVD-2026-0001" == uow.messages.report_for_message_ids(
+            ["<nobody@x>", " <ob1@bridge.example.org>"]
         )
         assert uow.messages.report_for_message_ids(["<q1@researcher.example>"]) is None
         assert uow.messages.report_for_message_ids([]) is None
@@ -625,7 +646,7 @@ def test_first_known_message_id_decides_the_thread(backend: Backend) -> None:
         uow.messages.add(a_message("<b@x>", "b", report_id="CVD-2026-0002"))
         uow.commit()
     with backend.store.unit_of_work() as uow:
-        assert uow.messages.report_for_message_ids(["<b@x>", "<a@x>"]) == "CVD-2026-0002"
+        assert "CVD-2026-0002" == uow.messages.report_for_message_ids(["<b@x>", "<a@x>"])
 
 
 # ---------------------------------------------------------------------------- tracker links
@@ -643,7 +664,7 @@ def test_links_map_reports_to_issues_and_back(backend: Backend) -> None:
         uow.commit()
     with backend.store.unit_of_work() as uow:
         assert ref == uow.links.get("CVD-2026-0001")
-        assert uow.links.report_for("gitlab", "security/cvd", "12") == "CVD-2026-0001"
+        assert "CVD-2026-0001" == uow.links.report_for("gitlab", "security/cvd", "12")
         assert uow.links.report_for("gitlab", "security/cvd", "13") is None
         assert uow.links.get("CVD-2026-0002") is None
 
@@ -696,7 +717,7 @@ def test_outbox_queues_each_dedupe_key_once(backend: Backend) -> None:
         uow.commit()
     with backend.store.unit_of_work() as uow:
         rows = uow.outbox.for_report("CVD-2026-0001")
-    assert (first, again) == (True, False)
+    assert (True, False) == (first, again)
     assert [an_outbox_item("ob1", dedupe_key="ack:CVD-2026-0001")] == rows
 
 
@@ -720,8 +741,8 @@ def test_outbox_due_lists_pending_rows_whose_time_has_come_oldest_first(backend:
     with backend.store.unit_of_work() as uow:
         due = [item.outbox_id for item in uow.outbox.due(now, limit=2)]
         everything = [item.outbox_id for item in uow.outbox.due(now, limit=10)]
-    assert due == ["first", "second"]
-    assert everything == ["first", "second", "third"]
+    assert ["first", "second"] == due
+    assert ["first", "second", "third"] == everything
 
 
 def test_outbox_save_persists_delivery_progress(backend: Backend) -> None:
@@ -738,7 +759,7 @@ def test_outbox_save_persists_delivery_progress(backend: Backend) -> None:
         uow.outbox.save(item)
         uow.commit()
     with backend.store.unit_of_work() as uow:
-        assert uow.outbox.due(T0 + timedelta(minutes=9), limit=5) == []
+        assert [] == uow.outbox.due(T0 + timedelta(minutes=9), limit=5)
         (loaded,) = uow.outbox.for_report("CVD-2026-0001")
     assert item == loaded
 
@@ -796,7 +817,7 @@ def test_rollback_discards_only_what_came_after_commit(backend: Backend) -> None
         uow.rollback()
         assert uow.bookmarks.get("dropped") is None
     with backend.store.unit_of_work() as uow:
-        assert (uow.bookmarks.get("kept"), uow.bookmarks.get("dropped")) == (T0, None)
+        assert (T0, None) == (uow.bookmarks.get("kept"), uow.bookmarks.get("dropped"))
 
 
 def test_an_error_inside_the_block_rolls_back(backend: Backend) -> None:
@@ -805,7 +826,8 @@ def test_an_error_inside_the_block_rolls_back(backend: Backend) -> None:
     def crash_after_setting_a_bookmark() -> None:
         with backend.store.unit_of_work() as uow:
             uow.bookmarks.set("gitlab:security/cvd", T0)
-            raise RuntimeError("crash")
+            msg = "crash"
+            raise RuntimeError(msg)
 
     with pytest.raises(RuntimeError, match="crash"):
         crash_after_setting_a_bookmark()
@@ -836,7 +858,7 @@ def test_datetimes_come_back_aware_in_utc(backend: Backend) -> None:
 def test_naive_datetimes_are_refused(backend: Backend) -> None:
     """A datetime without a time zone cannot be stored: its meaning would be a guess."""
     with backend.store.unit_of_work() as uow, pytest.raises(ValueError, match="naive datetime"):
-        uow.bookmarks.set("b", datetime(2026, 7, 1, 14, 30))
+        uow.bookmarks.set("b", datetime(2026, 7, 1, 14, 30))  # noqa: DTZ001 - the naive datetime is the input under test
 
 
 def test_adding_a_report_twice_is_a_store_error_without_its_text(backend: Backend) -> None:
@@ -858,7 +880,7 @@ def test_a_loaded_report_changes_nothing_until_saved(backend: Backend) -> None:
     with backend.store.unit_of_work() as uow:
         again = uow.reports.get("CVD-2026-0001")
     assert again is not None
-    assert (again.state, again.history) == (State.RECEIVED, [])
+    assert (State.RECEIVED, []) == (again.state, again.history)
 
 
 def test_first_message_id_is_the_mail_that_opened_the_report(backend: Backend) -> None:

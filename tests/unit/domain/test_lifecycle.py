@@ -85,7 +85,7 @@ def test_report_transition_records_history() -> None:
     change = report.transition(State.ACKNOWLEDGED, T0)
     assert report.state is State.ACKNOWLEDGED
     assert report.history == [change]
-    assert (change.source, change.target) == (State.RECEIVED, State.ACKNOWLEDGED)
+    assert (State.RECEIVED, State.ACKNOWLEDGED) == (change.source, change.target)
 
 
 def test_refused_transition_leaves_report_unchanged() -> None:
@@ -93,15 +93,15 @@ def test_refused_transition_leaves_report_unchanged() -> None:
     report = Report(ReportId("CVD", 2026, 7), "default", T0)
     with pytest.raises(TransitionNotAllowed):
         report.transition(State.PUBLISHED, T0)
-    assert (report.state, report.history) == (State.RECEIVED, [])
+    assert (State.RECEIVED, []) == (report.state, report.history)
 
 
 def test_report_id_formats_and_parses() -> None:
     """Report ids read like CVD-2026-0007 and parse back to the same value."""
     report_id = ReportId("CVD", 2026, 7)
-    assert str(report_id) == "CVD-2026-0007"
+    assert "CVD-2026-0007" == str(report_id)
     assert ReportId.parse("CVD-2026-0007") == report_id
-    assert str(ReportId("SEC", 2027, 12345)) == "SEC-2027-12345"
+    assert "SEC-2027-12345" == str(ReportId("SEC", 2027, 12345))
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,12 @@ from zoneinfo import ZoneInfo
 from tracker_bridge.domain.regulatory import (
     Regime,
     RegulatoryClock,
+    RegulatoryPolicy,
     StepDone,
     StepStatus,
     add_hours,
     add_months,
+    applies_from,
     current_due_name,
     find_step,
     next_change,
@@ -155,3 +157,36 @@ def test_month_period_ends_at_the_programs_local_midnight_for_utc_moments() -> N
     aware = datetime(2026, 5, 10, 10, 0, tzinfo=UTC)  # 12:00 CEST
     *_, final = step_deadlines(RegulatoryClock(Regime.NIS2, aware), aware, SIX_HOURS, AMS)
     assert datetime(2026, 6, 14, 0, 0, tzinfo=AMS) == final.due
+
+
+JIRA_STARTS = {
+    Regime.GDPR: "reg-personal-data-breach",
+    Regime.NIS2: "reg-significant-incident",
+    Regime.CRA: "reg-actively-exploited",
+}
+GITLAB_STARTS = {regime: label.replace("reg-", "reg::", 1) for regime, label in JIRA_STARTS.items()}
+
+
+def test_regime_named_accepts_value_whole_label_or_name_after_the_scope() -> None:
+    """gdpr, the whole start label and its name after :: (GitLab) or the prefix (Jira) name it."""
+    for starts in (GITLAB_STARTS, JIRA_STARTS):
+        policy = RegulatoryPolicy(enabled=frozenset(Regime), start_labels=starts)
+        named = [
+            policy.regime_named(text)
+            for text in ("NIS2", starts[Regime.NIS2], "significant-incident")
+        ]
+        assert [Regime.NIS2, Regime.NIS2, Regime.NIS2] == named
+
+
+def test_regime_named_refuses_a_mere_suffix_of_a_start_label() -> None:
+    """t, breach or incident end a start label but name no regime."""
+    for starts in (GITLAB_STARTS, JIRA_STARTS):
+        policy = RegulatoryPolicy(enabled=frozenset(Regime), start_labels=starts)
+        named = [policy.regime_named(text) for text in ("t", "breach", "incident", "")]
+        assert [None, None, None, None] == named
+
+
+def test_each_regime_applies_from_its_legal_date() -> None:
+    """GDPR art. 99(2) 25 May 2018, NIS2 art. 41(1) 18 Oct 2024, CRA art. 71(2) 11 Sep 2026."""
+    dates = [applies_from(r).isoformat() for r in (Regime.GDPR, Regime.NIS2, Regime.CRA)]
+    assert ["2018-05-25", "2024-10-18", "2026-09-11"] == dates

@@ -56,7 +56,7 @@ def test_no_step_beyond_the_pinned_ones() -> None:
 
 def test_cra_reporting_applies_from_11_september_2026_and_users_informed_is_14_8() -> None:
     """CRA art. 71(2): art. 14 applies from 11 September 2026; users are informed per art. 14(8)."""
-    assert date(2026, 9, 11) == CRA_REPORTING_APPLIES_FROM
+    assert CRA_REPORTING_APPLIES_FROM == date(2026, 9, 11)
     assert {Regime.CRA: "CRA art. 14(8)"} == USERS_INFORMED_SOURCE
 
 

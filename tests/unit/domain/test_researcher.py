@@ -42,7 +42,7 @@ def test_credit_name_honours_the_wish(wish: CreditWish, credit: str | None) -> N
 def test_fingerprint_is_normalised() -> None:
     """Fingerprints with spaces and lower case are stored as 40 upper-case hex digits."""
     researcher = Researcher("a@example.org", fingerprint="abcd " * 10)
-    assert researcher.fingerprint == "ABCD" * 10
+    assert "ABCD" * 10 == researcher.fingerprint
 
 
 @pytest.mark.parametrize("fingerprint", ["ABCD", "Z" * 40])
@@ -54,4 +54,4 @@ def test_bad_fingerprint_is_refused(fingerprint: str) -> None:
 
 def test_pseudonym_is_used_to_address_them() -> None:
     """A researcher reporting under a pseudonym is addressed by it."""
-    assert Researcher("x@example.org", "Real Name", "n0body").salutation_name == "n0body"
+    assert "n0body" == Researcher("x@example.org", "Real Name", "n0body").salutation_name

@@ -58,8 +58,10 @@ def test_aead_without_goodmdc_is_accepted() -> None:
         (
             (
                 "[GNUPG:] DECRYPTION_OKAY\n",
-                "gpg: error writing to '-': exceeded --max-output limit\n"
-                "[GNUPG:] DECRYPTION_OKAY\n",
+                (
+                    "gpg: error writing to '-': exceeded --max-output limit\n"
+                    "[GNUPG:] DECRYPTION_OKAY\n"
+                ),
             ),
             "exceeds the limit",
         ),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -11,6 +11,9 @@ from tracker_bridge.errors import QuarantineError
 from tracker_bridge.intake.reader import MailReader, ReaderLimits
 from tracker_bridge.ports.intake import Verdict
 from tracker_bridge.ports.openpgp import Decryption, SignatureCheck, SignatureStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 ARMOUR = (
     "-----BEGIN PGP MESSAGE-----\n\nhQEMA1234567890abcdefABCDEF\nZZZZ\n=abcd\n"
@@ -29,7 +32,8 @@ class FakeOpenPGP:
         for marker, plaintext in self.plaintexts.items():
             if marker in ciphertext:
                 return Decryption(plaintext, SignatureCheck(SignatureStatus.NONE))
-        raise QuarantineError("fake: not decryptable")
+        msg = "fake: not decryptable"
+        raise QuarantineError(msg)
 
     def verify_detached(self, signed: bytes, signature: bytes) -> SignatureCheck:
         return SignatureCheck(SignatureStatus.UNKNOWN_KEY)
@@ -52,6 +56,10 @@ class FakeOpenPGP:
 
     def has_key(self, fingerprint: str) -> bool:
         return False
+
+    def delete_public_key(self, fingerprint: str) -> bool:
+        msg = f"fake: deleting key {fingerprint} is not part of this test"
+        raise NotImplementedError(msg)
 
     @property
     def bridge_fingerprint(self) -> str:

@@ -102,7 +102,7 @@ def test_signed_part_bytes_are_the_canonical_first_part(
     entity = (
         b"From: Rita <rita@research.example>\r\nSubject: Signed\r\nContent-Type: multipart/signed;"
         b' boundary="s"; protocol="application/pgp-signature"; micalg=pgp-sha256\r\n\r\n'
-        + b"--s"
+        b"--s"
         + ends[0]
         + b"".join(line + end for line, end in zip(body_lines, ends[1:], strict=False))
         + b"--s\r\nContent-Type: application/pgp-signature\r\n\r\nc2ln\r\n--s--\r\n"

@@ -47,7 +47,8 @@ class RefusingOpenPGP:
     def decrypt(self, ciphertext: bytes) -> object:
         from tracker_bridge.errors import QuarantineError
 
-        raise QuarantineError("refused")
+        msg = "refused"
+        raise QuarantineError(msg)
 
     def verify_detached(self, signed: bytes, signature: bytes) -> object:
         from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
@@ -78,4 +79,4 @@ def test_malformed_mail_always_ends_in_a_verdict(raw: bytes) -> None:
     assert message.verdict in set(Verdict)
     if message.verdict in (Verdict.QUARANTINE, Verdict.IGNORE):
         assert message.reason
-    assert len(message.digest) == 64
+    assert 64 == len(message.digest)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,8 +17,12 @@ from tracker_bridge.errors import RecipientKeyMissing, SkippableError
 from tracker_bridge.mail.compose import PgpMimeComposer, plus_address, signature_micalg
 from tracker_bridge.mail.templates import TemplateSet
 from tracker_bridge.ports.mail import NotificationKind, OutboxItem
-from tracker_bridge.ports.openpgp import Decryption, SignatureCheck
 from tracker_bridge.testing import FakeClock
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tracker_bridge.ports.openpgp import Decryption, SignatureCheck
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "mappings" / "templates"
 RESEARCHER_KEY = "A" * 40
@@ -53,10 +57,15 @@ class FakeOpenPGP:
     def has_key(self, fingerprint: str) -> bool:
         return fingerprint in self.keys
 
+    def delete_public_key(self, fingerprint: str) -> bool:
+        msg = f"fake: deleting key {fingerprint} is not part of this test"
+        raise NotImplementedError(msg)
+
     def encrypt_and_sign(self, plaintext: bytes, recipient_fingerprints: Sequence[str]) -> bytes:
         if self.unusable or not set(recipient_fingerprints) <= self.keys:
             # What GnuPG does for a missing, expired or revoked recipient key.
-            raise SkippableError("cannot encrypt: a recipient key is unusable")
+            msg = "cannot encrypt: a recipient key is unusable"
+            raise SkippableError(msg)
         self.encrypted.append((plaintext, list(recipient_fingerprints)))
         return _armour("MESSAGE", b"sealed")
 

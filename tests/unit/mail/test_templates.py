@@ -282,8 +282,10 @@ def test_validation_warns_for_a_template_missing_in_a_configured_language(tmp_pa
     missing.unlink()
 
     assert [
-        f"{missing}:0: warning: template 'progress_update' is missing in 'nl'; "
-        "English is sent instead"
+        (
+            f"{missing}:0: warning: template 'progress_update' is missing in 'nl'; "
+            "English is sent instead"
+        )
     ] == validate_templates(tmp_path, ["en", "nl"])
 
 

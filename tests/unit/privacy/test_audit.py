@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,7 +20,6 @@ from tracker_bridge.app import build_program
 from tracker_bridge.errors import TrackerUnavailable
 from tracker_bridge.mappings import load_mappings
 from tracker_bridge.ports.intake import Verdict
-from tracker_bridge.ports.privacy import AuditEntry
 from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.ports.tracker import IssueUpdate
 from tracker_bridge.services.audit import AuditedTracker, message_reference
@@ -28,6 +28,9 @@ from tracker_bridge.services.notify import Notify
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.testing.clock import FakeClock
 from tracker_bridge.testing.fake_tracker import FakeTracker
+
+if TYPE_CHECKING:
+    from tracker_bridge.ports.privacy import AuditEntry
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
 SECRET_TEXT = "CANARY-TEXT the admin panel has no password"
@@ -155,7 +158,7 @@ def test_failed_tracker_write_is_recorded_and_still_raised(world: Pass) -> None:
     """A tracker outage is recorded with its error type, and the caller still sees it."""
     world.reader.add(inbound(SECRET_TEXT))
     world.run()
-    ref = world.fake._ref("1")
+    ref = world.fake._ref("1")  # noqa: SLF001 - the fake tracker's issue reference, to look the issue up
     world.fake.fail_calls = 1
     with pytest.raises(TrackerUnavailable):
         world.tracker.update_issue(ref, IssueUpdate(add_labels=frozenset({"x"})))

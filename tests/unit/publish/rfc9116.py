@@ -45,19 +45,22 @@ def _unsign(text: str) -> str:
     """The signed content of an OpenPGP cleartext signature (RFC 4880 7), dash-escapes undone."""
     lines = text.split("\n")
     if lines[0].rstrip("\r") != "-----BEGIN PGP SIGNED MESSAGE-----":
-        raise SecurityTxtError("line 1: not an OpenPGP cleartext signature")
+        msg = "line 1: not an OpenPGP cleartext signature"
+        raise SecurityTxtError(msg)
     index = 1
     while lines[index].rstrip("\r"):
         if not lines[index].startswith("Hash: "):
-            raise SecurityTxtError(f"line {index + 1}: unexpected armour header")
+            msg = f"line {index + 1}: unexpected armour header"
+            raise SecurityTxtError(msg)
         index += 1
     end = next(
         (i for i, line in enumerate(lines) if line.rstrip("\r") == "-----BEGIN PGP SIGNATURE-----"),
         None,
     )
     if end is None or "-----END PGP SIGNATURE-----" not in text:
-        raise SecurityTxtError("signed file has no complete signature block")
-    body = [line[2:] if line.startswith("- ") else line for line in lines[index + 1 : end]]
+        msg = "signed file has no complete signature block"
+        raise SecurityTxtError(msg)
+    body = [line.removeprefix("- ") for line in lines[index + 1 : end]]
     return "\n".join(body) + "\n"
 
 
@@ -71,22 +74,26 @@ def parse_security_txt(text: str, now: datetime) -> ParsedSecurityTxt:
     """
     parsed = ParsedSecurityTxt()
     if not text.endswith("\n"):
-        raise SecurityTxtError("the last line does not end with a line break")
+        msg = "the last line does not end with a line break"
+        raise SecurityTxtError(msg)
     if text.startswith("-----BEGIN PGP SIGNED MESSAGE-----"):
         parsed.signed = True
         text = _unsign(text)
     for number, raw in enumerate(text.split("\n")[:-1], start=1):
         if "\r" in raw[:-1]:
-            raise SecurityTxtError(f"line {number}: bare carriage return")
+            msg = f"line {number}: bare carriage return"
+            raise SecurityTxtError(msg)
         line = raw.removesuffix("\r")
         if not line.strip() or line.startswith("#"):
             continue
         match = _FIELD.match(line)
         if match is None:
-            raise SecurityTxtError(f"line {number}: not 'Name: value': {line!r}")
+            msg = f"line {number}: not 'Name: value': {line!r}"
+            raise SecurityTxtError(msg)
         key = match["name"].lower()
         if key not in KNOWN_FIELDS:
-            raise SecurityTxtError(f"line {number}: unknown field {match['name']!r}")
+            msg = f"line {number}: unknown field {match['name']!r}"
+            raise SecurityTxtError(msg)
         value = match["value"].strip()
         name = KNOWN_FIELDS[key]
         if key in _URI_FIELDS:
@@ -94,28 +101,34 @@ def parse_security_txt(text: str, now: datetime) -> ParsedSecurityTxt:
                 key, ("dns:", "openpgp4fpr:", "https://") if key == "encryption" else ("https://",)
             )
             if not value.startswith(allowed):
-                raise SecurityTxtError(f"line {number}: {name} {value!r} is not an allowed URI")
+                msg = f"line {number}: {name} {value!r} is not an allowed URI"
+                raise SecurityTxtError(msg)
         parsed.fields.setdefault(name, []).append(value)
     for key in _AT_MOST_ONCE:
         name = KNOWN_FIELDS[key]
         if len(parsed.fields.get(name, [])) > 1:
-            raise SecurityTxtError(f"{name} appears {len(parsed.fields[name])} times")
+            msg = f"{name} appears {len(parsed.fields[name])} times"
+            raise SecurityTxtError(msg)
     if not parsed.fields.get("Contact"):
-        raise SecurityTxtError("no Contact field")
+        msg = "no Contact field"
+        raise SecurityTxtError(msg)
     if len(parsed.fields.get("Expires", [])) != 1:
-        raise SecurityTxtError("Expires must appear exactly once")
+        msg = "Expires must appear exactly once"
+        raise SecurityTxtError(msg)
     expires_text = parsed.one("Expires")
     if not _RFC3339.match(expires_text):
-        raise SecurityTxtError(f"Expires {expires_text!r} is not an RFC 3339 date-time")
+        msg = f"Expires {expires_text!r} is not an RFC 3339 date-time"
+        raise SecurityTxtError(msg)
     expires = datetime.fromisoformat(expires_text)
     if expires <= now:
-        raise SecurityTxtError(f"Expires {expires_text} is in the past")
+        msg = f"Expires {expires_text} is in the past"
+        raise SecurityTxtError(msg)
     if expires > now + timedelta(days=366):
-        raise SecurityTxtError(f"Expires {expires_text} is more than a year ahead")
+        msg = f"Expires {expires_text} is more than a year ahead"
+        raise SecurityTxtError(msg)
     for languages in parsed.fields.get("Preferred-Languages", []):
         for tag in languages.split(","):
             if not _LANGUAGE_TAG.match(tag.strip()):
-                raise SecurityTxtError(
-                    f"Preferred-Languages: {tag.strip()!r} is not a language tag"
-                )
+                msg = f"Preferred-Languages: {tag.strip()!r} is not a language tag"
+                raise SecurityTxtError(msg)
     return parsed

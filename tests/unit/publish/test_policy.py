@@ -232,9 +232,11 @@ def test_check_warns_when_disclosure_comes_before_a_fix_target(
         + 1
     )
     assert [
-        f"{program}:{line}: deadlines.disclosure: the disclosure horizon (60 calendar days) is "
-        "shorter than the low fix target (90 calendar days); publication could come before "
-        "the promised fix (make the horizon at least 90 calendar days)"
+        (
+            f"{program}:{line}: deadlines.disclosure: the disclosure horizon (60 calendar days) is "
+            "shorter than the low fix target (90 calendar days); publication could come before "
+            "the promised fix (make the horizon at least 90 calendar days)"
+        )
     ] == policy_warnings(mappings)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +14,9 @@ from tracker_bridge.security_txt import (
     render_security_txt,
     security_txt_warnings,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 NOW = datetime(2026, 11, 2, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -107,8 +110,10 @@ def test_warning_within_thirty_days(tmp_path: Path) -> None:
     """Thirty days before Expires, check warns with the file, line and date."""
     path = _written(tmp_path, "2026-12-01T09:30:15Z")
     assert [
-        f"{path}:2: security.txt expires on 2026-12-01 (in 29 days); "
-        "regenerate it with `tracker-bridge security-txt`"
+        (
+            f"{path}:2: security.txt expires on 2026-12-01 (in 29 days); "
+            "regenerate it with `tracker-bridge security-txt`"
+        )
     ] == security_txt_warnings(path, NOW)
 
 
@@ -116,8 +121,10 @@ def test_warning_when_expired(tmp_path: Path) -> None:
     """An expired file is reported as expired."""
     path = _written(tmp_path, "2026-11-01T00:00:00Z")
     assert [
-        f"{path}:2: security.txt expired on 2026-11-01; researchers are told to ignore it "
-        "(regenerate with `tracker-bridge security-txt`)"
+        (
+            f"{path}:2: security.txt expired on 2026-11-01; researchers are told to ignore it "
+            "(regenerate with `tracker-bridge security-txt`)"
+        )
     ] == security_txt_warnings(path, NOW)
 
 

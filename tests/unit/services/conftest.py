@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,13 +18,15 @@ from tracker_bridge._testsupport.fakes import (
 from tracker_bridge._testsupport.memory_store import MemoryStore
 from tracker_bridge.app import build_program
 from tracker_bridge.mappings import load_mappings
-from tracker_bridge.ports.intake import InboundMessage
 from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.ingest import Ingest, IngestOutcome
 from tracker_bridge.services.notify import Notify
 from tracker_bridge.services.sync import Sync
 from tracker_bridge.testing.clock import FakeClock
 from tracker_bridge.testing.fake_tracker import FakeTracker
+
+if TYPE_CHECKING:
+    from tracker_bridge.ports.intake import InboundMessage
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from tests.unit.services.conftest import World
 from tracker_bridge._testsupport.fakes import inbound
 from tracker_bridge.credits import collect_credits
 from tracker_bridge.domain.researcher import (
@@ -13,6 +14,9 @@ from tracker_bridge.domain.researcher import (
     parse_credit_answer,
 )
 from tracker_bridge.ports.intake import Verdict
+
+if TYPE_CHECKING:
+    from tests.unit.services.conftest import World
 
 QUOTED_QUESTION = (
     "> May we thank you in our advisory? Reply to this mail with one line at\n"

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.unit.services.conftest import World
 from tracker_bridge._testsupport.fakes import FakeOpenPGP, inbound
 from tracker_bridge.errors import RetriableError
 from tracker_bridge.ports.intake import MailboxItem, Verdict
-from tracker_bridge.ports.unit_of_work import UnitOfWork
 from tracker_bridge.services.ingest import READ_AHEAD_MAX_BYTES, Ingest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.unit.services.conftest import World
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 
 @dataclass
@@ -29,7 +33,8 @@ class CountingSource:
     def fetch(self) -> Iterator[MailboxItem]:
         for number, item in enumerate(self.items):
             if number == self.fails_after:
-                raise RetriableError("IMAP FETCH failed at imap.example.org: connection reset")
+                msg = "IMAP FETCH failed at imap.example.org: connection reset"
+                raise RetriableError(msg)
             self.fetched += 1
             yield item
 

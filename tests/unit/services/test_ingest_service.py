@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from tests.unit.services.conftest import World
 from tracker_bridge._testsupport.fakes import inbound
 from tracker_bridge.domain.report import State
 from tracker_bridge.errors import SkippableError
@@ -13,20 +12,25 @@ from tracker_bridge.ports.intake import MailboxItem, Verdict
 from tracker_bridge.ports.mail import OutboxStatus
 from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.unit.services.conftest import World
+
 
 def test_new_mail_becomes_a_report_with_an_issue_and_an_acknowledgement(world: World) -> None:
     """A readable mail creates report CVD-2026-0001, its confidential issue and a queued ack."""
     item = world.reader.add(inbound())
     outcome = world.ingest.ingest(item, world.summary())
-    assert (outcome.verdict, outcome.report_id) == (Verdict.REPORT, "CVD-2026-0001")
+    assert (Verdict.REPORT, "CVD-2026-0001") == (outcome.verdict, outcome.report_id)
     issue = world.tracker.issues["1"]
     assert issue.confidential is True
     assert "The login form is injectable." in issue.body
     assert {"severity::unassessed", "cvd::received", "cvd-report::CVD-2026-0001"} <= issue.labels
     with world.store.unit_of_work() as uow:
         queued = uow.outbox.for_report("CVD-2026-0001")
-    assert [(q.template, q.status) for q in queued] == [("acknowledgement", OutboxStatus.PENDING)]
-    assert queued[0].params["assessment_due"] == "2026-11-05"
+    assert [("acknowledgement", OutboxStatus.PENDING)] == [(q.template, q.status) for q in queued]
+    assert "2026-11-05" == queued[0].params["assessment_due"]
 
 
 def test_researcher_address_stays_out_of_the_tracker(world: World) -> None:
@@ -42,10 +46,10 @@ def test_same_message_twice_creates_nothing_new(world: World) -> None:
     item = world.reader.add(inbound())
     world.ingest.ingest(item, world.summary())
     again = world.ingest.ingest(item, world.summary())
-    assert (again.already_seen, again.report_id) == (True, "CVD-2026-0001")
-    assert len(world.tracker.issues) == 1
+    assert (True, "CVD-2026-0001") == (again.already_seen, again.report_id)
+    assert 1 == len(world.tracker.issues)
     with world.store.unit_of_work() as uow:
-        assert len(uow.outbox.for_report("CVD-2026-0001")) == 1
+        assert 1 == len(uow.outbox.for_report("CVD-2026-0001"))
 
 
 def test_unencrypted_mail_is_stored_encrypted(world: World) -> None:
@@ -74,8 +78,8 @@ def test_reply_by_plus_address_attaches_to_the_report(world: World) -> None:
         recipients=("security+CVD-2026-0001@example.org",),
     )
     outcome = world.receive(reply)
-    assert (outcome.verdict, outcome.report_id) == (Verdict.REPLY, "CVD-2026-0001")
-    assert len(world.tracker.issues) == 1
+    assert (Verdict.REPLY, "CVD-2026-0001") == (outcome.verdict, outcome.report_id)
+    assert 1 == len(world.tracker.issues)
     notes = [n.body for n in world.tracker.issues["1"].notes]
     assert any("the id parameter too" in n for n in notes)
 
@@ -118,11 +122,11 @@ def test_quarantined_message_is_kept_with_its_reason(world: World) -> None:
     """A message the reader refuses is stored with the reason and creates no report."""
     bad = inbound(verdict=Verdict.QUARANTINE, reason="no integrity protection (no MDC)")
     outcome = world.receive(bad)
-    assert (outcome.verdict, outcome.reason) == (
+    assert (
         Verdict.QUARANTINE,
         "no integrity protection (no MDC)",
-    )
-    assert world.tracker.issues == {}
+    ) == (outcome.verdict, outcome.reason)
+    assert {} == world.tracker.issues
 
 
 def test_auto_submitted_mail_gets_no_acknowledgement(world: World) -> None:
@@ -138,11 +142,11 @@ def test_tracker_outage_defers_the_issue_and_a_later_pass_opens_it(world: World)
     world.tracker.fail_calls = 1
     summary = world.summary()
     world.ingest.ingest(world.reader.add(inbound()), summary)
-    assert summary.counts.get("issue_deferred") == 1
-    assert world.tracker.issues == {}
+    assert 1 == summary.counts.get("issue_deferred")
+    assert {} == world.tracker.issues
     world.ingest.open_pending_issues(world.summary())
     world.ingest.open_pending_issues(world.summary())
-    assert len(world.tracker.issues) == 1
+    assert 1 == len(world.tracker.issues)
 
 
 def test_unconfirmed_confidentiality_stops_tracker_work_and_keeps_the_report(world: World) -> None:
@@ -150,8 +154,8 @@ def test_unconfirmed_confidentiality_stops_tracker_work_and_keeps_the_report(wor
     world.tracker.deny_confidentiality = True
     summary = world.summary()
     outcome = world.ingest.ingest(world.reader.add(inbound()), summary)
-    assert outcome.report_id == "CVD-2026-0001"
-    assert summary.counts.get("issue_failed") == 1
+    assert "CVD-2026-0001" == outcome.report_id
+    assert 1 == summary.counts.get("issue_failed")
     assert all("injectable" not in i.body for i in world.tracker.issues.values())
 
 
@@ -165,7 +169,7 @@ def test_key_from_the_reader_is_learned_but_never_swapped(world: World) -> None:
         researcher = uow.researchers.get("ada@example.org")
         events = uow.reports.events("CVD-2026-0002")
     assert researcher is not None
-    assert researcher.fingerprint == "C" * 40
+    assert "C" * 40 == researcher.fingerprint
     assert any(e.kind == "different_key_offered" for e in events)
 
 
@@ -183,7 +187,8 @@ class StuckSource:
 
     def settle(self, item: MailboxItem, verdict: Verdict) -> None:
         if item is self.items[0]:
-            raise SkippableError(f"message {item.handle} no longer in INBOX")
+            msg = f"message {item.handle} no longer in INBOX"
+            raise SkippableError(msg)
         self.settled.append(item.handle)
 
 
@@ -194,6 +199,6 @@ def test_a_message_that_cannot_be_moved_does_not_stop_the_others(world: World) -
     source = StuckSource([first, second])
     summary = world.summary()
     outcomes = world.ingest.run([source], summary)
-    assert [o.report_id for o in outcomes] == ["CVD-2026-0001", "CVD-2026-0002"]
-    assert source.settled == ["<b@example.org>"]
-    assert summary.counts.get("settle_deferred") == 1
+    assert ["CVD-2026-0001", "CVD-2026-0002"] == [o.report_id for o in outcomes]
+    assert ["<b@example.org>"] == source.settled
+    assert 1 == summary.counts.get("settle_deferred")

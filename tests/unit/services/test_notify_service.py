@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.unit.services.conftest import World
 from tracker_bridge._testsupport.fakes import inbound
 from tracker_bridge.domain.report import State
 from tracker_bridge.errors import ConfigurationError
 from tracker_bridge.ports.intake import Verdict
 from tracker_bridge.ports.mail import OutboxStatus
 from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
-from tracker_bridge.ports.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from tests.unit.services.conftest import World
+    from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 
 def ingest_one(world: World, message_id: str = "<m1@example.org>") -> None:
@@ -32,8 +35,8 @@ def test_acknowledgement_is_sent_once_and_acknowledges_the_report(world: World) 
     ingest_one(world)
     world.deliver()
     world.deliver()
-    assert list(world.transport.templates()) == ["acknowledgement"]
-    assert statuses(world) == [OutboxStatus.SENT]
+    assert ["acknowledgement"] == list(world.transport.templates())
+    assert [OutboxStatus.SENT] == statuses(world)
     with world.store.unit_of_work() as uow:
         report = uow.reports.get("CVD-2026-0001")
     assert report is not None
@@ -46,15 +49,15 @@ def test_mail_server_down_keeps_the_row_and_a_later_pass_delivers_once(world: Wo
     ingest_one(world)
     world.transport.down = True
     summary = world.deliver()
-    assert summary.counts.get("deferred") == 1
-    assert statuses(world) == [OutboxStatus.PENDING]
+    assert 1 == summary.counts.get("deferred")
+    assert [OutboxStatus.PENDING] == statuses(world)
     world.transport.down = False
     world.deliver()
-    assert world.transport.sent == []  # not due yet: backoff
+    assert [] == world.transport.sent  # not due yet: backoff
     world.clock.advance(minutes=3)
     world.deliver()
     world.deliver()
-    assert list(world.transport.templates()) == ["acknowledgement"]
+    assert ["acknowledgement"] == list(world.transport.templates())
 
 
 def test_permanent_rejection_fails_the_row_and_tells_the_team(world: World) -> None:
@@ -62,8 +65,8 @@ def test_permanent_rejection_fails_the_row_and_tells_the_team(world: World) -> N
     ingest_one(world)
     world.transport.reject.add("ada@example.org")
     summary = world.deliver()
-    assert summary.counts.get("failed") == 1
-    assert statuses(world) == [OutboxStatus.FAILED]
+    assert 1 == summary.counts.get("failed")
+    assert [OutboxStatus.FAILED] == statuses(world)
     notes = [n.body for n in world.tracker.issues["1"].notes]
     assert any("could not deliver" in n and "550" in n for n in notes)
 
@@ -76,7 +79,7 @@ def test_attempts_run_out_after_the_configured_number(world: World) -> None:
     for _ in range(4):
         world.deliver()
         world.clock.advance(hours=7)
-    assert statuses(world) == [OutboxStatus.FAILED]
+    assert [OutboxStatus.FAILED] == statuses(world)
 
 
 def test_rate_limit_per_recipient(world: World) -> None:
@@ -85,11 +88,11 @@ def test_rate_limit_per_recipient(world: World) -> None:
     for n in range(4):
         ingest_one(world, message_id=f"<m{n}@example.org>")
     summary = world.deliver()
-    assert len(world.transport.sent) == 2
-    assert summary.counts.get("rate_limited") == 2
+    assert 2 == len(world.transport.sent)
+    assert 2 == summary.counts.get("rate_limited")
     world.clock.advance(hours=1, minutes=1)
     world.deliver()
-    assert len(world.transport.sent) == 4
+    assert 4 == len(world.transport.sent)
 
 
 def test_team_message_delivery_is_noted_on_the_issue(world: World) -> None:
@@ -108,7 +111,7 @@ def test_replies_thread_to_the_researchers_first_message(world: World) -> None:
     ingest_one(world)
     world.deliver()
     _, _, references = world.composer.composed[0]
-    assert references == ("<m1@example.org>",)
+    assert ("<m1@example.org>",) == references
 
 
 def test_resend_after_a_crash_keeps_the_message_id(world: World) -> None:
@@ -126,7 +129,7 @@ def test_refused_smtp_login_stops_the_run_and_fails_no_row(world: World) -> None
     world.transport.login_refused = True
     with pytest.raises(ConfigurationError):
         world.deliver()
-    assert statuses(world) == [OutboxStatus.PENDING]
+    assert [OutboxStatus.PENDING] == statuses(world)
 
 
 def keyless_world(world: World) -> World:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from tests.unit.services.conftest import World
+from typing import TYPE_CHECKING
+
 from tracker_bridge._testsupport.fakes import inbound
+
+if TYPE_CHECKING:
+    from tests.unit.services.conftest import World
 
 REFUSAL_NOTE = "tracker-bridge could not"
 

@@ -360,3 +360,148 @@ def test_reports_lists_a_closed_report_while_its_legal_clock_runs(legal_world: W
     world.tracker.team_comment(key, "[not notifiable] no risk: the records were test data")
     world.pass_sync()
     assert [] == open_report_rows(world.store.unit_of_work, program, world.clock.now())
+
+
+def _started_at(world: World, regime: str) -> datetime:
+    """The awareness moment recorded for ``regime`` of the first report."""
+    with world.store.unit_of_work() as uow:
+        events = uow.reports.events("CVD-2026-0001")
+    [moment] = [e.at for e in events if e.kind == "reg_started" and e.detail.startswith(regime)]
+    return moment
+
+
+def test_label_started_clock_counts_from_the_issue_update_not_the_pass(legal_world: World) -> None:
+    """A label seen 10 h late starts the clock at the issue's update, so the 24 h are not late."""
+    world = legal_world
+    key = open_report(world)
+    labelled = world.clock.now()
+    world.tracker.team_set_labels(key, {"reg::actively-exploited"})
+    world.clock.advance(hours=10)
+    summary = world.pass_sync()
+    assert labelled.replace(microsecond=0) == _started_at(world, "cra")
+    assert 1 == len(bridge_notes(world, key, "Regulatory clock started (cra, aware "))
+    assert 0 == summary.counts.get("regulatory_due_soon", 0)
+    world.clock.advance(hours=8)  # 18 h after the label: 6 h before the early warning
+    assert 1 == world.pass_sync().counts.get("regulatory_due_soon")
+
+
+def test_earlier_aware_marker_writes_one_moved_note(legal_world: World) -> None:
+    """An earlier [aware] after the start note gives one "clock moved" note with the new dates."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"reg::significant-incident"})
+    world.pass_sync()
+    world.tracker.team_comment(key, "[aware] 2026-11-01T16:00+01:00 significant-incident")
+    world.pass_sync()
+    world.pass_sync()
+    [note] = bridge_notes(world, key, "Regulatory clock moved (nis2")
+    assert [
+        "Regulatory clock moved (nis2, aware 2026-11-01 16:00 CET); the deadlines now are:",
+        "- early warning (NIS2 art. 23(4)(a)): 2026-11-02 16:00 CET",
+        "- incident notification (NIS2 art. 23(4)(b)): 2026-11-04 16:00 CET",
+        "- final report (NIS2 art. 23(4)(d)): 2026-12-05 00:00 CET",
+    ] == note.splitlines()
+
+
+def test_measure_and_submitted_notification_each_write_one_moved_note(legal_world: World) -> None:
+    """The CRA final report's start and the NIS2 final report's move each get one note."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"reg::actively-exploited", "reg::significant-incident"})
+    world.pass_sync()
+    world.tracker.team_comment(key, "[measure available]\nWAF rule blocks the payload")
+    world.tracker.team_comment(key, "[reported] nis2-notification")
+    world.pass_sync()
+    world.pass_sync()
+    [cra] = bridge_notes(world, key, "Regulatory clock moved (cra")
+    [nis2] = bridge_notes(world, key, "Regulatory clock moved (nis2")
+    assert "- final report (CRA art. 14(2)(c)): 2026-11-16 10:00 CET" in cra.splitlines()
+    assert "- final report (NIS2 art. 23(4)(d)): 2026-12-03 00:00 CET" in nis2.splitlines()
+
+
+def test_a_quiet_pass_still_counts_due_soon_and_missed_steps(legal_world: World) -> None:
+    """Passes with no tracker change report the same due-soon and missed counts."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_comment(key, "[aware] 2026-11-01T16:00+01:00 significant-incident")
+    first = world.pass_sync()
+    quiet = world.pass_sync()
+    assert 1 == first.counts.get("regulatory_due_soon")
+    assert 1 == quiet.counts.get("regulatory_due_soon")
+    world.clock.advance(hours=7)
+    world.pass_sync()
+    assert 1 == world.pass_sync().counts.get("regulatory_missed")
+
+
+def test_not_notifiable_before_the_gdpr_clock_is_a_named_problem(legal_world: World) -> None:
+    """[not notifiable] with no GDPR clock running names the problem and records nothing."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_comment(key, "[not notifiable] only hashed e-mail addresses")
+    summary = world.pass_sync()
+    assert any("names 0 running steps" in p and "gdpr" in p for p in summary.problems)
+    assert set() == reg_labels(world, key)
+
+
+def test_aware_marker_names_a_regime_only_in_full(legal_world: World) -> None:
+    """[aware] <t> t (a mere suffix of a start label) starts no regime and is a named problem."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_comment(key, "[aware] 2026-11-01T16:00+01:00 t")
+    summary = world.pass_sync()
+    assert any("for an enabled regime; not applied" in p for p in summary.problems)
+    assert set() == reg_labels(world, key)
+
+
+@pytest.mark.parametrize(
+    ("moment", "regime", "applies"),
+    [
+        ("2016-11-01T16:00+01:00", "personal-data-breach", "2018-05-25"),
+        ("2024-10-17T12:00+02:00", "nis2", "2024-10-18"),
+        ("2026-09-10T12:00+02:00", "actively-exploited", "2026-09-11"),
+    ],
+)
+def test_awareness_before_the_regime_applies_is_refused(
+    legal_world: World, moment: str, regime: str, applies: str
+) -> None:
+    """An awareness moment before GDPR, NIS2 or CRA applies starts nothing and names the date."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_comment(key, f"[aware] {moment} {regime}")
+    summary = world.pass_sync()
+    assert any(f"reporting applies ({applies}); not applied" in p for p in summary.problems)
+    assert set() == reg_labels(world, key)
+
+
+def test_reports_show_label_started_deadlines_to_the_second(legal_world: World) -> None:
+    """A label set at a fraction of a second shows due moments without microseconds."""
+    world = legal_world
+    key = open_report(world)
+    world.clock.advance(seconds=1.25)
+    world.tracker.team_set_labels(key, {"reg::personal-data-breach"})
+    world.pass_sync()
+    rows = open_report_rows(world.store.unit_of_work, world.sync.program, world.clock.now())
+    [clock] = rows[0]["regulatory"]
+    assert "2026-11-05T10:00:01+01:00" == clock["due"]
+
+
+def test_moved_note_written_before_a_crash_is_not_written_again(legal_world: World) -> None:
+    """A "clock moved" note on the issue whose event never committed is read back, not repeated."""
+    world = legal_world
+    key = open_report(world)
+    world.tracker.team_set_labels(key, {"reg::significant-incident"})
+    world.pass_sync()
+    world.tracker.team_comment(key, "[aware] 2026-11-01T16:00+01:00 nis2")
+    # The bridge wrote the note, then crashed before recording it (the state the crash leaves).
+    ref = world.tracker.find_issue("CVD-2026-0001")
+    assert ref is not None
+    world.tracker.add_note(
+        ref,
+        "Regulatory clock moved (nis2, aware 2026-11-01 16:00 CET); the deadlines now are:\n"
+        "- early warning (NIS2 art. 23(4)(a)): 2026-11-02 16:00 CET\n"
+        "- incident notification (NIS2 art. 23(4)(b)): 2026-11-04 16:00 CET\n"
+        "- final report (NIS2 art. 23(4)(d)): 2026-12-05 00:00 CET",
+    )
+    world.pass_sync()
+    world.pass_sync()
+    assert 1 == len(bridge_notes(world, key, "Regulatory clock moved (nis2"))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,7 +16,6 @@ from tracker_bridge.errors import (
     TrackerAuthError,
     TrackerUnavailable,
 )
-from tracker_bridge.ports.summary import PassSummary
 from tracker_bridge.services.pass_outcome import PassCounter
 from tracker_bridge.services.scheduled_pass import (
     OUTAGE_SINCE,
@@ -26,6 +25,11 @@ from tracker_bridge.services.scheduled_pass import (
     run_sync_alone,
 )
 from tracker_bridge.testing.clock import FakeClock
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tracker_bridge.ports.summary import PassSummary
 
 
 class Locks:
@@ -166,7 +170,7 @@ def test_before_step_hears_each_step_once_its_lock_is_held(
     store: MemoryStore, clock: FakeClock
 ) -> None:
     """The root credits tracker writes to the step: told only for steps that run."""
-    steps, heard = Steps(), []
+    steps, heard = Steps(), list[str]()
     runner = ScheduledPass(
         [steps.step("ingest"), steps.step("sync")],
         Locks("tracker-bridge:ingest").lock,
@@ -191,8 +195,10 @@ def test_an_unreachable_tracker_alerts_once_the_outage_is_old_enough(
     assert (
         {"sync": {"deferred": 1}},
         {"sync": {"deferred": 1, "tracker_outage_alert": 1}},
-        "tracker unreachable since 2026-11-02T09:00:00+00:00, longer than "
-        "tracker.outage_alert_after = '1h'",
+        (
+            "tracker unreachable since 2026-11-02T09:00:00+00:00, longer than "
+            "tracker.outage_alert_after = '1h'"
+        ),
         None,
     ) == (counts(first), counts(later), later[0].problems[-1], remembered)
 

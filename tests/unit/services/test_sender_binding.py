@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from tests.unit.services.conftest import World
+from typing import TYPE_CHECKING
+
 from tracker_bridge._testsupport.fakes import inbound
 from tracker_bridge.domain.report import State
 from tracker_bridge.ports.intake import Origin, OriginCheck, Verdict
 from tracker_bridge.ports.openpgp import SignatureCheck, SignatureStatus
+
+if TYPE_CHECKING:
+    from tests.unit.services.conftest import World
 
 KNOWN = "A" * 40
 OFFERED = "C" * 40

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from tests.unit.services.conftest import World
+from typing import TYPE_CHECKING
+
 from tracker_bridge._testsupport.fakes import inbound
 from tracker_bridge.ports.tracker import IssueDraft
+
+if TYPE_CHECKING:
+    from tests.unit.services.conftest import World
 
 OLD_STORE = "01d01d01d01d01d0"
 

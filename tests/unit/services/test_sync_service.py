@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
-from tests.unit.services.conftest import World
 from tracker_bridge._testsupport.fakes import inbound
 from tracker_bridge.domain.report import State
 from tracker_bridge.domain.severity import Severity
+
+if TYPE_CHECKING:
+    from tests.unit.services.conftest import World
 
 
 def open_report(world: World) -> str:
@@ -40,7 +43,7 @@ def test_state_label_moves_the_report_and_queues_one_mail(world: World) -> None:
     world.tracker.team_set_labels(key, {"cvd::triaged"}, {"cvd::triaging"})
     world.pass_sync()
     assert report_state(world) is State.TRIAGED
-    assert queued_templates(world) == ["acknowledgement", "state_triaged"]
+    assert ["acknowledgement", "state_triaged"] == queued_templates(world)
 
 
 def test_reading_the_same_change_twice_changes_nothing(world: World) -> None:
@@ -64,7 +67,7 @@ def test_refused_transition_is_recorded_not_applied(world: World) -> None:
     world.tracker.team_set_labels(key, {"cvd::published"}, {"cvd::received"})
     summary = world.pass_sync()
     assert report_state(world) is State.RECEIVED
-    assert summary.counts.get("transitions_refused") == 1
+    assert 1 == summary.counts.get("transitions_refused")
     assert "not allowed" in summary.problems[0] or "does not allow" in summary.problems[0]
     again = world.pass_sync()
     assert again.counts.get("transitions_refused") is None
@@ -79,7 +82,7 @@ def test_team_message_marked_for_the_researcher_is_queued_once(world: World) -> 
     world.pass_sync()
     with world.store.unit_of_work() as uow:
         items = [i for i in uow.outbox.for_report("CVD-2026-0001") if i.template == "team_message"]
-    assert [i.params["team_message"] for i in items] == ["Thanks, we reproduced it."]
+    assert ["Thanks, we reproduced it."] == [i.params["team_message"] for i in items]
 
 
 def test_cvss_vector_in_a_team_note_sets_severity_and_fix_due_date(world: World) -> None:
@@ -94,7 +97,7 @@ def test_cvss_vector_in_a_team_note_sets_severity_and_fix_due_date(world: World)
     issue = world.tracker.issues[key]
     assert "severity::critical" in issue.labels
     assert "severity::unassessed" not in issue.labels
-    assert issue.due_date == date(2026, 12, 2)
+    assert date(2026, 12, 2) == issue.due_date
 
 
 def test_due_date_change_after_triage_queues_a_fix_date_mail(world: World) -> None:
@@ -108,7 +111,7 @@ def test_due_date_change_after_triage_queues_a_fix_date_mail(world: World) -> No
         items = [
             i for i in uow.outbox.for_report("CVD-2026-0001") if i.template == "fix_date_changed"
         ]
-    assert [i.params["expected_fix_date"] for i in items] == ["2027-01-15"]
+    assert ["2027-01-15"] == [i.params["expected_fix_date"] for i in items]
 
 
 def test_closing_the_issue_resolves_a_remediated_report(world: World) -> None:
@@ -123,7 +126,7 @@ def test_closing_the_issue_resolves_a_remediated_report(world: World) -> None:
     world.tracker.team_set_status(key, "closed")
     world.pass_sync()
     assert report_state(world) is State.RESOLVED
-    assert queued_templates(world)[-1] == "state_resolved"
+    assert "state_resolved" == queued_templates(world)[-1]
 
 
 def test_deadline_label_turns_overdue_and_the_team_is_told_once(world: World) -> None:
@@ -141,7 +144,7 @@ def test_deadline_label_turns_overdue_and_the_team_is_told_once(world: World) ->
     assert "sla::overdue" in issue.labels
     assert {"sla::on-track", "sla::due-soon"}.isdisjoint(issue.labels)
     missed = [n.body for n in issue.notes if n.body.startswith("Deadline missed")]
-    assert len(missed) == 2  # acknowledgement and assessment, once each
+    assert 2 == len(missed)  # acknowledgement and assessment, once each
 
 
 def test_quiet_pass_writes_nothing_to_the_tracker(world: World) -> None:
@@ -150,7 +153,7 @@ def test_quiet_pass_writes_nothing_to_the_tracker(world: World) -> None:
     world.pass_sync()
     world.tracker.calls.clear()
     world.pass_sync()
-    assert world.tracker.calls == ["changes_since"]
+    assert ["changes_since"] == world.tracker.calls
 
 
 def test_bookmark_never_passes_the_pass_start(world: World) -> None:
@@ -172,7 +175,7 @@ def test_progress_update_is_queued_when_a_report_would_go_silent(world: World) -
     world.clock.advance(days=12)
     world.pass_sync()
     world.pass_sync()
-    assert queued_templates(world).count("progress_update") == 1
+    assert 1 == queued_templates(world).count("progress_update")
 
 
 def test_closing_an_issue_with_a_stale_state_label_resolves_the_report(world: World) -> None:
@@ -220,9 +223,9 @@ def test_triage_with_due_date_and_message_sends_each_once(world: World) -> None:
     with world.store.unit_of_work() as uow:
         items = uow.outbox.for_report("CVD-2026-0001")
     by_template = {i.template: i for i in items}
-    assert [i.template for i in items] == ["acknowledgement", "state_triaged", "team_message"]
-    assert by_template["state_triaged"].params["expected_fix_date"] == "2026-12-13"
-    assert by_template["team_message"].params["team_message"] == "We reproduced it."
+    assert ["acknowledgement", "state_triaged", "team_message"] == [i.template for i in items]
+    assert "2026-12-13" == by_template["state_triaged"].params["expected_fix_date"]
+    assert "We reproduced it." == by_template["team_message"].params["team_message"]
 
 
 def test_needs_info_mail_carries_the_teams_question(world: World) -> None:
@@ -233,8 +236,8 @@ def test_needs_info_mail_carries_the_teams_question(world: World) -> None:
     world.pass_sync()
     with world.store.unit_of_work() as uow:
         items = uow.outbox.for_report("CVD-2026-0001")
-    assert [i.template for i in items] == ["acknowledgement", "state_needs_info"]
-    assert items[1].params["team_message"] == "Which browser did you use?"
+    assert ["acknowledgement", "state_needs_info"] == [i.template for i in items]
+    assert "Which browser did you use?" == items[1].params["team_message"]
 
 
 def test_the_bridges_own_stale_label_is_not_a_team_move(world: World) -> None:
@@ -248,7 +251,7 @@ def test_the_bridges_own_stale_label_is_not_a_team_move(world: World) -> None:
         uow.commit()
     world.tracker.team_comment(key, "looking")
     summary = world.pass_sync()
-    assert summary.problems == []
+    assert [] == summary.problems
     assert report_state(world) is State.ACKNOWLEDGED
 
 
@@ -279,13 +282,13 @@ def test_deadline_labels_and_pending_issues_are_walked_in_pages(world: World) ->
         world.ingest.ingest(
             world.reader.add(inbound(message_id=f"<p{number}@example.org>")), world.summary()
         )
-    assert world.tracker.issues == {}
+    assert {} == world.tracker.issues
     world.ingest.open_pending_issues(world.summary())
-    assert len(world.tracker.issues) == 5
+    assert 5 == len(world.tracker.issues)
     world.clock.advance(days=10)
     world.pass_sync()
     overdue = [i for i in world.tracker.issues.values() if "sla::overdue" in i.labels]
-    assert len(overdue) == 5
+    assert 5 == len(overdue)
 
 
 def fix_date_mails(world: World) -> list[tuple[str, str]]:

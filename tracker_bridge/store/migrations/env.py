@@ -9,10 +9,11 @@ from tracker_bridge.store.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):
-    raise RuntimeError(
+    msg = (
         "tracker-bridge migrations run through `tracker-bridge db upgrade` "
         "(tracker_bridge.store.upgrade), which passes the connection in"
     )
+    raise RuntimeError(msg)  # noqa: TRY004 - not a type check: Alembic was started without the connection
 context.configure(
     connection=connection,
     target_metadata=metadata,

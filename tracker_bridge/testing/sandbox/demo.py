@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class SideEffectSource(Protocol):
@@ -11,6 +13,9 @@ class SideEffectSource(Protocol):
 
     def side_effects(self) -> list[str]:
         """Every side effect so far, oldest first."""
+
+    def advance_clock(self, **delta: float) -> None:
+        """Move the sandbox's clock (its notes' and issues' times) forward by ``timedelta(**delta)``."""
 
 
 class RunningSandbox(Protocol):
@@ -59,6 +64,10 @@ class DemoSandbox(Generic[SandboxT]):
     def side_effects(self) -> list[str]:
         """What the tracker did because of stored text: quick actions, notifications, fetches."""
         return list(self._sandbox.team.side_effects())
+
+    def advance_clock(self, **delta: float) -> None:
+        """Move the tracker's clock forward by ``timedelta(**delta)``, as a test's clock moves."""
+        self._sandbox.team.advance_clock(**delta)
 
     def stop(self) -> None:
         """Stop serving."""

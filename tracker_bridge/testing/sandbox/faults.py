@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Callable
 
 AnswerT = TypeVar("AnswerT")
 

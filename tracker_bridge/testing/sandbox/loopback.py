@@ -14,12 +14,14 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from tracker_bridge.testing.sandbox.request_log import LoggedRequest, RequestLog
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 
 @dataclass

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,8 @@ class RequestLog:
     ) -> None:
         unknown = [name for name in file_fields if name not in LOG_FIELDS]
         if unknown:
-            raise ValueError(
-                f"request log fields {unknown} are unknown; choose from {', '.join(LOG_FIELDS)}"
-            )
+            msg = f"request log fields {unknown} are unknown; choose from {', '.join(LOG_FIELDS)}"
+            raise ValueError(msg)
         self.file = file
         self.file_fields = tuple(file_fields)
         self._entries: list[LoggedRequest] = []

@@ -18,9 +18,8 @@ def _drop_fields(ctx: click.Context, param: click.Parameter, value: str | None) 
     names = tuple(n.strip() for n in (value or "").split(",") if n.strip())
     unknown = [n for n in names if n not in _DROPPABLE]
     if unknown:
-        raise click.BadParameter(
-            f"cannot drop {', '.join(unknown)}; choose from {', '.join(_DROPPABLE)}"
-        )
+        msg = f"cannot drop {', '.join(unknown)}; choose from {', '.join(_DROPPABLE)}"
+        raise click.BadParameter(msg)
     return names
 
 

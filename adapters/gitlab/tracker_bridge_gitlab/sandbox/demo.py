@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracker_bridge.testing.sandbox.demo import DemoSandbox, demo_files
 from tracker_bridge_gitlab.sandbox.server import GitLabSandbox, start_sandbox
+
+if TYPE_CHECKING:
+    from datetime import date
+    from pathlib import Path
 
 
 class GitLabDemoSandbox(DemoSandbox[GitLabSandbox]):

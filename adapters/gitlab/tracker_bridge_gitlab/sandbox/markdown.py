@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from markdown_it import MarkdownIt
-from markdown_it.token import Token
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
 
 # Issue quick actions (GitLab 17.x, Free and paid tiers). Any of these found live counts
 # as executed: the sandbox wants every neutraliser failure to show.
@@ -196,9 +199,8 @@ def extract_quick_actions(text: str) -> Extraction:
     paragraphs = _quick_action_paragraphs(content)
     if paragraphs:
         lines = content.splitlines(keepends=True)
-        for start, end in paragraphs:
-            if end + 1 < len(lines) and lines[end + 1] == "\n":
-                end += 1
+        for start, last in paragraphs:
+            end = last + 1 if last + 1 < len(lines) and lines[last + 1] == "\n" else last
             paragraph = "".join(lines[start : end + 1])
 
             def run(match: re.Match[str]) -> str:

@@ -359,7 +359,7 @@ def _create_label(request: _Request) -> Answer:
         raise ApiError(400, "name is missing")
     if name in request.state.labels:
         raise ApiError(409, "Label already exists")
-    label = request.state._ensure_label(name)
+    label = request.state._ensure_label(name)  # noqa: SLF001 - the route creates the label as the state does for issues
     if request.arg("color"):
         label["color"] = request.arg("color")
     return Answer(201, label)

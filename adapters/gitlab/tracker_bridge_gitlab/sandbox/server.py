@@ -13,11 +13,10 @@ import json
 import re
 import time
 import urllib.request
-from collections.abc import Set as AbstractSet
 from datetime import date, timedelta
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from tracker_bridge.testing.sandbox import (
@@ -41,6 +40,9 @@ from tracker_bridge_gitlab.sandbox.state import (
     Issue,
     ProjectState,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Set as AbstractSet
 
 __all__ = [
     "GITLAB_VERSION",

@@ -245,7 +245,7 @@ class ProjectState:
             "remove_labels",
         }:
             return False
-        last = datetime.fromisoformat(issue.updated_at.replace("Z", "+00:00"))
+        last = datetime.fromisoformat(issue.updated_at)
         return self.clock.peek() - last < self.sticky_updated_at
 
     def _set_state(self, issue: Issue, state: str, author: str) -> None:
@@ -443,7 +443,7 @@ class ProjectState:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".sandbox-state-")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(payload, handle, indent=1)
-        os.replace(tmp, self.state_file)
+        Path(tmp).replace(self.state_file)
 
     def _load(self, path: Path) -> None:
         payload = json.loads(path.read_text(encoding="utf-8"))

@@ -48,7 +48,8 @@ class SandboxTeam:
     def transition(self, key: str, status: str) -> None:
         """Move an issue to a workflow status (To Do, In Progress, Done)."""
         if status not in STATUSES:
-            raise ValueError(f"unknown sandbox status {status!r}; use one of {sorted(STATUSES)}")
+            msg = f"unknown sandbox status {status!r}; use one of {sorted(STATUSES)}"
+            raise ValueError(msg)
         offered = self._api("GET", f"issue/{key}/transitions")["transitions"]
         wanted = next(t["id"] for t in offered if t["name"] == status)
         self._api("POST", f"issue/{key}/transitions", {"transition": {"id": wanted}})
@@ -70,7 +71,8 @@ class SandboxTeam:
     def set_priority(self, key: str, priority: str) -> None:
         """Set the priority by name."""
         if priority not in PRIORITIES:
-            raise ValueError(f"unknown sandbox priority {priority!r}")
+            msg = f"unknown sandbox priority {priority!r}"
+            raise ValueError(msg)
         self._api("PUT", f"issue/{key}", {"fields": {"priority": {"name": priority}}})
 
     def comment(self, key: str, body: str, *, visibility: dict[str, str] | None = None) -> None:
@@ -237,7 +239,8 @@ class SandboxTeam:
         try:
             return self._state.issues[key]
         except KeyError:
-            raise KeyError(f"no sandbox issue {key}") from None
+            msg = f"no sandbox issue {key}"
+            raise KeyError(msg) from None
 
 
 class JiraSandbox(ServedSandbox):

@@ -8,7 +8,6 @@ plugin that starts relying on more JQL fails loudly against the sandbox.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -16,6 +15,8 @@ from zoneinfo import ZoneInfo
 from tracker_bridge_jira.sandbox.models import PROJECT_ID, ApiError, SandboxIssue
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tracker_bridge_jira.sandbox.state import SandboxState
 
 
@@ -66,7 +67,7 @@ def _predicate(state: SandboxState, name: str, op: str, raw: str) -> Callable[[S
         value = _unquote(raw)
         if value not in ("SEC", PROJECT_ID) or op != "=":
             raise ApiError(400, [f"The value '{value}' does not exist for the field 'project'."])
-        return lambda i: True
+        return lambda i: True  # noqa: ARG005 - every JQL clause compiles to a predicate on an issue
     if name == "key":
         value = _unquote(raw)
         return lambda i: (i.key == value) == (op == "=")
@@ -100,10 +101,12 @@ def _moment(state: SandboxState, raw: str) -> datetime:
         return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
     for pattern in ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d"):
         try:
-            local = datetime.strptime(value, pattern)
+            local = datetime.strptime(value, pattern).replace(
+                tzinfo=ZoneInfo(state.bridge.time_zone)
+            )
         except ValueError:
             continue
-        return local.replace(tzinfo=ZoneInfo(state.bridge.time_zone))
+        return local
     raise ApiError(
         400,
         [

@@ -7,8 +7,10 @@ Names and ids follow Atlassian's Jira Cloud platform REST API v3 OpenAPI descrip
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 PROJECT_ID = "10000"
 ISSUE_TYPE_ID = "10004"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker_bridge_jira.sandbox import views
 from tracker_bridge_jira.sandbox.jql import run_jql
@@ -30,7 +30,9 @@ from tracker_bridge_jira.sandbox.models import (
     SandboxIssue,
     SandboxUser,
 )
-from tracker_bridge_jira.sandbox.state import SandboxState
+
+if TYPE_CHECKING:
+    from tracker_bridge_jira.sandbox.state import SandboxState
 
 RouteFn = Callable[..., tuple[int, Any]]
 
@@ -360,7 +362,9 @@ def edit_issue(state: SandboxState, api: str, query: Any, body: Any, ref: str) -
     operations = (body or {}).get("update") or {}
     both = set(values) & set(operations)
     if both:
-        raise ApiError(400, [], {f: "Field specified in both 'fields' and 'update'" for f in both})
+        raise ApiError(
+            400, [], dict.fromkeys(both, "Field specified in both 'fields' and 'update'")
+        )
     labels = list(issue.labels)
     for name, ops in operations.items():
         if name != "labels":

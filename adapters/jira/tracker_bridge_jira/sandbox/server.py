@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from typing import TYPE_CHECKING
 
 from tracker_bridge.testing.sandbox import (
     Answer,
@@ -25,7 +26,9 @@ from tracker_bridge.testing.sandbox import (
 )
 from tracker_bridge_jira.sandbox.models import ApiError, SandboxUser
 from tracker_bridge_jira.sandbox.routes import ROUTES
-from tracker_bridge_jira.sandbox.state import SandboxState
+
+if TYPE_CHECKING:
+    from tracker_bridge_jira.sandbox.state import SandboxState
 
 
 class JiraApp(SandboxApp):

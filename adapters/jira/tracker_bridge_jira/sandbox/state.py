@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker_bridge.testing.sandbox import FaultSchedule, RequestLog, SandboxClock
 from tracker_bridge_jira.sandbox.models import TEAM_TOKEN, SandboxIssue, SandboxUser
 from tracker_bridge_jira.sandbox.persistence import load_state, save_state
 from tracker_bridge_jira.sandbox.render import adf_side_effects, wiki_side_effects
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class SandboxState:
@@ -25,7 +27,8 @@ class SandboxState:
         log_file: Path | None,
     ) -> None:
         if flavor not in ("cloud", "datacenter"):
-            raise ValueError(f"unknown Jira sandbox flavor {flavor!r}; use cloud or datacenter")
+            msg = f"unknown Jira sandbox flavor {flavor!r}; use cloud or datacenter"
+            raise ValueError(msg)
         self.flavor = flavor
         self.token = token
         self.security_field = security_field

@@ -6,13 +6,16 @@ finds the purges that still owe a note on their issue without reading every repo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic import op
 
 from tracker_bridge.store.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 revision: str = "0005_quietpass"
 down_revision: str | None = "0004_identity"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic import op
 
 from tracker_bridge.store.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 revision: str = "0007_fixes2"
 down_revision: str | None = "0006_sender"
