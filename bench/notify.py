@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import multiprocessing
-import os
-import resource
 import socket
 import subprocess
 import tempfile
@@ -45,10 +43,14 @@ from aiosmtpd.controller import Controller
 from floors import (
     PRODUCT_OPTIONS,
     BridgeKeys,
+    Goal,
     Timings,
     add_key_options,
+    agent_pids,
     export_secret_key,
     init_bridge_key,
+    print_figures,
+    run_rotated,
     sequoia,
 )
 
@@ -107,59 +109,6 @@ def _smtp_sink(port: int, ready: Event, stop: Event, received: Any) -> None:
     stop.wait()
     controller.stop()
     received.value = handler.received
-
-
-class _Cpu:
-    """CPU seconds per line: this process, the gpg processes it waited for, one gpg-agent."""
-
-    def __init__(self, homes: list[str]) -> None:
-        self.seconds: dict[str, float] = {}
-        self._agents = {home: _agent_pids(home) for home in homes}
-
-    def _now(self, home: str | None) -> float:
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        total = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-        return total + (sum(map(_process_cpu, self._agents.get(home, ()))) if home else 0.0)
-
-    def time(self, timings: Timings, count: int, work: Any, home: str | None) -> None:
-        """Time ``work`` into ``timings`` and add its CPU seconds under the same label."""
-        before = self._now(home)
-        timings.time(count, work)
-        self.seconds[timings.label] = (
-            self.seconds.get(timings.label, 0.0) + self._now(home) - before
-        )
-
-    def per_message_ms(self, timings: Timings) -> str:
-        """The line's CPU milliseconds per message, as printed."""
-        if not timings.count:
-            return ""
-        return f"  cpu {1000 * self.seconds.get(timings.label, 0.0) / timings.count:6.2f} ms/msg"
-
-
-def _agent_pids(home: str) -> list[int]:
-    """The gpg-agent processes serving the GnuPG home ``home`` (from ``/proc/*/cmdline``)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            words = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if words and words[0].endswith(b"gpg-agent") and home.encode() in words:
-            found.append(int(entry.name))
-    return found
-
-
-def _process_cpu(pid: int) -> float:
-    """User plus system CPU seconds of process ``pid`` so far (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    # After the command name: state is field 3, utime and stime are fields 14 and 15 (proc(5)).
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -310,15 +259,23 @@ def run(
         # Start both agents and cache the product's passphrase before anything is timed.
         openpgp.sign_detached(b"warm up")
         _gpg_sign_encrypt(keys, keys.unlocked_home, researcher.fingerprint, bodies[:1], None)
-        cpu = _Cpu([keys.home, keys.unlocked_home])
+        # Each line's CPU counts the gpg-agent of the home it signs with.
+        locked_agent = tuple(agent_pids(keys.home))
+        unlocked_agent = tuple(agent_pids(keys.unlocked_home))
 
-        product = Timings("notify pass (product; key as init protects it)")
-        no_ahead = Timings("notify pass, no composing ahead (same key)")
-        half = Timings("mail half (composer + SMTP, no outbox)")
-        per_process = Timings("per-process gpg --encrypt --sign, unlocked key")
-        batch = Timings(f"one gpg --encrypt-files per {CHUNK} (no signature)")
+        product = Timings("notify pass (product; key as init protects it)", agents=locked_agent)
+        no_ahead = Timings("notify pass, no composing ahead (same key)", agents=locked_agent)
+        half = Timings("mail half (composer + SMTP, no outbox)", agents=locked_agent)
+        per_process = Timings(
+            "per-process gpg --encrypt --sign, unlocked key", agents=unlocked_agent
+        )
+        batch = Timings(
+            f"one gpg --encrypt-files per {CHUNK} (no signature)", agents=unlocked_agent
+        )
         in_process = Timings("in-process pysequoia encrypt + sign")
-        locked = Timings("per-process gpg --encrypt --sign, key as init has it")
+        locked = Timings(
+            "per-process gpg --encrypt --sign, key as init has it", agents=locked_agent
+        )
         library = sequoia()
         signer: Any = None
         recipients: list[Any] = []
@@ -352,51 +309,41 @@ def run(
             sampled = bodies[chunk][::locked_every] if locked_every else []
 
             def product_step(size: int = size) -> None:
-                cpu.time(product, size, lambda: notify_pass(notify), keys.home)
+                product.time(size, lambda: notify_pass(notify))
 
             def no_ahead_step(size: int = size) -> None:
-                cpu.time(no_ahead, size, lambda: notify_pass(serial), keys.home)
+                no_ahead.time(size, lambda: notify_pass(serial))
 
             def half_step(chunk: slice = chunk, size: int = size) -> None:
-                cpu.time(half, size, lambda: mail_half(chunk), keys.home)
+                half.time(size, lambda: mail_half(chunk))
 
             def per_process_step(chunk: slice = chunk, size: int = size) -> None:
-                cpu.time(
-                    per_process,
+                per_process.time(
                     size,
                     lambda: _gpg_sign_encrypt(
                         keys, keys.unlocked_home, researcher.fingerprint, bodies[chunk], None
                     ),
-                    keys.unlocked_home,
                 )
 
             def batch_step(chunk: slice = chunk, size: int = size) -> None:
-                cpu.time(
-                    batch,
-                    size,
-                    lambda: _gpg_encrypt_files(keys, researcher.fingerprint, paths[chunk]),
-                    keys.unlocked_home,
+                batch.time(
+                    size, lambda: _gpg_encrypt_files(keys, researcher.fingerprint, paths[chunk])
                 )
 
             def in_process_step(chunk: slice = chunk, size: int = size) -> None:
-                cpu.time(
-                    in_process,
-                    size,
-                    lambda: _in_process(library, signer, recipients, bodies[chunk]),
-                    None,
+                in_process.time(
+                    size, lambda: _in_process(library, signer, recipients, bodies[chunk])
                 )
 
             def locked_step(sampled: list[bytes] = sampled) -> None:
-                cpu.time(
-                    locked,
+                locked.time(
                     len(sampled),
                     lambda: _gpg_sign_encrypt(
                         keys, keys.home, researcher.fingerprint, sampled, keys.passphrase
                     ),
-                    keys.home,
                 )
 
-            steps: list[Callable[[], None]] = [
+            steps: list[Callable[[], object]] = [
                 product_step,
                 no_ahead_step,
                 half_step,
@@ -407,9 +354,7 @@ def run(
                 steps.append(in_process_step)
             if sampled:
                 steps.append(locked_step)
-            # Rotate the order per chunk: no line always runs right after another's warm-up.
-            for step in steps[number % len(steps) :] + steps[: number % len(steps)]:
-                step()
+            run_rotated(steps, number)
         store.dispose()
     finally:
         stop.set()
@@ -418,15 +363,12 @@ def run(
         msg = f"notify sent {summary.counts}, server received {received.value} of {3 * count}"
         raise SystemExit(msg)
 
-    print(f"notify: {count} queued updates delivered as PGP/MIME, {CHUNK} per pass, interleaved")
-    print(f"  bridge key: {keys.protection}")
-    print(product.line() + cpu.per_message_ms(product))
-    for floor in (no_ahead, half, per_process, batch, in_process, locked):
-        print(floor.line(product) + cpu.per_message_ms(floor))
-    ratio = product.seconds / product.count / (per_process.seconds / per_process.count)
-    verdict = "met" if ratio <= GOAL else "MISSED"
-    print(
-        f"  goal: notify <= {GOAL}x per-process gpg --encrypt --sign, unlocked key: {ratio:.2f}x ({verdict})"
+    print_figures(
+        f"notify: {count} queued updates delivered as PGP/MIME, {CHUNK} per pass, interleaved",
+        keys,
+        product,
+        (no_ahead, half, per_process, batch, in_process, locked),
+        Goal(GOAL, per_process, "notify vs per-process gpg --encrypt --sign, unlocked key"),
     )
 
 
