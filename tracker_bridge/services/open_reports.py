@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tracker_bridge.domain.report import Report, State
 from tracker_bridge.services.ingest import NOT_IN_TRACKER_EVENT
-from tracker_bridge.services.regulatory import clock_rows
+from tracker_bridge.services.regulatory import CLOCK_STARTED_EVENT, clock_rows
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -14,8 +13,6 @@ if TYPE_CHECKING:
 
     from tracker_bridge.ports.unit_of_work import UnitOfWork
     from tracker_bridge.services.context import Program
-
-_CLOSED_STATES = frozenset(state for state in State if state.is_closed)
 
 NO_REASON_RECORDED = "the issue is opened by the next pass"
 """Why a report has no issue when no pass recorded a reason (``NOT_IN_TRACKER_EVENT``)."""
@@ -41,9 +38,15 @@ def open_report_rows(
     rows: list[dict[str, Any]] = []
     regulatory = program.regulatory
     with unit_of_work() as uow:
-        closed: list[Report] = (
-            list(uow.reports.reports_in(_CLOSED_STATES)) if regulatory.enabled else []
+        # Closed reports matter only while a legal clock runs: read just those that started one.
+        started = (
+            uow.reports.report_ids_with_event(CLOCK_STARTED_EVENT) if regulatory.enabled else []
         )
+        closed = [
+            report
+            for report in map(uow.reports.get, started)
+            if report is not None and report.state.is_closed
+        ]
         for report in [*uow.reports.open_reports(), *closed]:
             report_id = str(report.report_id)
             ref = uow.links.get(report_id)

@@ -66,6 +66,9 @@ if TYPE_CHECKING:
     from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 _FIX_STATES = frozenset({State.FIX_AVAILABLE})
+
+CLOCK_STARTED_EVENT = "reg_started"
+"""The report event kind recording a regime's start: ``<regime>|<awareness ISO>|<who>``."""
 # How each reminder note starts (also how the bridge recognises its own after a crash).
 _STARTED = "Regulatory clock started ("
 _MOVED = "Regulatory clock moved ("
@@ -80,7 +83,7 @@ def clocks_of(report: Report, events: list[ReportEvent]) -> list[RegulatoryClock
     measure: datetime | None = report.first_time_in(_FIX_STATES)
     for event in events:
         parts = event.detail.split("|")
-        if event.kind == "reg_started" and len(parts) >= 2:
+        if event.kind == CLOCK_STARTED_EVENT and len(parts) >= 2:
             regime = Regime(parts[0])
             moment = datetime.fromisoformat(parts[1])
             aware[regime] = min(moment, aware.get(regime, moment))
@@ -367,7 +370,7 @@ class RegulatoryClocks:
             ReportEvent(
                 report_id,
                 at,
-                "reg_started",
+                CLOCK_STARTED_EVENT,
                 f"{regime.value}|{_iso(at)}|{by}",
                 dedupe_key=f"reg_started:{report_id}:{regime.value}:{source}",
             )
@@ -555,7 +558,7 @@ class RegulatoryClocks:
             return
         due_soon = missed = 0
         with self.unit_of_work() as uow:
-            for report_id in uow.reports.report_ids_with_event("reg_started"):
+            for report_id in uow.reports.report_ids_with_event(CLOCK_STARTED_EVENT):
                 report = uow.reports.get(report_id)
                 if report is None:
                     continue
