@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 import secrets
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Self
 
+from tracker_bridge.clock import SystemClock
 from tracker_bridge.domain.report import Report, ReportId, State, StateChange
 from tracker_bridge.domain.researcher import Researcher
 from tracker_bridge.errors import NotFoundError, StoreError
@@ -43,6 +43,7 @@ from tracker_bridge.store.types import as_utc
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+    from datetime import datetime
     from types import TracebackType
 
     from tracker_bridge.ports.clock import Clock
@@ -105,7 +106,7 @@ class MemoryStore:
     """
 
     def __init__(self, clock: Clock | None = None) -> None:
-        self.clock = clock
+        self.clock: Clock = clock or SystemClock()
         self.committed = _Tables()
         self.counters: dict[tuple[str, int], int] = {}
         self.commits = 0
@@ -119,7 +120,7 @@ class MemoryStore:
 
     def now(self) -> datetime:
         """The store's clock (the system clock when none was given)."""
-        return self.clock.now() if self.clock is not None else datetime.now(UTC)
+        return self.clock.now()
 
 
 class MemoryUnitOfWork:
