@@ -406,7 +406,7 @@ def mark_self_signatures_checked(home: Path, fingerprint: str, passphrase: str |
     """Store key ``fingerprint``'s self-signatures as checked, the key otherwise unchanged.
 
     gpg 2.2 (2.2.40 measured) stores a key it generates with its self-signatures not yet
-    checked, and every later gpg run verifies them again (about 2 ms of gpg CPU per
+    checked, and every later gpg run verifies them again (1-2 ms of gpg CPU per
     ``--encrypt --sign``; see ``_mark_signatures_checked``). ``--check-sigs``, ``--edit-key``
     with ``save`` and importing the key again leave the flags as they are; writing the key
     block stores them as checked. ``gpg --quick-set-expire`` with the key's own expiry writes
