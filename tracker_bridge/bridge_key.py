@@ -42,6 +42,7 @@ __all__ = [
     "create_bridge_key",
     "export_public_key",
     "generate_key",
+    "mark_fresh_keybox_checked",
     "mark_self_signatures_checked",
     "passphrase_looks_generated",
     "refuse_minimum_for_short",
@@ -286,7 +287,7 @@ def generate_key(
         msg = f"gpg could not create the bridge key in {home}: {result.status}"
         raise ConfigurationError(msg)
     if fresh_keybox:
-        _mark_signatures_checked(home)
+        mark_fresh_keybox_checked(home)
     else:
         # A key made in a home that has a keybox (a rotation): the rebuild would risk keys a
         # running pass learns meanwhile, so the new key alone is written again.
@@ -294,7 +295,7 @@ def generate_key(
     return fingerprint.upper()
 
 
-def _mark_signatures_checked(home: Path) -> None:
+def mark_fresh_keybox_checked(home: Path) -> None:
     """Rebuild the keybox of a home that holds only the key just made, from that key's export.
 
     gpg 2.2 (2.2.40 measured) writes a key it generates with its self-signatures marked as not
@@ -407,7 +408,7 @@ def mark_self_signatures_checked(home: Path, fingerprint: str, passphrase: str |
 
     gpg 2.2 (2.2.40 measured) stores a key it generates with its self-signatures not yet
     checked, and every later gpg run verifies them again (1-2 ms of gpg CPU per
-    ``--encrypt --sign``; see ``_mark_signatures_checked``). ``--check-sigs``, ``--edit-key``
+    ``--encrypt --sign``; see ``mark_fresh_keybox_checked``). ``--check-sigs``, ``--edit-key``
     with ``save`` and importing the key again leave the flags as they are; writing the key
     block stores them as checked. ``gpg --quick-set-expire`` with the key's own expiry writes
     it: it replaces the user id self-signatures by new ones with the same expiry moment and
