@@ -1,4 +1,10 @@
-"""The OpenPGP adapter: real gpg through python-gnupg, deciding only from gpg's status lines."""
+"""The OpenPGP adapter: real gpg, deciding only from gpg's status lines.
+
+Keys are listed, imported and exported through python-gnupg. Every operation on message data
+(decrypt, verify, encrypt, sign) runs gpg directly through one bounded runner instead
+(``GnuPG._run_bounded``): python-gnupg offers no time limit, and those operations take a
+stranger's ciphertext or a researcher's key, which must not be able to stall a pass.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import gnupg
 
-from tracker_bridge.errors import ConfigurationError, FatalError, QuarantineError, SkippableError
+from tracker_bridge.errors import (
+    BridgeError,
+    ConfigurationError,
+    FatalError,
+    QuarantineError,
+    RetriableError,
+    SkippableError,
+)
 from tracker_bridge.ports.openpgp import Decryption, SignatureCheck, SignatureStatus
 
 if TYPE_CHECKING:
@@ -56,6 +69,8 @@ _READ_CHUNK = 64 * 1024
 _PIPE_CHUNK = 64 * 1024
 # gpg's status output for one message is a few kilobytes; more is noise, not information.
 _MAX_STATUS_BYTES = 1024 * 1024
+# Beyond twice the input, room for armour, key packets and signatures of encrypt/sign output.
+_OUTPUT_SLACK = 1024 * 1024
 # Validity letters of ``--with-colons`` (GnuPG doc/DETAILS, field 2) worth telling the team.
 _VALIDITY_WORDS = {"e": "expired", "r": "revoked", "d": "disabled", "i": "invalid"}
 
@@ -216,6 +231,11 @@ def judge_decryption(
 _TEXT_FORMATS = frozenset({"74", "75", "6d"})
 
 
+def _output_cap(data: bytes) -> int:
+    """Most bytes gpg may write when encrypting or signing ``data`` (armour is 4/3 of binary)."""
+    return 2 * len(data) + _OUTPUT_SLACK
+
+
 def _literal_format(status: GpgStatus) -> str:
     values = status.values("PLAINTEXT")
     return values[0].split()[0].lower() if values and values[0].split() else ""
@@ -315,8 +335,9 @@ class GnuPG:
         max_plaintext_bytes: Decryptions producing more than this are refused; gpg is stopped
             as soon as its output passes the limit (a compression bomb costs no more).
         gpgbinary: The gpg executable.
-        gpg_timeout: Seconds one decryption may take before gpg is stopped and the message
-            quarantined.
+        gpg_timeout: Seconds one gpg run on message data may take before gpg is stopped: a
+            decryption or verification is then quarantined, an encryption or signature raises
+            ``RetriableError``.
 
     Raises:
         ConfigurationError: gpg cannot be run, or the bridge key is missing or ambiguous.
@@ -573,9 +594,21 @@ class GnuPG:
         return self._run_bounded(["--decrypt"], ciphertext, sink, passphrase=True)
 
     def _run_bounded(
-        self, operation: list[str], data: bytes, sink: _PlaintextCollector, *, passphrase: bool
+        self,
+        operation: list[str],
+        data: bytes,
+        sink: _PlaintextCollector,
+        *,
+        passphrase: bool,
+        verb: str = "decrypt",
+        unrunnable: type[BridgeError] = QuarantineError,
     ) -> _GpgRun:
-        """Run one gpg ``operation`` on ``data`` within ``gpg_timeout`` and ``sink.limit``."""
+        """Run one gpg ``operation`` on ``data`` within ``gpg_timeout`` and ``sink.limit``.
+
+        Raises:
+            BridgeError: ``unrunnable`` ("gpg could not be run to ``verb``") when gpg cannot
+                be started.
+        """
         command = [
             self._gpgbinary,
             "--homedir",
@@ -612,8 +645,8 @@ class GnuPG:
                 env=self._env,
             )
         except OSError as err:
-            msg = f"gpg could not be run to decrypt: {err}"
-            raise QuarantineError(msg) from err
+            msg = f"gpg could not be run to {verb}: {err}"
+            raise unrunnable(msg) from err
         run = _GpgRun()
         try:
             self._pump(process, stdin, sink, run)
@@ -749,27 +782,33 @@ class GnuPG:
 
         Raises:
             SkippableError: A recipient key is unusable (expired, revoked, missing).
-            FatalError: The bridge key cannot sign (wrong passphrase, missing secret key).
+            FatalError: The bridge key cannot sign (wrong passphrase, missing secret key), gpg
+                cannot be run, or it did not finish.
+            RetriableError: gpg took longer than ``gpg_timeout`` (stopped; e.g. a recipient
+                key that makes gpg hang).
         """
         recipients = [re.sub(r"\s+", "", fp).upper() for fp in recipient_fingerprints]
         return self._encrypt(plaintext, [*recipients, self._bridge_fingerprint], sign=True)
 
     def encrypt_to_self(self, plaintext: bytes) -> bytes:
-        """Ciphertext only the bridge key opens (how unencrypted mail is kept at rest)."""
+        """Ciphertext only the bridge key opens (how unencrypted mail is kept at rest).
+
+        Raises:
+            FatalError: gpg could not encrypt to the bridge key, or cannot be run.
+            RetriableError: gpg took longer than ``gpg_timeout`` (stopped).
+        """
         return self._encrypt(plaintext, [self._bridge_fingerprint], sign=False)
 
     def _encrypt(self, plaintext: bytes, recipients: list[str], *, sign: bool) -> bytes:
         unique = list(dict.fromkeys(recipients))
-        with self._lock:
-            result = self._gpg.encrypt_file(
-                io.BytesIO(plaintext),
-                unique,
-                sign=self._bridge_fingerprint if sign else None,
-                passphrase=self._passphrase,
-                always_trust=True,
-                armor=True,
-            )
-        status = GpgStatus.parse(str(result.stderr or ""))
+        operation = ["--armor", "--encrypt"]
+        for recipient in unique:
+            operation += ["--recipient", recipient]
+        if sign:
+            operation += ["--sign", "--default-key", self._bridge_fingerprint]
+        sink = _PlaintextCollector(_output_cap(plaintext))
+        run = self._run_producing(operation, plaintext, sink, passphrase=sign, verb="encrypt")
+        status = GpgStatus.parse(run.stderr)
         if status.has("INV_RECP") or status.has("KEYEXPIRED") or status.has("KEYREVOKED"):
             msg = (
                 f"cannot encrypt to {', '.join(unique)}: a recipient key is unusable "
@@ -782,37 +821,77 @@ class GnuPG:
                 "(missing secret key or wrong passphrase)"
             )
             raise FatalError(msg)
-        if not status.has("END_ENCRYPTION") or not result.data:
+        ciphertext = sink.plaintext()
+        if not status.has("END_ENCRYPTION") or not ciphertext:
             msg = f"gpg did not finish encrypting to {', '.join(unique)}"
             raise FatalError(msg)
-        return bytes(result.data)
+        return ciphertext
 
     def sign_detached(self, data: bytes) -> bytes:
-        """An armoured detached signature by the bridge key."""
-        return self._sign(data, detach=True)
+        """An armoured detached signature by the bridge key.
+
+        Raises:
+            FatalError: The bridge key cannot sign, or gpg cannot be run.
+            RetriableError: gpg took longer than ``gpg_timeout`` (stopped).
+        """
+        return self._sign(data, "--detach-sign")
 
     def clearsign(self, data: bytes) -> bytes:
-        """``data`` in an OpenPGP cleartext signature by the bridge key (e.g. security.txt)."""
-        return self._sign(data, clearsign=True)
+        """``data`` in an OpenPGP cleartext signature by the bridge key (e.g. security.txt).
 
-    def _sign(self, data: bytes, *, detach: bool = False, clearsign: bool = False) -> bytes:
-        with self._lock:
-            result = self._gpg.sign_file(
-                io.BytesIO(data),
-                keyid=self._bridge_fingerprint,
-                passphrase=self._passphrase,
-                clearsign=clearsign,
-                detach=detach,
-                binary=False,
-            )
-        status = GpgStatus.parse(str(result.stderr or ""))
-        if not status.has("SIG_CREATED") or not result.data:
+        Raises:
+            FatalError: The bridge key cannot sign, or gpg cannot be run.
+            RetriableError: gpg took longer than ``gpg_timeout`` (stopped).
+        """
+        return self._sign(data, "--clearsign")
+
+    def _sign(self, data: bytes, mode: str) -> bytes:
+        operation = ["--armor", "--default-key", self._bridge_fingerprint, mode]
+        sink = _PlaintextCollector(_output_cap(data))
+        run = self._run_producing(operation, data, sink, passphrase=True, verb="sign")
+        status = GpgStatus.parse(run.stderr)
+        signed = sink.plaintext()
+        if not status.has("SIG_CREATED") or not signed:
             msg = (
                 f"bridge key {self._bridge_fingerprint} could not sign "
                 "(missing secret key or wrong passphrase)"
             )
             raise FatalError(msg)
-        return bytes(result.data)
+        return signed
+
+    def _run_producing(
+        self,
+        operation: list[str],
+        data: bytes,
+        sink: _PlaintextCollector,
+        *,
+        passphrase: bool,
+        verb: str,
+    ) -> _GpgRun:
+        """Run an encrypting or signing ``operation`` through the bounded runner.
+
+        python-gnupg (kept for listing, importing and exporting keys) has no time limit and
+        starts three threads per call; these operations take a researcher's key, which is
+        stranger-controlled input, so like decryption they run gpg directly within
+        ``gpg_timeout`` and an output cap of ``sink.limit`` bytes.
+
+        Raises:
+            FatalError: gpg cannot be run, or it wrote more than ``sink.limit`` bytes.
+            RetriableError: gpg took longer than ``gpg_timeout`` (it was stopped).
+        """
+        with self._lock:
+            run = self._run_bounded(
+                operation, data, sink, passphrase=passphrase, verb=verb, unrunnable=FatalError
+            )
+        if run.timed_out:
+            sink.discard()
+            msg = f"gpg took longer than {self.gpg_timeout:g} s to {verb}; stopped"
+            raise RetriableError(msg)
+        if run.over_limit:
+            sink.discard()
+            msg = f"gpg wrote more than {sink.limit} bytes to {verb}; stopped"
+            raise FatalError(msg)
+        return run
 
     def export_public_key(self) -> bytes:
         """The bridge's armoured public key (for ``application/pgp-keys`` and Autocrypt)."""
