@@ -243,8 +243,12 @@ class TrackerLinkRepository(Protocol):
         """The linked issue, or None."""
         ...
 
-    def link(self, report_id: str, ref: IssueRef) -> None:
-        """Remember the issue for a report (idempotent); a new link makes an open report due."""
+    def link(self, report_id: str, ref: IssueRef, labels: frozenset[str] | None = None) -> None:
+        """Remember the issue for a report (idempotent); a new link makes an open report due.
+
+        ``labels``, when given, are remembered as ``set_labels`` would (one write instead of
+        two); None keeps the labels remembered (none for a new link).
+        """
         ...
 
     def report_for(self, tracker: str, project: str, key: str) -> str | None:

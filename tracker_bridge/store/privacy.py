@@ -324,6 +324,8 @@ class SqlPrivacyRepository:
         """
         connection = self._context.connection
         people = t.researchers
+        # The row changes here, not through the researcher repository that remembers it.
+        self._context.forget_researchers()
         row = (
             connection.execute(select(people).where(people.c.id == int(researcher_key)))
             .mappings()

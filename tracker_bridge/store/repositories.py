@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from copy import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    exists,
     func,
     literal_column,
     or_,
@@ -81,10 +83,20 @@ _ANY_DUE_PAGE_FIRST = (
     .limit(bindparam("limit"))
 )
 _ANY_DUE_PAGE_AFTER = _ANY_DUE_PAGE_FIRST.where(t.reports.c.report_id > bindparam("after"))
-_DUE_ON_LINK = (
+# Run before the link's upsert: the report is due unless it is linked to this very issue.
+_DUE_ON_NEW_LINK = (
     t.reports.update()
-    .where(t.reports.c.report_id == bindparam("id"))
+    .where(t.reports.c.report_id == bindparam("b_id"))
     .where(t.reports.c.state.not_in(sorted(CLOSED_STATES)))
+    .where(
+        ~exists().where(
+            t.tracker_links.c.report_id == bindparam("b_id"),
+            t.tracker_links.c.tracker == bindparam("b_tracker"),
+            t.tracker_links.c.project == bindparam("b_project"),
+            t.tracker_links.c.key == bindparam("b_key"),
+            t.tracker_links.c.url == bindparam("b_url"),
+        )
+    )
     .values(next_due_at=DUE_NOW)
 )
 # Content kept for a report (a late reply, a queued mail) makes it due: retention looks again.
@@ -148,6 +160,17 @@ _LINKS_OF = select(
 
 
 @dataclass
+class KnownResearcher:
+    """A researchers row as this unit of work last read or wrote it."""
+
+    row_id: int
+    # The researcher as stored; None when only the row id is known (an upsert of a row this
+    # unit of work had not read: its removed_at is unknown).
+    researcher: Researcher | None
+    removed: bool
+
+
+@dataclass
 class StoreContext:
     """What every repository of one unit of work shares."""
 
@@ -157,6 +180,23 @@ class StoreContext:
     # Reports this unit of work made due now (``next_due_at`` = DUE_NOW) and nothing has moved
     # since: marking them due again is a statement that changes nothing.
     due_now: set[str] = field(default_factory=set)
+    # Programs whose row a committed transaction of this store wrote or found (shared by the
+    # store's units of work), and those this transaction wrote: they join the first at commit,
+    # never before, because a rollback takes the row away again.
+    programs: set[str] = field(default_factory=set)
+    new_programs: set[str] = field(default_factory=set)
+    # Researchers this transaction read or wrote, by email_key, and the researcher row of each
+    # report it added: ingest reads a new report's researcher three times in one transaction.
+    # Cleared by every write to researchers other than ``SqlResearcherRepository.save``.
+    researchers: dict[str, KnownResearcher] = field(default_factory=dict)
+    missing_researchers: set[str] = field(default_factory=set)
+    report_researchers: dict[str, int] = field(default_factory=dict)
+
+    def forget_researchers(self) -> None:
+        """Drop what this transaction remembers of researchers (a row changed behind the cache)."""
+        self.researchers.clear()
+        self.missing_researchers.clear()
+        self.report_researchers.clear()
 
     @property
     def dialect(self) -> str:
@@ -272,12 +312,16 @@ def _fill_blob(
 
 
 def _ensure_program(context: StoreContext, connection: Connection, program: str) -> None:
+    # Once per program and store: a committed programs row is never deleted by the bridge.
+    if program in context.programs or program in context.new_programs:
+        return
     statement = _prebuilt(
         context,
         "ensure_program",
         lambda insert: insert(t.programs).on_conflict_do_nothing(index_elements=["name"]),
     )
     connection.execute(statement, {"name": program, "created_at": context.now()})
+    context.new_programs.add(program)
 
 
 # ---------------------------------------------------------------------------- reports
@@ -435,6 +479,8 @@ class SqlReportRepository:
             },
         )
         self._context.due_now.add(report_id)
+        if researcher_id is not None:
+            self._context.report_researchers[report_id] = researcher_id
         if report.history:
             connection.execute(
                 t.report_history.insert(),
@@ -562,6 +608,9 @@ class SqlReportRepository:
 
     def researcher_of(self, report_id: str) -> Researcher | None:
         """Who reported it, or None once forgotten."""
+        known = self._researchers.known_of_added(report_id)
+        if known is not None and known.researcher is not None:
+            return None if known.removed else copy(known.researcher)
         row = (
             self._context.connection.execute(_RESEARCHER_OF, {"b_id": report_id})
             .mappings()
@@ -733,38 +782,98 @@ class SqlResearcherRepository:
 
     def id_for(self, email: str) -> int | None:
         """The row id of the researcher with this address, or None."""
+        key = email.strip().lower()
+        known = self._context.researchers.get(key)
+        if known is not None:
+            return known.row_id
         found = self._context.connection.execute(
-            _RESEARCHER_ID_BY_KEY, {"b_key": email.strip().lower()}
+            _RESEARCHER_ID_BY_KEY, {"b_key": key}
         ).scalar_one_or_none()
         return None if found is None else int(found)
 
     def get(self, email: str) -> Researcher | None:
         """The researcher with this address (any letter case), or None."""
+        key = email.strip().lower()
+        known = self._context.researchers.get(key)
+        if known is not None and known.researcher is not None:
+            # A copy: Researcher is mutable, and the remembered one must stay as stored.
+            return copy(known.researcher)
         row = (
-            self._context.connection.execute(_RESEARCHER_BY_KEY, {"b_key": email.strip().lower()})
+            self._context.connection.execute(_RESEARCHER_BY_KEY, {"b_key": key})
             .mappings()
             .one_or_none()
         )
-        return None if row is None else _researcher_from(row)
+        if row is None:
+            self._context.missing_researchers.add(key)
+            return None
+        researcher = _researcher_from(row)
+        self._context.researchers[key] = KnownResearcher(
+            int(row["id"]), copy(researcher), removed=row["removed_at"] is not None
+        )
+        return researcher
+
+    def known_of_added(self, report_id: str) -> KnownResearcher | None:
+        """The stored researcher of a report this transaction added, when it is known whole."""
+        row_id = self._context.report_researchers.get(report_id)
+        if row_id is None:
+            return None
+        for known in self._context.researchers.values():
+            if known.row_id == row_id and known.researcher is not None:
+                return known
+        return None
 
     def save(self, researcher: Researcher) -> None:
         """Insert or update by address; the address keeps the spelling last saved."""
         now = self._context.now()
-        fields = {
-            "email": researcher.email,
-            "display_name": researcher.display_name,
-            "pseudonym": researcher.pseudonym,
-            "fingerprint": researcher.fingerprint,
-            "language": researcher.language.value,
-            "credit_wish": researcher.credit_wish.value,
-            "updated_at": now,
-        }
-        statement = _insert(self._context, t.researchers).values(
-            email_key=researcher.email.lower(), created_at=now, **fields
+        key = researcher.email.lower()
+        statement = _prebuilt(
+            self._context,
+            "researcher",
+            lambda insert: _researcher_upsert(insert(t.researchers)),
         )
-        self._context.connection.execute(
-            statement.on_conflict_do_update(index_elements=["email_key"], set_=fields)
+        row_id = self._context.connection.execute(
+            statement,
+            {
+                "email_key": key,
+                "email": researcher.email,
+                "display_name": researcher.display_name,
+                "pseudonym": researcher.pseudonym,
+                "fingerprint": researcher.fingerprint,
+                "language": researcher.language.value,
+                "credit_wish": researcher.credit_wish.value,
+                "created_at": now,
+                "updated_at": now,
+            },
+        ).scalar_one()
+        known = self._context.researchers.get(key)
+        # An upsert leaves removed_at as it was: known when this transaction read the row, or
+        # found none (this insert made it, not removed). Otherwise only the row id is known.
+        whole = known is not None or key in self._context.missing_researchers
+        self._context.missing_researchers.discard(key)
+        self._context.researchers[key] = KnownResearcher(
+            int(row_id),
+            copy(researcher) if whole else None,
+            removed=known is not None and known.removed,
         )
+
+
+# The fields an upsert by address overwrites: every column but the key, created_at and removed_at.
+_RESEARCHER_FIELDS = (
+    "email",
+    "display_name",
+    "pseudonym",
+    "fingerprint",
+    "language",
+    "credit_wish",
+    "updated_at",
+)
+
+
+def _researcher_upsert(statement: postgresql.Insert | sqlite.Insert) -> Any:
+    return statement.on_conflict_do_update(
+        index_elements=["email_key"],
+        set_={name: statement.excluded[name] for name in _RESEARCHER_FIELDS},
+    ).returning(t.researchers.c.id)
 
 
 # ---------------------------------------------------------------------------- messages
@@ -896,26 +1005,46 @@ class SqlTrackerLinkRepository:
         row = self._context.connection.execute(_LINK_OF, {"b_id": report_id}).one_or_none()
         return None if row is None else IssueRef(row[0], row[1], row[2], row[3])
 
-    def link(self, report_id: str, ref: IssueRef) -> None:
-        """Remember the issue for a report; linking again points it at ``ref`` (labels kept)."""
-        existing = self.get(report_id)
-        where = {"tracker": ref.tracker, "project": ref.project, "key": ref.key, "url": ref.url}
+    def link(self, report_id: str, ref: IssueRef, labels: frozenset[str] | None = None) -> None:
+        """Remember the issue for a report; linking again points it at ``ref``.
+
+        ``labels`` are the labels now on the issue (as ``set_labels`` would remember them);
+        None keeps those remembered (none for a new link). An open report whose link is new or
+        points elsewhere now becomes due at the next pass.
+        """
+        parameters = {
+            "report_id": report_id,
+            "tracker": ref.tracker,
+            "project": ref.project,
+            "key": ref.key,
+            "url": ref.url,
+            "labels": [] if labels is None else sorted(labels),
+        }
+        # Before the upsert, while the old link is there to compare with: a newly linked issue
+        # needs its labels checked, so the report is due at the next pass.
+        self._context.connection.execute(
+            _DUE_ON_NEW_LINK,
+            {
+                "b_id": report_id,
+                "b_tracker": ref.tracker,
+                "b_project": ref.project,
+                "b_key": ref.key,
+                "b_url": ref.url,
+            },
+        )
+        name = "link" if labels is None else "link_labels"
+        replaced: tuple[str, ...] = ("tracker", "project", "key", "url")
+        if labels is not None:
+            replaced = (*replaced, "labels")
 
         def build(insert: Callable[[Table], postgresql.Insert | sqlite.Insert]) -> Any:
             statement = insert(t.tracker_links)
             return statement.on_conflict_do_update(
                 index_elements=["report_id"],
-                set_={
-                    name: statement.excluded[name] for name in ("tracker", "project", "key", "url")
-                },
+                set_={column: statement.excluded[column] for column in replaced},
             )
 
-        self._context.connection.execute(
-            _prebuilt(self._context, "link", build), {"report_id": report_id, "labels": [], **where}
-        )
-        if existing != ref:
-            # A newly linked issue needs its labels checked: the report is due at the next pass.
-            self._context.connection.execute(_DUE_ON_LINK, {"id": report_id})
+        self._context.connection.execute(_prebuilt(self._context, name, build), parameters)
 
     def report_for(self, tracker: str, project: str, key: str) -> str | None:
         """The report id linked to an issue, or None."""
