@@ -234,6 +234,12 @@ class _Reports:
         tables.reports[report_id] = saved
         tables.next_due[report_id] = _due_after_change(saved)
 
+    def note_researcher_update(self, report_id: str, at: datetime) -> None:
+        report = self.get(report_id)
+        if report is not None:
+            report.last_researcher_update_at = at
+            self.save(report)
+
     def content(self, report_id: str) -> ReportContent | None:
         found = self._uow.tables.contents.get(report_id)
         return None if found is None else copy.deepcopy(found)

@@ -112,6 +112,15 @@ class ReportRepository(Protocol):
         """
         ...
 
+    def note_researcher_update(self, report_id: str, at: datetime) -> None:
+        """Record that the researcher was last told something at ``at``, without reading it.
+
+        The same as ``get``, setting ``last_researcher_update_at`` and ``save``, for a change
+        that moves nothing else: the report becomes ``DUE_NOW``. Nothing happens when no
+        report has this id (as ``get`` returning None would skip the save).
+        """
+        ...
+
     def content(self, report_id: str) -> ReportContent | None:
         """The researcher's words, or None once purged."""
         ...

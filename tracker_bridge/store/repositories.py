@@ -143,6 +143,26 @@ _SET_NEXT_DUE = (
     .values(next_due_at=bindparam("b_moment", type_=UTCDateTime()))
 )
 _INSERT_REPORT = t.reports.insert()
+_SAVE_REPORT = (
+    t.reports.update()
+    .where(t.reports.c.report_id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        severity=bindparam("b_severity"),
+        cvss_vector=bindparam("b_cvss"),
+        expected_fix_date=bindparam("b_fix", type_=UTCDateTime()),
+        last_researcher_update_at=bindparam("b_last_update", type_=UTCDateTime()),
+        next_due_at=bindparam("b_next_due", type_=UTCDateTime()),
+    )
+)
+_NOTE_RESEARCHER_UPDATE = (
+    t.reports.update()
+    .where(t.reports.c.report_id == bindparam("b_id"))
+    .values(
+        last_researcher_update_at=bindparam("b_at", type_=UTCDateTime()),
+        next_due_at=bindparam("b_next_due", type_=UTCDateTime()),
+    )
+)
 _INSERT_CONTENT = t.report_contents.insert()
 _HISTORIES = (
     select(t.report_history)
@@ -545,16 +565,16 @@ class SqlReportRepository:
         connection = self._context.connection
         report_id = str(report.report_id)
         result = connection.execute(
-            t.reports.update()
-            .where(t.reports.c.report_id == report_id)
-            .values(
-                state=report.state.value,
-                severity=report.severity.value,
-                cvss_vector=report.cvss_vector,
-                expected_fix_date=report.expected_fix_date,
-                last_researcher_update_at=report.last_researcher_update_at,
-                next_due_at=_due_after_change(report),
-            )
+            _SAVE_REPORT,
+            {
+                "b_id": report_id,
+                "b_state": report.state.value,
+                "b_severity": report.severity.value,
+                "b_cvss": report.cvss_vector,
+                "b_fix": report.expected_fix_date,
+                "b_last_update": report.last_researcher_update_at,
+                "b_next_due": _due_after_change(report),
+            },
         )
         if result.rowcount == 0:
             msg = f"report {report_id} cannot be saved: it was never added"
@@ -573,6 +593,17 @@ class SqlReportRepository:
                     for offset, change in enumerate(new_changes)
                 ],
             )
+
+    def note_researcher_update(self, report_id: str, at: datetime) -> None:
+        """Record that the researcher was last told something at ``at``, without reading it.
+
+        One UPDATE doing what ``get`` + ``save`` do for a change that moves nothing else:
+        ``last_researcher_update_at`` = ``at`` and the report due now. No row, no change.
+        """
+        self._context.due_now.discard(report_id)
+        self._context.connection.execute(
+            _NOTE_RESEARCHER_UPDATE, {"b_id": report_id, "b_at": at, "b_next_due": DUE_NOW}
+        )
 
     def content(self, report_id: str) -> ReportContent | None:
         """The researcher's words with attachments, or None once purged."""
@@ -1167,6 +1198,19 @@ def _outbox_from(row: RowMapping) -> OutboxItem:
     )
 
 
+_SAVE_OUTBOX = (
+    t.outbox.update()
+    .where(t.outbox.c.outbox_id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        next_attempt_at=bindparam("b_next_attempt", type_=UTCDateTime()),
+        sent_at=bindparam("b_sent", type_=UTCDateTime()),
+        last_error=bindparam("b_error"),
+    )
+)
+
+
 class SqlOutboxRepository:
     """Mail to researchers, queued with the change that causes it."""
 
@@ -1235,15 +1279,15 @@ class SqlOutboxRepository:
             NotFoundError: no row with this outbox id was queued.
         """
         result = self._context.connection.execute(
-            t.outbox.update()
-            .where(t.outbox.c.outbox_id == item.outbox_id)
-            .values(
-                status=item.status.value,
-                attempts=item.attempts,
-                next_attempt_at=item.next_attempt_at,
-                sent_at=item.sent_at,
-                last_error=item.last_error,
-            )
+            _SAVE_OUTBOX,
+            {
+                "b_id": item.outbox_id,
+                "b_status": item.status.value,
+                "b_attempts": item.attempts,
+                "b_next_attempt": item.next_attempt_at,
+                "b_sent": item.sent_at,
+                "b_error": item.last_error,
+            },
         )
         if result.rowcount == 0:
             msg = f"outbox row {item.outbox_id} cannot be saved: it was never queued"
