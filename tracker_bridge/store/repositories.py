@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     CursorResult,
     Engine,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
@@ -55,6 +57,13 @@ __all__ = [
 
 CLOSED_STATES: frozenset[str] = frozenset(state.value for state in State if state.is_closed)
 
+# The closed states written into the SQL: a NOT IN over a list parameter is expanded again at
+# every execution, which costs a statement run per message more Python than the query itself.
+# The names are the State enum's fixed values, never input.
+_CLOSED_STATES_SQL: list[ColumnElement[str]] = [
+    literal_column(f"'{state}'") for state in sorted(CLOSED_STATES)
+]
+
 # Statements a pass runs once per page, built once: building them per page left SQLAlchemy's
 # cyclic construct graphs for the cyclic GC, and a long pass's peak memory grew with its pages.
 _OPEN_PAGE_FIRST = (
@@ -87,7 +96,7 @@ _ANY_DUE_PAGE_AFTER = _ANY_DUE_PAGE_FIRST.where(t.reports.c.report_id > bindpara
 _DUE_ON_NEW_LINK = (
     t.reports.update()
     .where(t.reports.c.report_id == bindparam("b_id"))
-    .where(t.reports.c.state.not_in(sorted(CLOSED_STATES)))
+    .where(t.reports.c.state.not_in(_CLOSED_STATES_SQL))
     .where(
         ~exists().where(
             t.tracker_links.c.report_id == bindparam("b_id"),
@@ -285,12 +294,20 @@ _SET_LABELS = (
     .where(t.tracker_links.c.report_id == bindparam("b_id"))
     .values(labels=bindparam("b_labels", type_=t.tracker_links.c.labels.type))
 )
-_CIPHERTEXT_REPORTS = tuple(
-    select(table.c.received_at, table.c.report_id)
+# The earliest mail of each table that carried the ciphertext, then the earlier of the two
+# (seen_ciphertexts first on a tie): one statement, each side still taking its digest index.
+_CIPHERTEXT_FIRSTS = [
+    select(table.c.received_at, table.c.report_id, literal_column(str(side)).label("side"))
     .where(table.c.ciphertext_digest == bindparam("b_digest"), table.c.report_id.is_not(None))
     .order_by(table.c.received_at, table.c.id)
     .limit(1)
-    for table in (t.seen_ciphertexts, t.raw_messages)
+    .subquery()
+    for side, table in enumerate((t.seen_ciphertexts, t.raw_messages))
+]
+_CIPHERTEXT_REPORT = (
+    union_all(*(select(first) for first in _CIPHERTEXT_FIRSTS))
+    .order_by(literal_column("received_at"), literal_column("side"))
+    .limit(1)
 )
 
 
@@ -998,11 +1015,9 @@ class SqlMessageRepository:
         Digests of purged or forgotten mails are kept in ``seen_ciphertexts``: a replay after
         erasure still points to the original report.
         """
-        candidates = [
-            self._context.connection.execute(statement, {"b_digest": ciphertext_digest}).first()
-            for statement in _CIPHERTEXT_REPORTS
-        ]
-        found = min((c for c in candidates if c is not None), key=lambda c: c[0], default=None)
+        found = self._context.connection.execute(
+            _CIPHERTEXT_REPORT, {"b_digest": ciphertext_digest}
+        ).first()
         return None if found is None else str(found[1])
 
 
