@@ -178,6 +178,18 @@ _HISTORIES = (
     .where(t.report_history.c.report_id.in_(bindparam("ids", expanding=True)))
     .order_by(t.report_history.c.report_id, t.report_history.c.position)
 )
+# One report and its history, as get and save read them (a sent acknowledgement, a reply).
+_REPORT_BY_ID = select(t.reports).where(t.reports.c.report_id == bindparam("b_id"))
+_HISTORY_OF = (
+    select(t.report_history)
+    .where(t.report_history.c.report_id == bindparam("b_id"))
+    .order_by(t.report_history.c.position)
+)
+_HISTORY_COUNT = (
+    select(func.count())
+    .select_from(t.report_history)
+    .where(t.report_history.c.report_id == bindparam("b_id"))
+)
 _LINKS_OF = select(
     t.tracker_links.c.report_id,
     t.tracker_links.c.tracker,
@@ -551,16 +563,17 @@ class SqlReportRepository:
 
     def get(self, report_id: str) -> Report | None:
         """The report with its history, or None."""
-        row = (
-            self._context.connection.execute(
-                select(t.reports).where(t.reports.c.report_id == report_id)
-            )
-            .mappings()
-            .one_or_none()
-        )
+        connection = self._context.connection
+        row = connection.execute(_REPORT_BY_ID, {"b_id": report_id}).mappings().one_or_none()
         if row is None:
             return None
-        return _report_from(row, self._histories([report_id]).get(report_id, []))
+        history = [
+            StateChange(
+                at=change["at"], source=State(change["source"]), target=State(change["target"])
+            )
+            for change in connection.execute(_HISTORY_OF, {"b_id": report_id}).mappings()
+        ]
+        return _report_from(row, history)
 
     def _histories(self, report_ids: Sequence[str]) -> dict[str, list[StateChange]]:
         rows = self._context.connection.execute(_HISTORIES, {"ids": list(report_ids)}).mappings()
@@ -596,11 +609,7 @@ class SqlReportRepository:
         if result.rowcount == 0:
             msg = f"report {report_id} cannot be saved: it was never added"
             raise NotFoundError(msg)
-        stored = connection.execute(
-            select(func.count())
-            .select_from(t.report_history)
-            .where(t.report_history.c.report_id == report_id)
-        ).scalar_one()
+        stored = connection.execute(_HISTORY_COUNT, {"b_id": report_id}).scalar_one()
         new_changes = report.history[stored:]
         if new_changes:
             connection.execute(
