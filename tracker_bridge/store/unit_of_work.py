@@ -118,6 +118,9 @@ class SqlUnitOfWork:
             self._context.new_programs.clear()
             # The next transaction reads researchers afresh: another worker may write between.
             self._context.forget_researchers()
+            # Another worker may move a report's next moment between transactions: the next
+            # one marks it due again rather than trusting this one's mark.
+            self._context.due_now.clear()
 
     def rollback(self) -> None:
         """Throw away everything done in this block since the last commit."""
@@ -127,6 +130,8 @@ class SqlUnitOfWork:
         if self._context is not None:
             self._context.new_programs.clear()
             self._context.forget_researchers()
+            # What the rolled-back transaction marked due is no longer marked.
+            self._context.due_now.clear()
 
     def _require_connection(self) -> Connection:
         if self._connection is None:

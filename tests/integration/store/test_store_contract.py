@@ -281,6 +281,32 @@ def test_added_and_saved_open_reports_are_due_at_once(backend: Backend) -> None:
     assert ["CVD-2026-0001", "CVD-2026-0002"] == due_ids(backend, T0)
 
 
+def test_a_unit_of_work_marks_due_again_after_its_commit(backend: Backend) -> None:
+    """A report made due, committed, then given a later moment elsewhere is due after new mail."""
+    later = T0 + timedelta(days=1)
+    with backend.store.unit_of_work() as uow:
+        uow.reports.add(a_report("CVD-2026-0001"), "alice@example.org", a_content("CVD-2026-0001"))
+        uow.commit()
+        with backend.store.unit_of_work() as other:
+            report = other.reports.get("CVD-2026-0001")
+            assert report is not None
+            assert other.reports.set_next_due(report, later)
+            other.commit()
+        uow.messages.add(
+            StoredMessage(
+                "<late@example.org>",
+                "d1",
+                T0,
+                Verdict.REPLY,
+                "reply from the researcher",
+                b"sealed",
+                report_id="CVD-2026-0001",
+            )
+        )
+        uow.commit()
+    assert ["CVD-2026-0001"] == due_ids(backend, T0)
+
+
 def test_a_report_with_no_next_moment_is_never_due(backend: Backend) -> None:
     """None stores "nothing changes by time alone": the report is not read at any moment."""
     store_report(backend)
