@@ -60,6 +60,7 @@ class Envelope:
         language: The first tag of Content-Language or Accept-Language, or None.
         raw_size: Size of the raw message in bytes.
         origin: Whether the trusted MTA authenticated the From domain (RFC 8601).
+        from_problem: Why From is not exactly one usable mailbox (``parse_from``), or None.
     """
 
     message_id: str
@@ -73,6 +74,7 @@ class Envelope:
     language: str | None
     raw_size: int
     origin: OriginCheck
+    from_problem: str | None = None
 
     def inbound_message(
         self,
@@ -134,7 +136,7 @@ def read_envelope(
         trusted_authserv_id: The authserv-id whose Authentication-Results decide ``origin``;
             None checks nothing.
     """
-    sender_name, sender = _sender(message)
+    sender_name, sender, from_problem = parse_from(message)
     return Envelope(
         message_id=_message_id(message, digest),
         digest=digest,
@@ -150,6 +152,7 @@ def read_envelope(
         origin=check_origin(
             _raw_header_values(message, "Authentication-Results"), sender, trusted_authserv_id
         ),
+        from_problem=from_problem,
     )
 
 
@@ -170,10 +173,15 @@ def header_text(message: Message, name: str) -> str:
     if value is None:
         return ""
     value = _eight_bit_text(str(value))
-    try:
-        text = str(make_header(decode_header(str(value))))
-    except (UnicodeDecodeError, LookupError, ValueError, binascii.Error):
-        text = str(value)
+    if "=?" in value:
+        try:
+            text = str(make_header(decode_header(value)))
+        except (UnicodeDecodeError, LookupError, ValueError, binascii.Error):
+            text = value
+    else:
+        # No encoded word can start without "=?": decode_header would return the value as
+        # its one chunk, and make_header would give it back unchanged.
+        text = value
     return " ".join(text.replace("\r", " ").replace("\n", " ").split())
 
 
@@ -253,11 +261,6 @@ def parse_from(message: Message) -> tuple[str | None, str, str | None]:
         return None, "", f"From address is longer than {_MAX_ADDRESS_OCTETS} octets"
     name = " ".join(_CONTROL.sub(" ", str(address.display_name)).split())
     return (name or None), addr_spec, None
-
-
-def _sender(message: Message) -> tuple[str | None, str]:
-    name, address, _ = parse_from(message)
-    return name, address
 
 
 def _message_id(message: Message, digest: str) -> str:

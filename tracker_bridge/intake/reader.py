@@ -44,7 +44,6 @@ from tracker_bridge.intake.headers import (
     Envelope,
     autocrypt_key,
     header_text,
-    parse_from,
     parse_headers_only,
     read_envelope,
 )
@@ -186,10 +185,11 @@ class MailReader:
             return self._verdict_only(raw, digest, message, Verdict.QUARANTINE, str(err))
 
         sender = envelope.sender
-        _, _, from_problem = parse_from(message)
-        if from_problem is not None:
+        if envelope.from_problem is not None:
             # RFC 5322 section 3.6.2: exactly one From mailbox; without it nobody is the sender.
-            return self._verdict_only(raw, digest, message, Verdict.QUARANTINE, from_problem)
+            return self._verdict_only(
+                raw, digest, message, Verdict.QUARANTINE, envelope.from_problem
+            )
         if sender.lower() in self._own:
             return self._verdict_only(
                 raw, digest, message, Verdict.IGNORE, "sent by the bridge's own address (loop)"
