@@ -999,8 +999,11 @@ def _read_ahead(
 
     Reading (parse, gpg decrypt and verify) depends on no stored state, and it stores
     nothing, so reading message n+1 in ``pool``'s one thread while the caller records message
-    n changes no outcome: gpg runs in its own process on the other core meanwhile. Reads stay
-    in mailbox order, and the mailbox (fetch, settle) is used from the caller's thread only.
+    n changes no outcome: gpg runs in its own process on the other core meanwhile. The part
+    of a read that needs no gpg (``reader.prepare``: parsing, the envelope) is done in the
+    caller's thread while the worker's gpg decrypts the message before, so the one worker
+    starts the next gpg as soon as it is free. Reads stay in mailbox order, and the mailbox
+    (fetch, settle) is used from the caller's thread only.
     A crash loses at most a read whose message was neither stored nor moved: the next pass
     reads it again. The next message is fetched early only after a message of at most
     ``READ_AHEAD_MAX_BYTES``, so two large messages are never held at once. An error from
@@ -1014,7 +1017,7 @@ def _read_ahead(
     reading: Future[InboundMessage] | None = None
     while item is not None:
         if reading is None:
-            reading = pool.submit(reader.read, item.raw)
+            reading = pool.submit(reader.prepare(item.raw))
         following: MailboxItem | None = None
         fetch_error: Exception | None = None
         following_read: Future[InboundMessage] | None = None
@@ -1026,7 +1029,8 @@ def _read_ahead(
             except Exception as err:  # noqa: BLE001 - raised below, after this message
                 fetch_error = err
             else:
-                following_read = pool.submit(reader.read, following.raw)
+                # Parsing needs no gpg: done here while the worker's gpg runs on this item.
+                following_read = pool.submit(reader.prepare(following.raw))
         yield item, reading.result()
         if fetch_error is not None:
             raise fetch_error
