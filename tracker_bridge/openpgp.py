@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import math
 import os
@@ -58,6 +59,10 @@ _READ_CHUNK = 64 * 1024
 _PIPE_CHUNK = 64 * 1024
 # gpg's status output for one message is a few kilobytes; more is noise, not information.
 _MAX_STATUS_BYTES = 1024 * 1024
+# While gpg's output is open its status pipe is emptied this often (seconds), not on every
+# line: gpg writes status a line at a time, and each line woke the reading thread (and took
+# the GIL from the thread storing the message before) about 25 times a decryption.
+_STATUS_DRAIN_SECONDS = 0.01
 # Validity letters of ``--with-colons`` (GnuPG doc/DETAILS, field 2) worth telling the team.
 _VALIDITY_WORDS = {"e": "expired", "r": "revoked", "d": "disabled", "i": "invalid"}
 
@@ -293,6 +298,17 @@ def _keep_status_lines(pending: bytearray, kept: bytearray, *, final: bool) -> N
         del pending[: end + 1]
         if len(kept) < _MAX_STATUS_BYTES:
             kept += line
+
+
+def _widen_pipe(fd: int) -> None:
+    """Let the pipe at ``fd`` hold ``_MAX_STATUS_BYTES`` where Linux allows (``F_SETPIPE_SZ``).
+
+    gpg's status is read on drain ticks while its output is open; a wide pipe means gpg
+    never waits for one. Where the size cannot be set (another system, or over the user's
+    pipe quota), the ticks alone keep gpg going.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _MAX_STATUS_BYTES)
 
 
 def _wait_for_exit(process: subprocess.Popen[bytes], timeout: float) -> int:
@@ -664,9 +680,11 @@ class GnuPG:
 
         One ``selectors`` loop instead of a thread per pipe and a polling ``wait``: a polled
         wait sleeps in doubling steps (0.5, 1, 2, 4 ms ...), which added several ms to every
-        message of a few ms of gpg work. ``run`` gets the status text (whole lines up to
-        ``_MAX_STATUS_BYTES``), the line breaks in the kept output, and whether the time or
-        the output limit stopped gpg.
+        message of a few ms of gpg work. gpg's status is read once its output is done, and
+        on ticks of ``_STATUS_DRAIN_SECONDS`` before that (so status beyond what the pipe
+        holds never stalls gpg), not on every line. ``run`` gets the status text (whole
+        lines up to ``_MAX_STATUS_BYTES``), the line breaks in the kept output, and whether
+        the time or the output limit stopped gpg.
         """
         assert process.stdin is not None  # noqa: S101 - Popen was given PIPE
         assert process.stdout is not None  # noqa: S101 - Popen was given PIPE
@@ -676,6 +694,25 @@ class GnuPG:
         kept = bytearray()
         view = memoryview(stdin)
         written = 0
+        stderr = process.stderr
+        status_fd = stderr.fileno()
+        os.set_blocking(status_fd, False)
+        _widen_pipe(status_fd)
+        # None while status is read on drain ticks only; True once it is watched; False at EOF.
+        watching_status: bool | None = None
+
+        def drain_status() -> bool:
+            """Read what gpg's status pipe holds now; False at its end."""
+            while True:
+                try:
+                    chunk = os.read(status_fd, _READ_CHUNK)
+                except BlockingIOError:
+                    return True
+                if not chunk:
+                    return False
+                status.extend(chunk)
+                _keep_status_lines(status, kept, final=False)
+
         with selectors.DefaultSelector() as selector:
             if stdin:
                 os.set_blocking(process.stdin.fileno(), False)
@@ -683,14 +720,22 @@ class GnuPG:
             else:
                 process.stdin.close()
             selector.register(process.stdout, selectors.EVENT_READ)
-            selector.register(process.stderr, selectors.EVENT_READ)
             while selector.get_map():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     run.timed_out = True
                     process.kill()
                     break
-                for key, _events in selector.select(remaining):
+                ticking = watching_status is None
+                ready = selector.select(
+                    min(remaining, _STATUS_DRAIN_SECONDS) if ticking else remaining
+                )
+                if not ready and ticking:
+                    # gpg may have written more status than its pipe holds; empty it.
+                    if not drain_status():
+                        watching_status = False
+                    continue
+                for key, _events in ready:
                     stream = key.fileobj
                     if stream is process.stdin:
                         try:
@@ -704,20 +749,24 @@ class GnuPG:
                             with contextlib.suppress(OSError):
                                 process.stdin.close()
                         continue
+                    if stream is stderr:
+                        if not drain_status():
+                            selector.unregister(stream)
+                        continue
                     chunk = os.read(key.fd, _READ_CHUNK)
-                    if not chunk:
-                        selector.unregister(stream)
-                    elif stream is process.stderr:
-                        status += chunk
-                        _keep_status_lines(status, kept, final=False)
-                    else:
+                    if chunk:
                         if sink.size <= sink.limit:
                             run.line_breaks += chunk.count(b"\n")
                         sink(chunk)
                         if sink.size > sink.limit:
                             run.over_limit = True
                             process.kill()
-                            selector.unregister(stream)
+                    if not chunk or run.over_limit:
+                        selector.unregister(stream)
+                        if watching_status is None:
+                            # The output is done (or given up): the last status lines come now.
+                            watching_status = True
+                            selector.register(stderr, selectors.EVENT_READ)
         view.release()
         _keep_status_lines(status, kept, final=True)
         run.stderr = kept.decode("utf-8", "replace")
