@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import subprocess
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -41,11 +42,14 @@ __all__ = [
     "create_bridge_key",
     "export_public_key",
     "generate_key",
+    "mark_fresh_keybox_checked",
+    "mark_self_signatures_checked",
     "passphrase_looks_generated",
     "refuse_minimum_for_short",
     "reprotect",
     "rotate",
     "secret_keys",
+    "self_signatures_checked",
     "set_fingerprint_in_config",
     "set_work_factor",
     "unlock_problem",
@@ -71,6 +75,13 @@ _S2K_COUNT_CANONICAL = re.compile(rb"\(4:sha18:.{8}\d+:(\d+)\)", re.DOTALL)
 # gpg-error code 11 (GPG_ERR_BAD_PASSPHRASE) in the low 16 bits of a status error value.
 _BAD_PASSPHRASE = 11
 _EXPIRE = re.compile(r"^(0|never|\d+[dwmy]?|\d{4}-\d{2}-\d{2})$")
+# A ring trust packet in ``gpg --list-packets`` (GnuPG doc/DETAILS): bit 0 of sigcache is
+# "checked", bit 1 "valid"; 03 is checked and valid, 00 not checked yet.
+_SIGCACHE = re.compile(r"sigcache=([0-9A-Fa-f]{2})")
+_SIGCACHE_CHECKED = 0x01
+# gpg refuses a new self-signature no newer than the one it replaces (its own wait gives up
+# after 5 s); we wait at most this long for the clock to pass the newest self-signature.
+_MAX_WAIT_FOR_CLOCK_SECONDS = 5
 
 
 class WorkFactor(StrEnum):
@@ -276,11 +287,15 @@ def generate_key(
         msg = f"gpg could not create the bridge key in {home}: {result.status}"
         raise ConfigurationError(msg)
     if fresh_keybox:
-        _mark_signatures_checked(home)
+        mark_fresh_keybox_checked(home)
+    else:
+        # A key made in a home that has a keybox (a rotation): the rebuild would risk keys a
+        # running pass learns meanwhile, so the new key alone is written again.
+        mark_self_signatures_checked(home, fingerprint, passphrase)
     return fingerprint.upper()
 
 
-def _mark_signatures_checked(home: Path) -> None:
+def mark_fresh_keybox_checked(home: Path) -> None:
     """Rebuild the keybox of a home that holds only the key just made, from that key's export.
 
     gpg 2.2 (2.2.40 measured) writes a key it generates with its self-signatures marked as not
@@ -290,8 +305,9 @@ def _mark_signatures_checked(home: Path) -> None:
     5.1-5.2 ms after the rebuild (40 runs each, interleaved; with ``--no-sig-cache`` both cost
     the same). Importing the key again into the same keybox changes nothing ("not changed"),
     so its export goes into a new keybox, which replaces the old one once it holds the key.
-    Only for a fresh home (``init``): a rotation leaves the keybox as it is, since a key
-    learned meanwhile by a running pass would be lost between export and replacement.
+    Only for a fresh home (``init``): a key learned meanwhile by a running pass would be lost
+    between export and replacement, so a key made in a home that has a keybox (a rotation) is
+    marked with ``mark_self_signatures_checked`` instead.
 
     Raises:
         ConfigurationError: gpg could not export or import the key; the old keybox stays.
@@ -315,6 +331,167 @@ def _mark_signatures_checked(home: Path) -> None:
         raise ConfigurationError(msg)
     rebuilt.replace(keybox)
     Path(f"{rebuilt}~").unlink(missing_ok=True)
+
+
+def self_signatures_checked(home: Path, fingerprint: str) -> bool:
+    """Whether every self-signature of key ``fingerprint`` is stored as checked in the keybox.
+
+    Reads the ring trust packets of ``gpg --export-options backup --export`` (sigcache, GnuPG
+    doc/DETAILS) of the signatures the key made itself; certifications by others are not
+    counted. Two gpg runs, nothing written.
+
+    Raises:
+        ConfigurationError: gpg could not export the key (no key ``fingerprint`` in ``home``).
+    """
+    exported = _run(home, ["--export-options", "backup", "--export", fingerprint.upper()])
+    if exported.returncode != 0 or not exported.stdout:
+        msg = f"gpg could not export key {fingerprint} from {home}"
+        raise ConfigurationError(msg)
+    packets = _run(home, ["--list-packets"], exported.stdout).stdout.decode("utf-8", "replace")
+    own = fingerprint.upper()[-16:]
+    issuer = ""
+    caches: list[int] = []
+    for line in packets.splitlines():
+        if line.startswith(":signature packet:"):
+            issuer = line.rsplit("keyid", 1)[-1].strip().upper()
+        elif line.startswith(":trust packet:") and issuer == own:
+            found = _SIGCACHE.search(line)
+            caches.append(int(found.group(1), 16) if found else 0)
+            issuer = ""
+    return bool(caches) and all(cache & _SIGCACHE_CHECKED for cache in caches)
+
+
+def _key_shape(home: Path, fingerprint: str) -> list[tuple[str, ...]]:
+    """What must not change when a key's self-signatures are written again.
+
+    Per primary key and subkey (``--with-colons``, GnuPG doc/DETAILS): record type, validity,
+    key id, creation and expiry (epoch seconds), capabilities; fingerprints and keygrips; and
+    the S2K iteration count protecting each keygrip. Empty when there is no such secret key.
+    """
+    listing = _run(home, ["--with-colons", "--with-keygrip", "--list-secret-keys", fingerprint])
+    shape: list[tuple[str, ...]] = []
+    for line in listing.stdout.decode("utf-8", "replace").splitlines():
+        fields = line.split(":")
+        if fields[0] in {"sec", "ssb"}:
+            shape.append((fields[0], fields[1], fields[4], fields[5], fields[6], fields[11]))
+        elif fields[0] in {"fpr", "grp"}:
+            shape.append((fields[0], fields[9]))
+            if fields[0] == "grp":
+                count = _s2k_count(home / "private-keys-v1.d" / f"{fields[9].upper()}.key")
+                shape.append(("s2k", str(count)))
+    return shape
+
+
+def _stable(shape: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """``shape`` without the validity gpg computes (its trust database may recompute it)."""
+    return [(line[0], *line[2:]) if line[0] in {"sec", "ssb"} else line for line in shape]
+
+
+def _newest_self_signature(home: Path, fingerprint: str) -> int:
+    """The creation time (epoch seconds) of the newest signature key ``fingerprint`` made on itself."""
+    listing = _run(home, ["--with-colons", "--list-sigs", fingerprint]).stdout.decode(
+        "utf-8", "replace"
+    )
+    own = fingerprint.upper()[-16:]
+    return max(
+        (
+            int(fields[5])
+            for fields in (line.split(":") for line in listing.splitlines())
+            if fields[0] == "sig" and fields[4].upper() == own and fields[5].isdigit()
+        ),
+        default=0,
+    )
+
+
+def mark_self_signatures_checked(home: Path, fingerprint: str, passphrase: str | None) -> bool:
+    """Store key ``fingerprint``'s self-signatures as checked, the key otherwise unchanged.
+
+    gpg 2.2 (2.2.40 measured) stores a key it generates with its self-signatures not yet
+    checked, and every later gpg run verifies them again (1-2 ms of gpg CPU per
+    ``--encrypt --sign``; see ``mark_fresh_keybox_checked``). ``--check-sigs``, ``--edit-key``
+    with ``save`` and importing the key again leave the flags as they are; writing the key
+    block stores them as checked. ``gpg --quick-set-expire`` with the key's own expiry writes
+    it: it replaces the user id self-signatures by new ones with the same expiry moment and
+    writes only this key's block, so researchers' keys in the keybox and keys a running pass
+    learns meanwhile are not touched. The expiry is given as gpg's ISO time
+    (``YYYYMMDDTHHMMSS``, UTC) or ``never``, and gpg's clock is frozen at the moment of
+    signing (``--faked-system-time SECONDS!``, the real time, after waiting for the clock to
+    pass the newest self-signature as gpg requires), so gpg's "now" cannot move between reading
+    the expiry and writing it. Subkeys, the passphrase and its work factor (the agent only
+    signs) stay as they are; the result is compared with the key before.
+
+    Args:
+        home: The bridge's GNUPGHOME.
+        fingerprint: The primary key (40 hex digits).
+        passphrase: Opens the key (it signs the new self-signatures); None for none.
+
+    Returns:
+        True when the key was written again, False when its self-signatures were checked.
+
+    Raises:
+        ConfigurationError: No such secret key; it is expired or revoked (gpg signs nothing
+            with it); the passphrase does not open it; gpg failed; or the key afterwards
+            differs in fingerprint, expiry, subkeys or protection.
+    """
+    fingerprint = fingerprint.upper()
+    if self_signatures_checked(home, fingerprint):
+        return False
+    before = _key_shape(home, fingerprint)
+    primary = next((line for line in before if line[0] == "sec"), None)
+    if primary is None:
+        msg = f"no secret key {fingerprint} in {home}"
+        raise ConfigurationError(msg)
+    if primary[1] in {"e", "r"}:
+        state = "expired" if primary[1] == "e" else "revoked"
+        msg = f"key {fingerprint} is {state}: gpg makes no self-signature with it"
+        raise ConfigurationError(msg)
+    expires = primary[4]
+    until = (
+        datetime.fromtimestamp(int(expires), UTC).strftime("%Y%m%dT%H%M%S")
+        if expires.isdigit() and int(expires) > 0
+        else "never"
+    )
+    # gpg's own clock, not the bridge's: the signature's time must lie after the newest one.
+    newest = _newest_self_signature(home, fingerprint)
+    wait = newest + 1 - time.time()
+    if wait > _MAX_WAIT_FOR_CLOCK_SECONDS:
+        msg = f"key {fingerprint} has a self-signature dated in the future; the clock is wrong"
+        raise ConfigurationError(msg)
+    if wait > 0:
+        time.sleep(wait)
+    frozen = datetime.fromtimestamp(int(time.time()), UTC).strftime("%Y%m%dT%H%M%S!")
+    unlock = ["--passphrase-fd", "0"] if passphrase else []
+    done = _run(
+        home,
+        [
+            "--pinentry-mode",
+            "loopback",
+            *unlock,
+            "--faked-system-time",
+            frozen,
+            "--quick-set-expire",
+            fingerprint,
+            until,
+        ],
+        (passphrase + "\n").encode("utf-8") if passphrase else b"",
+    )
+    status = _status(done.stderr.decode("utf-8", "replace"))
+    if _bad_passphrase(status):
+        msg = f"key {fingerprint}: the configured passphrase does not unlock it"
+        raise ConfigurationError(msg)
+    if done.returncode != 0:
+        msg = (
+            f"key {fingerprint}: gpg could not write its self-signatures again "
+            f"({'; '.join(' '.join(line) for line in status) or 'no status'})"
+        )
+        raise ConfigurationError(msg)
+    if _stable(_key_shape(home, fingerprint)) != _stable(before):
+        msg = f"key {fingerprint}: gpg changed more than its self-signatures; check `key list`"
+        raise ConfigurationError(msg)
+    if not self_signatures_checked(home, fingerprint):
+        msg = f"key {fingerprint}: gpg wrote its self-signatures, still marked unchecked"
+        raise ConfigurationError(msg)
+    return True
 
 
 def _in_keyring(keybox: Path) -> list[str]:
@@ -495,13 +672,25 @@ def unlock_problem(
 
 
 def reprotect(
-    home: Path, fingerprints: Sequence[str], passphrase: str | None, factor: WorkFactor
-) -> None:
+    home: Path,
+    fingerprints: Sequence[str],
+    passphrase: str | None,
+    factor: WorkFactor,
+    *,
+    now: datetime,
+) -> list[str]:
     """Protect each key's secret parts again, same passphrase, with the work factor ``factor``.
 
     The migration for installations whose key carries gpg-agent's calibrated count although
     ``init`` generated its passphrase. ``gpg --passwd`` with loopback pinentry reads the
     passphrase once and gives it as old and new; gpg-agent re-protects with the conf's count.
+    Then each key that is neither revoked nor expired at ``now`` (aware) and whose
+    self-signatures are stored unchecked gets them marked checked
+    (``mark_self_signatures_checked``): the migration for keys rotated in, or made by ``init``,
+    before the bridge did that.
+
+    Returns:
+        The fingerprints whose self-signatures were marked checked (upper case).
 
     Raises:
         ConfigurationError: The key has no passphrase, the passphrase is wrong, or gpg failed;
@@ -538,6 +727,13 @@ def reprotect(
                 f"({'; '.join(' '.join(line) for line in status) or 'no status'})"
             )
             raise ConfigurationError(msg)
+    return [
+        key.fingerprint
+        for key in (by_fingerprint[fingerprint.upper()] for fingerprint in fingerprints)
+        if not key.revoked
+        and not key.expired(now)
+        and mark_self_signatures_checked(home, key.fingerprint, passphrase)
+    ]
 
 
 # ---------------------------------------------------------------------------- rotation

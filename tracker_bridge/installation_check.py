@@ -24,6 +24,7 @@ from tracker_bridge.bridge_key import (
     MINIMUM_S2K_COUNT,
     passphrase_looks_generated,
     secret_keys,
+    self_signatures_checked,
     unlock_problem,
 )
 from tracker_bridge.calendars import working_calendar
@@ -240,8 +241,9 @@ def check_bridge_keys(config: LoadedConfig, home: Path, now: datetime, report: C
 
     The bridge key expired is a problem, 30 days before that a warning; a passphrase that does
     not open a key the bridge still uses is a problem naming the key and where the passphrase
-    is configured. A generated passphrase still protected with the calibrated work factor
-    gets a warning pointing at ``key reprotect``.
+    is configured. A generated passphrase still protected with the calibrated work factor,
+    and a key in use (neither expired nor revoked) whose self-signatures are stored unchecked
+    (``bridge_key.mark_self_signatures_checked``), get a warning pointing at ``key reprotect``.
     """
     keys = secret_keys(home)
     try:
@@ -266,6 +268,18 @@ def check_bridge_keys(config: LoadedConfig, home: Path, now: datetime, report: C
             report.warnings.append(
                 f"openpgp.fingerprint: bridge key {key.fingerprint} expires on "
                 f"{key.expires:%Y-%m-%d}; make its successor with `tracker-bridge key rotate`"
+            )
+        # Without a passphrase `key reprotect` refuses to run: the warning would point nowhere.
+        if (
+            passphrase
+            and not key.revoked
+            and not key.expired(now)
+            and not self_signatures_checked(home, key.fingerprint)
+        ):
+            report.warnings.append(
+                f"openpgp: {'bridge' if signing else 'old bridge'} key {key.fingerprint} has its "
+                "self-signatures stored unchecked: every gpg run verifies them again (1-2 ms "
+                "of CPU per message); `tracker-bridge key reprotect` stores them as checked"
             )
         if passphrase == MISSING_SECRET or key.revoked:
             continue  # a missing file is already reported; gpg encrypts to no revoked key

@@ -163,16 +163,35 @@ def rotate_bridge_key(
     return Rotation(current, new, public, config.path)
 
 
-def reprotect_bridge_keys(config_path: Path | None, factor: WorkFactor) -> list[str]:
-    """Re-protect every secret key in the bridge home with ``factor``; their fingerprints.
+@dataclass(frozen=True)
+class Reprotection:
+    """What ``key reprotect`` did.
 
-    The migration for installations made before ``init`` chose the minimum work factor.
+    Attributes:
+        reprotected: Every secret key in the home, re-protected (fingerprints).
+        marked: The keys whose self-signatures were stored unchecked and now are checked.
+    """
+
+    reprotected: list[str]
+    marked: list[str]
+
+
+def reprotect_bridge_keys(config_path: Path | None, factor: WorkFactor) -> Reprotection:
+    """Re-protect every secret key in the bridge home with ``factor``, mark self-signatures checked.
+
+    The migration for installations made before ``init`` chose the minimum work factor, and
+    for keys made or rotated in before the bridge stored their self-signatures as checked
+    (``bridge_key.reprotect``; expired and revoked keys keep theirs).
+
+    Raises:
+        ConfigurationError: The passphrase file is missing, the passphrase is wrong or gpg
+            failed (``bridge_key.reprotect``).
     """
     config, passphrase = _key_command_config(config_path, "reprotect")
     home = config.resolve(config.settings.openpgp.home)
     fingerprints = [key.fingerprint for key in secret_keys(home)]
-    reprotect(home, fingerprints, passphrase, factor)
-    return fingerprints
+    marked = reprotect(home, fingerprints, passphrase, factor, now=SystemClock().now())
+    return Reprotection(fingerprints, marked)
 
 
 def published_fingerprint(bridge: Bridge) -> str:

@@ -1,14 +1,18 @@
-"""The OpenPGP adapter: real gpg through python-gnupg, deciding only from gpg's status lines."""
+"""The OpenPGP adapter: real gpg, deciding only from gpg's status lines.
+
+Keys are listed, imported and exported through python-gnupg. Every operation on message data
+(decrypt, verify, encrypt, sign) runs gpg directly through one bounded runner instead
+(``GnuPG._run_bounded``): python-gnupg offers no time limit, and those operations take a
+stranger's ciphertext or a researcher's key, which must not be able to stall a pass.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import io
-import math
 import os
 import re
-import select
 import selectors
 import shutil
 import subprocess
@@ -20,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import gnupg
 
-from tracker_bridge.errors import ConfigurationError, FatalError, QuarantineError, SkippableError
+from tracker_bridge.errors import (
+    BridgeError,
+    ConfigurationError,
+    FatalError,
+    QuarantineError,
+    RetriableError,
+    SkippableError,
+)
 from tracker_bridge.ports.openpgp import Decryption, SignatureCheck, SignatureStatus
 
 if TYPE_CHECKING:
@@ -63,6 +74,8 @@ _MAX_STATUS_BYTES = 1024 * 1024
 # line: gpg writes status a line at a time, and each line woke the reading thread (and took
 # the GIL from the thread storing the message before) about 25 times a decryption.
 _STATUS_DRAIN_SECONDS = 0.01
+# Beyond twice the input, room for armour, key packets and signatures of encrypt/sign output.
+_OUTPUT_SLACK = 1024 * 1024
 # Validity letters of ``--with-colons`` (GnuPG doc/DETAILS, field 2) worth telling the team.
 _VALIDITY_WORDS = {"e": "expired", "r": "revoked", "d": "disabled", "i": "invalid"}
 
@@ -223,6 +236,34 @@ def judge_decryption(
 _TEXT_FORMATS = frozenset({"74", "75", "6d"})
 
 
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that turns readable when process ``pid`` ends, or None where unsupported."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None
+    try:
+        return int(pidfd_open(pid))
+    except OSError:
+        # An older kernel (before 5.3) or a sandbox that forbids the call: wait() polls instead.
+        return None
+
+
+def _widen_pipe(fd: int) -> None:
+    """Let the pipe at ``fd`` hold ``_MAX_STATUS_BYTES`` where Linux allows (``F_SETPIPE_SZ``).
+
+    gpg's status is read on drain ticks while its output is open; a wide pipe means gpg
+    never waits for one. Where the size cannot be set (another system, or over the user's
+    pipe quota), the ticks alone keep gpg going.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _MAX_STATUS_BYTES)
+
+
+def _output_cap(data: bytes) -> int:
+    """Most bytes gpg may write when encrypting or signing ``data`` (armour is 4/3 of binary)."""
+    return 2 * len(data) + _OUTPUT_SLACK
+
+
 def _literal_format(status: GpgStatus) -> str:
     values = status.values("PLAINTEXT")
     return values[0].split()[0].lower() if values and values[0].split() else ""
@@ -300,44 +341,6 @@ def _keep_status_lines(pending: bytearray, kept: bytearray, *, final: bool) -> N
             kept += line
 
 
-def _widen_pipe(fd: int) -> None:
-    """Let the pipe at ``fd`` hold ``_MAX_STATUS_BYTES`` where Linux allows (``F_SETPIPE_SZ``).
-
-    gpg's status is read on drain ticks while its output is open; a wide pipe means gpg
-    never waits for one. Where the size cannot be set (another system, or over the user's
-    pipe quota), the ticks alone keep gpg going.
-    """
-    with contextlib.suppress(AttributeError, OSError):
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _MAX_STATUS_BYTES)
-
-
-def _wait_for_exit(process: subprocess.Popen[bytes], timeout: float) -> int:
-    """``process.wait(timeout)`` woken by the process's exit instead of by polling.
-
-    ``Popen.wait`` with a timeout polls ``waitpid`` between sleeps of 0.5, 1, 2 ... ms; gpg
-    exits just after closing its pipes, so most runs paid a first sleep (0.6 ms a message on
-    average in ``bench/ingest.py``). A pidfd (Linux 5.3, ``pidfd_open(2)``) becomes readable
-    the moment the process exits; elsewhere the polling wait is kept.
-
-    Raises:
-        subprocess.TimeoutExpired: The process did not exit within ``timeout`` seconds.
-    """
-    try:
-        pidfd = os.pidfd_open(process.pid)
-    except (AttributeError, OSError):
-        # No pidfd here, or the process was already reaped (then wait returns at once).
-        return process.wait(timeout=timeout)
-    try:
-        exited = select.poll()
-        exited.register(pidfd, select.POLLIN)
-        if not exited.poll(max(1, math.ceil(timeout * 1000))):
-            raise subprocess.TimeoutExpired(process.args, timeout)
-    finally:
-        os.close(pidfd)
-    # The process has exited: waitpid returns at once.
-    return process.wait()
-
-
 @dataclass
 class _GpgRun:
     """What one bounded gpg run left behind."""
@@ -360,8 +363,9 @@ class GnuPG:
         max_plaintext_bytes: Decryptions producing more than this are refused; gpg is stopped
             as soon as its output passes the limit (a compression bomb costs no more).
         gpgbinary: The gpg executable.
-        gpg_timeout: Seconds one decryption may take before gpg is stopped and the message
-            quarantined.
+        gpg_timeout: Seconds one gpg run on message data may take before gpg is stopped: a
+            decryption or verification is then quarantined, an encryption or signature raises
+            ``RetriableError``.
 
     Raises:
         ConfigurationError: gpg cannot be run, or the bridge key is missing or ambiguous.
@@ -386,6 +390,10 @@ class GnuPG:
         # C locale: the one human log line we look at ("max-output") must not be translated.
         env = {**os.environ, "LC_ALL": "C", "LANGUAGE": "C"}
         self._env = env
+        # What every bounded run hands to Popen, worked out once: the gpg found on PATH now
+        # (the child then makes one execve, not one per PATH entry) and the encoded environment.
+        self._gpg_path = shutil.which(gpgbinary) or gpgbinary
+        self._env_bytes = {os.fsencode(name): os.fsencode(value) for name, value in env.items()}
         try:
             self._gpg: Any = gnupg.GPG(
                 gpgbinary=gpgbinary,
@@ -618,11 +626,23 @@ class GnuPG:
         return self._run_bounded(["--decrypt"], ciphertext, sink, passphrase=True)
 
     def _run_bounded(
-        self, operation: list[str], data: bytes, sink: _PlaintextCollector, *, passphrase: bool
+        self,
+        operation: list[str],
+        data: bytes,
+        sink: _PlaintextCollector,
+        *,
+        passphrase: bool,
+        verb: str = "decrypt",
+        unrunnable: type[BridgeError] = QuarantineError,
     ) -> _GpgRun:
-        """Run one gpg ``operation`` on ``data`` within ``gpg_timeout`` and ``sink.limit``."""
+        """Run one gpg ``operation`` on ``data`` within ``gpg_timeout`` and ``sink.limit``.
+
+        Raises:
+            BridgeError: ``unrunnable`` ("gpg could not be run to ``verb``") when gpg cannot
+                be started.
+        """
         command = [
-            self._gpgbinary,
+            self._gpg_path,
             "--homedir",
             self._home,
             "--batch",
@@ -654,11 +674,11 @@ class GnuPG:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=self._env,
+                env=self._env_bytes,
             )
         except OSError as err:
-            msg = f"gpg could not be run to decrypt: {err}"
-            raise QuarantineError(msg) from err
+            msg = f"gpg could not be run to {verb}: {err}"
+            raise unrunnable(msg) from err
         run = _GpgRun()
         try:
             self._pump(process, stdin, sink, run)
@@ -680,11 +700,14 @@ class GnuPG:
 
         One ``selectors`` loop instead of a thread per pipe and a polling ``wait``: a polled
         wait sleeps in doubling steps (0.5, 1, 2, 4 ms ...), which added several ms to every
-        message of a few ms of gpg work. gpg's status is read once its output is done, and
-        on ticks of ``_STATUS_DRAIN_SECONDS`` before that (so status beyond what the pipe
-        holds never stalls gpg), not on every line. ``run`` gets the status text (whole
-        lines up to ``_MAX_STATUS_BYTES``), the line breaks in the kept output, and whether
-        the time or the output limit stopped gpg.
+        message of a few ms of gpg work. gpg's exit is waited for in the same loop through a
+        pidfd (Linux 5.3+; ``os.pidfd_open``), so the time limit covers it without polling;
+        where there is none, ``wait`` with the time left (which polls) is the fallback.
+        gpg's status is read once its output is done, and on ticks of
+        ``_STATUS_DRAIN_SECONDS`` before that (so status beyond what the pipe holds never
+        stalls gpg), not on every line. ``run`` gets the status text (whole lines up to
+        ``_MAX_STATUS_BYTES``), the line breaks in the kept output, and whether the time or
+        the output limit stopped gpg.
         """
         assert process.stdin is not None  # noqa: S101 - Popen was given PIPE
         assert process.stdout is not None  # noqa: S101 - Popen was given PIPE
@@ -694,6 +717,7 @@ class GnuPG:
         kept = bytearray()
         view = memoryview(stdin)
         written = 0
+        exited = _pidfd(process.pid)
         stderr = process.stderr
         status_fd = stderr.fileno()
         os.set_blocking(status_fd, False)
@@ -713,7 +737,10 @@ class GnuPG:
                 status.extend(chunk)
                 _keep_status_lines(status, kept, final=False)
 
-        with selectors.DefaultSelector() as selector:
+        with contextlib.ExitStack() as cleanup, selectors.DefaultSelector() as selector:
+            if exited is not None:
+                cleanup.callback(os.close, exited)
+                selector.register(exited, selectors.EVENT_READ)
             if stdin:
                 os.set_blocking(process.stdin.fileno(), False)
                 selector.register(process.stdin, selectors.EVENT_WRITE)
@@ -737,6 +764,10 @@ class GnuPG:
                     continue
                 for key, _events in ready:
                     stream = key.fileobj
+                    if key.fd == exited:
+                        # gpg ended; the pipes are read to their end before the loop stops.
+                        selector.unregister(stream)
+                        continue
                     if stream is process.stdin:
                         try:
                             written += os.write(key.fd, view[written : written + _PIPE_CHUNK])
@@ -774,7 +805,7 @@ class GnuPG:
             run.returncode = process.wait()
             return
         try:
-            run.returncode = _wait_for_exit(process, max(deadline - time.monotonic(), 0.001))
+            run.returncode = process.wait(timeout=max(deadline - time.monotonic(), 0.001))
         except subprocess.TimeoutExpired:
             # gpg closed its pipes but did not end within the time left.
             run.timed_out = True
@@ -827,27 +858,37 @@ class GnuPG:
 
         Raises:
             SkippableError: A recipient key is unusable (expired, revoked, missing).
-            FatalError: The bridge key cannot sign (wrong passphrase, missing secret key).
+            FatalError: The bridge key cannot sign (wrong passphrase, missing secret key), gpg
+                cannot be run, or it did not finish.
+            RetriableError: gpg took longer than ``gpg_timeout`` (stopped; e.g. a recipient
+                key that makes gpg hang).
         """
         recipients = [re.sub(r"\s+", "", fp).upper() for fp in recipient_fingerprints]
         return self._encrypt(plaintext, [*recipients, self._bridge_fingerprint], sign=True)
 
     def encrypt_to_self(self, plaintext: bytes) -> bytes:
-        """Ciphertext only the bridge key opens (how unencrypted mail is kept at rest)."""
+        """Ciphertext only the bridge key opens (how unencrypted mail is kept at rest).
+
+        Raises:
+            FatalError: gpg could not encrypt to the bridge key, or cannot be run.
+            RetriableError: gpg took longer than ``gpg_timeout`` (stopped).
+        """
         return self._encrypt(plaintext, [self._bridge_fingerprint], sign=False)
 
     def _encrypt(self, plaintext: bytes, recipients: list[str], *, sign: bool) -> bytes:
         unique = list(dict.fromkeys(recipients))
-        with self._lock:
-            result = self._gpg.encrypt_file(
-                io.BytesIO(plaintext),
-                unique,
-                sign=self._bridge_fingerprint if sign else None,
-                passphrase=self._passphrase,
-                always_trust=True,
-                armor=True,
-            )
-        status = GpgStatus.parse(str(result.stderr or ""))
+        operation = ["--armor", "--encrypt"]
+        for recipient in unique:
+            operation += ["--recipient", recipient]
+        if sign:
+            # --local-user, not python-gnupg's --default-key: gpg signs with exactly this key or
+            # fails (INV_SGNR); --default-key falls back to another secret key when this one is
+            # unusable (revoked, expired), and costs an extra secret-key probe (0.2 ms of
+            # gpg-agent CPU per mail).
+            operation += ["--sign", "--local-user", self._bridge_fingerprint]
+        sink = _PlaintextCollector(_output_cap(plaintext))
+        run = self._run_producing(operation, plaintext, sink, passphrase=sign, verb="encrypt")
+        status = GpgStatus.parse(run.stderr)
         if status.has("INV_RECP") or status.has("KEYEXPIRED") or status.has("KEYREVOKED"):
             msg = (
                 f"cannot encrypt to {', '.join(unique)}: a recipient key is unusable "
@@ -860,37 +901,77 @@ class GnuPG:
                 "(missing secret key or wrong passphrase)"
             )
             raise FatalError(msg)
-        if not status.has("END_ENCRYPTION") or not result.data:
+        ciphertext = sink.plaintext()
+        if not status.has("END_ENCRYPTION") or not ciphertext:
             msg = f"gpg did not finish encrypting to {', '.join(unique)}"
             raise FatalError(msg)
-        return bytes(result.data)
+        return ciphertext
 
     def sign_detached(self, data: bytes) -> bytes:
-        """An armoured detached signature by the bridge key."""
-        return self._sign(data, detach=True)
+        """An armoured detached signature by the bridge key.
+
+        Raises:
+            FatalError: The bridge key cannot sign, or gpg cannot be run.
+            RetriableError: gpg took longer than ``gpg_timeout`` (stopped).
+        """
+        return self._sign(data, "--detach-sign")
 
     def clearsign(self, data: bytes) -> bytes:
-        """``data`` in an OpenPGP cleartext signature by the bridge key (e.g. security.txt)."""
-        return self._sign(data, clearsign=True)
+        """``data`` in an OpenPGP cleartext signature by the bridge key (e.g. security.txt).
 
-    def _sign(self, data: bytes, *, detach: bool = False, clearsign: bool = False) -> bytes:
-        with self._lock:
-            result = self._gpg.sign_file(
-                io.BytesIO(data),
-                keyid=self._bridge_fingerprint,
-                passphrase=self._passphrase,
-                clearsign=clearsign,
-                detach=detach,
-                binary=False,
-            )
-        status = GpgStatus.parse(str(result.stderr or ""))
-        if not status.has("SIG_CREATED") or not result.data:
+        Raises:
+            FatalError: The bridge key cannot sign, or gpg cannot be run.
+            RetriableError: gpg took longer than ``gpg_timeout`` (stopped).
+        """
+        return self._sign(data, "--clearsign")
+
+    def _sign(self, data: bytes, mode: str) -> bytes:
+        operation = ["--armor", "--local-user", self._bridge_fingerprint, mode]
+        sink = _PlaintextCollector(_output_cap(data))
+        run = self._run_producing(operation, data, sink, passphrase=True, verb="sign")
+        status = GpgStatus.parse(run.stderr)
+        signed = sink.plaintext()
+        if not status.has("SIG_CREATED") or not signed:
             msg = (
                 f"bridge key {self._bridge_fingerprint} could not sign "
                 "(missing secret key or wrong passphrase)"
             )
             raise FatalError(msg)
-        return bytes(result.data)
+        return signed
+
+    def _run_producing(
+        self,
+        operation: list[str],
+        data: bytes,
+        sink: _PlaintextCollector,
+        *,
+        passphrase: bool,
+        verb: str,
+    ) -> _GpgRun:
+        """Run an encrypting or signing ``operation`` through the bounded runner.
+
+        python-gnupg (kept for listing, importing and exporting keys) has no time limit and
+        starts three threads per call; these operations take a researcher's key, which is
+        stranger-controlled input, so like decryption they run gpg directly within
+        ``gpg_timeout`` and an output cap of ``sink.limit`` bytes.
+
+        Raises:
+            FatalError: gpg cannot be run, or it wrote more than ``sink.limit`` bytes.
+            RetriableError: gpg took longer than ``gpg_timeout`` (it was stopped).
+        """
+        with self._lock:
+            run = self._run_bounded(
+                operation, data, sink, passphrase=passphrase, verb=verb, unrunnable=FatalError
+            )
+        if run.timed_out:
+            sink.discard()
+            msg = f"gpg took longer than {self.gpg_timeout:g} s to {verb}; stopped"
+            raise RetriableError(msg)
+        if run.over_limit:
+            sink.discard()
+            msg = f"gpg wrote more than {sink.limit} bytes to {verb}; stopped"
+            raise FatalError(msg)
+        return run
 
     def export_public_key(self) -> bytes:
         """The bridge's armoured public key (for ``application/pgp-keys`` and Autocrypt)."""

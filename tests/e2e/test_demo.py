@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tracker_bridge._testsupport.keys import remove_gnupghome
+from tracker_bridge.bridge_key import secret_keys, self_signatures_checked
 from tracker_bridge.demo.researcher_mail import read_as_researcher
 
 if TYPE_CHECKING:
@@ -125,3 +126,13 @@ def test_researchers_without_a_key_get_no_details(
         body = str(mail["body"])
         assert "redirect" not in body
         assert "Directory listing" not in body
+
+
+def test_the_demo_bridge_key_has_its_self_signatures_stored_as_checked(
+    demo_run: tuple[str, Path, dict[str, object]],
+) -> None:
+    """The demo's bridge key is stored as `init` stores its key: no gpg run re-verifies it."""
+    _, directory, _ = demo_run
+    home = (directory / "gnupg").resolve()
+    fingerprints = [key.fingerprint for key in secret_keys(home)]
+    assert [True] == [self_signatures_checked(home, fpr) for fpr in fingerprints]

@@ -10,8 +10,20 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.installations import init_installation, invoke
-from tracker_bridge._testsupport.keys import gpg_command, remove_gnupghome
-from tracker_bridge.bridge_key import MINIMUM_S2K_COUNT, create_bridge_key, secret_keys
+from tracker_bridge._testsupport.keys import (
+    export_public_key,
+    generate_key,
+    gpg_command,
+    import_key,
+    make_gnupghome,
+    remove_gnupghome,
+)
+from tracker_bridge.bridge_key import (
+    MINIMUM_S2K_COUNT,
+    create_bridge_key,
+    secret_keys,
+    unlock_problem,
+)
 from tracker_bridge.installation_check import check
 from tracker_bridge.testing.clock import FakeClock
 
@@ -207,3 +219,91 @@ def test_check_reads_expiry_against_the_clock_it_is_given(
         "make its successor with `tracker-bridge key rotate`"
     )
     assert True is (expected in report.problems), report.problems
+
+
+def _self_signature_caches(home: Path, fingerprint: str) -> list[str]:
+    """The sigcache of each signature key ``fingerprint`` made on itself (GnuPG doc/DETAILS)."""
+    backup = gpg_command(str(home), "--export-options", "backup", "--export", fingerprint).stdout
+    packets = gpg_command(str(home), "--list-packets", stdin=backup).stdout.decode()
+    caches: list[str] = []
+    issuer = ""
+    for line in packets.splitlines():
+        if line.startswith(":signature packet:"):
+            issuer = line.rsplit("keyid", 1)[-1].strip()
+        elif "sigcache=" in line and issuer == fingerprint[-16:]:
+            caches.append(line.split("sigcache=")[1][:2])
+    return caches
+
+
+def _primary_expiry(home: Path, fingerprint: str) -> str:
+    """The primary key's expiry as gpg lists it: epoch seconds, empty for never."""
+    listing = gpg_command(str(home), "--with-colons", "--list-keys", fingerprint).stdout
+    return next(line.split(":")[6] for line in listing.decode().splitlines() if line[:4] == "pub:")
+
+
+def test_reprotect_marks_the_self_signatures_of_a_key_made_the_old_way_checked() -> None:
+    """A key made by plain --quick-gen-key in an existing home: check warns; reprotect marks it
+    checked (sigcache 03), keeping fingerprint, expiry to the second, protection and passphrase;
+    mail encrypted to it before still decrypts; a researcher's key in the keybox is untouched.
+    """
+    with init_installation("tbm") as config:
+        home = config.parent / "gnupg"
+        passphrase = (config.parent / "secrets" / "openpgp-passphrase").read_text().strip()
+        researcher_home = make_gnupghome("tbr")
+        try:
+            researcher = generate_key(researcher_home, "Rita Researcher", "rita@example.net")
+            import_key(str(home), export_public_key(researcher_home, researcher.fingerprint))
+        finally:
+            remove_gnupghome(researcher_home)
+        researcher_before = gpg_command(
+            str(home), "--export-options", "backup", "--export", researcher.fingerprint
+        ).stdout
+        uid = "Old way <security@example.org>"
+        gpg_command(
+            str(home), "--quick-gen-key", uid, "future-default", "default", "1y",
+            passphrase=passphrase,
+        )  # fmt: skip
+        old = next(key for key in secret_keys(home) if key.uid == uid)
+        sent = gpg_command(
+            str(home), "--trust-model", "always", "--encrypt", "--recipient", old.fingerprint,
+            stdin=b"sent before the migration",
+        ).stdout  # fmt: skip
+        env = {"TRACKER_BRIDGE_OPENPGP__FINGERPRINT": old.fingerprint}
+        caches_before = _self_signature_caches(home, old.fingerprint)
+        expiry_before = _primary_expiry(home, old.fingerprint)
+        warned = invoke(config, "check", env=env)
+        migrated = invoke(config, "key", "reprotect", env=env)
+        caches_after = _self_signature_caches(home, old.fingerprint)
+        quiet = invoke(config, "check", env=env)
+        after = next(key for key in secret_keys(home) if key.uid == uid)
+        opened = gpg_command(str(home), "--decrypt", stdin=sent, passphrase=passphrase).stdout
+        researcher_after = gpg_command(
+            str(home), "--export-options", "backup", "--export", researcher.fingerprint
+        ).stdout
+        unlocks = unlock_problem(home, old.fingerprint, passphrase, now=datetime.now(UTC))
+        expiry_after = _primary_expiry(home, old.fingerprint)
+    assert (
+        ["00", "00"],
+        True,
+        0,
+        f"stored the self-signatures of {old.fingerprint} as checked" in migrated.output,
+        ["03", "03"],
+        old,
+        expiry_before,
+        False,
+        b"sent before the migration",
+        None,
+        researcher_before,
+    ) == (
+        caches_before,
+        f"bridge key {old.fingerprint} has its self-signatures stored unchecked" in warned.output,
+        migrated.exit_code,
+        True,
+        caches_after,
+        after,
+        expiry_after,
+        "self-signatures stored unchecked" in quiet.output,
+        opened,
+        unlocks,
+        researcher_after,
+    ), (warned.output, migrated.output, quiet.output)

@@ -133,3 +133,26 @@ def test_mail_to_the_old_key_decrypts_after_rotation(
     installation.deliver(shape.raw)
     result = cli("ingest")
     assert (0, before + 1) == (result.code, _report_count(installation)), result.stdout
+
+
+def test_the_rotated_key_has_its_self_signatures_marked_checked_and_check_is_quiet(
+    installation: Installation, rotated: Rotated, cli: Callable[..., CliResult]
+) -> None:
+    """The successor's self-signatures are stored as checked (sigcache 03), so no gpg run
+    verifies them again, its expiry stays never, and `check` gives no self-signature warning.
+    """
+    home = installation.bridge.gnupghome
+    backup = gpg_command(home, "--export-options", "backup", "--export", rotated.new).stdout
+    packets = gpg_command(home, "--list-packets", stdin=backup).stdout.decode()
+    caches = [
+        line.split("sigcache=")[1][:2] for line in packets.splitlines() if "sigcache=" in line
+    ]
+    listing = gpg_command(home, "--with-colons", "--list-keys", rotated.new).stdout.decode()
+    expiry = [line.split(":")[6] for line in listing.splitlines() if line[:4] in {"pub:", "sub:"}]
+    checked = cli("check")
+    assert (["03", "03"], ["", ""], False) == (
+        caches,
+        expiry,
+        f"key {rotated.new} has its self-signatures stored unchecked"
+        in checked.stdout + checked.stderr,
+    ), checked.stdout

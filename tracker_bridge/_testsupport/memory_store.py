@@ -234,6 +234,12 @@ class _Reports:
         tables.reports[report_id] = saved
         tables.next_due[report_id] = _due_after_change(saved)
 
+    def note_researcher_update(self, report_id: str, at: datetime) -> None:
+        report = self.get(report_id)
+        if report is not None:
+            report.last_researcher_update_at = at
+            self.save(report)
+
     def content(self, report_id: str) -> ReportContent | None:
         found = self._uow.tables.contents.get(report_id)
         return None if found is None else copy.deepcopy(found)
@@ -454,7 +460,7 @@ class _Links:
         found = self._uow.tables.links.get(report_id)
         return None if found is None else found.ref
 
-    def link(self, report_id: str, ref: IssueRef) -> None:
+    def link(self, report_id: str, ref: IssueRef, labels: frozenset[str] | None = None) -> None:
         tables = self._uow.tables
         tables.require_report(report_id, f"tracker link {ref.tracker} {ref.project} {ref.key}")
         holder = self.report_for(ref.tracker, ref.project, ref.key)
@@ -462,7 +468,8 @@ class _Links:
             msg = f"issue {ref.project} {ref.key} is already linked to {holder}"
             raise StoreError(msg)
         existing = tables.links.get(report_id)
-        tables.links[report_id] = _Link(ref, existing.labels if existing else frozenset())
+        kept = existing.labels if existing else frozenset()
+        tables.links[report_id] = _Link(ref, kept if labels is None else frozenset(labels))
         if (existing is None or existing.ref != ref) and tables.reports[report_id].state.is_open:
             tables.next_due[report_id] = DUE_NOW
 

@@ -89,10 +89,15 @@ def key_reprotect(invocation: Invocation, factor: str) -> None:
     """Protect every bridge key again with the same passphrase and the chosen work factor.
 
     The migration for keys made before init chose the minimum work factor: each decryption and
-    signature then costs milliseconds instead of gpg-agent's calibrated hundreds.
+    signature then costs milliseconds instead of gpg-agent's calibrated hundreds. It also
+    stores the self-signatures of keys that are not expired as checked, so gpg stops verifying
+    them on every run.
     """
     from tracker_bridge.bridge_key import WorkFactor
     from tracker_bridge.key_management import reprotect_bridge_keys
 
-    for fingerprint in reprotect_bridge_keys(invocation.config_path, WorkFactor(factor)):
+    done = reprotect_bridge_keys(invocation.config_path, WorkFactor(factor))
+    for fingerprint in done.reprotected:
         click.echo(f"re-protected {fingerprint} ({factor} work factor)")
+    for fingerprint in done.marked:
+        click.echo(f"stored the self-signatures of {fingerprint} as checked")

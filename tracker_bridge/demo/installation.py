@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tracker_bridge.bridge_key import mark_fresh_keybox_checked
 from tracker_bridge.demo.keys import (
     TestKey,
     export_public_key,
@@ -153,6 +154,9 @@ def create_installation(
         BRIDGE_PASSPHRASE,
         s2k_count=BRIDGE_S2K_COUNT,
     )
+    # As `init` does: the home holds only this key, so its keybox is rebuilt with the key's
+    # self-signatures stored as checked (no gpg run re-verifies them; `check` stays quiet).
+    mark_fresh_keybox_checked(Path(bridge_home))
     _link(directory / "gnupg", Path(bridge_home))
     bridge_public = export_public_key(bridge_home, bridge.fingerprint)
     (directory / "bridge-public-key.asc").write_bytes(bridge_public)

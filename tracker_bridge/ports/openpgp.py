@@ -69,6 +69,7 @@ class OpenPGP(Protocol):
         Raises:
             SkippableError: a recipient's key is unusable (expired, revoked); this mail only.
             FatalError: the bridge key cannot sign (passphrase, expiry).
+            RetriableError: gpg over its time limit (seconds), e.g. on a key that makes it hang.
         """
         ...
 
@@ -77,6 +78,7 @@ class OpenPGP(Protocol):
 
         Raises:
             FatalError: the bridge key cannot sign (passphrase, expiry).
+            RetriableError: gpg over its time limit (seconds).
         """
         ...
 
@@ -85,6 +87,7 @@ class OpenPGP(Protocol):
 
         Raises:
             FatalError: gpg could not encrypt to the bridge key.
+            RetriableError: gpg over its time limit (seconds).
         """
         ...
 

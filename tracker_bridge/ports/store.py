@@ -112,6 +112,15 @@ class ReportRepository(Protocol):
         """
         ...
 
+    def note_researcher_update(self, report_id: str, at: datetime) -> None:
+        """Record that the researcher was last told something at ``at``, without reading it.
+
+        The same as ``get``, setting ``last_researcher_update_at`` and ``save``, for a change
+        that moves nothing else: the report becomes ``DUE_NOW``. Nothing happens when no
+        report has this id (as ``get`` returning None would skip the save).
+        """
+        ...
+
     def content(self, report_id: str) -> ReportContent | None:
         """The researcher's words, or None once purged."""
         ...
@@ -243,8 +252,12 @@ class TrackerLinkRepository(Protocol):
         """The linked issue, or None."""
         ...
 
-    def link(self, report_id: str, ref: IssueRef) -> None:
-        """Remember the issue for a report (idempotent); a new link makes an open report due."""
+    def link(self, report_id: str, ref: IssueRef, labels: frozenset[str] | None = None) -> None:
+        """Remember the issue for a report (idempotent); a new link makes an open report due.
+
+        ``labels``, when given, are remembered as ``set_labels`` would (one write instead of
+        two); None keeps the labels remembered (none for a new link).
+        """
         ...
 
     def report_for(self, tracker: str, project: str, key: str) -> str | None:

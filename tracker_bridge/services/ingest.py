@@ -778,8 +778,7 @@ class Ingest:
             )
             return
         with self.unit_of_work() as uow:
-            uow.links.link(report_id, ref)
-            uow.links.set_labels(report_id, draft.labels)
+            uow.links.link(report_id, ref, draft.labels)
             uow.reports.add_event(
                 ReportEvent(
                     report_id,

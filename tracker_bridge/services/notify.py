@@ -233,13 +233,12 @@ class Notify:
             item.attempts += 1
             item.last_error = None
             uow.outbox.save(item)
-            report = uow.reports.get(item.report_id)
-            if report is not None:
+            if item.kind not in (NotificationKind.ACKNOWLEDGEMENT, NotificationKind.KEY_REQUEST):
+                # No state can change: one write, no read of the report and its history.
+                uow.reports.note_researcher_update(item.report_id, now)
+            elif (report := uow.reports.get(item.report_id)) is not None:
                 report.last_researcher_update_at = now
-                if (
-                    item.kind in (NotificationKind.ACKNOWLEDGEMENT, NotificationKind.KEY_REQUEST)
-                    and report.state is State.RECEIVED
-                ):
+                if report.state is State.RECEIVED:
                     # The acknowledgement promise is kept when the mail left, not when it was
                     # queued; a key request standing in for a withheld one names the report too.
                     report.transition(State.ACKNOWLEDGED, now)

@@ -243,8 +243,7 @@ class Sync:
         before = _facts(report)
         researcher = uow.reports.researcher_of(report_id)
         known_labels = uow.links.labels(report_id)
-        uow.links.link(report_id, ref)
-        uow.links.set_labels(report_id, snapshot.labels)
+        uow.links.link(report_id, ref, snapshot.labels)
         now = self.clock.now()
         team_notes = [n for n in snapshot.notes if not n.by_bridge]
         to_researcher = [n for n in team_notes if self._marked(n)]

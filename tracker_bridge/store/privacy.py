@@ -96,6 +96,10 @@ def keep_ciphertext_digests(connection: Connection, report_id: str) -> None:
 # ---------------------------------------------------------------------------- audit
 
 
+# Built once: every mail and message records an entry (see repositories._PREBUILT for why).
+_INSERT_AUDIT = t.audit_log.insert()
+
+
 class SqlAuditRepository:
     """The append-only audit log; there is deliberately no update or delete."""
 
@@ -105,14 +109,15 @@ class SqlAuditRepository:
     def record(self, entry: AuditEntry) -> None:
         """Append one entry."""
         self._context.connection.execute(
-            t.audit_log.insert().values(
-                at=entry.at,
-                report_id=entry.report_id,
-                actor=entry.actor,
-                action=entry.action,
-                outcome=entry.outcome,
-                detail=entry.detail,
-            )
+            _INSERT_AUDIT,
+            {
+                "at": entry.at,
+                "report_id": entry.report_id,
+                "actor": entry.actor,
+                "action": entry.action,
+                "outcome": entry.outcome,
+                "detail": entry.detail,
+            },
         )
 
     def entries(self, report_id: str | None = None) -> list[AuditEntry]:
@@ -324,6 +329,8 @@ class SqlPrivacyRepository:
         """
         connection = self._context.connection
         people = t.researchers
+        # The row changes here, not through the researcher repository that remembers it.
+        self._context.forget_researchers()
         row = (
             connection.execute(select(people).where(people.c.id == int(researcher_key)))
             .mappings()

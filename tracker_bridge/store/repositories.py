@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from copy import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     CursorResult,
     Engine,
@@ -14,10 +16,12 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    exists,
     func,
     literal_column,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
@@ -53,6 +57,13 @@ __all__ = [
 
 CLOSED_STATES: frozenset[str] = frozenset(state.value for state in State if state.is_closed)
 
+# The closed states written into the SQL: a NOT IN over a list parameter is expanded again at
+# every execution, which costs a statement run per message more Python than the query itself.
+# The names are the State enum's fixed values, never input.
+_CLOSED_STATES_SQL: list[ColumnElement[str]] = [
+    literal_column(f"'{state}'") for state in sorted(CLOSED_STATES)
+]
+
 # Statements a pass runs once per page, built once: building them per page left SQLAlchemy's
 # cyclic construct graphs for the cyclic GC, and a long pass's peak memory grew with its pages.
 _OPEN_PAGE_FIRST = (
@@ -81,10 +92,20 @@ _ANY_DUE_PAGE_FIRST = (
     .limit(bindparam("limit"))
 )
 _ANY_DUE_PAGE_AFTER = _ANY_DUE_PAGE_FIRST.where(t.reports.c.report_id > bindparam("after"))
-_DUE_ON_LINK = (
+# Run before the link's upsert: the report is due unless it is linked to this very issue.
+_DUE_ON_NEW_LINK = (
     t.reports.update()
-    .where(t.reports.c.report_id == bindparam("id"))
-    .where(t.reports.c.state.not_in(sorted(CLOSED_STATES)))
+    .where(t.reports.c.report_id == bindparam("b_id"))
+    .where(t.reports.c.state.not_in(_CLOSED_STATES_SQL))
+    .where(
+        ~exists().where(
+            t.tracker_links.c.report_id == bindparam("b_id"),
+            t.tracker_links.c.tracker == bindparam("b_tracker"),
+            t.tracker_links.c.project == bindparam("b_project"),
+            t.tracker_links.c.key == bindparam("b_key"),
+            t.tracker_links.c.url == bindparam("b_url"),
+        )
+    )
     .values(next_due_at=DUE_NOW)
 )
 # Content kept for a report (a late reply, a queued mail) makes it due: retention looks again.
@@ -131,11 +152,43 @@ _SET_NEXT_DUE = (
     .values(next_due_at=bindparam("b_moment", type_=UTCDateTime()))
 )
 _INSERT_REPORT = t.reports.insert()
+_SAVE_REPORT = (
+    t.reports.update()
+    .where(t.reports.c.report_id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        severity=bindparam("b_severity"),
+        cvss_vector=bindparam("b_cvss"),
+        expected_fix_date=bindparam("b_fix", type_=UTCDateTime()),
+        last_researcher_update_at=bindparam("b_last_update", type_=UTCDateTime()),
+        next_due_at=bindparam("b_next_due", type_=UTCDateTime()),
+    )
+)
+_NOTE_RESEARCHER_UPDATE = (
+    t.reports.update()
+    .where(t.reports.c.report_id == bindparam("b_id"))
+    .values(
+        last_researcher_update_at=bindparam("b_at", type_=UTCDateTime()),
+        next_due_at=bindparam("b_next_due", type_=UTCDateTime()),
+    )
+)
 _INSERT_CONTENT = t.report_contents.insert()
 _HISTORIES = (
     select(t.report_history)
     .where(t.report_history.c.report_id.in_(bindparam("ids", expanding=True)))
     .order_by(t.report_history.c.report_id, t.report_history.c.position)
+)
+# One report and its history, as get and save read them (a sent acknowledgement, a reply).
+_REPORT_BY_ID = select(t.reports).where(t.reports.c.report_id == bindparam("b_id"))
+_HISTORY_OF = (
+    select(t.report_history)
+    .where(t.report_history.c.report_id == bindparam("b_id"))
+    .order_by(t.report_history.c.position)
+)
+_HISTORY_COUNT = (
+    select(func.count())
+    .select_from(t.report_history)
+    .where(t.report_history.c.report_id == bindparam("b_id"))
 )
 _LINKS_OF = select(
     t.tracker_links.c.report_id,
@@ -148,6 +201,17 @@ _LINKS_OF = select(
 
 
 @dataclass
+class KnownResearcher:
+    """A researchers row as this unit of work last read or wrote it."""
+
+    row_id: int
+    # The researcher as stored; None when only the row id is known (an upsert of a row this
+    # unit of work had not read: its removed_at is unknown).
+    researcher: Researcher | None
+    removed: bool
+
+
+@dataclass
 class StoreContext:
     """What every repository of one unit of work shares."""
 
@@ -157,6 +221,23 @@ class StoreContext:
     # Reports this unit of work made due now (``next_due_at`` = DUE_NOW) and nothing has moved
     # since: marking them due again is a statement that changes nothing.
     due_now: set[str] = field(default_factory=set)
+    # Programs whose row a committed transaction of this store wrote or found (shared by the
+    # store's units of work), and those this transaction wrote: they join the first at commit,
+    # never before, because a rollback takes the row away again.
+    programs: set[str] = field(default_factory=set)
+    new_programs: set[str] = field(default_factory=set)
+    # Researchers this transaction read or wrote, by email_key, and the researcher row of each
+    # report it added: ingest reads a new report's researcher three times in one transaction.
+    # Cleared by every write to researchers other than ``SqlResearcherRepository.save``.
+    researchers: dict[str, KnownResearcher] = field(default_factory=dict)
+    missing_researchers: set[str] = field(default_factory=set)
+    report_researchers: dict[str, int] = field(default_factory=dict)
+
+    def forget_researchers(self) -> None:
+        """Drop what this transaction remembers of researchers (a row changed behind the cache)."""
+        self.researchers.clear()
+        self.missing_researchers.clear()
+        self.report_researchers.clear()
 
     @property
     def dialect(self) -> str:
@@ -225,12 +306,20 @@ _SET_LABELS = (
     .where(t.tracker_links.c.report_id == bindparam("b_id"))
     .values(labels=bindparam("b_labels", type_=t.tracker_links.c.labels.type))
 )
-_CIPHERTEXT_REPORTS = tuple(
-    select(table.c.received_at, table.c.report_id)
+# The earliest mail of each table that carried the ciphertext, then the earlier of the two
+# (seen_ciphertexts first on a tie): one statement, each side still taking its digest index.
+_CIPHERTEXT_FIRSTS = [
+    select(table.c.received_at, table.c.report_id, literal_column(str(side)).label("side"))
     .where(table.c.ciphertext_digest == bindparam("b_digest"), table.c.report_id.is_not(None))
     .order_by(table.c.received_at, table.c.id)
     .limit(1)
-    for table in (t.seen_ciphertexts, t.raw_messages)
+    .subquery()
+    for side, table in enumerate((t.seen_ciphertexts, t.raw_messages))
+]
+_CIPHERTEXT_REPORT = (
+    union_all(*(select(first) for first in _CIPHERTEXT_FIRSTS))
+    .order_by(literal_column("received_at"), literal_column("side"))
+    .limit(1)
 )
 
 
@@ -272,12 +361,16 @@ def _fill_blob(
 
 
 def _ensure_program(context: StoreContext, connection: Connection, program: str) -> None:
+    # Once per program and store: a committed programs row is never deleted by the bridge.
+    if program in context.programs or program in context.new_programs:
+        return
     statement = _prebuilt(
         context,
         "ensure_program",
         lambda insert: insert(t.programs).on_conflict_do_nothing(index_elements=["name"]),
     )
     connection.execute(statement, {"name": program, "created_at": context.now()})
+    context.new_programs.add(program)
 
 
 # ---------------------------------------------------------------------------- reports
@@ -435,6 +528,8 @@ class SqlReportRepository:
             },
         )
         self._context.due_now.add(report_id)
+        if researcher_id is not None:
+            self._context.report_researchers[report_id] = researcher_id
         if report.history:
             connection.execute(
                 t.report_history.insert(),
@@ -468,16 +563,17 @@ class SqlReportRepository:
 
     def get(self, report_id: str) -> Report | None:
         """The report with its history, or None."""
-        row = (
-            self._context.connection.execute(
-                select(t.reports).where(t.reports.c.report_id == report_id)
-            )
-            .mappings()
-            .one_or_none()
-        )
+        connection = self._context.connection
+        row = connection.execute(_REPORT_BY_ID, {"b_id": report_id}).mappings().one_or_none()
         if row is None:
             return None
-        return _report_from(row, self._histories([report_id]).get(report_id, []))
+        history = [
+            StateChange(
+                at=change["at"], source=State(change["source"]), target=State(change["target"])
+            )
+            for change in connection.execute(_HISTORY_OF, {"b_id": report_id}).mappings()
+        ]
+        return _report_from(row, history)
 
     def _histories(self, report_ids: Sequence[str]) -> dict[str, list[StateChange]]:
         rows = self._context.connection.execute(_HISTORIES, {"ids": list(report_ids)}).mappings()
@@ -499,25 +595,21 @@ class SqlReportRepository:
         connection = self._context.connection
         report_id = str(report.report_id)
         result = connection.execute(
-            t.reports.update()
-            .where(t.reports.c.report_id == report_id)
-            .values(
-                state=report.state.value,
-                severity=report.severity.value,
-                cvss_vector=report.cvss_vector,
-                expected_fix_date=report.expected_fix_date,
-                last_researcher_update_at=report.last_researcher_update_at,
-                next_due_at=_due_after_change(report),
-            )
+            _SAVE_REPORT,
+            {
+                "b_id": report_id,
+                "b_state": report.state.value,
+                "b_severity": report.severity.value,
+                "b_cvss": report.cvss_vector,
+                "b_fix": report.expected_fix_date,
+                "b_last_update": report.last_researcher_update_at,
+                "b_next_due": _due_after_change(report),
+            },
         )
         if result.rowcount == 0:
             msg = f"report {report_id} cannot be saved: it was never added"
             raise NotFoundError(msg)
-        stored = connection.execute(
-            select(func.count())
-            .select_from(t.report_history)
-            .where(t.report_history.c.report_id == report_id)
-        ).scalar_one()
+        stored = connection.execute(_HISTORY_COUNT, {"b_id": report_id}).scalar_one()
         new_changes = report.history[stored:]
         if new_changes:
             connection.execute(
@@ -527,6 +619,17 @@ class SqlReportRepository:
                     for offset, change in enumerate(new_changes)
                 ],
             )
+
+    def note_researcher_update(self, report_id: str, at: datetime) -> None:
+        """Record that the researcher was last told something at ``at``, without reading it.
+
+        One UPDATE doing what ``get`` + ``save`` do for a change that moves nothing else:
+        ``last_researcher_update_at`` = ``at`` and the report due now. No row, no change.
+        """
+        self._context.due_now.discard(report_id)
+        self._context.connection.execute(
+            _NOTE_RESEARCHER_UPDATE, {"b_id": report_id, "b_at": at, "b_next_due": DUE_NOW}
+        )
 
     def content(self, report_id: str) -> ReportContent | None:
         """The researcher's words with attachments, or None once purged."""
@@ -562,6 +665,9 @@ class SqlReportRepository:
 
     def researcher_of(self, report_id: str) -> Researcher | None:
         """Who reported it, or None once forgotten."""
+        known = self._researchers.known_of_added(report_id)
+        if known is not None and known.researcher is not None:
+            return None if known.removed else copy(known.researcher)
         row = (
             self._context.connection.execute(_RESEARCHER_OF, {"b_id": report_id})
             .mappings()
@@ -733,38 +839,98 @@ class SqlResearcherRepository:
 
     def id_for(self, email: str) -> int | None:
         """The row id of the researcher with this address, or None."""
+        key = email.strip().lower()
+        known = self._context.researchers.get(key)
+        if known is not None:
+            return known.row_id
         found = self._context.connection.execute(
-            _RESEARCHER_ID_BY_KEY, {"b_key": email.strip().lower()}
+            _RESEARCHER_ID_BY_KEY, {"b_key": key}
         ).scalar_one_or_none()
         return None if found is None else int(found)
 
     def get(self, email: str) -> Researcher | None:
         """The researcher with this address (any letter case), or None."""
+        key = email.strip().lower()
+        known = self._context.researchers.get(key)
+        if known is not None and known.researcher is not None:
+            # A copy: Researcher is mutable, and the remembered one must stay as stored.
+            return copy(known.researcher)
         row = (
-            self._context.connection.execute(_RESEARCHER_BY_KEY, {"b_key": email.strip().lower()})
+            self._context.connection.execute(_RESEARCHER_BY_KEY, {"b_key": key})
             .mappings()
             .one_or_none()
         )
-        return None if row is None else _researcher_from(row)
+        if row is None:
+            self._context.missing_researchers.add(key)
+            return None
+        researcher = _researcher_from(row)
+        self._context.researchers[key] = KnownResearcher(
+            int(row["id"]), copy(researcher), removed=row["removed_at"] is not None
+        )
+        return researcher
+
+    def known_of_added(self, report_id: str) -> KnownResearcher | None:
+        """The stored researcher of a report this transaction added, when it is known whole."""
+        row_id = self._context.report_researchers.get(report_id)
+        if row_id is None:
+            return None
+        for known in self._context.researchers.values():
+            if known.row_id == row_id and known.researcher is not None:
+                return known
+        return None
 
     def save(self, researcher: Researcher) -> None:
         """Insert or update by address; the address keeps the spelling last saved."""
         now = self._context.now()
-        fields = {
-            "email": researcher.email,
-            "display_name": researcher.display_name,
-            "pseudonym": researcher.pseudonym,
-            "fingerprint": researcher.fingerprint,
-            "language": researcher.language.value,
-            "credit_wish": researcher.credit_wish.value,
-            "updated_at": now,
-        }
-        statement = _insert(self._context, t.researchers).values(
-            email_key=researcher.email.lower(), created_at=now, **fields
+        key = researcher.email.lower()
+        statement = _prebuilt(
+            self._context,
+            "researcher",
+            lambda insert: _researcher_upsert(insert(t.researchers)),
         )
-        self._context.connection.execute(
-            statement.on_conflict_do_update(index_elements=["email_key"], set_=fields)
+        row_id = self._context.connection.execute(
+            statement,
+            {
+                "email_key": key,
+                "email": researcher.email,
+                "display_name": researcher.display_name,
+                "pseudonym": researcher.pseudonym,
+                "fingerprint": researcher.fingerprint,
+                "language": researcher.language.value,
+                "credit_wish": researcher.credit_wish.value,
+                "created_at": now,
+                "updated_at": now,
+            },
+        ).scalar_one()
+        known = self._context.researchers.get(key)
+        # An upsert leaves removed_at as it was: known when this transaction read the row, or
+        # found none (this insert made it, not removed). Otherwise only the row id is known.
+        whole = known is not None or key in self._context.missing_researchers
+        self._context.missing_researchers.discard(key)
+        self._context.researchers[key] = KnownResearcher(
+            int(row_id),
+            copy(researcher) if whole else None,
+            removed=known is not None and known.removed,
         )
+
+
+# The fields an upsert by address overwrites: every column but the key, created_at and removed_at.
+_RESEARCHER_FIELDS = (
+    "email",
+    "display_name",
+    "pseudonym",
+    "fingerprint",
+    "language",
+    "credit_wish",
+    "updated_at",
+)
+
+
+def _researcher_upsert(statement: postgresql.Insert | sqlite.Insert) -> Any:
+    return statement.on_conflict_do_update(
+        index_elements=["email_key"],
+        set_={name: statement.excluded[name] for name in _RESEARCHER_FIELDS},
+    ).returning(t.researchers.c.id)
 
 
 # ---------------------------------------------------------------------------- messages
@@ -858,11 +1024,9 @@ class SqlMessageRepository:
         Digests of purged or forgotten mails are kept in ``seen_ciphertexts``: a replay after
         erasure still points to the original report.
         """
-        candidates = [
-            self._context.connection.execute(statement, {"b_digest": ciphertext_digest}).first()
-            for statement in _CIPHERTEXT_REPORTS
-        ]
-        found = min((c for c in candidates if c is not None), key=lambda c: c[0], default=None)
+        found = self._context.connection.execute(
+            _CIPHERTEXT_REPORT, {"b_digest": ciphertext_digest}
+        ).first()
         return None if found is None else str(found[1])
 
 
@@ -896,26 +1060,46 @@ class SqlTrackerLinkRepository:
         row = self._context.connection.execute(_LINK_OF, {"b_id": report_id}).one_or_none()
         return None if row is None else IssueRef(row[0], row[1], row[2], row[3])
 
-    def link(self, report_id: str, ref: IssueRef) -> None:
-        """Remember the issue for a report; linking again points it at ``ref`` (labels kept)."""
-        existing = self.get(report_id)
-        where = {"tracker": ref.tracker, "project": ref.project, "key": ref.key, "url": ref.url}
+    def link(self, report_id: str, ref: IssueRef, labels: frozenset[str] | None = None) -> None:
+        """Remember the issue for a report; linking again points it at ``ref``.
+
+        ``labels`` are the labels now on the issue (as ``set_labels`` would remember them);
+        None keeps those remembered (none for a new link). An open report whose link is new or
+        points elsewhere now becomes due at the next pass.
+        """
+        parameters = {
+            "report_id": report_id,
+            "tracker": ref.tracker,
+            "project": ref.project,
+            "key": ref.key,
+            "url": ref.url,
+            "labels": [] if labels is None else sorted(labels),
+        }
+        # Before the upsert, while the old link is there to compare with: a newly linked issue
+        # needs its labels checked, so the report is due at the next pass.
+        self._context.connection.execute(
+            _DUE_ON_NEW_LINK,
+            {
+                "b_id": report_id,
+                "b_tracker": ref.tracker,
+                "b_project": ref.project,
+                "b_key": ref.key,
+                "b_url": ref.url,
+            },
+        )
+        name = "link" if labels is None else "link_labels"
+        replaced: tuple[str, ...] = ("tracker", "project", "key", "url")
+        if labels is not None:
+            replaced = (*replaced, "labels")
 
         def build(insert: Callable[[Table], postgresql.Insert | sqlite.Insert]) -> Any:
             statement = insert(t.tracker_links)
             return statement.on_conflict_do_update(
                 index_elements=["report_id"],
-                set_={
-                    name: statement.excluded[name] for name in ("tracker", "project", "key", "url")
-                },
+                set_={column: statement.excluded[column] for column in replaced},
             )
 
-        self._context.connection.execute(
-            _prebuilt(self._context, "link", build), {"report_id": report_id, "labels": [], **where}
-        )
-        if existing != ref:
-            # A newly linked issue needs its labels checked: the report is due at the next pass.
-            self._context.connection.execute(_DUE_ON_LINK, {"id": report_id})
+        self._context.connection.execute(_prebuilt(self._context, name, build), parameters)
 
     def report_for(self, tracker: str, project: str, key: str) -> str | None:
         """The report id linked to an issue, or None."""
@@ -1038,6 +1222,19 @@ def _outbox_from(row: RowMapping) -> OutboxItem:
     )
 
 
+_SAVE_OUTBOX = (
+    t.outbox.update()
+    .where(t.outbox.c.outbox_id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        next_attempt_at=bindparam("b_next_attempt", type_=UTCDateTime()),
+        sent_at=bindparam("b_sent", type_=UTCDateTime()),
+        last_error=bindparam("b_error"),
+    )
+)
+
+
 class SqlOutboxRepository:
     """Mail to researchers, queued with the change that causes it."""
 
@@ -1106,15 +1303,15 @@ class SqlOutboxRepository:
             NotFoundError: no row with this outbox id was queued.
         """
         result = self._context.connection.execute(
-            t.outbox.update()
-            .where(t.outbox.c.outbox_id == item.outbox_id)
-            .values(
-                status=item.status.value,
-                attempts=item.attempts,
-                next_attempt_at=item.next_attempt_at,
-                sent_at=item.sent_at,
-                last_error=item.last_error,
-            )
+            _SAVE_OUTBOX,
+            {
+                "b_id": item.outbox_id,
+                "b_status": item.status.value,
+                "b_attempts": item.attempts,
+                "b_next_attempt": item.next_attempt_at,
+                "b_sent": item.sent_at,
+                "b_error": item.last_error,
+            },
         )
         if result.rowcount == 0:
             msg = f"outbox row {item.outbox_id} cannot be saved: it was never queued"

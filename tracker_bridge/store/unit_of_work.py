@@ -58,10 +58,13 @@ class SqlUnitOfWork:
     privacy: PrivacyRepository
     installation: InstallationRepository
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(self, engine: Engine, clock: Clock, programs: set[str] | None = None) -> None:
+        """Args: ``programs``, the store's set of program rows known to be committed."""
         self._engine = engine
         self._clock = clock
+        self._programs: set[str] = set() if programs is None else programs
         self._connection: Connection | None = None
+        self._context: StoreContext | None = None
 
     def __enter__(self) -> Self:
         if self._connection is not None:
@@ -71,8 +74,12 @@ class SqlUnitOfWork:
         # now=the clock's method, not ours: a bound method of the unit of work would make it and
         # its repositories a reference cycle, left for the cyclic GC after every block.
         context = StoreContext(
-            connection=self._connection, engine=self._engine, now=self._clock.now
+            connection=self._connection,
+            engine=self._engine,
+            now=self._clock.now,
+            programs=self._programs,
         )
+        self._context = context
         researchers = SqlResearcherRepository(context)
         self.researchers = researchers
         self.reports = SqlReportRepository(context, researchers)
@@ -98,18 +105,28 @@ class SqlUnitOfWork:
         finally:
             connection.close()
             self._connection = None
+            self._context = None
 
     def commit(self) -> None:
         """Make everything done in this block durable."""
         connection = self._require_connection()
         if connection.in_transaction():
             connection.commit()
+        if self._context is not None:
+            # Only now are the programs rows this transaction wrote there for every later one.
+            self._context.programs.update(self._context.new_programs)
+            self._context.new_programs.clear()
+            # The next transaction reads researchers afresh: another worker may write between.
+            self._context.forget_researchers()
 
     def rollback(self) -> None:
         """Throw away everything done in this block since the last commit."""
         connection = self._require_connection()
         if connection.in_transaction():
             connection.rollback()
+        if self._context is not None:
+            self._context.new_programs.clear()
+            self._context.forget_researchers()
 
     def _require_connection(self) -> Connection:
         if self._connection is None:
@@ -125,6 +142,8 @@ class Store:
         self.engine = engine
         self._url = url
         self._clock: Clock = clock or SystemClock()
+        # Programs whose row is committed: ``reports.add`` writes each once per store.
+        self._programs: set[str] = set()
 
     @property
     def url(self) -> str:
@@ -133,7 +152,7 @@ class Store:
 
     def unit_of_work(self) -> SqlUnitOfWork:
         """A new unit of work; use it as ``with store.unit_of_work() as uow: ...``."""
-        return SqlUnitOfWork(self.engine, self._clock)
+        return SqlUnitOfWork(self.engine, self._clock, self._programs)
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -1032,3 +1032,102 @@ def test_installation_facts_are_set_and_removed(backend: Backend) -> None:
     with backend.store.unit_of_work() as uow:
         gone = uow.installation.get("tracker_unavailable_since")
     assert ("2026-11-02T09:00:00+00:00", None) == (stored, gone)
+
+
+def test_a_program_whose_first_report_was_rolled_back_takes_a_later_report(
+    backend: Backend,
+) -> None:
+    """A rollback takes the program row with it; the store writes it again for the next report."""
+    with backend.store.unit_of_work() as uow:
+        uow.reports.add(a_report("CVD-2026-0001"), "alice@example.org", a_content())
+    store_report(backend, "CVD-2026-0002")
+    with backend.store.unit_of_work() as uow:
+        assert uow.reports.get("CVD-2026-0001") is None
+        found = uow.reports.get("CVD-2026-0002")
+    assert found is not None
+    assert "acme" == found.program
+
+
+def test_researcher_of_a_report_added_in_the_same_block_is_the_one_stored(
+    backend: Backend,
+) -> None:
+    """researcher_of after add answers what is stored, not a copy the caller changed since."""
+    with backend.store.unit_of_work() as uow:
+        assert uow.researchers.get("Rita@Example.org") is None
+        uow.researchers.save(
+            Researcher("Rita@Example.org", display_name="Rita", fingerprint=FINGERPRINT)
+        )
+        uow.reports.add(a_report(), "rita@example.org", a_content())
+        unsaved = uow.researchers.get("rita@example.org")
+        assert unsaved is not None
+        unsaved.display_name = "changed, never saved"
+        in_block = uow.reports.researcher_of("CVD-2026-0001")
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        after_commit = uow.reports.researcher_of("CVD-2026-0001")
+    expected = Researcher("Rita@Example.org", display_name="Rita", fingerprint=FINGERPRINT)
+    assert (expected, expected) == (in_block, after_commit)
+
+
+def test_researcher_of_a_report_is_none_once_erased_in_the_same_block(backend: Backend) -> None:
+    """An erasure in the block that added the report is seen by researcher_of at once."""
+    with backend.store.unit_of_work() as uow:
+        uow.researchers.save(Researcher("rita@example.org", display_name="Rita"))
+        uow.reports.add(a_report(), "rita@example.org", a_content())
+        assert uow.reports.researcher_of("CVD-2026-0001") is not None
+        key = uow.privacy.researcher_key_for("rita@example.org")
+        assert key is not None
+        uow.privacy.erase_contact(key)
+        assert uow.reports.researcher_of("CVD-2026-0001") is None
+        assert uow.researchers.get("rita@example.org") is None
+
+
+def test_a_link_written_with_labels_remembers_them_and_a_moved_issue_is_due(
+    backend: Backend,
+) -> None:
+    """link(labels=...) stores the labels; relinking without keeps them; a moved issue is due."""
+    store_report(backend)
+    ref = IssueRef("gitlab", "security/cvd", "7", "https://gitlab.example/security/cvd/-/issues/7")
+    moved = IssueRef(
+        "gitlab", "security/web", "3", "https://gitlab.example/security/web/-/issues/3"
+    )
+    later = T0 + timedelta(days=1)
+    with backend.store.unit_of_work() as uow:
+        uow.links.link("CVD-2026-0001", ref, frozenset({"severity::high", "cvd::received"}))
+        report = uow.reports.get("CVD-2026-0001")
+        assert report is not None
+        uow.reports.set_next_due(report, later)
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        uow.links.link("CVD-2026-0001", ref)
+        kept = uow.links.labels("CVD-2026-0001")
+        uow.commit()
+    assert [] == due_ids(backend, T0)
+    with backend.store.unit_of_work() as uow:
+        uow.links.link("CVD-2026-0001", moved, frozenset({"cvd::triaged"}))
+        replaced = (uow.links.get("CVD-2026-0001"), uow.links.labels("CVD-2026-0001"))
+        uow.commit()
+    assert frozenset({"severity::high", "cvd::received"}) == kept
+    assert (moved, frozenset({"cvd::triaged"})) == replaced
+    assert ["CVD-2026-0001"] == due_ids(backend, T0)
+
+
+def test_note_researcher_update_sets_the_time_makes_the_report_due_and_moves_nothing_else(
+    backend: Backend,
+) -> None:
+    """note_researcher_update is get + set last_researcher_update_at + save, without the read."""
+    store_report(backend)
+    move_report(backend, "CVD-2026-0001", State.ACKNOWLEDGED, T0 + timedelta(hours=1))
+    sent = T0 + timedelta(hours=2)
+    with backend.store.unit_of_work() as uow:
+        before = uow.reports.get("CVD-2026-0001")
+        assert before is not None
+        assert uow.reports.set_next_due(before, T0 + timedelta(days=30))
+        uow.reports.note_researcher_update("CVD-2026-0001", sent)
+        uow.reports.note_researcher_update("CVD-2099-0404", sent)  # no such report: no change
+        uow.commit()
+    with backend.store.unit_of_work() as uow:
+        after = uow.reports.get("CVD-2026-0001")
+        assert uow.reports.get("CVD-2099-0404") is None
+    assert replace(before, last_researcher_update_at=sent) == after
+    assert ["CVD-2026-0001"] == due_ids(backend, T0)
