@@ -9,6 +9,7 @@ stranger's ciphertext or a researcher's key, which must not be able to stall a p
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
 import re
@@ -69,6 +70,10 @@ _READ_CHUNK = 64 * 1024
 _PIPE_CHUNK = 64 * 1024
 # gpg's status output for one message is a few kilobytes; more is noise, not information.
 _MAX_STATUS_BYTES = 1024 * 1024
+# While gpg's output is open its status pipe is emptied this often (seconds), not on every
+# line: gpg writes status a line at a time, and each line woke the reading thread (and took
+# the GIL from the thread storing the message before) about 25 times a decryption.
+_STATUS_DRAIN_SECONDS = 0.01
 # Beyond twice the input, room for armour, key packets and signatures of encrypt/sign output.
 _OUTPUT_SLACK = 1024 * 1024
 # Validity letters of ``--with-colons`` (GnuPG doc/DETAILS, field 2) worth telling the team.
@@ -241,6 +246,17 @@ def _pidfd(pid: int) -> int | None:
     except OSError:
         # An older kernel (before 5.3) or a sandbox that forbids the call: wait() polls instead.
         return None
+
+
+def _widen_pipe(fd: int) -> None:
+    """Let the pipe at ``fd`` hold ``_MAX_STATUS_BYTES`` where Linux allows (``F_SETPIPE_SZ``).
+
+    gpg's status is read on drain ticks while its output is open; a wide pipe means gpg
+    never waits for one. Where the size cannot be set (another system, or over the user's
+    pipe quota), the ticks alone keep gpg going.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _MAX_STATUS_BYTES)
 
 
 def _output_cap(data: bytes) -> int:
@@ -687,8 +703,11 @@ class GnuPG:
         message of a few ms of gpg work. gpg's exit is waited for in the same loop through a
         pidfd (Linux 5.3+; ``os.pidfd_open``), so the time limit covers it without polling;
         where there is none, ``wait`` with the time left (which polls) is the fallback.
-        ``run`` gets the status text (whole lines up to ``_MAX_STATUS_BYTES``), the line
-        breaks in the kept output, and whether the time or the output limit stopped gpg.
+        gpg's status is read once its output is done, and on ticks of
+        ``_STATUS_DRAIN_SECONDS`` before that (so status beyond what the pipe holds never
+        stalls gpg), not on every line. ``run`` gets the status text (whole lines up to
+        ``_MAX_STATUS_BYTES``), the line breaks in the kept output, and whether the time or
+        the output limit stopped gpg.
         """
         assert process.stdin is not None  # noqa: S101 - Popen was given PIPE
         assert process.stdout is not None  # noqa: S101 - Popen was given PIPE
@@ -699,6 +718,25 @@ class GnuPG:
         view = memoryview(stdin)
         written = 0
         exited = _pidfd(process.pid)
+        stderr = process.stderr
+        status_fd = stderr.fileno()
+        os.set_blocking(status_fd, False)
+        _widen_pipe(status_fd)
+        # None while status is read on drain ticks only; True once it is watched; False at EOF.
+        watching_status: bool | None = None
+
+        def drain_status() -> bool:
+            """Read what gpg's status pipe holds now; False at its end."""
+            while True:
+                try:
+                    chunk = os.read(status_fd, _READ_CHUNK)
+                except BlockingIOError:
+                    return True
+                if not chunk:
+                    return False
+                status.extend(chunk)
+                _keep_status_lines(status, kept, final=False)
+
         with contextlib.ExitStack() as cleanup, selectors.DefaultSelector() as selector:
             if exited is not None:
                 cleanup.callback(os.close, exited)
@@ -709,14 +747,22 @@ class GnuPG:
             else:
                 process.stdin.close()
             selector.register(process.stdout, selectors.EVENT_READ)
-            selector.register(process.stderr, selectors.EVENT_READ)
             while selector.get_map():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     run.timed_out = True
                     process.kill()
                     break
-                for key, _events in selector.select(remaining):
+                ticking = watching_status is None
+                ready = selector.select(
+                    min(remaining, _STATUS_DRAIN_SECONDS) if ticking else remaining
+                )
+                if not ready and ticking:
+                    # gpg may have written more status than its pipe holds; empty it.
+                    if not drain_status():
+                        watching_status = False
+                    continue
+                for key, _events in ready:
                     stream = key.fileobj
                     if key.fd == exited:
                         # gpg ended; the pipes are read to their end before the loop stops.
@@ -734,20 +780,24 @@ class GnuPG:
                             with contextlib.suppress(OSError):
                                 process.stdin.close()
                         continue
+                    if stream is stderr:
+                        if not drain_status():
+                            selector.unregister(stream)
+                        continue
                     chunk = os.read(key.fd, _READ_CHUNK)
-                    if not chunk:
-                        selector.unregister(stream)
-                    elif stream is process.stderr:
-                        status += chunk
-                        _keep_status_lines(status, kept, final=False)
-                    else:
+                    if chunk:
                         if sink.size <= sink.limit:
                             run.line_breaks += chunk.count(b"\n")
                         sink(chunk)
                         if sink.size > sink.limit:
                             run.over_limit = True
                             process.kill()
-                            selector.unregister(stream)
+                    if not chunk or run.over_limit:
+                        selector.unregister(stream)
+                        if watching_status is None:
+                            # The output is done (or given up): the last status lines come now.
+                            watching_status = True
+                            selector.register(stderr, selectors.EVENT_READ)
         view.release()
         _keep_status_lines(status, kept, final=True)
         run.stderr = kept.decode("utf-8", "replace")

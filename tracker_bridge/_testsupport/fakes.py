@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from tracker_bridge.errors import (
@@ -17,7 +18,7 @@ from tracker_bridge.ports.mail import ComposedMail, OutboxItem
 from tracker_bridge.ports.openpgp import Decryption, SignatureCheck, SignatureStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from tracker_bridge.domain.researcher import Researcher
 
@@ -63,6 +64,10 @@ class FakeReader:
     def read(self, raw: bytes) -> InboundMessage:
         """The registered message for ``raw``."""
         return self.messages[raw]
+
+    def prepare(self, raw: bytes) -> Callable[[], InboundMessage]:
+        """A call returning the registered message for ``raw``."""
+        return partial(self.read, raw)
 
 
 class FakeOpenPGP:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from email.message import Message
+from functools import partial
 from typing import TYPE_CHECKING
 
 from tracker_bridge.errors import QuarantineError
@@ -44,17 +45,22 @@ from tracker_bridge.intake.headers import (
     Envelope,
     autocrypt_key,
     header_text,
-    parse_from,
     parse_headers_only,
     read_envelope,
 )
-from tracker_bridge.intake.mime import LimitExceeded, MimeContent, MimeWalker, find_encrypted_unit
+from tracker_bridge.intake.mime import (
+    EncryptedUnit,
+    LimitExceeded,
+    MimeContent,
+    MimeWalker,
+    find_encrypted_unit,
+)
 from tracker_bridge.intake.parts import parse_message
 from tracker_bridge.ports.intake import BRIDGE_NOTE_PREFIX, InboundMessage, Verdict
 from tracker_bridge.ports.openpgp import OpenPGP, SignatureCheck, SignatureStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = ["DEFAULT_LIMITS", "MailReader", "ReaderLimits"]
 
@@ -77,6 +83,20 @@ class ReaderLimits:
 
 
 DEFAULT_LIMITS = ReaderLimits()
+
+
+@dataclass
+class _Prepared:
+    """A message read as far as it goes without gpg (``MailReader.prepare``)."""
+
+    raw: bytes
+    digest: str
+    message: Message
+    envelope: Envelope
+    outer_subject: str
+    unit: EncryptedUnit | None = None
+    # What looking for the unit raised; raised again by _finish after keys are learned.
+    unit_error: Exception | None = None
 
 
 class MailReader:
@@ -115,41 +135,69 @@ class MailReader:
 
     def read(self, raw: bytes) -> InboundMessage:
         """Parse, decrypt and verify ``raw``; problems become a quarantine verdict."""
+        return self.prepare(raw)()
+
+    def prepare(self, raw: bytes) -> Callable[[], InboundMessage]:
+        """Read ``raw`` as far as it goes without gpg; the returned call reads the rest.
+
+        ``prepare`` parses the message, reads its envelope and finds its encrypted unit; the
+        call it returns learns keys, decrypts, verifies and decides. ``read(raw)`` is
+        ``prepare(raw)()``: the verdict, its reason and the keys learned are the same whichever
+        thread makes each call, so the ingest service prepares the next message on its own
+        thread while gpg works on the one before (``ports.MessageReader``). Neither raises for
+        bad input.
+        """
         digest = hashlib.sha256(raw).hexdigest()
         try:
-            if len(raw) > self.limits.max_message_bytes:
-                headers = parse_headers_only(raw)
-                return self._verdict_only(
-                    raw,
-                    digest,
-                    headers,
-                    Verdict.QUARANTINE,
-                    f"message is {len(raw)} bytes, over the limit of "
-                    f"{self.limits.max_message_bytes}",
-                )
-            try:
-                message = parse_message(raw)
-            except RecursionError:
-                return self._verdict_only(
-                    raw,
-                    digest,
-                    parse_headers_only(raw),
-                    Verdict.QUARANTINE,
-                    "MIME structure nested too deeply to parse",
-                )
-            return self._read_message(raw, digest, message)
+            prepared = self._prepare(raw, digest)
         except Exception as err:  # noqa: BLE001 - the promise is: every input ends in a verdict
-            try:
-                headers = parse_headers_only(raw)
-            except Exception:  # noqa: BLE001 - even the header block is unreadable
-                headers = Message()
+            unreadable = self._unreadable(raw, digest, err)
+            return lambda: unreadable
+        if isinstance(prepared, InboundMessage):
+            return lambda: prepared
+        return partial(self._finish_or_unreadable, prepared)
+
+    def _prepare(self, raw: bytes, digest: str) -> InboundMessage | _Prepared:
+        """Everything before gpg: an early verdict, or what ``_finish`` goes on from."""
+        if len(raw) > self.limits.max_message_bytes:
+            headers = parse_headers_only(raw)
             return self._verdict_only(
                 raw,
                 digest,
                 headers,
                 Verdict.QUARANTINE,
-                f"message could not be read ({type(err).__name__})",
+                f"message is {len(raw)} bytes, over the limit of {self.limits.max_message_bytes}",
             )
+        try:
+            message = parse_message(raw)
+        except RecursionError:
+            return self._verdict_only(
+                raw,
+                digest,
+                parse_headers_only(raw),
+                Verdict.QUARANTINE,
+                "MIME structure nested too deeply to parse",
+            )
+        return self._prepare_message(raw, digest, message)
+
+    def _finish_or_unreadable(self, prepared: _Prepared) -> InboundMessage:
+        try:
+            return self._finish(prepared)
+        except Exception as err:  # noqa: BLE001 - the promise is: every input ends in a verdict
+            return self._unreadable(prepared.raw, prepared.digest, err)
+
+    def _unreadable(self, raw: bytes, digest: str, err: Exception) -> InboundMessage:
+        try:
+            headers = parse_headers_only(raw)
+        except Exception:  # noqa: BLE001 - even the header block is unreadable
+            headers = Message()
+        return self._verdict_only(
+            raw,
+            digest,
+            headers,
+            Verdict.QUARANTINE,
+            f"message could not be read ({type(err).__name__})",
+        )
 
     # ------------------------------------------------------------------ envelope
 
@@ -177,7 +225,9 @@ class MailReader:
 
     # ------------------------------------------------------------------ structure
 
-    def _read_message(self, raw: bytes, digest: str, message: Message) -> InboundMessage:
+    def _prepare_message(
+        self, raw: bytes, digest: str, message: Message
+    ) -> InboundMessage | _Prepared:
         envelope = self._envelope(raw, digest, message)
         outer_subject = header_text(message, "Subject")
         try:
@@ -185,16 +235,26 @@ class MailReader:
         except LimitExceeded as err:
             return self._verdict_only(raw, digest, message, Verdict.QUARANTINE, str(err))
 
-        sender = envelope.sender
-        _, _, from_problem = parse_from(message)
-        if from_problem is not None:
+        if envelope.from_problem is not None:
             # RFC 5322 section 3.6.2: exactly one From mailbox; without it nobody is the sender.
-            return self._verdict_only(raw, digest, message, Verdict.QUARANTINE, from_problem)
-        if sender.lower() in self._own:
+            return self._verdict_only(
+                raw, digest, message, Verdict.QUARANTINE, envelope.from_problem
+            )
+        if envelope.sender.lower() in self._own:
             return self._verdict_only(
                 raw, digest, message, Verdict.IGNORE, "sent by the bridge's own address (loop)"
             )
+        prepared = _Prepared(raw, digest, message, envelope, outer_subject)
+        try:
+            prepared.unit = find_encrypted_unit(message)
+        except Exception as err:  # noqa: BLE001 - raised by _finish, after keys are learned
+            prepared.unit_error = err
+        return prepared
 
+    def _finish(self, prepared: _Prepared) -> InboundMessage:
+        raw, digest, message = prepared.raw, prepared.digest, prepared.message
+        envelope, outer_subject = prepared.envelope, prepared.outer_subject
+        sender = envelope.sender
         encrypted = False
         decrypted = False
         reason = "unencrypted report"
@@ -204,7 +264,10 @@ class MailReader:
         announced = self._learn([], message, sender) if self._learn_keys else ()
         replay_digest: str | None = None
         try:
-            unit = find_encrypted_unit(message)
+            if prepared.unit_error is not None:
+                # Where the unit was looked for in one pass before: after the key was learned.
+                raise prepared.unit_error
+            unit = prepared.unit
             if unit is not None:
                 encrypted = True
                 content = self._walker.open_unit(unit)

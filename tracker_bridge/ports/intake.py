@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from tracker_bridge.ports.openpgp import SignatureCheck
 
@@ -123,6 +123,15 @@ class MessageReader(Protocol):
         """Parse, decrypt and verify ``raw`` (RFC 5322 bytes); problems become a quarantine verdict.
 
         Never raises: every input, and every failure of gpg on it, ends in a verdict with a reason.
+        """
+        ...
+
+    def prepare(self, raw: bytes) -> Callable[[], InboundMessage]:
+        """Read ``raw`` as far as it goes without gpg; calling the result reads the rest.
+
+        ``read(raw)`` is ``prepare(raw)()``, whichever threads make the two calls: a reader
+        service prepares the next message while gpg works on the one before. Neither call
+        raises for bad input; ``prepare`` stores nothing and runs no gpg.
         """
         ...
 

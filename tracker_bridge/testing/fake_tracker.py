@@ -50,6 +50,11 @@ class FakeTracker:
     TrackerUnavailable), ``crash_after_placeholder`` (the next open stops after the placeholder),
     ``refuse_edits`` (issue keys whose edits answer TrackerRefused, as a 422 would; notes still
     go through), ``team_delete`` (an issue deleted by hand: NotFoundError from then on).
+
+    ``find_issue`` answers from an index of report markers, as a tracker's label search does,
+    so a bench of thousands of reports does not pay a scan of every issue per lookup. The
+    fake's own methods keep it; a test that edits ``issues[key].labels`` by hand changes other
+    labels only (or goes through ``team_set_labels``).
     """
 
     kind: ClassVar[str] = "fake"
@@ -70,6 +75,8 @@ class FakeTracker:
         self._last_tick = datetime.min.replace(tzinfo=UTC)
         self._next_key = 1
         self._next_note = 1
+        # Report marker label -> keys of the issues carrying it, in the order they got it.
+        self._by_marker: dict[str, list[str]] = {}
 
     # -- the Tracker protocol
 
@@ -103,6 +110,7 @@ class FakeTracker:
                 confidential=not self.deny_confidentiality,
                 updated_at=self._tick(),
             )
+            self._index_labels(key, marker)
             ref = self._ref(key)
         issue = self.issues[ref.key]
         if not issue.confidential and not issue.body:
@@ -119,6 +127,7 @@ class FakeTracker:
             msg = "fake tracker crashed after the placeholder"
             raise TrackerUnavailable(msg)
         self._check_edit(ref.key)
+        self._index_labels(ref.key, set(draft.labels))
         issue.title = _reveal_bidi(f"{draft.report_id}: {draft.title}")
         summary = "\n".join(f"{label}: {value}" for label, value in draft.summary)
         names = "\n".join(f"attachment: {item.filename}" for item in draft.attachments)
@@ -133,16 +142,23 @@ class FakeTracker:
         """The issue carrying the report's marker label."""
         self._call("find_issue")
         marker = self.marker_prefix + report_id
-        for issue in self.issues.values():
-            if marker in issue.labels:
-                return self._ref(issue.key)
-        return None
+        carriers = [
+            key
+            for key in self._by_marker.get(marker, ())
+            if key in self.issues and marker in self.issues[key].labels
+        ]
+        if not carriers:
+            return None
+        # The first in creation order, as a scan of ``issues`` would find it.
+        order = {key: number for number, key in enumerate(self.issues)}
+        return self._ref(min(carriers, key=order.__getitem__) if len(carriers) > 1 else carriers[0])
 
     def update_issue(self, ref: IssueRef, update: IssueUpdate) -> None:
         """Apply label and due-date changes."""
         self._call("update_issue")
         issue = self._existing(ref.key)
         self._check_edit(ref.key)
+        self._index_labels(ref.key, set(update.add_labels))
         issue.labels = (issue.labels - set(update.remove_labels)) | set(update.add_labels)
         if update.set_due_date:
             issue.due_date = update.due_date
@@ -193,6 +209,7 @@ class FakeTracker:
     def team_set_labels(self, key: str, add: set[str], remove: set[str] = frozenset()) -> None:  # type: ignore[assignment]
         """A team member edits labels."""
         issue = self.issues[key]
+        self._index_labels(key, set(add))
         issue.labels = (issue.labels - set(remove)) | set(add)
         issue.updated_at = self._tick()
 
@@ -217,6 +234,14 @@ class FakeTracker:
         del self.issues[key]
 
     # -- helpers
+
+    def _index_labels(self, key: str, labels: set[str]) -> None:
+        """Note ``key`` under each report marker in ``labels`` (removals are checked on lookup)."""
+        for label in labels:
+            if label.startswith(self.marker_prefix):
+                keys = self._by_marker.setdefault(label, [])
+                if key not in keys:
+                    keys.append(key)
 
     def _existing(self, key: str) -> FakeIssue:
         issue = self.issues.get(key)
@@ -279,6 +304,9 @@ class FakeTracker:
         )
 
 
+_REVEALED_BIDI = str.maketrans({ch: f"[U+{ord(ch):04X}]" for ch in BIDI_CONTROLS})
+
+
 def _reveal_bidi(text: str) -> str:
     """Bidirectional controls shown as ``[U+XXXX]``, as the real plugins' markup does."""
-    return "".join(f"[U+{ord(ch):04X}]" if ch in BIDI_CONTROLS else ch for ch in text)
+    return text.translate(_REVEALED_BIDI)

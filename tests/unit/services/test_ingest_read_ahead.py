@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,9 +15,11 @@ from tracker_bridge.ports.intake import MailboxItem, Verdict
 from tracker_bridge.services.ingest import READ_AHEAD_MAX_BYTES, Ingest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from tests.unit.services.conftest import World
+    from tracker_bridge._testsupport.fakes import FakeReader
+    from tracker_bridge.ports.intake import InboundMessage
     from tracker_bridge.ports.unit_of_work import UnitOfWork
 
 
@@ -43,6 +47,22 @@ class CountingSource:
         self.settled.append(item.handle)
 
 
+@dataclass
+class ThreadRecordingReader:
+    """The world's reader, recording which call and which thread reads each message."""
+
+    inner: FakeReader
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def read(self, raw: bytes) -> InboundMessage:
+        self.calls.append(("read", threading.current_thread().name))
+        return self.inner.read(raw)
+
+    def prepare(self, raw: bytes) -> Callable[[], InboundMessage]:
+        self.calls.append(("prepare", threading.current_thread().name))
+        return partial(self.inner.read, raw)
+
+
 def _items(world: World, count: int) -> list[MailboxItem]:
     return [world.reader.add(inbound(message_id=f"<m{n}@example.org>")) for n in range(count)]
 
@@ -65,6 +85,22 @@ def test_a_large_message_is_settled_before_the_next_is_fetched(world: World) -> 
     source = CountingSource([large, *_items(world, 1)])
     world.ingest.run([source], world.summary())
     assert [1, 2] == source.fetched_at_settle
+
+
+def test_a_large_message_is_read_whole_on_the_worker_and_a_small_one_prepared_here(
+    world: World,
+) -> None:
+    """Over READ_AHEAD_MAX_BYTES read on the worker (one malloc arena); smaller ones prepared here."""
+    large = MailboxItem("counting", "<big@example.org>", b"x" * (READ_AHEAD_MAX_BYTES + 1))
+    world.reader.messages[large.raw] = inbound(message_id="<big@example.org>")
+    recording = ThreadRecordingReader(world.reader)
+    world.ingest.reader = recording
+    world.ingest.run([CountingSource([large, *_items(world, 1)])], world.summary())
+    main = threading.current_thread().name
+    assert [("read", True), ("prepare", True)] == [
+        (call, thread.startswith("ingest-read") if call == "read" else thread == main)
+        for call, thread in recording.calls
+    ]
 
 
 def test_a_mailbox_error_while_fetching_ahead_comes_after_the_message_in_hand(
