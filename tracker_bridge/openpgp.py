@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import io
 import os
 import re
@@ -20,6 +21,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gnupg
@@ -64,6 +66,9 @@ _SIGNATURE_KEYWORDS = frozenset(
 # A strict addr-spec: it ends up inside a gpg filter expression, so nothing that could extend it.
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _GPG_TIMEOUT_SECONDS = 60
+# gpg options for the throwaway home a stranger's key data is examined in.
+_SCRATCH_OPTIONS = ("--no-autostart", "--trust-model", "always", "--no-auto-check-trustdb")
+_LEARNED_MEMO_SIZE = 1024
 DEFAULT_GPG_TIMEOUT_SECONDS = 30.0
 _READ_CHUNK = 64 * 1024
 # Bytes offered to gpg's input per ready event; a non-blocking pipe takes what fits.
@@ -414,6 +419,9 @@ class GnuPG:
             raise ConfigurationError(msg) from err
         self._bridge_fingerprint = self._find_bridge_key(bridge_fingerprint)
         self._secret_keys: dict[str, str] = {}
+        # (SHA-256 of the key data, address) -> what learn_key answered for exactly those
+        # bytes: Thunderbird announces the same key in every mail (Autocrypt).
+        self._learned: dict[tuple[bytes, str], str | None] = {}
 
     # ------------------------------------------------------------------ keys
 
@@ -509,8 +517,16 @@ class GnuPG:
         filtered out, so nothing the sender attached beyond that one identity reaches the
         bridge keyring (no secret keys, no foreign uids, no unrelated keys).
         """
+        memo = (hashlib.sha256(key_data).digest(), address.strip().lower())
+        if memo in self._learned:
+            known = self._learned[memo]
+            # The same bytes give the same answer; a learned key must still be in the keyring
+            # (an erasure or `forget` may have removed it since).
+            if known is None or self.has_key(known):
+                return known
         match = self._match_in_scratch(key_data, address)
         if match is None:
+            self._remember(memo, None)
             return None
         fingerprint, public, keep = match
         with self._lock:
@@ -519,7 +535,16 @@ class GnuPG:
                 extra_args=["--import-options", "import-minimal", "--import-filter", keep],
             )
         imported = {str(fp).upper() for fp in result.fingerprints if fp}
-        return fingerprint if fingerprint in imported or self.has_key(fingerprint) else None
+        learned = fingerprint if fingerprint in imported or self.has_key(fingerprint) else None
+        if learned is not None:
+            self._remember(memo, learned)
+        return learned
+
+    def _remember(self, memo: tuple[bytes, str], answer: str | None) -> None:
+        """Keep ``learn_key``'s answer for these key bytes and address (at most 1,024)."""
+        if len(self._learned) >= _LEARNED_MEMO_SIZE:
+            self._learned.clear()
+        self._learned[memo] = answer
 
     def matching_key(self, key_data: bytes, address: str) -> str | None:
         """The fingerprint ``learn_key`` would import, without touching the bridge keyring."""
@@ -533,28 +558,44 @@ class GnuPG:
         scratch = tempfile.mkdtemp(prefix="tbk", dir="/tmp")
         try:
             keep = f"keep-uid=mbox = {mbox}"
+            # No gpg-agent in the scratch home (--no-autostart): public keys need none, a
+            # secret key in the stranger's data then cannot be imported even there, and
+            # starting and stopping an agent was 50-80 ms of every key learned.
             self._run_gpg(
                 scratch,
-                ["--import-options", "import-minimal", "--import-filter", keep, "--import"],
+                [
+                    *_SCRATCH_OPTIONS,
+                    "--import-options",
+                    "import-minimal",
+                    "--import-filter",
+                    keep,
+                    "--import",
+                ],
                 key_data,
             )
-            listing = self._run_gpg(scratch, ["--with-colons", "--list-keys"], b"").stdout
+            listing = self._run_gpg(
+                scratch, [*_SCRATCH_OPTIONS, "--with-colons", "--list-keys"], b""
+            ).stdout
             candidates = _encryption_capable_keys(listing.decode("utf-8", "replace"), mbox)
             if not candidates:
                 return None
             # Several matching keys: the newest is the one the researcher uses now.
             fingerprint = max(candidates, key=lambda item: item[1])[0]
-            public = self._run_gpg(scratch, ["--export", fingerprint], b"").stdout
+            public = self._run_gpg(
+                scratch, [*_SCRATCH_OPTIONS, "--export", fingerprint], b""
+            ).stdout
             if not public:
                 return None
             return fingerprint, public, keep
         finally:
-            subprocess.run(
-                ["gpgconf", "--homedir", scratch, "--kill", "all"],
-                capture_output=True,
-                check=False,
-                timeout=_GPG_TIMEOUT_SECONDS,
-            )
+            if any(Path(scratch).glob("S.*")):
+                # A daemon started anyway (a gpg that ignores --no-autostart): stop it.
+                subprocess.run(
+                    ["gpgconf", "--homedir", scratch, "--kill", "all"],
+                    capture_output=True,
+                    check=False,
+                    timeout=_GPG_TIMEOUT_SECONDS,
+                )
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _run_gpg(

@@ -300,9 +300,9 @@ class MailReader:
         except LimitExceeded as err:
             return self._verdict_only(raw, digest, message, Verdict.QUARANTINE, str(err))
 
-        keys_found = tuple(
-            dict.fromkeys((*announced, *self._learn(content.key_blobs, message, sender)))
-        )
+        # The outer Autocrypt key was learned above; only keys found inside are new here.
+        inner = self._learn(content.key_blobs, message, sender, autocrypt=not self._learn_keys)
+        keys_found = tuple(dict.fromkeys((*announced, *inner)))
         body = "\n\n".join(t for t in content.texts if t.strip()).strip("\n")
         subject = content.subject if content.subject is not None else outer_subject
         verdict = Verdict.REPORT
@@ -330,11 +330,14 @@ class MailReader:
 
     # ------------------------------------------------------------------ keys
 
-    def _learn(self, key_blobs: list[bytes], message: Message, sender: str) -> tuple[str, ...]:
+    def _learn(
+        self, key_blobs: list[bytes], message: Message, sender: str, *, autocrypt: bool = True
+    ) -> tuple[str, ...]:
+        """Learn (or, not learning, peek at) ``key_blobs`` and, if ``autocrypt``, the header's key."""
         blobs = list(key_blobs)
-        autocrypt = autocrypt_key(message, sender)
-        if autocrypt is not None:
-            blobs.append(autocrypt)
+        announced = autocrypt_key(message, sender) if autocrypt else None
+        if announced is not None:
+            blobs.append(announced)
         found: list[str] = []
         if not sender:
             return ()

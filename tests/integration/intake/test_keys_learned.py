@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tracker_bridge._testsupport.keys import (
@@ -145,3 +148,43 @@ def test_an_erasure_removes_the_learned_key_but_never_the_bridge_key(
         assert gnupg.has_key(gnupg.bridge_fingerprint)
     finally:
         remove_gnupghome(home)
+
+
+def _logging_gpg(directory: Path) -> tuple[str, Path]:
+    """A gpg wrapper that appends each call's arguments to a log, then runs the real gpg."""
+    gpg = shutil.which("gpg")
+    assert gpg is not None
+    log = directory / "calls.log"
+    script = directory / "gpg-logging"
+    script.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {gpg} "$@"\n')
+    script.chmod(0o700)
+    return str(script), log
+
+
+def test_thunderbird_mails_examine_the_announced_key_once_per_pass(
+    sam_mail: MailShapes, intake_keys: object
+) -> None:
+    """Three Thunderbird mails (Autocrypt in each) examine Sam's key data once, start no agent."""
+    from tracker_bridge._testsupport.keys import export_secret_key, import_key
+
+    bridge = intake_keys.bridge  # type: ignore[attr-defined]
+    home = make_gnupghome()
+    wrappers = Path(tempfile.mkdtemp(prefix="tbw", dir="/tmp"))
+    try:
+        secret = export_secret_key(
+            bridge.gnupghome, bridge.fingerprint, passphrase=bridge.passphrase
+        )
+        import_key(home, secret, passphrase=bridge.passphrase)
+        gpgbinary, log = _logging_gpg(wrappers)
+        reader = MailReader(GnuPG(home, bridge.passphrase, bridge.fingerprint, gpgbinary=gpgbinary))
+        found = [
+            reader.read(sam_mail.thunderbird(f"Finding {n}", "details\n").raw).keys_found
+            for n in range(3)
+        ]
+        calls = log.read_text().splitlines()
+    finally:
+        remove_gnupghome(home)
+        shutil.rmtree(wrappers, ignore_errors=True)
+    sam = intake_keys.sam.fingerprint  # type: ignore[attr-defined]
+    scratch_imports = [c for c in calls if "--import-filter" in c and "--no-autostart" in c]
+    assert ([(sam,)] * 3, 1) == (found, len(scratch_imports))

@@ -74,15 +74,15 @@ class RecordingOpenPGP:
 
 
 def test_prepare_asks_nothing_of_gpg_and_its_call_does_the_rest() -> None:
-    """`prepare` runs no OpenPGP operation; its call learns the key, decrypts, then learns."""
+    """`prepare` runs no OpenPGP operation; its call learns the announced key once, decrypts."""
     openpgp = RecordingOpenPGP()
     finish = MailReader(openpgp).prepare(PGP_MIME)
     before = list(openpgp.calls)
     message = finish()
-    # The announced key is offered again with the keys found inside (as read always did).
+    # The Autocrypt key is learned before decrypting and not offered again afterwards.
     assert (
         [],
-        ["learn_key", "decrypt", "learn_key"],
+        ["learn_key", "decrypt"],
         Verdict.REPORT,
         "SQL injection in /search",
     ) == (
