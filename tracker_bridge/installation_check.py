@@ -276,10 +276,14 @@ def check_bridge_keys(config: LoadedConfig, home: Path, now: datetime, report: C
             and not key.expired(now)
             and not self_signatures_checked(home, key.fingerprint)
         ):
+            # key reprotect refuses its default (minimum) work factor for a chosen passphrase.
+            command = "key reprotect" + (
+                "" if passphrase_looks_generated(passphrase) else " --work-factor calibrated"
+            )
             report.warnings.append(
                 f"openpgp: {'bridge' if signing else 'old bridge'} key {key.fingerprint} has its "
                 "self-signatures stored unchecked: every gpg run verifies them again (1-2 ms "
-                "of CPU per message); `tracker-bridge key reprotect` stores them as checked"
+                f"of CPU per message); `tracker-bridge {command}` stores them as checked"
             )
         if passphrase == MISSING_SECRET or key.revoked:
             continue  # a missing file is already reported; gpg encrypts to no revoked key

@@ -307,3 +307,35 @@ def test_reprotect_marks_the_self_signatures_of_a_key_made_the_old_way_checked()
         unlocks,
         researcher_after,
     ), (warned.output, migrated.output, quiet.output)
+
+
+def test_the_unchecked_self_signature_warning_names_a_reprotect_that_runs() -> None:
+    """With a passphrase a person chose, check's warning names `key reprotect --work-factor
+    calibrated`, and that command stores the self-signatures as checked (the plain one refuses).
+    """
+    with init_installation("tbp") as config:
+        home = config.parent / "gnupg"
+        chosen = "a phrase a person chose"
+        (config.parent / "secrets" / "openpgp-passphrase").write_text(chosen)
+        uid = "Chosen <security@example.org>"
+        gpg_command(
+            str(home), "--quick-gen-key", uid, "future-default", "default", "1y",
+            passphrase=chosen,
+        )  # fmt: skip
+        chosen_key = next(key for key in secret_keys(home) if key.uid == uid)
+        for key in secret_keys(home):
+            if key.fingerprint != chosen_key.fingerprint:
+                gpg_command(
+                    str(home), "--yes", "--delete-secret-and-public-key", key.fingerprint
+                )  # fmt: skip
+        env = {"TRACKER_BRIDGE_OPENPGP__FINGERPRINT": chosen_key.fingerprint}
+        warned = invoke(config, "check", env=env)
+        plain = invoke(config, "key", "reprotect", env=env)
+        named = invoke(config, "key", "reprotect", "--work-factor", "calibrated", env=env)
+        quiet = invoke(config, "check", env=env)
+    assert (True, 2, 0, False) == (
+        "`tracker-bridge key reprotect --work-factor calibrated` stores them" in warned.output,
+        plain.exit_code,
+        named.exit_code,
+        "self-signatures stored unchecked" in quiet.output,
+    ), (warned.output, plain.output, named.output, quiet.output)

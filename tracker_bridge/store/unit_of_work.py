@@ -99,6 +99,10 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         connection = self._require_connection()
+        if exc_type is not None:
+            # A failed block may have failed on a programs row the store wrongly believes
+            # there (the database was replaced under a `run --every`): the next writes it again.
+            self._programs.clear()
         try:
             if connection.in_transaction():
                 connection.rollback()
@@ -127,6 +131,8 @@ class SqlUnitOfWork:
         connection = self._require_connection()
         if connection.in_transaction():
             connection.rollback()
+        # As on an exception: the programs rows are written again once (a no-op upsert).
+        self._programs.clear()
         if self._context is not None:
             self._context.new_programs.clear()
             self._context.forget_researchers()
