@@ -365,7 +365,8 @@ def _key_shape(home: Path, fingerprint: str) -> list[tuple[str, ...]]:
     """What must not change when a key's self-signatures are written again.
 
     Per primary key and subkey (``--with-colons``, GnuPG doc/DETAILS): record type, validity,
-    key id, creation and expiry (epoch seconds), capabilities; fingerprints and keygrips; and
+    key id, creation and expiry (epoch seconds), capabilities; the user ids in gpg's order
+    (the first is primary) and whether each is revoked; fingerprints and keygrips; and
     the S2K iteration count protecting each keygrip. Empty when there is no such secret key.
     """
     listing = _run(home, ["--with-colons", "--with-keygrip", "--list-secret-keys", fingerprint])
@@ -374,6 +375,9 @@ def _key_shape(home: Path, fingerprint: str) -> list[tuple[str, ...]]:
         fields = line.split(":")
         if fields[0] in {"sec", "ssb"}:
             shape.append((fields[0], fields[1], fields[4], fields[5], fields[6], fields[11]))
+        elif fields[0] == "uid":
+            # In gpg's order: the first is the primary user id, the name researchers see.
+            shape.append(("uid", "revoked" if fields[1] == "r" else "", fields[9]))
         elif fields[0] in {"fpr", "grp"}:
             shape.append((fields[0], fields[9]))
             if fields[0] == "grp":
@@ -451,7 +455,37 @@ def mark_self_signatures_checked(home: Path, fingerprint: str, passphrase: str |
         if expires.isdigit() and int(expires) > 0
         else "never"
     )
-    # gpg's own clock, not the bridge's: the signature's time must lie after the newest one.
+    _self_sign(home, fingerprint, passphrase, ["--quick-set-expire", fingerprint, until])
+    primary_uid = next((line[2] for line in before if line[0] == "uid"), None)
+    after = _key_shape(home, fingerprint)
+    if primary_uid is not None and primary_uid != next(
+        (line[2] for line in after if line[0] == "uid"), None
+    ):
+        # New self-signatures of one second rank the user ids afresh: with several, another
+        # may come first (the name researchers see). The one that was primary is made so again.
+        _self_sign(
+            home, fingerprint, passphrase, ["--quick-set-primary-uid", fingerprint, primary_uid]
+        )
+    if _stable(_key_shape(home, fingerprint)) != _stable(before):
+        msg = f"key {fingerprint}: gpg changed more than its self-signatures; check `key list`"
+        raise ConfigurationError(msg)
+    if not self_signatures_checked(home, fingerprint):
+        msg = f"key {fingerprint}: gpg wrote its self-signatures, still marked unchecked"
+        raise ConfigurationError(msg)
+    return True
+
+
+def _self_sign(home: Path, fingerprint: str, passphrase: str | None, command: list[str]) -> None:
+    """Run one gpg ``command`` that makes self-signatures on key ``fingerprint``.
+
+    gpg refuses a self-signature no newer than the newest one it replaces, so this waits for
+    the clock to pass it, then freezes gpg's clock at that second (``--faked-system-time
+    SECONDS!``) so an expiry read before cannot move while gpg runs.
+
+    Raises:
+        ConfigurationError: the newest self-signature is dated in the future, the passphrase
+            does not unlock the key, or gpg failed.
+    """
     newest = _newest_self_signature(home, fingerprint)
     wait = newest + 1 - time.time()
     if wait > _MAX_WAIT_FOR_CLOCK_SECONDS:
@@ -463,16 +497,7 @@ def mark_self_signatures_checked(home: Path, fingerprint: str, passphrase: str |
     unlock = ["--passphrase-fd", "0"] if passphrase else []
     done = _run(
         home,
-        [
-            "--pinentry-mode",
-            "loopback",
-            *unlock,
-            "--faked-system-time",
-            frozen,
-            "--quick-set-expire",
-            fingerprint,
-            until,
-        ],
+        ["--pinentry-mode", "loopback", *unlock, "--faked-system-time", frozen, *command],
         (passphrase + "\n").encode("utf-8") if passphrase else b"",
     )
     status = _status(done.stderr.decode("utf-8", "replace"))
@@ -485,13 +510,6 @@ def mark_self_signatures_checked(home: Path, fingerprint: str, passphrase: str |
             f"({'; '.join(' '.join(line) for line in status) or 'no status'})"
         )
         raise ConfigurationError(msg)
-    if _stable(_key_shape(home, fingerprint)) != _stable(before):
-        msg = f"key {fingerprint}: gpg changed more than its self-signatures; check `key list`"
-        raise ConfigurationError(msg)
-    if not self_signatures_checked(home, fingerprint):
-        msg = f"key {fingerprint}: gpg wrote its self-signatures, still marked unchecked"
-        raise ConfigurationError(msg)
-    return True
 
 
 def _in_keyring(keybox: Path) -> list[str]:

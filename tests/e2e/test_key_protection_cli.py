@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +22,9 @@ from tracker_bridge._testsupport.keys import (
 from tracker_bridge.bridge_key import (
     MINIMUM_S2K_COUNT,
     create_bridge_key,
+    mark_self_signatures_checked,
     secret_keys,
+    self_signatures_checked,
     unlock_problem,
 )
 from tracker_bridge.installation_check import check
@@ -339,3 +342,37 @@ def test_the_unchecked_self_signature_warning_names_a_reprotect_that_runs() -> N
         named.exit_code,
         "self-signatures stored unchecked" in quiet.output,
     ), (warned.output, plain.output, named.output, quiet.output)
+
+
+def test_marking_self_signatures_checked_keeps_the_primary_user_id() -> None:
+    """A key with two user ids keeps the one gpg showed first after its sigs are re-written."""
+    home = Path(tempfile.mkdtemp(prefix="tbk", dir="/tmp"))
+    passphrase = "a passphrase a person chose"
+    try:
+        home.chmod(0o700)
+        gpg_command(
+            str(home),
+            "--quick-gen-key",
+            "Old Bridge <security@example.org>",
+            "future-default",
+            "default",
+            "2y",
+            passphrase=passphrase,
+        )
+        fingerprint = secret_keys(home)[0].fingerprint
+        time.sleep(1)  # the second user id's self-signature is a second newer: it ranks first
+        gpg_command(
+            str(home),
+            "--quick-add-uid",
+            fingerprint,
+            "Second <cvd@example.org>",
+            passphrase=passphrase,
+        )
+        before = secret_keys(home)[0].uid
+        marked = mark_self_signatures_checked(home, fingerprint, passphrase)
+        after = secret_keys(home)[0]
+        checked = self_signatures_checked(home, fingerprint)
+    finally:
+        remove_gnupghome(str(home))
+    assert ("Second <cvd@example.org>", True, True) == (before, marked, checked)
+    assert (before, fingerprint) == (after.uid, after.fingerprint)
