@@ -8,6 +8,9 @@ load hits every line alike, it times
 
 - ingest (the product): the real MailReader + GnuPG adapter + Ingest service write every
   report to a new SQLite store, with the fake tracker opening issues, key as init protects it;
+- ingest, Thunderbird-shaped: the same reports as Thunderbird writes them, an Autocrypt key
+  in every mail (one researcher: the key is examined in a scratch home once, then recognised),
+  into a third store;
 - ingest one message at a time: the same, each message read only when the one before is
   stored (``Ingest.ingest`` in a loop, no read-ahead), into a second store: what overlapping
   the next message's gpg work with this one's bookkeeping gains;
@@ -155,6 +158,13 @@ def throughput(
         ).raw
         for n in range(count)
     ]
+    # Thunderbird announces its key (Autocrypt) in every mail: the same reports in its shape.
+    thunderbird = [
+        shapes.thunderbird(
+            f"Report {n}: SQL injection in /search", f"Report {n}\n" + "details\n" * 40
+        ).raw
+        for n in range(count)
+    ]
     ciphertexts = [_ciphertext(raw) for raw in messages]
     folder = workdir / "ciphertexts"
     folder.mkdir()
@@ -165,10 +175,11 @@ def throughput(
     gnupg = GnuPG(keys.home, keys.passphrase)
     service = _service(gnupg, workdir / "bench.sqlite3")
     serial = _service(gnupg, workdir / "serial.sqlite3")
+    announcing = _service(gnupg, workdir / "thunderbird.sqlite3")
     # Start both agents (and cache the product's passphrase) and load the holiday calendar
     # (on first use since the fixed-cost change) before anything is timed.
     gnupg.decrypt(ciphertexts[0])
-    for warmed in (service, serial):
+    for warmed in (service, serial, announcing):
         warmed.program.calendar.nth_working_day_after(datetime.now(UTC).date(), 1)
     _gpg_decrypt(keys.unlocked_home, ciphertexts[:1])
     locked_agent = tuple(agent_pids(keys.home))
@@ -176,6 +187,9 @@ def throughput(
 
     product = Timings("ingest (product; key as init protects it)", agents=locked_agent)
     one_by_one = Timings("ingest one message at a time (no read-ahead)", agents=locked_agent)
+    autocrypt = Timings(
+        "ingest, Thunderbird-shaped (Autocrypt key in every mail)", agents=locked_agent
+    )
     per_process = Timings("per-process gpg --decrypt, unlocked key", agents=unlocked_agent)
     batch = Timings(f"one gpg --decrypt-files per {CHUNK}, unlocked key", agents=unlocked_agent)
     in_process = Timings("in-process pysequoia decrypt (no verify)")
@@ -191,6 +205,7 @@ def throughput(
 
     summary = PassSummary("ingest")
     serial_summary = PassSummary("ingest")
+    autocrypt_summary = PassSummary("ingest")
     reports = 0
     for number, start in enumerate(range(0, count, CHUNK)):
         chunk = slice(start, start + CHUNK)
@@ -206,6 +221,9 @@ def throughput(
                 serial.ingest(item, serial_summary)
             serial.open_pending_issues(serial_summary)
 
+        def run_thunderbird(chunk: slice = chunk) -> None:
+            announcing.run([ListSource(thunderbird[chunk])], autocrypt_summary)
+
         sampled = ciphertexts[chunk][::locked_every] if locked_every else []
 
         def product_step(size: int = size) -> None:
@@ -213,6 +231,9 @@ def throughput(
 
         def one_by_one_step(size: int = size) -> None:
             one_by_one.time(size, run_one_by_one)
+
+        def thunderbird_step(size: int = size) -> None:
+            autocrypt.time(size, run_thunderbird)
 
         def per_process_step(chunk: slice = chunk, size: int = size) -> None:
             per_process.time(size, lambda: _gpg_decrypt(keys.unlocked_home, ciphertexts[chunk]))
@@ -229,6 +250,7 @@ def throughput(
         steps: list[Callable[[], object]] = [
             product_step,
             one_by_one_step,
+            thunderbird_step,
             per_process_step,
             batch_step,
         ]
@@ -237,8 +259,15 @@ def throughput(
         if sampled:
             steps.append(locked_step)
         run_rotated(steps, number)
-    if reports != count or serial_summary.counts.get("report") != count:
-        msg = f"not every message became a report: {summary.counts}, {serial_summary.counts}"
+    if (
+        reports != count
+        or serial_summary.counts.get("report") != count
+        or autocrypt_summary.counts.get("report") != count
+    ):
+        msg = (
+            f"not every message became a report: {summary.counts}, {serial_summary.counts}, "
+            f"{autocrypt_summary.counts}"
+        )
         raise SystemExit(msg)
 
     print_figures(
@@ -246,7 +275,7 @@ def throughput(
         "interleaved",
         keys,
         product,
-        (one_by_one, per_process, batch, in_process, locked),
+        (one_by_one, autocrypt, per_process, batch, in_process, locked),
         Goal(GOAL, per_process, "ingest vs per-process gpg with the unlocked key"),
     )
 
