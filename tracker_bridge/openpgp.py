@@ -521,8 +521,9 @@ class GnuPG:
         if memo in self._learned:
             known = self._learned[memo]
             # The same bytes give the same answer; a learned key must still be in the keyring
-            # (an erasure or `forget` may have removed it since).
-            if known is None or self.has_key(known):
+            # with this address's uid (an erasure or `forget` may have removed it since, and
+            # the same key learned again for another of its addresses keeps only that uid).
+            if known is None or memo[1] in self.key_addresses(known):
                 return known
         match = self._match_in_scratch(key_data, address)
         if match is None:

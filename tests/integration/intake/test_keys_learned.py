@@ -188,3 +188,26 @@ def test_thunderbird_mails_examine_the_announced_key_once_per_pass(
     sam = intake_keys.sam.fingerprint  # type: ignore[attr-defined]
     scratch_imports = [c for c in calls if "--import-filter" in c and "--no-autostart" in c]
     assert ([(sam,)] * 3, 1) == (found, len(scratch_imports))
+
+
+def test_a_key_erased_and_learned_for_another_address_is_learned_again_for_this_one() -> None:
+    """Key bytes remembered for an address whose uid the keyring no longer holds import it again."""
+    homes = [make_gnupghome(), make_gnupghome()]
+    try:
+        generate_key(homes[0], "Bridge", "security@vendor.example")
+        sam = generate_key(homes[1], "Sam", "sam@research.example")
+        gpg_command(homes[1], "--quick-add-uid", sam.fingerprint, "Sam <sam@lab.example>")
+        key = export_public_key(homes[1], sam.fingerprint)
+        gnupg = GnuPG(homes[0])
+        gnupg.learn_key(key, "sam@research.example")
+        gnupg.learn_key(key, "sam@lab.example")
+        gnupg.delete_public_key(sam.fingerprint)  # an erasure takes the whole key
+        gnupg.learn_key(key, "sam@lab.example")  # learned again with that uid only
+        learned = gnupg.learn_key(key, "sam@research.example")
+        assert (sam.fingerprint, ["Sam <sam@lab.example>", "Sam <sam@research.example>"]) == (
+            learned,
+            sorted(_uids(homes[0], sam.fingerprint)),
+        )
+    finally:
+        for home in homes:
+            remove_gnupghome(home)
