@@ -69,6 +69,8 @@ _GPG_TIMEOUT_SECONDS = 60
 # gpg options for the throwaway home a stranger's key data is examined in.
 _SCRATCH_OPTIONS = ("--no-autostart", "--trust-model", "always", "--no-auto-check-trustdb")
 _LEARNED_MEMO_SIZE = 1024
+# How long a learned key's answer is reused: within a pass, not across a day of `run --every`.
+_LEARNED_MEMO_SECONDS = 300.0
 DEFAULT_GPG_TIMEOUT_SECONDS = 30.0
 _READ_CHUNK = 64 * 1024
 # Bytes offered to gpg's input per ready event; a non-blocking pipe takes what fits.
@@ -419,9 +421,10 @@ class GnuPG:
             raise ConfigurationError(msg) from err
         self._bridge_fingerprint = self._find_bridge_key(bridge_fingerprint)
         self._secret_keys: dict[str, str] = {}
-        # (SHA-256 of the key data, address) -> what learn_key answered for exactly those
-        # bytes: Thunderbird announces the same key in every mail (Autocrypt).
-        self._learned: dict[tuple[bytes, str], str | None] = {}
+        # (SHA-256 of the key data, address) -> the fingerprint learn_key learned from exactly
+        # those bytes, and until when (monotonic seconds) that answer is reused: Thunderbird
+        # announces the same key in every mail (Autocrypt).
+        self._learned: dict[tuple[bytes, str], tuple[str, float]] = {}
 
     # ------------------------------------------------------------------ keys
 
@@ -518,16 +521,20 @@ class GnuPG:
         bridge keyring (no secret keys, no foreign uids, no unrelated keys).
         """
         memo = (hashlib.sha256(key_data).digest(), address.strip().lower())
-        if memo in self._learned:
-            known = self._learned[memo]
-            # The same bytes give the same answer; a learned key must still be in the keyring
-            # with this address's uid (an erasure or `forget` may have removed it since, and
-            # the same key learned again for another of its addresses keeps only that uid).
-            if known is None or memo[1] in self.key_addresses(known):
-                return known
+        remembered = self._learned.get(memo)
+        # The same bytes give the same answer for a while (a key's validity moves with time);
+        # the key must still be in the keyring with this address's uid (an erasure or
+        # `forget` may have removed it since, and the same key learned again for another of
+        # its addresses keeps only that uid).
+        if (
+            remembered is not None
+            and time.monotonic() < remembered[1]
+            and memo[1] in self.key_addresses(remembered[0])
+        ):
+            return remembered[0]
         match = self._match_in_scratch(key_data, address)
         if match is None:
-            self._remember(memo, None)
+            # Not remembered: a key dated a few seconds ahead of this clock matches soon.
             return None
         fingerprint, public, keep = match
         with self._lock:
@@ -538,14 +545,10 @@ class GnuPG:
         imported = {str(fp).upper() for fp in result.fingerprints if fp}
         learned = fingerprint if fingerprint in imported or self.has_key(fingerprint) else None
         if learned is not None:
-            self._remember(memo, learned)
+            if len(self._learned) >= _LEARNED_MEMO_SIZE:
+                self._learned.clear()
+            self._learned[memo] = (learned, time.monotonic() + _LEARNED_MEMO_SECONDS)
         return learned
-
-    def _remember(self, memo: tuple[bytes, str], answer: str | None) -> None:
-        """Keep ``learn_key``'s answer for these key bytes and address (at most 1,024)."""
-        if len(self._learned) >= _LEARNED_MEMO_SIZE:
-            self._learned.clear()
-        self._learned[memo] = answer
 
     def matching_key(self, key_data: bytes, address: str) -> str | None:
         """The fingerprint ``learn_key`` would import, without touching the bridge keyring."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -211,3 +212,37 @@ def test_a_key_erased_and_learned_for_another_address_is_learned_again_for_this_
     finally:
         for home in homes:
             remove_gnupghome(home)
+
+
+def test_a_key_dated_ahead_of_the_clock_is_learned_once_its_time_has_come() -> None:
+    """No match is not remembered: a key made 3 s ahead of this clock is learned 4 s later."""
+    researcher_home, bridge_home = make_gnupghome(), make_gnupghome()
+    try:
+        generate_key(bridge_home, "Bridge", "security@vendor.example")
+        ahead = int(time.time()) + 3
+        gpg_command(
+            researcher_home,
+            "--faked-system-time",
+            f"{ahead}!",
+            "--quick-gen-key",
+            "Early Bird <early@research.example>",
+            "future-default",
+            "default",
+            "never",
+        )
+        fingerprint = _first_fingerprint(researcher_home)
+        key_data = export_public_key(researcher_home, fingerprint)
+        gnupg = GnuPG(bridge_home)
+        first = gnupg.learn_key(key_data, "early@research.example")
+        time.sleep(max(ahead + 1 - time.time(), 0))
+        later = gnupg.learn_key(key_data, "early@research.example")
+    finally:
+        remove_gnupghome(researcher_home)
+        remove_gnupghome(bridge_home)
+    assert (None, fingerprint) == (first, later)
+
+
+def _first_fingerprint(home: str) -> str:
+    """The fingerprint of the first key in ``home``."""
+    listing = gpg_command(home, "--with-colons", "--list-keys").stdout.decode()
+    return next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
