@@ -136,3 +136,12 @@ def test_the_demo_bridge_key_has_its_self_signatures_stored_as_checked(
     home = (directory / "gnupg").resolve()
     fingerprints = [key.fingerprint for key in secret_keys(home)]
     assert [True] == [self_signatures_checked(home, fpr) for fpr in fingerprints]
+
+
+def test_the_demo_passphrase_file_is_owner_only(
+    demo_run: tuple[str, Path, dict[str, object]],
+) -> None:
+    """The demo writes its passphrase as `init` does: mode 0600, so `check` has no warning."""
+    _, directory, _ = demo_run
+    mode = (directory / "secrets" / "openpgp-passphrase").stat().st_mode & 0o777
+    assert 0o600 == mode

@@ -25,6 +25,7 @@ from tracker_bridge.demo.keys import (
 )
 from tracker_bridge.demo.mail_shapes import MailShapes
 from tracker_bridge.demo.smtp import MailCatcher
+from tracker_bridge.files import make_private_dir, write_private_bytes
 from tracker_bridge.plugins import load_demo_sandbox_factory
 
 if TYPE_CHECKING:
@@ -168,8 +169,10 @@ def create_installation(
         _link(directory / "researchers" / spec.address, Path(home))
         keys[spec.address] = key
     secrets = directory / "secrets"
-    secrets.mkdir(mode=0o700, exist_ok=True)
-    (secrets / "openpgp-passphrase").write_text(BRIDGE_PASSPHRASE + "\n", encoding="utf-8")
+    # Owner-only whatever the umask, as `init` makes them (`check` warns about anything else).
+    make_private_dir(secrets)
+    (secrets / "openpgp-passphrase").unlink(missing_ok=True)  # a demo directory used again
+    write_private_bytes(secrets / "openpgp-passphrase", (BRIDGE_PASSPHRASE + "\n").encode())
     maildir = directory / "mail"
     for sub in ("new", "cur", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
