@@ -301,11 +301,12 @@ def _only_trailing_armour_junk(status: GpgStatus) -> bool:
     return True
 
 
-class _PlaintextCollector:
+class _OutputCollector:
     """Receives gpg's output chunks; keeps at most the limit plus one byte, counts the rest.
 
-    The chunks go into one growing buffer whose ``getvalue()`` hands that buffer over without
-    copying it, so a plaintext costs its own size once, not a list of chunks plus their join.
+    The output is a plaintext, a ciphertext or a signature. The chunks go into one growing
+    buffer whose ``getvalue()`` hands that buffer over without copying it, so an output costs
+    its own size once, not a list of chunks plus their join.
     """
 
     def __init__(self, limit: int) -> None:
@@ -313,20 +314,18 @@ class _PlaintextCollector:
         self.size = 0
         self._buffer = io.BytesIO()
 
-    def __call__(self, chunk: bytes) -> bool:
+    def __call__(self, chunk: bytes) -> None:
         if chunk:
             if self.size <= self.limit:
                 self._buffer.write(chunk)
             self.size += len(chunk)
-        # False tells python-gnupg not to keep its own copy: memory stays at one plaintext.
-        return False
 
     def discard(self) -> None:
         self._buffer = io.BytesIO()
 
-    def plaintext(self) -> bytes:
-        plaintext, self._buffer = self._buffer.getvalue(), io.BytesIO()
-        return plaintext
+    def output(self) -> bytes:
+        output, self._buffer = self._buffer.getvalue(), io.BytesIO()
+        return output
 
 
 def _keep_status_lines(pending: bytearray, kept: bytearray, *, final: bool) -> None:
@@ -621,7 +620,7 @@ class GnuPG:
         return self._decrypt(ciphertext, self.max_plaintext_bytes)
 
     def _decrypt(self, ciphertext: bytes, limit: int) -> Decryption:
-        collector = _PlaintextCollector(limit)
+        collector = _OutputCollector(limit)
         with self._lock:
             run = self._run_bounded_decrypt(ciphertext, collector)
         if run.timed_out:
@@ -659,9 +658,9 @@ class GnuPG:
         if older:
             state = _VALIDITY_WORDS.get(known.get(older[0], ""), "")
             older_key = f"{older[0]} ({state})" if state else older[0]
-        return Decryption(collector.plaintext(), status.signature(), older_key)
+        return Decryption(collector.output(), status.signature(), older_key)
 
-    def _run_bounded_decrypt(self, ciphertext: bytes, sink: _PlaintextCollector) -> _GpgRun:
+    def _run_bounded_decrypt(self, ciphertext: bytes, sink: _OutputCollector) -> _GpgRun:
         """Run ``gpg --decrypt`` with a wall-clock limit; stop it once output passes the limit.
 
         python-gnupg offers neither a time limit nor a handle on the process, so the
@@ -674,7 +673,7 @@ class GnuPG:
         self,
         operation: list[str],
         data: bytes,
-        sink: _PlaintextCollector,
+        sink: _OutputCollector,
         *,
         passphrase: bool,
         verb: str = "decrypt",
@@ -738,7 +737,7 @@ class GnuPG:
         self,
         process: subprocess.Popen[bytes],
         stdin: bytes,
-        sink: _PlaintextCollector,
+        sink: _OutputCollector,
         run: _GpgRun,
     ) -> None:
         """Feed gpg's input and drain its output and status in this thread, within the limits.
@@ -888,7 +887,7 @@ class GnuPG:
                 run = self._run_bounded(
                     ["--verify", sig_file.name, "-"],
                     signed,
-                    _PlaintextCollector(0),
+                    _OutputCollector(0),
                     passphrase=False,
                 )
         if run.timed_out:
@@ -931,7 +930,7 @@ class GnuPG:
             # unusable (revoked, expired), and costs an extra secret-key probe (0.2 ms of
             # gpg-agent CPU per mail).
             operation += ["--sign", "--local-user", self._bridge_fingerprint]
-        sink = _PlaintextCollector(_output_cap(plaintext))
+        sink = _OutputCollector(_output_cap(plaintext))
         run = self._run_producing(operation, plaintext, sink, passphrase=sign, verb="encrypt")
         status = GpgStatus.parse(run.stderr)
         if status.has("INV_RECP") or status.has("KEYEXPIRED") or status.has("KEYREVOKED"):
@@ -946,7 +945,7 @@ class GnuPG:
                 "(missing secret key or wrong passphrase)"
             )
             raise FatalError(msg)
-        ciphertext = sink.plaintext()
+        ciphertext = sink.output()
         if not status.has("END_ENCRYPTION") or not ciphertext:
             msg = f"gpg did not finish encrypting to {', '.join(unique)}"
             raise FatalError(msg)
@@ -972,10 +971,10 @@ class GnuPG:
 
     def _sign(self, data: bytes, mode: str) -> bytes:
         operation = ["--armor", "--local-user", self._bridge_fingerprint, mode]
-        sink = _PlaintextCollector(_output_cap(data))
+        sink = _OutputCollector(_output_cap(data))
         run = self._run_producing(operation, data, sink, passphrase=True, verb="sign")
         status = GpgStatus.parse(run.stderr)
-        signed = sink.plaintext()
+        signed = sink.output()
         if not status.has("SIG_CREATED") or not signed:
             msg = (
                 f"bridge key {self._bridge_fingerprint} could not sign "
@@ -988,7 +987,7 @@ class GnuPG:
         self,
         operation: list[str],
         data: bytes,
-        sink: _PlaintextCollector,
+        sink: _OutputCollector,
         *,
         passphrase: bool,
         verb: str,

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, cast
 
-from tracker_bridge.openpgp import _MAX_STATUS_BYTES, GnuPG, _GpgRun, _PlaintextCollector
+from tracker_bridge.openpgp import _MAX_STATUS_BYTES, GnuPG, _GpgRun, _OutputCollector
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,7 +35,7 @@ def _pump(command: Sequence[str]) -> tuple[_GpgRun, bytes, float]:
     process = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    sink, run = _PlaintextCollector(1_000_000), _GpgRun()
+    sink, run = _OutputCollector(1_000_000), _GpgRun()
     started = time.monotonic()
     try:
         # The pipe pump alone, on a stand-in process: no key or gpg needed.
@@ -44,7 +44,7 @@ def _pump(command: Sequence[str]) -> tuple[_GpgRun, bytes, float]:
         for stream in (process.stdin, process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
-    return run, sink.plaintext(), time.monotonic() - started
+    return run, sink.output(), time.monotonic() - started
 
 
 def test_status_beyond_what_a_pipe_holds_is_drained_while_the_output_is_open() -> None:
