@@ -129,6 +129,10 @@ class SecretKey:
         """Whether the key's expiry lies at or before ``now``."""
         return self.expires is not None and self.expires <= now
 
+    def in_use(self, now: datetime) -> bool:
+        """Whether gpg still signs and encrypts with the key at ``now``: not revoked nor expired."""
+        return not self.revoked and not self.expired(now)
+
 
 def _gpg(home: Path) -> Any:
     # C locale: nothing we read from gpg is translated.
@@ -466,7 +470,8 @@ def mark_self_signatures_checked(home: Path, fingerprint: str, passphrase: str |
         _self_sign(
             home, fingerprint, passphrase, ["--quick-set-primary-uid", fingerprint, primary_uid]
         )
-    if _stable(_key_shape(home, fingerprint)) != _stable(before):
+        after = _key_shape(home, fingerprint)
+    if _stable(after) != _stable(before):
         msg = f"key {fingerprint}: gpg changed more than its self-signatures; check `key list`"
         raise ConfigurationError(msg)
     if not self_signatures_checked(home, fingerprint):
@@ -748,9 +753,7 @@ def reprotect(
     return [
         key.fingerprint
         for key in (by_fingerprint[fingerprint.upper()] for fingerprint in fingerprints)
-        if not key.revoked
-        and not key.expired(now)
-        and mark_self_signatures_checked(home, key.fingerprint, passphrase)
+        if key.in_use(now) and mark_self_signatures_checked(home, key.fingerprint, passphrase)
     ]
 
 

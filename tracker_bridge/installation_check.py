@@ -270,12 +270,7 @@ def check_bridge_keys(config: LoadedConfig, home: Path, now: datetime, report: C
                 f"{key.expires:%Y-%m-%d}; make its successor with `tracker-bridge key rotate`"
             )
         # Without a passphrase `key reprotect` refuses to run: the warning would point nowhere.
-        if (
-            passphrase
-            and not key.revoked
-            and not key.expired(now)
-            and not self_signatures_checked(home, key.fingerprint)
-        ):
+        if passphrase and key.in_use(now) and not self_signatures_checked(home, key.fingerprint):
             # key reprotect refuses its default (minimum) work factor for a chosen passphrase.
             command = "key reprotect" + (
                 "" if passphrase_looks_generated(passphrase) else " --work-factor calibrated"
