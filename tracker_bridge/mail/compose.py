@@ -156,8 +156,11 @@ def _quoted_printable(text: str) -> bytes:
     return _CRLF.join(lines)
 
 
+_BOUNDARY_TOKEN_BYTES = 16
+
+
 def _boundary() -> str:
-    return f"tb-{secrets.token_hex(16)}"
+    return f"tb-{secrets.token_hex(_BOUNDARY_TOKEN_BYTES)}"
 
 
 def _fold_autocrypt(address: str, keydata: bytes) -> bytes:
@@ -174,7 +177,7 @@ def _armour_lines(armour: bytes) -> bytes:
 
 # Stands in for the boundary while a multipart Content-Type field is folded; same length as
 # ``_boundary()``'s, so the folded field fits any boundary once it is put in.
-_BOUNDARY_SLOT = "tb-" + "0" * 32
+_BOUNDARY_SLOT = f"tb-{'00' * _BOUNDARY_TOKEN_BYTES}"
 
 
 @functools.cache
