@@ -239,6 +239,18 @@ class StoreContext:
         self.missing_researchers.clear()
         self.report_researchers.clear()
 
+    def end_transaction(self, *, committed: bool) -> None:
+        """Forget what held for the transaction that ended; keep its programs rows if committed.
+
+        The next transaction reads researchers afresh and marks reports due again: another
+        worker may write between the two.
+        """
+        if committed:
+            self.programs.update(self.new_programs)
+        self.new_programs.clear()
+        self.forget_researchers()
+        self.due_now.clear()
+
     @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
@@ -374,6 +386,11 @@ def _ensure_program(context: StoreContext, connection: Connection, program: str)
 
 
 # ---------------------------------------------------------------------------- reports
+
+
+def _state_change_from(row: RowMapping) -> StateChange:
+    """One report_history row as the domain's StateChange."""
+    return StateChange(at=row["at"], source=State(row["source"]), target=State(row["target"]))
 
 
 def _report_from(row: RowMapping, history: list[StateChange]) -> Report:
@@ -568,9 +585,7 @@ class SqlReportRepository:
         if row is None:
             return None
         history = [
-            StateChange(
-                at=change["at"], source=State(change["source"]), target=State(change["target"])
-            )
+            _state_change_from(change)
             for change in connection.execute(_HISTORY_OF, {"b_id": report_id}).mappings()
         ]
         return _report_from(row, history)
@@ -579,9 +594,7 @@ class SqlReportRepository:
         rows = self._context.connection.execute(_HISTORIES, {"ids": list(report_ids)}).mappings()
         found: dict[str, list[StateChange]] = {}
         for row in rows:
-            found.setdefault(row["report_id"], []).append(
-                StateChange(at=row["at"], source=State(row["source"]), target=State(row["target"]))
-            )
+            found.setdefault(row["report_id"], []).append(_state_change_from(row))
         return found
 
     def save(self, report: Report) -> None:

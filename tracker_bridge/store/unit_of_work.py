@@ -118,13 +118,7 @@ class SqlUnitOfWork:
             connection.commit()
         if self._context is not None:
             # Only now are the programs rows this transaction wrote there for every later one.
-            self._context.programs.update(self._context.new_programs)
-            self._context.new_programs.clear()
-            # The next transaction reads researchers afresh: another worker may write between.
-            self._context.forget_researchers()
-            # Another worker may move a report's next moment between transactions: the next
-            # one marks it due again rather than trusting this one's mark.
-            self._context.due_now.clear()
+            self._context.end_transaction(committed=True)
 
     def rollback(self) -> None:
         """Throw away everything done in this block since the last commit."""
@@ -134,10 +128,7 @@ class SqlUnitOfWork:
         # As on an exception: the programs rows are written again once (a no-op upsert).
         self._programs.clear()
         if self._context is not None:
-            self._context.new_programs.clear()
-            self._context.forget_researchers()
-            # What the rolled-back transaction marked due is no longer marked.
-            self._context.due_now.clear()
+            self._context.end_transaction(committed=False)
 
     def _require_connection(self) -> Connection:
         if self._connection is None:
