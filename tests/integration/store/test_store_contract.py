@@ -46,6 +46,19 @@ def a_content(report_id: str = "CVD-2026-0001") -> ReportContent:
     )
 
 
+def a_late_reply(report_id: str = "CVD-2026-0001") -> StoredMessage:
+    """The researcher's reply to ``report_id``, stored (content retention must see)."""
+    return StoredMessage(
+        "<late@example.org>",
+        "d1",
+        T0,
+        Verdict.REPLY,
+        "reply from the researcher",
+        b"sealed",
+        report_id=report_id,
+    )
+
+
 def store_report(
     backend: Backend,
     report_id: str = "CVD-2026-0001",
@@ -292,17 +305,7 @@ def test_a_unit_of_work_marks_due_again_after_its_commit(backend: Backend) -> No
             assert report is not None
             assert other.reports.set_next_due(report, later)
             other.commit()
-        uow.messages.add(
-            StoredMessage(
-                "<late@example.org>",
-                "d1",
-                T0,
-                Verdict.REPLY,
-                "reply from the researcher",
-                b"sealed",
-                report_id="CVD-2026-0001",
-            )
-        )
+        uow.messages.add(a_late_reply())
         uow.commit()
     assert ["CVD-2026-0001"] == due_ids(backend, T0)
 
@@ -483,17 +486,7 @@ def test_mail_stored_or_queued_for_a_report_makes_it_due(backend: Backend) -> No
 
     settle()
     with backend.store.unit_of_work() as uow:
-        uow.messages.add(
-            StoredMessage(
-                "<late@example.org>",
-                "d1",
-                T0,
-                Verdict.REPLY,
-                "reply from the researcher",
-                b"sealed",
-                report_id="CVD-2026-0001",
-            )
-        )
+        uow.messages.add(a_late_reply())
         uow.commit()
     after_mail = due_ids(backend, T0)
     settle()
