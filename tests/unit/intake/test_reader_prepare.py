@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
+from tracker_bridge._testsupport.fakes import FakeOpenPGP
 from tracker_bridge.errors import QuarantineError
 from tracker_bridge.intake.reader import MailReader
 from tracker_bridge.ports.intake import Verdict
 from tracker_bridge.ports.openpgp import Decryption, SignatureCheck, SignatureStatus
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
 
 HEADERS = (
     "From: Rita <rita@research.example>\r\nTo: security@vendor.example\r\nSubject: Bug\r\n"
@@ -28,13 +25,15 @@ PGP_MIME = (
 THREE_PARTS = PGP_MIME.replace(b"--b--", b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--")
 
 
-class RecordingOpenPGP:
-    """Decrypts ARMOUR to a short text and records every operation asked of it."""
+class RecordingOpenPGP(FakeOpenPGP):
+    """Decrypts ARMOUR to a short text and records every operation the reader asks of it."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[str] = []
 
     def decrypt(self, ciphertext: bytes) -> Decryption:
+        """A short plaintext for ARMOUR, refused for anything else."""
         self.calls.append("decrypt")
         if b"hQEMA1234" not in ciphertext:
             msg = "fake: not decryptable"
@@ -43,34 +42,14 @@ class RecordingOpenPGP:
         return Decryption(plaintext, SignatureCheck(SignatureStatus.VALID, "A" * 40))
 
     def verify_detached(self, signed: bytes, signature: bytes) -> SignatureCheck:
+        """Unknown key, recorded."""
         self.calls.append("verify_detached")
         return SignatureCheck(SignatureStatus.UNKNOWN_KEY)
 
     def learn_key(self, key_data: bytes, address: str) -> str | None:
+        """One fixed fingerprint, recorded."""
         self.calls.append("learn_key")
         return "C" * 40
-
-    def encrypt_and_sign(self, plaintext: bytes, recipient_fingerprints: Sequence[str]) -> bytes:
-        return plaintext
-
-    def sign_detached(self, data: bytes) -> bytes:
-        return b"sig"
-
-    def encrypt_to_self(self, plaintext: bytes) -> bytes:
-        return plaintext
-
-    def decrypt_own(self, ciphertext: bytes) -> bytes:
-        return ciphertext
-
-    def has_key(self, fingerprint: str) -> bool:
-        return False
-
-    def delete_public_key(self, fingerprint: str) -> bool:
-        return False
-
-    @property
-    def bridge_fingerprint(self) -> str:
-        return "B" * 40
 
 
 def test_prepare_asks_nothing_of_gpg_and_its_call_does_the_rest() -> None:
