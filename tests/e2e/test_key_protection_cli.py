@@ -376,3 +376,32 @@ def test_marking_self_signatures_checked_keeps_the_primary_user_id() -> None:
         remove_gnupghome(str(home))
     assert ("Second <cvd@example.org>", True, True) == (before, marked, checked)
     assert (before, fingerprint) == (after.uid, after.fingerprint)
+
+
+def test_a_passphrase_starting_with_a_dash_reaches_gpg_as_a_passphrase() -> None:
+    """gpg_command hands gpg a leading-dash passphrase as one argument, not as an option."""
+    home = make_gnupghome()
+    passphrase = "-kIEio5HTNg0ZR4wRCrK7AvQcCP4TJpY"
+    try:
+        made = gpg_command(
+            home,
+            "--quick-gen-key",
+            "Dash <dash@example.org>",
+            "future-default",
+            "default",
+            "1y",
+            passphrase=passphrase,
+            check=False,
+        )
+        signed = gpg_command(
+            home,
+            "--local-user",
+            "dash@example.org",
+            "--detach-sign",
+            stdin=b"data",
+            passphrase=passphrase,
+            check=False,
+        )
+    finally:
+        remove_gnupghome(home)
+    assert (0, 0, True) == (made.returncode, signed.returncode, bool(signed.stdout))

@@ -181,13 +181,13 @@ def cheap_unlock(home: str, fingerprint: str, passphrase: str) -> None:
     conf.write_text(conf.read_text(encoding="ascii") + "s2k-count 65536\n", encoding="ascii")
     subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], check=True)
     secret = subprocess.run(
-        [*gpg, "--passphrase", passphrase, "--export-secret-keys", fingerprint],
+        [*gpg, f"--passphrase={passphrase}", "--export-secret-keys", fingerprint],
         check=True,
         capture_output=True,
     ).stdout
     subprocess.run([*gpg, "--delete-secret-keys", fingerprint], check=True, capture_output=True)
     subprocess.run(
-        [*gpg, "--passphrase", passphrase, "--import"],
+        [*gpg, f"--passphrase={passphrase}", "--import"],
         input=secret,
         check=True,
         capture_output=True,

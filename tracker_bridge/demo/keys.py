@@ -92,10 +92,9 @@ def gpg_command(
         The completed process with stdout and stderr as bytes.
     """
     command = ["gpg", "--homedir", gnupghome, "--batch", "--yes", "--no-tty"]
-    if passphrase is not None:
-        command += ["--pinentry-mode", "loopback", "--passphrase", passphrase]
-    else:
-        command += ["--pinentry-mode", "loopback", "--passphrase", ""]
+    # One argument, "--passphrase=VALUE": as two, a passphrase starting with "-" (a generated
+    # one may) is read by gpg as an option of its own ("invalid option").
+    command += ["--pinentry-mode", "loopback", f"--passphrase={passphrase or ''}"]
     command += list(args)
     return subprocess.run(
         command,
